@@ -1,0 +1,5 @@
+"""Catalog backends behind one interface (``base.Catalog``)."""
+
+from .base import Catalog, Page, Query
+
+__all__ = ["Catalog", "Page", "Query"]

@@ -1,0 +1,182 @@
+"""The catalog interface every backend implements, and the query it answers.
+
+A backend stores objects (unique by SHA-256), items with every metadata version, the small
+record collections (activities, cases, devices, people) and the audit ledger. The contract
+suite in ``tests/contract/test_catalog_contract.py`` runs against each backend.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from ..errors import InputError
+from ..model import GROUP_KEYS, Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, utc
+
+RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta")
+MIN_SUBSTRING = 2  # party/cause search needs two characters (a two-character name: 王五)
+
+
+@dataclass(frozen=True)
+class Query:
+    """Search filters; every given filter must hold (AND). Times select overlapping items."""
+
+    unit: str | None = None
+    device_id: str | None = None
+    officer: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    party: str | None = None
+    cause: str | None = None
+    case_id: str | None = None
+    tier: str | None = None
+    kind: str | None = None
+    activity_type: str | None = None
+    activity_id: str | None = None
+    status: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, utc(v))
+        if self.start and self.end and self.end <= self.start:
+            raise InputError("the time range ends before it starts")
+        for name in ("party", "cause"):
+            v = getattr(self, name)
+            if v is not None and len(v.strip()) < MIN_SUBSTRING:
+                raise InputError(f"{name} search needs at least {MIN_SUBSTRING} characters")
+
+    def given(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Item]
+    next_cursor: str | None
+
+
+def check_group_key(key: str) -> None:
+    if key not in GROUP_KEYS:
+        raise InputError(f"cannot group by {key!r}; choose one of {', '.join(GROUP_KEYS)}")
+
+
+def bigrams(text: str) -> set[str]:
+    """Overlapping two-character pieces; the index that finds 王五 inside 王五金店."""
+    t = text.strip()
+    return {t[i:i + 2] for i in range(len(t) - 1)}
+
+
+def sort_time(item: Item) -> datetime:
+    """Search order: recorded start; items without one (pending metadata) by ingest time."""
+    return item.description.recorded_start or item.ingested_at
+
+
+class Catalog(ABC):
+    """What the archive needs from a catalog database."""
+
+    #: where it lives, for error messages (a path or a URI without credentials)
+    endpoint: str = ""
+
+    # --- objects -------------------------------------------------------------------------
+    @abstractmethod
+    def add_object(self, obj: ObjectRecord) -> bool:
+        """Record an object; False (and no change) when its digest is already known."""
+
+    @abstractmethod
+    def get_object(self, sha256: str) -> ObjectRecord | None: ...
+
+    @abstractmethod
+    def update_object_lock(self, sha256: str, lock: Lock) -> None:
+        """Record the lock last read back from the store for this object."""
+
+    @abstractmethod
+    def iter_objects(self) -> Iterator[ObjectRecord]: ...
+
+    # --- items ---------------------------------------------------------------------------
+    @abstractmethod
+    def add_items(self, items: list[Item]) -> None:
+        """Insert new items with their current metadata version, in one transaction."""
+
+    def add_item(self, item: Item) -> None:
+        self.add_items([item])
+
+    @abstractmethod
+    def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
+        """Append the next metadata version (current + 1) and make it current."""
+
+    @abstractmethod
+    def save_state(self, item: Item) -> None:
+        """Store an item's non-descriptive state (status, tier, retention, storage, checks,
+        events). Refuses if ``item`` does not carry the catalog's current version."""
+
+    @abstractmethod
+    def get_item(self, item_id: str) -> Item | None: ...
+
+    @abstractmethod
+    def versions(self, item_id: str) -> list[MetadataVersion]:
+        """Every metadata version of the item, oldest first."""
+
+    @abstractmethod
+    def items_of_object(self, sha256: str) -> list[Item]: ...
+
+    @abstractmethod
+    def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
+        """Items matching ``query`` sorted by recorded start (then id), one page."""
+
+    @abstractmethod
+    def count(self, query: Query) -> int: ...
+
+    @abstractmethod
+    def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
+        """Counts of matching items grouped by one search key (officer: per officer)."""
+
+    # --- small record collections ---------------------------------------------------------
+    @abstractmethod
+    def put_record(self, collection: str, record_id: str, doc: dict) -> None:
+        """Insert or replace one record of a small collection (people, devices, ...)."""
+
+    @abstractmethod
+    def get_record(self, collection: str, record_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def list_records(self, collection: str, **equal: object) -> list[dict]:
+        """Records whose top-level fields equal the given values, by id."""
+
+    # --- the audit ledger -----------------------------------------------------------------
+    @abstractmethod
+    def append_ledger(self, build: Callable[[LedgerEntry | None], LedgerEntry]) -> LedgerEntry:
+        """Append atomically: ``build`` gets the current head and returns the next entry,
+        whose seq must be head.seq + 1. Several processes may append at once."""
+
+    @abstractmethod
+    def ledger_entries(self, start_seq: int = 1) -> Iterator[LedgerEntry]:
+        """Entries in storage order by seq (as stored, not as they ought to be)."""
+
+    @abstractmethod
+    def ledger_head(self) -> LedgerEntry | None: ...
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:  # noqa: B027 - optional for backends
+        pass
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_collection(collection: str) -> None:
+    if collection not in RECORD_COLLECTIONS:
+        raise InputError(f"no collection {collection!r}")
+
+
+def check_next_version(current: int, version: MetadataVersion) -> None:
+    if version.version != current + 1:
+        raise InputError(f"item {version.item_id}: version {version.version} does not follow "
+                         f"current version {current}")

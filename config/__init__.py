@@ -1,0 +1,1 @@
+"""Default policy shipped with custody (default.toml)."""

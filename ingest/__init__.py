@@ -1,0 +1,1 @@
+"""Intake of device offloads and scanned documents (see the ingest issue)."""

@@ -1,0 +1,1 @@
+"""Retention tiers, triggers and the annual cycle (see the retention issue)."""

@@ -1,0 +1,1 @@
+"""Virus scanning and format checks; judge bytes, know nothing of the archive."""

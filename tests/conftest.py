@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.support.stores import STORE_FACTORIES
+
+
+@pytest.fixture(params=sorted(STORE_FACTORIES))
+def store(request, tmp_path):
+    with STORE_FACTORIES[request.param](tmp_path) as s:
+        yield s

@@ -1,0 +1,150 @@
+"""One contract for every WORM store: what may never happen to a stored version."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from archive.errors import InputError, NotFound, WormViolation
+from archive.worm.base import metadata_key, object_key
+
+
+def _later(**kw) -> datetime:
+    return datetime.now(timezone.utc) + timedelta(**kw)
+
+
+def _put(store, data: bytes, retain_until=None, hold=False, chunk=1 << 20):
+    sha = hashlib.sha256(data).hexdigest()
+    chunks = (data[i:i + chunk] for i in range(0, len(data), chunk))
+    return store.put_object(chunks, sha, len(data), retain_until or _later(days=1), hold)
+
+
+def _sha(store, key, vid) -> str:
+    h = hashlib.sha256()
+    for c in store.read(key, vid):
+        h.update(c)
+    return h.hexdigest()
+
+
+def test_put_read_back_same_digest_and_locked(store):
+    data = os.urandom(100_000)
+    until = _later(days=30)
+    v = _put(store, data, until)
+    assert v.key == object_key(hashlib.sha256(data).hexdigest())
+    assert _sha(store, v.key, v.version_id) == hashlib.sha256(data).hexdigest()
+    lock = store.lock(v.key, v.version_id)
+    assert lock.retain_until >= until - timedelta(seconds=1)
+    assert lock.mode is not None and not lock.legal_hold
+    assert v.size == len(data)
+
+
+def test_same_bytes_are_stored_once(store):
+    data = os.urandom(5000)
+    a = _put(store, data)
+    b = _put(store, data)
+    assert a.version_id == b.version_id
+    assert store.versions(a.key) == [a.version_id]
+
+
+def test_blob_never_overwritten(store):
+    key = metadata_key("a" * 64, "item1", 1)
+    v = store.put_blob(key, b'{"v":1}', _later(days=1))
+    with pytest.raises(WormViolation):
+        store.put_blob(key, b'{"v":2}', _later(days=1))
+    assert store.read_bytes(key, v.version_id) == b'{"v":1}'
+    assert store.versions(key) == [v.version_id]
+
+
+def test_delete_before_retain_until_refused(store):
+    v = _put(store, b"evidence" * 100)
+    with pytest.raises(WormViolation):
+        store.delete_version(v.key, v.version_id)
+    assert _sha(store, v.key, v.version_id)
+
+
+def test_shortening_refused_extension_read_back(store):
+    v = _put(store, b"x" * 1000, _later(days=10))
+    with pytest.raises(WormViolation):
+        store.extend_retention(v.key, v.version_id, _later(days=5))
+    longer = _later(days=400)
+    lock = store.extend_retention(v.key, v.version_id, longer)
+    assert lock.retain_until >= longer - timedelta(seconds=1)
+    assert store.lock(v.key, v.version_id).retain_until >= longer - timedelta(seconds=1)
+
+
+def test_legal_hold_blocks_delete_after_expiry(store):
+    v = _put(store, os.urandom(2000), _later(seconds=2), hold=True)
+    assert store.lock(v.key, v.version_id).legal_hold
+    time.sleep(2.5)
+    with pytest.raises(WormViolation):
+        store.delete_version(v.key, v.version_id)
+    store.set_legal_hold(v.key, v.version_id, False)
+    store.delete_version(v.key, v.version_id)
+    assert store.versions(v.key) == []
+
+
+def test_multipart_sized_object_is_locked(store):
+    data = os.urandom(20 * 1024 * 1024)
+    until = _later(days=2)
+    v = _put(store, data, until, chunk=4 * 1024 * 1024)
+    lock = store.lock(v.key, v.version_id)
+    assert lock.retain_until >= until - timedelta(seconds=1)
+    assert _sha(store, v.key, v.version_id) == hashlib.sha256(data).hexdigest()
+
+
+def test_abort_leaves_nothing(store):
+    data = os.urandom(6 * 1024 * 1024)
+    pending = store.begin_object(_later(days=1))
+    pending.write(data[: 5 * 1024 * 1024 + 1])
+    pending.abort()
+    assert store.pending() == []
+    assert store.versions(object_key(hashlib.sha256(data).hexdigest())) == []
+    assert list(store.list_keys("objects/")) == []
+
+
+def test_crash_leaves_pending_that_can_be_discarded(store):
+    pending = store.begin_object(_later(days=1))
+    pending.write(os.urandom(1000))
+    # the process dies here: no commit, no abort
+    names = store.pending()
+    assert len(names) == 1
+    store.discard_pending(names[0])
+    assert store.pending() == []
+
+
+def test_commit_refuses_wrong_size(store):
+    pending = store.begin_object(_later(days=1))
+    pending.write(b"abc")
+    with pytest.raises(InputError):
+        pending.commit(hashlib.sha256(b"abc").hexdigest(), 4)
+    assert store.pending() == []
+    assert store.versions(object_key(hashlib.sha256(b"abc").hexdigest())) == []
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a//b", "a/../b", "a/./b", "a b",
+                                 "", "objects/\u738b"])
+def test_unsafe_keys_refused(store, key):
+    with pytest.raises(InputError):
+        store.put_blob(key, b"x", _later(days=1))
+
+
+def test_retention_in_the_past_refused(store):
+    with pytest.raises(InputError):
+        store.put_blob("ledger/x.json", b"x", datetime.now(timezone.utc) - timedelta(days=1))
+
+
+def test_missing_version_not_found(store):
+    with pytest.raises(NotFound):
+        store.read_bytes("objects/aa/" + "a" * 64, "nope")
+
+
+def test_list_keys_sees_objects_and_blobs(store):
+    v = _put(store, b"listed")
+    b = store.put_blob("ledger/checkpoints/0001.json", b"{}", _later(days=1))
+    keys = {(k, vid) for k, vid, _ in store.list_keys("")}
+    assert (v.key, v.version_id) in keys and (b.key, b.version_id) in keys
+    assert {k for k, _, _ in store.list_keys("ledger/")} == {"ledger/checkpoints/0001.json"}
