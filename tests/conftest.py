@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.catalogs import CATALOG_FACTORIES
 from tests.support.stores import STORE_FACTORIES
 
 
@@ -9,3 +10,9 @@ from tests.support.stores import STORE_FACTORIES
 def store(request, tmp_path):
     with STORE_FACTORIES[request.param](tmp_path) as s:
         yield s
+
+
+@pytest.fixture(params=sorted(CATALOG_FACTORIES))
+def catalog(request, tmp_path):
+    with CATALOG_FACTORIES[request.param](tmp_path) as c:
+        yield c

@@ -1,0 +1,497 @@
+"""The embedded default catalog: one SQLite file in WAL mode, safe for several processes.
+
+Search keys are real columns with real indexes. Party and cause substrings are found through
+a table of distinct values ("terms") with a bigram index over them, so the index grows with
+the number of distinct names, not of items; a substring shared by very many names is served
+by walking the time index instead (its first page fills at once).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from ..errors import InputError, NotFound, ServiceUnavailable
+from ..model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
+from .base import (
+    Catalog,
+    Page,
+    Query,
+    bigrams,
+    check_collection,
+    check_group_key,
+    check_next_version,
+    sort_time,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+COMMON_TERMS = 2000   # a substring matching more distinct names than this walks the time index
+COMMON_ITEMS = 5000   # ... and so does one whose names together cover more items than this
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (sha256 TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS items (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    kind TEXT NOT NULL, status TEXT NOT NULL, tier TEXT NOT NULL,
+    unit TEXT, device_id TEXT, case_id TEXT, activity_id TEXT, activity_type TEXT,
+    start_us INTEGER, end_us INTEGER, sort_us INTEGER NOT NULL,
+    retain_until_us INTEGER,
+    party_term INTEGER, cause_term INTEGER,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_sort ON items(sort_us);
+CREATE INDEX IF NOT EXISTS items_unit ON items(unit, sort_us);
+CREATE INDEX IF NOT EXISTS items_device ON items(device_id, sort_us);
+CREATE INDEX IF NOT EXISTS items_case ON items(case_id, sort_us);
+CREATE INDEX IF NOT EXISTS items_activity ON items(activity_id, sort_us);
+CREATE INDEX IF NOT EXISTS items_activity_type ON items(activity_type, sort_us);
+CREATE INDEX IF NOT EXISTS items_tier ON items(tier, sort_us);
+CREATE INDEX IF NOT EXISTS items_kind ON items(kind, sort_us);
+CREATE INDEX IF NOT EXISTS items_status ON items(status, sort_us);
+CREATE INDEX IF NOT EXISTS items_retain ON items(retain_until_us);
+CREATE INDEX IF NOT EXISTS items_party ON items(party_term, sort_us);
+CREATE INDEX IF NOT EXISTS items_cause ON items(cause_term, sort_us);
+CREATE INDEX IF NOT EXISTS items_object ON items(sha256);
+CREATE TABLE IF NOT EXISTS item_officers (
+    officer TEXT NOT NULL, sort_us INTEGER NOT NULL, item_rowid INTEGER NOT NULL,
+    PRIMARY KEY (officer, sort_us, item_rowid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_officers_item ON item_officers(item_rowid);
+CREATE TABLE IF NOT EXISTS item_versions (
+    item_id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (item_id, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS terms (
+    id INTEGER PRIMARY KEY, field TEXT NOT NULL, text TEXT NOT NULL, n INTEGER NOT NULL,
+    UNIQUE (field, text));
+CREATE TABLE IF NOT EXISTS term_grams (
+    field TEXT NOT NULL, gram TEXT NOT NULL, term_id INTEGER NOT NULL,
+    PRIMARY KEY (field, gram, term_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gram_counts (
+    field TEXT NOT NULL, gram TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (field, gram)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    collection TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (collection, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+    subject TEXT NOT NULL, details TEXT NOT NULL, prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL, actor_key_id TEXT NOT NULL, actor_signature TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO stats VALUES ('max_span_us', 0);
+"""
+
+_EQUAL_COLUMNS = {"unit": "unit", "device_id": "device_id", "case_id": "case_id",
+                  "tier": "tier", "kind": "kind", "activity_type": "activity_type",
+                  "activity_id": "activity_id", "status": "status"}
+
+
+def to_us(dt: datetime | None) -> int | None:
+    return None if dt is None else (dt - _EPOCH) // _US
+
+
+def _dumps(doc: object) -> str:
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+class SQLiteCatalog(Catalog):
+    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.endpoint = str(self.path)
+        self.timeout = timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+        except OSError as exc:
+            raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+
+    # --- connections ---------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+            conn.execute("PRAGMA synchronous=FULL")  # evidence: a commit survives power loss
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA cache_size=-262144")
+            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def _write(self) -> _Tx:
+        return _Tx(self.db)
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    # --- objects -------------------------------------------------------------------------
+    def add_object(self, obj: ObjectRecord) -> bool:
+        with self._write() as db:
+            cur = db.execute("INSERT OR IGNORE INTO objects VALUES (?, ?)",
+                             (obj.sha256, _dumps(obj.to_dict())))
+            return cur.rowcount == 1
+
+    def get_object(self, sha256: str) -> ObjectRecord | None:
+        row = self.db.execute("SELECT doc FROM objects WHERE sha256=?", (sha256,)).fetchone()
+        return ObjectRecord.from_dict(json.loads(row[0])) if row else None
+
+    def update_object_lock(self, sha256: str, lock: Lock) -> None:
+        with self._write() as db:
+            row = db.execute("SELECT doc FROM objects WHERE sha256=?", (sha256,)).fetchone()
+            if row is None:
+                raise NotFound(f"object {sha256} is not in the catalog", subject=sha256)
+            doc = json.loads(row[0])
+            doc["storage"]["lock"] = lock.to_dict()
+            doc["storage"]["lock_verified_at"] = iso(datetime.now(timezone.utc))
+            db.execute("UPDATE objects SET doc=? WHERE sha256=?", (_dumps(doc), sha256))
+
+    def iter_objects(self) -> Iterator[ObjectRecord]:
+        for (doc,) in self.db.execute("SELECT doc FROM objects ORDER BY sha256"):
+            yield ObjectRecord.from_dict(json.loads(doc))
+
+    # --- items ---------------------------------------------------------------------------
+    def _term(self, db: sqlite3.Connection, field: str, text: str | None,
+              cache: dict) -> int | None:
+        if not text:
+            return None
+        key = (field, text)
+        if key in cache:
+            tid = cache[key]
+            db.execute("UPDATE terms SET n=n+1 WHERE id=?", (tid,))
+            return tid
+        row = db.execute("SELECT id FROM terms WHERE field=? AND text=?", key).fetchone()
+        if row:
+            tid = row[0]
+            db.execute("UPDATE terms SET n=n+1 WHERE id=?", (tid,))
+        else:
+            tid = db.execute("INSERT INTO terms (field, text, n) VALUES (?, ?, 1)",
+                             key).lastrowid
+            grams = bigrams(text) or {text}
+            db.executemany("INSERT INTO term_grams VALUES (?, ?, ?)",
+                           [(field, g, tid) for g in grams])
+            db.executemany("INSERT INTO gram_counts VALUES (?, ?, 1) ON CONFLICT "
+                           "DO UPDATE SET n=n+1", [(field, g) for g in grams])
+        cache[key] = tid
+        return tid
+
+    def _columns(self, item: Item) -> dict:
+        d = item.description
+        start, end = to_us(d.recorded_start), to_us(d.recorded_end)
+        return {"id": item.id, "sha256": item.sha256, "version": item.version, "kind": d.kind,
+                "status": item.status, "tier": item.tier, "unit": d.unit,
+                "device_id": d.device_id, "case_id": d.case_id,
+                "activity_id": d.activity_id, "activity_type": d.activity_type,
+                "start_us": start, "end_us": end if end is not None else start,
+                "sort_us": to_us(sort_time(item)),
+                "retain_until_us": to_us(item.retain_until),
+                "doc": _dumps(item.to_record())}
+
+    def add_items(self, items: list[Item]) -> None:
+        if not items:
+            return
+        cache: dict = {}
+        with self._write() as db:
+            max_span = 0
+            officer_rows = []
+            version_rows = []
+            for item in items:
+                cols = self._columns(item)
+                cols["party_term"] = self._term(db, "party", item.description.party, cache)
+                cols["cause_term"] = self._term(db, "cause", item.description.cause, cache)
+                names = ",".join(cols)
+                try:
+                    rowid = db.execute(
+                        f"INSERT INTO items ({names}) VALUES "
+                        f"({','.join(':' + c for c in cols)})", cols).lastrowid
+                except sqlite3.IntegrityError as exc:
+                    raise InputError(f"item {item.id} already exists", subject=item.id) from exc
+                if cols["start_us"] is not None:
+                    max_span = max(max_span, cols["end_us"] - cols["start_us"])
+                people = dict.fromkeys(item.description.officers + item.description.assisting)
+                officer_rows += [(o, cols["sort_us"], rowid) for o in people]
+                version_rows.append((item.id, item.version, _dumps(item.current.to_dict())))
+            db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)", officer_rows)
+            db.executemany("INSERT INTO item_versions VALUES (?, ?, ?)", version_rows)
+            db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
+                       (max_span,))
+
+    def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
+        with self._write() as db:
+            row = db.execute("SELECT rowid, doc, party_term, cause_term FROM items WHERE id=?",
+                             (item_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no item {item_id}", subject=item_id)
+            rowid, doc, old_party, old_cause = row
+            item = Item.from_record(json.loads(doc))
+            check_next_version(item.version, version)
+            item.current = version
+            item.status = status
+            Item.__post_init__(item)
+            cols = self._columns(item)
+            cache: dict = {}
+            for field, old in (("party", old_party), ("cause", old_cause)):
+                if old is not None:
+                    db.execute("UPDATE terms SET n=n-1 WHERE id=?", (old,))
+                cols[f"{field}_term"] = self._term(db, field,
+                                                   getattr(item.description, field), cache)
+            cols.pop("id")
+            db.execute(f"UPDATE items SET {','.join(c + '=:' + c for c in cols)} "
+                       f"WHERE rowid=:rowid", {**cols, "rowid": rowid})
+            db.execute("DELETE FROM item_officers WHERE item_rowid=?", (rowid,))
+            people = dict.fromkeys(item.description.officers + item.description.assisting)
+            db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)",
+                           [(o, cols["sort_us"], rowid) for o in people])
+            db.execute("INSERT INTO item_versions VALUES (?, ?, ?)",
+                       (item_id, version.version, _dumps(version.to_dict())))
+            if cols["start_us"] is not None:
+                db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
+                           (cols["end_us"] - cols["start_us"],))
+            return item
+
+    def save_state(self, item: Item) -> None:
+        with self._write() as db:
+            row = db.execute("SELECT version FROM items WHERE id=?", (item.id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no item {item.id}", subject=item.id)
+            if row[0] != item.version:
+                raise InputError(f"item {item.id}: state saved against version "
+                                 f"{item.version}, catalog has {row[0]}", subject=item.id)
+            db.execute("UPDATE items SET status=?, tier=?, retain_until_us=?, doc=? WHERE id=?",
+                       (item.status, item.tier, to_us(item.retain_until),
+                        _dumps(item.to_record()), item.id))
+
+    def get_item(self, item_id: str) -> Item | None:
+        row = self.db.execute("SELECT doc FROM items WHERE id=?", (item_id,)).fetchone()
+        return Item.from_record(json.loads(row[0])) if row else None
+
+    def versions(self, item_id: str) -> list[MetadataVersion]:
+        rows = self.db.execute("SELECT doc FROM item_versions WHERE item_id=? ORDER BY version",
+                               (item_id,)).fetchall()
+        return [MetadataVersion.from_dict(json.loads(r[0])) for r in rows]
+
+    def items_of_object(self, sha256: str) -> list[Item]:
+        rows = self.db.execute("SELECT doc FROM items WHERE sha256=? ORDER BY rowid",
+                               (sha256,)).fetchall()
+        return [Item.from_record(json.loads(r[0])) for r in rows]
+
+    # --- search --------------------------------------------------------------------------
+    def _terms_matching(self, field: str, text: str) -> tuple[list[int], int] | None:
+        """Term ids containing ``text`` and how many items they cover; None when the
+        substring is so common that walking the time index is the faster plan."""
+        text = text.strip()
+        grams = bigrams(text) or {text}
+        placeholders = ",".join("?" * len(grams))
+        rows = self.db.execute(
+            f"SELECT gram, n FROM gram_counts WHERE field=? AND gram IN ({placeholders})",
+            (field, *grams)).fetchall()
+        if len(rows) < len(grams):
+            return [], 0  # some bigram occurs in no name: nothing can match
+        gram, n = min(rows, key=lambda r: r[1])
+        if n > COMMON_TERMS:
+            return None
+        found = self.db.execute(
+            "SELECT t.id, t.n FROM term_grams g JOIN terms t ON t.id=g.term_id "
+            "WHERE g.field=? AND g.gram=? AND instr(t.text, ?) > 0 AND t.n > 0",
+            (field, gram, text)).fetchall()
+        total = sum(r[1] for r in found)
+        if total > COMMON_ITEMS:
+            return None
+        return [r[0] for r in found], total
+
+    def _where(self, q: Query, alias: str = "i") -> tuple[list[str], list, bool, str | None]:
+        """SQL conditions for ``q``; returns (conditions, params, empty, forced index)."""
+        cond: list[str] = []
+        params: list = []
+        index = None
+        for key, col in _EQUAL_COLUMNS.items():
+            v = getattr(q, key)
+            if v is not None:
+                cond.append(f"{alias}.{col}=?")
+                params.append(v)
+        for field in ("party", "cause"):
+            text = getattr(q, field)
+            if text is None:
+                continue
+            match = self._terms_matching(field, text)
+            if match is None:
+                cond.append(f"instr((SELECT text FROM terms WHERE id={alias}.{field}_term), ?)>0")
+                params.append(text.strip())
+                index = "items_sort"
+            else:
+                ids, _ = match
+                if not ids:
+                    return cond, params, True, None
+                cond.append(f"{alias}.{field}_term IN ({','.join(map(str, ids))})")
+        return cond, params, False, index
+
+    def _time_bounds(self, q: Query) -> tuple[int | None, int | None, int | None]:
+        """(lowest start that can overlap, range start, range end) in microseconds."""
+        if q.start is None and q.end is None:
+            return None, None, None
+        span = self.db.execute("SELECT value FROM stats WHERE key='max_span_us'").fetchone()[0]
+        a, b = to_us(q.start), to_us(q.end)
+        return (a - span if a is not None else None), a, b
+
+    def _select(self, q: Query, what: str, tail: str = "", extra: tuple = (),
+                cursor: tuple[int, int] | None = None, walk: bool = False
+                ) -> tuple[str, list] | None:
+        cond, params, empty, index = self._where(q)
+        if empty:
+            return None
+        low, a, b = self._time_bounds(q)
+        sort = "o.sort_us" if q.officer else "i.sort_us"
+        if low is not None:
+            cond += [f"{sort}>=?", "i.start_us IS NOT NULL", "i.end_us>=?"]
+            params += [low, a]
+        if b is not None:
+            cond += [f"{sort}<?", "i.start_us IS NOT NULL"]
+            params.append(b)
+        if cursor is not None:
+            cond.append(f"({sort}>? OR ({sort}=? AND i.rowid>?))")
+            params += [cursor[0], cursor[0], cursor[1]]
+        if q.officer:
+            src = "item_officers o JOIN items i ON i.rowid=o.item_rowid"
+            cond.insert(0, "o.officer=?")
+            params.insert(0, q.officer)
+        else:
+            src = f"items i INDEXED BY {index}" if index and walk else "items i"
+        sql = f"SELECT {what} FROM {src}"
+        if cond:
+            sql += " WHERE " + " AND ".join(cond)
+        return sql + tail, params + list(extra)
+
+    def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
+        if limit < 1:
+            raise InputError("page size must be at least 1")
+        pos = None
+        if cursor:
+            try:
+                s, r = cursor.split(":")
+                pos = (int(s), int(r))
+            except ValueError as exc:
+                raise InputError(f"bad page cursor {cursor!r}") from exc
+        sort = "o.sort_us" if query.officer else "i.sort_us"
+        built = self._select(query, f"i.doc, {sort}, i.rowid",
+                             f" ORDER BY {sort}, i.rowid LIMIT ?", (limit + 1,), cursor=pos,
+                             walk=True)
+        if built is None:
+            return Page([], None)
+        rows = self.db.execute(*built).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        items = [Item.from_record(json.loads(r[0])) for r in rows]
+        nxt = f"{rows[-1][1]}:{rows[-1][2]}" if more else None
+        return Page(items, nxt)
+
+    def count(self, query: Query) -> int:
+        built = self._select(query, "count(*)")
+        return 0 if built is None else self.db.execute(*built).fetchone()[0]
+
+    def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
+        check_group_key(key)
+        q = query or Query()
+        if key == "officer":
+            built = self._select(q, "i.rowid")
+            if built is None:
+                return {}
+            sql, params = built
+            built = (f"SELECT officer, count(*) FROM item_officers WHERE item_rowid IN ({sql}) "
+                     "GROUP BY officer", params)
+        elif key in ("party", "cause"):
+            built = self._select(q, f"(SELECT text FROM terms WHERE id=i.{key}_term), count(*)",
+                                 f" GROUP BY i.{key}_term")
+        else:
+            col = _EQUAL_COLUMNS[key]
+            built = self._select(q, f"i.{col}, count(*)", f" GROUP BY i.{col}")
+        rows = [] if built is None else self.db.execute(*built).fetchall()
+        return {("" if k is None else k): n for k, n in rows}
+
+    # --- records -------------------------------------------------------------------------
+    def put_record(self, collection: str, record_id: str, doc: dict) -> None:
+        check_collection(collection)
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                       (collection, record_id, _dumps(doc)))
+
+    def get_record(self, collection: str, record_id: str) -> dict | None:
+        check_collection(collection)
+        row = self.db.execute("SELECT doc FROM records WHERE collection=? AND id=?",
+                              (collection, record_id)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def list_records(self, collection: str, **equal: object) -> list[dict]:
+        check_collection(collection)
+        docs = [json.loads(r[0]) for r in self.db.execute(
+            "SELECT doc FROM records WHERE collection=? ORDER BY id", (collection,))]
+        return [d for d in docs if all(d.get(k) == v for k, v in equal.items())]
+
+    # --- ledger --------------------------------------------------------------------------
+    def append_ledger(self, build: Callable[[LedgerEntry | None], LedgerEntry]) -> LedgerEntry:
+        with self._write() as db:
+            head = self._head(db)
+            entry = build(head)
+            if entry.seq != (head.seq + 1 if head else 1):
+                raise InputError(f"ledger entry {entry.seq} does not follow the head")
+            db.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?)",
+                       (entry.seq, entry.at, entry.actor, entry.action, entry.subject,
+                        _dumps(entry.details), entry.prev_hash, entry.hash,
+                        entry.actor_key_id, entry.actor_signature))
+            return entry
+
+    @staticmethod
+    def _entry(row: tuple) -> LedgerEntry:
+        return LedgerEntry(seq=row[0], at=row[1], actor=row[2], action=row[3], subject=row[4],
+                           details=json.loads(row[5]), prev_hash=row[6], hash=row[7],
+                           actor_key_id=row[8], actor_signature=row[9])
+
+    def _head(self, db: sqlite3.Connection) -> LedgerEntry | None:
+        row = db.execute("SELECT * FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+        return self._entry(row) if row else None
+
+    def ledger_entries(self, start_seq: int = 1) -> Iterator[LedgerEntry]:
+        cur = self.db.execute("SELECT * FROM ledger WHERE seq>=? ORDER BY seq", (start_seq,))
+        for row in cur:
+            yield self._entry(row)
+
+    def ledger_head(self) -> LedgerEntry | None:
+        return self._head(self.db)
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT: takes the write lock up front, so read-then-write
+    sequences (the ledger head, version numbers) cannot interleave between processes."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")

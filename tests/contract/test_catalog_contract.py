@@ -1,0 +1,225 @@
+"""One contract for every catalog backend."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from archive.catalog.base import Query
+from archive.errors import InputError, NotFound
+from archive.model import Digests, Lock, LedgerEntry, MetadataVersion, ObjectRecord, StoredVersion
+from tests.support.builders import T0, make_item
+
+H = timedelta(hours=1)
+
+
+def _obj(seed: str) -> ObjectRecord:
+    sha = hashlib.sha256(seed.encode()).hexdigest()
+    lock = Lock("LOCAL-WORM", T0 + timedelta(days=200), False, {"read_only_mode": True})
+    return ObjectRecord(Digests(4, sha, "0" * 64),
+                        StoredVersion("local", "/w", f"objects/{sha[:2]}/{sha}", "v1", 4, lock),
+                        T0)
+
+
+def test_objects_unique_by_digest(catalog):
+    o = _obj("a")
+    assert catalog.add_object(o) is True
+    assert catalog.add_object(o) is False
+    got = catalog.get_object(o.sha256)
+    assert got.to_dict() == o.to_dict()
+    assert catalog.get_object("f" * 64) is None
+    longer = Lock("LOCAL-WORM", T0 + timedelta(days=900), True, {})
+    catalog.update_object_lock(o.sha256, longer)
+    assert catalog.get_object(o.sha256).storage.lock.retain_until == longer.retain_until
+    assert [x.sha256 for x in catalog.iter_objects()] == [o.sha256]
+    with pytest.raises(NotFound):
+        catalog.update_object_lock("e" * 64, longer)
+
+
+def test_item_round_trip_and_duplicate_id(catalog):
+    it = make_item(party="张三", cause="无照经营", case_id="C1", activity_id="A1",
+                   activity_type="调查取证", assisting=["P009"])
+    catalog.add_item(it)
+    got = catalog.get_item(it.id)
+    assert got.to_record() == it.to_record()
+    assert catalog.get_item("nope") is None
+    with pytest.raises(InputError):
+        catalog.add_item(it)
+    assert [i.id for i in catalog.items_of_object(it.sha256)] == [it.id]
+
+
+def test_versions_kept_and_search_follows_current(catalog):
+    it = make_item(party="李四", status="pending-metadata")
+    catalog.add_item(it)
+    d2 = it.description.to_dict() | {"party": "王五金店"}
+    from archive.model import Description
+    v2 = MetadataVersion(it.id, 2, Description.from_dict(d2), it.current.digests, T0, "P000",
+                         "correction")
+    updated = catalog.add_version(it.id, v2, "archived")
+    assert updated.version == 2 and updated.status == "archived"
+    assert [v.version for v in catalog.versions(it.id)] == [1, 2]
+    assert catalog.versions(it.id)[0].description.party == "李四"
+    assert catalog.count(Query(party="李四")) == 0
+    assert catalog.count(Query(party="王五")) == 1
+    with pytest.raises(InputError):
+        catalog.add_version(it.id, v2, "archived")  # 2 does not follow 2
+    with pytest.raises(NotFound):
+        catalog.add_version("nope", v2, "archived")
+
+
+def test_save_state_refuses_stale_version(catalog):
+    it = make_item()
+    catalog.add_item(it)
+    it.tier = "permanent"
+    it.retain_until = T0 + timedelta(days=3650)
+    catalog.save_state(it)
+    assert catalog.get_item(it.id).tier == "permanent"
+    assert catalog.count(Query(tier="permanent")) == 1
+    stale = catalog.get_item(it.id)
+    stale.current = MetadataVersion(it.id, 5, it.description, it.current.digests, T0, "x", "y")
+    with pytest.raises(InputError):
+        catalog.save_state(stale)
+
+
+@pytest.fixture
+def filled(catalog):
+    rows = [
+        dict(start=T0, minutes=30, officers=["P1"], party="张三", cause="无照经营",
+             unit="u1", device_id="D1", case_id="C1", activity_type="调查取证", tier="case"),
+        dict(start=T0 + 2 * H, minutes=10, officers=["P1", "P2"], party="王五",
+             cause="占道经营", unit="u1", device_id="D2", activity_id="ACT9"),
+        dict(start=T0 + 5 * H, minutes=60, officers=["P2"], party="某某食品有限公司",
+             cause="销售过期食品", unit="u2", device_id="D3", case_id="C2", kind="audio"),
+        dict(start=T0 + 30 * H, minutes=5, officers=["P3"], assisting=["P1"],
+             party="王五金店", cause="无照经营", unit="u2", device_id="D3", kind="photo"),
+        dict(start=None, officers=[], party="赵六", unit="u1", status="pending-metadata"),
+    ]
+    items = []
+    for r in rows:
+        items.append(make_item(**r))
+    catalog.add_items(items)
+    return catalog, items
+
+
+def _ids(page):
+    return [i.id for i in page.items]
+
+
+def test_search_each_key(filled):
+    cat, it = filled
+    assert _ids(cat.search(Query(unit="u1"))) == [it[0].id, it[1].id, it[4].id]
+    assert _ids(cat.search(Query(device_id="D3"))) == [it[2].id, it[3].id]
+    assert _ids(cat.search(Query(officer="P1"))) == [it[0].id, it[1].id, it[3].id]
+    assert _ids(cat.search(Query(case_id="C2"))) == [it[2].id]
+    assert _ids(cat.search(Query(tier="case"))) == [it[0].id]
+    assert _ids(cat.search(Query(kind="audio"))) == [it[2].id]
+    assert _ids(cat.search(Query(activity_type="调查取证"))) == [it[0].id]
+    assert _ids(cat.search(Query(activity_id="ACT9"))) == [it[1].id]
+    assert _ids(cat.search(Query(status="pending-metadata"))) == [it[4].id]
+    assert _ids(cat.search(Query(unit="u2", officer="P1"))) == [it[3].id]
+
+
+def test_search_substrings_chinese(filled):
+    cat, it = filled
+    assert _ids(cat.search(Query(party="王五"))) == [it[1].id, it[3].id]
+    assert _ids(cat.search(Query(party="五金"))) == [it[3].id]
+    assert _ids(cat.search(Query(party="食品有限"))) == [it[2].id]
+    assert _ids(cat.search(Query(cause="无照"))) == [it[0].id, it[3].id]
+    assert _ids(cat.search(Query(cause="经营", unit="u1"))) == [it[0].id, it[1].id]
+    assert _ids(cat.search(Query(party="不存在"))) == []
+    assert _ids(cat.search(Query(party="张三", cause="占道"))) == []
+    with pytest.raises(InputError):
+        Query(party="王")
+
+
+def test_time_range_selects_overlapping(filled):
+    cat, it = filled
+    # a range that starts inside the first recording (T0 .. T0+30m)
+    q = Query(start=T0 + timedelta(minutes=20), end=T0 + 3 * H)
+    assert _ids(cat.search(q)) == [it[0].id, it[1].id]
+    q = Query(start=T0 + timedelta(minutes=31), end=T0 + 2 * H)  # between recordings
+    assert _ids(cat.search(q)) == []
+    q = Query(officer="P2", start=T0 + 5 * H + timedelta(minutes=59), end=T0 + 40 * H)
+    assert _ids(cat.search(q)) == [it[2].id]
+    assert cat.count(Query(start=T0 - H, end=T0 + 100 * H)) == 4
+    with pytest.raises(InputError):
+        Query(start=T0, end=T0 - H)
+
+
+def test_paging_is_complete_and_sorted(catalog):
+    items = [make_item(start=T0 + timedelta(minutes=7 * (i % 13)), officers=["P7"])
+             for i in range(40)]
+    catalog.add_items(items)
+    for q in (Query(), Query(officer="P7"), Query(unit="market-001")):
+        seen, cursor = [], None
+        while True:
+            page = catalog.search(q, limit=7, cursor=cursor)
+            seen += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert sorted(i.id for i in seen) == sorted(i.id for i in items)
+        starts = [i.description.recorded_start for i in seen]
+        assert starts == sorted(starts)
+        assert catalog.count(q) == 40
+
+
+def test_counts_grouped(filled):
+    cat, _ = filled
+    assert cat.count_by("tier") == {"case": 1, "routine": 4}
+    assert cat.count_by("unit") == {"u1": 3, "u2": 2}
+    assert cat.count_by("officer") == {"P1": 3, "P2": 2, "P3": 1}
+    assert cat.count_by("officer", Query(unit="u2")) == {"P1": 1, "P2": 1, "P3": 1}
+    assert cat.count_by("kind", Query(party="王五")) == {"video": 1, "photo": 1}
+    assert cat.count_by("cause", Query(unit="u1")) == {"无照经营": 1, "占道经营": 1, "": 1}
+    with pytest.raises(InputError):
+        cat.count_by("sha256")
+
+
+def test_records(catalog):
+    catalog.put_record("devices", "D1", {"id": "D1", "model": "X", "status": "ok"})
+    catalog.put_record("devices", "D2", {"id": "D2", "model": "X", "status": "faulty"})
+    catalog.put_record("devices", "D1", {"id": "D1", "model": "X", "status": "faulty"})
+    assert catalog.get_record("devices", "D1")["status"] == "faulty"
+    assert [d["id"] for d in catalog.list_records("devices", status="faulty")] == ["D1", "D2"]
+    assert catalog.get_record("people", "D1") is None
+    with pytest.raises(InputError):
+        catalog.put_record("nonsense", "x", {})
+
+
+def _entry(prev: LedgerEntry | None, n: int = 0) -> LedgerEntry:
+    seq = prev.seq + 1 if prev else 1
+    return LedgerEntry(seq, datetime.now(timezone.utc).isoformat(), "P000", "test", f"s{n}",
+                       {"n": n}, prev.hash if prev else "", f"h{seq}")
+
+
+def test_ledger_append_and_read(catalog):
+    assert catalog.ledger_head() is None
+    for n in range(5):
+        catalog.append_ledger(lambda prev, n=n: _entry(prev, n))
+    entries = list(catalog.ledger_entries())
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert [e.prev_hash for e in entries] == ["", "h1", "h2", "h3", "h4"]
+    assert catalog.ledger_head().seq == 5
+    assert [e.seq for e in catalog.ledger_entries(4)] == [4, 5]
+    with pytest.raises(InputError):
+        catalog.append_ledger(lambda prev: _entry(None))  # seq 1 again
+
+
+def test_ledger_threads_get_gap_free_sequence(catalog):
+    import threading
+
+    def worker(k):
+        for n in range(25):
+            catalog.append_ledger(lambda prev, n=n: _entry(prev, k * 100 + n))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    entries = list(catalog.ledger_entries())
+    assert [e.seq for e in entries] == list(range(1, 101))
+    assert all(e.prev_hash == f"h{e.seq - 1}" for e in entries[1:])
