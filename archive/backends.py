@@ -1,0 +1,76 @@
+"""Build the adapters that the settings name, and the archive's keys in the data home."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .catalog.base import Catalog
+from .errors import InputError, NotFound
+from .service import ARCHIVE_KEYS_PREFIX, Archive
+from .settings import Settings
+from .signing import Keyring, SigningKey, public_pem
+from .worm.base import WormStore
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    cfg = settings.section("catalog")
+    if cfg["backend"] == "mongodb":
+        from .catalog.mongo import MongoCatalog
+
+        return MongoCatalog(cfg["uri"], database=cfg["database"])
+    from .catalog.sqlite import SQLiteCatalog
+
+    return SQLiteCatalog(settings.path_in_home(cfg["path"], "catalog.sqlite"))
+
+
+def open_store(settings: Settings, create: bool = False) -> WormStore:
+    cfg = settings.section("store")
+    if cfg["backend"] == "s3":
+        from .worm.s3 import S3WormStore
+
+        return S3WormStore.from_settings(cfg, create=create)
+    from .worm.local import LocalWormStore
+
+    return LocalWormStore(settings.path_in_home(cfg["path"], "worm"), immutable=cfg["immutable"])
+
+
+def keys_dir(settings: Settings) -> Path:
+    return settings.home / "keys"
+
+
+def create_archive_key(settings: Settings) -> SigningKey:
+    key = SigningKey.generate(keys_dir(settings) / "archive.key")
+    public_dir = keys_dir(settings) / "public"
+    public_dir.mkdir(parents=True, exist_ok=True)
+    (public_dir / (key.key_id.split(":", 1)[1] + ".pem")).write_text(public_pem(key.public))
+    return key
+
+
+def load_archive_key(settings: Settings) -> SigningKey:
+    path = keys_dir(settings) / "archive.key"
+    try:
+        return SigningKey.load(path)
+    except NotFound as exc:
+        raise InputError(f"no archive key at {path}: run 'custody init' first",
+                         subject=str(path)) from exc
+
+
+def archive_keyring(settings: Settings, store: WormStore | None) -> Keyring:
+    """Every archive public key: the local copies and those published in the store."""
+    ring = Keyring()
+    public_dir = keys_dir(settings) / "public"
+    if public_dir.is_dir():
+        for pem in sorted(public_dir.glob("*.pem")):
+            ring.add_pem(pem.read_text())
+    if store is not None:
+        for key, version_id, _ in store.list_keys(ARCHIVE_KEYS_PREFIX):
+            ring.add_pem(store.read_bytes(key, version_id).decode())
+    return ring
+
+
+def open_archive(settings: Settings) -> Archive:
+    store = open_store(settings)
+    catalog = open_catalog(settings)
+    key = load_archive_key(settings)
+    return Archive(catalog, store, key, archive_keyring(settings, store),
+                   settings.section("ledger")["checkpoint_retention_years"])

@@ -1,0 +1,185 @@
+"""The archive service: the operations the command line and the other packages call.
+
+It receives its adapters (catalog, WORM store, keys); it never prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .canonical import canonical
+from .catalog.base import Catalog, Page, Query
+from .errors import LockNotConfirmed, NotFound
+from .fixity import StreamDigests, digest_chunks
+from .ids import uuid7
+from .ledger import Actor, Ledger, LedgerReport
+from .model import Description, Digests, Item, MetadataVersion, ObjectRecord, iso
+from .people import people_keyring
+from .signing import Keyring, SigningKey, public_pem
+from .worm.base import WormStore, metadata_key
+
+ARCHIVE_KEYS_PREFIX = "keys/archive/"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def event(kind: str, actor: str, outcome: str, **detail: object) -> dict:
+    """A PREMIS-style event: what, when, who, outcome."""
+    return {"type": kind, "at": iso(_now()), "agent": actor, "outcome": outcome, **detail}
+
+
+def same_description(a: Description, b: Description) -> bool:
+    """Equal in everything but where and when the copy came from (a re-run offload)."""
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        d.pop("source", None)
+        d.pop("offloaded_at", None)
+    return da == db
+
+
+@dataclass
+class Archived:
+    item: Item
+    duplicate: bool  # True: these bytes with this description were already an item
+
+
+class Archive:
+    def __init__(self, catalog: Catalog, store: WormStore, archive_key: SigningKey,
+                 archive_keys: Keyring, checkpoint_years: int = 100) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.key = archive_key
+        self.archive_keys = archive_keys
+        self.ledger = Ledger(catalog, store, archive_key, checkpoint_years)
+
+    # --- keys ----------------------------------------------------------------------------
+    def publish_key(self, years: int = 100) -> str:
+        """Put the archive's public key in the WORM store, so signatures verify without the
+        catalog or this machine. Once per key."""
+        key = ARCHIVE_KEYS_PREFIX + self.key.key_id.split(":", 1)[1] + ".pem"
+        if not self.store.versions(key):
+            until = _now().replace(microsecond=0)
+            until = until.replace(year=until.year + years)
+            self.store.put_blob(key, public_pem(self.key.public).encode(), until)
+        return key
+
+    # --- archiving -----------------------------------------------------------------------
+    def archive_stream(self, chunks: Iterable[bytes], description: Description, actor: Actor,
+                       retain_until: datetime, legal_hold: bool = False,
+                       before_commit: Callable[[Digests], None] | None = None,
+                       checks: dict | None = None) -> Archived:
+        """Stream bytes once into the store (digests on the way), lock them, sign the
+        description beside them, catalog the item and record it in the ledger.
+
+        ``before_commit`` sees the digests before anything becomes a locked object and may
+        raise to abort (the virus verdict); nothing is left behind then.
+        """
+        pending = self.store.begin_object(retain_until, legal_hold)
+        with pending:
+            digests = StreamDigests()
+            for chunk in chunks:
+                digests.update(chunk)
+                pending.write(chunk)
+            d = digests.finish()
+            if before_commit is not None:
+                before_commit(d)
+            stored = pending.commit(d.sha256, d.size)
+        stored_lock = stored.lock
+        if not stored_lock.covers(retain_until, legal_hold):  # the bytes were already here
+            if stored_lock.retain_until is None or stored_lock.retain_until < retain_until:
+                stored_lock = self.store.extend_retention(stored.key, stored.version_id,
+                                                          retain_until)
+            if legal_hold and not stored_lock.legal_hold:
+                stored_lock = self.store.set_legal_hold(stored.key, stored.version_id, True)
+        if not stored_lock.covers(retain_until, legal_hold):
+            raise LockNotConfirmed(f"{stored.key}: lock not confirmed", subject=stored.key)
+        if not self.catalog.add_object(ObjectRecord(d, stored, _now())):
+            self.catalog.update_object_lock(d.sha256, stored_lock)
+
+        for existing in self.catalog.items_of_object(d.sha256):
+            if same_description(existing.description, description):
+                existing.events.append(event("duplicate", actor.person_id, "same bytes and "
+                                             "metadata already archived",
+                                             source=description.source))
+                self.catalog.save_state(existing)
+                self.ledger.append(actor, "duplicate", existing.id,
+                                   {"sha256": d.sha256, "source": description.source})
+                return Archived(existing, True)
+
+        item_id = uuid7()
+        version = self.sign_version(MetadataVersion(
+            item_id=item_id, version=1, description=description, digests=d, created_at=_now(),
+            created_by=actor.person_id, reason="ingest"))
+        manifest = self.store_version(version, retain_until, legal_hold)
+        item = Item(id=item_id, sha256=d.sha256, current=version, ingested_at=_now(),
+                    status="pending-metadata" if description.missing() else "archived",
+                    retain_until=retain_until, legal_hold=legal_hold,
+                    storage={"object": stored.to_dict() | {"lock": stored_lock.to_dict()},
+                             "manifests": [manifest]},
+                    checks=dict(checks or {}),
+                    events=[event("message digest calculation", actor.person_id, "success",
+                                  sha256=d.sha256, sm3=d.sm3, size=d.size),
+                            event("ingestion", actor.person_id, "success")])
+        self.catalog.add_item(item)
+        self.ledger.append(actor, "ingestion", item_id,
+                           {"sha256": d.sha256, "size": d.size, "version": 1,
+                            "manifest": manifest["key"], "status": item.status})
+        return Archived(item, False)
+
+    def sign_version(self, version: MetadataVersion) -> MetadataVersion:
+        version.key_id = self.key.key_id
+        version.signature = self.key.sign(version.manifest())
+        return version
+
+    def store_version(self, version: MetadataVersion, retain_until: datetime,
+                      legal_hold: bool) -> dict:
+        key = metadata_key(version.digests.sha256, version.item_id, version.version)
+        stored = self.store.put_blob(key, canonical(version.to_dict()), retain_until,
+                                     legal_hold)
+        return {"key": key, "version_id": stored.version_id, "version": version.version}
+
+    # --- reading -------------------------------------------------------------------------
+    def item(self, item_id: str) -> Item:
+        item = self.catalog.get_item(item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id!r}", subject=item_id)
+        return item
+
+    def show(self, item_id: str, read_lock: bool = False) -> dict:
+        item = self.item(item_id)
+        out = item.to_dict()
+        out["versions"] = [v.to_dict() for v in self.catalog.versions(item_id)]
+        out["signature_valid"] = self.archive_keys.verify(
+            item.current.manifest(), item.current.key_id, item.current.signature)
+        if read_lock:
+            obj = item.storage["object"]
+            out["lock_in_store"] = self.store.lock(obj["key"], obj["version_id"]).to_dict()
+        return out
+
+    def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
+        return self.catalog.search(query, limit, cursor)
+
+    def fixity(self, item_id: str) -> dict:
+        """Read the object back from the store and compare its digests and signature."""
+        item = self.item(item_id)
+        obj = item.storage["object"]
+        got = digest_chunks(self.store.read(obj["key"], obj["version_id"]))
+        want = item.current.digests
+        return {"item": item_id, "digests_match": got == want,
+                "signature_valid": self.archive_keys.verify(
+                    item.current.manifest(), item.current.key_id, item.current.signature),
+                "read": got.to_dict(), "expected": want.to_dict()}
+
+    # --- the ledger ----------------------------------------------------------------------
+    def verify_ledger(self) -> LedgerReport:
+        return self.ledger.verify(self.archive_keys, people_keyring(self.catalog))
+
+    def finish_command(self) -> dict | None:
+        """End of every command that appended entries: a signed checkpoint of the head."""
+        if self.ledger.appended:
+            return self.ledger.checkpoint()
+        return None

@@ -1,0 +1,209 @@
+"""Configuration: the shipped default policy, a user file over it, checked before anything runs.
+
+Every key is known; an unknown key, a wrong type or a contradiction is refused with the file,
+the key and what is wrong (a typo in a retention rule must not silently keep the default).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+DEFAULT_NAME = "config/default.toml"
+EVIDENCE_RULES = ("case", "long-term", "permanent")
+OFFLOAD_RULES = ("same-day", "24h", "2d")
+APPROVER_ROLES = ("法制股", "分管领导", "主管领导", "局领导")
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "archive": {"fonds": str, "zone": str},
+    "catalog": {"backend": str, "path": str, "uri": str, "database": str},
+    "store": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
+              "bucket": str, "region": str, "part_size_mib": int},
+    "ledger": {"checkpoint_retention_years": int},
+    "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
+    "cycle": {"handover_by": str, "archiving_by": str},
+}
+_UNIT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "zone": str, "routine_months": int, "evidence": str, "evidence_years": int,
+    "offload": str, "approver_role": str, "case_periods": dict, "disc_copies": bool,
+}
+
+
+def default_home() -> Path:
+    env = os.environ.get("CUSTODY_HOME")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "custody"
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _zone(file: str, key: str, name: str) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(file, key, f"unknown time zone {name!r}") from exc
+
+
+def _month_day(file: str, key: str, value: str) -> tuple[int, int]:
+    try:
+        m, d = (int(x) for x in value.split("-"))
+        if not (1 <= m <= 12 and 1 <= d <= 31):
+            raise ValueError
+    except ValueError as exc:
+        raise ConfigError(file, key, f"{value!r} is not a MM-DD date") from exc
+    return m, d
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: dict
+    home: Path
+    files: tuple[str, ...]
+
+    def section(self, name: str) -> dict:
+        return self.data.get(name, {})
+
+    @property
+    def units(self) -> dict[str, dict]:
+        return self.data.get("units", {})
+
+    def unit_zone(self, unit: str | None) -> ZoneInfo | None:
+        """The unit's zone, else the archive's; None when neither is configured."""
+        name = (self.units.get(unit or "", {}).get("zone") or
+                self.data["archive"].get("zone") or "")
+        return ZoneInfo(name) if name else None
+
+    def path_in_home(self, value: str, default: str) -> Path:
+        return Path(value) if value else self.home / default
+
+
+def _check(data: dict, file: str) -> None:
+    for section, value in data.items():
+        if section == "units":
+            if not isinstance(value, dict):
+                raise ConfigError(file, "units", "must be a table of unit tables")
+            for unit, rules in value.items():
+                _check_unit(file, unit, rules)
+            continue
+        keys = _SCHEMA.get(section)
+        if keys is None:
+            raise ConfigError(file, section, "unknown section")
+        if not isinstance(value, dict):
+            raise ConfigError(file, section, "must be a table")
+        for key, v in value.items():
+            want = keys.get(key)
+            if want is None:
+                raise ConfigError(file, f"{section}.{key}", "unknown key")
+            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+                raise ConfigError(file, f"{section}.{key}",
+                                  f"must be {getattr(want, '__name__', want)}, "
+                                  f"not {type(v).__name__}")
+
+
+def _check_unit(file: str, unit: str, rules: object) -> None:
+    where = f"units.{unit}"
+    if not isinstance(rules, dict):
+        raise ConfigError(file, where, "must be a table")
+    for key, v in rules.items():
+        want = _UNIT_KEYS.get(key)
+        if want is None:
+            raise ConfigError(file, f"{where}.{key}", "unknown key")
+        if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            raise ConfigError(file, f"{where}.{key}",
+                              f"must be {getattr(want, '__name__', want)}, not {type(v).__name__}")
+
+
+def _check_whole(data: dict, file: str) -> None:
+    """Contradictions visible only in the merged result."""
+    _zone(file, "archive.zone", data["archive"].get("zone", ""))
+    cat = data["catalog"]
+    if cat["backend"] not in ("sqlite", "mongodb"):
+        raise ConfigError(file, "catalog.backend", "must be 'sqlite' or 'mongodb'")
+    if cat["backend"] == "mongodb" and not cat["uri"]:
+        raise ConfigError(file, "catalog.uri", "the mongodb backend needs a uri")
+    st = data["store"]
+    if st["backend"] not in ("local", "s3"):
+        raise ConfigError(file, "store.backend", "must be 'local' or 's3'")
+    if st["backend"] == "s3" and not st["bucket"]:
+        raise ConfigError(file, "store.bucket", "the s3 backend needs a bucket")
+    if st["part_size_mib"] < 5:
+        raise ConfigError(file, "store.part_size_mib", "S3 parts are at least 5 MiB")
+    if data["ledger"]["checkpoint_retention_years"] < 1:
+        raise ConfigError(file, "ledger.checkpoint_retention_years", "must be at least 1")
+    hand = _month_day(file, "cycle.handover_by", data["cycle"]["handover_by"])
+    done = _month_day(file, "cycle.archiving_by", data["cycle"]["archiving_by"])
+    if done <= hand:
+        raise ConfigError(file, "cycle.archiving_by",
+                          "archiving must finish after the handover date")
+    for kind, mimes in data["formats"].items():
+        if not mimes or not all(isinstance(m, str) and "/" in m for m in mimes):
+            raise ConfigError(file, f"formats.{kind}", "must be a non-empty list of MIME types")
+    for unit, r in data.get("units", {}).items():
+        where = f"units.{unit}"
+        for key in ("name", "routine_months", "evidence", "offload", "approver_role"):
+            if key not in r:
+                raise ConfigError(file, f"{where}.{key}", "missing")
+        _zone(file, f"{where}.zone", r.get("zone", ""))
+        if r["routine_months"] < 6:
+            raise ConfigError(file, f"{where}.routine_months",
+                              "routine footage is kept at least 6 months")
+        if r["evidence"] not in EVIDENCE_RULES:
+            raise ConfigError(file, f"{where}.evidence", f"must be one of {EVIDENCE_RULES}")
+        if r["evidence"] == "long-term" and r.get("evidence_years", 0) <= 0:
+            raise ConfigError(file, f"{where}.evidence_years",
+                              "evidence 'long-term' needs a positive number of years")
+        if r["evidence"] != "long-term" and "evidence_years" in r:
+            raise ConfigError(file, f"{where}.evidence_years",
+                              f"contradicts evidence = {r['evidence']!r}")
+        if r["offload"] not in OFFLOAD_RULES:
+            raise ConfigError(file, f"{where}.offload", f"must be one of {OFFLOAD_RULES}")
+        if r["approver_role"] not in APPROVER_ROLES:
+            raise ConfigError(file, f"{where}.approver_role", f"must be one of {APPROVER_ROLES}")
+        for ctype, years in r.get("case_periods", {}).items():
+            if not isinstance(years, int) or isinstance(years, bool) or years < 0:
+                raise ConfigError(file, f"{where}.case_periods.{ctype}",
+                                  "must be a whole number of years (0 = permanent)")
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "-", "file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not UTF-8: {exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
+
+
+def load(user_file: str | os.PathLike | None = None, home: Path | None = None) -> Settings:
+    """The default policy, overridden by ``user_file`` (or $CUSTODY_CONFIG), checked."""
+    default_text = resources.files("config").joinpath("default.toml").read_text("utf-8")
+    data = tomllib.loads(default_text)
+    _check(data, DEFAULT_NAME)
+    files = [DEFAULT_NAME]
+    chosen = user_file or os.environ.get("CUSTODY_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        user = _read(path)
+        _check(user, str(path))
+        data = _merge(data, user)
+        files.append(str(path))
+    _check_whole(data, files[-1])
+    return Settings(data=data, home=home or default_home(), files=tuple(files))
