@@ -6,6 +6,7 @@ Plain Python, no I/O. Times are timezone-aware datetimes; the catalog stores the
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -131,6 +132,34 @@ class ObjectRecord:
                    parse_iso(d["created_at"]))
 
 
+def _check_text(value: object, where: str) -> None:
+    """Every string must be real Unicode: a file name decoded with surrogate escapes (not
+    UTF-8 on disk) would make the signed JSON unencodable. Callers record such names with
+    ``safe_name`` instead."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{where}: {value!r} is not valid Unicode text (a non-UTF-8 "
+                             "name?)") from exc
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k, where)
+            _check_text(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_text(v, where)
+
+
+def safe_name(name: str | bytes) -> dict:
+    """A file name as text people can read, plus its exact bytes when it was not UTF-8."""
+    raw = name if isinstance(name, bytes) else os.fsencode(name)
+    try:
+        return {"name": raw.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"name": raw.decode("utf-8", "backslashreplace"), "name_bytes_hex": raw.hex()}
+
+
 @dataclass
 class Description:
     """What a person declares about a recording or document: the signed, versioned part."""
@@ -178,6 +207,8 @@ class Description:
             raise InputError("recorded_end is before recorded_start")
         self.officers = list(self.officers)
         self.assisting = list(self.assisting)
+        _check_text(self.to_dict(), "metadata")
+
 
     def missing(self) -> list[str]:
         """Required metadata that is absent (第十六条: unit, device, officer, time)."""

@@ -1,0 +1,314 @@
+"""The custody command line: parses, calls a service, renders. Nothing else.
+
+Exit codes (DESIGN.md): 0 success, 1 a problem found, 2 bad usage or input, 3 a required
+service unavailable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive import backends, people, settings
+from archive.catalog.base import Query
+from archive.errors import CustodyError, InputError
+from archive.ledger import Actor
+from archive.model import iso, item_summary
+from archive.service import Archive
+from archive.signing import fingerprint
+from archive.timeutil import parse_time
+
+
+@dataclass
+class Context:
+    config: str | None
+    home: str | None
+    _settings: settings.Settings | None = None
+    _archive: Archive | None = None
+    opened: list = field(default_factory=list)
+
+    @property
+    def settings(self) -> settings.Settings:
+        if self._settings is None:
+            self._settings = settings.load(self.config,
+                                           Path(self.home) if self.home else None)
+        return self._settings
+
+    @property
+    def archive(self) -> Archive:
+        if self._archive is None:
+            self._archive = backends.open_archive(self.settings)
+        return self._archive
+
+    def actor(self) -> Actor:
+        return people.acting_person(self.archive.catalog)
+
+    def finish(self) -> None:
+        """A signed checkpoint of the ledger head after every command that appended."""
+        if self._archive is not None:
+            try:
+                self._archive.finish_command()
+            finally:
+                self._archive.catalog.close()
+
+
+def _emit_json(doc: object) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+
+
+def command(fn: Callable) -> Callable:
+    """Run a command body; turn custody errors into a message (or JSON) and its exit code."""
+
+    @functools.wraps(fn)
+    @click.pass_obj
+    def run(ctx: Context, *args, **kwargs):
+        as_json = kwargs.get("as_json", False)
+        code = 0
+        try:
+            code = fn(ctx, *args, **kwargs) or 0
+            ctx.finish()
+        except CustodyError as exc:
+            try:
+                ctx.finish()
+            except CustodyError:
+                pass
+            if as_json:
+                _emit_json(exc.to_dict())
+            else:
+                click.echo(f"custody: {exc.message}", err=True)
+            code = exc.exit_code
+        sys.exit(code)
+
+    return run
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), envvar="CUSTODY_CONFIG",
+              help="Policy file over the defaults (or $CUSTODY_CONFIG).")
+@click.option("--home", type=click.Path(file_okay=False), envvar="CUSTODY_HOME",
+              help="Data home (or $CUSTODY_HOME; default ~/.local/share/custody).")
+@click.version_option(package_name="custody")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, home: str | None) -> None:
+    """custody: a write-once archive for law-enforcement records."""
+    ctx.obj = Context(config, home)
+
+
+# --- init ----------------------------------------------------------------------------------
+@main.command()
+@click.option("--person", "person_id", default="admin", show_default=True,
+              help="Id of the first administrator, bound to this OS account.")
+@click.option("--name", default="系统管理员", show_default=True)
+@json_option
+@command
+def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
+    """Create the data home, the store, the archive key and the first administrator."""
+    s = ctx.settings
+    s.home.mkdir(parents=True, exist_ok=True)
+    store = backends.open_store(s, create=True)
+    key_path = backends.keys_dir(s) / "archive.key"
+    created = not key_path.exists()
+    key = backends.create_archive_key(s) if created else backends.load_archive_key(s)
+    catalog = backends.open_catalog(s)
+    archive = Archive(catalog, store, key, backends.archive_keyring(s, store),
+                      s.section("ledger")["checkpoint_retention_years"])
+    ctx._archive = archive
+    archive.publish_key()
+    account = people.os_account()
+    existing = catalog.list_records("people", os_account=account)
+    if existing:
+        actor = people.acting_person(catalog)
+    else:
+        pkey_path = people.personal_key_path(person_id)
+        from archive.signing import SigningKey
+
+        pkey = (SigningKey.load(pkey_path) if pkey_path.exists()
+                else SigningKey.generate(pkey_path))
+        people.register(catalog, person_id, name, account, ["administrator"], pkey)
+        actor = Actor(person_id, pkey)
+        archive.ledger.append(actor, "person-registered", person_id,
+                              {"roles": ["administrator"], "os_account": account,
+                               "key_id": pkey.key_id})
+    if created:
+        archive.ledger.append(actor, "archive-key-created", key.key_id,
+                              {"fingerprint": fingerprint(key.key_id)})
+    out = {"home": str(s.home), "catalog": catalog.endpoint, "store": store.describe(),
+           "archive_key": key.key_id, "fingerprint": fingerprint(key.key_id),
+           "created": created, "administrator": actor.person_id}
+    if as_json:
+        _emit_json(out)
+    else:
+        click.echo(f"data home:    {out['home']}")
+        click.echo(f"catalog:      {out['catalog']}")
+        click.echo(f"store:        {store.backend} {store.location}")
+        click.echo(f"administrator:{actor.person_id} ({account})")
+        click.echo(f"archive key:  {key.key_id}")
+        click.echo(f"fingerprint:  {out['fingerprint']}"
+                   + ("" if created else "  (existing key kept)"))
+    return 0
+
+
+# --- search and show ------------------------------------------------------------------------
+def _time(ctx: Context, value: str | None, unit: str | None, what: str):
+    if value is None:
+        return None
+    return parse_time(value, ctx.settings.unit_zone(unit), what)
+
+
+@main.command()
+@click.option("--unit")
+@click.option("--device", "device_id")
+@click.option("--officer")
+@click.option("--from", "start", help="Recorded at or after (ISO time; unit zone if no offset).")
+@click.option("--to", "end", help="Recorded before.")
+@click.option("--party", help="Substring of the party (当事人), 2 characters and up.")
+@click.option("--cause", help="Substring of the cause (案由), 2 characters and up.")
+@click.option("--case", "case_id")
+@click.option("--tier", type=click.Choice(["routine", "case", "permanent"]))
+@click.option("--kind", type=click.Choice(["video", "audio", "photo", "document", "data"]))
+@click.option("--activity-type")
+@click.option("--activity", "activity_id")
+@click.option("--status", type=click.Choice(["archived", "pending-metadata", "attention"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--cursor", help="Continue after the page that printed this cursor.")
+@click.option("--count-by", help="Instead of items, counts grouped by this key.")
+@json_option
+@command
+def search(ctx: Context, unit, device_id, officer, start, end, party, cause, case_id, tier,
+           kind, activity_type, activity_id, status, limit, cursor, count_by,
+           as_json: bool) -> int:
+    """Find items by unit, device, officer, time, party, cause, case, tier, kind, activity."""
+    q = Query(unit=unit, device_id=device_id, officer=officer,
+              start=_time(ctx, start, unit, "--from"), end=_time(ctx, end, unit, "--to"),
+              party=party, cause=cause, case_id=case_id, tier=tier, kind=kind,
+              activity_type=activity_type, activity_id=activity_id, status=status)
+    if count_by:
+        counts = ctx.archive.catalog.count_by(count_by, q)
+        if as_json:
+            _emit_json({"count_by": count_by, "counts": counts})
+        else:
+            t = Table(count_by, "items")
+            for k, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+                t.add_row(k or "-", str(n))
+            Console().print(t)
+        return 0
+    page = ctx.archive.search(q, limit, cursor)
+    rows = [item_summary(i) for i in page.items]
+    if as_json:
+        _emit_json({"items": rows, "next_cursor": page.next_cursor})
+        return 0
+    zone = ctx.settings.unit_zone(unit)
+    t = Table("id", "kind", "unit", "device", "officers", "recorded", "party", "cause", "tier")
+    for i in page.items:
+        d = i.description
+        when = d.recorded_start.astimezone(zone).strftime("%Y-%m-%d %H:%M") if (
+            d.recorded_start and zone) else (iso(d.recorded_start) or "-")
+        t.add_row(i.id, d.kind, d.unit or "-", d.device_id or "-", ",".join(d.officers) or "-",
+                  when, d.party or "-", d.cause or "-", i.tier)
+    Console(width=200).print(t)
+    click.echo(f"{len(rows)} items" + (f"; next page: --cursor {page.next_cursor}"
+                                      if page.next_cursor else ""))
+    return 0
+
+
+@main.command()
+@click.argument("item_id")
+@click.option("--lock", "read_lock", is_flag=True, help="Also read the lock from the store.")
+@json_option
+@command
+def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
+    """Everything the archive holds about one item, with every metadata version."""
+    out = ctx.archive.show(item_id, read_lock)
+    if as_json:
+        _emit_json(out)
+        return 0
+    d = out["description"]
+    lines = [("id", out["id"]), ("status", out["status"]), ("kind", d["kind"]),
+             ("unit", d["unit"]), ("device", d["device_id"]),
+             ("officers", ", ".join(d["officers"])), ("recorded", f"{d['recorded_start']} .. "
+                                                                  f"{d['recorded_end']}"),
+             ("party", d["party"]), ("cause", d["cause"]), ("case", d["case_id"]),
+             ("activity", f"{d['activity_id'] or '-'} {d['activity_type'] or ''}"),
+             ("sha256", out["sha256"]), ("tier", out["tier"]),
+             ("retain until", out["retain_until"]), ("legal hold", out["legal_hold"]),
+             ("metadata version", f"{out['version']} of {len(out['versions'])}, signature "
+                                  f"{'valid' if out['signature_valid'] else 'INVALID'}")]
+    if read_lock:
+        lk = out["lock_in_store"]
+        lines.append(("lock in store", f"{lk['mode']} until {lk['retain_until']}, hold "
+                                       f"{lk['legal_hold']}"))
+    for k, v in lines:
+        click.echo(f"{k:>17}: {'-' if v in (None, '') else v}")
+    return 0 if out["signature_valid"] else 1
+
+
+# --- audit ----------------------------------------------------------------------------------
+@main.group()
+def audit() -> None:
+    """The audit ledger."""
+
+
+@audit.command("verify")
+@json_option
+@command
+def audit_verify(ctx: Context, as_json: bool) -> int:
+    """Check the hash chain, signatures and signed checkpoints; name every problem."""
+    report = ctx.archive.verify_ledger()
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(f"{report.entries} entries, head {report.head_seq}, "
+                   f"{report.checkpoints} signed checkpoints")
+        for p in report.problems:
+            click.echo(f"  {p.code:<14} at {p.seq if p.seq is not None else '-':>6}: "
+                       f"{p.message}")
+        click.echo("ledger intact" if report.ok else f"{len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+@audit.command("checkpoint")
+@json_option
+@command
+def audit_checkpoint(ctx: Context, as_json: bool) -> int:
+    """Write a signed checkpoint of the ledger head to the WORM store now."""
+    signed = ctx.archive.ledger.checkpoint()
+    if signed is None:
+        raise InputError("the ledger is empty; nothing to checkpoint")
+    if as_json:
+        _emit_json(signed)
+    else:
+        cp = signed["checkpoint"]
+        click.echo(f"checkpoint of entry {cp['seq']} ({cp['hash'][:16]}…) signed by "
+                   f"{fingerprint(signed['key_id'])}")
+    return 0
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default="custody-demo",
+              show_default=True, help="Where the demo archive and sample files go.")
+@json_option
+@command
+def demo(ctx: Context, directory: str, as_json: bool) -> int:
+    """Generate sample records, archive them, search, show and verify (a fresh demo home)."""
+    from ingest.demo import run_demo
+
+    result = run_demo(Path(directory), config=ctx.config,
+                      echo=None if as_json else click.echo)
+    if as_json:
+        _emit_json(result)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything custody and its tests need on Debian 12, as root: system packages, then a
+# virtual environment in .venv with custody and its test extra. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+apt_packages=(python3 python3-venv python3-pip ca-certificates)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ] || [ "${CUSTODY_APT_ALWAYS:-}" = 1 ]; then
+  apt-get update -qq
+  apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "custody installed in $(pwd)/.venv"

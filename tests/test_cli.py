@@ -1,0 +1,192 @@
+"""Every command through click's CliRunner, on the embedded defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from archive import backends, people, settings
+from archive.model import Description
+from archive.worm.local import release_all_for_tests
+from cli import main
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("CUSTODY_CONFIG", raising=False)
+    yield tmp_path
+    release_all_for_tests(tmp_path)
+
+
+def run(*args: str, code: int = 0):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def run_json(*args: str, code: int = 0):
+    return json.loads(run(*args, "--json", code=code).stdout)
+
+
+@pytest.fixture
+def filled(env):
+    run("init")
+    s = settings.load()
+    archive = backends.open_archive(s)
+    actor = people.acting_person(archive.catalog)
+    t0 = datetime(2026, 3, 15, 1, 0, tzinfo=timezone.utc)
+    ids = []
+    for n, (party, cause) in enumerate([("王五", "无照经营"), ("某某食品有限公司", "销售过期食品"),
+                                        ("王五金店", "占道经营")]):
+        d = Description(kind="video", unit="market-001", device_id=f"D{n}", officers=["P1"],
+                        recorded_start=t0 + timedelta(hours=n),
+                        recorded_end=t0 + timedelta(hours=n, minutes=20), party=party,
+                        cause=cause)
+        res = archive.archive_stream([os.urandom(5000)], d, actor,
+                                     datetime.now(timezone.utc) + timedelta(days=10))
+        ids.append(res.item.id)
+    archive.finish_command()
+    archive.catalog.close()
+    return ids
+
+
+def test_init_creates_key_and_keeps_it(env):
+    out = run_json("init")
+    assert out["created"] is True and out["archive_key"].startswith("ed25519:")
+    assert len(out["fingerprint"].split()) == 8
+    key = env / "data" / "keys" / "archive.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    again = run_json("init")
+    assert again["created"] is False and again["archive_key"] == out["archive_key"]
+    assert "fingerprint:" in run("init").stdout
+
+
+def test_search_show_and_counts(filled):
+    out = run_json("search", "--party", "王五")
+    assert [r["id"] for r in out["items"]] == [filled[0], filled[2]]
+    out = run_json("search", "--officer", "P1", "--from", "2026-03-15 10:00",
+                   "--to", "2026-03-15 10:30")  # Shanghai time: 02:00-02:30 UTC
+    assert [r["id"] for r in out["items"]] == [filled[1]]
+    page = run_json("search", "--limit", "2")
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = run_json("search", "--limit", "2", "--cursor", page["next_cursor"])
+    assert [r["id"] for r in rest["items"]] == [filled[2]] and rest["next_cursor"] is None
+    counts = run_json("search", "--count-by", "device_id")
+    assert counts["counts"] == {"D0": 1, "D1": 1, "D2": 1}
+    shown = run_json("show", filled[1], "--lock")
+    assert shown["description"]["party"] == "某某食品有限公司"
+    assert shown["signature_valid"] is True and len(shown["versions"]) == 1
+    assert shown["lock_in_store"]["mode"] == "LOCAL-WORM"
+    human = run("show", filled[1]).stdout
+    assert "销售过期食品" in human and "signature valid" in human
+    table = run("search", "--cause", "经营").stdout
+    assert "无照经营" in table and "占道经营" in table and "2 items" in table
+
+
+def test_unknown_item_and_bad_usage(filled):
+    assert "no item" in run("show", "no-such-item", code=2).stderr
+    assert run_json("show", "no-such-item", code=2)["error"] == "not-found"
+    assert "2 characters" in run("search", "--party", "王", code=2).stderr
+    assert "not an ISO 8601" in run("search", "--from", "yesterday", code=2).stderr
+    assert "cannot group by" in run("search", "--count-by", "colour", code=2).stderr
+
+
+def test_audit_verify_and_tampering(filled, env):
+    out = run_json("audit", "verify")
+    assert out["ok"] is True and out["entries"] >= 5 and out["checkpoints"] >= 2
+    cp = run_json("audit", "checkpoint")
+    assert cp["checkpoint"]["seq"] == out["head_seq"]
+    db = sqlite3.connect(env / "data" / "catalog.sqlite")
+    with db:
+        db.execute("UPDATE ledger SET subject='someone-else' WHERE seq=3")
+    db.close()
+    out = run_json("audit", "verify", code=1)
+    assert [(p["code"], p["seq"]) for p in out["problems"]] == [("edited", 3)]
+    assert "edited" in run("audit", "verify", code=1).stdout
+
+
+def test_commands_append_checkpoints(filled):
+    before = run_json("audit", "verify")["checkpoints"]
+    run("init")  # appends nothing: no new checkpoint
+    assert run_json("audit", "verify")["checkpoints"] == before
+
+
+def test_bad_config_names_file_and_key(env):
+    cfg = env / "custody.toml"
+    cfg.write_text('[store]\nbackend = "local"\nimutable = true\n')
+    r = run("--config", str(cfg), "init", code=2)
+    assert str(cfg) in r.stderr and "store.imutable" in r.stderr and "unknown key" in r.stderr
+    cfg.write_text("[cycle]\narchiving_by = '02-01'\n")
+    r = run("--config", str(cfg), "init", code=2)
+    assert "cycle.archiving_by" in r.stderr and "after the handover" in r.stderr
+    cfg.write_text("[units.x\nname=1")
+    assert "not valid TOML" in run("--config", str(cfg), "init", code=2).stderr
+    cfg.write_bytes(b"[archive]\nfonds = '\xff'\n")
+    assert "not UTF-8" in run("--config", str(cfg), "init", code=2).stderr
+    cfg.write_text("[units.u9]\nname='x'\nroutine_months=3\nevidence='case'\noffload='24h'\n"
+                   "approver_role='法制股'\n")
+    assert "at least 6 months" in run("--config", str(cfg), "init", code=2).stderr
+    cfg.write_text("[units.u9]\nname='x'\nroutine_months=6\nevidence='case'\nevidence_years=5\n"
+                   "offload='24h'\napprover_role='法制股'\n")
+    assert "contradicts" in run("--config", str(cfg), "init", code=2).stderr
+    assert "file not found" in run("--config", str(env / "nope.toml"), "init", code=2).stderr
+
+
+def test_time_without_zone_refused_when_no_zone(filled, env):
+    cfg = env / "nozone.toml"
+    cfg.write_text('[archive]\nzone = ""\n')
+    r = run("--config", str(cfg), "search", "--from", "2026-03-15 09:00", code=2)
+    assert "no UTC offset" in r.stderr
+    ok = run_json("--config", str(cfg), "search", "--from", "2026-03-15T09:00+08:00")
+    assert len(ok["items"]) == 3
+
+
+def test_archive_key_with_loose_mode_refused(filled, env):
+    key = env / "data" / "keys" / "archive.key"
+    key.chmod(0o644)
+    r = run("search", code=2)
+    assert "0644" in r.stderr and str(key) in r.stderr
+
+
+def test_unregistered_os_account_refused(filled, env):
+    archive = backends.open_archive(settings.load())
+    doc = archive.catalog.get_record("people", "admin")
+    archive.catalog.put_record("people", "admin", doc | {"os_account": "someone-else"})
+    with pytest.raises(Exception, match="not a registered person"):
+        people.acting_person(archive.catalog)
+    archive.catalog.put_record("people", "admin", doc | {"enabled": False})
+    with pytest.raises(Exception, match="disabled"):
+        people.acting_person(archive.catalog)
+    archive.catalog.close()
+
+
+def test_unreachable_mongodb_exit_3(env):
+    cfg = env / "mongo.toml"
+    cfg.write_text('[catalog]\nbackend = "mongodb"\n'
+                   'uri = "mongodb://user:secret@127.0.0.1:9/?serverSelectionTimeoutMS=300"\n')
+    run("init")
+    r = run("--config", str(cfg), "search", code=3)
+    assert "127.0.0.1:9" in r.stderr and "secret" not in r.stderr
+
+
+def test_unreachable_s3_exit_3(env):
+    cfg = env / "s3.toml"
+    cfg.write_text('[store]\nbackend = "s3"\nbucket = "evidence"\n'
+                   'endpoint_url = "http://127.0.0.1:9"\n')
+    r = run("--config", str(cfg), "init", code=3)
+    assert "127.0.0.1:9" in r.stderr
+
+
+def test_demo_runs_end_to_end(env):
+    out = run_json("demo", "--dir", str(env / "demo"))
+    assert out["ok"] is True and out["archived"] == 10 and out["duplicate_recognised"]
+    assert out["ledger"]["ok"] and out["officer_search"] == 3
+    text = run("demo", "--dir", str(env / "demo")).stdout
+    assert "ledger:" in text and "intact" in text
