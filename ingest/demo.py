@@ -131,6 +131,8 @@ def run_demo(directory: Path, config: str | None = None,
     say(f"ledger: {report.entries} entries, {report.checkpoints} signed checkpoint(s), "
         f"{'intact' if report.ok else 'PROBLEMS'}")
     catalog.close()
+    say(f"(the demo's stored files are write-protected like real evidence; to remove the demo: "
+        f"chattr -R -i {directory.resolve()} && rm -rf {directory.resolve()})")
     ok = fixity_ok and report.ok and again.duplicate and len(by_officer) > 0
     return {"ok": ok, "home": str(home), "archived": len(archived),
             "duplicate_recognised": again.duplicate, "officer_search": len(by_officer),

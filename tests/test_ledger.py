@@ -114,8 +114,9 @@ def test_checkpoint_only_once_per_head(setup):
 
 def _append_many(db_path: str, key_path: str, n: int, tag: str) -> None:
     cat = SQLiteCatalog(db_path)
-    from archive.ledger import build_entry
     from datetime import datetime, timezone
+
+    from archive.ledger import build_entry
 
     actor = Actor("P000", SigningKey.load(Path(key_path)))
     for i in range(n):

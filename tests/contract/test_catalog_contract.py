@@ -9,7 +9,7 @@ import pytest
 
 from archive.catalog.base import Query
 from archive.errors import InputError, NotFound
-from archive.model import Digests, Lock, LedgerEntry, MetadataVersion, ObjectRecord, StoredVersion
+from archive.model import Digests, LedgerEntry, Lock, MetadataVersion, ObjectRecord, StoredVersion
 from tests.support.builders import T0, make_item
 
 H = timedelta(hours=1)

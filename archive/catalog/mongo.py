@@ -1,0 +1,445 @@
+"""The production catalog: MongoDB through pymongo (a replica set, majority writes).
+
+There are no multi-document transactions here (mongomock, the test stand-in, has none, and
+they are not needed): every change that touches several documents is ordered so that a reader
+never sees an item the indexes cannot find, and concurrent writers are told apart by unique
+``_id`` values (ledger sequence numbers, version documents) and by updates conditioned on the
+version they read (optimistic concurrency) instead of by locks.
+
+Search keys are top-level fields with compound indexes ending in ``sort``, so every filter is
+served in search order. Party and cause substrings are found through multikey indexes on their
+overlapping bigrams, then confirmed by an exact substring match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+
+from bson.codec_options import CodecOptions
+from pymongo import ASCENDING, DESCENDING, MongoClient, WriteConcern
+from pymongo.errors import (
+    BulkWriteError,
+    ConfigurationError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+)
+
+from ..errors import InputError, NotFound, ServiceUnavailable
+from ..model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso, utc
+from .base import (
+    Catalog,
+    Page,
+    Query,
+    bigrams,
+    check_collection,
+    check_group_key,
+    check_next_version,
+    sort_time,
+)
+
+SERVICE = "MongoDB catalog"
+DUPLICATE_KEY = 11000
+_EQUAL_FIELDS = ("unit", "device_id", "case_id", "tier", "kind", "activity_type",
+                 "activity_id", "status")
+_MS = timedelta(milliseconds=1)
+_US = timedelta(microseconds=1)
+_MAX_SPAN = "max_span_us"
+
+# Every search key leads an index that continues in search order, so a filtered page is read
+# in order from the index instead of being sorted in memory.
+ITEM_INDEXES: list[list[tuple[str, int]]] = [
+    [(key, ASCENDING), ("sort", ASCENDING)]
+    for key in ("unit", "device_id", "officers", "case_id", "activity_id", "activity_type",
+                "tier", "kind", "status", "party_grams", "cause_grams")
+] + [
+    [("retain_until", ASCENDING)],
+    [("sha256", ASCENDING)],
+    [("sort", ASCENDING), ("_id", ASCENDING)],
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def strip_credentials(uri: str) -> str:
+    """The URI as it may appear in messages: no user or password, no options (options such as
+    authMechanismProperties or tlsCertificateKeyFilePassword can carry secrets too)."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return "mongodb"
+    hosts, slash, _ = rest.partition("/")
+    hosts = hosts.split("?", 1)[0].rpartition("@")[2]  # passwords are %-escaped: no bare @
+    return f"{scheme}://{hosts}{slash}"
+
+
+def _client_endpoint(client: Any) -> str:
+    if type(client).__module__.startswith("mongomock"):
+        return "mongomock"
+    try:
+        hosts = client.topology_description.server_descriptions()
+    except AttributeError:  # some other client-like object: say what it is
+        return type(client).__name__
+    return "mongodb://" + ",".join(f"{h}:{p}" for h, p in hosts) + "/"
+
+
+def _ceil_ms(dt: datetime) -> datetime:
+    """BSON keeps milliseconds and truncates the rest; rounding a range's exclusive end up
+    keeps an item that starts in the same millisecond as the end, but before it."""
+    rest = dt.microsecond % 1000
+    return dt if rest == 0 else dt + (_MS - rest * _US)
+
+
+def _service_errors(fn: F) -> F:
+    """A lost connection or a timed-out operation is the service being unavailable (exit 3),
+    named by endpoint, never a traceback."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(self: MongoCatalog, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(self, *args, **kwargs)
+            except PyMongoError as exc:
+                self._raise_unavailable(exc)
+                raise
+        return generator  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def call(self: MongoCatalog, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except PyMongoError as exc:
+            self._raise_unavailable(exc)
+            raise
+    return call  # type: ignore[return-value]
+
+
+def _and(conditions: list[dict]) -> dict:
+    # $and rather than one merged dict: several conditions may constrain the same field (sort)
+    if not conditions:
+        return {}
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _is_duplicate(exc: BulkWriteError) -> bool:
+    errors = exc.details.get("writeErrors", [])
+    return bool(errors) and all(e.get("code") == DUPLICATE_KEY for e in errors)
+
+
+class MongoCatalog(Catalog):
+    def __init__(self, client_or_uri: MongoClient | str, database: str = "custody") -> None:
+        """``client_or_uri``: a MongoDB URI, or a client (pymongo's, or mongomock's in tests).
+        A client given is the caller's to close."""
+        self._owns_client = isinstance(client_or_uri, str)
+        if isinstance(client_or_uri, str):
+            self.endpoint = strip_credentials(client_or_uri)
+            try:
+                self.client = MongoClient(client_or_uri, tz_aware=True)
+            except ConfigurationError as exc:
+                raise InputError(f"{SERVICE} URI {self.endpoint}: {exc}") from exc
+        else:
+            self.client = client_or_uri
+            self.endpoint = _client_endpoint(client_or_uri)
+        # tz_aware on the database, not the client: a caller's client may not have it
+        self.db = self.client.get_database(
+            database, codec_options=CodecOptions(tz_aware=True),
+            write_concern=WriteConcern(w="majority", j=True))
+        self._objects = self.db["objects"]
+        self._items = self.db["items"]
+        self._versions = self.db["item_versions"]
+        self._records = self.db["records"]
+        self._ledger = self.db["ledger"]
+        self._stats = self.db["stats"]
+        try:
+            self.client.admin.command("ping")  # fail now, at startup, not mid-ingest
+            self._create_indexes()
+        except PyMongoError as exc:
+            if self._owns_client:
+                self.client.close()
+            self._raise_unavailable(exc)
+            raise
+
+    def _create_indexes(self) -> None:
+        for keys in ITEM_INDEXES:
+            self._items.create_index(keys)
+        self._versions.create_index([("item_id", ASCENDING), ("version", ASCENDING)])
+        self._records.create_index([("collection", ASCENDING), ("id", ASCENDING)])
+
+    def _raise_unavailable(self, exc: PyMongoError) -> None:
+        if isinstance(exc, ConnectionFailure) or exc.timeout:
+            raise ServiceUnavailable(SERVICE, self.endpoint, str(exc)) from exc
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    # --- objects -------------------------------------------------------------------------
+    @_service_errors
+    def add_object(self, obj: ObjectRecord) -> bool:
+        try:
+            self._objects.insert_one({"_id": obj.sha256, "doc": obj.to_dict()})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @_service_errors
+    def get_object(self, sha256: str) -> ObjectRecord | None:
+        found = self._objects.find_one({"_id": sha256})
+        return ObjectRecord.from_dict(found["doc"]) if found else None
+
+    @_service_errors
+    def update_object_lock(self, sha256: str, lock: Lock) -> None:
+        done = self._objects.update_one({"_id": sha256}, {"$set": {
+            "doc.storage.lock": lock.to_dict(),
+            "doc.storage.lock_verified_at": iso(datetime.now(timezone.utc))}})
+        if done.matched_count == 0:
+            raise NotFound(f"object {sha256} is not in the catalog", subject=sha256)
+
+    @_service_errors
+    def iter_objects(self) -> Iterator[ObjectRecord]:
+        for found in self._objects.find().sort("_id", ASCENDING):
+            yield ObjectRecord.from_dict(found["doc"])
+
+    # --- items ---------------------------------------------------------------------------
+    @staticmethod
+    def _fields(item: Item) -> dict:
+        """The searchable top-level fields of an item, and its full record."""
+        d = item.description
+        grams = {f"{name}_grams": sorted(bigrams(getattr(d, name) or ""))
+                 for name in ("party", "cause")}
+        return {
+            "unit": d.unit, "device_id": d.device_id,
+            "officers": list(dict.fromkeys(d.officers + d.assisting)),
+            "start": d.recorded_start, "end": d.recorded_end or d.recorded_start,
+            "sort": sort_time(item), "party": d.party, "cause": d.cause,
+            "case_id": d.case_id, "activity_id": d.activity_id,
+            "activity_type": d.activity_type, "tier": item.tier, "kind": d.kind,
+            "status": item.status, "retain_until": item.retain_until,
+            "sha256": item.sha256, "version": item.version, **grams,
+            "doc": item.to_record(),
+        }
+
+    def _raise_max_span(self, items: list[Item]) -> None:
+        """Widen the bound time-range searches use before any longer recording is visible,
+        so a search running meanwhile cannot miss it."""
+        spans = [d.recorded_end - d.recorded_start for d in (i.description for i in items)
+                 if d.recorded_start and d.recorded_end]
+        if spans:
+            self._stats.update_one({"_id": _MAX_SPAN}, {"$max": {"value": max(spans) // _US}},
+                                   upsert=True)
+
+    def _max_span(self) -> timedelta:
+        found = self._stats.find_one({"_id": _MAX_SPAN})
+        return (found["value"] if found else 0) * _US
+
+    def _refuse_existing(self, items: list[Item]) -> None:
+        # Checked first so that the usual mistake (adding a batch again) changes nothing;
+        # the unique _id still decides when another writer races us.
+        ids = [i.id for i in items]
+        if len(set(ids)) < len(ids):
+            raise InputError("the batch holds an item id twice")
+        found = self._items.find_one({"_id": {"$in": ids}}, {"_id": 1})
+        if found:
+            raise InputError(f"item {found['_id']} already exists", subject=found["_id"])
+
+    def _insert_versions(self, items: list[Item]) -> None:
+        if items:
+            self._versions.insert_many([self._version_doc(i.current) for i in items])
+
+    @staticmethod
+    def _version_doc(version: MetadataVersion) -> dict:
+        return {"_id": f"{version.item_id}:{version.version}", "item_id": version.item_id,
+                "version": version.version, "doc": version.to_dict()}
+
+    @_service_errors
+    def add_items(self, items: list[Item]) -> None:
+        """Without transactions a batch that loses a race for an id midway keeps the items
+        before it, each complete with its version; the error names the item refused."""
+        if not items:
+            return
+        self._refuse_existing(items)
+        self._raise_max_span(items)
+        try:
+            self._items.insert_many([{"_id": i.id, **self._fields(i)} for i in items],
+                                    ordered=True)
+        except BulkWriteError as exc:
+            if not _is_duplicate(exc):
+                raise
+            done = exc.details.get("nInserted", 0)
+            self._insert_versions(items[:done])
+            raise InputError(f"item {items[done].id} already exists",
+                             subject=items[done].id) from exc
+        self._insert_versions(items)
+
+    @_service_errors
+    def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
+        found = self._items.find_one({"_id": item_id}, {"doc": 1})
+        if found is None:
+            raise NotFound(f"no item {item_id}", subject=item_id)
+        old = Item.from_record(found["doc"])
+        check_next_version(old.version, version)
+        item = dataclasses.replace(old, current=version, status=status)  # validates status
+        self._raise_max_span([item])
+        # Conditioned on the version read: of two concurrent writers of version n+1 one wins.
+        if self._items.find_one_and_update({"_id": item_id, "version": old.version},
+                                           {"$set": self._fields(item)}) is None:
+            raise InputError(f"item {item_id} changed while version {version.version} was "
+                             "being added; read it again", subject=item_id)
+        self._versions.insert_one(self._version_doc(version))
+        return item
+
+    @_service_errors
+    def save_state(self, item: Item) -> None:
+        done = self._items.update_one({"_id": item.id, "version": item.version}, {"$set": {
+            "status": item.status, "tier": item.tier, "retain_until": item.retain_until,
+            "doc": item.to_record()}})
+        if done.matched_count:
+            return
+        found = self._items.find_one({"_id": item.id}, {"version": 1})
+        if found is None:
+            raise NotFound(f"no item {item.id}", subject=item.id)
+        raise InputError(f"item {item.id}: state saved against version {item.version}, "
+                         f"catalog has {found['version']}", subject=item.id)
+
+    @_service_errors
+    def get_item(self, item_id: str) -> Item | None:
+        found = self._items.find_one({"_id": item_id}, {"doc": 1})
+        return Item.from_record(found["doc"]) if found else None
+
+    @_service_errors
+    def versions(self, item_id: str) -> list[MetadataVersion]:
+        found = self._versions.find({"item_id": item_id}).sort("version", ASCENDING)
+        return [MetadataVersion.from_dict(v["doc"]) for v in found]
+
+    @_service_errors
+    def items_of_object(self, sha256: str) -> list[Item]:
+        found = self._items.find({"sha256": sha256}, {"doc": 1}).sort("_id", ASCENDING)
+        return [Item.from_record(i["doc"]) for i in found]
+
+    # --- search --------------------------------------------------------------------------
+    def _conditions(self, q: Query) -> list[dict]:
+        cond: list[dict] = [{name: getattr(q, name)} for name in _EQUAL_FIELDS
+                            if getattr(q, name) is not None]
+        if q.officer is not None:
+            cond.append({"officers": q.officer})
+        for name in ("party", "cause"):
+            text = getattr(q, name)
+            if text is not None:
+                text = text.strip()
+                cond.append({f"{name}_grams": {"$all": sorted(bigrams(text))},
+                             name: {"$regex": re.escape(text)}})
+        if q.start is not None or q.end is not None:
+            cond.append(self._time_condition(q))
+        return cond
+
+    def _time_condition(self, q: Query) -> dict:
+        """Items overlapping [start, end): recorded start < end and recorded end >= start.
+        Where a recording has a start, ``sort`` is that start, and bounding ``sort`` from
+        below by start - (longest recording) lets the (…, sort) indexes serve the range."""
+        sort: dict = {}
+        cond: dict = {"start": {"$ne": None}, "sort": sort}
+        if q.start is not None:
+            sort["$gte"] = q.start - self._max_span()
+            cond["end"] = {"$gte": q.start}
+        if q.end is not None:
+            sort["$lt"] = _ceil_ms(q.end)
+        return cond
+
+    @staticmethod
+    def _after(cursor: str) -> dict:
+        at, _, item_id = cursor.partition("|")
+        try:
+            sort = utc(datetime.fromisoformat(at))
+        except (ValueError, InputError) as exc:
+            raise InputError(f"bad page cursor {cursor!r}") from exc
+        if not item_id:
+            raise InputError(f"bad page cursor {cursor!r}")
+        return {"$or": [{"sort": {"$gt": sort}}, {"sort": sort, "_id": {"$gt": item_id}}]}
+
+    @_service_errors
+    def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
+        if limit < 1:
+            raise InputError("page size must be at least 1")
+        cond = self._conditions(query)
+        if cursor:
+            cond.append(self._after(cursor))
+        found = list(self._items.find(_and(cond), {"doc": 1, "sort": 1})
+                     .sort([("sort", ASCENDING), ("_id", ASCENDING)]).limit(limit + 1))
+        more = len(found) > limit
+        found = found[:limit]
+        last = found[-1] if found else None
+        nxt = f"{last['sort'].isoformat()}|{last['_id']}" if more and last else None
+        return Page([Item.from_record(f["doc"]) for f in found], nxt)
+
+    @_service_errors
+    def count(self, query: Query) -> int:
+        return self._items.count_documents(_and(self._conditions(query)))
+
+    @_service_errors
+    def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
+        check_group_key(key)
+        field = "officers" if key == "officer" else key
+        pipeline: list[dict] = [{"$match": _and(self._conditions(query or Query()))}]
+        if key == "officer":
+            pipeline.append({"$unwind": "$officers"})
+        pipeline.append({"$group": {"_id": f"${field}", "n": {"$sum": 1}}})
+        counts: dict[str, int] = {}
+        for row in self._items.aggregate(pipeline):
+            name = row["_id"] or ""  # absent and empty are one group, as in SQLite
+            counts[name] = counts.get(name, 0) + row["n"]
+        return counts
+
+    # --- records -------------------------------------------------------------------------
+    @_service_errors
+    def put_record(self, collection: str, record_id: str, doc: dict) -> None:
+        check_collection(collection)
+        self._records.update_one(
+            {"_id": f"{collection}:{record_id}"},
+            {"$set": {"collection": collection, "id": record_id, "doc": doc}}, upsert=True)
+
+    @_service_errors
+    def get_record(self, collection: str, record_id: str) -> dict | None:
+        check_collection(collection)
+        found = self._records.find_one({"_id": f"{collection}:{record_id}"})
+        return found["doc"] if found else None
+
+    @_service_errors
+    def list_records(self, collection: str, **equal: object) -> list[dict]:
+        check_collection(collection)
+        # Strings narrow the query; the final test is Python equality, because MongoDB's
+        # equality is looser (a value matches an array holding it) or type-stricter (1, True).
+        narrow = {f"doc.{k}": v for k, v in equal.items() if isinstance(v, str)}
+        found = self._records.find({"collection": collection, **narrow}).sort("id", ASCENDING)
+        docs = [r["doc"] for r in found]
+        return [d for d in docs if all(d.get(k) == v for k, v in equal.items())]
+
+    # --- ledger --------------------------------------------------------------------------
+    @_service_errors
+    def append_ledger(self, build: Callable[[LedgerEntry | None], LedgerEntry]) -> LedgerEntry:
+        """``build`` is called again whenever another writer appended first, with the new
+        head, so it must not have side effects beyond making the entry."""
+        while True:
+            head = self.ledger_head()
+            entry = build(head)
+            if entry.seq != (head.seq + 1 if head else 1):
+                raise InputError(f"ledger entry {entry.seq} does not follow the head")
+            try:
+                # the unique _id lets exactly one writer take each seq: no gaps, no forks
+                self._ledger.insert_one({"_id": entry.seq, **entry.to_dict()})
+            except DuplicateKeyError:
+                continue
+            return entry
+
+    @_service_errors
+    def ledger_entries(self, start_seq: int = 1) -> Iterator[LedgerEntry]:
+        for found in self._ledger.find({"_id": {"$gte": start_seq}}).sort("_id", ASCENDING):
+            yield LedgerEntry.from_dict(found)
+
+    @_service_errors
+    def ledger_head(self) -> LedgerEntry | None:
+        found = self._ledger.find_one(sort=[("_id", DESCENDING)])
+        return LedgerEntry.from_dict(found) if found else None
