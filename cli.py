@@ -294,6 +294,47 @@ def audit_checkpoint(ctx: Context, as_json: bool) -> int:
     return 0
 
 
+@main.group()
+def key() -> None:
+    """The archive's signing keys."""
+
+
+@key.command("list")
+@json_option
+@command
+def key_list(ctx: Context, as_json: bool) -> int:
+    """Every archive public key: the current one and those retired by rotation."""
+    archive = ctx.archive
+    keys = [{"key_id": k, "fingerprint": fingerprint(k), "current": k == archive.key.key_id}
+            for k in archive.archive_keys.key_ids()]
+    if as_json:
+        _emit_json({"keys": keys})
+    else:
+        for k in keys:
+            click.echo(f"{'*' if k['current'] else ' '} {k['fingerprint']}  {k['key_id']}")
+    return 0
+
+
+@key.command("rotate")
+@json_option
+@command
+def key_rotate(ctx: Context, as_json: bool) -> int:
+    """Make a new archive key; old signatures keep verifying with the old public key."""
+    actor = ctx.actor()
+    new, old_id = backends.rotate_archive_key(ctx.settings)
+    ctx._archive = backends.open_archive(ctx.settings)
+    ctx._archive.publish_key()
+    ctx._archive.ledger.append(actor, "archive-key-rotated", new.key_id,
+                               {"previous": old_id, "fingerprint": fingerprint(new.key_id)})
+    out = {"key_id": new.key_id, "fingerprint": fingerprint(new.key_id), "previous": old_id}
+    if as_json:
+        _emit_json(out)
+    else:
+        click.echo(f"new archive key {out['fingerprint']} (previous {fingerprint(old_id)} "
+                   "retired; its signatures still verify)")
+    return 0
+
+
 @main.command()
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default="custody-demo",
               show_default=True, help="Where the demo archive and sample files go.")

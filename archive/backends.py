@@ -46,6 +46,16 @@ def create_archive_key(settings: Settings) -> SigningKey:
     return key
 
 
+def rotate_archive_key(settings: Settings) -> tuple[SigningKey, str]:
+    """A new archive key; the old private key is set aside (never deleted here) and its public
+    key stays in the keyring and the store, so every old signature still verifies."""
+    old = load_archive_key(settings)
+    retired = keys_dir(settings) / "retired"
+    retired.mkdir(parents=True, exist_ok=True, mode=0o700)
+    old.path.rename(retired / f"archive-{old.key_id.split(':', 1)[1]}.key")
+    return create_archive_key(settings), old.key_id
+
+
 def load_archive_key(settings: Settings) -> SigningKey:
     path = keys_dir(settings) / "archive.key"
     try:

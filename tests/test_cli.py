@@ -190,3 +190,17 @@ def test_demo_runs_end_to_end(env):
     assert out["ledger"]["ok"] and out["officer_search"] == 3
     text = run("demo", "--dir", str(env / "demo")).stdout
     assert "ledger:" in text and "intact" in text
+
+
+def test_key_rotation_keeps_old_signatures_valid(filled, env):
+    before = run_json("key", "list")["keys"]
+    assert len(before) == 1 and before[0]["current"]
+    out = run_json("key", "rotate")
+    assert out["previous"] == before[0]["key_id"] and out["key_id"] != out["previous"]
+    keys = run_json("key", "list")["keys"]
+    assert {k["key_id"] for k in keys} == {out["key_id"], out["previous"]}
+    assert run_json("show", filled[0])["signature_valid"] is True  # signed by the old key
+    assert run_json("audit", "verify")["ok"] is True  # old checkpoints and the new one
+    retired = env / "data" / "keys" / "retired"
+    assert [p.name for p in retired.iterdir()] == [
+        f"archive-{out['previous'].split(':')[1]}.key"]

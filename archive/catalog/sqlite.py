@@ -369,7 +369,8 @@ class SQLiteCatalog(Catalog):
             cond += [f"{sort}<?", "i.start_us IS NOT NULL"]
             params.append(b)
         if cursor is not None:
-            cond.append(f"({sort}>? OR ({sort}=? AND i.rowid>?))")
+            tie = "o.item_rowid" if q.officer else "i.rowid"
+            cond.append(f"({sort}>? OR ({sort}=? AND {tie}>?))")
             params += [cursor[0], cursor[0], cursor[1]]
         if q.officer:
             src = "item_officers o JOIN items i ON i.rowid=o.item_rowid"
@@ -382,7 +383,9 @@ class SQLiteCatalog(Catalog):
             sql += " WHERE " + " AND ".join(cond)
         return sql + tail, params + list(extra)
 
-    def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
+    def search_sql(self, query: Query, limit: int = 50,
+                   cursor: str | None = None) -> tuple[str, list] | None:
+        """The statement ``search`` runs (None: nothing can match)."""
         if limit < 1:
             raise InputError("page size must be at least 1")
         pos = None
@@ -392,10 +395,14 @@ class SQLiteCatalog(Catalog):
                 pos = (int(s), int(r))
             except ValueError as exc:
                 raise InputError(f"bad page cursor {cursor!r}") from exc
-        sort = "o.sort_us" if query.officer else "i.sort_us"
-        built = self._select(query, f"i.doc, {sort}, i.rowid",
-                             f" ORDER BY {sort}, i.rowid LIMIT ?", (limit + 1,), cursor=pos,
-                             walk=True)
+        # with an officer, item_officers drives: its primary key gives the order directly
+        sort, tie = ("o.sort_us", "o.item_rowid") if query.officer else ("i.sort_us", "i.rowid")
+        return self._select(query, f"i.doc, {sort}, {tie}",
+                            f" ORDER BY {sort}, {tie} LIMIT ?", (limit + 1,), cursor=pos,
+                            walk=True)
+
+    def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
+        built = self.search_sql(query, limit, cursor)
         if built is None:
             return Page([], None)
         rows = self.db.execute(*built).fetchall()
