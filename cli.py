@@ -64,6 +64,13 @@ def _emit_json(doc: object) -> None:
     click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
 
 
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pymongo.errors import PyMongoError
+
+    return (ClientError, BotoCoreError, PyMongoError)
+
+
 def command(fn: Callable) -> Callable:
     """Run a command body; turn custody errors into a message (or JSON) and its exit code."""
 
@@ -85,6 +92,13 @@ def command(fn: Callable) -> Callable:
             else:
                 click.echo(f"custody: {exc.message}", err=True)
             code = exc.exit_code
+        except _backend_errors() as exc:  # a refusal the adapters did not classify: fail closed
+            message = f"a storage backend refused the request: {exc}"
+            if as_json:
+                _emit_json({"error": "backend-refused", "message": message})
+            else:
+                click.echo(f"custody: {message}", err=True)
+            code = 3
         sys.exit(code)
 
     return run
