@@ -1,14 +1,17 @@
 """The production catalog: MongoDB through pymongo (a replica set, majority writes).
 
-There are no multi-document transactions here (mongomock, the test stand-in, has none, and
-they are not needed): every change that touches several documents is ordered so that a reader
-never sees an item the indexes cannot find, and concurrent writers are told apart by unique
-``_id`` values (ledger sequence numbers, version documents) and by updates conditioned on the
-version they read (optimistic concurrency) instead of by locks.
+No multi-document transactions (mongomock, the test stand-in, has none): writers are kept apart
+by unique ``_id`` values (item ids, ledger sequence numbers) and by updates conditioned on the
+version they read (optimistic concurrency). Where one change writes several documents, the
+order keeps searches complete: the longest-recording bound is raised before a longer recording
+is written, and an item is written before its version document (a crash between the two leaves
+that document missing; the item itself still holds its current, signed version).
 
 Search keys are top-level fields with compound indexes ending in ``sort``, so every filter is
 served in search order. Party and cause substrings are found through multikey indexes on their
-overlapping bigrams, then confirmed by an exact substring match.
+overlapping bigrams, then confirmed by an exact substring match. BSON keeps times to the
+millisecond: range bounds are rounded outwards, so a search never misses an item (one within a
+millisecond of an edge may be included).
 """
 
 from __future__ import annotations
@@ -81,10 +84,7 @@ def strip_credentials(uri: str) -> str:
 def _client_endpoint(client: Any) -> str:
     if type(client).__module__.startswith("mongomock"):
         return "mongomock"
-    try:
-        hosts = client.topology_description.server_descriptions()
-    except AttributeError:  # some other client-like object: say what it is
-        return type(client).__name__
+    hosts = client.topology_description.server_descriptions()
     return "mongodb://" + ",".join(f"{h}:{p}" for h, p in hosts) + "/"
 
 
@@ -144,16 +144,17 @@ class MongoCatalog(Catalog):
         else:
             self.client = client_or_uri
             self.endpoint = _client_endpoint(client_or_uri)
-        # tz_aware on the database, not the client: a caller's client may not have it
-        self.db = self.client.get_database(
-            database, codec_options=CodecOptions(tz_aware=True),
-            write_concern=WriteConcern(w="majority", j=True))
-        self._objects = self.db["objects"]
-        self._items = self.db["items"]
-        self._versions = self.db["item_versions"]
-        self._records = self.db["records"]
-        self._ledger = self.db["ledger"]
-        self._stats = self.db["stats"]
+        # Set here, not on the client: a caller's client may lack tz_aware. Given to each
+        # collection too, because mongomock's collections do not inherit a write concern.
+        options = {"codec_options": CodecOptions(tz_aware=True),
+                   "write_concern": WriteConcern(w="majority", j=True)}
+        self.db = self.client.get_database(database, **options)
+        self._objects = self.db.get_collection("objects", **options)
+        self._items = self.db.get_collection("items", **options)
+        self._versions = self.db.get_collection("item_versions", **options)
+        self._records = self.db.get_collection("records", **options)
+        self._ledger = self.db.get_collection("ledger", **options)
+        self._stats = self.db.get_collection("stats", **options)
         try:
             self.client.admin.command("ping")  # fail now, at startup, not mid-ingest
             self._create_indexes()
@@ -171,7 +172,9 @@ class MongoCatalog(Catalog):
 
     def _raise_unavailable(self, exc: PyMongoError) -> None:
         if isinstance(exc, ConnectionFailure) or exc.timeout:
-            raise ServiceUnavailable(SERVICE, self.endpoint, str(exc)) from exc
+            # pymongo appends a dump of its topology: useful in a debugger, noise to a person
+            reason = str(exc).split(", Topology Description:")[0]
+            raise ServiceUnavailable(SERVICE, self.endpoint, reason) from exc
 
     def close(self) -> None:
         if self._owns_client:
@@ -339,7 +342,7 @@ class MongoCatalog(Catalog):
     def _time_condition(self, q: Query) -> dict:
         """Items overlapping [start, end): recorded start < end and recorded end >= start.
         Where a recording has a start, ``sort`` is that start, and bounding ``sort`` from
-        below by start - (longest recording) lets the (…, sort) indexes serve the range."""
+        below by start - (longest recording) lets the (key, sort) indexes serve the range."""
         sort: dict = {}
         cond: dict = {"start": {"$ne": None}, "sort": sort}
         if q.start is not None:
