@@ -31,6 +31,16 @@ class InputError(CustodyError):
     code = "bad-input"
 
 
+class DuplicateItem(InputError):
+    """The same bytes with the same description are already an item."""
+
+    code = "duplicate-item"
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(f"already archived as item {existing_id}", subject=existing_id)
+        self.existing_id = existing_id
+
+
 class ConfigError(InputError):
     code = "bad-config"
 

@@ -6,11 +6,13 @@ Plain Python, no I/O. Times are timezone-aware datetimes; the catalog stores the
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from .canonical import canonical
 from .errors import InputError
 
 KINDS = ("video", "audio", "photo", "document", "data")
@@ -292,6 +294,7 @@ class Item:
     checks: dict = field(default_factory=dict)
     retention: dict = field(default_factory=dict)  # reasons, holds: owned by retention/
     events: list[dict] = field(default_factory=list)
+    dedupe: str | None = None  # see dedupe_key: one item per bytes + description
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -316,7 +319,7 @@ class Item:
             "ingested_at": iso(self.ingested_at), "tier": self.tier,
             "retain_until": iso(self.retain_until), "legal_hold": self.legal_hold,
             "storage": self.storage, "checks": self.checks, "retention": self.retention,
-            "events": self.events,
+            "events": self.events, "dedupe": self.dedupe,
         }
 
     def to_record(self) -> dict:
@@ -333,7 +336,16 @@ class Item:
                    tier=d["tier"], retain_until=parse_iso(d["retain_until"]),
                    legal_hold=bool(d["legal_hold"]), storage=d.get("storage", {}),
                    checks=d.get("checks", {}), retention=d.get("retention", {}),
-                   events=list(d.get("events", [])))
+                   events=list(d.get("events", [])), dedupe=d.get("dedupe"))
+
+
+def dedupe_key(sha256: str, description: Description) -> str:
+    """The same bytes offloaded twice with the same metadata are one item: this key names
+    that pair. Where and when the copy came from (source, offload time) do not count."""
+    d = description.to_dict()
+    d.pop("source", None)
+    d.pop("offloaded_at", None)
+    return f"{sha256}:{hashlib.sha256(canonical(d)).hexdigest()[:32]}"
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,11 @@ class Catalog(ABC):
     # --- items ---------------------------------------------------------------------------
     @abstractmethod
     def add_items(self, items: list[Item]) -> None:
-        """Insert new items with their current metadata version, in one transaction."""
+        """Insert new items with their current metadata version, in one transaction.
+
+        Raises InputError for an existing id, DuplicateItem when an item with the same
+        (non-empty) ``dedupe`` key exists: two docking stations offloading the same file
+        at once must end with one item."""
 
     def add_item(self, item: Item) -> None:
         self.add_items([item])
@@ -123,6 +127,10 @@ class Catalog(ABC):
 
     @abstractmethod
     def items_of_object(self, sha256: str) -> list[Item]: ...
+
+    @abstractmethod
+    def item_by_dedupe(self, dedupe: str) -> Item | None:
+        """The item holding these bytes with this description (``model.dedupe_key``)."""
 
     @abstractmethod
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:

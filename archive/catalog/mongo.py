@@ -34,7 +34,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from ..errors import InputError, NotFound, ServiceUnavailable
+from ..errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from ..model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso, utc
 from .base import (
     Catalog,
@@ -168,6 +168,8 @@ class MongoCatalog(Catalog):
         for keys in ITEM_INDEXES:
             self._items.create_index(keys)
         self._versions.create_index([("item_id", ASCENDING), ("version", ASCENDING)])
+        self._items.create_index([("dedupe", ASCENDING)], unique=True,
+                                 partialFilterExpression={"dedupe": {"$type": "string"}})
         self._records.create_index([("collection", ASCENDING), ("id", ASCENDING)])
 
     def _raise_unavailable(self, exc: PyMongoError) -> None:
@@ -221,7 +223,7 @@ class MongoCatalog(Catalog):
             "sort": sort_time(item), "party": d.party, "cause": d.cause,
             "case_id": d.case_id, "activity_id": d.activity_id,
             "activity_type": d.activity_type, "tier": item.tier, "kind": d.kind,
-            "status": item.status, "retain_until": item.retain_until,
+            "status": item.status, "retain_until": item.retain_until, "dedupe": item.dedupe,
             "sha256": item.sha256, "version": item.version, **grams,
             "doc": item.to_record(),
         }
@@ -248,6 +250,12 @@ class MongoCatalog(Catalog):
         found = self._items.find_one({"_id": {"$in": ids}}, {"_id": 1})
         if found:
             raise InputError(f"item {found['_id']} already exists", subject=found["_id"])
+        keys = [i.dedupe for i in items if i.dedupe]
+        if len(set(keys)) < len(keys):
+            raise InputError("the batch holds the same bytes and description twice")
+        found = self._items.find_one({"dedupe": {"$in": keys}}, {"_id": 1}) if keys else None
+        if found:
+            raise DuplicateItem(found["_id"])
 
     def _insert_versions(self, items: list[Item]) -> None:
         if items:
@@ -274,6 +282,9 @@ class MongoCatalog(Catalog):
                 raise
             done = exc.details.get("nInserted", 0)
             self._insert_versions(items[:done])
+            existing = items[done].dedupe and self.item_by_dedupe(items[done].dedupe)
+            if existing and existing.id != items[done].id:
+                raise DuplicateItem(existing.id) from exc
             raise InputError(f"item {items[done].id} already exists",
                              subject=items[done].id) from exc
         self._insert_versions(items)
@@ -322,6 +333,11 @@ class MongoCatalog(Catalog):
     def items_of_object(self, sha256: str) -> list[Item]:
         found = self._items.find({"sha256": sha256}, {"doc": 1}).sort("_id", ASCENDING)
         return [Item.from_record(i["doc"]) for i in found]
+
+    @_service_errors
+    def item_by_dedupe(self, dedupe: str) -> Item | None:
+        found = self._items.find_one({"dedupe": dedupe}, {"doc": 1})
+        return Item.from_record(found["doc"]) if found else None
 
     # --- search --------------------------------------------------------------------------
     def _conditions(self, q: Query) -> list[dict]:

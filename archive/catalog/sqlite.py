@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..errors import InputError, NotFound, ServiceUnavailable
+from ..errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from ..model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
 from .base import (
     Catalog,
@@ -44,9 +44,10 @@ CREATE TABLE IF NOT EXISTS items (
     unit TEXT, device_id TEXT, case_id TEXT, activity_id TEXT, activity_type TEXT,
     start_us INTEGER, end_us INTEGER, sort_us INTEGER NOT NULL,
     retain_until_us INTEGER,
-    party_term INTEGER, cause_term INTEGER,
+    party_term INTEGER, cause_term INTEGER, dedupe TEXT,
     doc TEXT NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS items_dedupe ON items(dedupe) WHERE dedupe IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_sort ON items(sort_us);
 CREATE INDEX IF NOT EXISTS items_unit ON items(unit, sort_us);
 CREATE INDEX IF NOT EXISTS items_device ON items(device_id, sort_us);
@@ -205,7 +206,7 @@ class SQLiteCatalog(Catalog):
                 "activity_id": d.activity_id, "activity_type": d.activity_type,
                 "start_us": start, "end_us": end if end is not None else start,
                 "sort_us": to_us(sort_time(item)),
-                "retain_until_us": to_us(item.retain_until),
+                "retain_until_us": to_us(item.retain_until), "dedupe": item.dedupe,
                 "doc": _dumps(item.to_record())}
 
     def add_items(self, items: list[Item]) -> None:
@@ -226,6 +227,10 @@ class SQLiteCatalog(Catalog):
                         f"INSERT INTO items ({names}) VALUES "
                         f"({','.join(':' + c for c in cols)})", cols).lastrowid
                 except sqlite3.IntegrityError as exc:
+                    if "items.dedupe" in str(exc):
+                        row = db.execute("SELECT id FROM items WHERE dedupe=?",
+                                         (item.dedupe,)).fetchone()
+                        raise DuplicateItem(row[0]) from exc
                     raise InputError(f"item {item.id} already exists", subject=item.id) from exc
                 if cols["start_us"] is not None:
                     max_span = max(max_span, cols["end_us"] - cols["start_us"])
@@ -295,6 +300,10 @@ class SQLiteCatalog(Catalog):
         rows = self.db.execute("SELECT doc FROM items WHERE sha256=? ORDER BY rowid",
                                (sha256,)).fetchall()
         return [Item.from_record(json.loads(r[0])) for r in rows]
+
+    def item_by_dedupe(self, dedupe: str) -> Item | None:
+        row = self.db.execute("SELECT doc FROM items WHERE dedupe=?", (dedupe,)).fetchone()
+        return Item.from_record(json.loads(row[0])) if row else None
 
     # --- search --------------------------------------------------------------------------
     def _terms_matching(self, field: str, text: str) -> tuple[list[int], int] | None:

@@ -223,3 +223,25 @@ def test_ledger_threads_get_gap_free_sequence(catalog):
     entries = list(catalog.ledger_entries())
     assert [e.seq for e in entries] == list(range(1, 101))
     assert all(e.prev_hash == f"h{e.seq - 1}" for e in entries[1:])
+
+
+def test_one_item_per_bytes_and_description(catalog):
+    from archive.errors import DuplicateItem
+    from archive.model import dedupe_key
+
+    a = make_item(seed="same", party="王五")
+    a.dedupe = dedupe_key(a.sha256, a.description)
+    catalog.add_item(a)
+    b = make_item(seed="same", party="王五")
+    b.dedupe = dedupe_key(b.sha256, b.description)
+    assert b.dedupe == a.dedupe and b.id != a.id
+    with pytest.raises(DuplicateItem) as exc:
+        catalog.add_item(b)
+    assert exc.value.existing_id == a.id
+    assert catalog.item_by_dedupe(a.dedupe).id == a.id
+    c = make_item(seed="same", party="张三")  # same bytes, other metadata: a second item
+    c.dedupe = dedupe_key(c.sha256, c.description)
+    catalog.add_item(c)
+    catalog.add_items([make_item(), make_item()])  # no dedupe key: never refused
+    assert catalog.item_by_dedupe("nothing") is None
+    assert len(catalog.items_of_object(a.sha256)) == 2
