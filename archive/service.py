@@ -5,20 +5,32 @@ It receives its adapters (catalog, WORM store, keys); it never prints.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .canonical import canonical
 from .catalog.base import Catalog, Page, Query
-from .errors import LockNotConfirmed, NotFound
+from .errors import DuplicateItem, InputError, LockNotConfirmed, NotFound
+from .faults import crash_point
 from .fixity import StreamDigests, digest_chunks
 from .ids import uuid7
 from .ledger import Actor, Ledger, LedgerReport
-from .model import Description, Digests, Item, MetadataVersion, ObjectRecord, iso
+from .model import (
+    Description,
+    Digests,
+    Item,
+    Lock,
+    MetadataVersion,
+    ObjectRecord,
+    StoredVersion,
+    dedupe_key,
+    iso,
+)
 from .people import people_keyring
 from .signing import Keyring, SigningKey, public_pem
-from .worm.base import WormStore, metadata_key
+from .worm.base import WormStore, metadata_key, object_key
 
 ARCHIVE_KEYS_PREFIX = "keys/archive/"
 
@@ -30,15 +42,6 @@ def _now() -> datetime:
 def event(kind: str, actor: str, outcome: str, **detail: object) -> dict:
     """A PREMIS-style event: what, when, who, outcome."""
     return {"type": kind, "at": iso(_now()), "agent": actor, "outcome": outcome, **detail}
-
-
-def same_description(a: Description, b: Description) -> bool:
-    """Equal in everything but where and when the copy came from (a re-run offload)."""
-    da, db = a.to_dict(), b.to_dict()
-    for d in (da, db):
-        d.pop("source", None)
-        d.pop("offloaded_at", None)
-    return da == db
 
 
 @dataclass
@@ -71,64 +74,118 @@ class Archive:
     def archive_stream(self, chunks: Iterable[bytes], description: Description, actor: Actor,
                        retain_until: datetime, legal_hold: bool = False,
                        before_commit: Callable[[Digests], None] | None = None,
-                       checks: dict | None = None) -> Archived:
+                       checks: dict | None = None, status: str | None = None) -> Archived:
         """Stream bytes once into the store (digests on the way), lock them, sign the
         description beside them, catalog the item and record it in the ledger.
 
         ``before_commit`` sees the digests before anything becomes a locked object and may
-        raise to abort (the virus verdict); nothing is left behind then.
+        raise to abort (the virus verdict); nothing is left behind then. Safe to repeat after
+        a crash at any step: the object, a signed manifest already written, and an item
+        already catalogued are each recognised and taken up, never duplicated.
         """
         pending = self.store.begin_object(retain_until, legal_hold)
         with pending:
             digests = StreamDigests()
-            for chunk in chunks:
+            for n, chunk in enumerate(chunks):
                 digests.update(chunk)
                 pending.write(chunk)
+                if n == 0:
+                    crash_point("part-upload")
             d = digests.finish()
             if before_commit is not None:
                 before_commit(d)
+            crash_point("upload-completion")
             stored = pending.commit(d.sha256, d.size)
-        stored_lock = stored.lock
-        if not stored_lock.covers(retain_until, legal_hold):  # the bytes were already here
-            if stored_lock.retain_until is None or stored_lock.retain_until < retain_until:
-                stored_lock = self.store.extend_retention(stored.key, stored.version_id,
-                                                          retain_until)
-            if legal_hold and not stored_lock.legal_hold:
-                stored_lock = self.store.set_legal_hold(stored.key, stored.version_id, True)
-        if not stored_lock.covers(retain_until, legal_hold):
-            raise LockNotConfirmed(f"{stored.key}: lock not confirmed", subject=stored.key)
+        crash_point("lock-confirmation")
+        lock = self._ensure_lock(stored, retain_until, legal_hold)
         if not self.catalog.add_object(ObjectRecord(d, stored, _now())):
-            self.catalog.update_object_lock(d.sha256, stored_lock)
+            self.catalog.update_object_lock(d.sha256, lock)
+        stored_dict = stored.to_dict() | {"lock": lock.to_dict()}
 
-        for existing in self.catalog.items_of_object(d.sha256):
-            if same_description(existing.description, description):
-                existing.events.append(event("duplicate", actor.person_id, "same bytes and "
-                                             "metadata already archived",
-                                             source=description.source))
-                self.catalog.save_state(existing)
-                self.ledger.append(actor, "duplicate", existing.id,
-                                   {"sha256": d.sha256, "source": description.source})
-                return Archived(existing, True)
-
-        item_id = uuid7()
-        version = self.sign_version(MetadataVersion(
-            item_id=item_id, version=1, description=description, digests=d, created_at=_now(),
-            created_by=actor.person_id, reason="ingest"))
-        manifest = self.store_version(version, retain_until, legal_hold)
-        item = Item(id=item_id, sha256=d.sha256, current=version, ingested_at=_now(),
-                    status="pending-metadata" if description.missing() else "archived",
-                    retain_until=retain_until, legal_hold=legal_hold,
-                    storage={"object": stored.to_dict() | {"lock": stored_lock.to_dict()},
-                             "manifests": [manifest]},
-                    checks=dict(checks or {}),
+        dedupe = dedupe_key(d.sha256, description)
+        existing = self.catalog.item_by_dedupe(dedupe)
+        if existing is not None:
+            return self._duplicate(existing, description, actor)
+        version, manifest = self._adoptable_manifest(d, dedupe)
+        if version is None:
+            version = self.sign_version(MetadataVersion(
+                item_id=uuid7(), version=1, description=description, digests=d,
+                created_at=_now(), created_by=actor.person_id, reason="ingest"))
+            manifest = self.store_version(version, retain_until, legal_hold)
+        crash_point("catalog-write")
+        if status is None:
+            status = "pending-metadata" if description.missing() else "archived"
+        item = Item(id=version.item_id, sha256=d.sha256, current=version, ingested_at=_now(),
+                    status=status, retain_until=retain_until, legal_hold=legal_hold,
+                    storage={"object": stored_dict, "manifests": [manifest]},
+                    checks=dict(checks or {}), dedupe=dedupe,
                     events=[event("message digest calculation", actor.person_id, "success",
                                   sha256=d.sha256, sm3=d.sm3, size=d.size),
                             event("ingestion", actor.person_id, "success")])
-        self.catalog.add_item(item)
-        self.ledger.append(actor, "ingestion", item_id,
-                           {"sha256": d.sha256, "size": d.size, "version": 1,
-                            "manifest": manifest["key"], "status": item.status})
+        try:
+            self.catalog.add_item(item)
+        except DuplicateItem as dup:  # another process archived the same just now
+            return self._duplicate(self.item(dup.existing_id), description, actor)
+        crash_point("ledger-append")
+        self._record_ingestion(item, actor)
         return Archived(item, False)
+
+    def _ensure_lock(self, stored: StoredVersion, retain_until: datetime,
+                     legal_hold: bool) -> Lock:
+        """The object may have been stored before with a weaker lock: raise it, never lower."""
+        lock = stored.lock
+        if lock.retain_until is None or lock.retain_until < retain_until:
+            lock = self.store.extend_retention(stored.key, stored.version_id, retain_until)
+        if legal_hold and not lock.legal_hold:
+            lock = self.store.set_legal_hold(stored.key, stored.version_id, True)
+        if not lock.covers(retain_until, legal_hold):
+            raise LockNotConfirmed(f"{stored.key}: lock not confirmed", subject=stored.key)
+        return lock
+
+    def _adoptable_manifest(self, d: Digests, dedupe: str
+                            ) -> tuple[MetadataVersion | None, dict | None]:
+        """A signed first version for these bytes and this description that an interrupted
+        run stored before it could catalog it: take it up instead of signing another."""
+        prefix = object_key(d.sha256) + ".meta/"
+        for key, version_id, _size in self.store.list_keys(prefix):
+            if not key.endswith("/v0001.json"):
+                continue
+            version = self.read_manifest(key, version_id)
+            if (version is not None and version.digests == d
+                    and dedupe_key(d.sha256, version.description) == dedupe
+                    and self.catalog.get_item(version.item_id) is None):
+                return version, {"key": key, "version_id": version_id, "version": 1}
+        return None, None
+
+    def read_manifest(self, key: str, version_id: str) -> MetadataVersion | None:
+        """A stored metadata version, or None unless its archive signature verifies."""
+        try:
+            doc = json.loads(self.store.read_bytes(key, version_id))
+            version = MetadataVersion.from_dict(doc)
+        except (ValueError, KeyError, TypeError, InputError):
+            return None
+        if not self.archive_keys.verify(doc["manifest"], version.key_id, version.signature):
+            return None
+        return version
+
+    def _duplicate(self, existing: Item, description: Description, actor: Actor) -> Archived:
+        existing.events.append(event("duplicate", actor.person_id, "same bytes and metadata "
+                                     "already archived", source=description.source))
+        self.catalog.save_state(existing)
+        if "ledger_seq" not in existing.storage:  # the run that catalogued it died before this
+            self._record_ingestion(existing, actor)
+        self.ledger.append(actor, "duplicate", existing.id,
+                           {"sha256": existing.sha256, "source": description.source})
+        return Archived(existing, True)
+
+    def _record_ingestion(self, item: Item, actor: Actor) -> None:
+        entry = self.ledger.append(actor, "ingestion", item.id,
+                                   {"sha256": item.sha256,
+                                    "size": item.current.digests.size,
+                                    "version": item.version, "status": item.status,
+                                    "manifest": item.storage["manifests"][0]["key"]})
+        item.storage["ledger_seq"] = entry.seq
+        self.catalog.save_state(item)
 
     def sign_version(self, version: MetadataVersion) -> MetadataVersion:
         version.key_id = self.key.key_id

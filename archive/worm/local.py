@@ -8,6 +8,7 @@ records the protection it actually obtained; it never calls itself COMPLIANCE.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -106,15 +107,17 @@ class _LocalPending(PendingObject):
             raise _full(exc, str(self.tmp)) from exc
         os.close(self.fd)
         self.fd = None
-        existing = self.store.versions(key)
-        if existing:
-            self.abort()
-            return self.store._stored(key, existing[0])
-        try:
-            return self.store._install(key, self.tmp, self.retain_until, self.legal_hold)
-        except BaseException:
-            self.abort()
-            raise
+        # Two ingest processes may commit the same bytes at once: one version per content key.
+        with self.store._key_lock(key):
+            existing = self.store.versions(key)
+            if existing:
+                self.abort()
+                return self.store._stored(key, existing[0])
+            try:
+                return self.store._install(key, self.tmp, self.retain_until, self.legal_hold)
+            except BaseException:
+                self.abort()
+                raise
 
     def abort(self) -> None:
         if self.fd is not None:
@@ -138,7 +141,19 @@ class LocalWormStore(WormStore):
 
     # --- paths ---------------------------------------------------------------------------
     def _tmp_path(self) -> Path:
-        return self.root / "tmp" / f"{uuid7()}.part"
+        # the writer's pid in the name tells a crashed writer's leftovers from live uploads
+        return self.root / "tmp" / f"{os.getpid()}-{uuid7()}.part"
+
+    @contextlib.contextmanager
+    def _key_lock(self, key: str) -> Iterator[None]:
+        locks = self.root / "locks"
+        locks.mkdir(exist_ok=True)
+        fd = os.open(locks / (key.replace("/", "_") + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _key_dir(self, key: str) -> Path:
         return self.root / "keys" / check_key(key)
