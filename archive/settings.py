@@ -26,6 +26,12 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "store": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
               "bucket": str, "region": str, "part_size_mib": int},
     "ledger": {"checkpoint_retention_years": int},
+    "ingest": {"workers": int, "chunk_mib": int, "time_tolerance_s": int,
+               "max_recording_hours": int, "document_deadline_days": int, "quarantine": str,
+               "rejected": str},
+    "scanner": {"socket": str, "host": str, "port": int, "database_dir": str,
+                "allow_test_signatures": bool, "window_mib": int, "overlap_mib": int,
+                "max_threads": int},
     "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
     "cycle": {"handover_by": str, "archiving_by": str},
 }
@@ -142,6 +148,20 @@ def _check_whole(data: dict, file: str) -> None:
         raise ConfigError(file, "store.bucket", "the s3 backend needs a bucket")
     if st["part_size_mib"] < 5:
         raise ConfigError(file, "store.part_size_mib", "S3 parts are at least 5 MiB")
+    ing = data["ingest"]
+    for key in ("workers", "chunk_mib", "max_recording_hours"):
+        if ing[key] < 1:
+            raise ConfigError(file, f"ingest.{key}", "must be at least 1")
+    if ing["chunk_mib"] > 64:
+        raise ConfigError(file, "ingest.chunk_mib", "at most 64 (memory is per file in flight)")
+    sc = data["scanner"]
+    if sc["overlap_mib"] < 1 or sc["window_mib"] <= 2 * sc["overlap_mib"]:
+        raise ConfigError(file, "scanner.overlap_mib", "must be at least 1 and well under "
+                          "half of scanner.window_mib")
+    if sc["window_mib"] >= 2048:
+        raise ConfigError(file, "scanner.window_mib", "clamd cannot scan 2 GiB or more at once")
+    if sc["socket"] and sc["host"]:
+        raise ConfigError(file, "scanner.host", "give scanner.socket or scanner.host, not both")
     if data["ledger"]["checkpoint_retention_years"] < 1:
         raise ConfigError(file, "ledger.checkpoint_retention_years", "must be at least 1")
     hand = _month_day(file, "cycle.handover_by", data["cycle"]["handover_by"])

@@ -15,7 +15,8 @@ from datetime import datetime
 from ..errors import InputError
 from ..model import GROUP_KEYS, Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, utc
 
-RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta")
+RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta", "batches",
+                      "quarantine")
 MIN_SUBSTRING = 2  # party/cause search needs two characters (a two-character name: 王五)
 
 

@@ -1,0 +1,576 @@
+"""The daily path: an offload folder (or scanned documents, or system data) through virus
+scan, format checks and signing into WORM storage.
+
+Every file ends in exactly one named state, with the reasons:
+archived, archived-pending-metadata, archived-attention (locked, signed, catalogued);
+quarantined (infected: moved, kept); rejected (not an allowed format: moved, kept);
+not-scanned (left in place). Each file's bytes are read once: the same chunks feed the
+digests, the clamd stream and the pending WORM upload, which is committed (locked) only after
+a clean verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from archive.canonical import canonical
+from archive.catalog.base import Query
+from archive.errors import InputError, ServiceUnavailable
+from archive.fixity import StreamDigests
+from archive.ids import uuid7
+from archive.ledger import Actor
+from archive.model import Description, Digests, Item, iso, safe_name
+from archive.service import Archive, event
+from archive.settings import Settings
+from archive.timeutil import parse_time
+from retention.rules import routine_retain_until
+from scanners.clamd import ClamdScanner, ScannerUnavailable, Verdict
+from scanners.formats import FormatReport, check_format, guess_kind, sniff
+
+from . import checks, devices
+from .manifest import Manifest, Row, flag, officers_of
+from .manifest import load as load_manifest
+from .moves import move_verified
+from .naming import parse_camera_name
+
+STATES = {
+    "archived": "已归档",
+    "archived-pending-metadata": "已归档（待补元数据）",
+    "archived-attention": "已归档（需关注）",
+    "quarantined": "已隔离（感染病毒）",
+    "rejected": "已拒收（格式不允许）",
+    "not-scanned": "未完成扫描（原地保留）",
+}
+_STATUS_STATE = {"archived": "archived", "pending-metadata": "archived-pending-metadata",
+                 "attention": "archived-attention"}
+_AV = ("video", "audio")
+_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+
+
+@dataclass
+class FileOutcome:
+    file: str
+    state: str = "not-scanned"
+    reasons: list[dict] = field(default_factory=list)
+    item_id: str | None = None
+    sha256: str | None = None
+    size: int = 0
+    moved_to: str | None = None
+    duplicate: bool = False
+    late: bool = False
+    checks: dict = field(default_factory=dict)
+
+    def reason(self, code: str, message: str) -> None:
+        self.reasons.append({"code": code, "message": message})
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "state": self.state, "state_zh": STATES[self.state],
+                "reasons": self.reasons, "item_id": self.item_id, "sha256": self.sha256,
+                "size": self.size, "moved_to": self.moved_to, "duplicate": self.duplicate,
+                "late": self.late, "checks": self.checks}
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    root: str
+    station: str | None
+    started_at: str
+    files: list[FileOutcome] = field(default_factory=list)
+    manifest_problems: list[dict] = field(default_factory=list)
+    sequence_gaps: dict[str, list[int]] = field(default_factory=dict)
+    clock_offsets: dict[str, float] = field(default_factory=dict)
+    scanner_lost: str | None = None
+    finished_at: str | None = None
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for f in self.files:
+            out[f.state] += 1
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        if self.scanner_lost:
+            return 3
+        problem = any(f.state != "archived" or f.late for f in self.files)
+        return 1 if problem or self.manifest_problems or self.sequence_gaps else 0
+
+    def to_dict(self) -> dict:
+        return {"batch_id": self.batch_id, "root": self.root, "station": self.station,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "counts": self.counts(), "late": sum(f.late for f in self.files),
+                "bytes": sum(f.size for f in self.files),
+                "manifest_problems": self.manifest_problems,
+                "sequence_gaps": self.sequence_gaps, "clock_offsets": self.clock_offsets,
+                "scanner_lost": self.scanner_lost, "exit_code": self.exit_code,
+                "files": [f.to_dict() for f in self.files]}
+
+
+class _Infected(Exception):
+    def __init__(self, verdict: Verdict, digests: Digests) -> None:
+        super().__init__(verdict.signature)
+        self.verdict, self.digests = verdict, digests
+
+
+class _NotScanned(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def walk(root: Path) -> Iterator[Path]:
+    """Every entry below ``root`` that is not a directory; symlinks are listed, never followed."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        for d in sorted(dirnames):
+            if (here / d).is_symlink():
+                yield here / d
+        for name in sorted(filenames):
+            yield here / name
+
+
+class Ingest:
+    def __init__(self, archive: Archive, settings: Settings, scanner: ClamdScanner,
+                 actor: Actor, *, workers: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        self.archive = archive
+        self.settings = settings
+        self.scanner = scanner
+        self.actor = actor
+        cfg = settings.section("ingest")
+        self.cfg = cfg
+        self.workers = workers or cfg["workers"]
+        self.chunk = cfg["chunk_mib"] << 20
+        self.tolerance = cfg["time_tolerance_s"]
+        self.quarantine = settings.path_in_home(cfg["quarantine"], "quarantine")
+        self.rejected = settings.path_in_home(cfg["rejected"], "rejected")
+        self.progress = progress or (lambda _bytes, _files: None)
+        self._lost: str | None = None
+        self._lock = threading.Lock()
+
+    # --- the batch -----------------------------------------------------------------------
+    def run(self, root: Path, manifest_path: Path | None = None,
+            station: str | None = None) -> BatchReport:
+        if not root.is_dir():
+            raise InputError(f"{root} is not a folder", subject=str(root))
+        root = root.resolve()
+        manifest = load_manifest(manifest_path) if manifest_path else None
+        try:
+            self.scanner.ping()
+        except ScannerUnavailable as exc:
+            raise ServiceUnavailable("clamd", str(exc), "no answer; nothing was touched") from exc
+        report = BatchReport(uuid7(), str(root), station, iso(_now()))
+        skip = {manifest_path.resolve()} if manifest_path else set()
+        entries = [p for p in walk(root) if p.resolve() not in skip or p.is_symlink()]
+        rels = {self._rel(root, p) for p in entries}
+        if manifest:
+            report.manifest_problems = list(manifest.problems)
+            for rel in sorted(set(manifest.rows) - rels):
+                report.manifest_problems.append({
+                    "code": "missing-file", "file": rel, "line": manifest.rows[rel].line,
+                    "message": "named in the manifest but not in the offload folder"})
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            futures = [pool.submit(self._one, root, p, manifest, station, report.batch_id)
+                       for p in entries]
+            report.files = [f.result() for f in futures]
+        report.scanner_lost = self._lost
+        self._after_batch(report)
+        report.finished_at = iso(_now())
+        self._file_report(report)
+        return report
+
+    @staticmethod
+    def _rel(root: Path, path: Path) -> str:
+        return path.relative_to(root).as_posix()
+
+    def _one(self, root: Path, path: Path, manifest: Manifest | None, station: str | None,
+             batch: str) -> FileOutcome:
+        rel = self._rel(root, path)
+        shown = safe_name(os.fsencode(rel))
+        out = FileOutcome(shown["name"])
+        try:
+            self._process(path, rel, shown, out, manifest, station, batch)
+        except ScannerUnavailable as exc:
+            with self._lock:
+                self._lost = str(exc)
+            out.state = "not-scanned"
+            out.reason("scanner-unavailable", f"clamd stopped answering: {exc}; left in place")
+        except OSError as exc:
+            out.state = "not-scanned"
+            out.reason("unreadable", f"{exc.strerror or exc}; left in place")
+        return out
+
+    # --- one file ------------------------------------------------------------------------
+    def _process(self, path: Path, rel: str, shown: dict, out: FileOutcome,
+                 manifest: Manifest | None, station: str | None, batch: str) -> None:
+        if self._lost:
+            out.reason("scanner-unavailable", "clamd was lost earlier in this batch; left in "
+                       "place")
+            return
+        if path.is_symlink() or not path.is_file():
+            out.reason("not-a-regular-file", "a symlink or special file: its target is never "
+                       "read; moved aside as it is")
+            self._move(path, self.rejected, batch, rel, None, out, "rejected")
+            return
+        row = manifest.rows.get(rel) if manifest else None
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            first = f.read(self.chunk)
+            if not first:
+                out.reason("empty", "the file is empty")
+                self._move(path, self.rejected, batch, rel, None, out, "rejected")
+                return
+            mime, _ = sniff(first)
+            declared_kind = (row.values.get("kind") if row else "") or None
+            ext = Path(rel).suffix.lower().lstrip(".")
+            kind = declared_kind or guess_kind(mime, ext)
+            fmt = (check_format(path, kind, first, self.settings.section("formats"),
+                                name=Path(rel).name) if kind else None)
+            if fmt is None or not fmt.kind_allowed:
+                self._scan_and_reject(f, first, path, rel, batch, out, kind, mime, fmt)
+                return
+            desc, notes, from_media, seq = self._describe(row, manifest, kind, rel, shown,
+                                                         fmt, station, batch)
+            for code, message in notes:
+                out.reason(code, message)
+            self._archive(f, first, path, rel, batch, out, desc, fmt, from_media, seq)
+
+    def _chunks(self, f: BinaryIO, first: bytes, scan, counter: list[int]) -> Iterator[bytes]:
+        chunk = first
+        while chunk:
+            scan.feed(chunk)
+            counter[0] += len(chunk)
+            self.progress(len(chunk), 0)
+            yield chunk
+            chunk = f.read(self.chunk)
+
+    def _scan_and_reject(self, f: BinaryIO, first: bytes, path: Path, rel: str, batch: str,
+                         out: FileOutcome, kind: str | None, mime: str,
+                         fmt: FormatReport | None) -> None:
+        """A format not allowed is rejected, but still scanned: infected content goes to
+        quarantine instead, so that nobody handles it as a mere format problem."""
+        scan = self.scanner.begin()
+        digests = StreamDigests()
+        try:
+            for chunk in self._chunks(f, first, scan, [0]):
+                digests.update(chunk)
+        except BaseException:
+            scan.abort()
+            raise
+        verdict = scan.finish()
+        d = digests.finish()
+        out.sha256, out.size = d.sha256, d.size
+        out.checks = {"virus": verdict.to_dict(), "format": fmt.to_dict() if fmt else
+                      {"mime": mime}}
+        if verdict.status == "infected":
+            out.reason("infected", f"{verdict.signature} ({verdict.engine} {verdict.database})")
+            self._move(path, self.quarantine, batch, rel, d, out, "quarantined")
+            return
+        why = (f"{mime} is not an allowed format for {kind}" if kind
+               else f"{mime} is not a format custody archives")
+        out.reason("format-not-allowed", why)
+        if fmt:
+            for p in fmt.problems:
+                out.reason(p["code"], p["message"])
+        self._move(path, self.rejected, batch, rel, d, out, "rejected")
+
+    def _archive(self, f: BinaryIO, first: bytes, path: Path, rel: str, batch: str,
+                 out: FileOutcome, desc: Description, fmt: FormatReport, from_media: bool,
+                 seq: int | None) -> None:
+        s = self.settings
+        ingest_time = _now()
+        unit_rules = s.units.get(desc.unit or "") or self._strictest_unit()
+        zone = s.unit_zone(desc.unit) or timezone.utc
+        retain_until = routine_retain_until(unit_rules, desc.recorded_end, ingest_time, zone)
+        item_checks = self._checks(desc, fmt, from_media, ingest_time, unit_rules, zone, out)
+        status = self._status(desc, fmt, item_checks, out)
+        scan = self.scanner.begin()
+        holder: dict = {}
+
+        def verdict_first(d: Digests) -> None:
+            verdict = scan.finish()
+            holder["virus"] = verdict.to_dict()
+            if verdict.status == "infected":
+                raise _Infected(verdict, d)
+            if verdict.status != "clean":
+                raise _NotScanned(verdict)
+
+        counter = [0]
+        try:
+            res = self.archive.archive_stream(
+                self._chunks(f, first, scan, counter), desc, self.actor, retain_until,
+                legal_hold=desc.case_id is not None, before_commit=verdict_first,
+                checks=item_checks | {"virus": holder}, status=status)
+        except _Infected as inf:
+            out.sha256, out.size = inf.digests.sha256, inf.digests.size
+            out.checks = {"virus": inf.verdict.to_dict(), "format": fmt.to_dict()}
+            out.reasons = [{"code": "infected", "message": f"{inf.verdict.signature} "
+                            f"({inf.verdict.engine} {inf.verdict.database})"}]
+            self._move(path, self.quarantine, batch, rel, inf.digests, out, "quarantined")
+            return
+        except _NotScanned as ns:
+            out.size = counter[0]
+            out.checks = {"virus": ns.verdict.to_dict()}
+            out.reason("not-scanned", f"{ns.verdict.reason}; not archived, left in place")
+            return
+        except BaseException:
+            scan.abort()
+            raise
+        item = res.item
+        out.item_id, out.sha256, out.size = item.id, item.sha256, item.current.digests.size
+        out.duplicate = res.duplicate
+        out.state = _STATUS_STATE[item.status]
+        if res.duplicate:
+            out.reason("duplicate", f"the same bytes and metadata are already item {item.id}")
+            out.checks = item.checks
+            return
+        gaps = self._note_device(desc, seq, item_checks)
+        item.checks["virus"] = holder["virus"]
+        item.checks["four_property"] = [e.to_dict() for e in checks.four_properties(
+            digests=item.current.digests.to_dict(), signed=bool(item.current.signature),
+            source=desc.source, consistency=item_checks.get("consistency", {}),
+            missing=desc.missing(), size=item.current.digests.size, fmt=fmt.to_dict(),
+            sequence_gaps=gaps, virus=holder["virus"],
+            lock=item.storage["object"].get("lock"))]
+        item.events.append(event("virus check", self.actor.person_id,
+                                 holder["virus"]["status"], method=holder["virus"]["method"]))
+        item.events.append(event("format identification", self.actor.person_id,
+                                 "damaged" if fmt.damaged else "success", mime=fmt.mime))
+        self.archive.catalog.save_state(item)
+        out.checks = item.checks
+        out.late = item_checks.get("deadline", {}).get("late", False)
+
+    # --- metadata ------------------------------------------------------------------------
+    def _strictest_unit(self) -> dict:
+        """For bytes whose unit is not yet known: the longest routine period of any unit."""
+        units = self.settings.units.values()
+        return max(units, key=lambda u: u["routine_months"]) if units else \
+            {"routine_months": 12}
+
+    def _describe(self, row: Row | None, manifest: Manifest | None, kind: str, rel: str,
+                  shown: dict, fmt: FormatReport, station: str | None, batch: str
+                  ) -> tuple[Description, list[tuple[str, str]], bool, int | None]:
+        """The description from the manifest row, else the camera's file name, the device
+        register and the media itself. Returns (description, notes, times from media,
+        sequence number)."""
+        notes: list[tuple[str, str]] = []
+        v = dict(row.values) if row else {}
+        if manifest and row is None:
+            notes.append(("no-manifest-row", "the manifest does not name this file"))
+        if manifest and rel in manifest.conflicted:
+            notes.append(("conflicting-rows", "the manifest names this file twice with other "
+                          "metadata; archived pending metadata"))
+            v = {}
+        cam = parse_camera_name(Path(rel).name)
+        device_id = v.get("device_id") or (cam.device_id if cam else None)
+        device = self.archive.catalog.get_record("devices", device_id) if device_id else None
+        unit = v.get("unit") or (device or {}).get("unit") or None
+        zone = self.settings.unit_zone(unit)
+        source = {"original_name": shown["name"], "station": station, "batch": batch,
+                  **({"name_bytes_hex": shown["name_bytes_hex"]}
+                     if "name_bytes_hex" in shown else {}),
+                  **({"manifest_line": row.line} if row else {})}
+        extra: dict = {}
+        from_media = False
+        try:
+            officers, assisting = officers_of(v)
+            if not officers and device and device.get("officer"):
+                officers = [device["officer"]]
+            start = parse_time(v["recorded_start"], zone, "recorded_start") \
+                if v.get("recorded_start") else None
+            end = parse_time(v["recorded_end"], zone, "recorded_end") \
+                if v.get("recorded_end") else None
+            if start is None and kind in _AV:
+                start, from_media = self._media_start(fmt, device, zone, cam), True
+            if start is not None and end is None and fmt.duration_s and kind in _AV:
+                end = start + timedelta(seconds=fmt.duration_s)
+                from_media = from_media or not v.get("recorded_end")
+            if start and end and end - start > timedelta(
+                    hours=self.cfg["max_recording_hours"]):
+                raise InputError(f"a recording of {end - start} is longer than "
+                                 f"{self.cfg['max_recording_hours']} h: a typing error?")
+            for key in ("returned_at", "document_date"):
+                if v.get(key):
+                    extra[key] = iso(parse_time(v[key], zone, key))
+            for key in ("document_type", "title"):
+                if v.get(key):
+                    extra[key] = v[key]
+            if cam:
+                extra["sequence"] = cam.sequence
+            important = flag(v, "important") if v.get("important") else False
+            desc = Description(
+                kind=kind, unit=unit, device_id=device_id, officers=officers,
+                assisting=assisting, recorded_start=start, recorded_end=end,
+                offloaded_at=_now(), party=v.get("party") or None,
+                cause=v.get("cause") or None, case_id=v.get("case_id") or None,
+                activity_id=v.get("activity_id") or None,
+                activity_type=v.get("activity_type") or None,
+                confidential=v.get("confidential") or None, important=important,
+                note=v.get("note") or None, source=source, extra=extra)
+        except InputError as exc:
+            notes.append(("bad-metadata", f"{exc.message}; the bytes are preserved and wait "
+                          "for corrected metadata"))
+            desc = Description(kind=kind, device_id=device_id, offloaded_at=_now(),
+                               source=source, extra=extra)
+            from_media = False
+        if unit and unit not in self.settings.units:
+            notes.append(("unknown-unit", f"unit {unit!r} is not in the configuration; kept "
+                          "under the strictest routine period"))
+        for field_name in desc.missing():
+            notes.append(("missing-metadata", f"{field_name} is missing"))
+        return desc, notes, from_media, cam.sequence if cam else None
+
+    def _media_start(self, fmt: FormatReport, device: dict | None, zone,
+                     cam) -> datetime | None:
+        """The recording start from the media: its creation time read as the device model
+        writes it (UTC by the MP4 specification, local time on many cameras), else the time
+        in the camera's file name."""
+        t = self._embedded_time(fmt, device, zone)
+        if t is not None:
+            return t
+        if cam and zone:
+            return cam.start_in(zone)
+        return None
+
+    @staticmethod
+    def _embedded_time(fmt: FormatReport, device: dict | None, zone) -> datetime | None:
+        m = _TIME.search(fmt.creation_time or "")
+        if not m:
+            return None
+        naive = datetime(*(int(x) for x in m.groups()))
+        local = (device or {}).get("clock") == "local"
+        if local and zone:
+            return naive.replace(tzinfo=zone)
+        return naive.replace(tzinfo=timezone.utc)
+
+    # --- checks --------------------------------------------------------------------------
+    def _checks(self, desc: Description, fmt: FormatReport, from_media: bool,
+                ingest_time: datetime, unit_rules: dict, zone, out: FileOutcome) -> dict:
+        device = (self.archive.catalog.get_record("devices", desc.device_id)
+                  if desc.device_id else None)
+        result: dict = {"format": fmt.to_dict()}
+        if desc.kind in _AV:
+            media_start = self._embedded_time(fmt, device, zone)
+            result["consistency"] = checks.media_time_consistency(
+                desc.recorded_start, desc.recorded_end, media_start, fmt.duration_s,
+                self.tolerance, from_media)
+            returned = desc.extra.get("returned_at")
+            result["deadline"] = checks.offload_deadline(
+                unit_rules.get("offload", "same-day"), desc.recorded_end,
+                datetime.fromisoformat(returned.replace("Z", "+00:00")) if returned else None,
+                ingest_time, zone)
+        elif desc.kind == "document":
+            date = desc.extra.get("document_date")
+            result["deadline"] = checks.document_deadline(
+                datetime.fromisoformat(date.replace("Z", "+00:00")) if date else None,
+                ingest_time, self.cfg["document_deadline_days"], zone)
+        if device and device.get("status") == "faulty":
+            result["device"] = {"status": "faulty", "result": checks.FAIL}
+            out.reason("faulty-device", f"device {desc.device_id} is marked faulty")
+        if result.get("deadline", {}).get("late"):
+            out.reason("late", f"offloaded after {result['deadline']['due']}")
+        cons = result.get("consistency", {})
+        for p in cons.get("problems", []):
+            out.reason("time-inconsistent", p)
+        return result
+
+    @staticmethod
+    def _status(desc: Description, fmt: FormatReport, item_checks: dict,
+                out: FileOutcome) -> str:
+        if desc.missing() or any(r["code"] in ("bad-metadata", "conflicting-rows")
+                                 for r in out.reasons):
+            return "pending-metadata"
+        for p in fmt.problems:
+            out.reason(p["code"], p["message"])
+        if (fmt.damaged or item_checks.get("device")
+                or item_checks.get("consistency", {}).get("result") == checks.FAIL):
+            return "attention"
+        return "archived"
+
+    def _note_device(self, desc: Description, seq: int | None, item_checks: dict) -> list:
+        if not desc.device_id:
+            return []
+        offset = item_checks.get("consistency", {}).get("clock_offset_s")
+        with self._lock:  # one read-modify-write of the device record at a time
+            doc = devices.note_file(self.archive.catalog, desc.device_id, seq, offset,
+                                    self.tolerance)
+        return devices.gaps(doc) if doc else []
+
+    # --- moving aside --------------------------------------------------------------------
+    def _move(self, path: Path, area: Path, batch: str, rel: str, d: Digests | None,
+              out: FileOutcome, state: str) -> None:
+        report = {"batch": batch, "file": out.file, "state": state, "reasons": out.reasons,
+                  "checks": out.checks, "sha256": out.sha256, "size": out.size,
+                  "at": iso(_now()), "by": self.actor.person_id}
+        dest = move_verified(path, area / batch, rel, d, report)
+        out.state, out.moved_to = state, str(dest)
+        if state == "quarantined":
+            self.archive.catalog.put_record("quarantine", f"{batch}:{rel}", {
+                "id": f"{batch}:{rel}", "path": str(dest), **report})
+        self.archive.ledger.append(self.actor, state, out.file,
+                                   {"batch": batch, "sha256": out.sha256, "to": str(dest),
+                                    "reasons": [r["code"] for r in out.reasons]})
+
+    # --- after the batch -----------------------------------------------------------------
+    def _after_batch(self, report: BatchReport) -> None:
+        """Checks that need the whole batch: written records against the recordings of their
+        activity, device sequence gaps and clock offsets."""
+        activities = set()
+        for f in report.files:
+            if f.item_id and not f.duplicate:
+                item = self.archive.catalog.get_item(f.item_id)
+                if item and item.description.activity_id:
+                    activities.add(item.description.activity_id)
+                dev = item.description.device_id if item else None
+                off = f.checks.get("consistency", {}).get("clock_offset_s")
+                if dev and off is not None and abs(off) > self.tolerance:
+                    report.clock_offsets[dev] = off
+                if dev:
+                    doc = self.archive.catalog.get_record("devices", dev)
+                    if doc and devices.gaps(doc):
+                        report.sequence_gaps[dev] = devices.gaps(doc)
+        for activity in sorted(activities):
+            self.check_activity(activity)
+
+    def check_activity(self, activity_id: str) -> None:
+        items = self.archive.catalog.search(Query(activity_id=activity_id), limit=1000).items
+        spans = [(i.description.recorded_start, i.description.recorded_end) for i in items
+                 if i.description.kind in _AV and i.description.recorded_start
+                 and i.description.recorded_end]
+        for rec in items:
+            d = rec.description
+            if (d.kind == "document" and "笔录" in (d.extra.get("document_type") or "")
+                    and d.recorded_start and d.recorded_end):
+                result = checks.written_record_consistency(spans, d.recorded_start,
+                                                           d.recorded_end, self.tolerance)
+                for i in [rec] + [x for x in items if x.description.kind in _AV]:
+                    i.checks["written_record"] = result
+                    self.archive.catalog.save_state(i)
+
+    def _file_report(self, report: BatchReport) -> None:
+        doc = report.to_dict()
+        self.archive.catalog.put_record("batches", report.batch_id, doc)
+        until = _now() + timedelta(days=366 * self.settings.section("ledger")[
+            "checkpoint_retention_years"])
+        self.archive.store.put_blob(f"reports/batches/{report.batch_id}.json",
+                                    canonical(doc), until)
+        self.archive.ledger.append(self.actor, "batch", report.batch_id,
+                                   {"counts": doc["counts"], "late": doc["late"],
+                                    "root": report.root, "station": report.station})
+
+
+def pending_items(archive: Archive, limit: int = 1000) -> list[Item]:
+    return archive.catalog.search(Query(status="pending-metadata"), limit=limit).items
