@@ -187,6 +187,40 @@ class Archive:
         item.storage["ledger_seq"] = entry.seq
         self.catalog.save_state(item)
 
+    def correct(self, item_id: str, description: Description, actor: Actor, reason: str,
+                retain_until: datetime | None = None) -> Item:
+        """A new signed metadata version (never an edit): stored beside the object, then
+        catalogued and recorded. The object's lock is raised where the new description needs
+        more (a case now named: legal hold), never lowered."""
+        item = self.item(item_id)
+        if description.to_dict() == item.description.to_dict():
+            raise InputError(f"item {item_id}: the correction changes nothing", subject=item_id)
+        version = self.sign_version(MetadataVersion(
+            item_id=item_id, version=item.version + 1, description=description,
+            digests=item.current.digests, created_at=_now(), created_by=actor.person_id,
+            reason=reason))
+        obj = item.storage["object"]
+        hold = item.legal_hold or description.case_id is not None
+        until = max(filter(None, (item.retain_until, retain_until)))
+        stored = StoredVersion(obj["backend"], obj["location"], obj["key"], obj["version_id"],
+                               obj["size"], self.store.lock(obj["key"], obj["version_id"]))
+        lock = self._ensure_lock(stored, until, hold)
+        manifest = self.store_version(version, until, hold)
+        status = "pending-metadata" if description.missing() else (
+            "attention" if item.status == "attention" else "archived")
+        updated = self.catalog.add_version(item_id, version, status)
+        updated.retain_until, updated.legal_hold = until, hold
+        updated.storage["manifests"].append(manifest)
+        updated.storage["object"]["lock"] = lock.to_dict()
+        updated.events.append(event("metadata modification", actor.person_id, "success",
+                                    version=version.version, reason=reason))
+        self.catalog.save_state(updated)
+        self.catalog.update_object_lock(item.sha256, lock)
+        self.ledger.append(actor, "metadata-version", item_id,
+                           {"version": version.version, "reason": reason,
+                            "manifest": manifest["key"], "status": status})
+        return updated
+
     def sign_version(self, version: MetadataVersion) -> MetadataVersion:
         version.key_id = self.key.key_id
         version.signature = self.key.sign(version.manifest())

@@ -142,3 +142,25 @@ def test_full_disk_leaves_nothing_visible(tmp_path):
     finally:
         if mounted:
             subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_correction_is_a_new_signed_version(setup):
+    res = setup.archive.archive_stream([b"pending bytes"], _desc(officers=[]), setup.actor,
+                                       _until())
+    assert res.item.status == "pending-metadata"
+    fixed = _desc(officers=["P1"], case_id="C-9")
+    item = setup.archive.correct(res.item.id, fixed, setup.actor, "manifest corrected")
+    assert item.version == 2 and item.status == "archived" and item.legal_hold
+    versions = setup.catalog.versions(item.id)
+    assert [v.description.officers for v in versions] == [[], ["P1"]]
+    assert all(setup.archive.archive_keys.verify(v.manifest(), v.key_id, v.signature)
+               for v in versions)
+    obj = item.storage["object"]
+    assert setup.store.lock(obj["key"], obj["version_id"]).legal_hold
+    assert [m["version"] for m in item.storage["manifests"]] == [1, 2]
+    with pytest.raises(InputError, match="changes nothing"):
+        setup.archive.correct(item.id, fixed, setup.actor, "again")
+    # the original offload run again is still recognised as this item
+    again = setup.archive.archive_stream([b"pending bytes"], _desc(officers=[]), setup.actor,
+                                         _until())
+    assert again.duplicate and again.item.id == item.id
