@@ -33,7 +33,7 @@ from archive.settings import Settings
 from archive.timeutil import parse_time
 from retention.rules import routine_retain_until
 from scanners.clamd import ClamdScanner, ScannerUnavailable, Verdict
-from scanners.formats import FormatReport, check_format, guess_kind, sniff
+from scanners.formats import FormatReport, check_format, guess_kind, identify
 
 from . import checks, devices
 from .manifest import Manifest, Row, flag, officers_of
@@ -233,7 +233,7 @@ class Ingest:
                 out.reason("empty", "the file is empty")
                 self._move(path, self.rejected, batch, rel, None, out, "rejected")
                 return
-            mime, _ = sniff(first)
+            mime, _ = identify(path, first)
             declared_kind = (row.values.get("kind") if row else "") or None
             ext = Path(rel).suffix.lower().lstrip(".")
             kind = declared_kind or guess_kind(mime, ext)
