@@ -1,0 +1,37 @@
+"""Virus scanning with ClamAV: the scanner API that ingest uses.
+
+`ClamdScanner` talks to any clamd (Unix socket or TCP); `PrivateClamd` runs custody's own clamd
+(`custody scanner start|status|stop`). Both judge bytes only and know nothing of the archive.
+"""
+
+from __future__ import annotations
+
+from .clamd_client import (
+    CLEAN,
+    DEFAULT_OVERLAP,
+    DEFAULT_WINDOW,
+    INFECTED,
+    NOT_SCANNED,
+    ClamdScanner,
+    ScannerRefused,
+    ScannerUnavailable,
+    StreamScan,
+    Verdict,
+)
+from .clamd_daemon import TEST_SIGNATURES_DIR, PrivateClamd, test_signature_files
+
+__all__ = [
+    "CLEAN",
+    "DEFAULT_OVERLAP",
+    "DEFAULT_WINDOW",
+    "INFECTED",
+    "NOT_SCANNED",
+    "TEST_SIGNATURES_DIR",
+    "ClamdScanner",
+    "PrivateClamd",
+    "ScannerRefused",
+    "ScannerUnavailable",
+    "StreamScan",
+    "Verdict",
+    "test_signature_files",
+]
