@@ -560,9 +560,11 @@ def scanner() -> None:
 @json_option
 @command
 def scanner_start(ctx: Context, as_json: bool) -> int:
-    from ingest.scanning import private_clamd
+    from ingest.scanning import _guard, private_clamd
 
-    status = private_clamd(ctx.settings).start() and private_clamd(ctx.settings).status()
+    daemon = private_clamd(ctx.settings)
+    _guard(daemon.start)
+    status = daemon.status()
     _emit_json(status) if as_json else click.echo(
         f"clamd running: {status['engine']} {status['database']} on {status['socket']}")
     return 0

@@ -227,18 +227,21 @@ class Ingest:
             return
         row = manifest.rows.get(rel) if manifest else None
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # The checks read through this very descriptor: the file they judge is the file read
+        # (not one swapped in under the same name), and a non-UTF-8 name never reaches them.
+        opened = Path(f"/proc/self/fd/{fd}")
         with os.fdopen(fd, "rb") as f:
             first = f.read(self.chunk)
             if not first:
                 out.reason("empty", "the file is empty")
                 self._move(path, self.rejected, batch, rel, None, out, "rejected")
                 return
-            mime, _ = identify(path, first)
+            mime, _ = identify(opened, first)
             declared_kind = (row.values.get("kind") if row else "") or None
             ext = Path(rel).suffix.lower().lstrip(".")
             kind = declared_kind or guess_kind(mime, ext)
-            fmt = (check_format(path, kind, first, self.settings.section("formats"),
-                                name=Path(rel).name) if kind else None)
+            fmt = (check_format(opened, kind, first, self.settings.section("formats"),
+                                name=Path(shown["name"]).name) if kind else None)
             if fmt is None or not fmt.kind_allowed:
                 self._scan_and_reject(f, first, path, rel, batch, out, kind, mime, fmt)
                 return

@@ -3,6 +3,11 @@ from __future__ import annotations
 import pytest
 
 from tests.support.catalogs import CATALOG_FACTORIES
+from tests.support.clamd import (  # noqa: F401  (pytest fixtures)
+    fixture_clamd_daemon,
+    fixture_clamd_scanner,
+    fixture_clamd_small_limits,
+)
 from tests.support.stores import STORE_FACTORIES
 
 
