@@ -1,12 +1,11 @@
-"""The demo: a realistic day's offload from three body cameras and a scanned case file,
-archived on the embedded defaults, then searched, shown and verified.
-
-Until the ingest pipeline lands this archives through the core API (no virus scan yet).
-"""
+"""The demo: a day's offload from three body cameras, a recorder and a scanner, ingested on
+the embedded defaults through the real pipeline (private clamd on the project's test
+signatures, libmagic, MediaInfo), then completed, searched, shown and verified."""
 
 from __future__ import annotations
 
-import os
+import copy
+import csv
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -15,56 +14,99 @@ from pathlib import Path
 from archive import backends, people, settings
 from archive.catalog.base import Query
 from archive.ledger import Actor
-from archive.model import Description
 from archive.service import Archive
 from archive.signing import SigningKey, fingerprint
-from retention.rules import routine_retain_until
+from scanners.clamd import TEST_SIGNATURES_DIR, PrivateClamd
 
-OFFICERS = {"DSJ-0101": "P1001", "DSJ-0102": "P1002", "DSJ-0207": "P2007"}
+from . import devices
+from .completion import complete
+from .pipeline import STATES, Ingest
+from .samples import make_image, make_mp4, make_pdf, make_wav, truncate
+
+CAMERAS = {"DSJ-0101": ("P1001", "market-001"), "DSJ-0102": ("P1002", "market-001"),
+           "DSJ-0207": ("P2007", "urban-001")}
 PARTIES = ["王五", "张三丰", "某某食品有限公司", "王五金店", "李秀英"]
 CAUSES = ["无照经营", "占道经营", "销售过期食品", "未按规定明码标价", "违法搭建"]
+FIELDS = ["file", "kind", "unit", "device_id", "officer_id", "recorded_start", "recorded_end",
+          "party", "cause", "case_id", "activity_id", "activity_type", "document_type",
+          "title", "document_date"]
 
 
-def _sample_file(path: Path, size: int, rng: random.Random) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(rng.randbytes(size))
+def _eicar() -> bytes:
+    """The EICAR test file, rebuilt from the shipped test signature (no source holds it)."""
+    line = (TEST_SIGNATURES_DIR / "custody-test-eicar.ndb").read_text().strip()
+    return bytes.fromhex(line.split(":")[3])
 
 
-def _offload(root: Path, day: datetime, rng: random.Random) -> list[tuple[Path, Description]]:
-    """Files as a docking station leaves them: a folder per device, names carry device, date,
-    time and sequence (DSJ-0101_20260315_093000_0001.MP4)."""
-    out = []
-    zone = day.tzinfo
-    for n, (device, officer) in enumerate(OFFICERS.items()):
-        start = day.replace(hour=9 + n)
-        for seq in range(1, 4):
-            minutes = rng.randint(3, 25)
-            name = f"{device}_{start:%Y%m%d_%H%M%S}_{seq:04d}.MP4"
-            path = root / device / name
-            _sample_file(path, rng.randint(200_000, 900_000), rng)
-            end = start + timedelta(minutes=minutes)
-            out.append((path, Description(
-                kind="video", unit="market-001" if n < 2 else "urban-001", device_id=device,
-                officers=[officer], assisting=["P3001"] if seq == 2 else [],
-                recorded_start=start, recorded_end=end,
-                offloaded_at=day.replace(hour=18, tzinfo=zone),
-                party=rng.choice(PARTIES), cause=rng.choice(CAUSES),
-                case_id="SJ-2026-0042" if (n, seq) == (0, 2) else None,
-                activity_id=f"ACT-{device}-{start:%Y%m%d}", activity_type="调查取证",
-                source={"original_name": name, "station": "STATION-01", "batch": "demo"})))
-            start = end + timedelta(minutes=rng.randint(5, 40))
-    scan = root / "scans" / "SJ-2026-0042-询问笔录.pdf"
-    scan.parent.mkdir(parents=True, exist_ok=True)
-    scan.write_bytes(b"%PDF-1.4\n% custody demo scan\n1 0 obj<</Type/Catalog>>endobj\n"
-                     b"trailer<</Root 1 0 R>>\n%%EOF\n")
-    out.append((scan, Description(
-        kind="document", unit="market-001", case_id="SJ-2026-0042", party="王五",
-        cause="无照经营", officers=["P1001"], activity_type="询问",
-        recorded_start=day.replace(hour=14), recorded_end=day.replace(hour=14, minute=40),
-        source={"original_name": scan.name, "station": "SCANNER-01", "batch": "demo"},
-        extra={"document_type": "询问笔录", "title": "王五询问笔录"})))
-    return out
+def _utc(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _offload(root: Path, day: datetime, rng: random.Random) -> list[dict]:
+    for sub in [*CAMERAS, "recorder", "photos", "scans", "unsorted"]:
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n, (device, (officer, unit)) in enumerate(CAMERAS.items()):
+        start = day + timedelta(hours=n)
+        for seq in (1, 2, 3):
+            if device == "DSJ-0102" and seq == 2:
+                start += timedelta(minutes=20)
+                continue  # deleted on the camera: a gap in its file numbers
+            secs = rng.randint(2, 4)
+            rel = f"{device}/{device}_{start:%Y%m%d_%H%M%S}_{seq:04d}.MP4"
+            make_mp4(root / rel, secs, creation_time=_utc(start))
+            case = "SJ-2026-0042" if device == "DSJ-0101" else ""
+            rows.append({"file": rel, "kind": "video", "unit": unit, "device_id": device,
+                         "officer_id": officer + (";+P3001" if seq == 2 else ""),
+                         "recorded_start": _utc(start),
+                         "recorded_end": _utc(start + timedelta(seconds=secs)),
+                         "party": rng.choice(PARTIES), "cause": rng.choice(CAUSES),
+                         "case_id": case, "activity_id": f"ACT-{device}-{start:%Y%m%d}",
+                         "activity_type": "询问" if case else "日常巡查"})
+            start += timedelta(minutes=rng.randint(15, 40))
+    broken = root / "DSJ-0207" / "DSJ-0207_broken.MP4"
+    broken_at = day + timedelta(hours=4)
+    make_mp4(root / "full.tmp.mp4", 3, creation_time=_utc(broken_at))
+    truncate(root / "full.tmp.mp4", broken)
+    (root / "full.tmp.mp4").unlink()
+    rows.append({"file": "DSJ-0207/DSJ-0207_broken.MP4", "kind": "video", "unit": "urban-001",
+                 "device_id": "DSJ-0207", "officer_id": "P2007",
+                 "recorded_start": _utc(broken_at),
+                 "recorded_end": _utc(broken_at + timedelta(seconds=3)), "party": "赵六",
+                 "cause": "违法搭建"})
+    make_wav(root / "recorder" / "录音-王五.wav", 3)
+    rows.append({"file": "recorder/录音-王五.wav", "kind": "audio", "unit": "market-001",
+                 "device_id": "REC-01", "officer_id": "P1001",
+                 "recorded_start": _utc(day + timedelta(minutes=5)),
+                 "recorded_end": _utc(day + timedelta(minutes=5, seconds=3)),
+                 "party": "王五", "cause": "无照经营", "case_id": "SJ-2026-0042",
+                 "activity_id": f"ACT-DSJ-0101-{day:%Y%m%d}", "activity_type": "询问"})
+    make_image(root / "photos" / "现场照片-01.jpg")
+    rows.append({"file": "photos/现场照片-01.jpg", "kind": "photo", "unit": "market-001",
+                 "device_id": "DSJ-0101", "officer_id": "P1001",
+                 "recorded_start": _utc(day + timedelta(minutes=1)),
+                 "recorded_end": _utc(day + timedelta(minutes=1)), "party": "王五",
+                 "cause": "无照经营", "case_id": "SJ-2026-0042"})
+    make_pdf(root / "scans" / "SJ-2026-0042-询问笔录.pdf", text="Record of questioning SJ-2026-0042")
+    rows.append({"file": "scans/SJ-2026-0042-询问笔录.pdf", "kind": "document",
+                 "unit": "market-001", "officer_id": "P1001", "party": "王五",
+                 "cause": "无照经营", "case_id": "SJ-2026-0042",
+                 "activity_id": f"ACT-DSJ-0101-{day:%Y%m%d}", "activity_type": "询问",
+                 "document_type": "询问笔录", "title": "王五询问笔录",
+                 "recorded_start": _utc(day + timedelta(seconds=1)),
+                 "recorded_end": _utc(day + timedelta(seconds=2)),
+                 "document_date": _utc(day)})
+    (root / "DSJ-0102" / "autorun.com").write_bytes(_eicar())  # an infected file
+    make_mp4(root / "unsorted" / "VID_0001.mp4", 2)  # no manifest row, unknown camera
+    return rows
+
+
+def _write_csv(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return path
 
 
 def run_demo(directory: Path, config: str | None = None,
@@ -72,7 +114,10 @@ def run_demo(directory: Path, config: str | None = None,
     say = echo or (lambda _line: None)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     home = directory.resolve() / f"run-{stamp}"
-    s = settings.load(config, home=home)
+    base = settings.load(config, home=home)
+    data = copy.deepcopy(base.data)
+    data["scanner"].update(socket="", host="", allow_test_signatures=True)
+    s = settings.Settings(data=data, home=home, files=base.files)
     home.mkdir(parents=True)
     store = backends.open_store(s, create=True)
     catalog = backends.open_catalog(s)
@@ -87,56 +132,75 @@ def run_demo(directory: Path, config: str | None = None,
     actor = Actor("demo-admin", pkey)
     say(f"demo archive in {home}")
     say(f"archive key fingerprint {fingerprint(key.key_id)}")
+    for device, (officer, unit) in CAMERAS.items():
+        devices.add(catalog, archive.ledger, actor, device, "DSJ-X9", "utc", officer, unit)
 
-    rng = random.Random(20260315)
-    zone = s.unit_zone("market-001")
-    day = datetime(2026, 3, 15, tzinfo=zone)
-    files = _offload(home / "offload", day, rng)
-    archived = []
-    for path, desc in files:
-        ingested = datetime.now(timezone.utc)
-        until = routine_retain_until(s.units[desc.unit], desc.recorded_end, ingested,
-                                     s.unit_zone(desc.unit))
-        with open(path, "rb") as f:
-            res = archive.archive_stream(iter(lambda f=f: f.read(1 << 20), b""), desc, actor,
-                                         until, legal_hold=desc.case_id is not None)
-        archived.append(res.item)
-        say(f"archived {path.relative_to(home / 'offload')} -> {res.item.id} "
-            f"({res.item.status}, locked until {until.date()})")
-    path, desc = files[0]
-    with open(path, "rb") as f:
-        again = archive.archive_stream(iter(lambda: f.read(1 << 20), b""), desc, actor,
-                                       routine_retain_until(s.units[desc.unit],
-                                                            desc.recorded_end,
-                                                            datetime.now(timezone.utc), zone))
-    say(f"re-offloaded {path.name}: duplicate of {again.item.id} = {again.duplicate}")
+    daemon = PrivateClamd(home / "scanner", allow_test_signatures=True)
+    scanner = daemon.start()
+    say(f"clamd started on the project's test signatures ({scanner.version()[0]})")
+    try:
+        # the day's recordings: the last five hours, the first camera out first
+        day = (datetime.now(timezone.utc) - timedelta(hours=5)).astimezone(
+            s.unit_zone("market-001")).replace(minute=0, second=0, microsecond=0)
+        offload = home / "offload"
+        rows = _offload(offload, day, random.Random(20260315))
+        manifest = _write_csv(home / "manifest.csv", rows)
+        say(f"offload: {sum(1 for p in offload.rglob('*') if p.is_file())} files from "
+            f"{len(CAMERAS)} cameras, a recorder and a scanner; manifest {manifest.name}")
+        report = Ingest(archive, s, scanner, actor).run(offload, manifest, "STATION-01")
+    finally:
+        daemon.stop()
+    for f in report.files:
+        why = "; ".join(r["message"] for r in f.reasons) or ""
+        say(f"  {STATES[f.state]:<14} {f.file}  {why}")
+    counts = report.counts()
+    say("states: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    say(f"device file-number gaps: {report.sequence_gaps}")
 
-    q = Query(officer="P1001", start=day.replace(hour=9), end=day.replace(hour=12))
+    fix = home / "fix.csv"
+    _write_csv(fix, [{"file": "unsorted/VID_0001.mp4", "kind": "video", "unit": "market-001",
+                      "device_id": "DSJ-0102", "officer_id": "P1002", "party": "李秀英",
+                      "cause": "占道经营"}])
+    completed = complete(archive, s, actor, fix)
+    say(f"pending metadata completed: {completed['completed']}")
+
+    again = Ingest(archive, s, daemon.start(), actor).run(offload, manifest, "STATION-01")
+    daemon.stop()
+    dup = sum(f.duplicate for f in again.files)
+    say(f"the same offload again: {dup} duplicates recognised, "
+        f"{catalog.count(Query())} items in the catalog")
+
+    q = Query(officer="P1001", start=day - timedelta(hours=1), end=day + timedelta(hours=3))
     by_officer = archive.search(q).items
-    say(f"search officer P1001, 09:00-12:00: {len(by_officer)} items")
+    say(f"search officer P1001 {q.start.astimezone(day.tzinfo):%H:%M}-"
+        f"{q.end.astimezone(day.tzinfo):%H:%M}: {len(by_officer)} items")
     by_party = archive.search(Query(party="王五")).items
-    say(f"search party contains 王五: {[i.description.party for i in by_party]}")
-    counts = catalog.count_by("unit")
-    say(f"items per unit: {counts}")
-    shown = archive.show(archived[1].id, read_lock=True)
-    say(f"show {shown['id']}: {shown['description']['party']} / "
-        f"{shown['description']['cause']}, signature valid {shown['signature_valid']}, "
-        f"lock {shown['lock_in_store']['mode']} until {shown['lock_in_store']['retain_until']}")
-    fixity = [archive.fixity(i.id) for i in archived]
+    say(f"search party contains 王五: {sorted({i.description.party for i in by_party})}")
+    say(f"items per unit: {catalog.count_by('unit')}")
+    first = by_officer[0]
+    shown = archive.show(first.id, read_lock=True)
+    say(f"show {first.id}: {shown['description']['party']} / {shown['description']['cause']},"
+        f" signature valid {shown['signature_valid']}, lock "
+        f"{shown['lock_in_store']['mode']} until {shown['lock_in_store']['retain_until']}, "
+        f"legal hold {shown['lock_in_store']['legal_hold']}")
+    items = archive.search(Query(), limit=1000).items
+    fixity = [archive.fixity(i.id) for i in items]
     fixity_ok = all(f["digests_match"] and f["signature_valid"] for f in fixity)
     say(f"read back {len(fixity)} objects: digests and signatures "
         f"{'all match' if fixity_ok else 'MISMATCH'}")
     archive.ledger.checkpoint()
-    report = archive.verify_ledger()
-    say(f"ledger: {report.entries} entries, {report.checkpoints} signed checkpoint(s), "
-        f"{'intact' if report.ok else 'PROBLEMS'}")
+    ledger = archive.verify_ledger()
+    say(f"ledger: {ledger.entries} entries, {ledger.checkpoints} signed checkpoint(s), "
+        f"{'intact' if ledger.ok else 'PROBLEMS'}")
     catalog.close()
-    say(f"(the demo's stored files are write-protected like real evidence; to remove the demo: "
+    say(f"(stored files are write-protected like real evidence; to remove the demo: "
         f"chattr -R -i {directory.resolve()} && rm -rf {directory.resolve()})")
-    ok = fixity_ok and report.ok and again.duplicate and len(by_officer) > 0
-    return {"ok": ok, "home": str(home), "archived": len(archived),
-            "duplicate_recognised": again.duplicate, "officer_search": len(by_officer),
-            "party_search": [i.id for i in by_party], "counts_by_unit": counts,
-            "fixity_ok": fixity_ok, "ledger": report.to_dict(),
-            "fingerprint": fingerprint(key.key_id), "environment": dict(
-                catalog=catalog.endpoint, store=store.describe(), pid=os.getpid())}
+    expected = {"quarantined": 1, "archived-attention": 1, "archived-pending-metadata": 1}
+    ok = (all(counts[k] == v for k, v in expected.items()) and fixity_ok and ledger.ok
+          and report.sequence_gaps == {"DSJ-0102": [2]} and not completed["problems"]
+          and dup == counts["archived"] + counts["archived-attention"] + 1 and by_officer)
+    return {"ok": ok, "home": str(home), "counts": counts, "batch": report.batch_id,
+            "sequence_gaps": report.sequence_gaps, "completed": completed["completed"],
+            "duplicates_on_rerun": dup, "officer_search": len(by_officer),
+            "party_search": [i.id for i in by_party], "fixity_ok": fixity_ok,
+            "ledger": ledger.to_dict(), "fingerprint": fingerprint(key.key_id)}
