@@ -198,7 +198,8 @@ def run_demo(directory: Path, config: str | None = None,
     expected = {"quarantined": 1, "archived-attention": 1, "archived-pending-metadata": 1}
     ok = (all(counts[k] == v for k, v in expected.items()) and fixity_ok and ledger.ok
           and report.sequence_gaps == {"DSJ-0102": [2]} and not completed["problems"]
-          and dup == counts["archived"] + counts["archived-attention"] + 1 and by_officer)
+          and dup == counts["archived"] + counts["archived-attention"] + 1
+          and bool(by_officer))
     return {"ok": ok, "home": str(home), "counts": counts, "batch": report.batch_id,
             "sequence_gaps": report.sequence_gaps, "completed": completed["completed"],
             "duplicates_on_rerun": dup, "officer_search": len(by_officer),
