@@ -87,7 +87,8 @@ def _offload(root: Path, day: datetime, rng: random.Random) -> list[dict]:
                  "recorded_start": _utc(day + timedelta(minutes=1)),
                  "recorded_end": _utc(day + timedelta(minutes=1)), "party": "王五",
                  "cause": "无照经营", "case_id": "SJ-2026-0042"})
-    make_pdf(root / "scans" / "SJ-2026-0042-询问笔录.pdf", text="Record of questioning SJ-2026-0042")
+    make_pdf(root / "scans" / "SJ-2026-0042-询问笔录.pdf",
+             text="Record of questioning SJ-2026-0042")
     rows.append({"file": "scans/SJ-2026-0042-询问笔录.pdf", "kind": "document",
                  "unit": "market-001", "officer_id": "P1001", "party": "王五",
                  "cause": "无照经营", "case_id": "SJ-2026-0042",
