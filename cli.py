@@ -354,8 +354,14 @@ def ingest(ctx: Context, path: Path, manifest: Path | None, station: str | None,
                   TransferSpeedColumn(), TimeRemainingColumn(), console=console,
                   disable=not show_bar) as bar:
         task = bar.add_task(f"ingest {path.name}", total=total)
+        done = [0]
+
+        def advance(n: int, files: int) -> None:
+            done[0] += files
+            bar.update(task, advance=n, description=f"ingest {path.name}: {done[0]} files")
+
         job = Ingest(ctx.archive, ctx.settings, scanner, actor, workers=workers,
-                     progress=lambda n, _f: bar.advance(task, n))
+                     progress=advance)
         report = job.run(path, manifest, station).to_dict()
     if as_json:
         _emit_json(report)
@@ -377,6 +383,44 @@ def ingest(ctx: Context, path: Path, manifest: Path | None, station: str | None,
     if report["scanner_lost"]:
         click.echo(f"custody: clamd was lost: {report['scanner_lost']}", err=True)
     return report["exit_code"]
+
+
+@main.group()
+def batch() -> None:
+    """Ingest batches and their check reports (四性检测报告)."""
+
+
+@batch.command("list")
+@json_option
+@command
+def batch_list(ctx: Context, as_json: bool) -> int:
+    docs = ctx.archive.catalog.list_records("batches")
+    rows = [{k: d[k] for k in ("batch_id", "station", "root", "started_at", "counts", "late")}
+            for d in docs]
+    if as_json:
+        _emit_json({"batches": rows})
+        return 0
+    t = Table("batch", "station", "started", "files", "late", "source")
+    for r in rows:
+        t.add_row(r["batch_id"], r["station"] or "-", r["started_at"],
+                  str(sum(r["counts"].values())), str(r["late"]), r["root"])
+    Console(width=200).print(t)
+    return 0
+
+
+@batch.command("show")
+@click.argument("batch_id")
+@json_option
+@command
+def batch_show(ctx: Context, batch_id: str, as_json: bool) -> int:
+    """The batch report: every file's state and reasons and its four-property checks."""
+    from ingest.pipeline import render_batch_zh
+
+    doc = ctx.archive.catalog.get_record("batches", batch_id)
+    if doc is None:
+        raise InputError(f"no batch {batch_id!r}")
+    _emit_json(doc) if as_json else click.echo(render_batch_zh(doc))
+    return 0
 
 
 @main.group(invoke_without_command=True)

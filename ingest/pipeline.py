@@ -211,6 +211,7 @@ class Ingest:
         except OSError as exc:
             out.state = "not-scanned"
             out.reason("unreadable", f"{exc.strerror or exc}; left in place")
+        self.progress(0, 1)
         return out
 
     # --- one file ------------------------------------------------------------------------
@@ -573,6 +574,29 @@ class Ingest:
         self.archive.ledger.append(self.actor, "batch", report.batch_id,
                                    {"counts": doc["counts"], "late": doc["late"],
                                     "root": report.root, "station": report.station})
+
+
+def render_batch_zh(doc: dict) -> str:
+    """The batch's check report as a person files it (四性检测 per file, counts per state)."""
+    lines = [f"批次 {doc['batch_id']}  采集站 {doc['station'] or '-'}  来源 {doc['root']}",
+             f"开始 {doc['started_at']}  结束 {doc['finished_at']}", "",
+             "状态统计：" + "，".join(f"{STATES[k]} {v}" for k, v in doc["counts"].items()),
+             f"逾期上传：{doc['late']}", ""]
+    for f in doc["files"]:
+        lines.append(f"文件 {f['file']}：{f['state_zh']}" +
+                     (f"（条目 {f['item_id']}）" if f["item_id"] else ""))
+        for r in f["reasons"]:
+            lines.append(f"  · {r['message']}")
+        if f["checks"].get("four_property"):
+            lines.append("  " + checks.render_zh(f["checks"]["four_property"])
+                         .replace("\n", "\n  "))
+    for p in doc["manifest_problems"]:
+        lines.append(f"清单第 {p['line']} 行 {p['file'] or '-'}：{p['message']}")
+    for dev, gaps in doc["sequence_gaps"].items():
+        lines.append(f"设备 {dev} 文件序号缺失：{', '.join(map(str, gaps))}")
+    for dev, off in doc["clock_offsets"].items():
+        lines.append(f"设备 {dev} 时钟偏差 {off:+.0f} 秒")
+    return "\n".join(lines)
 
 
 def pending_items(archive: Archive, limit: int = 1000) -> list[Item]:

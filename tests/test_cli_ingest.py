@@ -102,3 +102,19 @@ def test_private_scanner_start_status_stop(env):  # noqa: F811
     assert run_json(*c, "scanner", "status", code=3)["running"] is False
     refused = run("scanner", "start", code=2)  # the default config: no test signatures
     assert "signature" in refused.stderr
+
+
+def test_batch_report_in_chinese(cfg, env):  # noqa: F811
+    c = ["--config", str(cfg)]
+    root = env / "offload"
+    root.mkdir()
+    make_pdf(root / "scan.pdf")
+    manifest = env / "m.csv"
+    manifest.write_text("file,kind,unit,officer_id\nscan.pdf,document,market-001,P1\n",
+                        encoding="utf-8")
+    out = run_json(*c, "ingest", str(root), "--manifest", str(manifest))
+    batches = run_json(*c, "batch", "list")["batches"]
+    assert [b["batch_id"] for b in batches] == [out["batch_id"]]
+    text = run(*c, "batch", "show", out["batch_id"]).stdout
+    assert "四性检测报告" in text and "真实性" in text and "安全性" in text and "已归档" in text
+    assert run_json(*c, "batch", "show", out["batch_id"])["counts"]["archived"] == 1
