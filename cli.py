@@ -147,8 +147,8 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
         pkey_path = people.personal_key_path(person_id)
         from archive.signing import SigningKey
 
-        pkey = (SigningKey.load(pkey_path) if pkey_path.exists()
-                else SigningKey.generate(pkey_path))
+        pkey = SigningKey.load(pkey_path) if pkey_path.exists() else \
+            people.create_personal_key(person_id, account)
         people.register(catalog, person_id, name, account, ["administrator"], pkey)
         actor = Actor(person_id, pkey)
         archive.ledger.append(actor, "person-registered", person_id,
@@ -636,6 +636,219 @@ def scanner_stop(ctx: Context) -> int:
 
     private_clamd(ctx.settings).stop()
     click.echo("clamd stopped")
+    return 0
+
+
+@main.group()
+def people_cmd() -> None:
+    """People: roles, OS accounts and personal signing keys."""
+
+
+main.add_command(people_cmd, "people")
+
+
+@people_cmd.command("add")
+@click.argument("person_id")
+@click.option("--name", required=True)
+@click.option("--account", required=True, help="The OS account this person logs in as.")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(people.ROLES))
+@click.option("--unit", "units", multiple=True)
+@json_option
+@command
+def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tuple[str, ...],
+               units: tuple[str, ...], as_json: bool) -> int:
+    """Register a person and create their key in their own home (administrators only)."""
+    actor = ctx.actor()
+    people.require_role(ctx.archive.catalog, actor, ("administrator",), "add people")
+    if ctx.archive.catalog.get_record("people", person_id) is not None:
+        raise InputError(f"person {person_id} already exists", subject=person_id)
+    key = people.create_personal_key(person_id, account)
+    person = people.register(ctx.archive.catalog, person_id, name, account, list(roles), key,
+                             list(units))
+    ctx.archive.ledger.append(actor, "person-registered", person_id,
+                              {"roles": list(roles), "os_account": account,
+                               "key_id": key.key_id})
+    out = person.to_dict() | {"key_file": str(key.path)}
+    _emit_json(out) if as_json else click.echo(
+        f"{person_id} ({name}, {account}): {', '.join(roles)}; key {fingerprint(key.key_id)}")
+    return 0
+
+
+@people_cmd.command("list")
+@json_option
+@command
+def people_list(ctx: Context, as_json: bool) -> int:
+    docs = ctx.archive.catalog.list_records("people")
+    rows = [{k: d[k] for k in ("id", "name", "os_account", "roles", "units", "enabled")}
+            | {"keys": len(d["public_keys"])} for d in docs]
+    if as_json:
+        _emit_json({"people": rows})
+        return 0
+    t = Table("id", "name", "account", "roles", "units", "enabled", "keys")
+    for r in rows:
+        t.add_row(r["id"], r["name"], r["os_account"], ", ".join(r["roles"]),
+                  ", ".join(r["units"]) or "-", "yes" if r["enabled"] else "NO", str(r["keys"]))
+    Console(width=200).print(t)
+    return 0
+
+
+def _people_change(action: str):
+    @json_option
+    @click.argument("person_id")
+    @command
+    def change(ctx: Context, person_id: str, as_json: bool) -> int:
+        actor = ctx.actor()
+        catalog = ctx.archive.catalog
+        people.require_role(catalog, actor, ("administrator",), f"{action} people")
+        if action == "rekey":
+            key = people.rekey(catalog, person_id)
+            detail = {"key_id": key.key_id}
+        else:
+            if person_id == actor.person_id:
+                raise InputError("nobody disables themselves")
+            people.set_enabled(catalog, person_id, action == "enable")
+            detail = {}
+        ctx.archive.ledger.append(actor, f"person-{action}", person_id, detail)
+        _emit_json({"person": person_id, "action": action} | detail) if as_json else \
+            click.echo(f"{person_id}: {action}d" if action != "rekey" else
+                       f"{person_id}: new key {fingerprint(detail['key_id'])}")
+        return 0
+
+    return change
+
+
+people_cmd.command("disable", help="Refuse every action of a person from now on.")(
+    _people_change("disable"))
+people_cmd.command("enable", help="Let a disabled person act again.")(
+    _people_change("enable"))
+people_cmd.command("rekey", help="A new key; old signatures keep verifying.")(
+    _people_change("rekey"))
+
+
+# --- verification ---------------------------------------------------------------------------
+_QUERY_KEYS = {"unit": "unit", "device": "device_id", "device_id": "device_id",
+               "officer": "officer", "party": "party", "cause": "cause", "case": "case_id",
+               "case_id": "case_id", "tier": "tier", "kind": "kind",
+               "activity_type": "activity_type", "activity": "activity_id",
+               "activity_id": "activity_id", "status": "status", "from": "start", "to": "end"}
+
+
+def _parse_query(ctx: Context, text: str) -> Query:
+    fields: dict = {}
+    for part in text.split():
+        name, sep, value = part.partition("=")
+        if not sep or name not in _QUERY_KEYS:
+            raise InputError(f"--query: {part!r} is not KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(_QUERY_KEYS))}")
+        fields[_QUERY_KEYS[name]] = value
+    for t in ("start", "end"):
+        if t in fields:
+            fields[t] = parse_time(fields[t], ctx.settings.unit_zone(fields.get("unit")), t)
+    return Query(**fields)
+
+
+def _media_probe():
+    from scanners.media import read_media
+
+    return lambda f: read_media(f).duration_s
+
+
+@main.command()
+@click.option("--year", type=int, help="The lot: records of year N (in the archive's zone).")
+@click.option("--query", "query_text", help='The lot: filters, e.g. "unit=market-001 '
+                                            'officer=P1001 from=2026-01-01".')
+@click.option("--level", type=click.Choice(["I", "II", "III"]), default="II",
+              show_default=True, help="GB/T 2828.1 general inspection level.")
+@click.option("--sample", type=click.IntRange(1), help="Sample size instead of the table's.")
+@click.option("--all", "everything", is_flag=True, help="Every item of the lot (a sweep).")
+@click.option("--seed", type=int, help="Draw the same sample as an earlier run.")
+@click.option("--rate", type=click.FloatRange(min=0.1), help="Read at most this many MB/s.")
+@json_option
+@command
+def verify(ctx: Context, year: int | None, query_text: str | None, level: str,
+           sample: int | None, everything: bool, seed: int | None, rate: float | None,
+           as_json: bool) -> int:
+    """Sampled machine-read verification (定期抽样机读检验), filed in the inspection ledger."""
+    from archive import verification
+
+    if (year is None) == (query_text is None):
+        raise InputError("give the lot as --year N or as --query FILTERS (one of them)")
+    if sample is not None and everything:
+        raise InputError("--sample and --all exclude each other")
+    actor = ctx.actor()
+    people.require_role(ctx.archive.catalog, actor, ("auditor", "archivist"),
+                        "run a sampled verification")
+    if year is not None:
+        lot = verification.year_lot(ctx.archive, year, ctx.settings.unit_zone(None))
+        described = {"year": year}
+    else:
+        lot = verification.lot_ids(ctx.archive, _parse_query(ctx, query_text))
+        described = {"query": query_text}
+    record = verification.inspect_lot(ctx.archive, actor, lot, described, level=level,
+                                      sample=sample, everything=everything, seed=seed,
+                                      rate=rate, media_probe=_media_probe())
+    if as_json:
+        _emit_json(record)
+    else:
+        click.echo(verification.render_zh(record))
+    return 1 if record["summary"]["failed"] else 0
+
+
+@main.command()
+@click.argument("item_id")
+@click.option("--finding", required=True, type=click.Choice(
+    ["late-start", "no-notice", "unrelated", "interrupted", "other"]))
+@click.option("--note", default="")
+@json_option
+@command
+def inspect(ctx: Context, item_id: str, finding: str, note: str, as_json: bool) -> int:
+    """Record a conduct finding from watching a recording (回放检查)."""
+    from archive import verification
+
+    actor = ctx.actor()
+    people.require_role(ctx.archive.catalog, actor, ("auditor", "archivist"),
+                        "record inspection findings")
+    record = verification.spot_check(ctx.archive, actor, item_id, finding, note)
+    _emit_json(record) if as_json else click.echo(verification.render_zh(record))
+    return 0
+
+
+@main.group()
+def inspections() -> None:
+    """The inspection ledger (检查台帐)."""
+
+
+@inspections.command("list")
+@json_option
+@command
+def inspections_list(ctx: Context, as_json: bool) -> int:
+    docs = ctx.archive.catalog.list_records("inspections")
+    rows = [{"id": d["id"], "type": d["type"], "by": d["by"], "at": d["at"],
+             "items": len(d["items"]),
+             "failed": len(d.get("summary", {}).get("failed", []))} for d in docs]
+    if as_json:
+        _emit_json({"inspections": rows})
+        return 0
+    t = Table("编号", "类型", "检查人", "时间", "条目数", "不合格")
+    for r in rows:
+        t.add_row(r["id"], "抽样机读检验" if r["type"] == "sampled-verification" else "回放检查",
+                  r["by"], r["at"], str(r["items"]), str(r["failed"]))
+    Console(width=200).print(t)
+    return 0
+
+
+@inspections.command("show")
+@click.argument("inspection_id")
+@json_option
+@command
+def inspections_show(ctx: Context, inspection_id: str, as_json: bool) -> int:
+    from archive import verification
+
+    doc = ctx.archive.catalog.get_record("inspections", inspection_id)
+    if doc is None:
+        raise InputError(f"no inspection {inspection_id!r}")
+    _emit_json(doc) if as_json else click.echo(verification.render_zh(doc))
     return 0
 
 

@@ -21,10 +21,43 @@ def os_account() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+def test_keyring_dir() -> Path | None:
+    """Tests and the demo may hold everybody's keys in one folder and say who acts
+    (CUSTODY_ACT_AS). Honoured only with CUSTODY_TESTING=1; it gives nobody a key they do not
+    already hold, since every action is still signed with the acting person's own key."""
+    if os.environ.get("CUSTODY_TESTING") == "1" and os.environ.get("CUSTODY_TEST_PEOPLE_DIR"):
+        return Path(os.environ["CUSTODY_TEST_PEOPLE_DIR"])
+    return None
+
+
 def personal_key_path(person_id: str, home: Path | None = None) -> Path:
     """The private key lives in the person's own home, readable by them alone."""
+    held = test_keyring_dir()
+    if held is not None:
+        return held / f"person-{person_id}.key"
     base = home or Path(os.environ.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir)
     return base / ".config" / "custody" / f"person-{person_id}.key"
+
+
+def home_of(account: str) -> Path:
+    try:
+        return Path(pwd.getpwnam(account).pw_dir)
+    except KeyError as exc:
+        raise InputError(f"no OS account {account!r} on this machine", subject=account) from exc
+
+
+def create_personal_key(person_id: str, account: str) -> SigningKey:
+    """A new key in the person's own home (owned by them, mode 0600)."""
+    if test_keyring_dir() is not None or account == os_account():
+        return SigningKey.generate(personal_key_path(person_id))
+    home = home_of(account)
+    path = personal_key_path(person_id, home)
+    key = SigningKey.generate(path)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(account)
+        for p in (path, path.parent, path.parent.parent):
+            os.chown(p, entry.pw_uid, entry.pw_gid)
+    return key
 
 
 def register(catalog: Catalog, person_id: str, name: str, account: str, roles: list[str],
@@ -44,6 +77,40 @@ def register(catalog: Catalog, person_id: str, name: str, account: str, roles: l
     return person
 
 
+def require_role(catalog: Catalog, actor: Actor, roles: tuple[str, ...], what: str) -> Person:
+    """Refuse (and say who may) unless the acting person holds one of ``roles``."""
+    person = Person.from_dict(catalog.get_record("people", actor.person_id) or {})
+    if not set(person.roles) & set(roles):
+        raise IdentityError(f"{person.id} may not {what}: it takes the role "
+                            f"{' or '.join(roles)}", subject=person.id)
+    return person
+
+
+def set_enabled(catalog: Catalog, person_id: str, enabled: bool) -> Person:
+    doc = catalog.get_record("people", person_id)
+    if doc is None:
+        raise NotFound(f"no person {person_id!r}", subject=person_id)
+    doc["enabled"] = enabled
+    catalog.put_record("people", person_id, doc)
+    return Person.from_dict(doc)
+
+
+def rekey(catalog: Catalog, person_id: str) -> SigningKey:
+    """A new key for a person; their old public keys stay, so old signatures verify."""
+    doc = catalog.get_record("people", person_id)
+    if doc is None:
+        raise NotFound(f"no person {person_id!r}", subject=person_id)
+    path = personal_key_path(person_id, None if test_keyring_dir() else
+                             home_of(doc["os_account"]))
+    if path.exists():
+        path.rename(path.with_name(path.name + f".retired-{len(doc['public_keys'])}"))
+    key = create_personal_key(person_id, doc["os_account"])
+    doc["public_keys"].append({"key_id": key.key_id, "public_key": public_pem(key.public),
+                               "from": iso(datetime.now(timezone.utc))})
+    catalog.put_record("people", person_id, doc)
+    return key
+
+
 def people_keyring(catalog: Catalog) -> Keyring:
     """Every public key any person ever registered (old keys verify old signatures)."""
     ring = Keyring()
@@ -57,6 +124,11 @@ def acting_person(catalog: Catalog, home: Path | None = None) -> Actor:
     """The person bound to this OS account, with their key; refused otherwise."""
     account = os_account()
     found = catalog.list_records("people", os_account=account)
+    act_as = os.environ.get("CUSTODY_ACT_AS")
+    if test_keyring_dir() is not None and act_as:
+        doc = catalog.get_record("people", act_as)
+        found = [doc] if doc else []
+        account = act_as
     if not found:
         raise IdentityError(f"OS account {account!r} is not a registered person; "
                             "an administrator must add it first", subject=account)

@@ -10,6 +10,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import BinaryIO
 from xml.etree.ElementTree import ParseError
 
 from pymediainfo import MediaInfo
@@ -33,11 +34,13 @@ class MediaFacts:
     problems: list[dict] = field(default_factory=list)
 
 
-def read_media(path: str | os.PathLike) -> MediaFacts:
+def read_media(path: str | os.PathLike | BinaryIO) -> MediaFacts:
+    """``path`` may be an open, seekable binary file (an object read back from storage)."""
     facts = MediaFacts()
+    source = path if hasattr(path, "read") else os.fspath(path)
     try:
         # parse_speed=0: headers and index only; IsTruncated is still computed from box sizes.
-        info = MediaInfo.parse(os.fspath(path), parse_speed=0)
+        info = MediaInfo.parse(source, parse_speed=0)
     except (RuntimeError, ParseError) as e:
         facts.problems.append({"code": "media_unreadable", "message": f"MediaInfo failed: {e}"})
         return facts

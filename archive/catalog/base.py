@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..model import GROUP_KEYS, Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, utc
 
 RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta", "batches",
-                      "quarantine")
+                      "quarantine", "inspections")
 MIN_SUBSTRING = 2  # party/cause search needs two characters (a two-character name: 王五)
 
 

@@ -13,6 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
+from typing import BinaryIO
 
 from ..errors import InputError, WormViolation
 from ..model import Lock, StoredVersion
@@ -118,6 +119,11 @@ class WormStore(ABC):
 
     @abstractmethod
     def read(self, key: str, version_id: str, chunk_size: int = CHUNK) -> Iterator[bytes]: ...
+
+    @abstractmethod
+    def open_version(self, key: str, version_id: str) -> BinaryIO:
+        """A seekable read-only file over one stored version, for readers that jump about
+        (MediaInfo reads a video's index at its end); each read is a ranged read."""
 
     def read_bytes(self, key: str, version_id: str) -> bytes:
         return b"".join(self.read(key, version_id))

@@ -17,6 +17,7 @@ import struct
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import InputError, LockNotConfirmed, NotFound, StorageFull, WormViolation
 from ..ids import uuid7
@@ -263,6 +264,13 @@ class LocalWormStore(WormStore):
         with f:
             while chunk := f.read(chunk_size):
                 yield chunk
+
+    def open_version(self, key: str, version_id: str) -> BinaryIO:
+        path = self._version_path(key, version_id)
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError as exc:
+            raise NotFound(f"{key}@{version_id} is not in the store", subject=key) from exc
 
     def lock(self, key: str, version_id: str) -> Lock:
         doc = self._read_lock(key, version_id)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -455,6 +456,11 @@ class S3WormStore(WormStore):
                     head.get("ObjectLockLegalHoldStatus") == "ON",
                     {"object_lock": mode, "versioning": True})
 
+    def open_version(self, key: str, version_id: str) -> BinaryIO:
+        _check_version(key, version_id)
+        size = int(self._head(key, version_id)["ContentLength"])
+        return io.BufferedReader(_RangedReader(self, key, version_id, size), 1 << 20)
+
     def read(self, key: str, version_id: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         _check_version(key, version_id)
         try:
@@ -578,3 +584,37 @@ class S3WormStore(WormStore):
             self._delete_staging(key, version_id)
         else:
             raise InputError(f"not a pending upload: {name!r}")
+
+
+class _RangedReader(io.RawIOBase):
+    """A seekable file over one S3 object version: every read is a ranged GET."""
+
+    def __init__(self, store: S3WormStore, key: str, version_id: str, size: int) -> None:
+        self.store, self.key, self.version_id, self.size = store, key, version_id, size
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def readinto(self, buffer) -> int:
+        if self.pos >= self.size or len(buffer) == 0:
+            return 0
+        end = min(self.size, self.pos + len(buffer)) - 1
+        body = self.store._s3("get_object", Key=self.key, VersionId=self.version_id,
+                              Range=f"bytes={self.pos}-{end}")["Body"]
+        data = body.read()
+        body.close()
+        buffer[:len(data)] = data
+        self.pos += len(data)
+        return len(data)

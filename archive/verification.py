@@ -1,0 +1,278 @@
+"""Sampled machine-read verification (定期抽样机读检验) and the inspection ledger (检查台帐).
+
+Each sampled item is read back from the WORM store by version id (SHA-256 and SM3 in one
+pass), its signed metadata version is read from the store and verified, its lock is read from
+the store and compared with what the catalog says its rules require, and a recording is
+parsed again for its duration. Every run, and every conduct spot check (回放检查), is an
+inspection record signed by the inspector, kept in the catalog and in the WORM store.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import BinaryIO
+
+from .canonical import canonical
+from .catalog.base import Query
+from .errors import CustodyError, InputError
+from .fixity import StreamDigests
+from .ids import uuid7
+from .ledger import Actor
+from .model import Item, MetadataVersion, iso
+from .sampling import draw as draw_sample
+from .sampling import sample_size
+from .service import Archive, event
+
+MediaProbe = Callable[[BinaryIO], float | None]  # duration in seconds, None if unparseable
+FINDINGS = {"late-start": "录像开始过晚", "no-notice": "未事先告知当事人",
+            "unrelated": "含无关内容", "interrupted": "中断未说明", "other": "其他"}
+ACTIONS = {
+    "object-unreadable": "restore the object from the second copy and verify again; report "
+                         "it to the archivist",
+    "digest-mismatch": "the stored bytes changed: restore from the second copy, keep the "
+                       "failed version as evidence, report it",
+    "manifest-unreadable": "rebuild the item's metadata version from the catalog and a "
+                           "second copy; report it",
+    "signature-invalid": "the signed description does not verify: check the archive keys "
+                         "(custody key list); report it",
+    "manifest-mismatch": "the catalog and the signed description differ: the store is "
+                         "authoritative; rebuild the catalog entry from it",
+    "lock-missing": "apply the required lock again (custody retention check) and report it",
+    "lock-too-short": "extend the lock to the required retain-until (custody retention "
+                      "check)",
+    "legal-hold-missing": "set the legal hold again; a reason still holds the item",
+    "media-unreadable": "the recording no longer parses: restore from the second copy",
+    "duration-changed": "the recording's duration changed: restore from the second copy",
+}
+
+
+class _Throttle:
+    """Keeps a full sweep under ``rate`` MB/s so that daily ingest is not starved."""
+
+    def __init__(self, rate_mb_s: float | None) -> None:
+        self.rate = rate_mb_s * 1_000_000 if rate_mb_s else None
+        self.start = time.monotonic()
+        self.bytes = 0
+
+    def __call__(self, n: int) -> None:
+        if self.rate is None:
+            return
+        self.bytes += n
+        ahead = self.bytes / self.rate - (time.monotonic() - self.start)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+def _problem(code: str, message: str) -> dict:
+    return {"code": code, "message": message, "action": ACTIONS[code]}
+
+
+def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = None,
+                throttle: Callable[[int], None] | None = None) -> dict:
+    """Every problem with one item, each with what to do; ``ok`` when there is none."""
+    store = archive.store
+    obj = item.storage["object"]
+    key, vid = obj["key"], obj["version_id"]
+    problems: list[dict] = []
+    result: dict = {"item": item.id, "sha256": item.sha256, "key": key, "version_id": vid}
+    digests = StreamDigests()
+    try:
+        for chunk in store.read(key, vid):
+            digests.update(chunk)
+            if throttle:
+                throttle(len(chunk))
+        got = digests.finish()
+        result["read"] = got.to_dict()
+        if got != item.current.digests:
+            problems.append(_problem("digest-mismatch", f"read {got.sha256[:16]}… "
+                                     f"({got.size} bytes), signed {item.sha256[:16]}… "
+                                     f"({item.current.digests.size} bytes)"))
+    except CustodyError as exc:
+        digests.finish()
+        problems.append(_problem("object-unreadable", exc.message))
+    problems += _check_manifest(archive, item)
+    try:
+        lock = store.lock(key, vid)
+        result["lock"] = lock.to_dict()
+        if lock.mode is None or lock.retain_until is None:
+            problems.append(_problem("lock-missing", "the store shows no retention"))
+        elif item.retain_until and lock.retain_until < item.retain_until:
+            problems.append(_problem("lock-too-short", f"locked until "
+                                     f"{iso(lock.retain_until)}, rules require "
+                                     f"{iso(item.retain_until)}"))
+        if item.legal_hold and not lock.legal_hold:
+            problems.append(_problem("legal-hold-missing", "a reason holds the item but the "
+                                     "store shows no legal hold"))
+    except CustodyError as exc:
+        problems.append(_problem("lock-missing", exc.message))
+    if media_probe and item.description.kind in ("video", "audio") and not any(
+            p["code"] == "object-unreadable" for p in problems):
+        problems += _check_media(store, key, vid, item, media_probe)
+    result["problems"] = problems
+    result["ok"] = not problems
+    return result
+
+
+def _check_manifest(archive: Archive, item: Item) -> list[dict]:
+    ref = item.storage["manifests"][-1]
+    try:
+        doc = json.loads(archive.store.read_bytes(ref["key"], ref["version_id"]))
+        stored = MetadataVersion.from_dict(doc)
+    except (CustodyError, ValueError, KeyError, TypeError) as exc:
+        return [_problem("manifest-unreadable", f"{ref['key']}: {exc}")]
+    if not archive.archive_keys.verify(doc["manifest"], stored.key_id, stored.signature):
+        return [_problem("signature-invalid", f"{ref['key']} does not verify with any "
+                         "archive key")]
+    if stored.manifest() != item.current.manifest():
+        return [_problem("manifest-mismatch", f"{ref['key']} (version {stored.version}) "
+                         f"differs from the catalog's version {item.version}")]
+    return []
+
+
+def _check_media(store, key: str, vid: str, item: Item, probe: MediaProbe) -> list[dict]:
+    with store.open_version(key, vid) as f:
+        duration = probe(f)
+    expected = (item.checks.get("format") or {}).get("duration_s")
+    if duration is None:
+        return [] if expected is None else [_problem("media-unreadable",
+                                                     "MediaInfo cannot parse it any more")]
+    if expected is not None and abs(duration - expected) > 0.5:
+        return [_problem("duration-changed", f"{duration:.1f} s now, {expected:.1f} s at "
+                         "ingest")]
+    return []
+
+
+def lot_ids(archive: Archive, query: Query) -> list[str]:
+    ids: list[str] = []
+    cursor = None
+    while True:
+        page = archive.catalog.search(query, limit=1000, cursor=cursor)
+        ids += [i.id for i in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            return ids
+
+
+def year_lot(archive: Archive, year: int, zone) -> list[str]:
+    """The records of year N: recorded (else ingested) in N, in the unit's zone."""
+    start = datetime(year, 1, 1, tzinfo=zone)
+    end = datetime(year + 1, 1, 1, tzinfo=zone)
+    ids: list[str] = []
+    for query in (Query(start=start, end=end), Query(status="pending-metadata")):
+        cursor = None
+        while True:
+            page = archive.catalog.search(query, limit=1000, cursor=cursor)
+            for item in page.items:
+                when = item.description.recorded_start or item.ingested_at
+                if start <= when < end and item.id not in ids:
+                    ids.append(item.id)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return ids
+
+
+def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description: dict, *,
+                level: str = "II", sample: int | None = None, everything: bool = False,
+                seed: int | None = None, rate: float | None = None,
+                media_probe: MediaProbe | None = None,
+                progress: Callable[[int], None] | None = None) -> dict:
+    """Draw the sample, verify it, mark failures, and file the signed inspection record."""
+    if not lot:
+        raise InputError("the lot is empty: nothing to inspect")
+    seed = secrets.randbits(63) if seed is None else seed
+    if everything:
+        plan = {"method": "full sweep (全检)", "sample_size": len(lot)}
+        chosen = sorted(lot)
+    else:
+        letter, n = sample_size(len(lot), level)
+        if sample is not None:
+            n = min(sample, len(lot))
+            plan = {"method": "fixed sample size", "sample_size": n}
+        else:
+            plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
+                    "code_letter": letter, "sample_size": n}
+        chosen = draw_sample(lot, n, seed)
+    throttle = _Throttle(rate)
+    results = []
+    for item_id in chosen:
+        item = archive.item(item_id)
+        res = verify_item(archive, item, media_probe, throttle)
+        results.append(res)
+        _mark(archive, actor, item, res)
+        if progress:
+            progress(1)
+    failed = [r["item"] for r in results if not r["ok"]]
+    record = {"id": uuid7(), "type": "sampled-verification", "by": actor.person_id,
+              "at": iso(datetime.now(timezone.utc)), "lot": lot_description | {
+                  "size": len(lot)}, "plan": plan, "seed": seed, "rate_mb_s": rate,
+              "items": chosen, "results": results,
+              "summary": {"checked": len(results), "passed": len(results) - len(failed),
+                          "failed": failed}}
+    return _file(archive, actor, record)
+
+
+def _mark(archive: Archive, actor: Actor, item: Item, res: dict) -> None:
+    item.checks["verification"] = {"at": iso(datetime.now(timezone.utc)), "ok": res["ok"],
+                                   "problems": [p["code"] for p in res["problems"]]}
+    item.events.append(event("fixity check", actor.person_id,
+                             "success" if res["ok"] else "failure",
+                             problems=[p["code"] for p in res["problems"]]))
+    if not res["ok"]:
+        item.status = "attention"
+    archive.catalog.save_state(item)
+
+
+def spot_check(archive: Archive, actor: Actor, item_id: str, finding: str,
+               note: str) -> dict:
+    """A conduct finding from watching a recording (回放检查), into the same ledger."""
+    if finding not in FINDINGS:
+        raise InputError(f"finding {finding!r} is not one of {', '.join(FINDINGS)}")
+    item = archive.item(item_id)
+    record = {"id": uuid7(), "type": "conduct-check", "by": actor.person_id,
+              "at": iso(datetime.now(timezone.utc)), "items": [item.id],
+              "finding": finding, "finding_zh": FINDINGS[finding], "note": note,
+              "officers": item.description.officers, "unit": item.description.unit}
+    return _file(archive, actor, record)
+
+
+def _file(archive: Archive, actor: Actor, record: dict) -> dict:
+    record["signer_key_id"] = actor.key.key_id
+    record["signature"] = actor.key.sign({k: v for k, v in record.items()
+                                          if k != "signature"})
+    archive.catalog.put_record("inspections", record["id"], record)
+    until = datetime.now(timezone.utc) + timedelta(days=366 * archive.ledger.checkpoint_years)
+    archive.store.put_blob(f"inspections/{record['id']}.json", canonical(record), until)
+    archive.ledger.append(actor, "inspection", record["id"],
+                          {"type": record["type"], "items": len(record["items"]),
+                           "failed": len(record.get("summary", {}).get("failed", []))})
+    return record
+
+
+def render_zh(record: dict) -> str:
+    """One inspection as the 检查台帐 entry people file."""
+    lines = [f"检查台帐  编号 {record['id']}",
+             f"检查人 {record['by']}  时间 {record['at']}"]
+    if record["type"] == "conduct-check":
+        lines += ["类型 回放检查", f"条目 {record['items'][0]}  执法人员 "
+                  f"{', '.join(record['officers'])}  单位 {record['unit']}",
+                  f"发现 {record['finding_zh']}  说明 {record['note'] or '-'}"]
+        return "\n".join(lines)
+    plan = record["plan"]
+    lines += ["类型 抽样机读检验",
+              f"批 {json.dumps(record['lot'], ensure_ascii=False)}",
+              f"抽样方案 {plan['method']}" + (f" 检验水平 {plan['level']} 样本量字码 "
+                                            f"{plan['code_letter']}" if "level" in plan
+                                            else "") + f" 样本量 {plan['sample_size']}",
+              f"随机种子 {record['seed']}",
+              f"结果 检查 {record['summary']['checked']} 合格 {record['summary']['passed']}"
+              f" 不合格 {len(record['summary']['failed'])}"]
+    for r in record["results"]:
+        lines.append(f"  {r['item']}  {'合格' if r['ok'] else '不合格'}")
+        for p in r["problems"]:
+            lines.append(f"    {p['code']}: {p['message']}；处理：{p['action']}")
+    return "\n".join(lines)
