@@ -148,3 +148,15 @@ def test_list_keys_sees_objects_and_blobs(store):
     keys = {(k, vid) for k, vid, _ in store.list_keys("")}
     assert (v.key, v.version_id) in keys and (b.key, b.version_id) in keys
     assert {k for k, _, _ in store.list_keys("ledger/")} == {"ledger/checkpoints/0001.json"}
+
+
+def test_open_version_is_seekable(store):
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    v = _put(store, data)
+    with store.open_version(v.key, v.version_id) as f:
+        f.seek(-5, os.SEEK_END)
+        assert f.read() == data[-5:]
+        f.seek(1000)
+        assert f.read(10) == data[1000:1010]
+        f.seek(0)
+        assert f.read() == data
