@@ -219,11 +219,14 @@ def _problems(item: Item) -> list[str]:
         found.append("virus_not_clean")
     if (c.get("device") or {}).get("result") == "fail":
         found.append("device_faulty")
+    if (c.get("verification") or {}).get("ok") is False:  # failed its last sampled read
+        found.append("verification_failed")
     return found
 
 
 PROBLEM_KEYS = ("attention", "pending_metadata", "format_damaged", "consistency_fail",
-                "written_record_fail", "virus_not_clean", "virus_not_recorded", "device_faulty")
+                "written_record_fail", "virus_not_clean", "virus_not_recorded", "device_faulty",
+                "verification_failed")
 
 
 def _flag_names(item: Item) -> list[str]:
@@ -258,10 +261,11 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
       it was opened (a case without an opening date in every year, so it is not missed); it
       is listed when it performed a required activity type and no recording (video, audio or
       photo, any year) carries its case number.
-    - ``inspections`` (检查台帐 of sampled machine-read checks; the catalog has no such
-      collection yet, which reads as "not available"): ``{"id", "at": ISO time, "by",
-      "unit"?, "results": [{"item_id", "ok": bool | "result": "pass"|"fail",
-      "problem"?: str}]}``; counted in the year of ``at``.
+    - ``inspections`` (检查台帐, ``archive.verification``), counted in the year of ``at``:
+      sampled read-verifications ``{"id", "type": "sampled-verification", "at", "by",
+      "results": [{"item", "ok", "problems": [{"code", ...}]}], ...}`` and conduct spot checks
+      ``{"id", "type": "conduct-check", "at", "unit", "officers", "finding", "finding_zh"}``.
+      A catalog without the collection reads as "not available", not as an error.
     """
     zones = dict(unit_zones or {})
     required = list(required_activity_types)
@@ -308,8 +312,10 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
             if d.unit:
                 device_unit.setdefault(d.device_id, d.unit)
         if _late(item):
-            due = (item.checks.get("deadline") or {}).get("due")
-            late_items.append(_brief(item, z) | {"due": due})
+            # the deadline check stores its due time in whatever offset it computed in
+            due = _parse_when((item.checks.get("deadline") or {}).get("due"), z)
+            late_items.append(_brief(item, z) | {"due": due.astimezone(z).isoformat()
+                                                 if due else None})
         if d.activity_id:
             activity_of.setdefault(d.activity_id, item)
             if d.kind in AV_KINDS:
@@ -471,22 +477,55 @@ def _result_ok(r: dict) -> bool:
 
 
 def _verification(catalog: Catalog, year: int, zone_of, unit: str | None) -> dict:
+    """Sampled read-verifications and conduct spot checks filed in year N (by their date).
+
+    A sampled run's lot is not tied to a unit, so for one unit only the results for its
+    items count (the item is looked up), and a run counts when any of them does."""
     exists, docs = list_optional(catalog, "inspections")
-    inspections = checked = failed = 0
-    failures = []
+    units: dict[str, str | None] = {}
+
+    def unit_of(item_id: str) -> str | None:
+        if item_id not in units:
+            item = catalog.get_item(item_id)
+            units[item_id] = item.description.unit if item else None
+        return units[item_id]
+
+    runs = checked = failed = conduct = 0
+    failures: list[dict] = []
+    by_problem: dict[str, int] = defaultdict(int)
+    by_finding: dict[str, int] = defaultdict(int)
+    conduct_by_officer: dict[str, int] = defaultdict(int)
     for doc in docs:
-        if unit is not None and doc.get("unit") not in (None, unit):
-            continue
         z = zone_of(doc.get("unit"))
         at = _parse_when(doc.get("at"), z)
         if at is None or at.astimezone(z).year != year:
             continue
-        inspections += 1
-        for r in doc.get("results") or []:
+        if doc.get("type") == "conduct-check":  # 回放检查: a finding about conduct
+            if unit is not None and doc.get("unit") != unit:
+                continue
+            conduct += 1
+            by_finding[str(doc.get("finding_zh") or doc.get("finding") or NONE_KEY)] += 1
+            for p in doc.get("officers") or []:
+                conduct_by_officer[p] += 1
+            continue
+        results = [r for r in doc.get("results") or []
+                   if unit is None or unit_of(str(r.get("item") or r.get("item_id"))) == unit]
+        if unit is not None and not results:
+            continue
+        runs += 1
+        for r in results:
             checked += 1
-            if not _result_ok(r):
-                failed += 1
-                failures.append({"inspection": doc.get("id"), "at": doc.get("at"),
-                                 "item_id": r.get("item_id"), "problem": r.get("problem")})
-    return {"available": exists, "inspections": inspections, "items_checked": checked,
-            "passed": checked - failed, "failed": failed, "failures": failures}
+            if _result_ok(r):
+                continue
+            failed += 1
+            codes = [str(p.get("code")) for p in r.get("problems") or [] if isinstance(p, dict)]
+            for c in codes:
+                by_problem[c] += 1
+            failures.append({"inspection": doc.get("id"), "at": doc.get("at"),
+                             "item_id": r.get("item") or r.get("item_id"),
+                             "problems": codes or ([r["problem"]] if r.get("problem") else [])})
+    return {"available": exists, "inspections": runs, "items_checked": checked,
+            "passed": checked - failed, "failed": failed,
+            "by_problem": dict(sorted(by_problem.items())), "failures": failures,
+            "conduct_checks": conduct, "conduct_by_finding": dict(sorted(by_finding.items())),
+            "conduct_by_officer": dict(sorted(conduct_by_officer.items()))}
