@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+from .model import ACTIVITY_TYPES
 
 DEFAULT_NAME = "config/default.toml"
 EVIDENCE_RULES = ("case", "long-term", "permanent")
@@ -34,6 +35,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "max_threads": int},
     "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
     "cycle": {"handover_by": str, "archiving_by": str},
+    "report": {"required_activity_types": list},
 }
 _UNIT_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "zone": str, "routine_months": int, "evidence": str, "evidence_years": int,
@@ -169,6 +171,10 @@ def _check_whole(data: dict, file: str) -> None:
     if done <= hand:
         raise ConfigError(file, "cycle.archiving_by",
                           "archiving must finish after the handover date")
+    bad = [t for t in data["report"]["required_activity_types"] if t not in ACTIVITY_TYPES]
+    if bad:
+        raise ConfigError(file, "report.required_activity_types",
+                          f"not activity types: {', '.join(map(str, bad))}")
     for kind, mimes in data["formats"].items():
         if not mimes or not all(isinstance(m, str) and "/" in m for m in mimes):
             raise ConfigError(file, f"formats.{kind}", "must be a non-empty list of MIME types")

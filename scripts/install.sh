@@ -12,7 +12,7 @@ for p in "${apt_packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ] || [ "${CUSTODY_APT_ALWAYS:-}" = 1 ]; then
   apt-get update -qq
-  apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

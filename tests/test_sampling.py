@@ -36,7 +36,7 @@ def test_sample_sizes():
     assert sample_size(600000, "III") == ("R", 2000)
     assert sample_size(2, "III") == ("B", 2)  # never more than the lot
     assert sample_size(1, "II") == ("-", 1)
-    for low, high, *letters in BOUNDARIES:
+    for _low, high, *letters in BOUNDARIES:
         for level, letter in zip(("I", "II", "III"), letters, strict=True):
             assert sample_size(high, level) == (letter, min(SIZES[letter], high))
     with pytest.raises(InputError):
