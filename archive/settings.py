@@ -110,24 +110,19 @@ def _check(data: dict, file: str) -> None:
         keys = _SCHEMA.get(section)
         if keys is None:
             raise ConfigError(file, section, "unknown section")
-        if not isinstance(value, dict):
-            raise ConfigError(file, section, "must be a table")
-        for key, v in value.items():
-            want = keys.get(key)
-            if want is None:
-                raise ConfigError(file, f"{section}.{key}", "unknown key")
-            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
-                raise ConfigError(file, f"{section}.{key}",
-                                  f"must be {getattr(want, '__name__', want)}, "
-                                  f"not {type(v).__name__}")
+        _check_table(file, section, value, keys)
 
 
 def _check_unit(file: str, unit: str, rules: object) -> None:
-    where = f"units.{unit}"
-    if not isinstance(rules, dict):
+    _check_table(file, f"units.{unit}", rules, _UNIT_KEYS)
+
+
+def _check_table(file: str, where: str, table: object, keys: dict) -> None:
+    """Every key known and of its type (a bool is not an int here)."""
+    if not isinstance(table, dict):
         raise ConfigError(file, where, "must be a table")
-    for key, v in rules.items():
-        want = _UNIT_KEYS.get(key)
+    for key, v in table.items():
+        want = keys.get(key)
         if want is None:
             raise ConfigError(file, f"{where}.{key}", "unknown key")
         if not isinstance(v, want) or (want is int and isinstance(v, bool)):

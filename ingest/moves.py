@@ -10,15 +10,8 @@ from pathlib import Path
 from archive.canonical import canonical
 from archive.errors import InputError, ProblemFound
 from archive.fixity import digest_file
+from archive.fsutil import fsync_dir
 from archive.model import Digests
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def free_name(dest: Path) -> Path:
@@ -43,7 +36,7 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_symlink():
         os.symlink(os.readlink(src), dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     else:
         tmp = dest.with_name(dest.name + ".partial")
         with open(src, "rb") as fin, open(tmp, "xb") as fout:
@@ -59,14 +52,14 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
                                "(changed while moving?); the original is left in place",
                                subject=str(src))
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     side = dest.with_name(dest.name + ".report.json")
     with open(side, "xb") as f:
         f.write(canonical(report))
         f.flush()
         os.fsync(f.fileno())
     src.unlink()
-    _fsync_dir(src.parent)
+    fsync_dir(src.parent)
     return dest
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputError, LockNotConfirmed, NotFound, StorageFull, WormViolation
+from ..fsutil import fsync_dir
 from ..ids import uuid7
 from ..model import Lock, StoredVersion, iso, parse_iso
 from .base import (
@@ -57,14 +58,6 @@ def _set_immutable(path: Path, on: bool) -> bool:
         return bool(now & _FS_IMMUTABLE_FL) == on
     except OSError:
         return False
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -212,7 +205,7 @@ class LocalWormStore(WormStore):
         except FileExistsError as exc:
             raise WormViolation(f"{key}@{version_id} exists", subject=key) from exc
         os.unlink(tmp)
-        _fsync_dir(kdir)
+        fsync_dir(kdir)
         immutable = self.try_immutable and _set_immutable(final, True)
         protection = {"read_only_mode": True, "immutable_attribute": immutable,
                       "retention_enforced_by": "custody (sidecar)"}
@@ -233,7 +226,7 @@ class LocalWormStore(WormStore):
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, side)
-            _fsync_dir(side.parent)
+            fsync_dir(side.parent)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise _full(exc, str(side)) from exc
@@ -335,7 +328,7 @@ class LocalWormStore(WormStore):
         os.chmod(path, 0o644)
         path.unlink()
         path.with_name(path.name + _LOCK_SUFFIX).unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
 def release_all_for_tests(root: str | os.PathLike) -> None:
