@@ -220,9 +220,14 @@ class Description:
         return [n for n in need if not getattr(self, n)]
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        # shallow copies, not dataclasses.asdict: this runs for every row a search returns
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in ("officers", "assisting"):
+            d[name] = list(d[name])
+        for name in ("source", "extra"):
+            d[name] = dict(d[name])
         for name in ("recorded_start", "recorded_end", "offloaded_at"):
-            d[name] = iso(getattr(self, name))
+            d[name] = iso(d[name])
         return d
 
     @classmethod
@@ -323,8 +328,11 @@ class Item:
         }
 
     def to_record(self) -> dict:
-        """Everything the catalog keeps, round-trippable through ``from_record``."""
+        """Everything the catalog keeps, round-trippable through ``from_record``: the
+        current version once (``to_dict`` shows its description a second time)."""
         d = self.to_dict()
+        for shown in ("description", "metadata_signature", "version"):
+            del d[shown]
         d["current"] = self.current.to_dict()
         return d
 

@@ -60,3 +60,17 @@ def test_two_processes_insert_items_at_once(tmp_path):
     assert cat.count(Query(party="当事")) == 1000
     assert cat.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     cat.close()
+
+
+def test_counters_agree_with_a_scan(tmp_path):
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    items = [make_item(tier="case" if n % 3 == 0 else "routine") for n in range(30)]
+    cat.add_items(items)
+    for item in items[:5]:
+        item.tier, item.status = "permanent", "attention"
+        cat.save_state(item)
+    for key in ("tier", "status"):
+        scanned = dict(cat.db.execute(f"SELECT {key}, count(*) FROM items GROUP BY {key}"))
+        assert cat.count_by(key) == scanned
+    assert cat.count_by("tier") == {"case": 8, "routine": 17, "permanent": 5}
+    cat.close()
