@@ -315,26 +315,23 @@ class Item:
     def version(self) -> int:
         return self.current.version
 
+    def _state(self) -> dict:
+        return {"id": self.id, "sha256": self.sha256, "status": self.status,
+                "ingested_at": iso(self.ingested_at), "tier": self.tier,
+                "retain_until": iso(self.retain_until), "legal_hold": self.legal_hold,
+                "storage": self.storage, "checks": self.checks, "retention": self.retention,
+                "events": self.events, "dedupe": self.dedupe}
+
     def to_dict(self) -> dict:
-        return {
-            "id": self.id, "sha256": self.sha256, "status": self.status,
+        return self._state() | {
             "version": self.version, "description": self.description.to_dict(),
             "metadata_signature": {"key_id": self.current.key_id,
-                                   "signature": self.current.signature},
-            "ingested_at": iso(self.ingested_at), "tier": self.tier,
-            "retain_until": iso(self.retain_until), "legal_hold": self.legal_hold,
-            "storage": self.storage, "checks": self.checks, "retention": self.retention,
-            "events": self.events, "dedupe": self.dedupe,
-        }
+                                   "signature": self.current.signature}}
 
     def to_record(self) -> dict:
         """Everything the catalog keeps, round-trippable through ``from_record``: the
-        current version once (``to_dict`` shows its description a second time)."""
-        d = self.to_dict()
-        for shown in ("description", "metadata_signature", "version"):
-            del d[shown]
-        d["current"] = self.current.to_dict()
-        return d
+        current version once."""
+        return self._state() | {"current": self.current.to_dict()}
 
     @classmethod
     def from_record(cls, d: dict) -> Item:

@@ -247,15 +247,15 @@ class MongoCatalog(Catalog):
         ids = [i.id for i in items]
         if len(set(ids)) < len(ids):
             raise InputError("the batch holds an item id twice")
-        found = self._items.find_one({"_id": {"$in": ids}}, {"_id": 1})
-        if found:
-            raise InputError(f"item {found['_id']} already exists", subject=found["_id"])
         keys = [i.dedupe for i in items if i.dedupe]
         if len(set(keys)) < len(keys):
             raise InputError("the batch holds the same bytes and description twice")
         found = self._items.find_one({"dedupe": {"$in": keys}}, {"_id": 1}) if keys else None
         if found:
             raise DuplicateItem(found["_id"])
+        found = self._items.find_one({"_id": {"$in": ids}}, {"_id": 1})
+        if found:
+            raise InputError(f"item {found['_id']} already exists", subject=found["_id"])
 
     def _insert_versions(self, items: list[Item]) -> None:
         if items:
@@ -283,7 +283,7 @@ class MongoCatalog(Catalog):
             done = exc.details.get("nInserted", 0)
             self._insert_versions(items[:done])
             existing = items[done].dedupe and self.item_by_dedupe(items[done].dedupe)
-            if existing and existing.id != items[done].id:
+            if existing:
                 raise DuplicateItem(existing.id) from exc
             raise InputError(f"item {items[done].id} already exists",
                              subject=items[done].id) from exc

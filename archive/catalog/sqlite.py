@@ -188,31 +188,38 @@ class SQLiteCatalog(Catalog):
 
     # --- items ---------------------------------------------------------------------------
     def _term(self, db: sqlite3.Connection, field: str, text: str | None,
-              cache: dict) -> int | None:
+              cache: dict, bumps: dict) -> int | None:
+        """The id of a distinct name, created with its bigrams when new; its item count is
+        raised later, once per batch (``_bump``)."""
         if not text:
             return None
         key = (field, text)
-        if key in cache:
-            tid = cache[key]
-            db.execute("UPDATE terms SET n=n+1 WHERE id=?", (tid,))
-            return tid
-        row = db.execute("SELECT id FROM terms WHERE field=? AND text=?", key).fetchone()
-        if row:
-            tid = row[0]
-            db.execute("UPDATE terms SET n=n+1 WHERE id=?", (tid,))
-        else:
-            tid = db.execute("INSERT INTO terms (field, text, n) VALUES (?, ?, 1)",
-                             key).lastrowid
-            grams = bigrams(text) or {text}
-            db.executemany("INSERT INTO term_grams VALUES (?, ?, ?)",
-                           [(field, g, tid) for g in grams])
-            db.executemany("INSERT INTO gram_counts VALUES (?, ?, 1) ON CONFLICT "
-                           "DO UPDATE SET n=n+1", [(field, g) for g in grams])
-        cache[key] = tid
+        tid = cache.get(key)
+        if tid is None:
+            row = db.execute("SELECT id FROM terms WHERE field=? AND text=?", key).fetchone()
+            if row:
+                tid = row[0]
+            else:
+                tid = db.execute("INSERT INTO terms (field, text, n) VALUES (?, ?, 0)",
+                                 key).lastrowid
+                grams = bigrams(text) or {text}
+                db.executemany("INSERT INTO term_grams VALUES (?, ?, ?)",
+                               [(field, g, tid) for g in grams])
+                db.executemany("INSERT INTO gram_counts VALUES (?, ?, 1) ON CONFLICT "
+                               "DO UPDATE SET n=n+1", [(field, g) for g in grams])
+            cache[key] = tid
+        bumps[tid] = bumps.get(tid, 0) + 1
         return tid
 
-    def _columns(self, item: Item) -> dict:
+    @staticmethod
+    def _bump(db: sqlite3.Connection, bumps: dict) -> None:
+        db.executemany("UPDATE terms SET n=n+? WHERE id=?",
+                       [(n, tid) for tid, n in bumps.items()])
+
+    def _columns(self, item: Item) -> tuple[dict, str]:
+        """The item's row, and its current version's JSON (written once, used twice)."""
         record = item.to_record()
+        current = _dumps(record.pop("current"))
         d = item.description
         start, end = to_us(d.recorded_start), to_us(d.recorded_end)
         return {"id": item.id, "sha256": item.sha256, "version": item.version, "kind": d.kind,
@@ -222,37 +229,59 @@ class SQLiteCatalog(Catalog):
                 "start_us": start, "end_us": end if end is not None else start,
                 "sort_us": to_us(sort_time(item)),
                 "retain_until_us": to_us(item.retain_until), "dedupe": item.dedupe,
-                "doc": _dumps(record), "current": record["current"]}
+                "doc": _dumps(record)[:-1] + ',"current":' + current + "}"}, current
+
+    def _refuse_existing(self, db: sqlite3.Connection, items: list[Item]) -> None:
+        ids = [i.id for i in items]
+        keys = [i.dedupe for i in items if i.dedupe]
+        if len(set(ids)) < len(ids):
+            raise InputError("the batch holds an item id twice")
+        if len(set(keys)) < len(keys):
+            raise InputError("the batch holds the same bytes and description twice")
+        # the same bytes and description first: two writers adopting one signed manifest
+        # race for the same id too, and that is a duplicate, not an error
+        for n in range(0, len(keys), 500):
+            part = keys[n:n + 500]
+            row = db.execute("SELECT id FROM items WHERE dedupe IN "
+                             f"({','.join('?' * len(part))})", part).fetchone()
+            if row:
+                raise DuplicateItem(row[0])
+        for n in range(0, len(ids), 500):
+            part = ids[n:n + 500]
+            row = db.execute(f"SELECT id FROM items WHERE id IN ({','.join('?' * len(part))})",
+                             part).fetchone()
+            if row:
+                raise InputError(f"item {row[0]} already exists", subject=row[0])
 
     def add_items(self, items: list[Item]) -> None:
         if not items:
             return
         cache: dict = {}
+        bumps: dict = {}
         with self._write() as db:
+            # checked inside the write lock, so the batch can go in with one statement
+            self._refuse_existing(db, items)
+            rowid = db.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0]
             max_span = 0
-            officer_rows = []
-            version_rows = []
+            rows, officer_rows, version_rows = [], [], []
             for item in items:
-                cols = self._columns(item)
-                current_doc = _dumps(cols.pop("current"))
-                cols["party_term"] = self._term(db, "party", item.description.party, cache)
-                cols["cause_term"] = self._term(db, "cause", item.description.cause, cache)
-                names = ",".join(cols)
-                try:
-                    rowid = db.execute(
-                        f"INSERT INTO items ({names}) VALUES "
-                        f"({','.join(':' + c for c in cols)})", cols).lastrowid
-                except sqlite3.IntegrityError as exc:
-                    if "items.dedupe" in str(exc):
-                        row = db.execute("SELECT id FROM items WHERE dedupe=?",
-                                         (item.dedupe,)).fetchone()
-                        raise DuplicateItem(row[0]) from exc
-                    raise InputError(f"item {item.id} already exists", subject=item.id) from exc
+                rowid += 1
+                cols, current = self._columns(item)
+                cols["rowid"] = rowid
+                cols["party_term"] = self._term(db, "party", item.description.party, cache,
+                                                bumps)
+                cols["cause_term"] = self._term(db, "cause", item.description.cause, cache,
+                                                bumps)
+                rows.append(cols)
                 if cols["start_us"] is not None:
                     max_span = max(max_span, cols["end_us"] - cols["start_us"])
                 people = dict.fromkeys(item.description.officers + item.description.assisting)
                 officer_rows += [(o, cols["sort_us"], rowid) for o in people]
-                version_rows.append((item.id, item.version, current_doc))
+                version_rows.append((item.id, item.version, current))
+            names = list(rows[0])
+            db.executemany(f"INSERT INTO items ({','.join(names)}) VALUES "
+                           f"({','.join(':' + c for c in names)})", rows)
+            self._bump(db, bumps)
             db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)", officer_rows)
             db.executemany("INSERT INTO item_versions VALUES (?, ?, ?)", version_rows)
             db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
@@ -270,14 +299,16 @@ class SQLiteCatalog(Catalog):
             item.current = version
             item.status = status
             Item.__post_init__(item)
-            cols = self._columns(item)
-            del cols["current"]  # the version row is written below
+            cols, _current = self._columns(item)  # the version row is written below
             cache: dict = {}
+            bumps: dict = {}
             for field, old in (("party", old_party), ("cause", old_cause)):
                 if old is not None:
-                    db.execute("UPDATE terms SET n=n-1 WHERE id=?", (old,))
+                    bumps[old] = bumps.get(old, 0) - 1
                 cols[f"{field}_term"] = self._term(db, field,
-                                                   getattr(item.description, field), cache)
+                                                   getattr(item.description, field), cache,
+                                                   bumps)
+            self._bump(db, bumps)
             cols.pop("id")
             db.execute(f"UPDATE items SET {','.join(c + '=:' + c for c in cols)} "
                        f"WHERE rowid=:rowid", {**cols, "rowid": rowid})
