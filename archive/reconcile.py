@@ -66,19 +66,13 @@ def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> 
         if not adopted_here and not catalog.items_of_object(sha):
             report["orphans"].append({"key": key, "reason": "no item and no adoptable signed "
                                       "metadata version beside it; it stays locked"})
-    cursor = None
-    while True:
-        page = catalog.search(Query(), limit=500, cursor=cursor)
-        for item in page.items:
-            if "ledger_seq" not in item.storage:
-                entry = archive.ledger.append(actor, "ingestion", item.id,
-                                              {"sha256": item.sha256, "recovered": True})
-                item.storage["ledger_seq"] = entry.seq
-                catalog.save_state(item)
-                report["ledger_recovered"].append(item.id)
-        cursor = page.next_cursor
-        if cursor is None:
-            break
+    for item in list(catalog.iter_items(Query())):
+        if "ledger_seq" not in item.storage:
+            entry = archive.ledger.append(actor, "ingestion", item.id,
+                                          {"sha256": item.sha256, "recovered": True})
+            item.storage["ledger_seq"] = entry.seq
+            catalog.save_state(item)
+            report["ledger_recovered"].append(item.id)
     for name in store.pending():
         pid = _owner_pid(name)
         if discard_pending or (pid is not None and not _alive(pid)):

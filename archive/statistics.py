@@ -13,7 +13,7 @@ document date, else of its ingestion.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,16 +37,6 @@ _ZONE_MARGIN = timedelta(days=2)
 
 
 # --- reading the catalog ----------------------------------------------------------------------
-def _walk(catalog: Catalog, query: Query) -> Iterator[Item]:
-    cursor: str | None = None
-    while True:
-        page = catalog.search(query, limit=PAGE_SIZE, cursor=cursor)
-        yield from page.items
-        if not page.next_cursor:
-            return
-        cursor = page.next_cursor
-
-
 def _parse_when(value: object, zone: ZoneInfo) -> datetime | None:
     """A register's date or time: ISO date, or ISO time (read in ``zone`` without an offset).
     Unreadable values give None: a report shows what it has rather than refusing a year."""
@@ -93,7 +83,7 @@ def year_items(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | None = N
     seen: set[str] = set()
     out: list[Item] = []
     for n, q in enumerate(queries):
-        for item in _walk(catalog, q):
+        for item in catalog.iter_items(q, PAGE_SIZE):
             if item.id in seen or (n > 0 and item.description.recorded_start is not None):
                 continue
             if _item_year(item, zone_of(item)) != year:
@@ -435,7 +425,8 @@ def _count(rows: list[dict], keys) -> dict[str, int]:
 def _activity_work_records(catalog: Catalog, activity: str) -> int:
     """Work records of an activity in any year: the one explaining a 31 December gap may be
     scanned in January."""
-    return sum(1 for i in _walk(catalog, Query(activity_id=activity, kind="document"))
+    documents = catalog.iter_items(Query(activity_id=activity, kind="document"), PAGE_SIZE)
+    return sum(1 for i in documents
                if WORK_RECORD in (i.description.extra.get("document_type") or ""))
 
 

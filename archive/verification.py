@@ -147,33 +147,19 @@ def _check_media(store, key: str, vid: str, item: Item, probe: MediaProbe) -> li
 
 
 def lot_ids(archive: Archive, query: Query) -> list[str]:
-    ids: list[str] = []
-    cursor = None
-    while True:
-        page = archive.catalog.search(query, limit=1000, cursor=cursor)
-        ids += [i.id for i in page.items]
-        cursor = page.next_cursor
-        if cursor is None:
-            return ids
+    return [i.id for i in archive.catalog.iter_items(query)]
 
 
 def year_lot(archive: Archive, year: int, zone) -> list[str]:
     """The records of year N: recorded (else ingested) in N, in the unit's zone."""
     start = datetime(year, 1, 1, tzinfo=zone)
     end = datetime(year + 1, 1, 1, tzinfo=zone)
-    ids: list[str] = []
+    ids: dict[str, None] = {}
     for query in (Query(start=start, end=end), Query(status="pending-metadata")):
-        cursor = None
-        while True:
-            page = archive.catalog.search(query, limit=1000, cursor=cursor)
-            for item in page.items:
-                when = item.description.recorded_start or item.ingested_at
-                if start <= when < end and item.id not in ids:
-                    ids.append(item.id)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
-    return ids
+        for item in archive.catalog.iter_items(query):
+            if start <= (item.description.recorded_start or item.ingested_at) < end:
+                ids[item.id] = None
+    return list(ids)
 
 
 def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description: dict, *,

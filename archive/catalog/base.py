@@ -137,6 +137,16 @@ class Catalog(ABC):
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
         """Items matching ``query`` sorted by recorded start (then id), one page."""
 
+    def iter_items(self, query: Query, page_size: int = 1000) -> Iterator[Item]:
+        """Every matching item in search order, a page at a time (memory stays at a page)."""
+        cursor: str | None = None
+        while True:
+            page = self.search(query, limit=page_size, cursor=cursor)
+            yield from page.items
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
     @abstractmethod
     def count(self, query: Query) -> int: ...
 
