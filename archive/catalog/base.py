@@ -16,7 +16,11 @@ from ..errors import InputError
 from ..model import GROUP_KEYS, Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, utc
 
 RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta", "batches",
-                      "quarantine", "inspections")
+                      "quarantine", "inspections",
+                      # access (issue 5)
+                      "requests", "access_register", "exports",
+                      # retention and the annual cycle (issue 4)
+                      "flags", "disposals", "tombstones", "discs", "transfers", "archive_codes")
 MIN_SUBSTRING = 2  # party/cause search needs two characters (a two-character name: 王五)
 
 
