@@ -22,7 +22,8 @@ ACTIVITY_TYPES = (
     "先行登记保存", "扣押", "查封", "强制拆除", "罚没", "投诉处置", "其他",
 )
 TIERS = ("routine", "case", "permanent")
-STATUSES = ("archived", "pending-metadata", "attention")
+STATUSES = ("archived", "pending-metadata", "attention", "disposed")
+ROLES = ("officer", "assisting", "archivist", "auditor", "approver", "legal", "administrator")
 CONFIDENTIAL_CLASSES = ("state-secret", "commercial-secret", "personal-privacy")
 
 # The keys of the catalog that search and reports can use (DESIGN.md 第十六条 plus the rest).

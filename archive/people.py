@@ -11,10 +11,8 @@ from pathlib import Path
 from .catalog.base import Catalog
 from .errors import IdentityError, InputError, NotFound
 from .ledger import Actor
-from .model import Person, iso
+from .model import ROLES, Person, iso
 from .signing import Keyring, SigningKey, load_public_pem, public_pem
-
-ROLES = ("officer", "assisting", "archivist", "auditor", "approver", "legal", "administrator")
 
 
 def os_account() -> str:

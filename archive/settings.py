@@ -14,7 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
-from .model import ACTIVITY_TYPES
+from .model import ACTIVITY_TYPES, ROLES
 
 DEFAULT_NAME = "config/default.toml"
 EVIDENCE_RULES = ("case", "long-term", "permanent")
@@ -36,10 +36,14 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
     "cycle": {"handover_by": str, "archiving_by": str},
     "report": {"required_activity_types": list},
+    "retention": {"permanent_lock_years": int, "renew_within_years": int, "expiring_days": int},
+    "disposal": {"appraisers": int, "appraiser_role": str, "witnesses": int,
+                 "witness_valid_hours": int},
 }
 _UNIT_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "zone": str, "routine_months": int, "evidence": str, "evidence_years": int,
     "offload": str, "approver_role": str, "case_periods": dict, "disc_copies": bool,
+    "confirm_role": str,
 }
 
 
@@ -166,6 +170,21 @@ def _check_whole(data: dict, file: str) -> None:
     if done <= hand:
         raise ConfigError(file, "cycle.archiving_by",
                           "archiving must finish after the handover date")
+    ret = data["retention"]
+    if ret["permanent_lock_years"] < 30:
+        raise ConfigError(file, "retention.permanent_lock_years",
+                          "a permanent record's lock reaches at least 30 years ahead")
+    if not 1 <= ret["renew_within_years"] < ret["permanent_lock_years"]:
+        raise ConfigError(file, "retention.renew_within_years",
+                          "must be at least 1 and less than retention.permanent_lock_years")
+    disp = data["disposal"]
+    if disp["appraisers"] < 2:
+        raise ConfigError(file, "disposal.appraisers", "an appraisal group has at least two")
+    if disp["witnesses"] < 1:
+        raise ConfigError(file, "disposal.witnesses", "destruction needs a witness (监销)")
+    for key in ("appraiser_role",):
+        if disp[key] not in ROLES:
+            raise ConfigError(file, f"disposal.{key}", f"must be one of {ROLES}")
     bad = [t for t in data["report"]["required_activity_types"] if t not in ACTIVITY_TYPES]
     if bad:
         raise ConfigError(file, "report.required_activity_types",
@@ -192,6 +211,8 @@ def _check_whole(data: dict, file: str) -> None:
                               f"contradicts evidence = {r['evidence']!r}")
         if r["offload"] not in OFFLOAD_RULES:
             raise ConfigError(file, f"{where}.offload", f"must be one of {OFFLOAD_RULES}")
+        if r.get("confirm_role", "approver") not in ROLES:
+            raise ConfigError(file, f"{where}.confirm_role", f"must be one of {ROLES}")
         if r["approver_role"] not in APPROVER_ROLES:
             raise ConfigError(file, f"{where}.approver_role", f"must be one of {APPROVER_ROLES}")
         for ctype, years in r.get("case_periods", {}).items():
