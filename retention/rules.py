@@ -80,7 +80,7 @@ class CaseFacts:
     """A case as the register and closures describe it."""
 
     id: str
-    type: str
+    type: str | None  # None: the case is not in the register
     closed: date | None = None
     filing_year: int | None = None  # of the case file; the closing year when not given
 
@@ -145,6 +145,9 @@ def requirement(unit: str, unit_rules: dict, zone: ZoneInfo, recorded_end: datet
     permanent_rule: str | None = None
     for case in cases:
         tier = "case"
+        if case.type is None:  # named by the item, not (yet) in the register
+            holds.append(f"case {case.id} is not in the case register")
+            continue
         years = case_period_years(unit_rules, case)
         evidence_years = (int(unit_rules.get("evidence_years", 0))
                           if unit_rules.get("evidence") == "long-term" else 0)

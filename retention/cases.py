@@ -1,0 +1,281 @@
+"""The case register, links between items and cases, and case closure.
+
+An item linked to a case is held while the case is open; closing it gives its items the case
+file's period (``retention.rules``). A register entry may only change in ways that keep or
+lengthen retention: a closing date, once set, and a case type are never lowered.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+from archive.canonical import canonical
+from archive.catalog.base import Query
+from archive.errors import InputError, NotFound
+from archive.ledger import Actor
+from archive.model import ACTIVITY_TYPES, iso
+
+from .engine import RetentionEngine, add_reference, require_roles, sign_statement
+from .flags import raise_flag
+from .rules import CaseFacts, case_period_years
+
+REGISTER_ROLES = ("archivist", "legal", "administrator")
+LINK_ROLES = ("officer", "archivist", "legal", "approver")
+CLOSE_ROLES = ("archivist", "legal", "approver")
+FIELDS = ("id", "type", "unit", "opened", "closed", "filing_year", "activities")
+
+
+def _date(value: object, what: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise ValueError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def read_register(path: Path) -> list[tuple[int, dict]]:
+    """Rows of a case register: CSV with a header (activities separated by ';' or '、') or
+    JSON (a list of objects). Returns (line, row) pairs."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file", subject=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8", subject=str(path)) from exc
+    if path.suffix.lower() == ".json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON: {exc}", subject=str(path)) from exc
+        if not isinstance(rows, list):
+            raise InputError(f"{path}: expected a list of cases", subject=str(path))
+        return list(enumerate(rows, start=1))
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = [f for f in reader.fieldnames or [] if f not in FIELDS]
+    if unknown or "id" not in (reader.fieldnames or []):
+        raise InputError(f"{path}: columns must be {', '.join(FIELDS)} (unknown: "
+                         f"{', '.join(unknown) or '-'})", subject=str(path))
+    out = []
+    for n, row in enumerate(reader, start=2):
+        acts = (row.get("activities") or "").replace("、", ";")
+        out.append((n, {**row, "activities": [a.strip() for a in acts.split(";") if a.strip()]}))
+    return out
+
+
+def _check_row(engine: RetentionEngine, row: object) -> dict:
+    if not isinstance(row, dict):
+        raise ValueError("not an object")
+    case_id = str(row.get("id") or "").strip()
+    if not case_id:
+        raise ValueError("no case id")
+    unit = str(row.get("unit") or "").strip()
+    if unit not in engine.settings.units:
+        raise ValueError(f"unknown unit {unit!r}")
+    ctype = str(row.get("type") or "").strip()
+    opened = _date(row.get("opened"), "opened")
+    closed = _date(row.get("closed"), "closed")
+    fy = row.get("filing_year")
+    filing_year = int(fy) if fy not in (None, "") else None
+    rules = engine.settings.units[unit]
+    case_period_years(rules, _facts(case_id, ctype))
+    if opened and closed and closed < opened:
+        raise ValueError(f"closed {closed} before it opened {opened}")
+    if closed and closed > engine.clock().astimezone(engine.zone(unit)).date():
+        raise ValueError(f"closed {closed} is in the future")
+    if filing_year is not None and closed and filing_year < closed.year:
+        raise ValueError(f"filing year {filing_year} before the closing year {closed.year}")
+    acts = [a for a in row.get("activities") or []]
+    bad = [a for a in acts if a not in ACTIVITY_TYPES]
+    if bad:
+        raise ValueError(f"unknown activity types: {', '.join(map(str, bad))}")
+    return {"id": case_id, "type": ctype, "unit": unit,
+            "opened": opened.isoformat() if opened else None,
+            "closed": closed.isoformat() if closed else None, "filing_year": filing_year,
+            "activities": acts}
+
+
+def _facts(case_id: str, ctype: str) -> CaseFacts:
+    return CaseFacts(case_id, ctype)
+
+
+class RegisterProblems(InputError):
+    """A register file with problems: every one is listed, nothing is imported."""
+
+    code = "register-problems"
+
+    def __init__(self, path: Path, problems: list[dict]) -> None:
+        lines = "; ".join(f"line {p['line']}: {p['message']}" for p in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s), nothing imported: {lines}",
+                         subject=str(path))
+        self.problems = problems
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"problems": self.problems}
+
+
+def _lowers(engine: RetentionEngine, old: dict, new: dict) -> str | None:
+    """Why an update of a register entry would lower retention (None: it does not)."""
+    rules = engine.settings.units[new["unit"]]
+    if old["unit"] != new["unit"]:
+        return f"the unit changes from {old['unit']} to {new['unit']}"
+    if old.get("closed") and new.get("closed") != old["closed"]:
+        return f"it was closed on {old['closed']}"
+    old_years = case_period_years(rules, _facts(old["id"], old["type"]))
+    new_years = case_period_years(rules, _facts(new["id"], new["type"]))
+    if (old_years == 0 and new_years != 0) or (new_years and old_years and new_years < old_years):
+        return f"its type {old['type']} keeps the case file longer than {new['type']}"
+    if (old.get("filing_year") and (new.get("filing_year") or 0) < old["filing_year"]):
+        return f"its filing year is {old['filing_year']}"
+    return None
+
+
+def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
+    """All or nothing: every problem in the file is reported (line and reason) and nothing is
+    imported while any remains."""
+    require_roles(engine.catalog, actor, REGISTER_ROLES, "import the case register")
+    problems, rows = [], []
+    seen: set[str] = set()
+    for line, raw in read_register(path):
+        try:
+            row = _check_row(engine, raw)
+        except (ValueError, InputError) as exc:
+            msg = exc.message if isinstance(exc, InputError) else str(exc)
+            problems.append({"line": line, "case": (raw or {}).get("id") if isinstance(
+                raw, dict) else None, "message": msg})
+            continue
+        if row["id"] in seen:
+            problems.append({"line": line, "case": row["id"], "message": "listed twice"})
+            continue
+        seen.add(row["id"])
+        old = engine.catalog.get_record("cases", row["id"])
+        if old is not None:
+            why = _lowers(engine, old, row)
+            if why:
+                problems.append({"line": line, "case": row["id"],
+                                 "message": f"refused: would lower retention ({why})"})
+                continue
+        rows.append((row, old))
+    if problems:
+        raise RegisterProblems(path, problems)
+    added = updated = 0
+    changes: list[dict] = []
+    for row, old in rows:
+        doc = dict(old or {})
+        doc.update(row)
+        doc.setdefault("items", [])
+        doc["imported_at"] = iso(engine.clock())
+        doc["imported_by"] = actor.person_id
+        if old is not None and {k: old.get(k) for k in FIELDS} == {k: doc.get(k) for k in FIELDS}:
+            continue
+        engine.catalog.put_record("cases", row["id"], doc)
+        engine.archive.ledger.append(actor, "case-register", row["id"],
+                                     {k: doc.get(k) for k in FIELDS} | {"update": old is not None})
+        added += old is None
+        updated += old is not None
+        engine.forget()
+        changes += engine.apply_all(items_of_case(engine, row["id"]), actor,
+                                    f"case register: {row['id']}")
+    return {"file": str(path), "cases": len(rows), "added": added, "updated": updated,
+            "retention_changes": changes}
+
+
+def items_of_case(engine: RetentionEngine, case_id: str) -> list[str]:
+    ids = [i.id for i in engine.catalog.iter_items(Query(case_id=case_id))]
+    doc = engine.catalog.get_record("cases", case_id) or {}
+    return list(dict.fromkeys(ids + list(doc.get("items", []))))
+
+
+def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: str) -> dict:
+    """Make items evidence of a case: held while it is open. In a unit whose evidence is
+    permanent, each linked item also gets an evidence flag, which a second person confirms."""
+    require_roles(engine.catalog, actor, LINK_ROLES, "link items to a case")
+    case = engine.catalog.get_record("cases", case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} is not in the case register; import it first "
+                       "(custody case import)", subject=case_id)
+    items = [engine.archive.item(i) for i in item_ids]
+    for item in items:
+        if item.status == "disposed":
+            raise InputError(f"item {item.id} was disposed of", subject=item.id)
+    linked = []
+    for item in items:
+        if add_reference(engine.catalog, item.id, "cases", case_id):
+            linked.append(item.id)
+    case = engine.catalog.get_record("cases", case_id) or case
+    case["items"] = list(dict.fromkeys(case.get("items", []) + [i.id for i in items]))
+    engine.catalog.put_record("cases", case_id, case)
+    engine.archive.ledger.append(actor, "case-link", case_id, {"items": [i.id for i in items]})
+    engine.forget()
+    flags = []
+    rules = engine.settings.units.get(case["unit"], {})
+    if rules.get("evidence") == "permanent":
+        for item in items:
+            unit_rules = engine.settings.units.get(item.description.unit or "", rules)
+            if unit_rules.get("evidence") == "permanent" and not _has_evidence_flag(
+                    engine, item.id, case_id):
+                flags.append(raise_flag(engine, actor, item.id, "evidence",
+                                        f"evidence of case {case_id}", case_id=case_id)["id"])
+    changes = engine.apply_all([i.id for i in items], actor, f"linked to case {case_id}")
+    return {"case": case_id, "linked": linked, "evidence_flags": flags,
+            "retention_changes": changes}
+
+
+def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str) -> bool:
+    item = engine.archive.item(item_id)
+    for fid in item.retention.get("flags", []):
+        f = engine.flag(fid)
+        if f and f.get("case_id") == case_id and f["state"] != "withdrawn":
+            return True
+    return False
+
+
+def close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
+    """Close a case on ``closed`` (not in the future, not before it opened, once)."""
+    require_roles(engine.catalog, actor, CLOSE_ROLES, "close a case")
+    case = engine.catalog.get_record("cases", case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} is not in the case register", subject=case_id)
+    today = engine.clock().astimezone(engine.zone(case["unit"])).date()
+    if closed > today:
+        raise InputError(f"case {case_id}: closing date {closed} is in the future "
+                         f"(today is {today} in the unit's zone)", subject=case_id)
+    if case.get("opened") and closed < date.fromisoformat(case["opened"]):
+        raise InputError(f"case {case_id}: closing date {closed} is before it opened "
+                         f"({case['opened']})", subject=case_id)
+    if case.get("closed"):
+        raise InputError(f"case {case_id} was already closed on {case['closed']} by "
+                         f"{case.get('closed_by', 'the register')}", subject=case_id)
+    statement = {"action": "case-close", "case": case_id, "closed": closed.isoformat(),
+                 "at": iso(engine.clock())}
+    case.update(closed=closed.isoformat(), closed_by=actor.person_id,
+                close_signature=sign_statement(actor, statement) | {"statement": statement})
+    years = case_period_years(engine.settings.units[case["unit"]],
+                              CaseFacts(case_id, case["type"]))
+    engine.catalog.put_record("cases", case_id, case)
+    engine.archive.ledger.append(actor, "case-close", case_id,
+                                 {"closed": closed.isoformat(), "type": case["type"],
+                                  "statement": canonical(statement).decode()})
+    engine.forget()
+    items = items_of_case(engine, case_id)
+    flags = []
+    if years == 0:  # a permanent case file: its evidence waits for a confirmed flag
+        for item_id in items:
+            if not _has_evidence_flag(engine, item_id, case_id):
+                flags.append(raise_flag(engine, actor, item_id, "other",
+                                        f"案卷永久保存: case {case_id} ({case['type']})",
+                                        case_id=case_id)["id"])
+    changes = engine.apply_all(items, actor, f"case {case_id} closed")
+    return {"case": case_id, "closed": closed.isoformat(), "items": items,
+            "flags": flags, "retention_changes": changes}
+
+
+def parse_day(value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError as exc:
+        raise InputError(f"{value!r} is not a date (YYYY-MM-DD)") from exc

@@ -1,0 +1,342 @@
+"""The retention engine: what every item must be kept for, applied to the WORM store first.
+
+Each change goes the same way: the rules (``retention.rules``) give the item's requirement;
+the store's locks are raised (never lowered) and its legal holds set or released, then read
+back; only a confirmed lock is recorded in the catalog and the ledger, signed by the person
+acting. The catalog keeps the result on the item (tier, retain-until, legal hold, and in
+``retention`` the period, the rule, every holding reason) so verification can compare locks
+without importing the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from archive.catalog.base import Query
+from archive.errors import IdentityError, InputError, LockNotConfirmed, NotFound
+from archive.ledger import Actor
+from archive.model import Item, Lock, Person, iso, parse_iso
+from archive.service import Archive, event
+from archive.settings import Settings
+from archive.signing import Keyring, load_public_pem
+from archive.worm.base import now_utc
+
+from .rules import (
+    CaseFacts,
+    FlagFacts,
+    Requirement,
+    add_years,
+    requirement,
+    retention_start,
+)
+
+
+@dataclass
+class RunReport:
+    as_of: str
+    applied: bool
+    changed: list[dict] = field(default_factory=list)
+    expiring: list[dict] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def person_doc(catalog, person_id: str) -> dict:
+    doc = catalog.get_record("people", person_id)
+    if doc is None:
+        raise IdentityError(f"no person {person_id!r}", subject=person_id)
+    return doc
+
+
+def verify_person_signature(catalog, person_id: str, statement: dict, signed: dict) -> bool:
+    """A signature counts only under a key registered to that very person."""
+    doc = catalog.get_record("people", person_id) or {}
+    ring = Keyring()
+    for k in doc.get("public_keys", []):
+        ring.add(load_public_pem(k["public_key"]))
+    return ring.verify(statement, signed.get("key_id", ""), signed.get("signature", ""))
+
+
+def sign_statement(actor: Actor, statement: dict) -> dict:
+    return {"by": actor.person_id, "key_id": actor.key.key_id,
+            "signature": actor.key.sign(statement)}
+
+
+def require_roles(catalog, actor: Actor, roles: Iterable[str], what: str) -> Person:
+    person = Person.from_dict(person_doc(catalog, actor.person_id))
+    roles = tuple(roles)
+    if not set(person.roles) & set(roles):
+        raise IdentityError(f"{person.id} may not {what}: it takes the role "
+                            f"{' or '.join(roles)}", subject=person.id)
+    return person
+
+
+class RetentionEngine:
+    def __init__(self, archive: Archive, settings: Settings,
+                 clock: Callable[[], datetime] = now_utc) -> None:
+        self.archive = archive
+        self.catalog = archive.catalog
+        self.store = archive.store
+        self.settings = settings
+        self.clock = clock
+        ret = settings.section("retention")
+        self.permanent_years = int(ret.get("permanent_lock_years", 100))
+        self.renew_within = int(ret.get("renew_within_years", 10))
+        self.expiring_days = int(ret.get("expiring_days", 30))
+        self._cases: dict[str, dict | None] = {}
+        self._flags: dict[str, dict | None] = {}
+
+    # --- the facts the rules read ---------------------------------------------------------
+    def unit_rules(self, unit: str | None) -> tuple[str, dict]:
+        """An item without a (known) unit is kept by the strictest routine rule."""
+        units = self.settings.units
+        if unit in units:
+            return unit, units[unit]
+        if not units:
+            return unit or "-", {"routine_months": 12, "case_periods": {}}
+        name = max(units, key=lambda u: units[u]["routine_months"])
+        return name, units[name]
+
+    def zone(self, unit: str | None):
+        return self.settings.unit_zone(unit) or timezone.utc
+
+    def case(self, case_id: str) -> dict | None:
+        if case_id not in self._cases:
+            self._cases[case_id] = self.catalog.get_record("cases", case_id)
+        return self._cases[case_id]
+
+    def flag(self, flag_id: str) -> dict | None:
+        if flag_id not in self._flags:
+            self._flags[flag_id] = self.catalog.get_record("flags", flag_id)
+        return self._flags[flag_id]
+
+    def forget(self) -> None:
+        self._cases.clear()
+        self._flags.clear()
+
+    def case_ids(self, item: Item) -> list[str]:
+        ids = list(item.retention.get("cases", []))
+        if item.description.case_id and item.description.case_id not in ids:
+            ids.insert(0, item.description.case_id)
+        return ids
+
+    def case_facts(self, case_id: str) -> CaseFacts:
+        doc = self.case(case_id)
+        if doc is None:
+            return CaseFacts(case_id, None)
+        closed = date.fromisoformat(doc["closed"]) if doc.get("closed") else None
+        return CaseFacts(case_id, doc["type"], closed, doc.get("filing_year"))
+
+    def requirement_of(self, item: Item) -> Requirement:
+        unit, rules = self.unit_rules(item.description.unit)
+        flags = []
+        for fid in item.retention.get("flags", []):
+            doc = self.flag(fid)
+            if doc is not None:
+                flags.append(FlagFacts(fid, doc["reason"], doc["state"]))
+        return requirement(unit, rules, self.zone(unit), item.description.recorded_end,
+                           item.ingested_at, [self.case_facts(c) for c in self.case_ids(item)],
+                           flags)
+
+    def start_of(self, item: Item) -> datetime:
+        unit, _ = self.unit_rules(item.description.unit)
+        return retention_start(item.description.recorded_end, item.ingested_at, self.zone(unit))
+
+    def target(self, item: Item, req: Requirement) -> datetime:
+        """The lock date the item needs now: never below what it already has; a permanent
+        item's lock renewed when fewer than ``renew_within_years`` remain."""
+        until = req.lock_until(self.start_of(item), self.permanent_years)
+        if req.permanent:
+            now = self.clock()
+            if until - now < timedelta(days=365 * self.renew_within):
+                until = add_years(now, self.permanent_years)
+        if item.retain_until is not None and item.retain_until > until:
+            until = item.retain_until
+        return until
+
+    # --- applying -------------------------------------------------------------------------
+    def state_for(self, item: Item, req: Requirement) -> dict:
+        keep = {k: item.retention[k] for k in ("cases", "flags") if k in item.retention}
+        return {**keep, "tier": req.tier, "period": req.period, "rule": req.rule,
+                "holds": list(req.holds), "permanent": req.permanent,
+                "required_until": iso(req.until)}
+
+    def apply(self, item: Item, actor: Actor, cause: str) -> dict | None:
+        """Bring one item and its locks to what the rules require; None if nothing changes."""
+        if item.status == "disposed":
+            return None
+        req = self.requirement_of(item)
+        until = self.target(item, req)
+        hold = bool(req.holds)
+        state = self.state_for(item, req)
+        old = {"tier": item.tier, "retain_until": iso(item.retain_until),
+               "legal_hold": item.legal_hold}
+        new = {"tier": req.tier, "retain_until": iso(until), "legal_hold": hold}
+        if old == new and {k: item.retention.get(k) for k in state} == state:
+            return None
+        obj = item.storage["object"]
+        others = [o for o in self.catalog.items_of_object(item.sha256)
+                  if o.id != item.id and o.status != "disposed"]
+        obj_until = max([until] + [o.retain_until for o in others if o.retain_until])
+        obj_hold = hold or any(o.legal_hold for o in others)
+        lock = self.raise_lock(obj["key"], obj["version_id"], obj_until, obj_hold)
+        for m in item.storage.get("manifests", []):
+            self.raise_lock(m["key"], m["version_id"], until, hold)
+        fresh = self.catalog.get_item(item.id)
+        if fresh is None:
+            raise NotFound(f"no item {item.id}", subject=item.id)
+        fresh.tier, fresh.retain_until, fresh.legal_hold = req.tier, until, hold
+        fresh.retention = {**state, "cases": fresh.retention.get("cases", []),
+                           "flags": fresh.retention.get("flags", [])}
+        fresh.storage["object"]["lock"] = lock.to_dict()
+        fresh.events.append(event("retention change", actor.person_id, "success",
+                                  cause=cause, rule=req.rule, **new))
+        self.catalog.save_state(fresh)
+        self.catalog.update_object_lock(item.sha256, lock)
+        change = {"item": item.id, "cause": cause, "before": old, "after": new,
+                  "period": req.period, "rule": req.rule, "holds": list(req.holds)}
+        self.archive.ledger.append(actor, "retention", item.id, change)
+        return change
+
+    def raise_lock(self, key: str, version_id: str, until: datetime, hold: bool) -> Lock:
+        """Extend (never shorten) and set or release the legal hold; confirmed by reading the
+        lock back, or LockNotConfirmed: a lock that was not read back is not a lock."""
+        current = self.store.lock(key, version_id)
+        if current.retain_until is None or current.retain_until < until:
+            self.store.extend_retention(key, version_id, until)
+        if current.legal_hold != hold:
+            self.store.set_legal_hold(key, version_id, hold)
+        lock = self.store.lock(key, version_id)
+        if (lock.retain_until is None or lock.retain_until < until
+                or lock.legal_hold != hold):
+            raise LockNotConfirmed(f"{key}@{version_id}: the store did not confirm retention "
+                                   f"until {iso(until)} with legal hold {hold}", subject=key)
+        return lock
+
+    def apply_all(self, item_ids: Iterable[str], actor: Actor, cause: str) -> list[dict]:
+        changes = []
+        for item_id in dict.fromkeys(item_ids):
+            item = self.archive.item(item_id)
+            change = self.apply(item, actor, cause)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def refuse_lowering(self, item: Item, proposed: Requirement, why: str) -> None:
+        """Promotion only: a change that would give an earlier date or drop the permanent tier
+        is refused, naming the rule that holds the item."""
+        current = item.retention
+        lower = (current.get("permanent") and not proposed.permanent) or (
+            current.get("required_until") and proposed.until is not None
+            and proposed.until < parse_iso(current["required_until"]))
+        if lower:
+            raise InputError(f"{why} would lower the retention of item {item.id}, which is "
+                             f"held by: {current.get('rule')}", subject=item.id)
+
+    # --- the periodic run and the store check ----------------------------------------------
+    def items(self) -> Iterable[Item]:
+        return self.catalog.iter_items(Query())
+
+    def propagate_flags(self, actor: Actor) -> list[str]:
+        """Items that joined a flagged activity after the flag (a late offload) get it too."""
+        touched = []
+        for flag in self.catalog.list_records("flags"):
+            if flag["state"] == "withdrawn" or not flag.get("activity_id"):
+                continue
+            for item in self.catalog.iter_items(Query(activity_id=flag["activity_id"])):
+                if flag["id"] not in item.retention.get("flags", []):
+                    add_reference(self.catalog, item.id, "flags", flag["id"])
+                    touched.append(item.id)
+        return touched
+
+    def run(self, actor: Actor | None, as_of: datetime | None = None) -> RunReport:
+        """Apply what is due (with ``as_of``: nothing, a what-if report for that date), list
+        what expires soon and the disposal candidates. Idempotent."""
+        now = self.clock()
+        applying = as_of is None and actor is not None
+        when = as_of or now
+        report = RunReport(as_of=iso(when), applied=applying)
+        if applying:
+            self.propagate_flags(actor)
+            self.forget()
+        soon = when + timedelta(days=self.expiring_days)
+        for item in self.items():
+            if item.status == "disposed":
+                continue
+            if applying:
+                try:
+                    change = self.apply(item, actor, "retention run")
+                except (LockNotConfirmed, InputError) as exc:
+                    report.problems.append({"item": item.id, "code": "not-applied",
+                                            "message": exc.message})
+                    continue
+                if change is not None:
+                    report.changed.append(change)
+                    item = self.archive.item(item.id)
+            req = self.requirement_of(item)
+            held = bool(req.holds) or item.legal_hold
+            until = item.retain_until if not applying else item.retain_until
+            if held or until is None or req.permanent:
+                continue
+            if as_of is not None:  # what-if: the rules' date, not only the recorded one
+                until = max(until, self.target(item, req))
+            row = {"item": item.id, "unit": item.description.unit, "tier": item.tier,
+                   "retain_until": iso(until), "rule": req.rule}
+            if until <= when:
+                report.candidates.append(row)
+            elif until <= soon:
+                report.expiring.append(row)
+        return report
+
+    def check(self) -> list[dict]:
+        """Every item whose locks in the store (read from the store, not the catalog) are
+        weaker than its rules require: each problem with a code and the key concerned."""
+        problems: list[dict] = []
+        for item in self.items():
+            if item.status == "disposed":
+                continue
+            req = self.requirement_of(item)
+            need = req.lock_until(self.start_of(item), self.permanent_years)
+            hold = bool(req.holds)
+            obj = item.storage.get("object", {})
+            keys = [(obj.get("key"), obj.get("version_id"), "object")] + [
+                (m["key"], m["version_id"], f"metadata v{m['version']}")
+                for m in item.storage.get("manifests", [])]
+            for key, vid, what in keys:
+                base = {"item": item.id, "key": key, "version_id": vid, "what": what,
+                        "rule": req.rule}
+                try:
+                    lock = self.store.lock(key, vid)
+                except Exception as exc:  # noqa: BLE001 - unreadable is a finding, not a crash
+                    problems.append(base | {"code": "lock-unreadable", "message": str(exc)})
+                    continue
+                if lock.mode is None or lock.retain_until is None:
+                    problems.append(base | {"code": "lock-missing",
+                                            "message": "no retention in the store"})
+                elif lock.retain_until < need:
+                    problems.append(base | {
+                        "code": "lock-short", "message": f"locked until "
+                        f"{iso(lock.retain_until)}, the rules require {iso(need)}"})
+                if hold and not lock.legal_hold:
+                    problems.append(base | {"code": "hold-missing", "message":
+                                            "held by " + "; ".join(req.holds) +
+                                            ", but the store has no legal hold"})
+        return problems
+
+
+def add_reference(catalog, item_id: str, field_name: str, ref: str) -> bool:
+    """Record on an item that a case or flag concerns it (state, not description)."""
+    item = catalog.get_item(item_id)
+    if item is None:
+        raise NotFound(f"no item {item_id!r}", subject=item_id)
+    refs = list(item.retention.get(field_name, []))
+    if ref in refs:
+        return False
+    item.retention = {**item.retention, field_name: refs + [ref]}
+    catalog.save_state(item)
+    return True

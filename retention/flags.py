@@ -1,0 +1,132 @@
+"""Flags: the reasons the regulations give for keeping a record permanently.
+
+A flag holds its items at once (a legal hold, which can be released) and can be withdrawn
+while unconfirmed. The COMPLIANCE lock of the permanent tier can never be undone, so it is
+applied only when a second person with the unit's confirming role confirms the flag. A flag
+on one item covers every item of its activity: the whole recording of an incident.
+"""
+
+from __future__ import annotations
+
+from archive.catalog.base import Query
+from archive.errors import IdentityError, InputError, NotFound
+from archive.ids import uuid7
+from archive.ledger import Actor
+from archive.model import iso
+
+from .engine import (
+    RetentionEngine,
+    add_reference,
+    require_roles,
+    sign_statement,
+    verify_person_signature,
+)
+from .rules import FLAG_REASONS
+
+FLAG_ROLES = ("officer", "assisting", "archivist", "legal", "approver")
+
+
+def _flag(engine: RetentionEngine, flag_id: str) -> dict:
+    doc = engine.catalog.get_record("flags", flag_id)
+    if doc is None:
+        raise NotFound(f"no flag {flag_id!r}", subject=flag_id)
+    return doc
+
+
+def scope(engine: RetentionEngine, item_id: str) -> tuple[str | None, list[str]]:
+    item = engine.archive.item(item_id)
+    activity = item.description.activity_id
+    ids = [item_id]
+    if activity:
+        ids += [i.id for i in engine.catalog.iter_items(Query(activity_id=activity))
+                if i.status != "disposed"]
+    return activity, list(dict.fromkeys(ids))
+
+
+def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
+               note: str | None = None, case_id: str | None = None) -> dict:
+    require_roles(engine.catalog, actor, FLAG_ROLES, "flag a record")
+    if reason not in FLAG_REASONS:
+        raise InputError(f"unknown flag reason {reason!r}; choose one of "
+                         f"{', '.join(FLAG_REASONS)}", subject=item_id)
+    if reason == "other" and not (note or "").strip():
+        raise InputError("a flag for another reason needs a written reason (--note)",
+                         subject=item_id)
+    item = engine.archive.item(item_id)
+    if item.status == "disposed":
+        raise InputError(f"item {item_id} was disposed of", subject=item_id)
+    unit, rules = engine.unit_rules(item.description.unit)
+    if reason == "evidence" and rules.get("evidence") != "permanent":
+        raise InputError(f"reason 'evidence' is for units whose evidence is kept permanently; "
+                         f"{unit} keeps evidence by rule {rules.get('evidence')!r}",
+                         subject=item_id)
+    activity, items = scope(engine, item_id)
+    flag_id = uuid7()
+    statement = {"action": "flag", "flag": flag_id, "item": item_id, "reason": reason,
+                 "note": note, "activity_id": activity, "at": iso(engine.clock())}
+    doc = {"id": flag_id, "item": item_id, "activity_id": activity, "items": items,
+           "unit": item.description.unit, "reason": reason,
+           "reason_zh": FLAG_REASONS[reason], "note": note, "case_id": case_id,
+           "state": "unconfirmed", "raised_by": actor.person_id, "raised_at": statement["at"],
+           "raised": sign_statement(actor, statement) | {"statement": statement}}
+    engine.catalog.put_record("flags", flag_id, doc)
+    engine.archive.ledger.append(actor, "flag", flag_id,
+                                 {"item": item_id, "reason": reason, "note": note,
+                                  "items": items, "activity_id": activity})
+    for i in items:
+        add_reference(engine.catalog, i, "flags", flag_id)
+    engine.forget()
+    changes = engine.apply_all(items, actor, f"flag {flag_id} ({reason})")
+    return doc | {"retention_changes": changes}
+
+
+def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | None) -> dict:
+    """Remove an unconfirmed flag (the person who raised it, or one who may confirm it);
+    the hold goes only where no other reason is left."""
+    doc = _flag(engine, flag_id)
+    if doc["state"] == "confirmed":
+        raise InputError(f"flag {flag_id} was confirmed by {doc.get('confirmed_by')}: the "
+                         "permanent tier cannot be withdrawn", subject=flag_id)
+    if doc["state"] == "withdrawn":
+        raise InputError(f"flag {flag_id} was already withdrawn", subject=flag_id)
+    if actor.person_id != doc["raised_by"]:
+        _, rules = engine.unit_rules(doc.get("unit"))
+        require_roles(engine.catalog, actor, (rules.get("confirm_role", "approver"),),
+                      f"withdraw a flag raised by {doc['raised_by']}")
+    statement = {"action": "flag-withdraw", "flag": flag_id, "note": note,
+                 "at": iso(engine.clock())}
+    doc.update(state="withdrawn", withdrawn_by=actor.person_id,
+               withdrawn=sign_statement(actor, statement) | {"statement": statement})
+    engine.catalog.put_record("flags", flag_id, doc)
+    engine.archive.ledger.append(actor, "flag-withdraw", flag_id, {"note": note})
+    engine.forget()
+    items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
+    return doc | {"retention_changes": engine.apply_all(items, actor,
+                                                        f"flag {flag_id} withdrawn")}
+
+
+def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
+    """The second person: applies the permanent tier's lock, which can never be undone."""
+    doc = _flag(engine, flag_id)
+    if doc["state"] != "unconfirmed":
+        raise InputError(f"flag {flag_id} is {doc['state']}", subject=flag_id)
+    _, rules = engine.unit_rules(doc.get("unit"))
+    role = rules.get("confirm_role", "approver")
+    require_roles(engine.catalog, actor, (role,), "confirm a permanent flag")
+    if actor.person_id == doc["raised_by"]:
+        raise IdentityError(f"flag {flag_id} was raised by {actor.person_id}: a second person "
+                            f"with the role {role} confirms it", subject=flag_id)
+    raised = doc["raised"]
+    if not verify_person_signature(engine.catalog, doc["raised_by"], raised["statement"],
+                                   raised):
+        raise IdentityError(f"flag {flag_id}: the signature of {doc['raised_by']} does not "
+                            "verify against their registered key", subject=flag_id)
+    statement = {"action": "flag-confirm", "flag": flag_id, "at": iso(engine.clock())}
+    doc.update(state="confirmed", confirmed_by=actor.person_id,
+               confirmed=sign_statement(actor, statement) | {"statement": statement})
+    engine.catalog.put_record("flags", flag_id, doc)
+    engine.archive.ledger.append(actor, "flag-confirm", flag_id, {"items": doc["items"]})
+    engine.forget()
+    items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
+    return doc | {"retention_changes": engine.apply_all(items, actor,
+                                                        f"flag {flag_id} confirmed")}
