@@ -34,7 +34,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "allow_test_signatures": bool, "window_mib": int, "overlap_mib": int,
                 "max_threads": int},
     "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
-    "cycle": {"handover_by": str, "archiving_by": str},
+    "cycle": {"handover_by": str, "archiving_by": str, "item_number_digits": int},
     "report": {"required_activity_types": list},
     "retention": {"permanent_lock_years": int, "renew_within_years": int, "expiring_days": int},
     "disposal": {"appraisers": int, "appraiser_role": str, "witnesses": int,
@@ -170,6 +170,8 @@ def _check_whole(data: dict, file: str) -> None:
     if done <= hand:
         raise ConfigError(file, "cycle.archiving_by",
                           "archiving must finish after the handover date")
+    if not 3 <= data["cycle"].get("item_number_digits", 5) <= 8:
+        raise ConfigError(file, "cycle.item_number_digits", "must be 3 to 8")
     ret = data["retention"]
     if ret["permanent_lock_years"] < 30:
         raise ConfigError(file, "retention.permanent_lock_years",

@@ -1,0 +1,313 @@
+"""Write-once disc copies (刻录光盘) of permanent records, and the disc inventory.
+
+``build`` packs items into ISO images of at most the disc's capacity: first fit by size, in a
+stable order (recorded time, then id). Each image holds one BagIt bag: per item the object's
+bytes, read from the WORM store by version id and checked against the signed digests while
+they are copied, and every signed metadata version as stored; plus a disc manifest signed by
+the archive. The inventory (``discs``) says which item is on which disc and where each disc
+is kept. Discs are never lent: only copies of them.
+
+``verify`` checks an image or a mounted disc offline: the bag (every file against both
+manifests) and every signature against the archive's public keys, and that each object on the
+disc has the digests its signed metadata names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from archive import people
+from archive.catalog.base import Query
+from archive.errors import InputError, ProblemFound
+from archive.ledger import Actor
+from archive.model import Item, MetadataVersion, iso
+from archive.service import Archive
+from archive.signing import Keyring
+
+from .codes import ordered
+from .policy import CyclePolicy, items_of_year
+
+ROLES = ("archivist",)
+BLOCK = 2048
+DISC_RESERVE = 4 * 1024 * 1024  # system area, volume descriptors, UDF, bag tag files
+ITEM_RESERVE = 24 * 1024        # per item: directory records, manifest lines, block rounding
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
+_UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+NEVER_LENT = "光盘只提供复制件，原盘不外借 (discs are never lent; only copies of them)"
+
+
+def parse_capacity(text: str) -> int:
+    """25G, 50G, 100G (decimal, as disc makers count) or any size such as 1M; bytes."""
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise InputError(f"capacity {text!r} is not a size such as 25G, 50G or 100G")
+    n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+    if n < DISC_RESERVE + 2 * ITEM_RESERVE:
+        raise InputError(f"capacity {text!r} is too small for even one item")
+    return n
+
+
+def _blocks(n: int) -> int:
+    return -(-n // BLOCK) * BLOCK
+
+
+def footprint(item: Item, metadata_sizes: list[int]) -> int:
+    """What an item takes on a disc, rounded up to blocks (pycdlib shares one extent between
+    the ISO 9660 and UDF names of a file)."""
+    return (_blocks(item.current.digests.size) + sum(_blocks(s) for s in metadata_sizes)
+            + ITEM_RESERVE)
+
+
+@dataclass
+class Plan:
+    """Discs to write, each a list of (item, footprint), and items too large for any disc."""
+
+    discs: list[list[tuple[Item, int]]] = field(default_factory=list)
+    refused: list[dict] = field(default_factory=list)
+
+
+def plan(items: list[tuple[Item, int]], capacity: int) -> Plan:
+    """First fit, in the given order; an item larger than an empty disc is refused."""
+    room = capacity - DISC_RESERVE
+    out = Plan()
+    free: list[int] = []
+    for item, size in items:
+        if size > room:
+            out.refused.append({"item": item.id, "size": item.current.digests.size,
+                                "needs": size, "capacity": capacity,
+                                "message": f"item {item.id} needs {size} bytes on a disc; a "
+                                           f"{capacity}-byte disc holds {room} after its own "
+                                           "structures: use a larger disc"})
+            continue
+        for n, left in enumerate(free):
+            if size <= left:
+                out.discs[n].append((item, size))
+                free[n] -= size
+                break
+        else:
+            out.discs.append([(item, size)])
+            free.append(room - size)
+    return out
+
+
+def on_disc(archive: Archive) -> dict[str, str]:
+    """item id -> the first disc holding it."""
+    out: dict[str, str] = {}
+    for d in archive.catalog.list_records("discs"):
+        for row in d["items"]:
+            out.setdefault(row["item"], d["id"])
+    return out
+
+
+def candidates(archive: Archive, policy: CyclePolicy, tier: str,
+               year: int | None) -> list[Item]:
+    if year is not None:
+        items = [i for i in items_of_year(archive.catalog, policy, year) if i.tier == tier]
+    else:
+        items = [i for i in archive.catalog.iter_items(Query(tier=tier))
+                 if i.status != "disposed"]
+    held = on_disc(archive)
+    return ordered(i for i in items if i.id not in held and i.status != "pending-metadata")
+
+
+def _next_disc_number(archive: Archive) -> int:
+    numbers = [int(d["number"]) for d in archive.catalog.list_records("discs")]
+    return max(numbers, default=0) + 1
+
+
+def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: int | None,
+          capacity: int, out_dir: Path, now: datetime,
+          progress: Callable[[int], None] | None = None) -> dict:
+    from archive.bags import BagWriter
+    from archive.iso import write_iso
+
+    people.require_role(archive.catalog, actor, ROLES, "build disc copies")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = candidates(archive, policy, tier, year)
+    sized = [(i, footprint(i, [_meta_size(archive, m) for m in i.storage["manifests"]]))
+             for i in items]
+    p = plan(sized, capacity)
+    built = []
+    number = _next_disc_number(archive)
+    for disc_items in p.discs:
+        disc_id = f"{policy.fonds}-GP-{number:04d}"
+        image = out_dir / f"{disc_id}.iso"
+        if image.exists():
+            raise InputError(f"{image} exists; refusing to replace it", subject=str(image))
+        staging = out_dir / f".{disc_id}.staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            rows = _write_bag(archive, BagWriter(staging, {
+                "Source-Organization": policy.fonds, "External-Identifier": disc_id,
+                "External-Description": f"永久保存电子档案光盘 {disc_id}"}),
+                disc_id, tier, year, [i for i, _ in disc_items], now, progress)
+            write_iso(staging, image, disc_id)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        size = image.stat().st_size
+        if size > capacity:
+            image.unlink()
+            raise ProblemFound(f"{disc_id}: the image came out at {size} bytes, more than the "
+                               f"{capacity}-byte disc (the size estimate is wrong: report it)")
+        record = {"id": disc_id, "number": number, "tier": tier, "year": year,
+                  "capacity": capacity, "image": str(image), "size": size,
+                  "created_at": iso(now), "created_by": actor.person_id, "items": rows,
+                  "location": None, "placements": [], "lent": False}
+        archive.catalog.put_record("discs", disc_id, record)
+        archive.ledger.append(actor, "disc-built", disc_id,
+                              {"items": len(rows), "size": size, "capacity": capacity,
+                               "image": image.name})
+        built.append(record)
+        number += 1
+    return {"discs": built, "refused": p.refused, "candidates": len(items)}
+
+
+def _meta_size(archive: Archive, ref: dict) -> int:
+    return sum(s for k, v, s in archive.store.list_keys(ref["key"]) if v == ref["version_id"])
+
+
+def _write_bag(archive: Archive, bag, disc_id: str, tier: str, year: int | None,
+               items: list[Item], now: datetime,
+               progress: Callable[[int], None] | None) -> list[dict]:
+    rows = []
+    for item in items:
+        obj = item.storage["object"]
+        got = bag.add_stream(f"items/{item.id}/object", _counted(
+            archive.store.read(obj["key"], obj["version_id"]), progress))
+        if got != item.current.digests:
+            raise ProblemFound(f"item {item.id}: the store returned {got.sha256[:16]}… "
+                               f"({got.size} bytes), the signed digest is "
+                               f"{item.sha256[:16]}…; no disc written (restore the object "
+                               "from the second copy first)", subject=item.id)
+        versions = []
+        for ref in item.storage["manifests"]:
+            data = archive.store.read_bytes(ref["key"], ref["version_id"])
+            bag.add_bytes(f"items/{item.id}/metadata-v{ref['version']:04d}.json", data)
+            versions.append(ref["version"])
+        rows.append({"item": item.id, "sha256": item.sha256, "sm3": got.sm3,
+                     "size": got.size, "metadata_versions": versions,
+                     "object": {"key": obj["key"], "version_id": obj["version_id"]}})
+    manifest = {"type": "custody.disc-manifest", "disc": disc_id, "tier": tier, "year": year,
+                "written_at": iso(now), "items": rows}
+    signed = {"manifest": manifest, "key_id": archive.key.key_id,
+              "signature": archive.key.sign(manifest)}
+    bag.add_bytes("disc-manifest.json", json.dumps(signed, ensure_ascii=False, indent=1)
+                  .encode("utf-8"))
+    label = [f"光盘编号 {disc_id}  保管期限 永久  写入时间 {iso(now)}", NEVER_LENT,
+             f"条目 {len(rows)} 件"] + [f"  {r['item']}  {r['sha256']}" for r in rows]
+    bag.add_bytes("disc-label-zh.txt", ("\n".join(label) + "\n").encode("utf-8"))
+    bag.finish()
+    return rows
+
+
+def _counted(chunks, progress):
+    for c in chunks:
+        if progress:
+            progress(len(c))
+        yield c
+
+
+def place(archive: Archive, actor: Actor, disc_id: str, location: str, now: datetime) -> dict:
+    people.require_role(archive.catalog, actor, ROLES, "record where a disc is kept")
+    doc = archive.catalog.get_record("discs", disc_id)
+    if doc is None:
+        raise InputError(f"no disc {disc_id!r} (custody disc list)", subject=disc_id)
+    if not location.strip():
+        raise InputError("--location must say where the disc is kept")
+    doc["location"] = location
+    doc["placements"].append({"location": location, "at": iso(now), "by": actor.person_id})
+    archive.catalog.put_record("discs", disc_id, doc)
+    archive.ledger.append(actor, "disc-placed", disc_id, {"location": location})
+    return doc
+
+
+def inventory(archive: Archive) -> list[dict]:
+    return sorted(archive.catalog.list_records("discs"), key=lambda d: d["number"])
+
+
+# --- verification ---------------------------------------------------------------------------
+def verify(path: Path, keys: Keyring) -> dict:
+    """Every problem with a disc image or a mounted disc; ``ok`` when there is none."""
+    from archive.bags import check_bag, open_bag
+
+    report = check_bag(Path(path))
+    problems = [p.to_dict() for p in report.problems]
+    items = 0
+    with open_bag(Path(path)) as src:
+        files = src.files()
+        if "data/disc-manifest.json" not in files:
+            problems.append({"code": "no-disc-manifest", "path": "data/disc-manifest.json",
+                             "message": "the disc carries no signed disc manifest"})
+            listed = []
+        else:
+            doc = _load(src, "data/disc-manifest.json", problems)
+            listed = []
+            if doc is not None:
+                if not keys.verify(doc.get("manifest", {}), doc.get("key_id", ""),
+                                   doc.get("signature", "")):
+                    problems.append({"code": "signature-invalid",
+                                     "path": "data/disc-manifest.json",
+                                     "message": "the disc manifest does not verify with any "
+                                                "archive key"})
+                listed = doc.get("manifest", {}).get("items", [])
+        for row in listed:
+            items += 1
+            base = f"data/items/{row['item']}"
+            obj = f"{base}/object"
+            got = report.digests.get(obj)
+            for v in row.get("metadata_versions", []):
+                mpath = f"{base}/metadata-v{v:04d}.json"
+                if mpath not in files:
+                    problems.append({"code": "missing", "path": mpath,
+                                     "message": f"{mpath} is named by the disc manifest but "
+                                                "absent"})
+                    continue
+                mdoc = _load(src, mpath, problems)
+                if mdoc is None:
+                    continue
+                try:
+                    version = MetadataVersion.from_dict(mdoc)
+                except (KeyError, TypeError, ValueError, InputError) as exc:
+                    problems.append({"code": "metadata-unreadable", "path": mpath,
+                                     "message": f"{mpath}: {exc}"})
+                    continue
+                if not keys.verify(mdoc["manifest"], version.key_id, version.signature):
+                    problems.append({"code": "signature-invalid", "path": mpath,
+                                     "message": f"{mpath} does not verify with any archive "
+                                                "key"})
+                if got is not None and (version.digests.sha256 != got.sha256
+                                        or version.digests.size != got.size):
+                    problems.append({"code": "object-mismatch", "path": obj,
+                                     "message": f"{obj} is not the object its signed metadata "
+                                                f"v{v} names"})
+            if obj not in files:
+                problems.append({"code": "missing", "path": obj,
+                                 "message": f"{obj} is named by the disc manifest but absent"})
+    problems = _dedupe(problems)
+    return {"path": str(path), "ok": not problems, "files": report.files,
+            "bytes": report.bytes, "items": items, "problems": problems}
+
+
+def _load(src, rel: str, problems: list[dict]) -> dict | None:
+    try:
+        return json.loads(src.read_bytes(rel))
+    except (OSError, ValueError) as exc:
+        problems.append({"code": "unreadable", "path": rel, "message": f"{rel}: {exc}"})
+        return None
+
+
+def _dedupe(problems: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for p in problems:
+        k = (p["code"], p["path"])
+        if k not in seen:
+            seen.add(k)
+            out.append(p)
+    return out

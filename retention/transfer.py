@@ -1,0 +1,296 @@
+"""The March handover (移交): records of year N checked and handed to the archivists.
+
+``prepare`` re-reads every item of the year from the WORM store (digests, the signed metadata
+version, the lock: ``verification.verify_item``), sorts the results into the four properties of
+the transfer-stage check (四性检测), withholds what fails, and writes a BagIt bag: the transfer
+list (移交清单), the check report, the archive-signed transfer manifest and each item's signed
+metadata version as stored. The object bytes stay in the WORM store; the manifest names them
+by digest, key and version id. ``accept`` is the receipt of a second archivist, signed with
+their own key and stored write-once.
+
+Transfers of a year are numbered: a re-run of ``prepare`` after a fix (or for records that
+arrived late) makes the next one with what no accepted transfer holds yet; a prepared transfer
+that nobody accepted is superseded by the next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from archive import people
+from archive.canonical import canonical
+from archive.errors import IdentityError, InputError, NotFound, ProblemFound
+from archive.ledger import Actor
+from archive.model import Item, iso
+from archive.service import Archive
+from archive.signing import fingerprint
+from archive.verification import MediaProbe, verify_item
+
+from .policy import CyclePolicy, items_of_year
+
+ROLES = ("archivist",)
+PROPERTY_OF = {"digest-mismatch": "integrity", "object-unreadable": "integrity",
+               "manifest-unreadable": "authenticity", "signature-invalid": "authenticity",
+               "manifest-mismatch": "authenticity", "media-unreadable": "usability",
+               "duration-changed": "usability", "lock-missing": "security",
+               "lock-too-short": "security", "legal-hold-missing": "security",
+               "pending-metadata": "usability", "ingest-virus-check": "security"}
+PROPERTY_ZH = {"authenticity": "真实性", "integrity": "完整性", "usability": "可用性",
+               "security": "安全性"}
+REASON_ZH = {"pending-metadata": "元数据不全（待补录）", "digest-mismatch": "摘要不符",
+             "object-unreadable": "对象无法读取", "manifest-unreadable": "元数据版本无法读取",
+             "signature-invalid": "签名无效", "manifest-mismatch": "元数据与目录不一致",
+             "media-unreadable": "音视频无法解析", "duration-changed": "时长改变",
+             "lock-missing": "无保留锁", "lock-too-short": "保留期短于规定",
+             "legal-hold-missing": "缺少法律保全", "ingest-virus-check": "入库病毒检测无记录"}
+
+
+def transfers_of(archive: Archive, year: int) -> list[dict]:
+    docs = archive.catalog.list_records("transfers", year=year)
+    return sorted(docs, key=lambda d: d["number"])
+
+
+def accepted_items(archive: Archive, year: int) -> dict[str, str]:
+    """item id -> the accepted transfer that holds it."""
+    out: dict[str, str] = {}
+    for t in transfers_of(archive, year):
+        if t["status"] == "accepted":
+            for item_id in t["items"]:
+                out.setdefault(item_id, t["id"])
+    return out
+
+
+def _property_report(item: Item, result: dict) -> dict:
+    """The four properties of one item at the transfer stage, each pass or fail."""
+    failed: dict[str, list[str]] = {p: [] for p in PROPERTY_ZH}
+    for p in result["problems"]:
+        failed[PROPERTY_OF.get(p["code"], "integrity")].append(p["code"])
+    virus = (item.checks or {}).get("virus") or {}
+    virus = virus.get("virus", virus)  # ingest keeps the verdict under checks.virus.virus
+    if virus and virus.get("status", "clean") != "clean":
+        failed["security"].append("ingest-virus-check")
+    return {p: {"result": "fail" if codes else "pass", "problems": codes}
+            for p, codes in failed.items()}
+
+
+def check_items(archive: Archive, items: list[Item], media_probe: MediaProbe | None = None,
+                progress: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
+    """(passed, withheld): every item re-read from the store, none sampled."""
+    passed, withheld = [], []
+    for item in items:
+        if item.status == "pending-metadata":
+            withheld.append({"item": item.id, "unit": item.description.unit,
+                             "reasons": ["pending-metadata"],
+                             "properties": {"usability": {"result": "fail",
+                                                          "problems": ["pending-metadata"]}},
+                             "missing": item.description.missing()})
+        else:
+            res = verify_item(archive, item, media_probe)
+            props = _property_report(item, res)
+            bad = [c for p in props.values() for c in p["problems"]]
+            row = {"item": item.id, "unit": item.description.unit, "properties": props,
+                   "earlier_attention": item.status == "attention"}
+            if bad:
+                withheld.append(row | {"reasons": bad,
+                                       "messages": [p["message"] for p in res["problems"]]})
+            else:
+                passed.append(row)
+        if progress:
+            progress(1)
+    return passed, withheld
+
+
+def _manifest_row(item: Item) -> dict:
+    obj = item.storage["object"]
+    ref = item.storage["manifests"][-1]
+    d = item.current.digests
+    return {"item_id": item.id, "unit": item.description.unit, "kind": item.description.kind,
+            "sha256": d.sha256, "sm3": d.sm3, "size": d.size,
+            "object": {"key": obj["key"], "version_id": obj["version_id"]},
+            "metadata": {"version": item.version, "key": ref["key"],
+                         "version_id": ref["version_id"]},
+            "tier": item.tier}
+
+
+def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_dir: Path,
+            now: datetime, media_probe: MediaProbe | None = None,
+            progress: Callable[[int], None] | None = None) -> dict:
+    """Check every item of year N not yet in an accepted transfer; write the package."""
+    from archive.bags import BagWriter
+
+    people.require_role(archive.catalog, actor, ROLES, "prepare a transfer")
+    out_dir = Path(out_dir)
+    done = accepted_items(archive, year)
+    items = [i for i in items_of_year(archive.catalog, policy, year) if i.id not in done]
+    if not items:
+        raise InputError(f"year {year}: nothing left to transfer "
+                         f"({len(done)} items already in accepted transfers)")
+    items.sort(key=lambda i: (i.description.unit or "", i.id))
+    passed, withheld = check_items(archive, items, media_probe, progress)
+    earlier = transfers_of(archive, year)
+    number = (earlier[-1]["number"] + 1) if earlier else 1
+    tid = f"{year}-{number:02d}"
+    by_id = {i.id: i for i in items}
+    manifest = {"type": "custody.transfer-manifest", "transfer": tid, "year": year,
+                "fonds": policy.fonds, "number": number, "prepared_at": iso(now),
+                "prepared_by": actor.person_id, "archive_key": archive.key.key_id,
+                "items": [_manifest_row(by_id[r["item"]]) for r in passed],
+                "withheld": [{"item": w["item"], "reasons": w["reasons"]} for w in withheld]}
+    signed = {"manifest": manifest, "key_id": archive.key.key_id,
+              "signature": archive.key.sign(manifest)}
+    report = {"type": "custody.transfer-check", "transfer": tid, "year": year,
+              "stage": "移交", "at": iso(now), "method": "全检：每件从WORM存储重读摘要、签名与锁",
+              "checked": len(items), "passed": passed, "withheld": withheld}
+    root = out_dir / f"transfer-{tid}"
+    bag = BagWriter(root, {"Source-Organization": policy.fonds,
+                           "External-Identifier": f"{policy.fonds}-{tid}",
+                           "External-Description": f"{year}年度电子档案移交（第{number}批）",
+                           "Contact-Name": actor.person_id})
+    listing = render_list_zh(manifest, withheld, policy, fingerprint(archive.key.key_id))
+    bag.add_bytes("transfer-list-zh.txt", listing.encode("utf-8"))  # 移交清单
+    bag.add_bytes("check-report.json", _json(report))
+    bag.add_bytes("check-report-zh.txt", render_check_zh(report).encode("utf-8"))  # 四性检测报告
+    bag.add_bytes("transfer-manifest.json", _json(signed))
+    for row in manifest["items"]:
+        ref = row["metadata"]
+        data = archive.store.read_bytes(ref["key"], ref["version_id"])
+        bag.add_bytes(f"metadata/{row['item_id']}/v{ref['version']:04d}.json", data)
+    bag.finish()
+    until = now + timedelta(days=366 * archive.ledger.checkpoint_years)
+    stored = archive.store.put_blob(f"transfers/{year}/{number:02d}/manifest.json",
+                                    canonical(signed), until)
+    for t in earlier:
+        if t["status"] == "prepared":
+            t["status"] = "superseded"
+            t["superseded_by"] = tid
+            archive.catalog.put_record("transfers", t["id"], t)
+    record = {"id": tid, "year": year, "number": number, "status": "prepared",
+              "prepared_by": actor.person_id, "prepared_at": iso(now),
+              "items": [r["item_id"] for r in manifest["items"]],
+              "withheld": manifest["withheld"], "package": str(root),
+              "manifest": {"key": stored.key, "version_id": stored.version_id,
+                           "sha256": _sha256(canonical(signed))}}
+    record["preparer_signature"] = {"key_id": actor.key.key_id,
+                                    "signature": actor.key.sign(_signable(record))}
+    archive.catalog.put_record("transfers", tid, record)
+    archive.ledger.append(actor, "transfer-prepared", tid,
+                          {"year": year, "items": len(record["items"]),
+                           "withheld": len(withheld), "manifest": stored.key,
+                           "manifest_sha256": record["manifest"]["sha256"]})
+    return record | {"listing": listing}
+
+
+def accept(archive: Archive, actor: Actor, year: int, now: datetime) -> dict:
+    """The receipt of the accepting archivist (not the preparer), signed with their key."""
+    people.require_role(archive.catalog, actor, ROLES, "accept a transfer")
+    pending = [t for t in transfers_of(archive, year) if t["status"] == "prepared"]
+    if not pending:
+        raise NotFound(f"year {year}: no prepared transfer waits for acceptance "
+                       "(custody transfer prepare first)")
+    t = pending[-1]
+    if t["prepared_by"] == actor.person_id:
+        raise IdentityError(f"transfer {t['id']} was prepared by {actor.person_id}; another "
+                            "archivist must accept it", subject=actor.person_id)
+    ref = t["manifest"]
+    doc = json.loads(archive.store.read_bytes(ref["key"], ref["version_id"]))
+    if (_sha256(canonical(doc)) != ref["sha256"]
+            or not archive.archive_keys.verify(doc["manifest"], doc["key_id"],
+                                               doc["signature"])):
+        raise ProblemFound(f"transfer {t['id']}: the stored manifest does not verify; "
+                           "nothing accepted", subject=t["id"])
+    receipt = {"type": "custody.transfer-receipt", "transfer": t["id"], "year": year,
+               "manifest_sha256": ref["sha256"], "items": len(t["items"]),
+               "withheld": len(t["withheld"]), "prepared_by": t["prepared_by"],
+               "accepted_by": actor.person_id, "accepted_at": iso(now)}
+    signed = {"receipt": receipt, "key_id": actor.key.key_id,
+              "signature": actor.key.sign(receipt)}
+    until = now + timedelta(days=366 * archive.ledger.checkpoint_years)
+    stored = archive.store.put_blob(f"transfers/{year}/{t['number']:02d}/receipt.json",
+                                    canonical(signed), until)
+    t["status"] = "accepted"
+    t["receipt"] = signed | {"key": stored.key, "version_id": stored.version_id}
+    archive.catalog.put_record("transfers", t["id"], t)
+    archive.ledger.append(actor, "transfer-accepted", t["id"],
+                          {"year": year, "items": len(t["items"]), "receipt": stored.key})
+    return t
+
+
+def verify_receipt(archive: Archive, transfer: dict) -> bool:
+    """The receipt verifies against the accepting person's registered keys."""
+    r = transfer.get("receipt")
+    if not r:
+        return False
+    return people.people_keyring(archive.catalog).verify(r["receipt"], r["key_id"],
+                                                         r["signature"])
+
+
+def render_receipt_zh(t: dict) -> str:
+    r = t["receipt"]["receipt"]
+    return "\n".join([
+        "电子档案移交接收回执",
+        f"移交批次 {r['transfer']}  年度 {r['year']}",
+        f"移交件数 {r['items']}  暂缓移交 {r['withheld']}",
+        f"移交人 {r['prepared_by']}  接收人 {r['accepted_by']}  接收时间 {r['accepted_at']}",
+        f"移交清单摘要(SHA-256) {r['manifest_sha256']}",
+        f"接收人签名密钥 {fingerprint(t['receipt']['key_id'])}"])
+
+
+def render_list_zh(manifest: dict, withheld: list[dict], policy: CyclePolicy,
+                   key_fp: str) -> str:
+    lines = [f"电子档案移交清单（{manifest['year']}年度 第{manifest['number']}批）",
+             f"全宗号 {manifest['fonds']}  批次 {manifest['transfer']}",
+             f"移交人 {manifest['prepared_by']}  "
+             f"制表时间 {_local(manifest['prepared_at'], policy)}",
+             f"档案机构签名密钥指纹 {key_fp}",
+             f"移交 {len(manifest['items'])} 件  暂缓移交 {len(withheld)} 件", "",
+             "序号  条目  单位  类型  大小(字节)  SHA-256"]
+    for n, r in enumerate(manifest["items"], 1):
+        lines.append(f"{n:>4}  {r['item_id']}  {r['unit'] or '-'}  {r['kind']}  {r['size']}  "
+                     f"{r['sha256']}")
+    if withheld:
+        lines += ["", "暂缓移交（问题处理后重新移交）"]
+        for w in withheld:
+            lines.append(f"  {w['item']}  {w['unit'] or '-'}  "
+                         + "；".join(REASON_ZH.get(c, c) for c in w["reasons"]))
+    lines += ["", "对象字节保存在WORM存储中，以摘要和版本号引用；本包含每件已签名的元数据版本。",
+              "移交人签字：            接收人签字：            日期："]
+    return "\n".join(lines) + "\n"
+
+
+def render_check_zh(report: dict) -> str:
+    lines = [f"四性检测报告（移交阶段）  批次 {report['transfer']}  {report['year']}年度",
+             f"检测方法 {report['method']}",
+             f"检测 {report['checked']} 件  通过 {len(report['passed'])} 件  "
+             f"暂缓 {len(report['withheld'])} 件"]
+    for prop, zh in PROPERTY_ZH.items():
+        bad = sum(1 for r in report["withheld"]
+                  if r["properties"].get(prop, {}).get("result") == "fail")
+        lines.append(f"  {zh}：不通过 {bad} 件")
+    for w in report["withheld"]:
+        lines.append(f"  {w['item']}  " + "；".join(
+            f"{PROPERTY_ZH[PROPERTY_OF.get(c, 'integrity')]}-{REASON_ZH.get(c, c)}"
+            for c in w["reasons"]))
+    return "\n".join(lines) + "\n"
+
+
+def _local(at: str, policy: CyclePolicy) -> str:
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(
+        policy.zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _signable(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("preparer_signature", "status",
+                                                         "superseded_by", "receipt")}
+
+
+def _json(doc: dict) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
