@@ -21,7 +21,7 @@ from archive import backends, people, settings
 from archive.catalog.base import Query
 from archive.errors import CustodyError, InputError
 from archive.ledger import Actor
-from archive.model import iso, item_summary
+from archive.model import CONFIDENTIAL_CLASSES, iso, item_summary
 from archive.service import Archive
 from archive.signing import fingerprint
 from archive.timeutil import parse_time
@@ -174,6 +174,44 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
 
 
 # --- search and show ------------------------------------------------------------------------
+def _clearances(ctx: Context) -> frozenset[str]:
+    """The confidential classes the person at the keyboard may see: none for anyone who is not
+    a registered, enabled person holding their key (fail closed)."""
+    from archive.access import clearances_of
+
+    try:
+        actor = ctx.actor()
+    except CustodyError:
+        return frozenset()
+    return clearances_of(ctx.archive.catalog, actor.person_id)
+
+
+def _count_masked(ctx: Context, key: str, q: Query, cl: frozenset[str]) -> dict[str, int]:
+    """Counts that neither show a hidden item's party, cause or case nor let a filter on them
+    reveal it: counted item by item (slower, only for viewers without every clearance)."""
+    from archive.access import MASK, hidden, visible
+    from archive.catalog.base import check_group_key
+    from archive.model import GROUP_KEYS
+
+    check_group_key(key)
+    counts: dict[str, int] = {}
+    for item in ctx.archive.catalog.iter_items(q):
+        if not visible(item, q, cl):
+            continue
+        d = item.description
+        if key in ("party", "cause", "case_id") and hidden(d.confidential, cl):
+            values = [MASK]
+        elif key == "officer":
+            values = list(d.officers)
+        else:
+            v = getattr(d, key, None) if key not in ("tier", "status") else getattr(item, key)
+            values = [v]
+        for v in values:
+            counts[v or ""] = counts.get(v or "", 0) + 1
+    assert key in GROUP_KEYS
+    return counts
+
+
 def _time(ctx: Context, value: str | None, unit: str | None, what: str):
     if value is None:
         return None
@@ -207,8 +245,15 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
               start=_time(ctx, start, unit, "--from"), end=_time(ctx, end, unit, "--to"),
               party=party, cause=cause, case_id=case_id, tier=tier, kind=kind,
               activity_type=activity_type, activity_id=activity_id, status=status)
+    from archive.access import mask_item, mask_summary, visible
+
+    cl = _clearances(ctx)
     if count_by:
-        counts = ctx.archive.catalog.count_by(count_by, q)
+        sensitive = count_by in ("party", "cause", "case_id") or any(
+            getattr(q, k) is not None for k in ("party", "cause", "case_id"))
+        uncleared = set(CONFIDENTIAL_CLASSES) - cl
+        counts = (_count_masked(ctx, count_by, q, cl) if sensitive and uncleared
+                  else ctx.archive.catalog.count_by(count_by, q))
         if as_json:
             _emit_json({"count_by": count_by, "counts": counts})
         else:
@@ -218,13 +263,14 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
             Console().print(t)
         return 0
     page = ctx.archive.search(q, limit, cursor)
-    rows = [item_summary(i) for i in page.items]
+    shown = [mask_item(i, cl) for i in page.items if visible(i, q, cl)]
+    rows = [mask_summary(item_summary(i), i, cl) for i in page.items if visible(i, q, cl)]
     if as_json:
         _emit_json({"items": rows, "next_cursor": page.next_cursor})
         return 0
     zone = ctx.settings.unit_zone(unit)
     t = Table("id", "kind", "unit", "device", "officers", "recorded", "party", "cause", "tier")
-    for i in page.items:
+    for i in shown:
         d = i.description
         when = d.recorded_start.astimezone(zone).strftime("%Y-%m-%d %H:%M") if (
             d.recorded_start and zone) else (iso(d.recorded_start) or "-")
@@ -243,7 +289,9 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
 @command
 def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
     """Everything the archive holds about one item, with every metadata version."""
-    out = ctx.archive.show(item_id, read_lock)
+    from archive.access import mask_show
+
+    out = mask_show(ctx.archive.show(item_id, read_lock), _clearances(ctx))
     if as_json:
         _emit_json(out)
         return 0
@@ -437,12 +485,14 @@ def pending(click_ctx: click.Context, as_json: bool) -> None:
 @command
 def pending_list(ctx: Context, as_json: bool) -> int:
     """List items waiting for metadata and what each lacks."""
+    from archive.access import mask_summary
     from ingest.pipeline import pending_items
 
     items = pending_items(ctx.archive)
-    rows = [item_summary(i) | {"missing": i.description.missing(),
-                               "original_name": i.description.source.get("original_name")}
-            for i in items]
+    cl = _clearances(ctx)
+    rows = [mask_summary(item_summary(i) | {
+        "missing": i.description.missing(),
+        "original_name": i.description.source.get("original_name")}, i, cl) for i in items]
     if as_json:
         _emit_json({"items": rows})
         return 0
@@ -485,7 +535,10 @@ def quarantine() -> None:
 @json_option
 @command
 def quarantine_list(ctx: Context, as_json: bool) -> int:
-    rows = ctx.archive.catalog.list_records("quarantine")
+    from archive.access import mask_record
+
+    cl = _clearances(ctx)
+    rows = [mask_record(r, cl) for r in ctx.archive.catalog.list_records("quarantine")]
     if as_json:
         _emit_json({"files": rows})
         return 0
@@ -502,9 +555,12 @@ def quarantine_list(ctx: Context, as_json: bool) -> int:
 @json_option
 @command
 def quarantine_show(ctx: Context, entry: str, as_json: bool) -> int:
+    from archive.access import mask_record
+
     doc = ctx.archive.catalog.get_record("quarantine", entry)
     if doc is None:
         raise InputError(f"no quarantine entry {entry!r}")
+    doc = mask_record(doc, _clearances(ctx))
     _emit_json(doc) if as_json else click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     return 0
 
@@ -654,10 +710,15 @@ main.add_command(people_cmd, "people")
 @click.option("--role", "roles", multiple=True, required=True,
               type=click.Choice(people.ROLES))
 @click.option("--unit", "units", multiple=True)
+@click.option("--clearance", "clearances", multiple=True,
+              type=click.Choice(CONFIDENTIAL_CLASSES), help="A confidential class they may see.")
+@click.option("--position", "positions", multiple=True, type=click.Choice(people.POSITIONS),
+              help="An approving position they hold (a unit's approver_role).")
 @json_option
 @command
 def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tuple[str, ...],
-               units: tuple[str, ...], as_json: bool) -> int:
+               units: tuple[str, ...], clearances: tuple[str, ...], positions: tuple[str, ...],
+               as_json: bool) -> int:
     """Register a person and create their key in their own home (administrators only)."""
     actor = ctx.actor()
     people.require_role(ctx.archive.catalog, actor, ("administrator",), "add people")
@@ -665,10 +726,11 @@ def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tup
         raise InputError(f"person {person_id} already exists", subject=person_id)
     key = people.create_personal_key(person_id, account)
     person = people.register(ctx.archive.catalog, person_id, name, account, list(roles), key,
-                             list(units))
+                             list(units), list(clearances), list(positions))
     ctx.archive.ledger.append(actor, "person-registered", person_id,
                               {"roles": list(roles), "os_account": account,
-                               "key_id": key.key_id})
+                               "key_id": key.key_id, "clearances": list(clearances),
+                               "positions": list(positions)})
     out = person.to_dict() | {"key_file": str(key.path)}
     _emit_json(out) if as_json else click.echo(
         f"{person_id} ({name}, {account}): {', '.join(roles)}; key {fingerprint(key.key_id)}")
@@ -681,14 +743,18 @@ def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tup
 def people_list(ctx: Context, as_json: bool) -> int:
     docs = ctx.archive.catalog.list_records("people")
     rows = [{k: d[k] for k in ("id", "name", "os_account", "roles", "units", "enabled")}
-            | {"keys": len(d["public_keys"])} for d in docs]
+            | {"keys": len(d["public_keys"]), "clearances": d.get("clearances", []),
+               "positions": d.get("positions", [])} for d in docs]
     if as_json:
         _emit_json({"people": rows})
         return 0
-    t = Table("id", "name", "account", "roles", "units", "enabled", "keys")
+    t = Table("id", "name", "account", "roles", "units", "positions", "clearances", "enabled",
+              "keys")
     for r in rows:
         t.add_row(r["id"], r["name"], r["os_account"], ", ".join(r["roles"]),
-                  ", ".join(r["units"]) or "-", "yes" if r["enabled"] else "NO", str(r["keys"]))
+                  ", ".join(r["units"]) or "-", ", ".join(r["positions"]) or "-",
+                  ", ".join(r["clearances"]) or "-", "yes" if r["enabled"] else "NO",
+                  str(r["keys"]))
     Console(width=200).print(t)
     return 0
 
@@ -718,6 +784,40 @@ def _people_change(action: str):
     return change
 
 
+def _people_grant(revoke: bool):
+    @click.argument("person_id")
+    @click.option("--clearance", "clearances", multiple=True,
+                  type=click.Choice(CONFIDENTIAL_CLASSES))
+    @click.option("--position", "positions", multiple=True,
+                  type=click.Choice(people.POSITIONS))
+    @json_option
+    @command
+    def change(ctx: Context, person_id: str, clearances: tuple[str, ...],
+               positions: tuple[str, ...], as_json: bool) -> int:
+        if not clearances and not positions:
+            raise InputError("name a --clearance or a --position")
+        actor = ctx.actor()
+        catalog = ctx.archive.catalog
+        what = "revoke" if revoke else "grant"
+        people.require_role(catalog, actor, ("administrator",), f"{what} clearances")
+        person = people.grant(catalog, person_id, list(clearances), list(positions), revoke)
+        ctx.archive.ledger.append(actor, f"person-{what}", person_id,
+                                  {"clearances": list(clearances),
+                                   "positions": list(positions)})
+        out = {"person": person_id, "clearances": person.clearances,
+               "positions": person.positions}
+        _emit_json(out) if as_json else click.echo(
+            f"{person_id}: clearances {', '.join(person.clearances) or '-'}; positions "
+            f"{', '.join(person.positions) or '-'}")
+        return 0
+
+    return change
+
+
+people_cmd.command("grant", help="Give a person clearances or approving positions.")(
+    _people_grant(False))
+people_cmd.command("revoke", help="Take clearances or approving positions away.")(
+    _people_grant(True))
 people_cmd.command("disable", help="Refuse every action of a person from now on.")(
     _people_change("disable"))
 people_cmd.command("enable", help="Let a disabled person act again.")(
@@ -925,7 +1025,8 @@ def report(ctx: Context, year: int, unit: str | None, fmt: str, out: Path | None
     stats = statistics.yearly_statistics(
         ctx.archive.catalog, year, zone, unit, required,
         unit_zones={u: s.unit_zone(u) or zone for u in s.units},
-        unit_names={u: r.get("name", u) for u, r in s.units.items()})
+        unit_names={u: r.get("name", u) for u, r in s.units.items()},
+        clearances=_clearances(ctx))
     stats["generated_at"] = iso(datetime.now(timezone.utc))
     if fmt == "table" and out is None:
         console = Console(width=200)

@@ -394,9 +394,12 @@ class Person:
     os_account: str
     roles: list[str]
     units: list[str] = field(default_factory=list)
-    clearances: list[str] = field(default_factory=list)
+    clearances: list[str] = field(default_factory=list)  # CONFIDENTIAL_CLASSES held
     public_keys: list[dict] = field(default_factory=list)  # {"key_id", "public_key", "from"}
     enabled: bool = True
+    # approving positions held (settings.APPROVER_ROLES: 法制股, 分管领导, 主管领导, 局领导);
+    # a unit's access requests are approved by a holder of its ``approver_role``
+    positions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

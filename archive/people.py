@@ -11,7 +11,8 @@ from pathlib import Path
 from .catalog.base import Catalog
 from .errors import IdentityError, InputError, NotFound
 from .ledger import Actor
-from .model import ROLES, Person, iso
+from .model import CONFIDENTIAL_CLASSES, ROLES, Person, iso
+from .settings import APPROVER_ROLES
 from .signing import Keyring, SigningKey, load_public_pem, public_pem
 
 
@@ -58,17 +59,35 @@ def create_personal_key(person_id: str, account: str) -> SigningKey:
     return key
 
 
+POSITIONS = APPROVER_ROLES  # the approving positions a unit may name (法制股, 分管领导, ...)
+
+
+def check_grants(clearances: list[str], positions: list[str]) -> None:
+    bad = [c for c in clearances if c not in CONFIDENTIAL_CLASSES]
+    if bad:
+        raise InputError(f"unknown clearances: {', '.join(bad)}; choose from "
+                         f"{', '.join(CONFIDENTIAL_CLASSES)}")
+    bad = [p for p in positions if p not in POSITIONS]
+    if bad:
+        raise InputError(f"unknown positions: {', '.join(bad)}; choose from "
+                         f"{', '.join(POSITIONS)}")
+
+
 def register(catalog: Catalog, person_id: str, name: str, account: str, roles: list[str],
-             key: SigningKey, units: list[str] | None = None) -> Person:
+             key: SigningKey, units: list[str] | None = None,
+             clearances: list[str] | None = None,
+             positions: list[str] | None = None) -> Person:
     bad = [r for r in roles if r not in ROLES]
     if bad:
         raise InputError(f"unknown roles: {', '.join(bad)}; choose from {', '.join(ROLES)}")
+    check_grants(list(clearances or []), list(positions or []))
     if catalog.get_record("people", person_id) is not None:
         raise InputError(f"person {person_id} already exists", subject=person_id)
     if catalog.list_records("people", os_account=account):
         raise InputError(f"OS account {account} is already bound to a person", subject=account)
     person = Person(id=person_id, name=name, os_account=account, roles=list(roles),
-                    units=list(units or []),
+                    units=list(units or []), clearances=list(clearances or []),
+                    positions=list(positions or []),
                     public_keys=[{"key_id": key.key_id, "public_key": public_pem(key.public),
                                   "from": iso(datetime.now(timezone.utc))}])
     catalog.put_record("people", person_id, person.to_dict())
@@ -82,6 +101,29 @@ def require_role(catalog: Catalog, actor: Actor, roles: tuple[str, ...], what: s
         raise IdentityError(f"{person.id} may not {what}: it takes the role "
                             f"{' or '.join(roles)}", subject=person.id)
     return person
+
+
+def grant(catalog: Catalog, person_id: str, clearances: list[str], positions: list[str],
+          revoke: bool = False) -> Person:
+    """Add (or with ``revoke`` take away) confidential clearances and approving positions."""
+    check_grants(clearances, positions)
+    doc = catalog.get_record("people", person_id)
+    if doc is None:
+        raise NotFound(f"no person {person_id!r}", subject=person_id)
+    person = Person.from_dict(doc)
+    for attr, values in (("clearances", clearances), ("positions", positions)):
+        held = getattr(person, attr)
+        if revoke:
+            setattr(person, attr, [v for v in held if v not in values])
+        else:
+            setattr(person, attr, held + [v for v in values if v not in held])
+    catalog.put_record("people", person_id, person.to_dict())
+    return person
+
+
+def person_of(catalog: Catalog, person_id: str) -> Person | None:
+    doc = catalog.get_record("people", person_id)
+    return Person.from_dict(doc) if doc else None
 
 
 def set_enabled(catalog: Catalog, person_id: str, enabled: bool) -> Person:

@@ -179,13 +179,16 @@ class _OfficerTally(_Tally):
             "hours_as_assisting": _hours(self.role_seconds["assisting"])}
 
 
-def _brief(item: Item, zone: ZoneInfo) -> dict:
+def _brief(item: Item, zone: ZoneInfo, clearances: frozenset[str] = frozenset()) -> dict:
     d = item.description
     start = d.recorded_start.astimezone(zone).isoformat() if d.recorded_start else None
+    # a confidential item's case number is masked for readers without its clearance
+    hide = d.confidential is not None and d.confidential not in clearances
     return {"id": item.id, "kind": d.kind, "unit": d.unit, "device_id": d.device_id,
             "officers": list(d.officers), "recorded_start": start,
             "activity_id": d.activity_id, "activity_type": d.activity_type,
-            "case_id": d.case_id, "status": item.status, "tier": item.tier}
+            "case_id": "***" if hide and d.case_id else d.case_id, "status": item.status,
+            "tier": item.tier}
 
 
 def _problems(item: Item) -> list[str]:
@@ -234,7 +237,8 @@ def _flag_names(item: Item) -> list[str]:
 def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | None = None,
                       required_activity_types: Sequence[str] = DEFAULT_REQUIRED, *,
                       unit_zones: Mapping[str, ZoneInfo] | None = None,
-                      unit_names: Mapping[str, str] | None = None) -> dict:
+                      unit_names: Mapping[str, str] | None = None,
+                      clearances: frozenset[str] = frozenset()) -> dict:
     """Every figure of the yearly report for ``year`` (and ``unit``), as JSON-safe data.
 
     ``zone`` places items of units not in ``unit_zones`` (and register dates) in a year.
@@ -304,8 +308,8 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
         if _late(item):
             # the deadline check stores its due time in whatever offset it computed in
             due = _parse_when((item.checks.get("deadline") or {}).get("due"), z)
-            late_items.append(_brief(item, z) | {"due": due.astimezone(z).isoformat()
-                                                 if due else None})
+            late_items.append(_brief(item, z, clearances) | {
+                "due": due.astimezone(z).isoformat() if due else None})
         if d.activity_id:
             activity_of.setdefault(d.activity_id, item)
             if d.kind in AV_KINDS:
@@ -323,12 +327,13 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
         for name in names:
             flags[name] += 1
         if d.important or names:
-            flagged_items.append(_brief(item, z) | {"important": d.important, "flags": names})
+            flagged_items.append(_brief(item, z, clearances) | {"important": d.important,
+                                                                 "flags": names})
         found = _problems(item)
         for name in found:
             problems[name] += 1
         if found:
-            problem_items.append(_brief(item, z) | {"problems": found})
+            problem_items.append(_brief(item, z, clearances) | {"problems": found})
 
     # interrupted recordings: one device, several segments of one activity
     interrupted: dict[str, dict] = {}
