@@ -35,6 +35,7 @@ CODE_ACTION = "archive-codes"
 WATERMARK = "archive-codes-watermark"  # meta record: ledger seq up to which the cache is whole
 BATCH = 500  # assignments per ledger entry (keeps one entry small)
 ANNUAL_PREFIX = "annual"
+STALE_CLAIM = timedelta(minutes=30)  # a manifest claimed this long ago without its bag: died
 
 _PERIOD_ZH_FALLBACK = {"permanent": "永久"}
 
@@ -324,8 +325,11 @@ def write_manifest(archive: Archive, actor: Actor, body: dict, year: int, work_d
         fresh = True
     except _Nothing:
         fresh = False
-    if not fresh and archive.store.versions(f"{claim['prefix']}/bagit.txt"):
-        return None  # unchanged, and its bag is whole in the store
+    if not fresh:
+        if archive.store.versions(f"{claim['prefix']}/bagit.txt"):
+            return None  # unchanged, and its bag is whole in the store
+        if now - parse_iso(claim["at"]) < STALE_CLAIM:
+            return None  # its claimant is writing it now; only a dead run's bag is completed
     run = _store_bag(archive, actor, body, year, claim, work_dir, render_zh)
     doc = catalog.get_record("meta", f"annual-{year}") or {"manifests": []}
     doc["manifests"] = [r for r in doc["manifests"] if r["number"] != run["number"]] + [run]
