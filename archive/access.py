@@ -148,6 +148,8 @@ def mask_record(doc: dict, clearances: frozenset[str]) -> dict:
         for name in ("file", "path", "original_name"):
             if out.get(name):
                 out[name] = MASK
+        if isinstance(out.get("id"), str) and ":" in out["id"]:  # batch:file name
+            out["id"] = out["id"].split(":", 1)[0] + ":" + MASK
         out["masked"] = True
     return out
 
