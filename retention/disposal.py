@@ -106,11 +106,11 @@ def _list(engine: RetentionEngine, list_id: str) -> dict:
 
 def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | None) -> dict:
     doc = _list(engine, list_id)
-    role = engine.settings.section("disposal").get("appraiser_role", "approver")
-    require_roles(engine.catalog, actor, (role,), "appraise a disposal list")
     if actor.person_id == doc["proposed_by"]:
         raise IdentityError(f"{actor.person_id} proposed list {list_id}: the appraisal group "
                             "is other people", subject=list_id)
+    role = engine.settings.section("disposal").get("appraiser_role", "approver")
+    require_roles(engine.catalog, actor, (role,), "appraise a disposal list")
     if any(a["by"] == actor.person_id for a in doc["approvals"]):
         raise InputError(f"{actor.person_id} already approved list {list_id}", subject=list_id)
     if doc["state"] == "executed":
@@ -199,7 +199,7 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
         if item is not None and why is None and item.sha256 != entry["sha256"]:
             why = "its object changed since the proposal"
         if why is None:
-            why = _store_refuses(engine, item, now)
+            why = _store_refuses(engine, item, now, set(e["item"] for e in doc["items"]))
         if why is None:
             destroy[item.id] = item
         else:
@@ -207,8 +207,18 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
     destroyed = []
     for item in destroy.values():
         destroyed.append(_destroy(engine, actor, item, doc, destroy, now))
+    # an execution that died after destroying and before its register: those items are
+    # registered now, by the run that finds them
+    registered = {i for e in doc.get("executions", []) for i in e["destroyed"]}
+    done = {t["id"] for t in destroyed}
+    for entry in doc["items"]:
+        tomb = engine.catalog.get_record("tombstones", entry["item"])
+        if (tomb and tomb.get("list") == doc["id"] and tomb["state"] == "destroyed"
+                and tomb["id"] not in registered | done):
+            destroyed.append(tomb)
+            left = [x for x in left if x["item"] != tomb["id"]]
     execution = {"at": iso(now), "by": actor.person_id, "witnesses": present,
-                 "approvals": approvals, "destroyed": [d["item"] for d in destroyed],
+                 "approvals": approvals, "destroyed": [d["id"] for d in destroyed],
                  "left": left}
     register = _register(engine, actor, doc, execution, destroyed)
     execution["register"] = register
@@ -223,9 +233,17 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
             "witnesses": present}
 
 
-def _store_refuses(engine: RetentionEngine, item: Item, now: datetime) -> str | None:
-    keys = [(item.storage["object"]["key"], item.storage["object"]["version_id"])] + [
-        (m["key"], m["version_id"]) for m in item.storage.get("manifests", [])]
+def _needed_by(engine: RetentionEngine, item: Item, destroying: set[str]) -> list[str]:
+    """Other items that still need this item's object (the bytes outlive them all)."""
+    return [o.id for o in engine.catalog.items_of_object(item.sha256)
+            if o.id != item.id and o.status != "disposed" and o.id not in destroying]
+
+
+def _store_refuses(engine: RetentionEngine, item: Item, now: datetime,
+                   listed: set[str]) -> str | None:
+    keys = [(m["key"], m["version_id"]) for m in item.storage.get("manifests", [])]
+    if not _needed_by(engine, item, listed):  # an object still needed is kept, not judged
+        keys.append((item.storage["object"]["key"], item.storage["object"]["version_id"]))
     for key, vid in keys:
         if vid not in engine.store.versions(key):
             continue  # gone already: a resumed execution
@@ -241,8 +259,7 @@ def _destroy(engine: RetentionEngine, actor: Actor, item: Item, doc: dict,
              destroying: dict[str, Item], now: datetime) -> dict:
     d = item.description
     obj = item.storage["object"]
-    others = [o.id for o in engine.catalog.items_of_object(item.sha256)
-              if o.id != item.id and o.status != "disposed" and o.id not in destroying]
+    others = _needed_by(engine, item, set(destroying))
     tomb = {"id": item.id, "state": "destroying", "list": doc["id"], "sha256": item.sha256,
             "sm3": item.current.digests.sm3, "size": item.current.digests.size,
             "kind": d.kind, "unit": d.unit, "device_id": d.device_id, "officers": d.officers,
@@ -256,10 +273,16 @@ def _destroy(engine: RetentionEngine, actor: Actor, item: Item, doc: dict,
         if m["version_id"] in engine.store.versions(m["key"]):
             engine.store.delete_version(m["key"], m["version_id"])
         deleted.append(m["key"])
-    if not others:
-        if obj["version_id"] in engine.store.versions(obj["key"]):
+    if not others and obj["version_id"] in engine.store.versions(obj["key"]):
+        lock = engine.store.lock(obj["key"], obj["version_id"])
+        if lock.legal_hold or (lock.retain_until is not None and lock.retain_until > now):
+            tomb["object_kept_for"] = [f"store lock until {iso(lock.retain_until)}, legal hold "
+                                       f"{lock.legal_hold}"]
+        else:
             engine.store.delete_version(obj["key"], obj["version_id"])
-        deleted.append(obj["key"])
+            deleted.append(obj["key"])
+    elif not others:
+        deleted.append(obj["key"])  # gone already: a resumed execution
     fresh = engine.catalog.get_item(item.id) or item
     fresh.status = "disposed"
     fresh.legal_hold = False

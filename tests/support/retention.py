@@ -1,0 +1,69 @@
+"""A team of people and a few archived items for retention tests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from archive import people, settings
+from archive.ledger import Actor
+from archive.model import Description
+from archive.signing import SigningKey
+from retention.engine import RetentionEngine
+from retention.rules import routine_retain_until
+from tests.support.archives import Setup, make_archive
+
+TEAM = {"AR1": ["archivist"], "AR2": ["archivist"], "OF1": ["officer"],
+        "AP1": ["approver"], "AP2": ["approver"], "AP3": ["approver"], "LG1": ["legal"],
+        "AU1": ["auditor"], "AU2": ["auditor"]}
+
+
+@dataclass
+class Team:
+    setup: Setup
+    engine: RetentionEngine
+    actors: dict[str, Actor]
+
+    @property
+    def archive(self):
+        return self.setup.archive
+
+    @property
+    def catalog(self):
+        return self.setup.archive.catalog
+
+    @property
+    def store(self):
+        return self.setup.archive.store
+
+    def __getitem__(self, person: str) -> Actor:
+        return self.actors[person]
+
+    def put(self, *, unit: str = "market-001", ingested: datetime | None = None,
+            data: bytes | None = None, **fields) -> str:
+        """Archive one item with the routine lock ingest would give it."""
+        now = datetime.now(timezone.utc)
+        start = fields.pop("start", now - timedelta(hours=2))
+        d = Description(kind=fields.pop("kind", "video"), unit=unit,
+                        device_id=fields.pop("device_id", "DSJ-1"),
+                        officers=fields.pop("officers", ["OF1"]), recorded_start=start,
+                        recorded_end=start + timedelta(minutes=10), **fields)
+        until = routine_retain_until(settings.load().units[unit], d.recorded_end, now,
+                                     self.engine.zone(unit))
+        res = self.archive.archive_stream([data or os.urandom(3000)], d, self.setup.actor,
+                                          until, legal_hold=d.case_id is not None)
+        return res.item.id
+
+
+def make_team(tmp_path: Path, catalog, store, clock=None) -> Team:
+    setup = make_archive(tmp_path, catalog, store)
+    actors = {"P000": setup.actor}
+    for pid, roles in TEAM.items():
+        key = SigningKey.generate(setup.key_dir / f"person-{pid}.key")
+        people.register(catalog, pid, f"人员{pid}", f"acct-{pid}", roles, key)
+        actors[pid] = Actor(pid, key)
+    kwargs = {"clock": clock} if clock else {}
+    engine = RetentionEngine(setup.archive, settings.load(None, tmp_path / "home"), **kwargs)
+    return Team(setup, engine, actors)
