@@ -120,7 +120,7 @@ def transfer_accept(ctx: Context, year: int, as_json: bool) -> int:
     if as_json:
         _emit_json({k: v for k, v in t.items() if k != "items"} | {"items": len(t["items"])})
     else:
-        click.echo(tr.render_receipt_zh(t))
+        click.echo(tr.render_receipt_zh(t, _policy(ctx)))
     return 0
 
 

@@ -119,17 +119,24 @@ def status(archive: Archive, policy: CyclePolicy, year: int, as_of: datetime) ->
                      and i.id not in coded]
         if as_of >= hand and late_hand:
             overdue.append({"unit": u, "deadline": "handover", "due": iso(hand),
-                            "items": late_hand})
+                            "due_local": _local(hand), "items": late_hand})
         if as_of >= done and late_arch:
             overdue.append({"unit": u, "deadline": "archiving", "due": iso(done),
-                            "items": late_arch})
-    return {"year": year, "as_of": iso(as_of), "phase": phase, "phase_zh": PHASE_ZH[phase],
+                            "due_local": _local(done), "items": late_arch})
+    return {"year": year, "as_of": iso(as_of),
+            "as_of_local": _local(as_of.astimezone(policy.zone)), "phase": phase,
+            "phase_zh": PHASE_ZH[phase],
             "items": len(items), "by_tier": dict(Counter(i.tier for i in items)),
             "units": [units[u] for u in sorted(units)],
             "transfers": [{"id": t["id"], "status": t["status"], "items": len(t["items"]),
                            "withheld": len(t["withheld"])} for t in transfers],
             "codes": len(code_docs), "manifests": (last_run or {}).get("number", 0),
             "blockers": blockers, "overdue": overdue}
+
+
+def _local(dt: datetime) -> str:
+    """A time as people read it: in its own zone (the caller gives it one)."""
+    return dt.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _accepted_ids(transfers: list[dict]) -> list[str]:
@@ -187,7 +194,8 @@ def render_catalogue_zh(body: dict, policy: CyclePolicy) -> str:
 
 
 def render_status(st: dict) -> str:
-    lines = [f"{st['year']}年度  阶段 {st['phase_zh']} ({st['phase']})  报告日期 {st['as_of']}",
+    lines = [f"{st['year']}年度  阶段 {st['phase_zh']} ({st['phase']})  "
+             f"报告日期 {st['as_of_local']}",
              f"条目 {st['items']}  " + "  ".join(f"{k} {v}" for k, v in
                                                 sorted(st["by_tier"].items())),
              f"移交 {len(st['transfers'])} 批  档号 {st['codes']}  年度清单版本 {st['manifests']}",
@@ -207,6 +215,6 @@ def render_status(st: dict) -> str:
     if st["overdue"]:
         lines += ["", "overdue:"]
         for o in st["overdue"]:
-            lines.append(f"  {o['unit']}: {o['deadline']} due {o['due']}, "
+            lines.append(f"  {o['unit']}: {o['deadline']} due before {o['due_local']}, "
                          f"{len(o['items'])} items")
     return "\n".join(lines)

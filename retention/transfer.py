@@ -227,13 +227,14 @@ def verify_receipt(archive: Archive, transfer: dict) -> bool:
                                                          r["signature"])
 
 
-def render_receipt_zh(t: dict) -> str:
+def render_receipt_zh(t: dict, policy: CyclePolicy) -> str:
     r = t["receipt"]["receipt"]
     return "\n".join([
         "电子档案移交接收回执",
         f"移交批次 {r['transfer']}  年度 {r['year']}",
         f"移交件数 {r['items']}  暂缓移交 {r['withheld']}",
-        f"移交人 {r['prepared_by']}  接收人 {r['accepted_by']}  接收时间 {r['accepted_at']}",
+        f"移交人 {r['prepared_by']}  接收人 {r['accepted_by']}  "
+        f"接收时间 {_local(r['accepted_at'], policy)}",
         f"移交清单摘要(SHA-256) {r['manifest_sha256']}",
         f"接收人签名密钥 {fingerprint(t['receipt']['key_id'])}"])
 
