@@ -1,0 +1,149 @@
+"""case, flag, retention and dispose through the command line, each person acting with their
+own key (the test-only key folder)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from archive import backends, people, settings
+from archive.model import Description
+from tests.test_cli import run, run_json  # noqa: F401
+
+PEOPLE = [("AR1", "archivist"), ("AR2", "archivist"), ("OF1", "officer"), ("AP1", "approver"),
+          ("AP2", "approver"), ("AU1", "auditor"), ("AU2", "auditor")]
+
+
+@pytest.fixture
+def office(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("CUSTODY_TESTING", "1")
+    monkeypatch.setenv("CUSTODY_TEST_PEOPLE_DIR", str(tmp_path / "people"))
+    monkeypatch.delenv("CUSTODY_ACT_AS", raising=False)
+    monkeypatch.delenv("CUSTODY_CONFIG", raising=False)
+    run("init")
+    for pid, role in PEOPLE:
+        run("people", "add", pid, "--name", f"人员{pid}", "--account", pid.lower(),
+            "--role", role)
+    yield monkeypatch
+    from archive.worm.local import release_all_for_tests
+
+    release_all_for_tests(tmp_path)
+
+
+def as_(office, person: str) -> None:
+    office.setenv("CUSTODY_ACT_AS", person)
+
+
+def archive_items(n: int, *, old: bool = False, lock_s: int = 0, **fields) -> list[str]:
+    archive = backends.open_archive(settings.load())
+    actor = people.acting_person(archive.catalog)
+    now = datetime.now(timezone.utc)
+    start = datetime(2025, 1, 2, tzinfo=timezone.utc) if old else now - timedelta(hours=3)
+    until = now + (timedelta(seconds=lock_s) if lock_s else timedelta(days=200))
+    ids = []
+    for n_ in range(n):
+        d = Description(kind="video", unit="market-001", device_id="DSJ-1", officers=["OF1"],
+                        recorded_start=start + timedelta(minutes=n_),
+                        recorded_end=start + timedelta(minutes=n_ + 1), party="王五",
+                        cause="占道经营", **fields)
+        item = archive.archive_stream([os.urandom(1500)], d, actor, until).item
+        if old:
+            item.ingested_at = start + timedelta(days=1)
+            archive.catalog.save_state(item)
+        ids.append(item.id)
+    archive.finish_command()
+    archive.catalog.close()
+    return ids
+
+
+def test_case_register_link_close(office, tmp_path):
+    a, b = archive_items(2)
+    reg = tmp_path / "register.csv"
+    reg.write_text("id,type,unit,opened,closed,filing_year,activities\n"
+                   "SJ-2026-01,general,market-001,2026-02-01,,,询问;扣押\n"
+                   "SJ-2026-02,major,market-001,2026-02-03,,,现场勘验\n", encoding="utf-8")
+    as_(office, "OF1")
+    assert "may not import" in run("case", "import", str(reg), code=2).stderr
+    as_(office, "AR1")
+    out = run_json("case", "import", str(reg))
+    assert out["added"] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,type,unit\nX,unknown,market-001\nY,general,mars\n", encoding="utf-8")
+    err = run_json("case", "import", str(bad), code=2)
+    assert [p["line"] for p in err["problems"]] == [2, 3]
+    as_(office, "OF1")
+    out = run_json("case", "link", a, b, "--case", "SJ-2026-02")
+    assert set(out["linked"]) == {a, b}
+    shown = run_json("show", a, "--lock")
+    assert shown["tier"] == "case" and shown["lock_in_store"]["legal_hold"]
+    as_(office, "AR1")
+    text = run("case", "close", "SJ-2026-02", "--date", "2026-03-01").stdout
+    assert "case SJ-2026-02 closed on 2026-03-01; 2 items" in text
+    shown = run_json("show", a, "--lock")
+    assert not shown["lock_in_store"]["legal_hold"]
+    assert shown["retain_until"].startswith("2056-12-31T16:00")  # 1 Jan 2057 in Shanghai
+    assert "already closed" in run("case", "close", "SJ-2026-02", "--date", "2026-03-02",
+                                   code=2).stderr
+    assert "SJ-2026-01" in run("case", "list").stdout
+
+
+def test_flag_confirm_and_check(office):
+    a, b = archive_items(2, activity_id="ACT-9")
+    as_(office, "OF1")
+    out = run_json("flag", a, "--reason", "obstruction", "--note", "阻碍执法")
+    assert set(out["items"]) == {a, b}
+    assert "needs a written reason" in run("flag", a, "--reason", "other", code=2).stderr
+    assert "second person" not in run("flag", "list").stdout
+    assert "takes the role approver" in run("flag", "confirm", out["id"], code=2).stderr
+    as_(office, "AP1")
+    text = run("flag", "confirm", out["id"]).stdout
+    assert "2 items permanent" in text
+    assert run_json("show", b)["tier"] == "permanent"
+    assert "cannot be withdrawn" in run("flag", "withdraw", out["id"], code=2).stderr
+    run("retention", "run")
+    assert "every lock in the store" in run("retention", "check").stdout
+
+
+def test_retention_check_exits_1_on_a_weak_lock(office):
+    (a,) = archive_items(1)
+    as_(office, "AR1")
+    run("retention", "run")
+    # the catalog is told of a confirmed flag the store never heard of
+    archive = backends.open_archive(settings.load())
+    archive.catalog.put_record("flags", "F-X", {"id": "F-X", "reason": "assault",
+                                                "state": "confirmed", "items": [a]})
+    item = archive.catalog.get_item(a)
+    item.retention = {**item.retention, "flags": ["F-X"]}
+    archive.catalog.save_state(item)
+    archive.catalog.close()
+    out = run_json("retention", "check", code=1)
+    assert {p["code"] for p in out["problems"]} == {"lock-short", "hold-missing"}
+    assert "lock-short: item" in run("retention", "check", code=1).stdout
+
+
+def test_retention_run_what_if_and_dispose(office):
+    gone = archive_items(2, old=True, lock_s=3)
+    as_(office, "AR1")
+    what_if = run_json("retention", "run", "--as-of", "2030-01-01")
+    assert not what_if["applied"] and {c["item"] for c in what_if["candidates"]} >= set(gone)
+    assert "nothing is due" in run("dispose", "propose", code=2).stderr
+    time.sleep(4)
+    listed = run_json("dispose", "propose")
+    lid = listed["id"]
+    for person in ("AP1", "AP2"):
+        as_(office, person)
+        run("dispose", "approve", lid, "--note", "同意销毁")
+    for person in ("AU1", "AU2"):
+        as_(office, person)
+        run("dispose", "witness", lid)
+    as_(office, "AR2")
+    text = run("dispose", "execute", lid, "--witness", "AU1", "--witness", "AU2").stdout
+    assert "销毁清册" in text and "监销人 AU1、AU2" in text
+    assert run_json("show", gone[0])["status"] == "disposed"
+    assert "executed" in run("dispose", "list").stdout
+    assert run_json("audit", "verify")["ok"]
