@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archive.model import parse_iso
 from cli import Context, _emit_json, command, json_option, main
 from retention import cases, disposal, flags
 from retention.engine import RetentionEngine
@@ -21,11 +22,24 @@ def _engine(ctx: Context) -> RetentionEngine:
     return RetentionEngine(ctx.archive, ctx.settings)
 
 
-def _changes(changes: list[dict]) -> None:
+def _local(ctx: Context, when: str | None, unit: str | None) -> str:
+    """A stored UTC time shown in the unit's zone."""
+    if when is None:
+        return "-"
+    zone = ctx.settings.unit_zone(unit)
+    dt = parse_iso(when)
+    return f"{dt.astimezone(zone):%Y-%m-%d %H:%M}" if zone else when
+
+
+def _changes(ctx: Context, changes: list[dict]) -> None:
     for c in changes:
-        click.echo(f"  {c['item']}: {c['before']['tier']} -> {c['after']['tier']}, retain until "
-                   f"{c['after']['retain_until']}, legal hold {c['after']['legal_hold']}  "
-                   f"({c['rule']})")
+        after = c["after"]
+        until = _local(ctx, after["retain_until"], c.get("unit"))
+        kept = (f"permanent (locked until {until})" if c["period"] == "permanent"
+                and after["tier"] == "permanent" else f"until {until}")
+        hold = "held" if after["legal_hold"] else "not held"
+        click.echo(f"  {c['item']}: {c['before']['tier']} -> {after['tier']}, {kept}, {hold}"
+                   f"  [{c['rule']}]")
 
 
 # --- cases -----------------------------------------------------------------------------------
@@ -47,7 +61,7 @@ def case_import(ctx: Context, file: Path, as_json: bool) -> int:
         return 0
     click.echo(f"{result['cases']} cases in {file}: {result['added']} added, "
                f"{result['updated']} updated, {len(result['retention_changes'])} items changed")
-    _changes(result["retention_changes"])
+    _changes(ctx, result["retention_changes"])
     return 0
 
 
@@ -66,7 +80,7 @@ def case_link(ctx: Context, items: tuple[str, ...], case_id: str, as_json: bool)
     for f in result["evidence_flags"]:
         click.echo(f"  evidence flag {f} raised (the unit keeps evidence permanently; a second "
                    "person confirms it: custody flag confirm)")
-    _changes(result["retention_changes"])
+    _changes(ctx, result["retention_changes"])
     return 0
 
 
@@ -82,7 +96,7 @@ def case_close(ctx: Context, case_id: str, closed: str, as_json: bool) -> int:
         _emit_json(result)
         return 0
     click.echo(f"case {case_id} closed on {result['closed']}; {len(result['items'])} items")
-    _changes(result["retention_changes"])
+    _changes(ctx, result["retention_changes"])
     return 0
 
 
@@ -139,7 +153,7 @@ def flag_raise(ctx: Context, item_id: str, reason: str, note: str | None,
         return 0
     click.echo(f"flag {doc['id']} ({doc['reason_zh']}) on {len(doc['items'])} items; held "
                "until confirmed or withdrawn")
-    _changes(doc["retention_changes"])
+    _changes(ctx, doc["retention_changes"])
     return 0
 
 
@@ -155,7 +169,7 @@ def flag_confirm(ctx: Context, flag_id: str, as_json: bool) -> int:
         return 0
     click.echo(f"flag {flag_id} confirmed by {doc['confirmed_by']}: {len(doc['items'])} "
                "items permanent")
-    _changes(doc["retention_changes"])
+    _changes(ctx, doc["retention_changes"])
     return 0
 
 
@@ -171,7 +185,7 @@ def flag_withdraw(ctx: Context, flag_id: str, note: str | None, as_json: bool) -
         _emit_json(doc)
         return 0
     click.echo(f"flag {flag_id} withdrawn")
-    _changes(doc["retention_changes"])
+    _changes(ctx, doc["retention_changes"])
     return 0
 
 
@@ -216,13 +230,14 @@ def retention_run(ctx: Context, as_of: str | None, as_json: bool) -> int:
     click.echo(f"retention run ({mode}): {len(report.changed)} changed, "
                f"{len(report.expiring)} expiring within {engine.expiring_days} days, "
                f"{len(report.candidates)} disposal candidates")
-    _changes(report.changed)
+    _changes(ctx, report.changed)
     for title, rows in (("expiring", report.expiring), ("disposal candidates",
                                                          report.candidates)):
         if rows:
             t = Table("item", "unit", "tier", "retain until", "rule", title=title)
             for r in rows:
-                t.add_row(r["item"], r["unit"] or "-", r["tier"], r["retain_until"], r["rule"])
+                t.add_row(r["item"], r["unit"] or "-", r["tier"],
+                          _local(ctx, r["retain_until"], r["unit"]), r["rule"])
             Console(width=200).print(t)
     for p in report.problems:
         click.echo(f"{p['item']}: {p['message']}", err=True)

@@ -301,10 +301,16 @@ def _register(engine: RetentionEngine, actor: Actor, doc: dict, execution: dict,
               destroyed: list[dict]) -> dict:
     """The 销毁清册: Chinese, signed by the archive and by the executing person, kept in the
     WORM store for the checkpoint period."""
+    zone = engine.zone(None)
+
+    def local(when: str) -> str:
+        return f"{parse_iso(when).astimezone(zone):%Y-%m-%d %H:%M:%S} ({zone})"
+
     lines = [f"销毁清册  清单号 {doc['id']}", f"提出人 {doc['proposed_by']}  提出时间 "
-             f"{doc['proposed_at']}", "鉴定小组 " + "、".join(execution["approvals"]),
+             f"{local(doc['proposed_at'])}", "鉴定小组 " + "、".join(execution["approvals"]),
              "监销人 " + "、".join(execution["witnesses"]),
-             f"执行人 {execution['by']}  执行时间 {execution['at']}", "",
+             f"执行人 {execution['by']}  执行时间 {local(execution['at'])}",
+             f"档案签名密钥 {engine.archive.key.key_id}", "",
              "序号\t条目\t类型\t单位\t设备\t当事人\t案由\t大小(字节)\tSHA-256\tSM3"]
     for n, t in enumerate(destroyed, 1):
         lines.append(f"{n}\t{t['id']}\t{t['kind']}\t{t['unit']}\t{t['device_id']}\t"

@@ -198,7 +198,8 @@ class RetentionEngine:
                                   cause=cause, rule=req.rule, **new))
         self.catalog.save_state(fresh)
         self.catalog.update_object_lock(item.sha256, lock)
-        change = {"item": item.id, "cause": cause, "before": old, "after": new,
+        change = {"item": item.id, "unit": item.description.unit, "cause": cause,
+                  "before": old, "after": new,
                   "period": req.period, "rule": req.rule, "holds": list(req.holds)}
         self.archive.ledger.append(actor, "retention", item.id, change)
         return change
