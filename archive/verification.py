@@ -147,7 +147,9 @@ def _check_media(store, key: str, vid: str, item: Item, probe: MediaProbe) -> li
 
 
 def lot_ids(archive: Archive, query: Query) -> list[str]:
-    return [i.id for i in archive.catalog.iter_items(query)]
+    """The items a query selects, less those destroyed by an approved disposal (their bytes
+    are gone by design; their tombstones are the record)."""
+    return [i.id for i in archive.catalog.iter_items(query) if i.status != "disposed"]
 
 
 def year_lot(archive: Archive, year: int, zone) -> list[str]:
@@ -157,7 +159,8 @@ def year_lot(archive: Archive, year: int, zone) -> list[str]:
     ids: dict[str, None] = {}
     for query in (Query(start=start, end=end), Query(status="pending-metadata")):
         for item in archive.catalog.iter_items(query):
-            if start <= (item.description.recorded_start or item.ingested_at) < end:
+            if (start <= (item.description.recorded_start or item.ingested_at) < end
+                    and item.status != "disposed"):
                 ids[item.id] = None
     return list(ids)
 
