@@ -116,3 +116,46 @@ def test_a_list_altered_in_the_catalog_is_refused(team):
     team.catalog.put_record("disposals", doc["id"], doc)
     with pytest.raises(IdentityError, match="altered"):
         disposal.approve(team.engine, team["AP1"], doc["id"], None)
+
+
+class Crash(Exception):
+    pass
+
+
+def test_an_execution_that_dies_midway_is_finished_and_registered_by_the_next(team,
+                                                                               monkeypatch):
+    from archive.catalog.base import Query
+    from archive.verification import lot_ids
+
+    ids = [old_item(team) for _ in range(2)]
+    time.sleep(LOCK_S + 1)
+    doc = disposal.propose(team.engine, team["AR1"])
+    for p in ("AP1", "AP2"):
+        disposal.approve(team.engine, team[p], doc["id"], None)
+    for p in ("AU1", "AU2"):
+        disposal.witness(team.engine, team[p], doc["id"])
+    real_delete = team.store.delete_version
+    calls = []
+
+    def dies_on_the_third_delete(key, vid):
+        calls.append(key)
+        if len(calls) == 3:  # the first item done (manifest, object), the second half-way
+            raise Crash("power cut")
+        real_delete(key, vid)
+
+    monkeypatch.setattr(team.store, "delete_version", dies_on_the_third_delete)
+    with pytest.raises(Crash):
+        disposal.execute(team.engine, team["AR2"], doc["id"], ["AU1", "AU2"])
+    monkeypatch.setattr(team.store, "delete_version", real_delete)
+    states = {team.catalog.get_record("tombstones", i)["state"] for i in ids}
+    assert states == {"destroyed", "destroying"}  # one done, one named as under way
+
+    result = disposal.execute(team.engine, team["AR2"], doc["id"], ["AU1", "AU2"])
+    assert {t["id"] for t in result["destroyed"]} == set(ids)  # both in this register
+    for i in ids:
+        item = team.archive.item(i)
+        assert item.status == "disposed"
+        assert item.storage["object"]["version_id"] not in team.store.versions(
+            item.storage["object"]["key"])
+    assert not set(ids) & set(lot_ids(team.archive, Query()))  # verification skips them
+    assert team.archive.verify_ledger().ok
