@@ -733,7 +733,10 @@ def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tup
                                "positions": list(positions)})
     out = person.to_dict() | {"key_file": str(key.path)}
     _emit_json(out) if as_json else click.echo(
-        f"{person_id} ({name}, {account}): {', '.join(roles)}; key {fingerprint(key.key_id)}")
+        f"{person_id} ({name}, {account}): {', '.join(roles)}"
+        + (f"; positions {', '.join(positions)}" if positions else "")
+        + (f"; clearances {', '.join(clearances)}" if clearances else "")
+        + f"; key {fingerprint(key.key_id)}")
     return 0
 
 

@@ -298,7 +298,7 @@ def verify_export_cmd(ctx: Context, path: Path, key_file: Path | None, fp: str |
                    f"{r['items']} items, extracted by {r['extractor']}")
         click.echo(f"trusted archive key: {r['trusted_key'] or '(none matched)'}")
         for p in report.problems:
-            click.echo(f"  {p['code']:<22} {p['path']}: {p['message']}")
+            click.echo(f"  {p['code']:<22} {p['message']}")
         click.echo("export intact: every file matches the signed extraction record"
                    if report.ok else f"{len(report.problems)} problem(s)")
     return 0 if report.ok else 1
