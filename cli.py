@@ -1083,4 +1083,8 @@ import cli_cycle  # noqa: E402, F401
 import cli_retention  # noqa: E402, F401
 
 if __name__ == "__main__":
-    main()
+    # run as a script this file is __main__, not the module "cli" the command modules
+    # register on: call that one
+    import cli
+
+    cli.main()

@@ -101,12 +101,16 @@ class WormStore(ABC):
     location: str = ""
 
     @abstractmethod
-    def begin_object(self, retain_until: datetime, legal_hold: bool = False) -> PendingObject:
-        ...
+    def begin_object(self, retain_until: datetime, legal_hold: bool = False, *,
+                     new_version: bool = False) -> PendingObject:
+        """Bytes on their way in. ``new_version``: a restore writes good bytes as a new
+        version beside a damaged one (never over it); otherwise an existing version of the
+        content key is returned instead."""
 
     def put_object(self, chunks: Iterable[bytes], sha256: str, size: int,
-                   retain_until: datetime, legal_hold: bool = False) -> StoredVersion:
-        pending = self.begin_object(retain_until, legal_hold)
+                   retain_until: datetime, legal_hold: bool = False, *,
+                   new_version: bool = False) -> StoredVersion:
+        pending = self.begin_object(retain_until, legal_hold, new_version=new_version)
         with pending:
             for chunk in chunks:
                 pending.write(chunk)
@@ -114,8 +118,9 @@ class WormStore(ABC):
 
     @abstractmethod
     def put_blob(self, key: str, data: bytes, retain_until: datetime | None,
-                 legal_hold: bool = False) -> StoredVersion:
-        """Store a small document under ``key``; refused when the key already exists."""
+                 legal_hold: bool = False, *, new_version: bool = False) -> StoredVersion:
+        """Store a small document under ``key``; refused when the key already exists, unless
+        ``new_version`` (a restore of a damaged version: the old one stays as evidence)."""
 
     @abstractmethod
     def read(self, key: str, version_id: str, chunk_size: int = CHUNK) -> Iterator[bytes]: ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import struct
@@ -70,16 +71,20 @@ def _full(exc: OSError, what: str) -> Exception:
 
 
 class _LocalPending(PendingObject):
-    def __init__(self, store: LocalWormStore, retain_until: datetime, legal_hold: bool):
+    def __init__(self, store: LocalWormStore, retain_until: datetime, legal_hold: bool,
+                 new_version: bool = False):
         self.store = store
+        self.new_version = new_version
         self.retain_until = retain_until
         self.legal_hold = legal_hold
         self.tmp = store._tmp_path()
         self.fd: int | None = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.size = 0
+        self.sha256 = hashlib.sha256()  # the key names the content: check it, as S3 does
 
     def write(self, chunk: bytes) -> None:
         view = memoryview(chunk)
+        self.sha256.update(view)
         try:
             while view:
                 n = os.write(self.fd, view)
@@ -94,6 +99,10 @@ class _LocalPending(PendingObject):
         if size != self.size:
             self.abort()
             raise InputError(f"{key}: {self.size} bytes received, {size} declared")
+        if self.sha256.hexdigest() != sha256:
+            self.abort()
+            raise InputError(f"{key}: the bytes received have SHA-256 "
+                             f"{self.sha256.hexdigest()}", subject=key)
         try:
             os.fsync(self.fd)
         except OSError as exc:
@@ -104,7 +113,7 @@ class _LocalPending(PendingObject):
         # Two ingest processes may commit the same bytes at once: one version per content key.
         with self.store._key_lock(key):
             existing = self.store.versions(key)
-            if existing:
+            if existing and not self.new_version:
                 self.abort()
                 return self.store._stored(key, existing[0])
             try:
@@ -158,20 +167,27 @@ class LocalWormStore(WormStore):
         return self._key_dir(key) / version_id
 
     # --- writing -------------------------------------------------------------------------
-    def begin_object(self, retain_until: datetime, legal_hold: bool = False) -> PendingObject:
+    def begin_object(self, retain_until: datetime, legal_hold: bool = False, *,
+                     new_version: bool = False) -> PendingObject:
         check_retention(retain_until)
         try:
-            return _LocalPending(self, retain_until, legal_hold)
+            return _LocalPending(self, retain_until, legal_hold, new_version)
         except OSError as exc:
             raise _full(exc, str(self.root)) from exc
 
     def put_blob(self, key: str, data: bytes, retain_until: datetime | None,
-                 legal_hold: bool = False) -> StoredVersion:
+                 legal_hold: bool = False, *, new_version: bool = False) -> StoredVersion:
         check_key(key)
         check_retention(retain_until)
-        if self.versions(key):
-            raise WormViolation(f"{key} already exists; the store never overwrites",
-                                subject=key)
+        # one writer per key: two racing writers must not both add a "first" version
+        with self._key_lock(key):
+            if self.versions(key) and not new_version:
+                raise WormViolation(f"{key} already exists; the store never overwrites",
+                                    subject=key)
+            return self._put_blob_locked(key, data, retain_until, legal_hold)
+
+    def _put_blob_locked(self, key: str, data: bytes, retain_until: datetime | None,
+                         legal_hold: bool) -> StoredVersion:
         tmp = self._tmp_path()
         try:
             with open(tmp, "xb") as f:

@@ -179,8 +179,10 @@ def init_bucket(client: Any, bucket: str) -> None:
 
 
 class _S3Pending(PendingObject):
-    def __init__(self, store: S3WormStore, retain_until: datetime, legal_hold: bool) -> None:
+    def __init__(self, store: S3WormStore, retain_until: datetime, legal_hold: bool,
+                 new_version: bool = False) -> None:
         self.store = store
+        self.new_version = new_version
         self.retain_until = retain_until
         self.legal_hold = legal_hold
         self.key = f"{STAGING}{uuid7()}"
@@ -234,14 +236,14 @@ class _S3Pending(PendingObject):
                 raise InputError(f"{key}: the bytes received have SHA-256 "
                                  f"{self.sha256.hexdigest()}", subject=key)
             existing = self.store.versions(key)
-            if existing:
+            if existing and not self.new_version:
                 self.abort()
                 return self.store._stored(key, existing[0])
             if not self.streaming:
                 data = bytes(self.buffer)
                 self.abort()  # the upload only marked the work as pending
                 return self.store._put_content(key, data, sha256, self.retain_until,
-                                               self.legal_hold)
+                                               self.legal_hold, exclusive=not self.new_version)
             return self._commit_staged(key, sha256, size)
         except BaseException:
             self._abort_quietly()
@@ -255,7 +257,8 @@ class _S3Pending(PendingObject):
         self.upload_id = None
         self.staged = done["VersionId"]
         version_id = self.store._copy(self.key, self.staged, key, sha256, size,
-                                      self.retain_until, self.legal_hold)
+                                      self.retain_until, self.legal_hold,
+                                      exclusive=not self.new_version)
         self.store._delete_staging(self.key, self.staged)
         self.staged = None
         self.closed = True
@@ -316,38 +319,42 @@ class S3WormStore(WormStore):
         return _call(self.client, op, Bucket=self.bucket, **params)
 
     # --- writing -------------------------------------------------------------------------
-    def begin_object(self, retain_until: datetime, legal_hold: bool = False) -> PendingObject:
+    def begin_object(self, retain_until: datetime, legal_hold: bool = False, *,
+                     new_version: bool = False) -> PendingObject:
         check_retention(retain_until)
-        return _S3Pending(self, retain_until, legal_hold)
+        return _S3Pending(self, retain_until, legal_hold, new_version)
 
     def put_blob(self, key: str, data: bytes, retain_until: datetime | None,
-                 legal_hold: bool = False) -> StoredVersion:
+                 legal_hold: bool = False, *, new_version: bool = False) -> StoredVersion:
         check_key(key)
         check_retention(retain_until)
         if key.startswith(STAGING):
             raise InputError(f"{key}: {STAGING} is reserved for uploads in progress")
-        if self.versions(key):
+        if self.versions(key) and not new_version:
             raise WormViolation(f"{key} already exists; the store never overwrites",
                                 subject=key)
         digest = hashlib.sha256(data).hexdigest()
-        version_id = self._put(key, data, digest, retain_until, legal_hold)
+        version_id = self._put(key, data, digest, retain_until, legal_hold,
+                               exclusive=not new_version)
         if version_id is None:
             raise WormViolation(f"{key} already exists; the store never overwrites",
                                 subject=key)
         return self._confirm(key, version_id, retain_until, legal_hold, len(data))
 
     def _put_content(self, key: str, data: bytes, sha256: str, retain_until: datetime,
-                     legal_hold: bool) -> StoredVersion:
-        version_id = self._put(key, data, sha256, retain_until, legal_hold)
+                     legal_hold: bool, exclusive: bool = True) -> StoredVersion:
+        version_id = self._put(key, data, sha256, retain_until, legal_hold, exclusive)
         if version_id is None:  # stored meanwhile by someone else: same bytes by definition
             return self._stored(key, self.versions(key)[0])
         return self._confirm(key, version_id, retain_until, legal_hold, len(data))
 
     def _put(self, key: str, data: bytes, sha256: str, retain_until: datetime | None,
-             legal_hold: bool) -> str | None:
-        """One PutObject, lock in the request; None when the key already exists."""
+             legal_hold: bool, exclusive: bool = True) -> str | None:
+        """One PutObject, lock in the request; None when the key already exists (unless not
+        ``exclusive``: a restore's new version beside a damaged one)."""
+        guard = {"IfNoneMatch": "*"} if exclusive else {}
         try:
-            r = self._s3("put_object", Key=key, Body=data, IfNoneMatch="*",
+            r = self._s3("put_object", Key=key, Body=data, **guard,
                          ChecksumAlgorithm="SHA256", ChecksumSHA256=_b64(sha256),
                          **_lock_params(retain_until, legal_hold))
         except ClientError as exc:
@@ -357,15 +364,16 @@ class S3WormStore(WormStore):
         return r["VersionId"]
 
     def _copy(self, src_key: str, src_version: str, key: str, sha256: str, size: int,
-              retain_until: datetime, legal_hold: bool) -> str | None:
+              retain_until: datetime, legal_hold: bool, exclusive: bool = True) -> str | None:
         """Server-side copy of the staged bytes into ``key``, lock in the create request;
         None when the key already exists."""
         source = {"Bucket": self.bucket, "Key": src_key, "VersionId": src_version}
         lock = _lock_params(retain_until, legal_hold)
         try:
+            guard = {"IfNoneMatch": "*"} if exclusive else {}
             if size > MAX_COPY:
-                return self._copy_in_parts(source, key, size, lock)
-            r = self._s3("copy_object", Key=key, CopySource=source, IfNoneMatch="*",
+                return self._copy_in_parts(source, key, size, lock, guard)
+            r = self._s3("copy_object", Key=key, CopySource=source, **guard,
                          ChecksumAlgorithm="SHA256", **lock)
         except ClientError as exc:
             if _code(exc) in _EXISTS:
@@ -379,7 +387,8 @@ class S3WormStore(WormStore):
                                subject=key)
         return r["VersionId"]
 
-    def _copy_in_parts(self, source: dict, key: str, size: int, lock: dict) -> str:
+    def _copy_in_parts(self, source: dict, key: str, size: int, lock: dict,
+                       guard: dict) -> str:
         upload_id = self._s3("create_multipart_upload", Key=key, **lock)["UploadId"]
         try:
             parts = []
@@ -390,7 +399,7 @@ class S3WormStore(WormStore):
                              CopySourceRange=f"bytes={start}-{end}")
                 parts.append({"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]})
             return self._s3("complete_multipart_upload", Key=key, UploadId=upload_id,
-                            MultipartUpload={"Parts": parts}, IfNoneMatch="*")["VersionId"]
+                            MultipartUpload={"Parts": parts}, **guard)["VersionId"]
         except BaseException:
             with contextlib.suppress(Exception):  # the unfinished upload shows in pending()
                 self._s3("abort_multipart_upload", Key=key, UploadId=upload_id)

@@ -160,3 +160,38 @@ def test_open_version_is_seekable(store):
         assert f.read(10) == data[1000:1010]
         f.seek(0)
         assert f.read() == data
+
+
+def test_new_version_beside_a_damaged_one_never_over_it(store):
+    """A restore writes good bytes as a new version; the first one stays as evidence."""
+    data = os.urandom(70_000)
+    first = _put(store, data)
+    sha = hashlib.sha256(data).hexdigest()
+    second = store.put_object([data], sha, len(data), _later(days=2), True, new_version=True)
+    assert second.key == first.key and second.version_id != first.version_id
+    assert store.versions(first.key) == [first.version_id, second.version_id]
+    assert _sha(store, second.key, second.version_id) == sha
+    assert store.lock(second.key, second.version_id).legal_hold
+    assert _sha(store, first.key, first.version_id) == sha  # untouched
+    key = metadata_key("b" * 64, "item2", 1)
+    b1 = store.put_blob(key, b'{"v":1}', _later(days=1))
+    b2 = store.put_blob(key, b'{"v":1}', _later(days=1), new_version=True)
+    assert store.versions(key) == [b1.version_id, b2.version_id]
+    with pytest.raises(InputError):  # still content-addressed: wrong bytes never commit
+        store.put_object([b"other"], sha, 5, _later(days=1), new_version=True)
+
+
+def test_racing_blob_writers_leave_one_version(store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = metadata_key("c" * 64, "item3", 1)
+
+    def put(n: int):
+        try:
+            return store.put_blob(key, b"%d" % n, _later(days=1)).version_id
+        except WormViolation:
+            return None
+
+    with ThreadPoolExecutor(4) as pool:
+        won = [v for v in pool.map(put, range(8)) if v]
+    assert len(won) == 1 and store.versions(key) == won
