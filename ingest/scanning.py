@@ -9,6 +9,7 @@ from pathlib import Path
 from archive.errors import InputError, ServiceUnavailable
 from archive.settings import Settings
 from scanners.clamd import ClamdScanner, PrivateClamd, ScannerRefused, ScannerUnavailable
+from scanners.signature_update import installed_manifest
 
 
 def private_clamd(settings: Settings) -> PrivateClamd:
@@ -58,4 +59,14 @@ def scanner_status(settings: Settings) -> dict:
             return {"running": True, "where": where, "engine": engine, "database": database}
         except ScannerUnavailable as exc:
             return {"running": False, "where": where, "error": str(exc)}
-    return private_clamd(settings).status()
+    daemon = private_clamd(settings)
+    status = daemon.status()
+    # What 'custody scanner update' recorded about the database the daemon runs (or will load).
+    manifest = installed_manifest(status.get("database_dir") if status["running"]
+                                  else daemon.installed_database())
+    status["last_update"] = None if manifest is None else {
+        "at": manifest["installed_at"], "by": manifest["installed_by"],
+        "database": manifest["database"], "source": manifest["source"],
+        "files": [f"{f['name']} {f['version'] or ''}".strip() for f in manifest["files"]],
+        "unsigned": manifest["unsigned"]}
+    return status

@@ -40,6 +40,13 @@ CLAMD = "/usr/sbin/clamd"
 SIGNED_DB = {".cvd", ".cld", ".cud"}
 PLAIN_DB = {".hdb", ".hsb", ".hdu", ".hsu", ".mdb", ".msb", ".mdu", ".msu", ".ndb", ".ndu",
             ".ldb", ".ldu", ".idb", ".cdb", ".cbc", ".pdb", ".gdb", ".wdb", ".yar", ".yara"}
+# Plain-text files that change what is detected without being signatures themselves: allow
+# lists (.fp .sfp .ign .ign2), file type magic (.ftm), trusted signers (.crb .cat), .pwdb, .imp.
+AUX_DB = {".fp", ".sfp", ".ign", ".ign2", ".ftm", ".crb", ".cat", ".pwdb", ".imp"}
+# Databases installed by 'custody scanner update' live in versioned directories under
+# <home>/databases; the symlink <home>/databases/current names the one the daemon loads.
+DATABASES = "databases"
+CURRENT = "current"
 # The kernel's sun_path holds 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH = 100
 MAX_SCAN_SIZE = 4000 * MiB  # the most clamd.conf accepts; a guard against archive bombs
@@ -83,8 +90,8 @@ def test_signature_files(directory: Path) -> list[Path]:
 def _database_label(directory: Path, test: bool) -> str:
     """clamd's VERSION gives no version for local signature files; name them by content."""
     digest = hashlib.sha256()
-    for path in signature_files(directory):
-        if path.suffix in PLAIN_DB:
+    for path in sorted(directory.iterdir()):
+        if path.suffix in PLAIN_DB | AUX_DB and path.is_file():
             digest.update(path.name.encode() + b"\0" + path.read_bytes())
     kind = "custody test signatures" if test else "local signatures"
     return f"{kind} sha256:{digest.hexdigest()[:16]}"
@@ -163,16 +170,39 @@ class PrivateClamd:
 
     # -- database -----------------------------------------------------------------------------
 
+    @property
+    def databases_dir(self) -> Path:
+        return self.home / DATABASES
+
+    def installed_database(self) -> Path | None:
+        """The directory 'custody scanner update' installed last (it wins over database_dir
+        and the test signatures), or None."""
+        link = self.databases_dir / CURRENT
+        return link.resolve() if link.is_symlink() else None
+
+    def selected_database(self) -> Path:
+        """The directory the daemon runs on, or would load on its next start."""
+        state = self._state()
+        if state and self._running_pid():
+            return Path(state["database_dir"])
+        installed = self.installed_database()
+        if installed is not None:
+            return installed
+        if self.database_dir is None and self.allow_test_signatures:
+            return TEST_SIGNATURES_DIR
+        return self.database_dir or SYSTEM_DATABASE_DIR
+
     def _choose_database(self) -> tuple[Path, bool]:
         """(database directory, test signatures in it), or ScannerRefused saying why not."""
-        if self.database_dir is None and self.allow_test_signatures:
+        installed = self.installed_database()
+        if installed is None and self.database_dir is None and self.allow_test_signatures:
             directory = self.home / "testdb"
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True)
             for src in signature_files(TEST_SIGNATURES_DIR):
                 shutil.copyfile(src, directory / src.name)
             return directory, True
-        directory = self.database_dir or SYSTEM_DATABASE_DIR
+        directory = installed or self.database_dir or SYSTEM_DATABASE_DIR
         if not signature_files(directory):
             raise ScannerRefused(
                 f"no signature database in {directory}: load one with freshclam or "
@@ -232,6 +262,9 @@ class PrivateClamd:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not self._running_pid():
                 self._launch(wait)
+        return self._await(wait)
+
+    def _await(self, wait: float) -> ClamdScanner:
         scanner = self.scanner()
         deadline = time.monotonic() + wait
         while True:
@@ -277,6 +310,54 @@ class PrivateClamd:
             raise ScannerUnavailable(
                 f"clamd did not start (exit {result.returncode}): "
                 f"{out.read_text(errors='replace').strip()[-2000:]}")
+
+    def switch_database(self, directory: Path, wait: float = 300) -> dict:
+        """Make `directory` (inside databases_dir) the one the daemon loads: swap the `current`
+        symlink atomically and, if the daemon runs, restart it on the new database. If it does
+        not come up on it, the link goes back and the daemon is restarted on the previous one,
+        and the error is raised. Scans running during the restart are lost (not-scanned).
+        Returns {"previous": dir or None, "restarted": bool}."""
+        directory = Path(directory).resolve()
+        if directory.parent != self.databases_dir.resolve():
+            raise ValueError(f"{directory} is not inside {self.databases_dir}")
+        self.home.mkdir(parents=True, exist_ok=True)
+        with (self.home / "start.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            previous = self.installed_database()
+            running = self._running_pid() is not None
+            self._point_current(directory.name)
+            if not running:
+                return {"previous": previous, "restarted": False}
+            self.stop()
+            try:
+                self._launch(wait)
+                self._await(wait).ping()
+            except (ScannerUnavailable, ScannerRefused) as err:
+                self.stop()
+                self._point_current(previous.name if previous else None)
+                try:
+                    self._launch(wait)
+                except (ScannerUnavailable, ScannerRefused) as again:
+                    raise ScannerUnavailable(f"{err}; clamd did not come back on the previous "
+                                             f"database either: {again}") from err
+                raise
+        return {"previous": previous, "restarted": True}
+
+    def _point_current(self, name: str | None) -> None:
+        """Atomically point databases/current at databases/<name> (None: remove it)."""
+        link = self.databases_dir / CURRENT
+        if name is None:
+            link.unlink(missing_ok=True)
+        else:
+            tmp = self.databases_dir / f".{CURRENT}-{os.getpid()}"
+            tmp.unlink(missing_ok=True)
+            os.symlink(name, tmp)  # relative: the home may move
+            os.replace(tmp, link)
+        fd = os.open(self.databases_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def scanner(self, timeout: float = 600.0) -> ClamdScanner:
         state = self._state()

@@ -1,0 +1,72 @@
+"""`custody scanner update --from DIR`: the archive's side of an offline signature update.
+
+scanners/signature_update.py checks the files and switches the private clamd's database; this
+module decides who may, refuses an external clamd, and records the update in the catalog
+(collection `meta`, id `scanner-db-<UTC time>`) and in the ledger (`scanner-update`). A refused
+update is recorded in the ledger too (`scanner-update-refused`): someone brought files the
+scanner would not take.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from archive import people
+from archive.errors import InputError, ServiceUnavailable
+from archive.ledger import Actor
+from archive.service import Archive
+from archive.settings import Settings
+from scanners.clamd import ScannerUnavailable
+from scanners.signature_update import UpdateRefused, install
+
+from .scanning import private_clamd
+
+UPDATE_ROLES = ("archivist", "administrator")
+RECORD_PREFIX = "scanner-db-"
+
+
+def refuse_external_clamd(settings: Settings) -> None:
+    """Exit 2 when [scanner] names an existing clamd: its database is not ours to change."""
+    sc = settings.section("scanner")
+    where = sc["socket"] or (f"{sc['host']}:{sc['port']}" if sc["host"] else None)
+    if where:
+        raise InputError(f"the scanner is an external clamd ({where}); 'custody scanner "
+                         "update' manages only the private clamd's database: update that clamd's "
+                         "signatures where it runs")
+
+
+def update_signatures(archive: Archive, settings: Settings, actor: Actor, source: Path, *,
+                      allow_unsigned: bool = False) -> dict:
+    refuse_external_clamd(settings)
+    people.require_role(archive.catalog, actor, UPDATE_ROLES, "update the virus signatures")
+    now = datetime.now(timezone.utc)
+    daemon = private_clamd(settings)
+    try:
+        result = install(daemon, Path(source), installed_by=actor.person_id,
+                         allow_unsigned=allow_unsigned, now=now)
+    except UpdateRefused as exc:
+        archive.ledger.append(actor, "scanner-update-refused", str(source),
+                              {"file": exc.file, "reason": exc.reason,
+                               "allow_unsigned": allow_unsigned})
+        raise InputError(f"signature update refused, the database in use is unchanged: {exc}",
+                         subject=exc.file) from exc
+    except ScannerUnavailable as exc:
+        raise ServiceUnavailable("clamd", str(daemon.home), str(exc)) from exc
+    record_id = f"{RECORD_PREFIX}{now:%Y%m%dT%H%M%S%fZ}"
+    doc = {"kind": "scanner-update", "id": record_id, **result.to_dict()}
+    archive.catalog.put_record("meta", record_id, doc)
+    archive.ledger.append(actor, "scanner-update", record_id, {
+        "database": result.database,
+        "clamd_version": result.clamd_version,
+        "unsigned": result.unsigned,
+        "files": [{k: getattr(f, k) for k in ("name", "version", "build_time", "signatures",
+                                              "sha256")} for f in result.files],
+    })
+    return doc
+
+
+def last_update(archive: Archive) -> dict | None:
+    """The catalog's record of the latest signature update, if any."""
+    found = archive.catalog.list_records("meta", kind="scanner-update")
+    return max(found, key=lambda d: d["installed_at"]) if found else None
