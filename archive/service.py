@@ -16,6 +16,8 @@ from .errors import DuplicateItem, InputError, LockNotConfirmed, NotFound
 from .faults import crash_point
 from .fixity import StreamDigests, digest_chunks
 from .ids import uuid7
+from .journal import Journal
+from .journal import flush as flush_journal
 from .ledger import Actor, Ledger, LedgerReport
 from .model import (
     Description,
@@ -33,6 +35,7 @@ from .signing import Keyring, SigningKey, public_pem
 from .worm.base import WormStore, metadata_key, object_key
 
 ARCHIVE_KEYS_PREFIX = "keys/archive/"
+JOURNAL_BATCH = 2000  # item states held before a journal segment is written mid-command
 
 
 def _now() -> datetime:
@@ -58,6 +61,9 @@ class Archive:
         self.key = archive_key
         self.archive_keys = archive_keys
         self.ledger = Ledger(catalog, store, archive_key, checkpoint_years)
+        self.checkpoint_years = checkpoint_years
+        self.journal = Journal()
+        catalog.journal = self.journal
 
     # --- keys ----------------------------------------------------------------------------
     def publish_key(self, years: int = 100) -> str:
@@ -128,6 +134,9 @@ class Archive:
             return self._duplicate(self.item(dup.existing_id), description, actor)
         crash_point("ledger-append")
         self._record_ingestion(item, actor)
+        if len(self.journal.items) >= JOURNAL_BATCH:  # a long ingest: memory stays bounded
+            flush_journal(self.journal, self.catalog, self.store, self.key,
+                          self.checkpoint_years)
         return Archived(item, False)
 
     def _ensure_lock(self, stored: StoredVersion, retain_until: datetime,
@@ -270,7 +279,9 @@ class Archive:
         return self.ledger.verify(self.archive_keys, people_keyring(self.catalog))
 
     def finish_command(self) -> dict | None:
-        """End of every command that appended entries: a signed checkpoint of the head."""
-        if self.ledger.appended:
-            return self.ledger.checkpoint()
-        return None
+        """End of every command: the catalog changes and ledger entries as a signed journal
+        segment, and a signed checkpoint of the head, in the WORM store."""
+        checkpoint = self.ledger.checkpoint() if self.ledger.appended else None
+        flush_journal(self.journal, self.catalog, self.store, self.key,
+                      self.checkpoint_years)
+        return checkpoint

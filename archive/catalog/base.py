@@ -86,6 +86,17 @@ class Catalog(ABC):
 
     #: where it lives, for error messages (a path or a URI without credentials)
     endpoint: str = ""
+    #: set by the Archive: item states and records written are noted for the WORM store's
+    #: journal (``archive.journal``), so the catalog can be rebuilt from the store alone
+    journal = None
+
+    def _note_item(self, item: Item) -> None:
+        if self.journal is not None:
+            self.journal.note_item(item.to_record())
+
+    def _note_record(self, collection: str, record_id: str, doc: dict) -> None:
+        if self.journal is not None:
+            self.journal.note_record(collection, record_id, doc)
 
     # --- objects -------------------------------------------------------------------------
     @abstractmethod

@@ -288,6 +288,8 @@ class MongoCatalog(Catalog):
             raise InputError(f"item {items[done].id} already exists",
                              subject=items[done].id) from exc
         self._insert_versions(items)
+        for item in items:
+            self._note_item(item)
 
     @_service_errors
     def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
@@ -304,6 +306,7 @@ class MongoCatalog(Catalog):
             raise InputError(f"item {item_id} changed while version {version.version} was "
                              "being added; read it again", subject=item_id)
         self._versions.insert_one(self._version_doc(version))
+        self._note_item(item)
         return item
 
     @_service_errors
@@ -312,6 +315,7 @@ class MongoCatalog(Catalog):
             "status": item.status, "tier": item.tier, "retain_until": item.retain_until,
             "doc": item.to_record()}})
         if done.matched_count:
+            self._note_item(item)
             return
         found = self._items.find_one({"_id": item.id}, {"version": 1})
         if found is None:
@@ -419,6 +423,7 @@ class MongoCatalog(Catalog):
         self._records.update_one(
             {"_id": f"{collection}:{record_id}"},
             {"$set": {"collection": collection, "id": record_id, "doc": doc}}, upsert=True)
+        self._note_record(collection, record_id, doc)
 
     @_service_errors
     def get_record(self, collection: str, record_id: str) -> dict | None:

@@ -286,6 +286,8 @@ class SQLiteCatalog(Catalog):
             db.executemany("INSERT INTO item_versions VALUES (?, ?, ?)", version_rows)
             db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
                        (max_span,))
+        for item in items:
+            self._note_item(item)
 
     def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
         with self._write() as db:
@@ -321,7 +323,8 @@ class SQLiteCatalog(Catalog):
             if cols["start_us"] is not None:
                 db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
                            (cols["end_us"] - cols["start_us"],))
-            return item
+        self._note_item(item)
+        return item
 
     def save_state(self, item: Item) -> None:
         with self._write() as db:
@@ -334,6 +337,7 @@ class SQLiteCatalog(Catalog):
             db.execute("UPDATE items SET status=?, tier=?, retain_until_us=?, doc=? WHERE id=?",
                        (item.status, item.tier, to_us(item.retain_until),
                         _dumps(item.to_record()), item.id))
+        self._note_item(item)
 
     def get_item(self, item_id: str) -> Item | None:
         row = self.db.execute("SELECT doc FROM items WHERE id=?", (item_id,)).fetchone()
@@ -501,6 +505,7 @@ class SQLiteCatalog(Catalog):
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
                        (collection, record_id, _dumps(doc)))
+        self._note_record(collection, record_id, doc)
 
     def get_record(self, collection: str, record_id: str) -> dict | None:
         check_collection(collection)
