@@ -30,12 +30,20 @@ import re
 import secrets
 import shutil
 import stat
+import tarfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .clamd_client import CLEAN, ScannerRefused, ScannerUnavailable
-from .clamd_daemon import AUX_DB, CURRENT, PLAIN_DB, SIGNED_DB, PrivateClamd
+from .clamd_daemon import (
+    AUX_DB,
+    CURRENT,
+    PLAIN_DB,
+    SIGNED_DB,
+    TEST_SIGNATURE_NAME,
+    PrivateClamd,
+)
 
 # libclamav checks the Talos signature of these when it loads them (.cld: via its signed .info).
 VERIFIED_DB = {".cvd", ".cld"}
@@ -220,6 +228,26 @@ def _inspect(path: Path, sha256: str, size: int) -> DatabaseFile:
     return DatabaseFile(path.name, "plain", sha256, size, signatures=len(lines))
 
 
+def _holds_test_signatures(path: Path) -> bool:
+    """True when a plain file or an unsigned container (a gzipped tar after its header) holds
+    custody test signatures. Signed containers come from Talos and are not opened."""
+    if path.suffix in VERIFIED_DB:
+        return False
+    if path.suffix not in SIGNED_DB:
+        return TEST_SIGNATURE_NAME in path.read_bytes()
+    try:
+        with path.open("rb") as f:
+            f.seek(HEADER)
+            with tarfile.open(fileobj=f, mode="r:gz") as tar:
+                for member in tar:
+                    inner = tar.extractfile(member) if member.isfile() else None
+                    if inner is not None and TEST_SIGNATURE_NAME in inner.read():
+                        return True
+    except (OSError, tarfile.TarError, EOFError):
+        return False  # clamd's load decides whether it is a database at all
+    return False
+
+
 def _check_versions(files: list[DatabaseFile], in_use: Path | None) -> None:
     if in_use is None:
         return
@@ -316,6 +344,10 @@ def install(daemon: PrivateClamd, source: Path, *, installed_by: str,
                 sha256, size = _copy(source, name, stage)
                 files.append(_inspect(stage / name, sha256, size))
             _fsync_dir(stage)
+            for f in files:
+                if not daemon.allow_test_signatures and _holds_test_signatures(stage / f.name):
+                    raise UpdateRefused(f.name, "holds custody test signatures; they are for "
+                                        "tests and the demo only")
             in_use = daemon.selected_database()
             _check_versions(files, in_use)
             clamd_version, database = _test_load(daemon, stage, wait)

@@ -34,14 +34,19 @@ EXTRA = b"custody signature update: this line is only detected by the updated da
 EXTRA_NDB = f"Custody.Test.Extra:0:*:{EXTRA.hex()}\n"
 
 
-def build_cud(dest: Path, version: int, name: str = "daily", extra: bool = False) -> Path:
-    """A real ClamAV container (unsigned .cud) of the test signatures, built by sigtool."""
+def build_cud(dest: Path, version: int, name: str = "daily", extra: bool = False,
+              ndb: str | None = None) -> Path:
+    """A real ClamAV container (unsigned .cud) built by sigtool: of the test signatures (and
+    EXTRA), or of the given .ndb lines only."""
     work = dest.parent / f".build-{dest.name}-{name}-{version}"
     shutil.rmtree(work, ignore_errors=True)
     (work / "datadir").mkdir(parents=True)
     (work / "COPYING").write_text("custody test database\n")
-    shutil.copy(TEST_SIGNATURES_DIR / "custody-test-eicar.ndb", work / f"{name}.ndb")
-    shutil.copy(TEST_SIGNATURES_DIR / "custody-test-clamexe.hdb", work / f"{name}.hdb")
+    if ndb is not None:
+        (work / f"{name}.ndb").write_text(ndb)
+    else:
+        shutil.copy(TEST_SIGNATURES_DIR / "custody-test-eicar.ndb", work / f"{name}.ndb")
+        shutil.copy(TEST_SIGNATURES_DIR / "custody-test-clamexe.hdb", work / f"{name}.hdb")
     if extra:
         (work / f"{name}.ndb").write_text((work / f"{name}.ndb").read_text() + EXTRA_NDB)
     subprocess.run(["sigtool", "--datadir=datadir", f"--build={name}.cud", "--unsigned",
@@ -247,6 +252,34 @@ def test_hidden_files_and_folders_are_ignored_not_followed(daemon: PrivateClamd,
     result = install(daemon, tmp_path / "usb", installed_by="AR1", allow_unsigned=True)
     assert result.ignored == [".daily.cld", "sub"]
     assert sorted(os.listdir(result.directory)) == sorted(["daily.cud", MANIFEST])
+
+
+def test_test_signatures_are_refused_in_production(tmp_path: Path) -> None:
+    """A daemon not allowed test signatures takes none from an update either, also when they
+    come renamed or packed into a container."""
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "local.ndb").write_text(f"Local.Sample:0:*:{b'a local sample'.hex()}\n")
+    d = PrivateClamd(tmp_path / "home", database_dir=local)
+    d.start()
+    try:
+        before = snapshot(d)
+        build_cud(tmp_path / "packed", 27500)
+        with pytest.raises(UpdateRefused, match="daily.cud: holds custody test signatures"):
+            install(d, tmp_path / "packed", installed_by="AR1", allow_unsigned=True)
+        (tmp_path / "renamed").mkdir()
+        shutil.copy(TEST_SIGNATURES_DIR / "custody-test-eicar.ndb",
+                    tmp_path / "renamed" / "vendor.ndb")
+        with pytest.raises(UpdateRefused, match="vendor.ndb: holds custody test signatures"):
+            install(d, tmp_path / "renamed", installed_by="AR1", allow_unsigned=True)
+        assert (d.status()["pid"], d.scanner().version(), installed_dirs(d)) == before
+        # Real signatures (not named Custody.Test.) go in.
+        build_cud(tmp_path / "real", 27500, ndb=f"Vendor.Sample:0:*:{EXTRA.hex()}\n")
+        install(d, tmp_path / "real", installed_by="AR1", allow_unsigned=True)
+        assert d.scanner().scan_bytes(EXTRA).signature == "Vendor.Sample.UNOFFICIAL"
+        assert d.scanner().version()[1].startswith("27500/")
+    finally:
+        d.stop()
 
 
 def test_an_older_database_is_refused(daemon: PrivateClamd, tmp_path: Path) -> None:
