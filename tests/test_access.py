@@ -170,9 +170,11 @@ def test_one_time_link(team):
     def ready(url):
         assert url.startswith("http://127.0.0.1:")
         got["url"] = url
-        threading.Thread(target=fetch, args=(url,)).start()
+        got["thread"] = threading.Thread(target=fetch, args=(url,))
+        got["thread"].start()
 
     assert access.serve_once(chunks, ready, size, timeout=20)
+    got["thread"].join(10)  # the server is done once it has written; the reader may not be
     assert got["wrong"] == 404 and len(got["body"]) == size
     with pytest.raises(urllib.error.URLError):  # served once: the server is gone
         urllib.request.urlopen(got["url"], timeout=2)
