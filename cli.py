@@ -1118,6 +1118,7 @@ def demo(ctx: Context, directory: str, as_json: bool) -> int:
 # Command groups that live in their own modules register themselves on ``main``; imported last
 # because they import this module's helpers.
 import cli_access  # noqa: E402, F401
+import cli_copies  # noqa: E402, F401
 import cli_cycle  # noqa: E402, F401
 import cli_retention  # noqa: E402, F401
 

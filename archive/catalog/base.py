@@ -178,6 +178,10 @@ class Catalog(ABC):
     def get_record(self, collection: str, record_id: str) -> dict | None: ...
 
     @abstractmethod
+    def iter_records(self, collection: str) -> Iterator[tuple[str, dict]]:
+        """Every (id, record) of a collection, by id (copies and migrations)."""
+
+    @abstractmethod
     def list_records(self, collection: str, **equal: object) -> list[dict]:
         """Records whose top-level fields equal the given values, by id."""
 

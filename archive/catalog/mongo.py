@@ -441,6 +441,12 @@ class MongoCatalog(Catalog):
         docs = [r["doc"] for r in found]
         return [d for d in docs if all(d.get(k) == v for k, v in equal.items())]
 
+    @_service_errors
+    def iter_records(self, collection: str) -> Iterator[tuple[str, dict]]:
+        check_collection(collection)
+        for r in self._records.find({"collection": collection}).sort("id", ASCENDING):
+            yield r["id"], r["doc"]
+
     # --- ledger --------------------------------------------------------------------------
     @_service_errors
     def append_ledger(self, build: Callable[[LedgerEntry | None], LedgerEntry]) -> LedgerEntry:

@@ -513,6 +513,13 @@ class SQLiteCatalog(Catalog):
                               (collection, record_id)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def iter_records(self, collection: str) -> Iterator[tuple[str, dict]]:
+        check_collection(collection)
+        rows = self.db.execute("SELECT id, doc FROM records WHERE collection=? ORDER BY id",
+                               (collection,)).fetchall()
+        for record_id, doc in rows:
+            yield record_id, json.loads(doc)
+
     def list_records(self, collection: str, **equal: object) -> list[dict]:
         check_collection(collection)
         docs = [json.loads(r[0]) for r in self.db.execute(

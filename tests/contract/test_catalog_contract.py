@@ -245,3 +245,12 @@ def test_one_item_per_bytes_and_description(catalog):
     catalog.add_items([make_item(), make_item()])  # no dedupe key: never refused
     assert catalog.item_by_dedupe("nothing") is None
     assert len(catalog.items_of_object(a.sha256)) == 2
+
+
+def test_iter_records_gives_ids_with_documents(catalog):
+    catalog.put_record("meta", "b", {"n": 2})  # no id field in the document
+    catalog.put_record("meta", "a", {"n": 1})
+    catalog.put_record("cases", "a", {"id": "a"})
+    assert list(catalog.iter_records("meta")) == [("a", {"n": 1}), ("b", {"n": 2})]
+    with pytest.raises(InputError):
+        list(catalog.iter_records("nonsense"))
