@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .catalog.base import Catalog
-from .errors import InputError, NotFound
+from .errors import CatalogLost, InputError, NotFound
 from .service import ARCHIVE_KEYS_PREFIX, Archive
 from .settings import Settings
 from .signing import Keyring, SigningKey, public_pem
@@ -82,5 +82,18 @@ def open_archive(settings: Settings) -> Archive:
     store = open_store(settings)
     catalog = open_catalog(settings)
     key = load_archive_key(settings)
+    refuse_lost_catalog(catalog, store)
     return Archive(catalog, store, key, archive_keyring(settings, store),
                    settings.section("ledger")["checkpoint_retention_years"])
+
+
+def refuse_lost_catalog(catalog: Catalog, store: WormStore) -> None:
+    """A catalog with nobody in it over a store that holds an archive is a lost catalog, not
+    an empty archive: say so, instead of answering every search with nothing."""
+    if catalog.ledger_head() is None and not catalog.list_records("people") and \
+            next(iter(store.list_keys(ARCHIVE_KEYS_PREFIX)), None) is not None:
+        catalog.close()
+        raise CatalogLost(f"the catalog {catalog.endpoint} is empty but the WORM store "
+                          f"{store.location} holds an archive: the catalog was lost or the "
+                          "wrong one is configured; rebuild it from the store with 'custody "
+                          "rebuild-catalog' (or restore a backup)", subject=catalog.endpoint)

@@ -67,6 +67,13 @@ class ServiceUnavailable(CustodyError):
         self.endpoint = endpoint
 
 
+class CatalogLost(CustodyError):
+    """The catalog is empty over a store that holds an archive: exit 3, never 'no items'."""
+
+    exit_code = 3
+    code = "catalog-lost"
+
+
 class ProblemFound(CustodyError):
     """A check failed: exit 1."""
 

@@ -207,11 +207,15 @@ def _verify(target: Archive, report: MigrationReport,
             progress("verify", 1)
 
 
+def _where(store: dict) -> str:
+    return f"{store['backend']} {store['location']}"
+
+
 def render_zh(report: MigrationReport) -> str:
     lines = ["载体转换（迁移）报告", f"编号 {report.id}",
              f"开始 {report.started}  完成 {report.finished}",
-             f"源：目录库 {report.source['catalog']}；存储 {report.source['store']}",
-             f"目标：目录库 {report.target['catalog']}；存储 {report.target['store']}",
+             f"源：目录库 {report.source['catalog']}；存储 {_where(report.source['store'])}",
+             f"目标：目录库 {report.target['catalog']}；存储 {_where(report.target['store'])}",
              f"存储对象版本：复制 {report.store.get('copied', 0)}，已存在 "
              f"{report.store.get('present', 0)}，字节 {report.store.get('bytes', 0)}",
              f"目录：对象 {report.objects}，条目 {report.items}，元数据版本 {report.versions}，"

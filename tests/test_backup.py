@@ -63,6 +63,8 @@ def test_rebuild_catalog_from_the_store(office, tmp_path):  # noqa: F811
     home = tmp_path / "data"
     for p in home.glob("catalog.sqlite*"):
         p.unlink()
+    lost = run("search", code=3).stderr  # a lost catalog is not an empty archive
+    assert "rebuild-catalog" in lost
     text = run("rebuild-catalog").stdout
     assert "4 items" in text and "ledger verifies" in text
     assert run_json("search")["items"] == before
