@@ -34,6 +34,33 @@ def open_store(settings: Settings, create: bool = False) -> WormStore:
     return LocalWormStore(settings.path_in_home(cfg["path"], "worm"), immutable=cfg["immutable"])
 
 
+def replica_configured(settings: Settings) -> bool:
+    return bool(settings.section("replica").get("backend"))
+
+
+def open_replica(settings: Settings, create: bool = False) -> WormStore | None:
+    """The second copy's WORM store ([replica]), or None when none is configured."""
+    cfg = settings.section("replica")
+    if not cfg.get("backend"):
+        return None
+    if cfg["backend"] == "s3":
+        from .worm.s3 import S3WormStore
+
+        return S3WormStore.from_settings(cfg, create=create)
+    from .worm.local import LocalWormStore
+
+    root = Path(cfg["path"]).expanduser()
+    primary = settings.section("store")
+    if primary["backend"] == "local" and root.resolve() == settings.path_in_home(
+            primary["path"], "worm").expanduser().resolve():
+        raise InputError(f"[replica] path {root} is the primary store: a second copy must be "
+                         "another store")
+    if not create and not (root / "keys").is_dir():
+        raise InputError(f"the replica store {root} is not there (disk not mounted?); "
+                         "'custody init' creates it")
+    return LocalWormStore(root, immutable=cfg["immutable"])
+
+
 def keys_dir(settings: Settings) -> Path:
     return settings.home / "keys"
 
@@ -83,8 +110,17 @@ def open_archive(settings: Settings) -> Archive:
     catalog = open_catalog(settings)
     key = load_archive_key(settings)
     refuse_lost_catalog(catalog, store)
+    # ingest writes the second copy itself only when asked; otherwise 'custody replicate'
+    replica = None
+    if settings.section("replica").get("write_on_ingest"):
+        from .replica import Unreachable, read_errors
+
+        try:
+            replica = open_replica(settings)
+        except read_errors() as exc:  # ingest goes on; each item records the failure
+            replica = Unreachable(settings.section("replica"), exc)
     return Archive(catalog, store, key, archive_keyring(settings, store),
-                   settings.section("ledger")["checkpoint_retention_years"])
+                   settings.section("ledger")["checkpoint_retention_years"], replica=replica)
 
 
 def refuse_lost_catalog(catalog: Catalog, store: WormStore) -> None:

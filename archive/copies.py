@@ -136,22 +136,29 @@ class SyncReport:
 
     copied: list[dict] = field(default_factory=list)
     present: int = 0  # already at the destination (locks raised where the source's grew)
+    skipped: int = 0  # left out on the caller's word (a damaged version kept as evidence)
     failed: list[dict] = field(default_factory=list)
     bytes: int = 0
     mapping: dict[tuple[str, str], str] = field(default_factory=dict)  # (key, src vid) -> dst
 
     def to_dict(self) -> dict:
         return {"copied": len(self.copied), "present": self.present, "failed": self.failed,
-                "bytes": self.bytes}
+                "skipped": self.skipped, "bytes": self.bytes}
 
 
 def sync_store(src: WormStore, dst: WormStore, *, prefix: str = "",
                rate_mb_s: float | None = None, progress: Callable[[int], None] | None = None,
-               stop_after: int | None = None) -> SyncReport:
+               stop_after: int | None = None,
+               known: dict[tuple[str, str], str] | None = None,
+               skip: set[tuple[str, str]] | None = None) -> SyncReport:
     """Bring ``dst`` up to ``src``: every version under ``prefix`` copied with its lock (or,
     when there already, its lock raised to the source's). Resumable: what is there is
     recognised, nothing is copied twice. A version that cannot be copied is reported with
-    the reason and the rest go on."""
+    the reason and the rest go on.
+
+    ``known`` names the destination version of a source version where the caller knows it
+    (a catalog's record of its second copy, right after a restore on either side, when the
+    n-th-to-n-th rule would pick the damaged version); ``skip``: source versions left out."""
     report = SyncReport()
     throttle = Throttle(rate_mb_s)
     now = now_utc()
@@ -159,8 +166,14 @@ def sync_store(src: WormStore, dst: WormStore, *, prefix: str = "",
     for key, vid, size in _versions(src, prefix):
         if stop_after is not None and done >= stop_after:
             break
+        if skip and (key, vid) in skip:
+            report.skipped += 1
+            done += 1
+            if progress:
+                progress(size)
+            continue
         try:
-            there = _matching_version(src, key, vid, dst)
+            there = (known or {}).get((key, vid)) or _matching_version(src, key, vid, dst)
             if there is not None:
                 lock = src.lock(key, vid)
                 raise_to(dst, key, there, _effective(lock, now), lock.legal_hold)

@@ -55,9 +55,11 @@ class Archived:
 
 class Archive:
     def __init__(self, catalog: Catalog, store: WormStore, archive_key: SigningKey,
-                 archive_keys: Keyring, checkpoint_years: int = 100) -> None:
+                 archive_keys: Keyring, checkpoint_years: int = 100,
+                 replica: WormStore | None = None) -> None:
         self.catalog = catalog
         self.store = store
+        self.replica = replica  # [replica] write_on_ingest: new items get their second copy
         self.key = archive_key
         self.archive_keys = archive_keys
         self.ledger = Ledger(catalog, store, archive_key, checkpoint_years)
@@ -134,10 +136,20 @@ class Archive:
             return self._duplicate(self.item(dup.existing_id), description, actor)
         crash_point("ledger-append")
         self._record_ingestion(item, actor)
+        self._second_copy(item, actor)
         if len(self.journal.items) >= JOURNAL_BATCH:  # a long ingest: memory stays bounded
             flush_journal(self.journal, self.catalog, self.store, self.key,
                           self.checkpoint_years)
         return Archived(item, False)
+
+    def _second_copy(self, item: Item, actor: Actor) -> None:
+        """With a replica to write on ingest: copy the locked object and its signed metadata
+        there. A failure is an event on the item, never an error: the primary copy is the
+        archive, and 'custody replicate' catches up."""
+        if self.replica is not None:
+            from .replica import copy_item
+
+            copy_item(self, self.replica, item, actor)
 
     def _ensure_lock(self, stored: StoredVersion, retain_until: datetime,
                      legal_hold: bool) -> Lock:
@@ -228,6 +240,7 @@ class Archive:
         self.ledger.append(actor, "metadata-version", item_id,
                            {"version": version.version, "reason": reason,
                             "manifest": manifest["key"], "status": status})
+        self._second_copy(updated, actor)
         return updated
 
     def sign_version(self, version: MetadataVersion) -> MetadataVersion:

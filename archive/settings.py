@@ -26,6 +26,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "catalog": {"backend": str, "path": str, "uri": str, "database": str},
     "store": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
               "bucket": str, "region": str, "part_size_mib": int},
+    "replica": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
+                "bucket": str, "region": str, "part_size_mib": int, "write_on_ingest": bool},
     "ledger": {"checkpoint_retention_years": int},
     "ingest": {"workers": int, "chunk_mib": int, "time_tolerance_s": int,
                "max_recording_hours": int, "document_deadline_days": int, "quarantine": str,
@@ -149,6 +151,7 @@ def _check_whole(data: dict, file: str) -> None:
         raise ConfigError(file, "store.bucket", "the s3 backend needs a bucket")
     if st["part_size_mib"] < 5:
         raise ConfigError(file, "store.part_size_mib", "S3 parts are at least 5 MiB")
+    _check_replica(data, file)
     ing = data["ingest"]
     for key in ("workers", "chunk_mib", "max_recording_hours"):
         if ing[key] < 1:
@@ -221,6 +224,34 @@ def _check_whole(data: dict, file: str) -> None:
             if not isinstance(years, int) or isinstance(years, bool) or years < 0:
                 raise ConfigError(file, f"{where}.case_periods.{ctype}",
                                   "must be a whole number of years (0 = permanent)")
+
+
+def _check_replica(data: dict, file: str) -> None:
+    """The second copy: another WORM store, never the primary itself."""
+    rep, st = data["replica"], data["store"]
+    if rep["backend"] not in ("", "local", "s3"):
+        raise ConfigError(file, "replica.backend", "must be '' (none), 'local' or 's3'")
+    if not rep["backend"]:
+        if rep["write_on_ingest"]:
+            raise ConfigError(file, "replica.write_on_ingest", "needs a replica.backend")
+        return
+    if rep["backend"] == "local" and not rep["path"]:
+        raise ConfigError(file, "replica.path", "the local replica needs its own directory "
+                          "(on another disk)")
+    if rep["backend"] == "s3" and not rep["bucket"]:
+        raise ConfigError(file, "replica.bucket", "the s3 backend needs a bucket")
+    if rep["part_size_mib"] < 5:
+        raise ConfigError(file, "replica.part_size_mib", "S3 parts are at least 5 MiB")
+    if rep["backend"] == st["backend"] == "local":
+        mine = os.path.realpath(os.path.expanduser(rep["path"]))
+        primary = os.path.realpath(os.path.expanduser(st["path"])) if st["path"] else ""
+        if mine == primary:
+            raise ConfigError(file, "replica.path", "is the primary store: a second copy "
+                              "must be another store")
+    if (rep["backend"] == st["backend"] == "s3" and rep["bucket"] == st["bucket"]
+            and (rep["endpoint_url"] or "") == (st["endpoint_url"] or "")):
+        raise ConfigError(file, "replica.bucket", "is the primary store's bucket: a second "
+                          "copy must be another bucket or service")
 
 
 def _read(path: Path) -> dict:

@@ -26,6 +26,7 @@ from .model import Item, MetadataVersion, iso
 from .sampling import draw as draw_sample
 from .sampling import sample_size
 from .service import Archive, event
+from .worm.base import WormStore
 
 MediaProbe = Callable[[BinaryIO], float | None]  # duration in seconds, None if unparseable
 FINDINGS = {"late-start": "录像开始过晚", "no-notice": "未事先告知当事人",
@@ -48,6 +49,8 @@ ACTIONS = {
     "media-unreadable": "the recording no longer parses: restore from the second copy",
     "duration-changed": "the recording's duration changed: restore from the second copy",
 }
+NOT_REPLICATED = "not-replicated"  # --copy replica: not there yet; not a failure of the item
+COPIES = ("primary", "replica")
 
 
 class _Throttle:
@@ -72,13 +75,38 @@ def _problem(code: str, message: str) -> dict:
 
 
 def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = None,
-                throttle: Callable[[int], None] | None = None) -> dict:
-    """Every problem with one item, each with what to do; ``ok`` when there is none."""
-    store = archive.store
-    obj = item.storage["object"]
-    key, vid = obj["key"], obj["version_id"]
+                throttle: Callable[[int], None] | None = None, copy: str = "primary",
+                replica: WormStore | None = None) -> dict:
+    """Every problem with one item, each with what to do; ``ok`` when there is none.
+
+    ``copy="replica"`` reads the second copy (``replica``), at the version ids the catalog
+    records in ``item.storage["replica"]``; an item not yet (fully) copied there is reported
+    as ``not_replicated``, which is not a failure of the item."""
+    if copy not in COPIES:
+        raise InputError(f"copy must be one of {', '.join(COPIES)}")
+    if copy == "replica":
+        if replica is None:
+            raise InputError("no [replica] is configured: there is no second copy to verify")
+        store = replica
+        ref = item.storage.get("replica") or {}
+        manifests = {m["key"]: m for m in ref.get("manifests", [])}
+        current = item.storage["manifests"][-1]
+        if not ref.get("object") or current["key"] not in manifests:
+            return {"item": item.id, "sha256": item.sha256, "copy": copy,
+                    "key": item.storage["object"]["key"], "version_id": None,
+                    "not_replicated": True, "problems": [], "ok": True,
+                    "notes": [{"code": NOT_REPLICATED, "message": "not yet on the replica: "
+                               "run custody replicate"}]}
+        key, vid = ref["object"]["key"], ref["object"]["version_id"]
+        manifest_ref = manifests[current["key"]]
+    else:
+        store = archive.store
+        obj = item.storage["object"]
+        key, vid = obj["key"], obj["version_id"]
+        manifest_ref = item.storage["manifests"][-1]
     problems: list[dict] = []
-    result: dict = {"item": item.id, "sha256": item.sha256, "key": key, "version_id": vid}
+    result: dict = {"item": item.id, "sha256": item.sha256, "copy": copy, "key": key,
+                    "version_id": vid}
     digests = StreamDigests()
     try:
         for chunk in store.read(key, vid):
@@ -91,10 +119,11 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
             problems.append(_problem("digest-mismatch", f"read {got.sha256[:16]}… "
                                      f"({got.size} bytes), signed {item.sha256[:16]}… "
                                      f"({item.current.digests.size} bytes)"))
-    except CustodyError as exc:
+    except _read_errors() as exc:
         digests.finish()
-        problems.append(_problem("object-unreadable", exc.message))
-    problems += _check_manifest(archive, item)
+        problems.append(_problem("object-unreadable",
+                                 getattr(exc, "message", None) or str(exc)))
+    problems += _check_manifest(archive, item, store, manifest_ref)
     try:
         lock = store.lock(key, vid)
         result["lock"] = lock.to_dict()
@@ -117,12 +146,17 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
     return result
 
 
-def _check_manifest(archive: Archive, item: Item) -> list[dict]:
-    ref = item.storage["manifests"][-1]
+def _read_errors() -> tuple[type[BaseException], ...]:
+    from .replica import read_errors
+
+    return read_errors()
+
+
+def _check_manifest(archive: Archive, item: Item, store: WormStore, ref: dict) -> list[dict]:
     try:
-        doc = json.loads(archive.store.read_bytes(ref["key"], ref["version_id"]))
+        doc = json.loads(store.read_bytes(ref["key"], ref["version_id"]))
         stored = MetadataVersion.from_dict(doc)
-    except (CustodyError, ValueError, KeyError, TypeError) as exc:
+    except (*_read_errors(), ValueError, KeyError, TypeError) as exc:
         return [_problem("manifest-unreadable", f"{ref['key']}: {exc}")]
     if not archive.archive_keys.verify(doc["manifest"], stored.key_id, stored.signature):
         return [_problem("signature-invalid", f"{ref['key']} does not verify with any "
@@ -169,7 +203,8 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
                 level: str = "II", sample: int | None = None, everything: bool = False,
                 seed: int | None = None, rate: float | None = None,
                 media_probe: MediaProbe | None = None,
-                progress: Callable[[int], None] | None = None) -> dict:
+                progress: Callable[[int], None] | None = None, copy: str = "primary",
+                replica: WormStore | None = None) -> dict:
     """Draw the sample, verify it, mark failures, and file the signed inspection record."""
     if not lot:
         raise InputError("the lot is empty: nothing to inspect")
@@ -190,27 +225,33 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
     results = []
     for item_id in chosen:
         item = archive.item(item_id)
-        res = verify_item(archive, item, media_probe, throttle)
+        res = verify_item(archive, item, media_probe, throttle, copy, replica)
         results.append(res)
-        _mark(archive, actor, item, res)
+        if not res.get("not_replicated"):
+            _mark(archive, actor, item, res, copy)
         if progress:
             progress(1)
     failed = [r["item"] for r in results if not r["ok"]]
+    missing = [r["item"] for r in results if r.get("not_replicated")]
     record = {"id": uuid7(), "type": "sampled-verification", "by": actor.person_id,
               "at": iso(datetime.now(timezone.utc)), "lot": lot_description | {
                   "size": len(lot)}, "plan": plan, "seed": seed, "rate_mb_s": rate,
-              "items": chosen, "results": results,
-              "summary": {"checked": len(results), "passed": len(results) - len(failed),
-                          "failed": failed}}
+              "copy": copy, "items": chosen, "results": results,
+              "summary": {"checked": len(results) - len(missing),
+                          "passed": len(results) - len(failed) - len(missing),
+                          "failed": failed, "not_replicated": missing}}
     return _file(archive, actor, record)
 
 
-def _mark(archive: Archive, actor: Actor, item: Item, res: dict) -> None:
-    item.checks["verification"] = {"at": iso(datetime.now(timezone.utc)), "ok": res["ok"],
-                                   "problems": [p["code"] for p in res["problems"]]}
+def _mark(archive: Archive, actor: Actor, item: Item, res: dict,
+          copy: str = "primary") -> None:
+    item.checks["verification" if copy == "primary" else "verification_replica"] = {
+        "at": iso(datetime.now(timezone.utc)), "ok": res["ok"],
+        "problems": [p["code"] for p in res["problems"]]}
     item.events.append(event("fixity check", actor.person_id,
                              "success" if res["ok"] else "failure",
-                             problems=[p["code"] for p in res["problems"]]))
+                             problems=[p["code"] for p in res["problems"]],
+                             **({"copy": copy} if copy != "primary" else {})))
     if not res["ok"]:
         item.status = "attention"
     archive.catalog.save_state(item)
@@ -260,7 +301,15 @@ def render_zh(record: dict) -> str:
               f"随机种子 {record['seed']}",
               f"结果 检查 {record['summary']['checked']} 合格 {record['summary']['passed']}"
               f" 不合格 {len(record['summary']['failed'])}"]
+    if record.get("copy") == "replica":
+        lines.insert(3, "检验对象 第二副本 (replica)")
+        if record["summary"].get("not_replicated"):
+            lines.append(f"尚未复制到第二副本 {len(record['summary']['not_replicated'])} 条 "
+                         "(not-replicated; 运行 custody replicate)")
     for r in record["results"]:
+        if r.get("not_replicated"):
+            lines.append(f"  {r['item']}  尚未复制 (not-replicated)")
+            continue
         lines.append(f"  {r['item']}  {'合格' if r['ok'] else '不合格'}")
         for p in r["problems"]:
             lines.append(f"    {p['code']}: {p['message']}；处理：{p['action']}")
