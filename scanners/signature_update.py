@@ -142,7 +142,9 @@ def _look(source: Path, allow_unsigned: bool) -> tuple[list[str], list[str]]:
     if not source.is_dir():
         raise UpdateRefused(str(source), "not a directory")
     take, ignored, seen = [], [], {}
-    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+    with os.scandir(source) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
         name = entry.name
         suffix = os.path.splitext(name)[1]
         if name.startswith(".") or suffix.lower() not in DATABASE_SUFFIXES:
