@@ -131,6 +131,7 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
     s = ctx.settings
     s.home.mkdir(parents=True, exist_ok=True)
     store = backends.open_store(s, create=True)
+    replica = backends.open_replica(s, create=True)  # the second copy, when configured
     key_path = backends.keys_dir(s) / "archive.key"
     created = not key_path.exists()
     key = backends.create_archive_key(s) if created else backends.load_archive_key(s)
@@ -159,13 +160,16 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
                               {"fingerprint": fingerprint(key.key_id)})
     out = {"home": str(s.home), "catalog": catalog.endpoint, "store": store.describe(),
            "archive_key": key.key_id, "fingerprint": fingerprint(key.key_id),
-           "created": created, "administrator": actor.person_id}
+           "created": created, "administrator": actor.person_id,
+           "replica": replica.describe() if replica else None}
     if as_json:
         _emit_json(out)
     else:
         click.echo(f"data home:    {out['home']}")
         click.echo(f"catalog:      {out['catalog']}")
         click.echo(f"store:        {store.backend} {store.location}")
+        if replica is not None:
+            click.echo(f"replica:      {replica.backend} {replica.location}")
         click.echo(f"administrator:{actor.person_id} ({account})")
         click.echo(f"archive key:  {key.key_id}")
         click.echo(f"fingerprint:  {out['fingerprint']}"
@@ -906,11 +910,13 @@ def _media_probe():
 @click.option("--all", "everything", is_flag=True, help="Every item of the lot (a sweep).")
 @click.option("--seed", type=int, help="Draw the same sample as an earlier run.")
 @click.option("--rate", type=click.FloatRange(min=0.1), help="Read at most this many MB/s.")
+@click.option("--copy", type=click.Choice(["primary", "replica"]), default="primary",
+              show_default=True, help="Which copy to read: the primary store or the replica.")
 @json_option
 @command
 def verify(ctx: Context, year: int | None, query_text: str | None, level: str,
            sample: int | None, everything: bool, seed: int | None, rate: float | None,
-           as_json: bool) -> int:
+           copy: str, as_json: bool) -> int:
     """Sampled machine-read verification (定期抽样机读检验), filed in the inspection ledger."""
     from archive import verification
 
@@ -929,7 +935,9 @@ def verify(ctx: Context, year: int | None, query_text: str | None, level: str,
         described = {"query": query_text}
     record = verification.inspect_lot(ctx.archive, actor, lot, described, level=level,
                                       sample=sample, everything=everything, seed=seed,
-                                      rate=rate, media_probe=_media_probe())
+                                      rate=rate, media_probe=_media_probe(), copy=copy,
+                                      replica=backends.open_replica(ctx.settings)
+                                      if copy == "replica" else None)
     if as_json:
         _emit_json(record)
     else:
@@ -1120,6 +1128,7 @@ def demo(ctx: Context, directory: str, as_json: bool) -> int:
 import cli_access  # noqa: E402, F401
 import cli_copies  # noqa: E402, F401
 import cli_cycle  # noqa: E402, F401
+import cli_replica  # noqa: E402, F401
 import cli_retention  # noqa: E402, F401
 
 if __name__ == "__main__":

@@ -247,10 +247,11 @@ def lag(archive: Archive) -> dict:
     full copy, each looked up once; and when the last run finished."""
     last = archive.catalog.get_record("meta", RUN_ID)
     if last is None:
-        total = sum(1 for _ in _live_items(archive))
-        return {"last_run": None, "items_behind": total, "item_ids": [],
+        # never replicated: only what ingest wrote itself has a copy (one pass, once)
+        behind = [i.id for i in _live_items(archive) if not complete(i)]
+        return {"last_run": None, "items_behind": len(behind), "item_ids": behind[:50],
                 "versions_failed_last_run": 0, "ledger_entries_since": None,
-                "up_to_date": total == 0}
+                "up_to_date": not behind}
     suspects: dict[str, None] = dict.fromkeys(last.get("pending_ids", []))
     since = 0
     for entry in archive.catalog.ledger_entries(last["ledger_seq_at_start"] + 1):
