@@ -1,6 +1,7 @@
 """The demo: a day's offload from three body cameras, a recorder and a scanner, ingested on
 the embedded defaults through the real pipeline (private clamd on the project's test
-signatures, libmagic, MediaInfo), then completed, searched, shown and verified."""
+signatures, libmagic, MediaInfo), then completed, searched, shown, verified, and exported as
+an approved copy."""
 
 from __future__ import annotations
 
@@ -189,6 +190,7 @@ def run_demo(directory: Path, config: str | None = None,
     fixity_ok = all(f["digests_match"] and f["signature_valid"] for f in fixity)
     say(f"read back {len(fixity)} objects: digests and signatures "
         f"{'all match' if fixity_ok else 'MISMATCH'}")
+    exported = _export(archive, s, home, stamp, say)
     archive.ledger.checkpoint()
     ledger = archive.verify_ledger()
     say(f"ledger: {ledger.entries} entries, {ledger.checkpoints} signed checkpoint(s), "
@@ -200,9 +202,44 @@ def run_demo(directory: Path, config: str | None = None,
     ok = (all(counts[k] == v for k, v in expected.items()) and fixity_ok and ledger.ok
           and report.sequence_gaps == {"DSJ-0102": [2]} and not completed["problems"]
           and dup == counts["archived"] + counts["archived-attention"] + 1
-          and bool(by_officer))
+          and bool(by_officer) and exported["ok"])
     return {"ok": ok, "home": str(home), "counts": counts, "batch": report.batch_id,
             "sequence_gaps": report.sequence_gaps, "completed": completed["completed"],
             "duplicates_on_rerun": dup, "officer_search": len(by_officer),
             "party_search": [i.id for i in by_party], "fixity_ok": fixity_ok,
-            "ledger": ledger.to_dict(), "fingerprint": fingerprint(key.key_id)}
+            "ledger": ledger.to_dict(), "fingerprint": fingerprint(key.key_id),
+            "export": exported}
+
+
+def _export(archive: Archive, s: settings.Settings, home: Path, stamp: str,
+            say: Callable[[str], None]) -> dict:
+    """Copies only, with approval: a clerk asks for the case's recordings, the unit's legal
+    office (法制股) approves, the clerk exports a signed BagIt copy, which is then checked
+    offline against the archive's public key alone."""
+    from archive.access import AccessContext, create_request, decide
+    from archive.export import export, verify_export
+
+    keys = home / "people"
+    catalog = archive.catalog
+    for pid, name, roles, positions in (("demo-clerk", "办案人员", ["officer"], []),
+                                        ("demo-legal", "法制股审核人", ["legal"], ["法制股"])):
+        people.register(catalog, pid, name, f"{pid}-{stamp}", roles,
+                        SigningKey.generate(keys / f"person-{pid}.key"), positions=positions)
+    clerk = Actor("demo-clerk", SigningKey.load(keys / "person-demo-clerk.key"))
+    legal = Actor("demo-legal", SigningKey.load(keys / "person-demo-legal.key"))
+    units = s.units
+    ctx = AccessContext(approver_position=lambda u: units[u]["approver_role"] if u in units
+                        else "局领导")
+    req = create_request(archive, clerk, "行政复议：调取案件 SJ-2026-0042 的执法记录", "extract",
+                         query=Query(case_id="SJ-2026-0042"),
+                         query_text="case_id=SJ-2026-0042")
+    decide(archive, legal, req["id"], True, "同意提取，仅限复议使用", ctx)
+    out = home / "export-SJ-2026-0042"
+    doc = export(archive, clerk, req["id"], out, fonds=s.section("archive")["fonds"])
+    public = next((backends.keys_dir(s) / "public").glob("*.pem"))
+    check = verify_export(out, key_file=public)
+    say(f"export: request {req['id']} approved by demo-legal (法制股); "
+        f"{len(doc['items'])} copies in {out.name} (BagIt, signed 提取说明); verify-export "
+        f"against the archive's public key: {'intact' if check.ok else 'PROBLEMS'}")
+    return {"ok": check.ok and len(doc["items"]) > 0, "request": req["id"], "to": str(out),
+            "items": len(doc["items"])}
