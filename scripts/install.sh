@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(python3 python3-venv python3-pip ca-certificates libmagic1 ffmpeg clamav-daemon clamav-testfiles chromium fonts-wqy-zenhei)
+apt_packages=(python3 python3-venv python3-pip ca-certificates libmagic1 ffmpeg clamav clamav-daemon clamav-testfiles chromium fonts-wqy-zenhei)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
