@@ -15,19 +15,13 @@ import pytest
 from archive import backends, people, settings
 from archive.model import Description
 from archive.signing import SigningKey, public_pem
-from tests.test_cli import run, run_json
+from tests.test_cli import held_keys_home, run, run_json
 
 
 @pytest.fixture
 def office(tmp_path, monkeypatch):
     """admin (this OS account), officer O1, legal L1 (法制股, personal-privacy), leader B1."""
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CUSTODY_TESTING", "1")
-    monkeypatch.setenv("CUSTODY_TEST_PEOPLE_DIR", str(tmp_path / "people"))
-    monkeypatch.delenv("CUSTODY_ACT_AS", raising=False)
-    monkeypatch.delenv("CUSTODY_CONFIG", raising=False)
-    run("init")
+    held_keys_home(tmp_path, monkeypatch)
     run("people", "add", "O1", "--name", "执法员甲", "--account", "o1", "--role", "officer")
     out = run_json("people", "add", "L1", "--name", "法制员乙", "--account", "l1",
                    "--role", "legal", "--position", "法制股", "--clearance", "personal-privacy")

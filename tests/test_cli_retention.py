@@ -11,7 +11,7 @@ import pytest
 
 from archive import backends, people, settings
 from archive.model import Description
-from tests.test_cli import run, run_json  # noqa: F401
+from tests.test_cli import held_keys_home, run, run_json
 
 PEOPLE = [("AR1", "archivist"), ("AR2", "archivist"), ("OF1", "officer"), ("AP1", "approver"),
           ("AP2", "approver"), ("AU1", "auditor"), ("AU2", "auditor")]
@@ -19,13 +19,7 @@ PEOPLE = [("AR1", "archivist"), ("AR2", "archivist"), ("OF1", "officer"), ("AP1"
 
 @pytest.fixture
 def office(tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CUSTODY_TESTING", "1")
-    monkeypatch.setenv("CUSTODY_TEST_PEOPLE_DIR", str(tmp_path / "people"))
-    monkeypatch.delenv("CUSTODY_ACT_AS", raising=False)
-    monkeypatch.delenv("CUSTODY_CONFIG", raising=False)
-    run("init")
+    held_keys_home(tmp_path, monkeypatch)
     for pid, role in PEOPLE:
         run("people", "add", pid, "--name", f"人员{pid}", "--account", pid.lower(),
             "--role", role)

@@ -10,19 +10,13 @@ import pytest
 
 from archive import backends, people, settings
 from archive.model import Description
-from tests.test_cli import run, run_json  # noqa: F401
+from tests.test_cli import held_keys_home, run, run_json
 
 
 @pytest.fixture
 def office(tmp_path, monkeypatch):
     """An archive with two archivists and records of 2025 (one pending metadata)."""
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CUSTODY_TESTING", "1")
-    monkeypatch.setenv("CUSTODY_TEST_PEOPLE_DIR", str(tmp_path / "people"))
-    monkeypatch.delenv("CUSTODY_ACT_AS", raising=False)
-    monkeypatch.delenv("CUSTODY_CONFIG", raising=False)
-    run("init")
+    held_keys_home(tmp_path, monkeypatch)
     for pid in ("ARC1", "ARC2"):
         run("people", "add", pid, "--name", f"档案员{pid}", "--account", pid.lower(),
             "--role", "archivist")
