@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from .catalog.base import Query
 from .copies import copy_version, raise_to, read_verified, sync_store
 from .errors import CustodyError, InputError, ServiceUnavailable
+from .journal import flush as flush_journal
 from .ledger import CHECKPOINT_PREFIX, Actor
 from .model import Item, iso
 from .service import Archive, event
@@ -217,24 +218,20 @@ def replicate(archive: Archive, replica: WormStore, actor: Actor, rate: float | 
                                    "items_copied": len(newly),
                                    "items_pending": len(pending)})
     summary["ledger_seq"] = entry.seq
-    summary["checkpoint"] = _checkpoint_to_replica(archive, replica)
+    signed = archive.ledger.checkpoint()  # the head that includes this run's entry
+    cp = signed["checkpoint"]
+    summary["checkpoint"] = f"{CHECKPOINT_PREFIX}{cp['seq']:012d}-{cp['hash'][:16]}.json"
     summary["finished_at"] = iso(_now())
     archive.catalog.put_record("meta", RUN_ID, summary)
+    # this run's own catalog changes as a journal segment now, not at the command's end, so
+    # the replica is not one checkpoint and one segment behind its own run
+    segment = flush_journal(archive.journal, archive.catalog, archive.store, archive.key,
+                            archive.ledger.checkpoint_years)
+    for key in (summary["checkpoint"], segment):
+        versions = archive.store.versions(key) if key else []
+        if versions and not replica.versions(key):
+            copy_version(archive.store, key, versions[0], replica)
     return summary
-
-
-def _checkpoint_to_replica(archive: Archive, replica: WormStore) -> str | None:
-    """Sign the head that includes this run's ledger entry and put it on both copies, so
-    the replica is never a checkpoint behind its own run."""
-    signed = archive.ledger.checkpoint()
-    if signed is None:
-        return None
-    cp = signed["checkpoint"]
-    key = f"{CHECKPOINT_PREFIX}{cp['seq']:012d}-{cp['hash'][:16]}.json"
-    versions = archive.store.versions(key)
-    if versions and not replica.versions(key):
-        copy_version(archive.store, key, versions[0], replica)
-    return key
 
 
 # --- lag ----------------------------------------------------------------------------------

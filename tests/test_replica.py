@@ -72,8 +72,10 @@ def test_replicate_copies_everything_and_records_each_item(setup):
     assert src <= dst
     assert any(k.startswith("keys/archive/") for k in dst)
     assert any(k.startswith(CHECKPOINT_PREFIX) for k in dst)
-    # the run's own checkpoint is on the replica already
+    # the run's own checkpoint and journal segment are on the replica already
     assert s.replica.versions(out["checkpoint"])
+    segments = {k for k, _v, _n in s.store.list_keys("journal/")}
+    assert segments and segments <= {k for k, _v, _n in s.replica.list_keys("journal/")}
     assert s.catalog.get_record("meta", "replication")["items_copied"] == 3
     entries = [e for e in s.catalog.ledger_entries() if e.action == "replication"]
     assert entries and entries[-1].details["items_copied"] == 3
