@@ -308,6 +308,8 @@ def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
              ("activity", f"{d['activity_id'] or '-'} {d['activity_type'] or ''}"),
              ("sha256", out["sha256"]), ("tier", out["tier"]),
              ("retain until", out["retain_until"]), ("legal hold", out["legal_hold"]),
+             ("retention rule", out["retention"].get("rule")),
+             ("held by", "; ".join(out["retention"].get("holds", []))),
              ("metadata version", f"{out['version']} of {len(out['versions'])}, signature "
                                   f"{'valid' if out['signature_valid'] else 'INVALID'}")]
     if read_lock:

@@ -124,6 +124,14 @@ def mask_show(out: dict, clearances: frozenset[str]) -> dict:
     out["description"] = mask_description(out["description"], clearances)
     out["versions"] = [v | {"manifest": v["manifest"] | {"description": mask_description(
         v["manifest"]["description"], clearances)}} for v in out.get("versions", [])]
+    # the retention rule and holding reasons name cases; events carry source names
+    retention = dict(out.get("retention") or {})
+    for key in ("rule", "holds", "cases"):
+        if retention.get(key):
+            retention[key] = MASK if isinstance(retention[key], str) else [MASK]
+    out["retention"] = retention
+    out["events"] = [{k: e.get(k) for k in ("type", "at", "agent", "outcome")}
+                     for e in out.get("events", [])]
     out["masked"] = True
     return out
 

@@ -255,3 +255,19 @@ def test_export_abandoned_when_store_bytes_differ(team, tmp_path, monkeypatch):
         export(s.archive, s.officer, req["id"], tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [e.action for e in s.catalog.ledger_entries()][-1] == "export-failed"
+
+
+def test_show_masks_retention_reasons_and_event_details_of_confidential_items():
+    out = {"description": {"confidential": "personal-privacy", "party": "王五", "cause": "x",
+                           "case_id": "SJ-1"},
+           "versions": [], "retention": {"rule": "case file SJ-1 (general, filed 2026)",
+                                         "holds": ["case SJ-1 is open"], "cases": ["SJ-1"],
+                                         "tier": "case"},
+           "events": [{"type": "duplicate", "at": "t", "agent": "P", "outcome": "ok",
+                       "source": {"original_name": "王五.mp4"}}]}
+    masked = access.mask_show(out, frozenset())
+    assert "SJ-1" not in json.dumps(masked, ensure_ascii=False)
+    assert "王五" not in json.dumps(masked, ensure_ascii=False)
+    assert masked["retention"]["tier"] == "case"
+    cleared = access.mask_show(out, frozenset({"personal-privacy"}))
+    assert cleared["retention"]["holds"] == ["case SJ-1 is open"]
