@@ -283,3 +283,25 @@ def test_a_read_refused_by_the_s3_checksum_is_unreadable_not_a_crash(tmp_path):
         assert out["restored"] == [item.id]
         assert verification.verify_item(s.archive, s.archive.item(item.id))["ok"]
         catalog.close()
+
+
+def test_a_new_metadata_version_reaches_the_replica(setup):
+    s = setup
+    (item,) = _ingest(s, n=1)
+    rep_mod.replicate(s.archive, s.replica, s.actor)
+    d = item.description
+    fixed = Description(**{**d.__dict__, "party": "王五金店"})
+    s.archive.correct(item.id, fixed, s.actor, "当事人名称更正")
+    lag = rep_mod.lag(s.archive)
+    assert lag["items_behind"] == 1 and lag["item_ids"] == [item.id]
+    rep_mod.replicate(s.archive, s.replica, s.actor)
+    after = s.archive.item(item.id)
+    assert [m["version"] for m in after.storage["replica"]["manifests"]] == [1, 2]
+    assert verification.verify_item(s.archive, after, copy="replica", replica=s.replica)["ok"]
+    # with write_on_ingest the correction is copied at once
+    s.archive.replica = s.replica
+    again = Description(**{**fixed.__dict__, "cause": "占道经营"})
+    s.archive.correct(item.id, again, s.actor, "案由补充")
+    assert [m["version"] for m in s.archive.item(item.id).storage["replica"]["manifests"]] \
+        == [1, 2, 3]
+    assert rep_mod.lag(s.archive)["items_behind"] == 0
