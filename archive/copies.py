@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .errors import CustodyError, LockNotConfirmed, NotFound, ProblemFound
+from .errors import CustodyError, LockNotConfirmed, ProblemFound
 from .fixity import StreamDigests
 from .model import Lock, StoredVersion
 from .worm.base import WormStore, now_utc
@@ -224,7 +224,7 @@ def read_verified(store: WormStore, key: str, version_id: str, sha256: str) -> b
     try:
         for chunk in store.read(key, version_id):
             h.update(chunk)
-    except (NotFound, OSError):
+    except (CustodyError, OSError):  # missing, unreadable, or a checksum the store refused
         return False
     return h.hexdigest() == sha256
 

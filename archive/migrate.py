@@ -111,6 +111,14 @@ def _remap(item: Item, sync: SyncReport, target: Archive) -> tuple[dict | None, 
         if vid is None:
             return None, f"metadata {m['key']}@{m['version_id']} is not in the target store"
         m["version_id"] = vid
+    for failed in storage.get("failed_versions", []):  # kept as evidence, copied as such
+        if failed.get("copy") == "primary":
+            vid = sync.mapping.get((failed["key"], failed["version_id"]))
+            if vid is not None:
+                failed["version_id"] = vid
+    # the second copy's version ids belong to the old arrangement; 'custody replicate' on
+    # the new one records them again
+    storage.pop("replica", None)
     return storage, None
 
 

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
+    FlexibleChecksumError,
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
@@ -483,6 +484,9 @@ class S3WormStore(WormStore):
             yield from body.iter_chunks(chunk_size)
         except _UNREACHABLE as exc:
             raise ServiceUnavailable("S3", self.client.meta.endpoint_url, str(exc)) from exc
+        except FlexibleChecksumError as exc:  # the stored bytes no longer match their checksum
+            raise ProblemFound(f"{key}@{version_id}: S3 reports a checksum mismatch reading "
+                               f"it back: {exc}", subject=key) from exc
         finally:
             body.close()
 
