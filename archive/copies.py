@@ -107,7 +107,7 @@ def copy_version(src: WormStore, key: str, version_id: str, dst: WormStore, *,
             for vid in existing:  # a resumed copy: the same document is there already
                 if hashlib.sha256(dst.read_bytes(key, vid)).hexdigest() == digest:
                     raise_to(dst, key, vid, until, hold)
-                    return _stored(dst, key, vid)
+                    return _stored(dst, key, vid, len(data))
             raise ProblemFound(f"{key}: the destination holds other bytes under this key",
                                subject=key)
         stored = dst.put_blob(key, data, until, hold, new_version=new_version)
@@ -117,15 +117,10 @@ def copy_version(src: WormStore, key: str, version_id: str, dst: WormStore, *,
         if throttle:
             throttle(len(data))
     raise_to(dst, key, stored.version_id, until, hold)
-    return _stored(dst, key, stored.version_id)
+    return _stored(dst, key, stored.version_id, stored.size)
 
 
-def _stored(store: WormStore, key: str, version_id: str) -> StoredVersion:
-    size = 0
-    for k, vid, n in store.list_keys(key):
-        if k == key and vid == version_id:
-            size = n
-            break
+def _stored(store: WormStore, key: str, version_id: str, size: int) -> StoredVersion:
     return StoredVersion(store.backend, store.location, key, version_id, size,
                          store.lock(key, version_id))
 

@@ -299,10 +299,21 @@ class LocalWormStore(WormStore):
 
     def list_keys(self, prefix: str = "") -> Iterator[tuple[str, str, int]]:
         base = self.root / "keys"
-        for dirpath, _dirs, files in sorted(os.walk(base)):
+        # walk only below the deepest directory the prefix names: listing one object's
+        # metadata versions must not cost a walk of the whole store
+        head = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        start = base / head if head else base
+        if head:
+            check_key(head)
+        if not start.is_dir():
+            return
+        found = []
+        for dirpath, _dirs, files in os.walk(start):
             rel = os.path.relpath(dirpath, base).replace(os.sep, "/")
             if rel == "." or not rel.startswith(prefix):
                 continue
+            found.append((rel, dirpath, files))
+        for rel, dirpath, files in sorted(found):  # keys in order, as S3 lists them
             for name in sorted(files):
                 if not name.endswith(_LOCK_SUFFIX):
                     yield rel, name, os.stat(os.path.join(dirpath, name)).st_size
