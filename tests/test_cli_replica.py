@@ -10,6 +10,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from archive import backends, people, settings
+from archive.catalog.base import Query
+from archive.catalog.sqlite import SQLiteCatalog
 from archive.errors import ConfigError
 from archive.model import Description
 from tests.support.damage import damage
@@ -209,3 +211,20 @@ def test_a_replica_that_is_the_primary_directory_is_refused(tmp_path):
                                            '[replica]\nbackend = "s3"\nbucket = "a"\n'
                                            'endpoint_url = "https://other.example"\n'),
                          home=tmp_path).section("replica")["bucket"] == "a"
+
+
+def test_catalog_rebuilt_from_the_replica_alone(home, tmp_path):
+    """Primary catalog lost and the primary store unreachable: the second copy holds enough
+    (objects, signed metadata, journal segments, checkpoints) to make the catalog again."""
+    run("init")
+    ids = _ingest(3)
+    run("replicate")
+    into = tmp_path / "from-replica.sqlite"
+    out = run_json("rebuild-catalog", "--from", "replica", "--into", str(into))
+    assert out["items"] == 3 and out["ledger_ok"] and out["problems"] == []
+    assert out["store"]["location"] == str(tmp_path / "replica")
+    rebuilt = SQLiteCatalog(into)
+    try:
+        assert sorted(i.id for i in rebuilt.iter_items(Query())) == sorted(ids)
+    finally:
+        rebuilt.close()

@@ -10,6 +10,7 @@ import pytest
 from archive.errors import IdentityError, InputError, LockNotConfirmed, NotFound
 from archive.model import parse_iso
 from retention import cases, flags
+from retention.engine import RetentionEngine
 from tests.support.retention import make_team
 
 
@@ -211,3 +212,23 @@ def test_unconfirmed_lock_is_not_recorded(team, monkeypatch, tmp_path):
 def test_unknown_case_and_item(team):
     with pytest.raises(NotFound, match="import it first"):
         cases.link(team.engine, team["OF1"], [team.put()], "NOPE")
+
+
+def test_a_permanent_lock_is_renewed_long_before_it_runs_out(tmp_path, catalog, store):
+    from datetime import datetime, timezone
+
+    team = make_team(tmp_path, catalog, store)
+    a = team.put()
+    flags.confirm(team.engine, team["AP1"],
+                  flags.raise_flag(team.engine, team["OF1"], a, "litigation")["id"])
+    first = store_lock(team, a).retain_until
+    assert team.engine.run(team["AR1"]).changed == []  # 100 years ahead: nothing due
+    # 95 years on, by the engine's clock: fewer than renew_within_years (10) remain
+    later = datetime.now(timezone.utc) + timedelta(days=365 * 95)
+    aged = RetentionEngine(team.archive, team.engine.settings, clock=lambda: later)
+    report = aged.run(team["AR1"])
+    assert [c["item"] for c in report.changed] == [a]
+    renewed = store_lock(team, a).retain_until
+    assert renewed > first + timedelta(days=365 * 90) and store_lock(team, a).legal_hold
+    recorded = team.archive.item(a).retain_until  # S3 keeps milliseconds, rounded up
+    assert recorded <= renewed < recorded + timedelta(seconds=1)
