@@ -19,7 +19,7 @@ from rich.table import Table
 
 from archive import backends, people, settings
 from archive.catalog.base import Query
-from archive.errors import CustodyError, InputError
+from archive.errors import CustodyError, IdentityError, InputError
 from archive.ledger import Actor
 from archive.model import CONFIDENTIAL_CLASSES, iso, item_summary
 from archive.service import Archive
@@ -34,6 +34,7 @@ class Context:
     _settings: settings.Settings | None = None
     _archive: Archive | None = None
     opened: list = field(default_factory=list)
+    _actor: Actor | None = None
 
     @property
     def settings(self) -> settings.Settings:
@@ -49,7 +50,36 @@ class Context:
         return self._archive
 
     def actor(self) -> Actor:
-        return people.acting_person(self.archive.catalog)
+        self._actor = people.acting_person(self.archive.catalog)
+        return self._actor
+
+    def record_refusal(self, exc: CustodyError) -> None:
+        """An action refused for who is acting is recorded too: who (the person, or the OS
+        account nobody registered), what, and why, in the ledger and the access register.
+        Signed by the person when they were identified, else by the archive itself. Best
+        effort: the refusal stands whether or not this can be written."""
+        if self._archive is None:
+            return
+        import os
+
+        from archive.ids import uuid7
+
+        try:
+            archive = self._archive
+            actor = self._actor or Actor(people.SYSTEM_ACTOR, archive.key)
+            attempted = click.get_current_context().command_path
+            account = people.os_account()
+            if os.environ.get("CUSTODY_TESTING") == "1" and os.environ.get("CUSTODY_ACT_AS"):
+                account = os.environ["CUSTODY_ACT_AS"]
+            who = self._actor.person_id if self._actor else f"OS:{account}"
+            entry = archive.ledger.append(actor, "refused", exc.subject or attempted, {
+                "attempted": attempted, "reason": exc.message, "by": who})
+            archive.catalog.put_record("access_register", uuid7(), {
+                "kind": "refusal", "at": entry.at, "person": who,
+                "action": attempted, "subject": exc.subject or "-", "reason": exc.message,
+                "details": {}, "ledger_seq": entry.seq})
+        except Exception:  # noqa: BLE001 - the original refusal is what the person must see
+            pass
 
     def finish(self) -> None:
         """A signed checkpoint of the ledger head after every command that appended."""
@@ -83,6 +113,8 @@ def command(fn: Callable) -> Callable:
             code = fn(ctx, *args, **kwargs) or 0
             ctx.finish()
         except CustodyError as exc:
+            if isinstance(exc, IdentityError):
+                ctx.record_refusal(exc)
             try:
                 ctx.finish()
             except CustodyError:

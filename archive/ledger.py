@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -75,16 +75,23 @@ class LedgerReport:
                 "problems": [p.to_dict() for p in self.problems]}
 
 
-def check_chain(rows: list[LedgerEntry], actor_keys: Keyring) -> list[Problem]:
-    """Every problem in the stored entries, each with its kind and position."""
+def check_chain(rows: list[LedgerEntry],
+                actor_keys: Keyring | Mapping[str, Keyring]) -> list[Problem]:
+    """Every problem in the stored entries, each with its kind and position.
+
+    ``actor_keys`` by person: an entry verifies only under a key registered to the very
+    person it names (a registered key of somebody else does not do)."""
     problems: list[Problem] = []
     for r in rows:
+        ring = (actor_keys.get(r.actor) or Keyring()) if isinstance(actor_keys, Mapping) \
+            else actor_keys
         if entry_hash(r) != r.hash:
             problems.append(Problem("edited", r.seq, f"entry {r.seq} ({r.action} {r.subject}) "
                                     "was changed after it was written"))
-        elif not actor_keys.verify_bytes(r.hash.encode(), r.actor_key_id, r.actor_signature):
+        elif not ring.verify_bytes(r.hash.encode(), r.actor_key_id, r.actor_signature):
             problems.append(Problem("bad-signature", r.seq, f"entry {r.seq}: the signature of "
-                                    f"{r.actor} does not verify with a registered key"))
+                                    f"{r.actor} does not verify with a key registered to "
+                                    f"{r.actor}"))
     expected = 1
     for r in rows:
         if r.seq > expected:
@@ -170,7 +177,8 @@ class Ledger:
             except ValueError:
                 yield key, None
 
-    def verify(self, archive_keys: Keyring, actor_keys: Keyring) -> LedgerReport:
+    def verify(self, archive_keys: Keyring,
+               actor_keys: Keyring | Mapping[str, Keyring]) -> LedgerReport:
         rows = list(self.catalog.ledger_entries())
         problems = check_chain(rows, actor_keys)
         by_seq = {r.seq: r for r in rows}

@@ -151,6 +151,23 @@ def rekey(catalog: Catalog, person_id: str) -> SigningKey:
     return key
 
 
+SYSTEM_ACTOR = "custody"  # entries the archive itself signs with its key (see record_refusal)
+
+
+def person_keyrings(catalog: Catalog, archive_keys: Keyring | None = None
+                    ) -> dict[str, Keyring]:
+    """Every person's registered public keys (old ones too), by person; the archive's keys
+    for the entries the archive signs itself."""
+    rings: dict[str, Keyring] = {}
+    for doc in catalog.list_records("people"):
+        ring = rings.setdefault(doc["id"], Keyring())
+        for k in doc.get("public_keys", []):
+            ring.add(load_public_pem(k["public_key"]))
+    if archive_keys is not None:
+        rings[SYSTEM_ACTOR] = archive_keys
+    return rings
+
+
 def people_keyring(catalog: Catalog) -> Keyring:
     """Every public key any person ever registered (old keys verify old signatures)."""
     ring = Keyring()

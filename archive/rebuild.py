@@ -27,7 +27,7 @@ from .model import (
     StoredVersion,
     dedupe_key,
 )
-from .people import people_keyring
+from .people import person_keyrings
 from .service import Archive
 from .signing import Keyring
 from .worm.base import WormStore
@@ -144,7 +144,8 @@ def rebuild(archive: Archive, target: Catalog,
     finally:
         target.journal = saved_journal
     rebuilt = Ledger(target, store, archive.key, archive.checkpoint_years)
-    verdict = rebuilt.verify(archive.archive_keys, people_keyring(target))
+    verdict = rebuilt.verify(archive.archive_keys,
+                             person_keyrings(target, archive.archive_keys))
     report.ledger_ok = verdict.ok
     for p in verdict.problems:
         report.problem(f"ledger-{p.code}", str(p.seq), p.message)

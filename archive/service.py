@@ -30,7 +30,7 @@ from .model import (
     dedupe_key,
     iso,
 )
-from .people import people_keyring
+from .people import person_keyrings
 from .signing import Keyring, SigningKey, public_pem
 from .worm.base import WormStore, metadata_key, object_key
 
@@ -289,7 +289,8 @@ class Archive:
 
     # --- the ledger ----------------------------------------------------------------------
     def verify_ledger(self) -> LedgerReport:
-        return self.ledger.verify(self.archive_keys, people_keyring(self.catalog))
+        return self.ledger.verify(self.archive_keys,
+                                  person_keyrings(self.catalog, self.archive_keys))
 
     def finish_command(self) -> dict | None:
         """End of every command: the catalog changes and ledger entries as a signed journal

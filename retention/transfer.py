@@ -223,8 +223,9 @@ def verify_receipt(archive: Archive, transfer: dict) -> bool:
     r = transfer.get("receipt")
     if not r:
         return False
-    return people.people_keyring(archive.catalog).verify(r["receipt"], r["key_id"],
-                                                         r["signature"])
+    by = r["receipt"].get("accepted_by") or transfer.get("accepted_by")
+    ring = people.person_keyrings(archive.catalog).get(by)
+    return ring is not None and ring.verify(r["receipt"], r["key_id"], r["signature"])
 
 
 def render_receipt_zh(t: dict, policy: CyclePolicy) -> str:

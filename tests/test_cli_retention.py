@@ -141,3 +141,28 @@ def test_retention_run_what_if_and_dispose(office):
     assert run_json("show", gone[0])["status"] == "disposed"
     assert "executed" in run("dispose", "list").stdout
     assert run_json("audit", "verify")["ok"]
+
+
+def test_refusals_are_recorded_signed_by_whoever_tried(office):
+    (a,) = archive_items(1)
+    as_(office, "OF1")
+    flag = run_json("flag", a, "--reason", "complaint")["id"]
+    assert "takes the role approver" in run("flag", "confirm", flag, code=2).stderr
+    as_(office, "stranger")  # no such person: the archive itself signs the record
+    assert "not a registered person" in run("flag", "confirm", flag, code=2).stderr
+    as_(office, "AR1")
+    entries = [e for e in _ledger() if e.action == "refused"]
+    assert [(e.actor, e.details["by"]) for e in entries] == [("OF1", "OF1"),
+                                                             ("custody", "OS:stranger")]
+    assert all(e.details["attempted"].endswith("flag confirm") for e in entries)
+    assert run_json("audit", "verify")["ok"]
+    register = run("access", "register").stdout
+    assert "OS:stranger" in register and "拒绝" in register
+
+
+def _ledger():
+    archive = backends.open_archive(settings.load())
+    try:
+        return list(archive.catalog.ledger_entries())
+    finally:
+        archive.catalog.close()

@@ -140,3 +140,19 @@ def test_two_processes_append_5000_each(setup):
     assert [r.seq for r in rows] == list(range(1, 10001))
     assert sum(r.subject.startswith("a-") for r in rows) == 5000
     assert check_chain(rows, people_keyring(setup.catalog)) == []
+
+
+def test_an_entry_naming_someone_else_does_not_verify(setup):
+    """A registered key of another person does not make an entry in someone's name."""
+    from archive import people
+
+    other = SigningKey.generate(setup.key_dir / "person-P777.key")
+    people.register(setup.catalog, "P777", "另一人", "acct-P777", ["officer"], other)
+    _fill(setup, 2)
+    setup.archive.ledger.append(Actor("P000", other), "approve", "forged", {})  # P777's key
+    setup.archive.ledger.append(Actor("P777", other), "note", "honest", {})
+    assert _codes(setup) == [("bad-signature", 3)]
+    # the archive's own key counts only for the archive's own entries
+    setup.archive.ledger.append(Actor(people.SYSTEM_ACTOR, setup.archive.key), "refused", "x")
+    setup.archive.ledger.append(Actor("P000", setup.archive.key), "approve", "forged-2")
+    assert _codes(setup) == [("bad-signature", 3), ("bad-signature", 6)]
