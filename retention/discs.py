@@ -23,15 +23,19 @@ from datetime import datetime
 from pathlib import Path
 
 from archive import people
+from archive.canonical import canonical
 from archive.catalog.base import Query
-from archive.errors import InputError, ProblemFound
+from archive.errors import InputError, ProblemFound, WormViolation
+from archive.fixity import digest_file
 from archive.ledger import Actor
 from archive.model import Item, MetadataVersion, iso
 from archive.service import Archive
 from archive.signing import Keyring
+from archive.worm.base import now_utc
 
 from .codes import ordered
 from .policy import CyclePolicy, items_of_year
+from .rules import add_years
 
 ROLES = ("archivist",)
 BLOCK = 2048
@@ -121,6 +125,22 @@ def _next_disc_number(archive: Archive) -> int:
     return max(numbers, default=0) + 1
 
 
+def _claim_disc(archive: Archive, fonds: str, number: int, actor: Actor,
+                now: datetime) -> tuple[int, str]:
+    """A disc number is claimed by a write-once record in the store, which refuses a second
+    writer of the same key: two builds at once never label two discs alike."""
+    while True:
+        disc_id = f"{fonds}-GP-{number:04d}"
+        claim = {"type": "custody.disc-claim", "disc": disc_id, "by": actor.person_id,
+                 "at": iso(now)}
+        try:
+            archive.store.put_blob(f"discs/{disc_id}/claim.json", canonical(claim),
+                                   add_years(now_utc(), archive.checkpoint_years))
+            return number, disc_id
+        except WormViolation:
+            number += 1
+
+
 def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: int | None,
           capacity: int, out_dir: Path, now: datetime,
           progress: Callable[[int], None] | None = None) -> dict:
@@ -137,7 +157,7 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
     built = []
     number = _next_disc_number(archive)
     for disc_items in p.discs:
-        disc_id = f"{policy.fonds}-GP-{number:04d}"
+        number, disc_id = _claim_disc(archive, policy.fonds, number, actor, now)
         image = out_dir / f"{disc_id}.iso"
         if image.exists():
             raise InputError(f"{image} exists; refusing to replace it", subject=str(image))
@@ -156,14 +176,16 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
             image.unlink()
             raise ProblemFound(f"{disc_id}: the image came out at {size} bytes, more than the "
                                f"{capacity}-byte disc (the size estimate is wrong: report it)")
+        digests = digest_file(image)  # the inventory names the very image to be burnt
         record = {"id": disc_id, "number": number, "tier": tier, "year": year,
                   "capacity": capacity, "image": str(image), "size": size,
+                  "image_sha256": digests.sha256, "image_sm3": digests.sm3,
                   "created_at": iso(now), "created_by": actor.person_id, "items": rows,
                   "location": None, "placements": [], "lent": False}
         archive.catalog.put_record("discs", disc_id, record)
         archive.ledger.append(actor, "disc-built", disc_id,
                               {"items": len(rows), "size": size, "capacity": capacity,
-                               "image": image.name})
+                               "image": image.name, "image_sha256": digests.sha256})
         built.append(record)
         number += 1
     return {"discs": built, "refused": p.refused, "candidates": len(items)}

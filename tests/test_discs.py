@@ -156,3 +156,17 @@ def test_damaged_object_is_not_copied(perm):
     assert not list((tmp / "d").glob("*.iso")) and not list((tmp / "d").glob(".*staging"))
 
 
+
+
+def test_disc_numbers_are_claimed_in_the_store_and_images_named_by_digest(perm):
+    import hashlib
+
+    setup, arc, items, _big, tmp = perm
+    # another build elsewhere claimed GP-0001 a moment ago: this one labels its disc 0002
+    assert discs._claim_disc(setup.archive, "J001", 1, arc, NOW) == (1, "J001-GP-0001")
+    out = discs.build(setup.archive, arc, policy(), "permanent", 2025, CAP, tmp / "d", NOW)
+    ids = [d["id"] for d in out["discs"]]
+    assert ids == ["J001-GP-0002", "J001-GP-0003"]
+    for d in out["discs"]:
+        with open(d["image"], "rb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == d["image_sha256"]
