@@ -42,6 +42,10 @@ def update_signatures(archive: Archive, settings: Settings, actor: Actor, source
     people.require_role(archive.catalog, actor, UPDATE_ROLES, "update the virus signatures")
     now = datetime.now(timezone.utc)
     daemon = private_clamd(settings)
+    # recorded before the switch: a catalog lost between switch and record still shows that
+    # an update was under way (and the installed folder carries its own note)
+    archive.ledger.append(actor, "scanner-update-started", str(source),
+                          {"allow_unsigned": allow_unsigned})
     try:
         result = install(daemon, Path(source), installed_by=actor.person_id,
                          allow_unsigned=allow_unsigned, now=now)

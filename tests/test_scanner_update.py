@@ -411,9 +411,10 @@ def test_cli_update_records_and_later_items_name_the_new_database(office, tmp_pa
         entries = [e for e in archive.catalog.ledger_entries()
                    if e.action.startswith("scanner-update")]
         assert [(e.action, e.actor) for e in entries] == [
-            ("scanner-update-refused", "AR1"), ("scanner-update", "AR1")]
-        assert entries[1].subject == doc["id"]
-        assert entries[1].details["files"][0]["version"] == 27500
+            ("scanner-update-started", "AR1"), ("scanner-update-refused", "AR1"),
+            ("scanner-update-started", "AR1"), ("scanner-update", "AR1")]
+        assert entries[3].subject == doc["id"]
+        assert entries[3].details["files"][0]["version"] == 27500
     finally:
         archive.catalog.close()
     assert run_json("audit", "verify")["ok"]
