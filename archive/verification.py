@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
 from .canonical import canonical
 from .catalog.base import Query
+from .copies import Throttle
 from .errors import CustodyError, InputError
 from .fixity import StreamDigests
 from .ids import uuid7
@@ -51,23 +51,6 @@ ACTIONS = {
 }
 NOT_REPLICATED = "not-replicated"  # --copy replica: not there yet; not a failure of the item
 COPIES = ("primary", "replica")
-
-
-class _Throttle:
-    """Keeps a full sweep under ``rate`` MB/s so that daily ingest is not starved."""
-
-    def __init__(self, rate_mb_s: float | None) -> None:
-        self.rate = rate_mb_s * 1_000_000 if rate_mb_s else None
-        self.start = time.monotonic()
-        self.bytes = 0
-
-    def __call__(self, n: int) -> None:
-        if self.rate is None:
-            return
-        self.bytes += n
-        ahead = self.bytes / self.rate - (time.monotonic() - self.start)
-        if ahead > 0:
-            time.sleep(ahead)
 
 
 def _problem(code: str, message: str) -> dict:
@@ -221,7 +204,7 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
             plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
                     "code_letter": letter, "sample_size": n}
         chosen = draw_sample(lot, n, seed)
-    throttle = _Throttle(rate)
+    throttle = Throttle(rate)
     results = []
     for item_id in chosen:
         item = archive.item(item_id)

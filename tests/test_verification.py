@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import verification
+from archive import copies, verification
+from archive.copies import Throttle
 from archive.errors import InputError
 from archive.model import Description
 from archive.worm.local import LocalWormStore, _set_immutable
@@ -143,12 +144,12 @@ def test_changed_duration_is_caught(setup):
 def test_throttle_keeps_to_the_rate(monkeypatch):
     clock = [0.0]
     slept = []
-    monkeypatch.setattr(verification.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(verification.time, "sleep", lambda s: slept.append(s))
-    t = verification._Throttle(10)  # 10 MB/s
+    monkeypatch.setattr(copies.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(copies.time, "sleep", lambda s: slept.append(s))
+    t = Throttle(10)  # 10 MB/s
     t(5_000_000)
     assert slept == [pytest.approx(0.5)]
     clock[0] = 2.0  # two seconds later, 5 more MB are within the rate
     t(5_000_000)
     assert len(slept) == 1
-    verification._Throttle(None)(10**12)  # no rate: never waits
+    Throttle(None)(10**12)  # no rate: never waits
