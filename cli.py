@@ -168,6 +168,8 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
     created = not key_path.exists()
     key = backends.create_archive_key(s) if created else backends.load_archive_key(s)
     catalog = backends.open_catalog(s)
+    # an empty catalog over a store that holds an archive: rebuild it, never start anew
+    backends.refuse_lost_catalog(catalog, store)
     archive = Archive(catalog, store, key, backends.archive_keyring(s, store),
                       s.section("ledger")["checkpoint_retention_years"])
     ctx._archive = archive

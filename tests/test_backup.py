@@ -65,6 +65,7 @@ def test_rebuild_catalog_from_the_store(office, tmp_path):  # noqa: F811
         p.unlink()
     lost = run("search", code=3).stderr  # a lost catalog is not an empty archive
     assert "rebuild-catalog" in lost
+    assert "rebuild-catalog" in run("init", code=3).stderr  # nor a new beginning
     text = run("rebuild-catalog").stdout
     assert "4 items" in text and "ledger verifies" in text
     assert run_json("search")["items"] == before
