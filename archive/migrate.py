@@ -49,6 +49,7 @@ class MigrationReport:
     verified_objects: int = 0
     verified_versions: int = 0
     failed: list[dict] = field(default_factory=list)
+    left_as_evidence: list[dict] = field(default_factory=list)
     finished: str | None = None
     stored_at: dict | None = None
 
@@ -72,9 +73,11 @@ def migrate(source: Archive, target: Archive, actor: Actor, *,
                          "migration copies to new backends and leaves the source untouched")
     report = MigrationReport(id=uuid7(), started=iso(datetime.now(timezone.utc)),
                              source=describe(source), target=describe(target))
-    sync = sync_store(source.store, target.store,
+    damaged, known = _damaged_versions(source, target)
+    sync = sync_store(source.store, target.store, skip=damaged, known=known,
                       progress=(lambda n: progress("store", n)) if progress else None)
     report.store = sync.to_dict()
+    report.left_as_evidence = [{"key": k, "version_id": v} for k, v in sorted(damaged)]
     report.failed += [{"what": "store", **f} for f in sync.failed]
     _catalog(source, target, sync, report, progress)
     _verify(target, report, progress)
@@ -87,11 +90,35 @@ def migrate(source: Archive, target: Archive, actor: Actor, *,
     return report
 
 
+def _damaged_versions(source: Archive, target: Archive
+                      ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], str]]:
+    """Versions a restore replaced (kept in the source as evidence of the failure): they no
+    longer hold their content and are not carried over. Their good replacement maps to the
+    one version the target already has, so a resumed migration does not copy it twice."""
+    damaged: set[tuple[str, str]] = set()
+    for item in source.catalog.iter_items(Query()):
+        for f in item.storage.get("failed_versions", []):
+            if f.get("copy", "primary") == "primary":
+                damaged.add((f["key"], f["version_id"]))
+    known: dict[tuple[str, str], str] = {}
+    for key in {k for k, _v in damaged}:
+        good = [v for v in source.store.versions(key) if (key, v) not in damaged]
+        there = target.store.versions(key)
+        if len(good) == 1 and len(there) == 1:
+            known[(key, good[0])] = there[0]
+    return damaged, known
+
+
 def _target_version(sync: SyncReport, target: Archive, key: str, vid: str) -> str | None:
     if (key, vid) in sync.mapping:
         return sync.mapping[(key, vid)]
     there = target.store.versions(key)
     return there[0] if len(there) == 1 else None
+
+
+def describe_store(item: Item, failed: dict) -> str:
+    obj = item.storage.get("object", {})
+    return f"{obj.get('backend', '?')} {obj.get('location', '?')}"
 
 
 def _remap(item: Item, sync: SyncReport, target: Archive) -> tuple[dict | None, str | None]:
@@ -111,11 +138,9 @@ def _remap(item: Item, sync: SyncReport, target: Archive) -> tuple[dict | None, 
         if vid is None:
             return None, f"metadata {m['key']}@{m['version_id']} is not in the target store"
         m["version_id"] = vid
-    for failed in storage.get("failed_versions", []):  # kept as evidence, copied as such
-        if failed.get("copy") == "primary":
-            vid = sync.mapping.get((failed["key"], failed["version_id"]))
-            if vid is not None:
-                failed["version_id"] = vid
+    for failed in storage.get("failed_versions", []):  # the evidence stays in the source
+        if failed.get("copy", "primary") == "primary":
+            failed["left_in"] = describe_store(item, failed)
     # the second copy's version ids belong to the old arrangement; 'custody replicate' on
     # the new one records them again
     storage.pop("replica", None)
@@ -230,6 +255,7 @@ def render_zh(report: MigrationReport) -> str:
              f"记录 {report.records}，审计日志条目 {report.ledger_entries}",
              f"目标端校验：对象摘要 {report.verified_objects} 个，签名 "
              f"{report.verified_versions} 个",
+             f"已修复前的损坏版本留在源存储中作为证据（未迁移）：{len(report.left_as_evidence)} 个",
              f"未能迁移：{len(report.failed)} 项"]
     lines += [f"  {f.get('item') or f.get('key')}: {f['reason']}" for f in report.failed]
     return "\n".join(lines)

@@ -177,3 +177,31 @@ def test_cli_migrate_killed_and_resumed(tmp_path, monkeypatch):
         src.close()
         dst.close()
         release_all_for_tests(tmp_path)
+
+
+def test_a_restored_object_migrates_its_good_version_and_leaves_the_damaged_as_evidence(
+        source, target):
+    from tests.support.damage import damage
+
+    item = next(i for i in source.catalog.iter_items(Query()) if i.status != "disposed")
+    obj = item.storage["object"]
+    damage(source.store, obj["key"], obj["version_id"])
+    data = source.store.read_bytes(obj["key"], obj["version_id"])
+    good = bytes([data[0] ^ 0xFF]) + data[1:]  # undo the flip: the bytes as archived
+    v2 = source.store.put_object([good], item.sha256, len(good), item.retain_until,
+                                 item.legal_hold, new_version=True)
+    item.storage["failed_versions"] = [{"copy": "primary", "key": obj["key"],
+                                        "version_id": obj["version_id"],
+                                        "problem": "digest-mismatch"}]
+    item.storage["object"] = {**obj, "version_id": v2.version_id}
+    source.catalog.save_state(item)
+
+    report = migrate(source.archive, target, source["AR1"])
+    assert report.failed == [], report.failed
+    assert report.left_as_evidence == [{"key": obj["key"], "version_id": obj["version_id"]}]
+    moved = target.item(item.id)
+    assert len(target.store.versions(obj["key"])) == 1
+    assert verify_item(target, moved)["ok"]
+    assert moved.storage["failed_versions"][0]["left_in"].startswith("local ")
+    again = migrate(source.archive, target, source["AR1"])  # resumed: nothing twice
+    assert again.store["copied"] == 0 and len(target.store.versions(obj["key"])) == 1
