@@ -114,6 +114,13 @@ def rebuild(archive: Archive, target: Catalog,
         for e in body["ledger"]:
             ledger.setdefault(e["seq"], e)
     by_item, objects = _manifests(archive, report)
+    for state in states.values():  # after a restore the item names its good version
+        obj = state.get("storage", {}).get("object") or {}
+        sha = state.get("sha256")
+        if sha in objects and obj.get("version_id") and obj["version_id"] != objects[sha][1]:
+            sizes = {v: n for k, v, n in store.list_keys(obj["key"]) if k == obj["key"]}
+            if obj["version_id"] in sizes:
+                objects[sha] = (obj["key"], obj["version_id"], sizes[obj["version_id"]])
 
     saved_journal, target.journal = target.journal, None  # a rebuild is not a change
     try:
