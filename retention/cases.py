@@ -18,8 +18,9 @@ from archive.catalog.base import Query
 from archive.errors import InputError, NotFound
 from archive.ledger import Actor
 from archive.model import ACTIVITY_TYPES, iso
+from archive.people import require_role
 
-from .engine import RetentionEngine, add_reference, require_roles, sign_statement
+from .engine import RetentionEngine, add_reference, sign_statement
 from .flags import raise_flag
 from .rules import CaseFacts, case_period_years
 
@@ -82,7 +83,7 @@ def _check_row(engine: RetentionEngine, row: object) -> dict:
     fy = row.get("filing_year")
     filing_year = int(fy) if fy not in (None, "") else None
     rules = engine.settings.units[unit]
-    case_period_years(rules, _facts(case_id, ctype))
+    case_period_years(rules, CaseFacts(case_id, ctype))
     if opened and closed and closed < opened:
         raise ValueError(f"closed {closed} before it opened {opened}")
     if closed and closed > engine.clock().astimezone(engine.zone(unit)).date():
@@ -97,10 +98,6 @@ def _check_row(engine: RetentionEngine, row: object) -> dict:
             "opened": opened.isoformat() if opened else None,
             "closed": closed.isoformat() if closed else None, "filing_year": filing_year,
             "activities": acts}
-
-
-def _facts(case_id: str, ctype: str) -> CaseFacts:
-    return CaseFacts(case_id, ctype)
 
 
 class RegisterProblems(InputError):
@@ -125,8 +122,8 @@ def _lowers(engine: RetentionEngine, old: dict, new: dict) -> str | None:
         return f"the unit changes from {old['unit']} to {new['unit']}"
     if old.get("closed") and new.get("closed") != old["closed"]:
         return f"it was closed on {old['closed']}"
-    old_years = case_period_years(rules, _facts(old["id"], old["type"]))
-    new_years = case_period_years(rules, _facts(new["id"], new["type"]))
+    old_years = case_period_years(rules, CaseFacts(old["id"], old["type"]))
+    new_years = case_period_years(rules, CaseFacts(new["id"], new["type"]))
     if (old_years == 0 and new_years != 0) or (new_years and old_years and new_years < old_years):
         return f"its type {old['type']} keeps the case file longer than {new['type']}"
     if (old.get("filing_year") and (new.get("filing_year") or 0) < old["filing_year"]):
@@ -137,7 +134,7 @@ def _lowers(engine: RetentionEngine, old: dict, new: dict) -> str | None:
 def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
     """All or nothing: every problem in the file is reported (line and reason) and nothing is
     imported while any remains."""
-    require_roles(engine.catalog, actor, REGISTER_ROLES, "import the case register")
+    require_role(engine.catalog, actor, REGISTER_ROLES, "import the case register")
     problems, rows = [], []
     seen: set[str] = set()
     for line, raw in read_register(path):
@@ -193,7 +190,7 @@ def items_of_case(engine: RetentionEngine, case_id: str) -> list[str]:
 def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: str) -> dict:
     """Make items evidence of a case: held while it is open. In a unit whose evidence is
     permanent, each linked item also gets an evidence flag, which a second person confirms."""
-    require_roles(engine.catalog, actor, LINK_ROLES, "link items to a case")
+    require_role(engine.catalog, actor, LINK_ROLES, "link items to a case")
     case = engine.catalog.get_record("cases", case_id)
     if case is None:
         raise NotFound(f"case {case_id} is not in the case register; import it first "
@@ -236,7 +233,7 @@ def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str) -> b
 
 def close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
     """Close a case on ``closed`` (not in the future, not before it opened, once)."""
-    require_roles(engine.catalog, actor, CLOSE_ROLES, "close a case")
+    require_role(engine.catalog, actor, CLOSE_ROLES, "close a case")
     case = engine.catalog.get_record("cases", case_id)
     if case is None:
         raise NotFound(f"case {case_id} is not in the case register", subject=case_id)

@@ -17,12 +17,12 @@ from archive.errors import IdentityError, InputError, NotFound
 from archive.ids import uuid7
 from archive.ledger import Actor
 from archive.model import Item, iso, parse_iso
+from archive.people import require_role
 from archive.worm.base import now_utc
 
 from .engine import (
     RetentionEngine,
     person_doc,
-    require_roles,
     sign_statement,
     verify_person_signature,
 )
@@ -72,7 +72,7 @@ def due(engine: RetentionEngine, item: Item, now: datetime) -> str | None:
 
 
 def propose(engine: RetentionEngine, actor: Actor) -> dict:
-    require_roles(engine.catalog, actor, PROPOSE_ROLES, "propose a disposal list")
+    require_role(engine.catalog, actor, PROPOSE_ROLES, "propose a disposal list")
     now = now_utc()
     entries = []
     for item in engine.items():
@@ -110,7 +110,7 @@ def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | Non
         raise IdentityError(f"{actor.person_id} proposed list {list_id}: the appraisal group "
                             "is other people", subject=list_id)
     role = engine.settings.section("disposal").get("appraiser_role", "approver")
-    require_roles(engine.catalog, actor, (role,), "appraise a disposal list")
+    require_role(engine.catalog, actor, (role,), "appraise a disposal list")
     if any(a["by"] == actor.person_id for a in doc["approvals"]):
         raise InputError(f"{actor.person_id} already approved list {list_id}", subject=list_id)
     if doc["state"] == "executed":
@@ -129,7 +129,7 @@ def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | Non
 
 def witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
     doc = _list(engine, list_id)
-    require_roles(engine.catalog, actor, WITNESS_ROLES, "witness a destruction")
+    require_role(engine.catalog, actor, WITNESS_ROLES, "witness a destruction")
     if actor.person_id == doc["proposed_by"]:
         raise IdentityError(f"{actor.person_id} proposed list {list_id} and cannot witness it",
                             subject=list_id)
@@ -182,7 +182,7 @@ def _present_witnesses(engine: RetentionEngine, doc: dict, named: list[str],
 def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list[str]) -> dict:
     """Destroy what still qualifies by the real clock; report and keep everything else."""
     doc = _list(engine, list_id)
-    require_roles(engine.catalog, actor, EXECUTE_ROLES, "execute a destruction")
+    require_role(engine.catalog, actor, EXECUTE_ROLES, "execute a destruction")
     need = int(engine.settings.section("disposal").get("appraisers", 2))
     approvals = _valid_approvals(engine, doc)
     if len(approvals) < need:

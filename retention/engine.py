@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from archive.catalog.base import Query
 from archive.errors import IdentityError, InputError, LockNotConfirmed, NotFound
 from archive.ledger import Actor
-from archive.model import Item, Lock, Person, iso, parse_iso
+from archive.model import Item, Lock, iso, parse_iso
 from archive.service import Archive, event
 from archive.settings import Settings
 from archive.signing import Keyring, load_public_pem
@@ -65,15 +65,6 @@ def verify_person_signature(catalog, person_id: str, statement: dict, signed: di
 def sign_statement(actor: Actor, statement: dict) -> dict:
     return {"by": actor.person_id, "key_id": actor.key.key_id,
             "signature": actor.key.sign(statement)}
-
-
-def require_roles(catalog, actor: Actor, roles: Iterable[str], what: str) -> Person:
-    person = Person.from_dict(person_doc(catalog, actor.person_id))
-    roles = tuple(roles)
-    if not set(person.roles) & set(roles):
-        raise IdentityError(f"{person.id} may not {what}: it takes the role "
-                            f"{' or '.join(roles)}", subject=person.id)
-    return person
 
 
 class RetentionEngine:
@@ -281,7 +272,7 @@ class RetentionEngine:
                     item = self.archive.item(item.id)
             req = self.requirement_of(item)
             held = bool(req.holds) or item.legal_hold
-            until = item.retain_until if not applying else item.retain_until
+            until = item.retain_until
             if held or until is None or req.permanent:
                 continue
             if as_of is not None:  # what-if: the rules' date, not only the recorded one

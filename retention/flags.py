@@ -13,11 +13,11 @@ from archive.errors import IdentityError, InputError, NotFound
 from archive.ids import uuid7
 from archive.ledger import Actor
 from archive.model import iso
+from archive.people import require_role
 
 from .engine import (
     RetentionEngine,
     add_reference,
-    require_roles,
     sign_statement,
     verify_person_signature,
 )
@@ -45,7 +45,7 @@ def scope(engine: RetentionEngine, item_id: str) -> tuple[str | None, list[str]]
 
 def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
                note: str | None = None, case_id: str | None = None) -> dict:
-    require_roles(engine.catalog, actor, FLAG_ROLES, "flag a record")
+    require_role(engine.catalog, actor, FLAG_ROLES, "flag a record")
     if reason not in FLAG_REASONS:
         raise InputError(f"unknown flag reason {reason!r}; choose one of "
                          f"{', '.join(FLAG_REASONS)}", subject=item_id)
@@ -91,8 +91,8 @@ def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | No
         raise InputError(f"flag {flag_id} was already withdrawn", subject=flag_id)
     if actor.person_id != doc["raised_by"]:
         _, rules = engine.unit_rules(doc.get("unit"))
-        require_roles(engine.catalog, actor, (rules.get("confirm_role", "approver"),),
-                      f"withdraw a flag raised by {doc['raised_by']}")
+        require_role(engine.catalog, actor, (rules.get("confirm_role", "approver"),),
+                     f"withdraw a flag raised by {doc['raised_by']}")
     statement = {"action": "flag-withdraw", "flag": flag_id, "note": note,
                  "at": iso(engine.clock())}
     doc.update(state="withdrawn", withdrawn_by=actor.person_id,
@@ -112,7 +112,7 @@ def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
         raise InputError(f"flag {flag_id} is {doc['state']}", subject=flag_id)
     _, rules = engine.unit_rules(doc.get("unit"))
     role = rules.get("confirm_role", "approver")
-    require_roles(engine.catalog, actor, (role,), "confirm a permanent flag")
+    require_role(engine.catalog, actor, (role,), "confirm a permanent flag")
     if actor.person_id == doc["raised_by"]:
         raise IdentityError(f"flag {flag_id} was raised by {actor.person_id}: a second person "
                             f"with the role {role} confirms it", subject=flag_id)
