@@ -274,16 +274,19 @@ def disc_list(ctx: Context, as_json: bool) -> int:
     from retention import discs
 
     docs = discs.inventory(ctx.archive)
-    rows = [{k: d[k] for k in ("id", "tier", "year", "size", "capacity", "location",
-                               "created_at")} | {"items": len(d["items"]), "lent": False}
-            for d in docs]
+    rows = [{k: d.get(k) for k in ("id", "tier", "year", "size", "capacity", "location",
+                                   "created_at", "image_sha256")}
+            | {"items": len(d["items"]), "lent": False} for d in docs]
     if as_json:
         _emit_json({"discs": rows, "note": discs.NEVER_LENT})
         return 0
-    t = Table("光盘编号", "tier", "year", "items", "bytes", "存放位置", "written")
+    zone = ctx.settings.unit_zone(None) or timezone.utc
+    t = Table("光盘编号", "tier", "year", "items", "bytes", "存放位置", "written", "image SHA-256")
     for r in rows:
+        written = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).astimezone(zone)
         t.add_row(r["id"], r["tier"], str(r["year"] or "all"), str(r["items"]), str(r["size"]),
-                  r["location"] or "-", r["created_at"])
+                  r["location"] or "-", f"{written:%Y-%m-%d %H:%M}",
+                  (r["image_sha256"] or "-")[:16] + "…")
     Console(width=200).print(t)
     click.echo(discs.NEVER_LENT)
     return 0
