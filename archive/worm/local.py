@@ -114,8 +114,9 @@ class _LocalPending(PendingObject):
         with self.store._key_lock(key):
             existing = self.store.versions(key)
             if existing and not self.new_version:
+                # the newest: after a restore the older version is the damaged one
                 self.abort()
-                return self.store._stored(key, existing[0])
+                return self.store._stored(key, existing[-1])
             try:
                 return self.store._install(key, self.tmp, self.retain_until, self.legal_hold)
             except BaseException:

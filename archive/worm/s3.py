@@ -239,7 +239,7 @@ class _S3Pending(PendingObject):
             existing = self.store.versions(key)
             if existing and not self.new_version:
                 self.abort()
-                return self.store._stored(key, existing[0])
+                return self.store._stored(key, existing[-1])
             if not self.streaming:
                 data = bytes(self.buffer)
                 self.abort()  # the upload only marked the work as pending
@@ -264,7 +264,7 @@ class _S3Pending(PendingObject):
         self.staged = None
         self.closed = True
         if version_id is None:  # a concurrent commit of the same bytes won the race
-            return self.store._stored(key, self.store.versions(key)[0])
+            return self.store._stored(key, self.store.versions(key)[-1])
         return self.store._confirm(key, version_id, self.retain_until, self.legal_hold, size)
 
     def abort(self) -> None:
@@ -346,7 +346,7 @@ class S3WormStore(WormStore):
                      legal_hold: bool, exclusive: bool = True) -> StoredVersion:
         version_id = self._put(key, data, sha256, retain_until, legal_hold, exclusive)
         if version_id is None:  # stored meanwhile by someone else: same bytes by definition
-            return self._stored(key, self.versions(key)[0])
+            return self._stored(key, self.versions(key)[-1])
         return self._confirm(key, version_id, retain_until, legal_hold, len(data))
 
     def _put(self, key: str, data: bytes, sha256: str, retain_until: datetime | None,

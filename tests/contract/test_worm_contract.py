@@ -195,3 +195,14 @@ def test_racing_blob_writers_leave_one_version(store):
     with ThreadPoolExecutor(4) as pool:
         won = [v for v in pool.map(put, range(8)) if v]
     assert len(won) == 1 and store.versions(key) == won
+
+
+def test_the_same_bytes_again_find_the_newest_version(store):
+    """After a restore wrote a good version beside a damaged one, storing the same bytes
+    again must name the good one, never the damaged first version."""
+    data = os.urandom(9000)
+    sha = hashlib.sha256(data).hexdigest()
+    first = _put(store, data)
+    second = store.put_object([data], sha, len(data), _later(days=1), new_version=True)
+    again = _put(store, data)
+    assert again.version_id == second.version_id != first.version_id
