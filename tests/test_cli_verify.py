@@ -9,18 +9,13 @@ import pytest
 
 from archive import backends, people, settings
 from archive.model import Description
-from tests.test_cli import run, run_json  # noqa: F401
+from tests.test_cli import held_keys_home, run, run_json  # noqa: F401
 
 
 @pytest.fixture
 def team(tmp_path, monkeypatch):
     """An archive with an administrator and an auditor whose keys the test holds."""
-    monkeypatch.setenv("HOME", str(tmp_path / "user"))
-    monkeypatch.setenv("CUSTODY_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CUSTODY_TESTING", "1")
-    monkeypatch.setenv("CUSTODY_TEST_PEOPLE_DIR", str(tmp_path / "people"))
-    monkeypatch.delenv("CUSTODY_ACT_AS", raising=False)
-    run("init")
+    held_keys_home(tmp_path, monkeypatch)
     run("people", "add", "A01", "--name", "审计员甲", "--account", "auditor1",
         "--role", "auditor")
     archive = backends.open_archive(settings.load())

@@ -15,6 +15,7 @@ from archive.signing import Keyring, SigningKey
 from retention import discs
 from tests.support.archives import make_archive
 from tests.support.builders import make_item
+from tests.support.damage import damage
 from tests.test_transfer import SH, archivist, policy
 
 NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)
@@ -139,17 +140,8 @@ def test_verify_names_every_problem(perm, tmp_path):
 
 def test_damaged_object_is_not_copied(perm):
     setup, arc, items, big, tmp = perm
-    from archive.worm.local import LocalWormStore, _set_immutable
-
-    if not isinstance(setup.store, LocalWormStore):
-        pytest.skip("tampers with files behind the local store's back")
     obj = items[0].storage["object"]
-    path = setup.store._version_path(obj["key"], obj["version_id"])
-    _set_immutable(path, False)
-    path.chmod(0o644)
-    data = bytearray(path.read_bytes())
-    data[5] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage(setup.store, obj["key"], obj["version_id"])
     with pytest.raises(ProblemFound, match="no disc written"):
         discs.build(setup.archive, arc, policy(), "permanent", 2025, CAP, tmp / "d", NOW)
     assert discs.inventory(setup.archive) == []

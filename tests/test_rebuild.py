@@ -95,3 +95,29 @@ def test_without_the_journal_the_store_still_gives_every_item(team, tmp_path, ca
             assert by_id[i["id"]]["retain_until"] >= i["retain_until"]
         assert after["ledger"] == []
         assert report.ledger_ok is False  # the checkpoints name entries no segment carries
+
+
+def test_a_forged_journal_segment_is_named_and_left_out(team, tmp_path, catalog):
+    """Somebody with write access to the store adds a segment claiming a person and a case:
+    it is not signed by an archive key, so the rebuild leaves it out and says so."""
+    from datetime import datetime, timedelta, timezone
+
+    from archive.canonical import canonical
+    from archive.signing import SigningKey
+
+    fill(team, tmp_path)
+    before = snapshot(team.catalog)
+    forger = SigningKey.generate(tmp_path / "forger.key")
+    body = {"type": "custody.catalog-journal", "at": "2026-11-22T00:00:00Z", "catalog": "x",
+            "ledger": [], "items": [], "records": [
+                {"collection": "people", "id": "EVIL", "doc": {"id": "EVIL", "roles": [
+                    "administrator"]}}]}
+    team.store.put_blob("journal/zzzz-forged.json", canonical(
+        {"segment": body, "key_id": forger.key_id, "signature": forger.sign(body)}),
+        datetime.now(timezone.utc) + timedelta(days=1))
+    kind = "sqlite" if "sqlite" in type(catalog).__name__.lower() else "mongomock"
+    with CATALOG_FACTORIES[kind](tmp_path / "rebuilt") as fresh:
+        report = rebuild(team.archive, fresh)
+        assert [p["code"] for p in report.problems] == ["bad-segment"]
+        assert fresh.get_record("people", "EVIL") is None
+        assert snapshot(fresh) == before

@@ -15,10 +15,10 @@ from archive.errors import IdentityError, InputError
 from archive.ledger import Actor
 from archive.model import Description
 from archive.signing import SigningKey, fingerprint
-from archive.worm.local import LocalWormStore, _set_immutable
 from retention import codes, cycle, transfer
 from retention.policy import CyclePolicy
 from tests.support.archives import make_archive
+from tests.support.damage import damage
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -160,15 +160,8 @@ def _key(setup, year: int, number: int, rel: str) -> tuple[str, str]:
 
 def test_damaged_object_is_withheld_until_restored(year):
     setup, a1, a2, items, pending, tmp = year
-    if not isinstance(setup.store, LocalWormStore):
-        pytest.skip("tampers with files behind the local store's back")
     obj = items[1].storage["object"]
-    path = setup.store._version_path(obj["key"], obj["version_id"])
-    _set_immutable(path, False)
-    path.chmod(0o644)
-    data = bytearray(path.read_bytes())
-    data[10] ^= 0xFF
-    path.write_bytes(bytes(data))
+    damage(setup.store, obj["key"], obj["version_id"])
     rec = transfer.prepare(setup.archive, a1, policy(), 2025, tmp / "out",
                            datetime.now(timezone.utc))
     withheld = {w["item"]: w["reasons"] for w in rec["withheld"]}
