@@ -3,17 +3,20 @@ proved by that person's own Ed25519 key (DESIGN.md, Identity)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeVar
 
-from .catalog.base import Catalog
-from .errors import IdentityError, InputError, NotFound
-from .ledger import Actor
-from .model import CONFIDENTIAL_CLASSES, ROLES, Person, iso
-from .settings import APPROVER_ROLES
-from .signing import Keyring, SigningKey, load_public_pem, public_pem
+from archive.catalog.base import Catalog
+from archive.domain.errors import CustodyError, IdentityError, InputError, NotFound
+from archive.domain.model import CONFIDENTIAL_CLASSES, ROLES, Person, iso
+from archive.integrity.signing import Keyring, SigningKey, load_public_pem, public_pem
+from archive.ledger.chain import Actor
+from config.settings import APPROVER_ROLES
 
 
 def os_account() -> str:
@@ -203,3 +206,66 @@ def acting_person(catalog: Catalog, home: Path | None = None) -> Actor:
         raise IdentityError(f"person {person.id}: the key at {path} is not their registered "
                             "key", subject=person.id)
     return Actor(person.id, key)
+
+
+# --- refusals ---------------------------------------------------------------------------------
+def record_refusal(archive: Any, actor: Actor | None, action: str, exc: CustodyError,
+                   account: str | None = None) -> None:
+    """An action refused for who is acting is recorded: who (the person, or the OS account
+    nobody registered), what, and why, in the ledger and the access register. Signed by the
+    person when they were identified, else by the archive itself. Best effort: the refusal
+    stands whether or not it can be written, and it is written once however many services it
+    passes through."""
+    if getattr(exc, "recorded", False):
+        return
+    from archive.domain.ids import uuid7
+
+    try:
+        signer = actor or Actor(SYSTEM_ACTOR, archive.key)
+        who = actor.person_id if actor else f"OS:{account or os_account()}"
+        entry = archive.ledger.append(signer, "refused", exc.subject or action, {
+            "attempted": action, "reason": exc.message, "by": who})
+        archive.catalog.put_record("access_register", uuid7(), {
+            "kind": "refusal", "at": entry.at, "person": who, "action": action,
+            "subject": exc.subject or "-", "reason": exc.message, "details": {},
+            "ledger_seq": entry.seq})
+        exc.recorded = True
+    except Exception:  # noqa: BLE001 - the original refusal is what the person must see
+        pass
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def records_refusals(action: str) -> Callable[[F], F]:
+    """Wrap a service entry point that takes ``(archive or engine, actor, ...)``: a refusal
+    for who is acting (IdentityError) is recorded before it reaches whichever face called."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except IdentityError as exc:
+                holder = args[0]
+                archive = getattr(holder, "archive", holder)
+                actor = kwargs.get("actor") or next(
+                    (a for a in args[1:] if isinstance(a, Actor)), None)
+                record_refusal(archive, actor, action, exc)
+                raise
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+def identify(archive: Any, home: Path | None = None) -> Actor:
+    """The person acting at this OS account (the command line's sign-in); an account nobody
+    registered, a disabled person or a key that is not theirs is refused and recorded."""
+    try:
+        return acting_person(archive.catalog, home)
+    except IdentityError as exc:
+        act_as = os.environ.get("CUSTODY_ACT_AS") if test_keyring_dir() else None
+        record_refusal(archive, None, "sign-in", exc, account=act_as or os_account())
+        raise
+

@@ -10,16 +10,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .canonical import canonical
-from .catalog.base import Catalog, Page, Query
-from .errors import DuplicateItem, InputError, LockNotConfirmed, NotFound
-from .faults import crash_point
-from .fixity import StreamDigests, digest_chunks
-from .ids import uuid7
-from .journal import Journal
-from .journal import flush as flush_journal
-from .ledger import Actor, Ledger, LedgerReport
-from .model import (
+from archive.catalog.base import Catalog, Page, Query
+from archive.domain.canonical import canonical
+from archive.domain.errors import DuplicateItem, InputError, LockNotConfirmed, NotFound
+from archive.domain.ids import uuid7
+from archive.domain.model import (
     Description,
     Digests,
     Item,
@@ -30,9 +25,14 @@ from .model import (
     dedupe_key,
     iso,
 )
-from .people import person_keyrings
-from .signing import Keyring, SigningKey, public_pem
-from .worm.base import WormStore, metadata_key, object_key
+from archive.failpoints import crash_point
+from archive.integrity.fixity import StreamDigests, digest_chunks
+from archive.integrity.signing import Keyring, SigningKey, public_pem
+from archive.ledger.chain import Actor, Ledger, LedgerReport
+from archive.ledger.journal import Journal
+from archive.ledger.journal import flush as flush_journal
+from archive.people import person_keyrings
+from archive.worm.base import WormStore, metadata_key, object_key
 
 ARCHIVE_KEYS_PREFIX = "keys/archive/"
 JOURNAL_BATCH = 2000  # item states held before a journal segment is written mid-command
@@ -56,10 +56,15 @@ class Archived:
 class Archive:
     def __init__(self, catalog: Catalog, store: WormStore, archive_key: SigningKey,
                  archive_keys: Keyring, checkpoint_years: int = 100,
-                 replica: WormStore | None = None) -> None:
+                 replica: WormStore | None = None,
+                 second_copy: Callable[[Archive, WormStore, Item, Actor], None] | None = None
+                 ) -> None:
         self.catalog = catalog
         self.store = store
-        self.replica = replica  # [replica] write_on_ingest: new items get their second copy
+        # [replica] write_on_ingest: new items get their second copy, written by the copier
+        # that the wiring gives (archive.copies.replica.copy_item)
+        self.replica = replica
+        self.second_copy = second_copy
         self.key = archive_key
         self.archive_keys = archive_keys
         self.ledger = Ledger(catalog, store, archive_key, checkpoint_years)
@@ -146,10 +151,8 @@ class Archive:
         """With a replica to write on ingest: copy the locked object and its signed metadata
         there. A failure is an event on the item, never an error: the primary copy is the
         archive, and 'custody replicate' catches up."""
-        if self.replica is not None:
-            from .replica import copy_item
-
-            copy_item(self, self.replica, item, actor)
+        if self.replica is not None and self.second_copy is not None:
+            self.second_copy(self, self.replica, item, actor)
 
     def _ensure_lock(self, stored: StoredVersion, retain_until: datetime,
                      legal_hold: bool) -> Lock:

@@ -15,18 +15,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
-from .canonical import canonical
-from .catalog.base import Query
-from .copies import Throttle
-from .errors import CustodyError, InputError
-from .fixity import StreamDigests
-from .ids import uuid7
-from .ledger import Actor
-from .model import Item, MetadataVersion, iso
-from .sampling import draw as draw_sample
-from .sampling import sample_size
-from .service import Archive, event
-from .worm.base import WormStore
+from archive.catalog.base import Query
+from archive.copies.sync import Throttle
+from archive.domain.canonical import canonical
+from archive.domain.errors import CustodyError, InputError
+from archive.domain.ids import uuid7
+from archive.domain.model import Item, MetadataVersion, iso
+from archive.domain.sampling import draw as draw_sample
+from archive.domain.sampling import sample_size
+from archive.integrity.fixity import StreamDigests
+from archive.ledger.chain import Actor
+from archive.service import Archive, event
+from archive.worm.base import WormStore
 
 MediaProbe = Callable[[BinaryIO], float | None]  # duration in seconds, None if unparseable
 FINDINGS = {"late-start": "录像开始过晚", "no-notice": "未事先告知当事人",
@@ -130,7 +130,7 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
-    from .replica import read_errors
+    from archive.copies.replica import read_errors
 
     return read_errors()
 

@@ -32,9 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archive.catalog.base import Catalog, Query  # noqa: E402
-from archive.errors import CustodyError  # noqa: E402
-from archive.ids import uuid7  # noqa: E402
-from archive.model import ACTIVITY_TYPES, Description, Digests, Item, MetadataVersion  # noqa: E402
+from archive.domain.errors import CustodyError  # noqa: E402
+from archive.domain.ids import uuid7  # noqa: E402
+from archive.domain.model import ACTIVITY_TYPES, Description, Digests, Item, MetadataVersion  # noqa: E402
 
 SEED = 20260301
 

@@ -24,7 +24,7 @@ from pathlib import Path
 # Run as a script from anywhere: the repository root holds the ``archive`` package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archive.fixity import CHUNK, digest_file, new_sm3, read_chunks  # noqa: E402
+from archive.integrity.fixity import CHUNK, digest_file, new_sm3, read_chunks  # noqa: E402
 
 GOAL_RATIO = 0.9
 BLOCK = 64 * 1024 * 1024

@@ -21,14 +21,14 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from archive import access
+from archive.access import requests as access
+from archive.access.export import export, verify_export
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.export import export, verify_export
-from archive.ledger import Actor
-from archive.model import Description
+from archive.domain.model import Description
+from archive.integrity.signing import Keyring, SigningKey, public_pem
+from archive.ledger.chain import Actor
 from archive.people import register
 from archive.service import Archive
-from archive.signing import Keyring, SigningKey, public_pem
 from archive.worm.local import LocalWormStore, release_all_for_tests
 
 
@@ -91,7 +91,7 @@ def main() -> None:
                "rss_before_export_mib": round(rss_before, 1),
                "rss_after_export_mib": round(rss_export, 1)}
         if a.iso:
-            from archive.iso import write_iso
+            from archive.packaging.iso import write_iso
 
             start = time.perf_counter()
             write_iso(base / "out", base / "out.iso", "bench")

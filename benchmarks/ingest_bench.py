@@ -43,8 +43,8 @@ sys.path.insert(0, str(REPO))
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
 
-from archive.fixity import CHUNK, digest_file, read_chunks  # noqa: E402
-from archive.model import Digests  # noqa: E402
+from archive.domain.model import Digests  # noqa: E402
+from archive.integrity.fixity import CHUNK, digest_file, read_chunks  # noqa: E402
 from archive.worm.local import LocalWormStore, release_all_for_tests  # noqa: E402
 from ingest.samples import make_mp4  # noqa: E402
 from scanners.clamd import DEFAULT_OVERLAP, DEFAULT_WINDOW, ClamdScanner, PrivateClamd  # noqa: E402

@@ -22,9 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archive.catalog.sqlite import SQLiteCatalog  # noqa: E402
-from archive.migrate import migrate  # noqa: E402
-from archive.model import Description  # noqa: E402
-from archive.rebuild import rebuild  # noqa: E402
+from archive.copies.migrate import migrate  # noqa: E402
+from archive.copies.rebuild import rebuild  # noqa: E402
+from archive.domain.model import Description  # noqa: E402
 from archive.service import Archive  # noqa: E402
 from archive.worm.local import LocalWormStore, release_all_for_tests  # noqa: E402
 from tests.support.archives import make_archive  # noqa: E402

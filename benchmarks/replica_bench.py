@@ -16,10 +16,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from archive import replica as rep_mod
-from archive import restore as restore_mod
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.model import Description
+from archive.copies import replica as rep_mod
+from archive.copies import restore as restore_mod
+from archive.domain.model import Description
 from archive.worm.local import LocalWormStore, release_all_for_tests
 from tests.support.archives import make_archive
 from tests.support.damage import damage

@@ -22,12 +22,12 @@ from pathlib import Path
 
 from archive import verification
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.fixity import digest_chunks
-from archive.ledger import Actor
-from archive.model import Description
+from archive.domain.model import Description
+from archive.integrity.fixity import digest_chunks
+from archive.integrity.signing import Keyring, SigningKey
+from archive.ledger.chain import Actor
 from archive.people import register
 from archive.service import Archive
-from archive.signing import Keyring, SigningKey
 from archive.worm.local import LocalWormStore, release_all_for_tests
 
 

@@ -13,15 +13,14 @@ import json
 from pathlib import Path
 
 from archive.catalog.base import Query
-from archive.errors import CustodyError, InputError
-from archive.ledger import Actor
-from archive.model import Description, Item, iso
+from archive.domain.errors import CustodyError, InputError
+from archive.domain.model import Description, Item, iso
+from archive.domain.timeutil import parse_time
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.settings import Settings
-from archive.timeutil import parse_time
+from config.settings import Settings
+from ingest.manifest import flag, normalise, officers_of
 from retention.rules import routine_retain_until
-
-from .manifest import flag, normalise, officers_of
 
 _TEXT = ("unit", "device_id", "party", "cause", "case_id", "activity_id", "activity_type",
          "confidential", "note")

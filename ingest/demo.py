@@ -12,17 +12,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from archive import backends, people, settings
+import bootstrap
+from archive import people
 from archive.catalog.base import Query
-from archive.ledger import Actor
+from archive.integrity.signing import SigningKey, fingerprint
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.signing import SigningKey, fingerprint
+from config import settings
+from ingest import devices
+from ingest.completion import complete
+from ingest.pipeline import STATES, Ingest
+from ingest.samples import make_image, make_mp4, make_pdf, make_wav, truncate
 from scanners.clamd import TEST_SIGNATURES_DIR, PrivateClamd
-
-from . import devices
-from .completion import complete
-from .pipeline import STATES, Ingest
-from .samples import make_image, make_mp4, make_pdf, make_wav, truncate
 
 CAMERAS = {"DSJ-0101": ("P1001", "market-001"), "DSJ-0102": ("P1002", "market-001"),
            "DSJ-0207": ("P2007", "urban-001")}
@@ -121,10 +122,10 @@ def run_demo(directory: Path, config: str | None = None,
     data["scanner"].update(socket="", host="", allow_test_signatures=True)
     s = settings.Settings(data=data, home=home, files=base.files)
     home.mkdir(parents=True)
-    store = backends.open_store(s, create=True)
-    catalog = backends.open_catalog(s)
-    key = backends.create_archive_key(s)
-    archive = Archive(catalog, store, key, backends.archive_keyring(s, store),
+    store = bootstrap.open_store(s, create=True)
+    catalog = bootstrap.open_catalog(s)
+    key = bootstrap.create_archive_key(s)
+    archive = Archive(catalog, store, key, bootstrap.archive_keyring(s, store),
                       s.section("ledger")["checkpoint_retention_years"])
     archive.publish_key()
     # The demo holds its people's keys itself (DESIGN.md allows this for tests and the demo).
@@ -216,8 +217,8 @@ def _export(archive: Archive, s: settings.Settings, home: Path, stamp: str,
     """Copies only, with approval: a clerk asks for the case's recordings, the unit's legal
     office (法制股) approves, the clerk exports a signed BagIt copy, which is then checked
     offline against the archive's public key alone."""
-    from archive.access import AccessContext, create_request, decide
-    from archive.export import export, verify_export
+    from archive.access.export import export, verify_export
+    from archive.access.requests import AccessContext, create_request, decide
 
     keys = home / "people"
     catalog = archive.catalog
@@ -236,7 +237,7 @@ def _export(archive: Archive, s: settings.Settings, home: Path, stamp: str,
     decide(archive, legal, req["id"], True, "同意提取，仅限复议使用", ctx)
     out = home / "export-SJ-2026-0042"
     doc = export(archive, clerk, req["id"], out, fonds=s.section("archive")["fonds"])
-    public = next((backends.keys_dir(s) / "public").glob("*.pem"))
+    public = next((bootstrap.keys_dir(s) / "public").glob("*.pem"))
     check = verify_export(out, key_file=public)
     say(f"export: request {req['id']} approved by demo-legal (法制股); "
         f"{len(doc['items'])} copies in {out.name} (BagIt, signed 提取说明); verify-export "

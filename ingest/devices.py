@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from archive.catalog.base import Catalog
-from archive.errors import InputError, NotFound
-from archive.ledger import Actor, Ledger
-from archive.model import iso
+from archive.domain.errors import InputError, NotFound
+from archive.domain.model import iso
+from archive.ledger.chain import Actor, Ledger
 
 STATUSES = ("in-service", "faulty")
 CLOCKS = ("utc", "local")  # what an MP4 creation_time written by this model means

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from archive.errors import InputError
+from archive.domain.errors import InputError
 
 FIELDS = ("file", "kind", "unit", "device_id", "officer_id", "assisting", "recorded_start",
           "recorded_end", "returned_at", "party", "cause", "case_id", "activity_id",

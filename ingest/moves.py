@@ -7,11 +7,11 @@ import json
 import os
 from pathlib import Path
 
-from archive.canonical import canonical
-from archive.errors import InputError, ProblemFound
-from archive.fixity import digest_file
-from archive.fsutil import fsync_dir
-from archive.model import Digests
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError, ProblemFound
+from archive.domain.model import Digests
+from archive.integrity.fixity import digest_file
+from archive.worm.fsutil import fsync_dir
 
 
 def free_name(dest: Path) -> Path:

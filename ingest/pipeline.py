@@ -23,25 +23,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from archive.canonical import canonical
 from archive.catalog.base import Query
-from archive.errors import InputError, ServiceUnavailable
-from archive.fixity import StreamDigests
-from archive.ids import uuid7
-from archive.ledger import Actor
-from archive.model import Description, Digests, Item, iso, safe_name
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError, ServiceUnavailable
+from archive.domain.ids import uuid7
+from archive.domain.model import Description, Digests, Item, iso, safe_name
+from archive.domain.timeutil import parse_time
+from archive.integrity.fixity import StreamDigests
+from archive.ledger.chain import Actor
 from archive.service import Archive, event
-from archive.settings import Settings
-from archive.timeutil import parse_time
+from config.settings import Settings
+from ingest import checks, devices
+from ingest.manifest import Manifest, Row, flag, officers_of
+from ingest.manifest import load as load_manifest
+from ingest.moves import move_verified
+from ingest.naming import parse_camera_name
 from retention.rules import routine_retain_until
 from scanners.clamd import ClamdScanner, ScannerUnavailable, Verdict
 from scanners.formats import FormatReport, check_format, guess_kind, identify
-
-from . import checks, devices
-from .manifest import Manifest, Row, flag, officers_of
-from .manifest import load as load_manifest
-from .moves import move_verified
-from .naming import parse_camera_name
 
 STATES = {
     "archived": "已归档",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.errors import InputError, ServiceUnavailable
-from archive.settings import Settings
+from archive.domain.errors import InputError, ServiceUnavailable
+from config.settings import Settings
 from scanners.clamd import ClamdScanner, PrivateClamd, ScannerRefused, ScannerUnavailable
 from scanners.signature_update import installed_manifest
 

@@ -13,14 +13,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from archive import people
-from archive.errors import InputError, ServiceUnavailable
-from archive.ledger import Actor
+from archive.domain.errors import InputError, ServiceUnavailable
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.settings import Settings
+from config.settings import Settings
+from ingest.scanning import private_clamd
 from scanners.clamd import ScannerUnavailable
 from scanners.signature_update import UpdateRefused, install
-
-from .scanning import private_clamd
 
 UPDATE_ROLES = ("archivist", "administrator")
 RECORD_PREFIX = "scanner-db-"

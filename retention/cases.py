@@ -13,16 +13,15 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
-from archive.canonical import canonical
 from archive.catalog.base import Query
-from archive.errors import InputError, NotFound
-from archive.ledger import Actor
-from archive.model import ACTIVITY_TYPES, iso
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError, NotFound
+from archive.domain.model import ACTIVITY_TYPES, iso
+from archive.ledger.chain import Actor
 from archive.people import require_role
-
-from .engine import RetentionEngine, add_reference, sign_statement
-from .flags import raise_flag
-from .rules import CaseFacts, case_period_years
+from retention.engine import RetentionEngine, add_reference, sign_statement
+from retention.flags import raise_flag
+from retention.rules import CaseFacts, case_period_years
 
 REGISTER_ROLES = ("archivist", "legal", "administrator")
 LINK_ROLES = ("officer", "archivist", "legal", "approver")

@@ -23,12 +23,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from archive.canonical import canonical
 from archive.catalog.base import Catalog, sort_time
-from archive.errors import InputError
-from archive.ids import uuid7
-from archive.ledger import Actor, build_entry
-from archive.model import Item, LedgerEntry, iso, parse_iso
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError
+from archive.domain.ids import uuid7
+from archive.domain.model import Item, LedgerEntry, iso, parse_iso
+from archive.ledger.chain import Actor, build_entry
 from archive.service import Archive
 
 CODE_ACTION = "archive-codes"
@@ -343,7 +343,7 @@ def _store_bag(archive: Archive, actor: Actor, body: dict, year: int, claim: dic
                render_zh) -> dict:
     import shutil
 
-    from archive.bags import BagWriter
+    from archive.packaging.bags import BagWriter
 
     number, at = claim["number"], claim["at"]
     signed_body = body | {"number": number, "at": at, "by": claim["by"]}

@@ -15,15 +15,14 @@ from datetime import datetime
 from pathlib import Path
 
 from archive import people
-from archive.canonical import canonical
-from archive.errors import InputError
-from archive.ledger import Actor
-from archive.model import Item, iso
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError
+from archive.domain.model import Item, iso
+from archive.ledger.chain import Actor
 from archive.service import Archive
-
-from . import codes as codes_mod
-from .policy import CyclePolicy, items_of_year
-from .transfer import ROLES, accepted_items, transfers_of
+from retention import codes as codes_mod
+from retention.policy import CyclePolicy, items_of_year
+from retention.transfer import ROLES, accepted_items, transfers_of
 
 PHASE_ZH = {"collecting": "收集中", "handover-due": "待移交", "transferred": "已移交待归档",
             "archiving": "归档中", "finalized": "归档完成"}

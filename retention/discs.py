@@ -23,19 +23,18 @@ from datetime import datetime
 from pathlib import Path
 
 from archive import people
-from archive.canonical import canonical
 from archive.catalog.base import Query
-from archive.errors import InputError, ProblemFound, WormViolation
-from archive.fixity import digest_file
-from archive.ledger import Actor
-from archive.model import Item, MetadataVersion, iso
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError, ProblemFound, WormViolation
+from archive.domain.model import Item, MetadataVersion, iso
+from archive.integrity.fixity import digest_file
+from archive.integrity.signing import Keyring
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.signing import Keyring
 from archive.worm.base import now_utc
-
-from .codes import ordered
-from .policy import CyclePolicy, items_of_year
-from .rules import add_years
+from retention.codes import ordered
+from retention.policy import CyclePolicy, items_of_year
+from retention.rules import add_years
 
 ROLES = ("archivist",)
 BLOCK = 2048
@@ -144,8 +143,8 @@ def _claim_disc(archive: Archive, fonds: str, number: int, actor: Actor,
 def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: int | None,
           capacity: int, out_dir: Path, now: datetime,
           progress: Callable[[int], None] | None = None) -> dict:
-    from archive.bags import BagWriter
-    from archive.iso import write_iso
+    from archive.packaging.bags import BagWriter
+    from archive.packaging.iso import write_iso
 
     people.require_role(archive.catalog, actor, ROLES, "build disc copies")
     out_dir = Path(out_dir)
@@ -257,7 +256,7 @@ def inventory(archive: Archive) -> list[dict]:
 # --- verification ---------------------------------------------------------------------------
 def verify(path: Path, keys: Keyring) -> dict:
     """Every problem with a disc image or a mounted disc; ``ok`` when there is none."""
-    from archive.bags import check_bag, open_bag
+    from archive.packaging.bags import check_bag, open_bag
 
     report = check_bag(Path(path))
     problems = [p.to_dict() for p in report.problems]

@@ -12,21 +12,20 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from archive.canonical import canonical
-from archive.errors import IdentityError, InputError, NotFound
-from archive.ids import uuid7
-from archive.ledger import Actor
-from archive.model import Item, iso, parse_iso
+from archive.domain.canonical import canonical
+from archive.domain.errors import IdentityError, InputError, NotFound
+from archive.domain.ids import uuid7
+from archive.domain.model import Item, iso, parse_iso
+from archive.ledger.chain import Actor
 from archive.people import require_role
 from archive.worm.base import now_utc
-
-from .engine import (
+from retention.engine import (
     RetentionEngine,
     person_doc,
     sign_statement,
     verify_person_signature,
 )
-from .rules import add_years
+from retention.rules import add_years
 
 PROPOSE_ROLES = ("archivist",)
 EXECUTE_ROLES = ("archivist",)

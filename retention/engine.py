@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from archive.catalog.base import Query
-from archive.errors import IdentityError, InputError, LockNotConfirmed, NotFound
-from archive.ledger import Actor
-from archive.model import Item, Lock, iso, parse_iso
+from archive.domain.errors import IdentityError, InputError, LockNotConfirmed, NotFound
+from archive.domain.model import Item, Lock, iso, parse_iso
+from archive.integrity.signing import Keyring, load_public_pem
+from archive.ledger.chain import Actor
 from archive.service import Archive, event
-from archive.settings import Settings
-from archive.signing import Keyring, load_public_pem
 from archive.worm.base import now_utc
-
-from .rules import (
+from config.settings import Settings
+from retention.rules import (
     CaseFacts,
     FlagFacts,
     Requirement,

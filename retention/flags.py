@@ -9,19 +9,18 @@ on one item covers every item of its activity: the whole recording of an inciden
 from __future__ import annotations
 
 from archive.catalog.base import Query
-from archive.errors import IdentityError, InputError, NotFound
-from archive.ids import uuid7
-from archive.ledger import Actor
-from archive.model import iso
+from archive.domain.errors import IdentityError, InputError, NotFound
+from archive.domain.ids import uuid7
+from archive.domain.model import iso
+from archive.ledger.chain import Actor
 from archive.people import require_role
-
-from .engine import (
+from retention.engine import (
     RetentionEngine,
     add_reference,
     sign_statement,
     verify_person_signature,
 )
-from .rules import FLAG_REASONS
+from retention.rules import FLAG_REASONS
 
 FLAG_ROLES = ("officer", "assisting", "archivist", "legal", "approver")
 

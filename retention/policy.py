@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from archive.catalog.base import Catalog
-from archive.model import Item
-from archive.statistics import year_items
+from archive.catalog.years import year_items
+from archive.domain.model import Item
 
 
 @dataclass(frozen=True)

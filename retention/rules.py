@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from archive.errors import InputError
+from archive.domain.errors import InputError
 
 PERMANENT = "permanent"
 

@@ -21,15 +21,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from archive import people
-from archive.canonical import canonical
-from archive.errors import IdentityError, InputError, NotFound, ProblemFound
-from archive.ledger import Actor
-from archive.model import Item, iso
+from archive.domain.canonical import canonical
+from archive.domain.errors import IdentityError, InputError, NotFound, ProblemFound
+from archive.domain.model import Item, iso
+from archive.integrity.signing import fingerprint
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.signing import fingerprint
 from archive.verification import MediaProbe, verify_item
-
-from .policy import CyclePolicy, items_of_year
+from retention.policy import CyclePolicy, items_of_year
 
 ROLES = ("archivist",)
 PROPERTY_OF = {"digest-mismatch": "integrity", "object-unreadable": "integrity",
@@ -119,7 +118,7 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
             now: datetime, media_probe: MediaProbe | None = None,
             progress: Callable[[int], None] | None = None) -> dict:
     """Check every item of year N not yet in an accepted transfer; write the package."""
-    from archive.bags import BagWriter
+    from archive.packaging.bags import BagWriter
 
     people.require_role(archive.catalog, actor, ROLES, "prepare a transfer")
     out_dir = Path(out_dir)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from .clamd_client import (
+from scanners.clamd_client import (
     CLEAN,
     DEFAULT_OVERLAP,
     DEFAULT_WINDOW,
@@ -18,7 +18,7 @@ from .clamd_client import (
     StreamScan,
     Verdict,
 )
-from .clamd_daemon import TEST_SIGNATURES_DIR, PrivateClamd, test_signature_files
+from scanners.clamd_daemon import TEST_SIGNATURES_DIR, PrivateClamd, test_signature_files
 
 __all__ = [
     "CLEAN",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .clamd_client import (
+from scanners.clamd_client import (
     DEFAULT_OVERLAP,
     DEFAULT_WINDOW,
     ClamdScanner,

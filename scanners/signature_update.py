@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .clamd_client import CLEAN, ScannerRefused, ScannerUnavailable
-from .clamd_daemon import (
+from scanners.clamd_client import CLEAN, ScannerRefused, ScannerUnavailable
+from scanners.clamd_daemon import (
     AUX_DB,
     CURRENT,
     PLAIN_DB,

@@ -13,15 +13,15 @@ from datetime import datetime, timedelta, timezone
 import bagit
 import pytest
 
-import archive.access as access
+import archive.access.requests as access
 from archive import people
-from archive.bags import check_bag
+from archive.access.export import export, verify_export
 from archive.catalog.base import Query
-from archive.errors import InputError, ProblemFound
-from archive.export import export, verify_export
-from archive.ledger import Actor
-from archive.model import Description
-from archive.signing import SigningKey, public_pem
+from archive.domain.errors import InputError, ProblemFound
+from archive.domain.model import Description
+from archive.integrity.signing import SigningKey, public_pem
+from archive.ledger.chain import Actor
+from archive.packaging.bags import check_bag
 from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive
 from tests.support.builders import T0

@@ -11,17 +11,19 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import backends, people, settings
-from archive.backup import backup
-from archive.errors import ServiceUnavailable
-from archive.model import Description
+import bootstrap
+from archive import people
+from archive.copies.backup import backup
+from archive.domain.errors import ServiceUnavailable
+from archive.domain.model import Description
+from config import settings
 from tests.support.catalogs import CATALOG_FACTORIES
 from tests.test_cli import run, run_json  # noqa: F401
 from tests.test_cli_retention import office  # noqa: F401
 
 
 def _items(n: int) -> None:
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     actor = people.acting_person(archive.catalog)
     until = datetime.now(timezone.utc) + timedelta(days=30)
     for i in range(n):

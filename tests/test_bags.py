@@ -10,9 +10,9 @@ from pathlib import Path
 import bagit
 import pytest
 
-from archive.bags import BagWriter, check_bag, check_relpath, decode_path, encode_path
-from archive.errors import InputError
-from archive.iso import IsoSource, write_iso
+from archive.domain.errors import InputError
+from archive.packaging.bags import BagWriter, check_bag, check_relpath, decode_path, encode_path
+from archive.packaging.iso import IsoSource, write_iso
 
 CHINESE = "执法记录仪_2026年3月15日_王五无照经营现场检查录像第一段.mp4"
 
@@ -172,7 +172,7 @@ def test_iso_round_trip_and_tamper(tmp_path):
 
 
 def test_iso_refuses_oversized_file_by_name(tmp_path, monkeypatch):
-    import archive.iso
+    import archive.packaging.iso
 
     root = make_bag(tmp_path / "bag")
     monkeypatch.setattr(archive.iso, "MAX_FILE_SIZE", 4000)
@@ -182,7 +182,7 @@ def test_iso_refuses_oversized_file_by_name(tmp_path, monkeypatch):
 
 
 def test_not_an_iso(tmp_path):
-    from archive.errors import ProblemFound
+    from archive.domain.errors import ProblemFound
 
     (tmp_path / "x.iso").write_bytes(b"not an image" * 100)
     with pytest.raises(ProblemFound):

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from archive import backends, people, settings
-from archive.model import Description
+import bootstrap
+from archive import people
+from archive.domain.model import Description
 from archive.worm.local import release_all_for_tests
 from cli import main
+from config import settings
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def run_json(*args: str, code: int = 0):
 def filled(env):
     run("init")
     s = settings.load()
-    archive = backends.open_archive(s)
+    archive = bootstrap.open_archive(s)
     actor = people.acting_person(archive.catalog)
     t0 = datetime(2026, 3, 15, 1, 0, tzinfo=timezone.utc)
     ids = []
@@ -168,7 +170,7 @@ def test_archive_key_with_loose_mode_refused(filled, env):
 
 
 def test_unregistered_os_account_refused(filled, env):
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     doc = archive.catalog.get_record("people", "admin")
     archive.catalog.put_record("people", "admin", doc | {"os_account": "someone-else"})
     with pytest.raises(Exception, match="not a registered person"):
@@ -228,7 +230,7 @@ def test_end_to_end_on_s3_object_lock(env):
     with mock_aws():
         assert run_json("--config", str(cfg), "init")["created"] is True
         s = settings.load(str(cfg))
-        archive = backends.open_archive(s)
+        archive = bootstrap.open_archive(s)
         actor = people.acting_person(archive.catalog)
         d = Description(kind="audio", unit="urban-001", device_id="REC-1", officers=["P9"],
                         recorded_start=datetime(2026, 5, 1, 8, tzinfo=timezone.utc),

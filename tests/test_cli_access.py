@@ -12,9 +12,11 @@ from datetime import datetime, timedelta, timezone
 import bagit
 import pytest
 
-from archive import backends, people, settings
-from archive.model import Description
-from archive.signing import SigningKey, public_pem
+import bootstrap
+from archive import people
+from archive.domain.model import Description
+from archive.integrity.signing import SigningKey, public_pem
+from config import settings
 from tests.test_cli import held_keys_home, run, run_json
 
 
@@ -28,7 +30,7 @@ def office(tmp_path, monkeypatch):
     assert out["positions"] == ["法制股"] and out["clearances"] == ["personal-privacy"]
     run("people", "add", "B1", "--name", "局长丙", "--account", "b1", "--role", "approver")
     assert run_json("people", "grant", "B1", "--position", "局领导")["positions"] == ["局领导"]
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     actor = people.acting_person(archive.catalog)
     until = datetime.now(timezone.utc) + timedelta(days=30)
     ids = {}
@@ -127,7 +129,7 @@ def test_view_with_player_and_register(office, tmp_path):
 
 
 def test_view_expired_is_refused_and_recorded(office, monkeypatch):
-    import archive.access as access
+    import archive.access.requests as access
 
     ids = office.ids
     approved(office, "view", ids["a"])
@@ -155,7 +157,7 @@ def exported(office):
     out = run_json("export", req, "--to", str(dest), "--iso")
     pem = office.tmp / "trusted.pem"
     s = settings.load()
-    pem.write_text(public_pem(backends.load_archive_key(s).public))
+    pem.write_text(public_pem(bootstrap.load_archive_key(s).public))
     office.export = out
     office.dest = dest
     office.pem = pem
@@ -223,7 +225,7 @@ def test_forged_record_and_wrong_key(exported, tmp_path):
     forger = SigningKey.generate(tmp_path / "forger.key")
     record["request"]["approved_by"] = "B1"
     record["archive_key"]["public_key"] = public_pem(forger.public)
-    from archive.canonical import canonical
+    from archive.domain.canonical import canonical
 
     rec_path.write_bytes(canonical(record))
     sig_path = o.dest / "custody" / "extraction-record.signatures.json"
@@ -290,7 +292,7 @@ def test_masking_in_existing_commands(office):
 
 def test_masking_in_pending_and_quarantine(office):
     s = settings.load()
-    archive = backends.open_archive(s)
+    archive = bootstrap.open_archive(s)
     actor = people.acting_person(archive.catalog)
     d = Description(kind="video", party="李四", cause="泄密", confidential="personal-privacy",
                     source={"original_name": "李四笔录.mp4"})

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import backends, people, settings
+import bootstrap
+from archive import people
 from archive.catalog.base import Query
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.errors import ConfigError
-from archive.model import Description
+from archive.domain.errors import ConfigError
+from archive.domain.model import Description
+from config import settings
 from tests.support.damage import damage
 from tests.test_cli import run, run_json  # noqa: F401
 
@@ -42,7 +44,7 @@ def home(tmp_path, monkeypatch):
 
 
 def _ingest(n: int, offset: int = 0) -> list[str]:
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     actor = people.acting_person(archive.catalog)
     until = datetime.now(timezone.utc) + timedelta(days=30)
     ids = []
@@ -57,7 +59,7 @@ def _ingest(n: int, offset: int = 0) -> list[str]:
 
 
 def _item(item_id: str):
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     try:
         return archive.item(item_id), archive.store
     finally:
@@ -203,10 +205,10 @@ def test_replica_contradictions_are_refused(tmp_path, body, key):
 def test_a_replica_that_is_the_primary_directory_is_refused(tmp_path):
     s = settings.load(_config(tmp_path, f'[replica]\nbackend = "local"\n'
                                         f'path = "{tmp_path / "worm"}"\n'), home=tmp_path)
-    from archive.errors import InputError
+    from archive.domain.errors import InputError
 
     with pytest.raises(InputError, match="is the primary store"):
-        backends.open_replica(s, create=True)
+        bootstrap.open_replica(s, create=True)
     assert settings.load(_config(tmp_path, '[store]\nbackend = "s3"\nbucket = "a"\n'
                                            '[replica]\nbackend = "s3"\nbucket = "a"\n'
                                            'endpoint_url = "https://other.example"\n'),

@@ -9,8 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import backends, people, settings
-from archive.model import Description
+import bootstrap
+from archive import people
+from archive.domain.model import Description
+from config import settings
 from tests.test_cli import held_keys_home, run, run_json
 
 PEOPLE = [("AR1", "archivist"), ("AR2", "archivist"), ("OF1", "officer"), ("AP1", "approver"),
@@ -34,7 +36,7 @@ def as_(office, person: str) -> None:
 
 
 def archive_items(n: int, *, old: bool = False, lock_s: int = 0, **fields) -> list[str]:
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     actor = people.acting_person(archive.catalog)
     now = datetime.now(timezone.utc)
     start = datetime(2025, 1, 2, tzinfo=timezone.utc) if old else now - timedelta(hours=3)
@@ -108,7 +110,7 @@ def test_retention_check_exits_1_on_a_weak_lock(office):
     as_(office, "AR1")
     run("retention", "run")
     # the catalog is told of a confirmed flag the store never heard of
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     archive.catalog.put_record("flags", "F-X", {"id": "F-X", "reason": "assault",
                                                 "state": "confirmed", "items": [a]})
     item = archive.catalog.get_item(a)
@@ -161,7 +163,7 @@ def test_refusals_are_recorded_signed_by_whoever_tried(office):
 
 
 def _ledger():
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     try:
         return list(archive.catalog.ledger_entries())
     finally:

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import backends, people, settings
-from archive.model import Description
+import bootstrap
+from archive import people
+from archive.domain.model import Description
+from config import settings
 from tests.test_cli import held_keys_home, run, run_json  # noqa: F401
 
 
@@ -18,7 +20,7 @@ def team(tmp_path, monkeypatch):
     held_keys_home(tmp_path, monkeypatch)
     run("people", "add", "A01", "--name", "审计员甲", "--account", "auditor1",
         "--role", "auditor")
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     actor = people.acting_person(archive.catalog)
     until = datetime.now(timezone.utc) + timedelta(days=30)
     for n in range(30):

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive.copies import copy_version, sync_store
-from archive.errors import ProblemFound
+from archive.copies.sync import copy_version, sync_store
+from archive.domain.errors import ProblemFound
 from archive.worm.base import metadata_key
 from tests.support.pairs import PAIRS, store_pair
 

@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 import bagit
 import pytest
 
-from archive import backends, people, settings
-from archive.model import Description
+import bootstrap
+from archive import people
+from archive.domain.model import Description
+from config import settings
 from tests.test_cli import held_keys_home, run, run_json
 
 
@@ -20,7 +22,7 @@ def office(tmp_path, monkeypatch):
     for pid in ("ARC1", "ARC2"):
         run("people", "add", pid, "--name", f"档案员{pid}", "--account", pid.lower(),
             "--role", "archivist")
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     actor = people.acting_person(archive.catalog)
     until = datetime.now(timezone.utc) + timedelta(days=30)
     ids = []

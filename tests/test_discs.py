@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import bagit
 import pytest
 
-from archive.bags import open_bag
-from archive.errors import InputError, ProblemFound
-from archive.model import Description
-from archive.signing import Keyring, SigningKey
+from archive.domain.errors import InputError, ProblemFound
+from archive.domain.model import Description
+from archive.integrity.signing import Keyring, SigningKey
+from archive.packaging.bags import open_bag
 from retention import discs
 from tests.support.archives import make_archive
 from tests.support.builders import make_item

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive.errors import IdentityError, InputError
-from archive.model import Description
+from archive.domain.errors import IdentityError, InputError
+from archive.domain.model import Description
 from retention import disposal, flags
 from tests.support.retention import make_team
 

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archive.canonical import canonical
-from archive.errors import InputError, NotFound
-from archive.fixity import digest_bytes, digest_chunks, digest_file, new_sm3
-from archive.signing import Keyring, SigningKey, fingerprint
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError, NotFound
+from archive.integrity.fixity import digest_bytes, digest_chunks, digest_file, new_sm3
+from archive.integrity.signing import Keyring, SigningKey, fingerprint
 
 # GB/T 32905-2016 example 1: SM3("abc")
 SM3_ABC = "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from archive import people, settings
+from archive import people
 from archive.catalog.base import Query
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.errors import ServiceUnavailable
+from archive.domain.errors import ServiceUnavailable
 from archive.worm.base import object_key
 from archive.worm.local import LocalWormStore, release_all_for_tests
+from config import settings
 from ingest import devices
 from ingest.completion import complete
 from ingest.pipeline import Ingest

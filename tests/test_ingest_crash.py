@@ -14,8 +14,8 @@ import pytest
 
 from archive.catalog.base import Query
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.faults import STEPS
-from archive.reconcile import reconcile
+from archive.copies.reconcile import reconcile
+from archive.failpoints import STEPS
 from archive.worm.base import object_key
 from archive.worm.local import LocalWormStore, release_all_for_tests
 from tests.support.archives import make_archive

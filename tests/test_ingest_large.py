@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from archive.fixity import digest_chunks
+from archive.integrity.fixity import digest_chunks
 from archive.worm.local import release_all_for_tests
 from tests.support.corpus import make_mp4
 from tests.test_ingest import _ingest, env  # noqa: F401  (fixture)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.ledger import Actor, check_chain
+from archive.integrity.signing import SigningKey
+from archive.ledger.chain import Actor, check_chain
 from archive.people import people_keyring
-from archive.signing import SigningKey
 from archive.worm.local import LocalWormStore, release_all_for_tests
 from tests.support.archives import make_archive
 
@@ -81,8 +81,8 @@ def test_truncated_tail(setup):
 def test_recomputed_hash_is_a_broken_link(setup):
     """An attacker who edits an entry and recomputes its hash still breaks the next link."""
     _fill(setup)
-    from archive.ledger import entry_hash
-    from archive.model import LedgerEntry
+    from archive.domain.model import LedgerEntry
+    from archive.ledger.chain import entry_hash
 
     row = next(e for e in setup.catalog.ledger_entries() if e.seq == 5)
     forged = LedgerEntry(**{**row.__dict__, "subject": "forged"})
@@ -116,7 +116,7 @@ def _append_many(db_path: str, key_path: str, n: int, tag: str) -> None:
     cat = SQLiteCatalog(db_path)
     from datetime import datetime, timezone
 
-    from archive.ledger import build_entry
+    from archive.ledger.chain import build_entry
 
     actor = Actor("P000", SigningKey.load(Path(key_path)))
     for i in range(n):

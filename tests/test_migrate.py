@@ -13,16 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from archive import backends, settings
+import bootstrap
 from archive.catalog.base import Query
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.errors import InputError
-from archive.migrate import migrate
+from archive.copies.migrate import migrate
+from archive.copies.rebuild import rebuild
+from archive.domain.errors import InputError
 from archive.people import people_keyring
-from archive.rebuild import rebuild
 from archive.service import Archive
 from archive.verification import verify_item
 from archive.worm.local import LocalWormStore, release_all_for_tests
+from config import settings
 from tests.support.catalogs import CATALOG_FACTORIES
 from tests.support.pairs import store_pair
 from tests.support.retention import make_team
@@ -99,7 +100,7 @@ def test_default_to_mongodb_and_s3_equal_on_everything(source, target, tmp_path)
 
 
 def test_a_migration_that_died_midway_resumes(source, target, monkeypatch):
-    import archive.migrate as m
+    import archive.copies.migrate as m
 
     calls = {"n": 0}
     real = m._item
@@ -143,11 +144,11 @@ def test_cli_migrate_killed_and_resumed(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("CUSTODY_HOME", str(home))
     run("init")
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     from datetime import datetime, timedelta, timezone
 
     from archive import people
-    from archive.model import Description
+    from archive.domain.model import Description
     from tests.support.retention import TEAM  # noqa: F401
 
     actor = people.acting_person(archive.catalog)

@@ -13,8 +13,8 @@ from pymongo.errors import AutoReconnect, OperationFailure
 
 from archive.catalog.base import Query
 from archive.catalog.mongo import ITEM_INDEXES, MongoCatalog, strip_credentials
-from archive.errors import InputError, ServiceUnavailable
-from archive.model import Description, LedgerEntry, MetadataVersion
+from archive.domain.errors import InputError, ServiceUnavailable
+from archive.domain.model import Description, LedgerEntry, MetadataVersion
 from tests.support.builders import T0, make_item
 from tests.support.mongo import MONGO_FACTORIES
 

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.errors import ProblemFound
-from archive.fixity import digest_bytes
-from archive.model import Description
-from archive.reconcile import reconcile
+from archive.copies.reconcile import reconcile
+from archive.domain.errors import ProblemFound
+from archive.domain.model import Description
+from archive.integrity.fixity import digest_bytes
 from archive.worm.local import LocalWormStore, release_all_for_tests
 from ingest.moves import move_verified, read_report
 from tests.support.archives import make_archive
@@ -53,7 +53,7 @@ def test_reconcile_takes_up_a_signed_version_the_catalog_missed(setup):
     d = Description(kind="photo", unit="market-001", device_id="D", officers=["P1"])
     item = setup.archive.archive_stream([b"photo"], d, setup.actor, until).item
     # a correction died after storing its signed version, before cataloguing it
-    from archive.model import MetadataVersion
+    from archive.domain.model import MetadataVersion
 
     fixed = Description(kind="photo", unit="market-001", device_id="D", officers=["P1"],
                         party="王五")

@@ -10,9 +10,9 @@ from datetime import date
 import pytest
 
 from archive.catalog.base import RECORD_COLLECTIONS, Query
-from archive.errors import InputError
-from archive.model import Description
-from archive.rebuild import rebuild
+from archive.copies.rebuild import rebuild
+from archive.domain.errors import InputError
+from archive.domain.model import Description
 from retention import cases, flags
 from tests.support.catalogs import CATALOG_FACTORIES
 from tests.support.retention import make_team
@@ -102,8 +102,8 @@ def test_a_forged_journal_segment_is_named_and_left_out(team, tmp_path, catalog)
     it is not signed by an archive key, so the rebuild leaves it out and says so."""
     from datetime import datetime, timedelta, timezone
 
-    from archive.canonical import canonical
-    from archive.signing import SigningKey
+    from archive.domain.canonical import canonical
+    from archive.integrity.signing import SigningKey
 
     fill(team, tmp_path)
     before = snapshot(team.catalog)

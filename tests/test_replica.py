@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import replica as rep_mod
-from archive import restore as restore_mod
 from archive import verification
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.copies import read_verified
-from archive.ledger import CHECKPOINT_PREFIX
-from archive.model import Description
+from archive.copies import replica as rep_mod
+from archive.copies import restore as restore_mod
+from archive.copies.sync import read_verified
+from archive.domain.model import Description
+from archive.ledger.chain import CHECKPOINT_PREFIX
 from tests.support.archives import make_archive
 from tests.support.damage import damage
 from tests.support.pairs import PAIRS, store_pair
@@ -133,6 +133,7 @@ def test_lag_counts_items_since_the_last_run(setup):
 def test_ingest_writes_both_copies_and_survives_a_failing_replica(setup):
     s = setup
     s.archive.replica = s.replica
+    s.archive.second_copy = rep_mod.copy_item
     (item,) = _ingest(s, n=1)
     assert rep_mod.complete(item)
     assert hashlib.sha256(_replica_bytes(s, item)).hexdigest() == item.sha256
@@ -143,6 +144,7 @@ def test_ingest_writes_both_copies_and_survives_a_failing_replica(setup):
     # a replica that refuses: the item is archived all the same, with a failure event
     broken = _Broken(s.replica)
     s.archive.replica = broken
+    s.archive.second_copy = rep_mod.copy_item
     (other,) = _ingest(s, n=1)
     assert other.status == "archived" and not rep_mod.complete(other)
     assert any(e["type"] == "replication" and e["outcome"] == "failure"
@@ -300,6 +302,7 @@ def test_a_new_metadata_version_reaches_the_replica(setup):
     assert verification.verify_item(s.archive, after, copy="replica", replica=s.replica)["ok"]
     # with write_on_ingest the correction is copied at once
     s.archive.replica = s.replica
+    s.archive.second_copy = rep_mod.copy_item
     again = Description(**{**fixed.__dict__, "cause": "占道经营"})
     s.archive.correct(item.id, again, s.actor, "案由补充")
     assert [m["version"] for m in s.archive.item(item.id).storage["replica"]["manifests"]] \

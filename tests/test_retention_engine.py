@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from archive.errors import IdentityError, InputError, LockNotConfirmed, NotFound
-from archive.model import parse_iso
+from archive.domain.errors import IdentityError, InputError, LockNotConfirmed, NotFound
+from archive.domain.model import parse_iso
 from retention import cases, flags
 from retention.engine import RetentionEngine
 from tests.support.retention import make_team

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from archive import settings
+from config import settings
 from retention.rules import CaseFacts, FlagFacts, period_code, requirement
 
 SH = ZoneInfo("Asia/Shanghai")

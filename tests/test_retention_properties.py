@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.errors import InputError
+from archive.domain.errors import InputError
 from archive.worm.local import LocalWormStore, release_all_for_tests
 from retention import cases, disposal, flags
 from tests.support.retention import make_team

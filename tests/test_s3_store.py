@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from archive.errors import (
+from archive.domain.errors import (
     InputError,
     LockNotConfirmed,
     ProblemFound,

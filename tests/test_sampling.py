@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from archive.errors import InputError
-from archive.sampling import code_letter, draw, sample_size
+from archive.domain.errors import InputError
+from archive.domain.sampling import code_letter, draw, sample_size
 
 # Written out from the standard's Table 1, apart from the implementation's own table.
 BOUNDARIES = [  # (first lot size of the range, last, letters I, II, III)

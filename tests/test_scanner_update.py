@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from archive import backends, settings
+import bootstrap
+from config import settings
 from scanners.clamd import (
     CLEAN,
     INFECTED,
@@ -368,7 +369,7 @@ def ingest_one(root: Path, name: str, **pdf) -> dict:
     out = run_json("ingest", str(root), "--manifest", str(manifest))
     [f] = out["files"]
     assert f["state"] in ("archived", "pending"), f
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     try:
         return archive.catalog.get_item(f["item_id"]).checks["virus"]
     finally:
@@ -401,7 +402,7 @@ def test_cli_update_records_and_later_items_name_the_new_database(office, tmp_pa
     after = ingest_one(tmp_path / "in2", "b.pdf", xref_stream=True)
     assert after["database"] == doc["database"] != before["database"]
 
-    archive = backends.open_archive(settings.load())
+    archive = bootstrap.open_archive(settings.load())
     try:
         record = archive.catalog.get_record("meta", doc["id"])
         assert record["files"][0]["sha256"] == doc["files"][0]["sha256"]

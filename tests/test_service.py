@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive.errors import InputError, StorageFull
-from archive.model import Description
+from archive.domain.errors import InputError, StorageFull
+from archive.domain.model import Description
 from archive.worm.base import metadata_key, object_key
 from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive
@@ -103,7 +103,7 @@ def test_missing_metadata_is_preserved_as_pending(setup):
 def test_non_utf8_names_are_refused_in_metadata():
     with pytest.raises(InputError, match="not valid Unicode"):
         _desc(source={"original_name": os.fsdecode(b"DSJ\xff.mp4")})
-    from archive.model import safe_name
+    from archive.domain.model import safe_name
 
     d = _desc(source=safe_name(b"DSJ\xff.mp4"))
     assert d.source["name_bytes_hex"] == b"DSJ\xff.mp4".hex()

@@ -14,9 +14,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from archive import backends, people, report_html, settings, statistics
-from archive.errors import InputError
-from archive.model import Description, Item
+import bootstrap
+from archive import people
+from archive.catalog import years
+from archive.domain.errors import InputError
+from archive.domain.model import Description, Item
+from config import settings
+from reports import html as report_html
+from reports import statistics
 from tests.support.builders import make_item
 from tests.support.catalogs import sqlite_catalog
 from tests.test_cli import env, run, run_json  # noqa: F401  (env is a fixture)
@@ -127,7 +132,7 @@ def filled_catalog(catalog):
 
 def test_yearly_figures(filled_catalog, monkeypatch):
     catalog, ids = filled_catalog
-    monkeypatch.setattr(statistics, "PAGE_SIZE", 2)  # walk every query over several pages
+    monkeypatch.setattr(years, "PAGE_SIZE", 2)  # walk every query over several pages
     s = statistics.yearly_statistics(catalog, 2026, SH)
     json.dumps(s)  # JSON-safe as it is
 
@@ -232,14 +237,14 @@ def test_one_unit(filled_catalog):
 
 def test_year_follows_each_units_zone(filled_catalog):
     catalog, ids = filled_catalog
-    got = {i.id for i in statistics.year_items(catalog, 2026, SH,
+    got = {i.id for i in years.year_items(catalog, 2026, SH,
                                                unit_zones={"market-001": ZoneInfo("UTC")})}
     # read in UTC, v4 (2025-12-31 17:30Z) is 2025 and v5 (2026-12-31 17:00Z) is 2026
     assert ids["v5"] in got and ids["v4"] not in got
     assert ids["b2a"] in got and ids["v6"] not in got
     assert len(got) == 12
-    assert {i.id for i in statistics.year_items(catalog, 2027, SH)} == {ids["v5"]}
-    assert statistics.year_items(catalog, 2024, SH) == []
+    assert {i.id for i in years.year_items(catalog, 2027, SH)} == {ids["v5"]}
+    assert years.year_items(catalog, 2024, SH) == []
 
 
 def test_empty_registers(catalog, monkeypatch):
@@ -340,10 +345,10 @@ def test_renderings(tmp_path):
     assert figure[("check_failures", "", "", "format_damaged")] == "1"
     assert figure[("verification", "", "", "available")] == "True"
 
-    tables = report_html.render_table(s)
-    assert [t.title.split(" ")[0] for t in tables][:4] == ["统计分析报告", "按单位",
+    tables = report_html.table_sections(s)
+    assert [t[0].split(" ")[0] for t in tables][:4] == ["统计分析报告", "按单位",
                                                            "按执法人员", "按设备"]
-    assert tables[1].row_count == 3
+    assert len(tables[1][2]) == 3
 
 
 def test_charts_without_a_cjk_font(tmp_path, monkeypatch):
@@ -361,7 +366,7 @@ def test_charts_without_a_cjk_font(tmp_path, monkeypatch):
 def cli_archive(env):  # noqa: F811
     run("init")
     s = settings.load()
-    archive = backends.open_archive(s)
+    archive = bootstrap.open_archive(s)
     actor = people.acting_person(archive.catalog)
     until = datetime.now(timezone.utc) + timedelta(days=10)
     t0 = utc(2026, 3, 15, 1)

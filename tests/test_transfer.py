@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 import bagit
 import pytest
 
-from archive import people, settings
-from archive.errors import IdentityError, InputError
-from archive.ledger import Actor
-from archive.model import Description
-from archive.signing import SigningKey, fingerprint
+from archive import people
+from archive.domain.errors import IdentityError, InputError
+from archive.domain.model import Description
+from archive.integrity.signing import SigningKey, fingerprint
+from archive.ledger.chain import Actor
+from config import settings
 from retention import codes, cycle, transfer
 from retention.policy import CyclePolicy
 from tests.support.archives import make_archive

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive import copies, verification
-from archive.copies import Throttle
-from archive.errors import InputError
-from archive.model import Description
+from archive import verification
+from archive.copies import sync as copies
+from archive.copies.sync import Throttle
+from archive.domain.errors import InputError
+from archive.domain.model import Description
 from archive.worm.local import LocalWormStore, _set_immutable
 from scanners.media import read_media
 from tests.support.archives import make_archive

@@ -1,5 +1,5 @@
 """Catalog backends behind one interface (``base.Catalog``)."""
 
-from .base import Catalog, Page, Query
+from archive.catalog.base import Catalog, Page, Query
 
 __all__ = ["Catalog", "Page", "Query"]

@@ -12,8 +12,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from ..errors import InputError
-from ..model import GROUP_KEYS, Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, utc
+from archive.domain.errors import InputError
+from archive.domain.model import (
+    GROUP_KEYS,
+    Item,
+    LedgerEntry,
+    Lock,
+    MetadataVersion,
+    ObjectRecord,
+    utc,
+)
 
 RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta", "batches",
                       "quarantine", "inspections",
@@ -57,6 +65,31 @@ class Query:
     def given(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) is not None}
+
+
+QUERY_KEYS = {"unit": "unit", "device": "device_id", "device_id": "device_id",
+              "officer": "officer", "party": "party", "cause": "cause", "case": "case_id",
+              "case_id": "case_id", "tier": "tier", "kind": "kind",
+              "activity_type": "activity_type", "activity": "activity_id",
+              "activity_id": "activity_id", "status": "status", "from": "start", "to": "end"}
+
+
+def parse_query_text(text: str, zone_of: Callable[[str | None], object]) -> Query:
+    """Filters written as "KEY=VALUE ..." (a verification lot, an access request); times
+    without an offset are read in the zone of the unit named (``zone_of(unit)``)."""
+    from archive.domain.timeutil import parse_time
+
+    given: dict = {}
+    for part in text.split():
+        name, sep, value = part.partition("=")
+        if not sep or name not in QUERY_KEYS:
+            raise InputError(f"--query: {part!r} is not KEY=VALUE with KEY one of "
+                             f"{', '.join(sorted(QUERY_KEYS))}")
+        given[QUERY_KEYS[name]] = value
+    for t in ("start", "end"):
+        if t in given:
+            given[t] = parse_time(given[t], zone_of(given.get("unit")), t)
+    return Query(**given)
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from ..errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
-from ..model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso, utc
-from .base import (
+from archive.catalog.base import (
     Catalog,
     Page,
     Query,
@@ -46,6 +44,8 @@ from .base import (
     check_next_version,
     sort_time,
 )
+from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
+from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso, utc
 
 SERVICE = "MongoDB catalog"
 DUPLICATE_KEY = 11000

@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
-from ..model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
-from .base import (
+from archive.catalog.base import (
     Catalog,
     Page,
     Query,
@@ -28,6 +26,8 @@ from .base import (
     check_next_version,
     sort_time,
 )
+from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
+from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)

@@ -1,5 +1,5 @@
 """Write-once stores behind one interface (``base.WormStore``)."""
 
-from .base import PendingObject, WormStore, metadata_key, object_key
+from archive.worm.base import PendingObject, WormStore, metadata_key, object_key
 
 __all__ = ["PendingObject", "WormStore", "metadata_key", "object_key"]

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import BinaryIO
 
-from ..errors import InputError, WormViolation
-from ..model import Lock, StoredVersion
+from archive.domain.errors import InputError, WormViolation
+from archive.domain.model import Lock, StoredVersion
 
 CHUNK = 8 * 1024 * 1024
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")

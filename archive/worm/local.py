@@ -20,11 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import InputError, LockNotConfirmed, NotFound, StorageFull, WormViolation
-from ..fsutil import fsync_dir
-from ..ids import uuid7
-from ..model import Lock, StoredVersion, iso, parse_iso
-from .base import (
+from archive.domain.errors import InputError, LockNotConfirmed, NotFound, StorageFull, WormViolation
+from archive.domain.ids import uuid7
+from archive.domain.model import Lock, StoredVersion, iso, parse_iso
+from archive.worm.base import (
     CHUNK,
     PendingObject,
     WormStore,
@@ -34,6 +33,7 @@ from .base import (
     refuse_early_delete,
     refuse_shortening,
 )
+from archive.worm.fsutil import fsync_dir
 
 MODE = "LOCAL-WORM"
 _FS_IOC_GETFLAGS = 0x80086601

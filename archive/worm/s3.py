@@ -28,7 +28,7 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..errors import (
+from archive.domain.errors import (
     InputError,
     LockNotConfirmed,
     NotFound,
@@ -36,9 +36,9 @@ from ..errors import (
     ServiceUnavailable,
     WormViolation,
 )
-from ..ids import uuid7
-from ..model import Lock, StoredVersion, iso, utc
-from .base import (
+from archive.domain.ids import uuid7
+from archive.domain.model import Lock, StoredVersion, iso, utc
+from archive.worm.base import (
     CHUNK,
     PendingObject,
     WormStore,

@@ -8,8 +8,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from archive.catalog.base import Query
-from archive.errors import InputError, NotFound
-from archive.model import Digests, LedgerEntry, Lock, MetadataVersion, ObjectRecord, StoredVersion
+from archive.domain.errors import InputError, NotFound
+from archive.domain.model import (
+    Digests,
+    LedgerEntry,
+    Lock,
+    MetadataVersion,
+    ObjectRecord,
+    StoredVersion,
+)
 from tests.support.builders import T0, make_item
 
 H = timedelta(hours=1)
@@ -54,7 +61,7 @@ def test_versions_kept_and_search_follows_current(catalog):
     it = make_item(party="李四", status="pending-metadata")
     catalog.add_item(it)
     d2 = it.description.to_dict() | {"party": "王五金店"}
-    from archive.model import Description
+    from archive.domain.model import Description
     v2 = MetadataVersion(it.id, 2, Description.from_dict(d2), it.current.digests, T0, "P000",
                          "correction")
     updated = catalog.add_version(it.id, v2, "archived")
@@ -226,8 +233,8 @@ def test_ledger_threads_get_gap_free_sequence(catalog):
 
 
 def test_one_item_per_bytes_and_description(catalog):
-    from archive.errors import DuplicateItem
-    from archive.model import dedupe_key
+    from archive.domain.errors import DuplicateItem
+    from archive.domain.model import dedupe_key
 
     a = make_item(seed="same", party="王五")
     a.dedupe = dedupe_key(a.sha256, a.description)

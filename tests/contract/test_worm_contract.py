@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from archive.errors import InputError, NotFound, WormViolation
+from archive.domain.errors import InputError, NotFound, WormViolation
 from archive.worm.base import metadata_key, object_key
 
 

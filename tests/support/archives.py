@@ -7,9 +7,9 @@ from pathlib import Path
 
 from archive import people
 from archive.catalog.base import Catalog
-from archive.ledger import Actor
+from archive.integrity.signing import Keyring, SigningKey
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.signing import Keyring, SigningKey
 from archive.worm.base import WormStore
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
-from archive.ids import uuid7
-from archive.model import Description, Digests, Item, MetadataVersion
+from archive.domain.ids import uuid7
+from archive.domain.model import Description, Digests, Item, MetadataVersion
 
 T0 = datetime(2026, 3, 1, 1, 0, tzinfo=timezone.utc)
 

@@ -24,7 +24,7 @@ CATALOG_FACTORIES: dict[str, Callable[[Path], contextlib.AbstractContextManager[
 }
 
 try:  # the MongoDB backend registers itself (mongomock, and a real server when configured)
-    from .mongo import MONGO_FACTORIES
+    from tests.support.mongo import MONGO_FACTORIES
 except ImportError:  # pragma: no cover - only while the MongoDB backend is being written
     pass
 else:

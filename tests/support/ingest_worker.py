@@ -10,12 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from archive import settings
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.ledger import Actor
+from archive.integrity.signing import Keyring, SigningKey
+from archive.ledger.chain import Actor
 from archive.service import Archive
-from archive.signing import Keyring, SigningKey
 from archive.worm.local import LocalWormStore
+from config import settings
 from ingest.pipeline import Ingest
 from scanners.clamd import ClamdScanner
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from archive import people, settings
-from archive.ledger import Actor
-from archive.model import Description
-from archive.signing import SigningKey
+from archive import people
+from archive.domain.model import Description
+from archive.integrity.signing import SigningKey
+from archive.ledger.chain import Actor
+from config import settings
 from retention.engine import RetentionEngine
 from retention.rules import routine_retain_until
 from tests.support.archives import Setup, make_archive

@@ -27,7 +27,7 @@ STORE_FACTORIES: dict[str, Callable[[Path], contextlib.AbstractContextManager[Wo
 }
 
 try:  # the S3 backend registers itself when its support module is present
-    from .s3 import s3_store
+    from tests.support.s3 import s3_store
 except ImportError:  # pragma: no cover - only while the S3 backend is being written
     pass
 else:

@@ -1,0 +1,372 @@
+"""Copy-only exports (利用时只能使用拷贝件) and their offline verification.
+
+An export is a BagIt bag of copies read from the WORM store and verified against their digests
+while they stream (originals never leave the store), each with the signed metadata version read
+from the store (archive signature verified), and an extraction record (提取说明) signed by the
+archive key and by the exporting person. ``verify_export`` checks a bag or its ISO image
+against an archive key the verifier already trusts, never only against the key inside it.
+
+Layout::
+
+    data/<item id>/<original file name>          the copy
+    data/<item id>/metadata-v0003.json           the signed metadata version, as stored
+    custody/extraction-record.json               提取说明 (canonical JSON)
+    custody/extraction-record.signatures.json    archive and exporter signatures over it
+    custody/提取说明.txt                          the record as text for the case file
+    custody/keys/archive.pem, exporter.pem       convenience copies; never trusted alone
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from archive.access.requests import _record_refusal, usable_problem
+from archive.domain.canonical import canonical
+from archive.domain.errors import InputError, ProblemFound
+from archive.domain.ids import uuid7
+from archive.domain.model import Digests, MetadataVersion, iso
+from archive.integrity.signing import Keyring, fingerprint, key_id_of, load_public_pem, public_pem
+from archive.ledger.chain import Actor
+from archive.packaging.bags import BagReport, BagWriter, check_relpath, check_source, open_bag
+from archive.people import person_of
+from archive.service import Archive
+
+RECORD = "custody/extraction-record.json"
+SIGNATURES = "custody/extraction-record.signatures.json"
+TEXT = "custody/提取说明.txt"
+ARCHIVE_PEM = "custody/keys/archive.pem"
+EXPORTER_PEM = "custody/keys/exporter.pem"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _file_name(item_id: str, source: dict, kind: str) -> str:
+    """The copy's name: the original file name where it is a safe one, else the item id."""
+    name = PurePosixPath(str(source.get("original_name") or "")).name
+    name = name.replace("%", "％")
+    try:
+        check_relpath(name)
+        if name.startswith("metadata-v"):
+            raise InputError("clashes with the metadata file")
+        return name
+    except InputError:
+        return f"{item_id}.{kind}"
+
+
+def render_zh(record: dict) -> str:
+    """提取说明 as plain text for the case file."""
+    lines = ["提取说明", "",
+             f"提取编号：{record['export_id']}",
+             f"提取时间：{record['extracted_at']}",
+             f"提取人：{record['extractor']['name']}（{record['extractor']['id']}）",
+             f"调阅申请：{record['request']['id']}（事由：{record['request']['reason']}；"
+             f"申请人：{record['request']['requester']}）",
+             f"审批人：{record['request']['approved_by']}，审批时间："
+             f"{record['request']['approved_at']}",
+             f"档案签名密钥指纹：{record['archive_key']['fingerprint']}",
+             "说明：以下文件均为从一次写入存储中读取并经 SHA-256 与 SM3 校验的拷贝件，原件仍保存于"
+             "档案系统中。", ""]
+    for n, it in enumerate(record["items"], 1):
+        lines += [f"{n}. 文件：{it['path']}",
+                  f"   制作人：{'、'.join(it['makers']) or '-'}；设备：{it['device_id'] or '-'}；"
+                  f"录制时间：{it['recorded_start'] or '-'} 至 {it['recorded_end'] or '-'}",
+                  f"   当事人：{it['party'] or '-'}；案由：{it['cause'] or '-'}；"
+                  f"案件编号：{it['case_id'] or '-'}",
+                  f"   大小：{it['size']} 字节",
+                  f"   SHA-256：{it['sha256']}",
+                  f"   SM3：{it['sm3']}",
+                  f"   元数据：{it['metadata_path']}（第 {it['metadata_version']} 版）"]
+    lines += ["", "提取人签名：见 custody/extraction-record.signatures.json（Ed25519）", ""]
+    return "\n".join(lines)
+
+
+def export(archive: Archive, actor: Actor, request_id: str, dest: Path, *, fonds: str = "",
+           iso_image: bool = False, progress: Callable[[int], None] | None = None,
+           total: Callable[[int], None] | None = None) -> dict:
+    """Write the approved items of an extract request as a bag at ``dest`` (and ``dest``.iso).
+
+    ``total`` is told the byte count first; ``progress`` then the bytes copied as they go.
+    """
+    catalog = archive.catalog
+    req = catalog.get_record("requests", request_id)
+    if req is None:
+        raise InputError(f"no access request {request_id!r}", subject=request_id)
+    person = person_of(catalog, actor.person_id)
+    problem = usable_problem(catalog, req, None, "extract")
+    if problem is None and actor.person_id != req["requester"] and (
+            person is None or "archivist" not in person.roles):
+        problem = (f"{actor.person_id} is neither the requester ({req['requester']}) nor an "
+                   "archivist")
+    if problem is not None:
+        raise _record_refusal(archive, actor, "export", request_id, problem,
+                              {"request": request_id})
+    dest = Path(dest)
+    iso_path = dest.with_name(dest.name + ".iso")
+    if iso_image and iso_path.exists():
+        raise InputError(f"{iso_path} exists; refusing to replace it", subject=str(iso_path))
+    items = [archive.item(i) for i in req["items"]]
+    if total is not None:
+        total(sum(i.current.digests.size for i in items))
+    export_id = uuid7()
+    decision = req["decision"]["decision"]
+    writer = BagWriter(dest, {
+        "Source-Organization": fonds or "custody",
+        "External-Identifier": export_id,
+        "Internal-Sender-Identifier": request_id,
+        "External-Description": "执法全过程记录拷贝件（提取说明见 custody/提取说明.txt）",
+        "Bag-Group-Identifier": f"request {request_id}"})
+    entries = []
+    try:
+        for item in items:
+            entries.append(_copy_item(archive, writer, item, progress))
+        names = {d["id"]: d["name"] for d in catalog.list_records("people")}
+        record = {
+            "type": "custody.extraction-record", "title": "提取说明", "export_id": export_id,
+            "extracted_at": iso(_now()),
+            "extractor": {"id": actor.person_id, "name": names.get(actor.person_id, ""),
+                          "key_id": actor.key.key_id,
+                          "public_key": public_pem(actor.key.public)},
+            "request": {"id": request_id, "requester": req["requester"],
+                        "reason": req["reason"], "purpose": req["purpose"],
+                        "approved_by": decision["by"], "approved_at": decision["at"],
+                        "approval": req["decision"]},
+            "archive_key": {"key_id": archive.key.key_id,
+                            "fingerprint": fingerprint(archive.key.key_id),
+                            "public_key": public_pem(archive.key.public)},
+            "items": [e | {"makers": [names.get(o, o) for o in e["officers"]]}
+                      for e in entries],
+        }
+        signatures = {"archive": {"key_id": archive.key.key_id,
+                                  "signature": archive.key.sign(record)},
+                      "extractor": {"person": actor.person_id, "key_id": actor.key.key_id,
+                                    "signature": actor.key.sign(record)}}
+        writer.add_tag_file(RECORD, canonical(record))
+        writer.add_tag_file(SIGNATURES, canonical(signatures))
+        writer.add_tag_file(TEXT, render_zh(record).encode("utf-8"))
+        writer.add_tag_file(ARCHIVE_PEM, public_pem(archive.key.public).encode())
+        writer.add_tag_file(EXPORTER_PEM, public_pem(actor.key.public).encode())
+        writer.finish()
+    except BaseException as exc:
+        if dest.exists() and not writer.finished:
+            shutil.rmtree(dest)  # our own half-written bag: nothing of it may be handed out
+        if isinstance(exc, ProblemFound):
+            archive.ledger.append(actor, "export-failed", request_id, {"reason": exc.message})
+        raise
+    if iso_image:
+        from archive.packaging.iso import write_iso
+
+        write_iso(dest, iso_path, f"CUSTODY_{export_id[:8]}")
+    doc = {"id": export_id, "request": request_id, "by": actor.person_id, "at":
+           record["extracted_at"], "to": str(dest), "iso": str(iso_path) if iso_image else None,
+           "items": [{"item": e["item_id"], "sha256": e["sha256"], "size": e["size"]}
+                     for e in entries],
+           "record_sha256": _sha256(canonical(record))}
+    entry = archive.ledger.append(actor, "export", request_id, {
+        "export": export_id, "items": len(entries), "bytes": sum(e["size"] for e in entries),
+        "record_sha256": doc["record_sha256"], "iso": bool(iso_image)})
+    doc["ledger_seq"] = entry.seq
+    catalog.put_record("exports", export_id, doc)
+    reg = {"id": uuid7(), "kind": "export", "at": record["extracted_at"],
+           "person": actor.person_id, "item": ", ".join(req["items"]) if len(req["items"]) < 4
+           else f"{len(req['items'])} 条", "request": request_id, "reason": req["reason"],
+           "approved_by": decision["by"], "how": "export", "outcome": "exported",
+           "export": export_id, "ledger_seq": entry.seq}
+    catalog.put_record("access_register", reg["id"], reg)
+    return doc
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _copy_item(archive: Archive, writer: BagWriter, item, progress) -> dict:
+    manifests = item.storage.get("manifests") or []
+    current = next((m for m in manifests if m["version"] == item.version), None)
+    if current is None:
+        raise ProblemFound(f"item {item.id}: no stored metadata version {item.version}",
+                           subject=item.id)
+    raw = archive.store.read_bytes(current["key"], current["version_id"])
+    version = archive.read_manifest(current["key"], current["version_id"])
+    if version is None:
+        raise ProblemFound(f"item {item.id}: the stored metadata version does not verify with "
+                           "an archive key; not exported", subject=item.id)
+    if version.digests != item.current.digests or version.item_id != item.id:
+        raise ProblemFound(f"item {item.id}: the stored metadata names other bytes than the "
+                           "catalog", subject=item.id)
+    d = version.description
+    obj = item.storage["object"]
+    name = _file_name(item.id, d.source, d.kind)
+
+    def chunks():
+        for chunk in archive.store.read(obj["key"], obj["version_id"]):
+            if progress is not None:
+                progress(len(chunk))
+            yield chunk
+
+    got = writer.add_stream(f"{item.id}/{name}", chunks())
+    if got != version.digests:
+        raise ProblemFound(f"item {item.id}: the copy read from the store does not match its "
+                           f"digests (read {got.sha256}, signed {version.digests.sha256}); "
+                           "the export is abandoned", subject=item.id)
+    meta_name = f"metadata-v{version.version:04d}.json"
+    writer.add_bytes(f"{item.id}/{meta_name}", raw)
+    return {"item_id": item.id, "path": f"data/{item.id}/{name}",
+            "metadata_path": f"data/{item.id}/{meta_name}",
+            "metadata_version": version.version, "metadata_key_id": version.key_id,
+            "metadata_sha256": _sha256(raw), "size": got.size, "sha256": got.sha256,
+            "sm3": got.sm3, "kind": d.kind, "unit": d.unit, "device_id": d.device_id,
+            "officers": list(d.officers), "recorded_start": iso(d.recorded_start),
+            "recorded_end": iso(d.recorded_end), "party": d.party, "cause": d.cause,
+            "case_id": d.case_id, "confidential": d.confidential}
+
+
+# --- verification -----------------------------------------------------------------------------
+@dataclass
+class ExportReport:
+    path: str
+    bag: BagReport | None = None
+    problems: list[dict] = field(default_factory=list)
+    record: dict | None = None
+    trusted_key: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def add(self, code: str, path: str, message: str) -> None:
+        self.problems.append({"code": code, "path": path, "message": message})
+
+    def to_dict(self) -> dict:
+        r = self.record or {}
+        return {"path": self.path, "ok": self.ok, "trusted_key": self.trusted_key,
+                "export_id": r.get("export_id"), "request": (r.get("request") or {}).get("id"),
+                "extractor": (r.get("extractor") or {}).get("id"),
+                "items": len(r.get("items", [])), "problems": self.problems}
+
+
+def trusted_keyring(key_file: Path | None, fp: str | None, carried_pem: str | None
+                    ) -> tuple[Keyring, str]:
+    """The archive key the verifier trusts: a PEM file they hold, or the key in the package
+    accepted only when its fingerprint (computed here) equals the one they were given."""
+    ring = Keyring()
+    if key_file is not None:
+        try:
+            kid = ring.add(load_public_pem(Path(key_file).read_text("utf-8")))
+        except (OSError, ValueError, InputError) as exc:
+            raise InputError(f"--key {key_file}: not an Ed25519 public key: {exc}") from exc
+        return ring, kid
+    if not fp:
+        raise InputError("give the archive key you trust: --key FILE or --fingerprint FP")
+    want = fp.replace(" ", "").replace(":", "").lower()
+    if len(want) < 32:
+        raise InputError("--fingerprint: give at least the 32 hex digits that "
+                         "custody key list prints")
+    if carried_pem:
+        try:
+            public = load_public_pem(carried_pem)
+        except (ValueError, InputError):
+            return ring, ""
+        kid = key_id_of(public)
+        if kid.split(":", 1)[1].startswith(want):
+            ring.add(public)
+            return ring, kid
+    return ring, ""
+
+
+def verify_export(path: Path, key_file: Path | None = None, fp: str | None = None
+                  ) -> ExportReport:
+    """Everything offline: the bag, the signatures with a trusted key, and every file against
+    the signed extraction record (so a re-made bag with altered files is still caught)."""
+    report = ExportReport(str(path))
+    with open_bag(path) as source:
+        bag = check_source(source)
+        report.bag = bag
+        for p in bag.problems:
+            report.add(p.code, p.path, p.message)
+        files = source.files()
+        try:
+            raw = source.read_bytes(RECORD)
+            record = json.loads(raw)
+            sigs = json.loads(source.read_bytes(SIGNATURES))
+        except (OSError, KeyError, ValueError) as exc:
+            report.add("no-record", RECORD, f"the extraction record or its signatures cannot be "
+                       f"read: {exc}")
+            return report
+        report.record = record
+        carried = (record.get("archive_key") or {}).get("public_key")
+        ring, kid = trusted_keyring(key_file, fp, carried)
+        report.trusted_key = fingerprint(kid) if kid else ""
+        if not kid:
+            report.add("untrusted-key", ARCHIVE_PEM, "the archive key in the package does not "
+                       f"have the fingerprint {fp}: it is not the key you trust")
+        arch = sigs.get("archive") or {}
+        if kid and arch.get("key_id") != kid:
+            report.add("wrong-key", SIGNATURES, "the extraction record is signed by archive key "
+                       f"{fingerprint(arch.get('key_id') or '')}, not by the key you trust "
+                       f"({fingerprint(kid)})")
+        elif kid and not ring.verify(record, arch.get("key_id", ""), arch.get("signature", "")):
+            report.add("forged-record", RECORD, "the archive signature over the extraction "
+                       "record does not verify: the record was altered or forged")
+        ext = sigs.get("extractor") or {}
+        exring = Keyring()
+        try:
+            exring.add_pem(record["extractor"]["public_key"])
+        except (KeyError, ValueError, InputError):
+            pass
+        if ext.get("key_id") != record.get("extractor", {}).get("key_id") or not exring.verify(
+                record, ext.get("key_id", ""), ext.get("signature", "")):
+            report.add("bad-extractor-signature", SIGNATURES, "the exporting person's signature "
+                       "does not verify with the key the signed record names")
+        listed: set[str] = set()
+        for it in record.get("items", []):
+            for rel, want in ((it["path"], (it["size"], it["sha256"], it["sm3"])),
+                              (it["metadata_path"], (None, it["metadata_sha256"], None))):
+                listed.add(rel)
+                if rel not in files:
+                    report.add("removed", rel, f"{rel} (item {it['item_id']}) is in the signed "
+                               "extraction record but not in the package")
+                    continue
+                got = bag.digests.get(rel)
+                if got is None:
+                    from archive.integrity.fixity import digest_chunks
+
+                    got = digest_chunks(source.chunks(rel))
+                if (want[0] is not None and got.size != want[0]) or got.sha256 != want[1] or (
+                        want[2] is not None and got.sm3 != want[2]):
+                    report.add("altered", rel, f"{rel} (item {it['item_id']}) differs from the "
+                               "digests in the signed extraction record")
+            _check_metadata(source, it, ring, kid, report)
+        for rel in sorted(f for f in files if f.startswith("data/") and f not in listed):
+            report.add("added", rel, f"{rel} is not in the signed extraction record (added)")
+    seen = set()
+    unique = []
+    for p in report.problems:  # the bag check and the record check may name one change twice
+        k = (p["code"], p["path"])
+        if k not in seen:
+            seen.add(k)
+            unique.append(p)
+    report.problems = unique
+    return report
+
+
+def _check_metadata(source, it: dict, ring: Keyring, kid: str, report: ExportReport) -> None:
+    rel = it["metadata_path"]
+    try:
+        doc = json.loads(source.read_bytes(rel))
+        version = MetadataVersion.from_dict(doc)
+    except (OSError, KeyError, ValueError, TypeError, InputError):
+        report.add("bad-metadata", rel, f"{rel} is not a readable metadata version")
+        return
+    if version.key_id == kid and not ring.verify(doc["manifest"], version.key_id,
+                                                 version.signature):
+        report.add("bad-metadata-signature", rel, f"{rel}: the archive signature does not verify")
+    if version.digests != Digests(it["size"], it["sha256"], it["sm3"]):
+        report.add("metadata-mismatch", rel, f"{rel} names other bytes than the copy")

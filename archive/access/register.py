@@ -1,0 +1,47 @@
+"""The access register (调阅登记): views, exports and refusals, in time order."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from archive.catalog.base import Catalog
+from archive.domain.model import parse_iso
+
+# --- the register ---------------------------------------------------------------------------
+REGISTER_COLUMNS = ("时间", "调阅人", "调阅事由", "审批人", "申请编号", "条目", "方式", "结果")
+OUTCOME_ZH = {"completed": "已调阅", "started": "调阅中", "stopped": "中止",
+              "digest-mismatch": "校验不符", "exported": "已提取"}
+
+
+def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None) -> list[dict]:
+    """The access register in time order: views, exports and refusals."""
+    rows = []
+    names = {d["id"]: d["name"] for d in catalog.list_records("people")}
+    for doc in catalog.list_records("access_register"):
+        at = parse_iso(doc["at"])
+        if (start and at < start) or (end and at >= end):
+            continue
+        person = doc["person"]
+        if doc["kind"] == "refusal":
+            row = {"at": doc["at"], "person": person, "name": names.get(person, person),
+                   "reason": doc["reason"], "approved_by": "-", "request":
+                   doc["details"].get("request", "-"), "item": doc["subject"],
+                   "how": doc["action"], "outcome": "拒绝"}
+        else:
+            row = {"at": doc["at"], "person": person, "name": names.get(person, person),
+                   "reason": doc["reason"], "approved_by": doc["approved_by"],
+                   "request": doc["request"], "item": doc["item"], "how": doc["how"],
+                   "outcome": OUTCOME_ZH.get(doc["outcome"], doc["outcome"])}
+        row["kind"] = doc["kind"]
+        rows.append(row)
+    rows.sort(key=lambda r: r["at"])
+    return rows
+
+
+def row_cells(r: dict, zone) -> list[str]:
+    at = parse_iso(r["at"])
+    when = at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if zone else r["at"]
+    how = {"player": "播放器", "link": "本机链接", "export": "提取拷贝", "view": "查看",
+           "extract": "提取", "approve": "批准", "deny": "驳回"}.get(r["how"], r["how"])
+    return [when, f"{r['name']}（{r['person']}）", r["reason"], r["approved_by"], r["request"],
+            r["item"], how, r["outcome"]]

@@ -1,0 +1,273 @@
+"""Access: requests, signed approvals, refusals, views, the access register (调阅登记) and the
+masking of confidential metadata.
+
+"Not without approval; only copies; register who, why and when." Every request, approval,
+refusal and view is a record in the catalog (collections ``requests`` and ``access_register``)
+and a ledger entry signed by the acting person.
+
+Who approves: a unit's ``approver_role`` in config names a position (法制股, 分管领导, 主管领导,
+局领导). A person may approve a request when they hold the role ``approver`` or ``legal``, hold
+that position for every unit the request touches (people's ``positions``; a person with
+``units`` listed approves only for those units), hold the clearance of every confidential item in
+it, and did not make the request. Items without a configured unit need 局领导.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from archive.catalog.base import Catalog, Query
+from archive.domain.canonical import canonical
+from archive.domain.errors import CustodyError, InputError, NotFound
+from archive.domain.ids import uuid7
+from archive.domain.model import Item, Person, iso, parse_iso
+from archive.integrity.signing import Keyring, load_public_pem
+from archive.ledger.chain import Actor
+from archive.people import person_of
+from archive.service import Archive
+
+PURPOSES = ("view", "extract")
+DEFAULT_DAYS = 30  # an approval without --until is good for this many days
+MAX_QUERY_ITEMS = 5000
+APPROVING_ROLES = ("approver", "legal")
+FALLBACK_POSITION = "局领导"  # items of no configured unit
+PURPOSE_ZH = {"view": "查看", "extract": "提取"}
+
+
+class AccessRefused(CustodyError):
+    """An access the rules do not allow; recorded before it is raised. Exit 2."""
+
+    exit_code = 2
+    code = "access-refused"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _hash(doc: object) -> str:
+    return hashlib.sha256(canonical(doc)).hexdigest()
+
+
+# --- requests -------------------------------------------------------------------------------
+@dataclass
+class AccessContext:
+    """What the access service needs besides the archive: who approves for which unit."""
+
+    approver_position: Callable[[str | None], str]  # unit -> 法制股 / 分管领导 / ...
+    zone_of: Callable[[str | None], object] | None = None
+
+
+def _record_refusal(archive: Archive, actor: Actor, action: str, subject: str, why: str,
+                    details: dict | None = None) -> AccessRefused:
+    """File a refusal (register + ledger) and return the error to raise."""
+    rid = uuid7()
+    doc = {"id": rid, "kind": "refusal", "at": iso(_now()), "person": actor.person_id,
+           "action": action, "subject": subject, "reason": why, "details": details or {}}
+    entry = archive.ledger.append(actor, "access-refused", subject,
+                                  {"attempted": action, "reason": why} | (details or {}))
+    doc["ledger_seq"] = entry.seq
+    archive.catalog.put_record("access_register", rid, doc)
+    return AccessRefused(f"refused: {why}", subject=subject)
+
+
+def request_body(doc: dict) -> dict:
+    """The part of a request its maker signs and its approver's decision refers to."""
+    return {k: doc[k] for k in ("id", "requester", "at", "reason", "purpose", "until", "items",
+                                "query", "named")}
+
+
+def create_request(archive: Archive, actor: Actor, reason: str, purpose: str,
+                   items: list[str] | None = None, query: Query | None = None,
+                   query_text: str | None = None, until: datetime | None = None) -> dict:
+    """A request for the named items, or for what a query finds (confidential items are only
+    ever included when named). Signed by its maker."""
+    if purpose not in PURPOSES:
+        raise InputError(f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    if not reason or not reason.strip():
+        raise InputError("a request needs a reason (--reason)")
+    if bool(items) == (query is not None):
+        raise InputError("name the items (--items) or give a query (--query), one of them")
+    if until is not None and until <= _now():
+        raise InputError(f"--until {iso(until)} is not in the future")
+    named = list(dict.fromkeys(items or []))
+    chosen: list[Item] = []
+    if named:
+        for item_id in named:
+            chosen.append(archive.item(item_id))
+    else:
+        left_out = 0
+        for item in archive.catalog.iter_items(query):
+            if item.description.confidential:
+                left_out += 1
+                continue
+            chosen.append(item)
+            if len(chosen) > MAX_QUERY_ITEMS:
+                raise InputError(f"the query finds more than {MAX_QUERY_ITEMS} items; narrow it")
+        if not chosen:
+            raise InputError("the query finds no items" + (
+                f" ({left_out} confidential items are included only when named)"
+                if left_out else ""))
+    doc = {"id": uuid7(), "requester": actor.person_id, "at": iso(_now()),
+           "reason": reason.strip(), "purpose": purpose, "until": iso(until),
+           "items": [i.id for i in chosen], "query": query_text, "named": bool(named)}
+    doc["units"] = sorted({i.description.unit or "" for i in chosen})
+    doc["confidential"] = {i.id: i.description.confidential for i in chosen
+                           if i.description.confidential}
+    doc["signature"] = {"key_id": actor.key.key_id, "signature": actor.key.sign(
+        request_body(doc))}
+    doc["status"] = "pending"
+    doc["decision"] = None
+    archive.catalog.put_record("requests", doc["id"], doc)
+    entry = archive.ledger.append(actor, "access-request", doc["id"], {
+        "purpose": purpose, "reason": doc["reason"], "items": len(doc["items"]),
+        "request_hash": _hash(request_body(doc)), "until": doc["until"],
+        "confidential": sorted(set(doc["confidential"].values()))})
+    doc["ledger_seq"] = entry.seq
+    archive.catalog.put_record("requests", doc["id"], doc)
+    return doc
+
+
+def get_request(catalog: Catalog, request_id: str) -> dict:
+    doc = catalog.get_record("requests", request_id)
+    if doc is None:
+        raise NotFound(f"no access request {request_id!r}", subject=request_id)
+    return doc
+
+
+def _approval_problem(catalog: Catalog, req: dict, approver: Person,
+                      ctx: AccessContext) -> str | None:
+    if approver.id == req["requester"]:
+        return f"{approver.id} may not decide their own request {req['id']}"
+    if not set(approver.roles) & set(APPROVING_ROLES):
+        return (f"{approver.id} may not decide access requests: it takes the role "
+                f"{' or '.join(APPROVING_ROLES)}")
+    for unit in req["units"]:
+        position = ctx.approver_position(unit or None) if unit else FALLBACK_POSITION
+        if position not in approver.positions:
+            return (f"{approver.id} does not hold the position {position} that approves "
+                    f"access for unit {unit or '(none)'}")
+        if unit and approver.units and unit not in approver.units:
+            return f"{approver.id} approves for {', '.join(approver.units)}, not {unit}"
+    missing = sorted(set(req["confidential"].values()) - set(approver.clearances))
+    if missing:
+        return (f"{approver.id} lacks the clearance {', '.join(missing)} that items of request "
+                f"{req['id']} need")
+    return None
+
+
+def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note: str,
+           ctx: AccessContext) -> dict:
+    """Approve or deny a pending request, signed with the approver's own key."""
+    catalog = archive.catalog
+    req = get_request(catalog, request_id)
+    action = "approve" if approve else "deny"
+    approver = person_of(catalog, actor.person_id)
+    if approver is None:  # acting_person found them; a race with removal: fail closed
+        raise AccessRefused(f"{actor.person_id} is not a registered person")
+    problem = _approval_problem(catalog, req, approver, ctx)
+    if problem is None and req["status"] != "pending":
+        problem = f"request {request_id} is already {req['status']}"
+    if problem is None and req["until"] and parse_iso(req["until"]) <= _now():
+        problem = f"request {request_id} expired at {req['until']}"
+    if problem is not None:
+        raise _record_refusal(archive, actor, action, request_id, problem)
+    at = _now()
+    until = req["until"] or iso(at + timedelta(days=DEFAULT_DAYS))
+    decision = {"type": "custody.access-decision", "request": request_id,
+                "request_hash": _hash(request_body(req)),
+                "decision": "approved" if approve else "denied", "by": actor.person_id,
+                "at": iso(at),
+                "note": note or "", "until": until if approve else None,
+                "position": sorted(set(approver.positions))}
+    signed = {"decision": decision, "key_id": actor.key.key_id,
+              "signature": actor.key.sign(decision)}
+    if not verify_decision(catalog, signed):
+        raise AccessRefused(f"{actor.person_id}: the signature does not verify with the key "
+                            "registered for them")
+    req["decision"] = signed
+    req["status"] = decision["decision"]
+    if approve:
+        req["valid_until"] = until
+    entry = archive.ledger.append(actor, f"access-{decision['decision']}", request_id, {
+        "request_hash": decision["request_hash"], "note": decision["note"],
+        "until": decision["until"], "signature": signed["signature"]})
+    req["decision_ledger_seq"] = entry.seq
+    catalog.put_record("requests", request_id, req)
+    return req
+
+
+def verify_decision(catalog: Catalog, signed: dict | None) -> bool:
+    """The decision's signature verifies with a key registered to the person it names."""
+    if not signed:
+        return False
+    person = person_of(catalog, signed["decision"]["by"])
+    if person is None:
+        return False
+    ring = Keyring()
+    for k in person.public_keys:
+        ring.add(load_public_pem(k["public_key"]))
+    return ring.verify(signed["decision"], signed["key_id"], signed["signature"])
+
+
+def verify_request(catalog: Catalog, req: dict) -> bool:
+    person = person_of(catalog, req["requester"])
+    if person is None:
+        return False
+    ring = Keyring()
+    for k in person.public_keys:
+        ring.add(load_public_pem(k["public_key"]))
+    sig = req.get("signature") or {}
+    return ring.verify(request_body(req), sig.get("key_id", ""), sig.get("signature", ""))
+
+
+def usable_problem(catalog: Catalog, req: dict, item_id: str | None, purpose: str,
+                   now: datetime | None = None) -> str | None:
+    """Why this approved request does not allow this use now (None: it does)."""
+    now = now or _now()
+    if req["status"] != "approved":
+        return f"request {req['id']} is {req['status']}, not approved"
+    if req["decision"]["decision"]["request_hash"] != _hash(request_body(req)):
+        return f"request {req['id']} was changed after it was approved"
+    if not verify_decision(catalog, req["decision"]) or not verify_request(catalog, req):
+        return f"request {req['id']}: its signatures do not verify (altered in the catalog?)"
+    until = parse_iso(req["decision"]["decision"]["until"])
+    if until is not None and until <= now:
+        return f"request {req['id']} expired at {iso(until)}"
+    if purpose == "extract" and req["purpose"] != "extract":
+        return f"request {req['id']} allows viewing only, not extraction"
+    if item_id is not None and item_id not in req["items"]:
+        return f"request {req['id']} does not cover item {item_id}"
+    return None
+
+
+def find_request_for(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
+                     purpose: str) -> dict:
+    """The actor's approved, unexpired request covering the item, or a recorded refusal."""
+    catalog = archive.catalog
+    if request_id is not None:
+        req = get_request(catalog, request_id)
+        problem = usable_problem(catalog, req, item_id, purpose)
+        if problem is None and req["requester"] != actor.person_id:
+            problem = f"request {request_id} was made by {req['requester']}, not {actor.person_id}"
+        if problem is None:
+            return req
+        raise _record_refusal(archive, actor, purpose, item_id, problem,
+                              {"request": request_id})
+    mine = catalog.list_records("requests", requester=actor.person_id)
+    reasons = []
+    for req in sorted(mine, key=lambda r: r["at"], reverse=True):
+        if item_id not in req["items"]:
+            continue
+        problem = usable_problem(catalog, req, item_id, purpose)
+        if problem is None:
+            return req
+        reasons.append(problem)
+    why = "; ".join(reasons) if reasons else (
+        f"{actor.person_id} has no approved request covering item {item_id}")
+    raise _record_refusal(archive, actor, purpose, item_id, why)
+
+

@@ -1,0 +1,251 @@
+"""A new catalog from the WORM store alone.
+
+Read from the store, each verified before it is believed: the signed metadata versions beside
+every object (the items and their descriptions), the signed journal segments (item states,
+the small records, the ledger entries, ``archive.journal``), the signed ledger checkpoints
+(checked against the rebuilt ledger), and the signed destruction registers (tombstones).
+Anything that does not verify is reported with its key and left out; nothing in the store is
+changed. The target catalog must be empty: a rebuild never merges into a live catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from archive.catalog.base import RECORD_COLLECTIONS, Catalog, Query
+from archive.domain.errors import InputError
+from archive.domain.model import (
+    Item,
+    LedgerEntry,
+    MetadataVersion,
+    ObjectRecord,
+    StoredVersion,
+    dedupe_key,
+)
+from archive.integrity.signing import Keyring
+from archive.ledger.chain import Ledger
+from archive.ledger.journal import JOURNAL_PREFIX, WATERMARK
+from archive.people import person_keyrings
+from archive.service import Archive
+from archive.worm.base import WormStore
+
+REGISTER_PREFIX = "registers/destruction/"
+
+
+@dataclass
+class RebuildReport:
+    items: int = 0
+    versions: int = 0
+    objects: int = 0
+    records: int = 0
+    ledger_entries: int = 0
+    segments: int = 0
+    states_from_journal: int = 0
+    states_from_store: int = 0
+    problems: list[dict] = field(default_factory=list)
+    ledger_ok: bool | None = None
+
+    def problem(self, code: str, key: str, message: str) -> None:
+        self.problems.append({"code": code, "key": key, "message": message})
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _segments(store: WormStore, keys: Keyring, report: RebuildReport) -> list[dict]:
+    out = []
+    for key, vid, _size in sorted(store.list_keys(JOURNAL_PREFIX)):
+        try:
+            signed = json.loads(store.read_bytes(key, vid))
+            body = signed["segment"]
+            ok = keys.verify(body, signed["key_id"], signed["signature"])
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            report.problem("bad-segment", key, "journal segment unreadable or its signature "
+                           "does not verify against the archive keys; left out")
+            continue
+        out.append(body)
+    report.segments = len(out)
+    return out
+
+
+def _manifests(archive: Archive, report: RebuildReport
+               ) -> tuple[dict[str, list[tuple[MetadataVersion, dict]]], dict[str, tuple]]:
+    """Every signed metadata version by item, and the object versions by SHA-256."""
+    store = archive.store
+    by_item: dict[str, list[tuple[MetadataVersion, dict]]] = defaultdict(list)
+    objects: dict[str, tuple] = {}
+    for key, vid, size in store.list_keys("objects/"):
+        if ".meta/" not in key:
+            sha = key.rsplit("/", 1)[1]
+            objects.setdefault(sha, (key, vid, size))  # the first version; a restore's
+            continue                                    # choice comes from the journal
+        version = archive.read_manifest(key, vid)
+        if version is None:
+            report.problem("bad-metadata", key, "metadata version unreadable or not signed by "
+                           "an archive key; left out")
+            continue
+        by_item[version.item_id].append((version, {"key": key, "version_id": vid,
+                                                   "version": version.version}))
+    return by_item, objects
+
+
+def rebuild(archive: Archive, target: Catalog,
+            progress: Callable[[int], None] | None = None) -> RebuildReport:
+    """Build ``target`` (empty) from ``archive.store``; ``archive.catalog`` is not read."""
+    if target.ledger_head() is not None or target.count(Query()) > 0:
+        raise InputError(f"the target catalog {target.endpoint} is not empty; a rebuild "
+                         "never merges into a live catalog", subject=target.endpoint)
+    report = RebuildReport()
+    store = archive.store
+    segments = _segments(store, archive.archive_keys, report)
+    states: dict[str, dict] = {}
+    records: dict[tuple[str, str], dict] = {}
+    ledger: dict[int, dict] = {}
+    for body in segments:
+        for rec in body["items"]:
+            states[rec["id"]] = rec
+        for r in body["records"]:
+            records[(r["collection"], r["id"])] = r["doc"]
+        for e in body["ledger"]:
+            ledger.setdefault(e["seq"], e)
+    by_item, objects = _manifests(archive, report)
+    for state in states.values():  # after a restore the item names its good version
+        obj = state.get("storage", {}).get("object") or {}
+        sha = state.get("sha256")
+        if sha in objects and obj.get("version_id") and obj["version_id"] != objects[sha][1]:
+            sizes = {v: n for k, v, n in store.list_keys(obj["key"]) if k == obj["key"]}
+            if obj["version_id"] in sizes:
+                objects[sha] = (obj["key"], obj["version_id"], sizes[obj["version_id"]])
+
+    saved_journal, target.journal = target.journal, None  # a rebuild is not a change
+    try:
+        for sha, (key, vid, size) in sorted(objects.items()):
+            versions = [v for vs in by_item.values() for v, _ in vs
+                        if v.digests.sha256 == sha]
+            if not versions:
+                report.problem("orphan-object", key, "no signed metadata version names these "
+                               "bytes; left for reconcile")
+                continue
+            stored = StoredVersion(store.backend, store.location, key, vid, size,
+                                   store.lock(key, vid))
+            target.add_object(ObjectRecord(versions[0].digests, stored,
+                                           min(v.created_at for v in versions)))
+            report.objects += 1
+        for item_id in sorted(by_item):
+            _rebuild_item(archive, target, item_id, sorted(by_item[item_id],
+                                                          key=lambda p: p[0].version),
+                          states.get(item_id), objects, report)
+            if progress:
+                progress(1)
+        for (collection, record_id), doc in sorted(records.items()):
+            if collection in RECORD_COLLECTIONS and (collection, record_id) != WATERMARK:
+                target.put_record(collection, record_id, doc)
+                report.records += 1
+        _tombstones(archive, target, records, report)
+        _ledger(target, ledger, report)
+    finally:
+        target.journal = saved_journal
+    rebuilt = Ledger(target, store, archive.key, archive.checkpoint_years)
+    verdict = rebuilt.verify(archive.archive_keys,
+                             person_keyrings(target, archive.archive_keys))
+    report.ledger_ok = verdict.ok
+    for p in verdict.problems:
+        report.problem(f"ledger-{p.code}", str(p.seq), p.message)
+    return report
+
+
+def _rebuild_item(archive: Archive, target: Catalog, item_id: str,
+                  versions: list[tuple[MetadataVersion, dict]], state: dict | None,
+                  objects: dict, report: RebuildReport) -> None:
+    numbers = [v.version for v, _ in versions]
+    if numbers != list(range(1, len(numbers) + 1)):
+        report.problem("version-gap", item_id, f"metadata versions {numbers} of item "
+                       f"{item_id} are not 1..n; the missing ones are not in the store")
+    first, _ = versions[0]
+    sha = first.digests.sha256
+    if sha not in objects:
+        report.problem("object-missing", item_id, f"the object {sha} of item {item_id} is not "
+                       "in the store (destroyed or lost); the item is kept with its metadata")
+    if state is not None and state["current"] == versions[-1][0].to_dict():
+        item = Item.from_record(state)
+        report.states_from_journal += 1
+    else:
+        if state is not None:
+            report.problem("stale-state", item_id, "the journal's state of this item does not "
+                           "match its latest signed metadata version; rebuilt from the store")
+        item = _state_from_store(archive.store, item_id, versions, objects)
+        report.states_from_store += 1
+    current = item.current
+    item.current = first
+    target.add_items([item])
+    for version, _ref in versions[1:]:
+        target.add_version(item_id, version, item.status)
+    item.current = current if current.version == versions[-1][0].version else versions[-1][0]
+    target.save_state(item)
+    report.items += 1
+    report.versions += len(versions)
+
+
+def _state_from_store(store: WormStore, item_id: str,
+                      versions: list[tuple[MetadataVersion, dict]], objects: dict) -> Item:
+    """What the store itself says of an item the journal does not know: its lock and its
+    signed descriptions. Retention reasons and checks are not in the store; they show as
+    empty, and a 'retention run' recomputes what the rules require."""
+    first, _ = versions[0]
+    last, _ = versions[-1]
+    sha = first.digests.sha256
+    storage: dict = {"manifests": [ref for _v, ref in versions]}
+    lock = None
+    if sha in objects:
+        key, vid, size = objects[sha]
+        lock = store.lock(key, vid)
+        storage["object"] = StoredVersion(store.backend, store.location, key, vid, size,
+                                          lock).to_dict()
+    status = "pending-metadata" if last.description.missing() else "archived"
+    if sha not in objects:
+        status = "attention"
+    return Item(id=item_id, sha256=sha, current=last, ingested_at=first.created_at,
+                status=status, retain_until=lock.retain_until if lock else None,
+                legal_hold=lock.legal_hold if lock else False, storage=storage,
+                dedupe=dedupe_key(sha, first.description),
+                events=[{"type": "catalog rebuild", "agent": "custody", "outcome": "success",
+                         "detail": "state rebuilt from the WORM store"}])
+
+
+def _tombstones(archive: Archive, target: Catalog, records: dict, report: RebuildReport) -> None:
+    """Destruction registers name what was destroyed; a tombstone the journal lacks is made
+    from the register (signed by the archive)."""
+    store = archive.store
+    for key, vid, _ in store.list_keys(REGISTER_PREFIX):
+        try:
+            signed = json.loads(store.read_bytes(key, vid))
+            body = signed["register"]
+            sig = signed["archive_signature"]
+            ok = archive.archive_keys.verify(body, sig["key_id"], sig["signature"])
+        except (ValueError, KeyError, TypeError):
+            ok = False
+        if not ok:
+            report.problem("bad-register", key, "destruction register unreadable or unsigned")
+            continue
+        for tomb in body.get("destroyed", []):
+            if ("tombstones", tomb["id"]) not in records:
+                target.put_record("tombstones", tomb["id"], tomb)
+                report.records += 1
+
+
+def _ledger(target: Catalog, ledger: dict[int, dict], report: RebuildReport) -> None:
+    seq = 1
+    while seq in ledger:
+        entry = LedgerEntry.from_dict(ledger[seq])
+        target.append_ledger(lambda _head, e=entry: e)
+        report.ledger_entries += 1
+        seq += 1
+    missing = [s for s in ledger if s >= seq]
+    if missing:
+        report.problem("ledger-gap", str(seq), f"ledger entry {seq} is in no journal segment; "
+                       f"{len(missing)} later entries could not be chained and were left out")

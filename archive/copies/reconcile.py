@@ -1,0 +1,114 @@
+"""Reconcile the catalog with the WORM store after an interruption.
+
+The store is the source of truth. An object with no item is adopted only if a metadata
+version signed by the archive sits beside it and the bytes read back with its digests;
+otherwise it is reported (it stays locked: nothing here deletes). Items whose ingestion never
+reached the ledger get their entry. Unfinished uploads of writers that are gone are removed
+(they were never objects).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+from archive.catalog.base import Query
+from archive.domain.model import Item, ObjectRecord, StoredVersion, dedupe_key
+from archive.integrity.fixity import digest_chunks
+from archive.ledger.chain import Actor
+from archive.service import Archive, event
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owner_pid(name: str) -> int | None:
+    head = name.split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> dict:
+    report: dict = {"adopted": [], "versions_adopted": [], "orphans": [],
+                    "ledger_recovered": [], "pending_discarded": [], "pending_kept": []}
+    store, catalog = archive.store, archive.catalog
+    objects = [(k, v) for k, v, _ in store.list_keys("objects/") if ".meta/" not in k]
+    for key, version_id in objects:
+        sha = key.rsplit("/", 1)[1]
+        manifests = sorted((k, v) for k, v, _ in store.list_keys(key + ".meta/"))
+        adopted_here = False
+        for mkey, mvid in manifests:
+            version = archive.read_manifest(mkey, mvid)
+            if version is None:
+                report["orphans"].append({"key": mkey, "reason": "metadata version unreadable "
+                                          "or not signed by an archive key"})
+                continue
+            existing = catalog.get_item(version.item_id)
+            ref = {"key": mkey, "version_id": mvid, "version": version.version}
+            if existing is None and version.version == 1:
+                if _adopt(archive, actor, key, version_id, version, ref, report):
+                    adopted_here = True
+            elif existing is not None and version.version == existing.version + 1:
+                updated = catalog.add_version(existing.id, version, "pending-metadata"
+                                              if version.description.missing() else "archived")
+                updated.storage["manifests"].append(ref)
+                catalog.save_state(updated)
+                archive.ledger.append(actor, "metadata-version", existing.id,
+                                      {"version": version.version, "recovered": True})
+                report["versions_adopted"].append({"item": existing.id,
+                                                   "version": version.version})
+        if not adopted_here and not catalog.items_of_object(sha):
+            report["orphans"].append({"key": key, "reason": "no item and no adoptable signed "
+                                      "metadata version beside it; it stays locked"})
+    for item in list(catalog.iter_items(Query())):
+        if "ledger_seq" not in item.storage:
+            entry = archive.ledger.append(actor, "ingestion", item.id,
+                                          {"sha256": item.sha256, "recovered": True})
+            item.storage["ledger_seq"] = entry.seq
+            catalog.save_state(item)
+            report["ledger_recovered"].append(item.id)
+    for name in store.pending():
+        pid = _owner_pid(name)
+        if discard_pending or (pid is not None and not _alive(pid)):
+            store.discard_pending(name)
+            report["pending_discarded"].append(name)
+        else:
+            report["pending_kept"].append(name)
+    return report
+
+
+def _adopt(archive: Archive, actor: Actor, key: str, version_id: str, version, ref: dict,
+           report: dict) -> bool:
+    store, catalog = archive.store, archive.catalog
+    got = digest_chunks(store.read(key, version_id))
+    if got != version.digests:
+        report["orphans"].append({"key": ref["key"], "reason": "the object's bytes do not "
+                                  "match its signed metadata"})
+        return False
+    dedupe = dedupe_key(got.sha256, version.description)
+    if catalog.item_by_dedupe(dedupe) is not None:
+        report["orphans"].append({"key": ref["key"], "reason": "superseded: the same bytes "
+                                  "and description are already an item"})
+        return False
+    lock = store.lock(key, version_id)
+    stored = StoredVersion(store.backend, store.location, key, version_id, got.size, lock)
+    now = datetime.now(timezone.utc)
+    catalog.add_object(ObjectRecord(got, stored, now))
+    item = Item(id=version.item_id, sha256=got.sha256, current=version, ingested_at=now,
+                status="pending-metadata" if version.description.missing() else "archived",
+                retain_until=lock.retain_until, legal_hold=lock.legal_hold,
+                storage={"object": stored.to_dict(), "manifests": [ref]}, dedupe=dedupe,
+                events=[event("ingestion", actor.person_id, "adopted from the WORM store")])
+    catalog.add_item(item)
+    entry = archive.ledger.append(actor, "adopted", item.id, {"sha256": got.sha256,
+                                                              "manifest": ref["key"]})
+    item.storage["ledger_seq"] = entry.seq
+    catalog.save_state(item)
+    report["adopted"].append(item.id)
+    return True

@@ -1,0 +1,271 @@
+"""The second copy: a replica WORM store kept up to the primary (issue 7).
+
+``replicate`` brings the replica up to date with everything in the primary store (objects,
+signed metadata versions, ledger checkpoints, published keys, registers, journal segments)
+through ``copies.sync_store``: digests checked on the way, locks and holds never weaker than
+the primary's, resumable. It then records on each item where its copy lives::
+
+    item.storage["replica"] = {"backend": ..., "location": ...,
+                               "object": {"key": ..., "version_id": ...},
+                               "manifests": [{"key": ..., "version_id": ..., "version": n}],
+                               "at": <when recorded>}
+
+Version ids differ between stores, so this mapping is what verification and restore use to
+read the second copy. The run's summary is the catalog record ``meta/replication``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from archive.catalog.base import Query
+from archive.copies.sync import copy_version, raise_to, read_verified, sync_store
+from archive.domain.errors import CustodyError, InputError, ServiceUnavailable
+from archive.domain.model import Item, iso
+from archive.ledger.chain import CHECKPOINT_PREFIX, Actor
+from archive.ledger.journal import flush as flush_journal
+from archive.service import Archive, event
+from archive.worm.base import WormStore
+
+RUN_ID = "replication"  # the last run's summary: catalog collection "meta", this id
+PENDING_LISTED = 1000  # item ids kept in the summary of those still without a full copy
+
+
+def read_errors() -> tuple[type[BaseException], ...]:
+    """What a read of damaged or missing bytes may raise. botocore checks a stored checksum
+    on the way out and raises its own error when the bytes do not match it."""
+    errors: tuple[type[BaseException], ...] = (CustodyError, OSError)
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        return errors
+    return errors + (BotoCoreError, ClientError)
+
+
+class Unreachable:
+    """A configured replica that could not be opened (its disk unmounted, its service
+    down): every use fails with the reason, so ingest records it on each item and goes on."""
+
+    def __init__(self, cfg: dict, exc: BaseException) -> None:
+        self.backend = cfg.get("backend", "")
+        self.location = cfg.get("bucket") or cfg.get("path") or ""
+        self.reason = getattr(exc, "message", None) or str(exc)
+
+    def describe(self) -> dict:
+        return {"backend": self.backend, "location": self.location}
+
+    def __getattr__(self, name: str):
+        def unavailable(*_args: object, **_kw: object):
+            raise ServiceUnavailable("replica", self.location, self.reason)
+        return unavailable
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _message(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+
+
+def complete(item: Item) -> bool:
+    """Whether the item's object and every metadata version it has are on the replica."""
+    rep = item.storage.get("replica") or {}
+    have = {m["key"] for m in rep.get("manifests", [])}
+    return bool(rep.get("object")) and all(m["key"] in have
+                                           for m in item.storage.get("manifests", []))
+
+
+def _live_items(archive: Archive):
+    for item in archive.catalog.iter_items(Query()):
+        if item.status != "disposed" and item.storage.get("object"):
+            yield item
+
+
+# --- one item (ingest with write_on_ingest) -------------------------------------------------
+def _replica_object(archive: Archive, replica: WormStore, item: Item) -> str:
+    """The replica version holding the item's object: one another item on the same bytes
+    already records, else a good one already there, else a fresh copy."""
+    obj = item.storage["object"]
+    key = obj["key"]
+    for other in archive.catalog.items_of_object(item.sha256):
+        ref = (other.storage.get("replica") or {}).get("object")
+        if ref and other.id != item.id:
+            lock = archive.store.lock(key, obj["version_id"])
+            raise_to(replica, key, ref["version_id"], lock.retain_until, lock.legal_hold)
+            return ref["version_id"]
+    there = replica.versions(key)
+    for vid in reversed(there):  # a crash after the copy, before the catalog heard of it
+        if read_verified(replica, key, vid, item.sha256):
+            lock = archive.store.lock(key, obj["version_id"])
+            raise_to(replica, key, vid, lock.retain_until, lock.legal_hold)
+            return vid
+    return copy_version(archive.store, key, obj["version_id"], replica,
+                        new_version=bool(there), expected_sha256=item.sha256).version_id
+
+
+def copy_item(archive: Archive, replica: WormStore, item: Item, actor: Actor) -> bool:
+    """Copy one item's object and metadata versions to the replica and record where they
+    are. Never raises for a replica problem: the failure becomes an event on the item."""
+    rep = dict(item.storage.get("replica") or {})
+    try:
+        if not rep.get("object"):
+            vid = _replica_object(archive, replica, item)
+            rep["object"] = {"key": item.storage["object"]["key"], "version_id": vid}
+        manifests = list(rep.get("manifests", []))
+        have = {m["key"] for m in manifests}
+        for m in item.storage["manifests"]:
+            if m["key"] not in have:
+                stored = copy_version(archive.store, m["key"], m["version_id"], replica)
+                manifests.append({"key": m["key"], "version_id": stored.version_id,
+                                  "version": m["version"]})
+        rep["manifests"] = manifests
+    except read_errors() as exc:
+        if rep.get("object"):
+            item.storage["replica"] = rep | _where(replica)
+        item.events.append(event("replication", actor.person_id, "failure",
+                                 to=replica.describe(), reason=_message(exc)))
+        archive.catalog.save_state(item)
+        return False
+    item.storage["replica"] = rep | _where(replica)
+    item.events.append(event("replication", actor.person_id, "success",
+                             to=replica.describe(), object=rep["object"]["version_id"],
+                             manifests=len(rep["manifests"])))
+    archive.catalog.save_state(item)
+    return True
+
+
+def _where(replica: WormStore) -> dict:
+    return {"backend": replica.backend, "location": replica.location, "at": iso(_now())}
+
+
+# --- a whole run ------------------------------------------------------------------------------
+def _known_and_failed(archive: Archive) -> tuple[dict, set]:
+    """What the catalog already knows of the replica (a restore on either side may have made
+    a version other than the n-th the right one) and the damaged primary versions that stay
+    as evidence and are never copied."""
+    known: dict[tuple[str, str], str] = {}
+    failed: set[tuple[str, str]] = set()
+    for item in _live_items(archive):
+        for f in item.storage.get("failed_versions", []):
+            if f.get("copy") == "primary":
+                failed.add((f["key"], f["version_id"]))
+        rep = item.storage.get("replica") or {}
+        obj = item.storage["object"]
+        if rep.get("object"):
+            known[(obj["key"], obj["version_id"])] = rep["object"]["version_id"]
+        theirs = {m["key"]: m["version_id"] for m in rep.get("manifests", [])}
+        for m in item.storage.get("manifests", []):
+            if m["key"] in theirs:
+                known[(m["key"], m["version_id"])] = theirs[m["key"]]
+    return known, failed
+
+
+def replicate(archive: Archive, replica: WormStore, actor: Actor, rate: float | None = None,
+              progress: Callable[[int], None] | None = None,
+              stop_after: int | None = None) -> dict:
+    """Bring the replica up to the primary store and record each item's copy.
+
+    Resumable: a run that stops (or is stopped: ``stop_after`` versions) leaves what it copied
+    in place, and the next run recognises it and copies nothing twice."""
+    if replica.backend == archive.store.backend and replica.location == archive.store.location:
+        raise InputError("the replica is the primary store itself")
+    started = _now()
+    head = archive.catalog.ledger_head()
+    known, failed = _known_and_failed(archive)
+    report = sync_store(archive.store, replica, rate_mb_s=rate, progress=progress,
+                        stop_after=stop_after, known=known, skip=failed)
+    newly, pending = [], []
+    for item in _live_items(archive):
+        before = item.storage.get("replica") or {}
+        rep = {k: v for k, v in before.items() if k in ("object", "manifests")}
+        obj = item.storage["object"]
+        there = report.mapping.get((obj["key"], obj["version_id"]))
+        if there and not rep.get("object"):
+            rep["object"] = {"key": obj["key"], "version_id": there}
+        manifests = list(rep.get("manifests", []))
+        have = {m["key"] for m in manifests}
+        for m in item.storage.get("manifests", []):
+            vid = report.mapping.get((m["key"], m["version_id"]))
+            if vid and m["key"] not in have:
+                manifests.append({"key": m["key"], "version_id": vid, "version": m["version"]})
+        rep["manifests"] = manifests
+        changed = rep.get("object") != before.get("object") or \
+            manifests != before.get("manifests", [])
+        if changed and rep.get("object"):
+            item.storage["replica"] = rep | _where(replica)
+            if complete(item):
+                item.events.append(event("replication", actor.person_id, "success",
+                                         to=replica.describe(),
+                                         object=rep["object"]["version_id"],
+                                         manifests=len(manifests)))
+                newly.append(item.id)
+            archive.catalog.save_state(item)
+        if not complete(item):
+            pending.append(item.id)
+    summary = {"id": RUN_ID, "started_at": iso(started), "by": actor.person_id,
+               "replica": replica.describe(), "rate_mb_s": rate,
+               "ledger_seq_at_start": head.seq if head else 0,
+               "versions": report.to_dict() | {"failed": len(report.failed)},
+               "failed": report.failed, "items_copied": len(newly),
+               "items_pending": len(pending), "pending_ids": pending[:PENDING_LISTED],
+               "interrupted": stop_after is not None}
+    entry = archive.ledger.append(actor, "replication", replica.location,
+                                  {"backend": replica.backend,
+                                   "copied": len(report.copied), "present": report.present,
+                                   "failed": len(report.failed), "bytes": report.bytes,
+                                   "items_copied": len(newly),
+                                   "items_pending": len(pending)})
+    summary["ledger_seq"] = entry.seq
+    signed = archive.ledger.checkpoint()  # the head that includes this run's entry
+    cp = signed["checkpoint"]
+    summary["checkpoint"] = f"{CHECKPOINT_PREFIX}{cp['seq']:012d}-{cp['hash'][:16]}.json"
+    summary["finished_at"] = iso(_now())
+    archive.catalog.put_record("meta", RUN_ID, summary)
+    # this run's own catalog changes as a journal segment now, not at the command's end, so
+    # the replica is not one checkpoint and one segment behind its own run
+    segment = flush_journal(archive.journal, archive.catalog, archive.store, archive.key,
+                            archive.ledger.checkpoint_years)
+    for key in (summary["checkpoint"], segment):
+        versions = archive.store.versions(key) if key else []
+        if versions and not replica.versions(key):
+            copy_version(archive.store, key, versions[0], replica)
+    return summary
+
+
+# --- lag ----------------------------------------------------------------------------------
+_CHANGES = ("ingestion", "metadata-version")
+
+
+def lag(archive: Archive) -> dict:
+    """What the replica lacks, cheaply: items ingested or re-described since the last run
+    started (read from the ledger, by sequence number) and the items that run left without a
+    full copy, each looked up once; and when the last run finished."""
+    last = archive.catalog.get_record("meta", RUN_ID)
+    if last is None:
+        # never replicated: only what ingest wrote itself has a copy (one pass, once)
+        behind = [i.id for i in _live_items(archive) if not complete(i)]
+        return {"last_run": None, "items_behind": len(behind), "item_ids": behind[:50],
+                "versions_failed_last_run": 0, "ledger_entries_since": None,
+                "up_to_date": not behind}
+    suspects: dict[str, None] = dict.fromkeys(last.get("pending_ids", []))
+    since = 0
+    for entry in archive.catalog.ledger_entries(last["ledger_seq_at_start"] + 1):
+        if entry.seq > last.get("ledger_seq", 0):
+            since += 1
+        if entry.action in _CHANGES:
+            suspects[entry.subject] = None
+    behind = []
+    for item_id in suspects:
+        item = archive.catalog.get_item(item_id)
+        if item is not None and item.status != "disposed" and not complete(item):
+            behind.append(item_id)
+    unlisted = max(0, last.get("items_pending", 0) - len(last.get("pending_ids", [])))
+    return {"last_run": {k: last.get(k) for k in ("started_at", "finished_at", "by",
+                                                  "replica", "items_copied",
+                                                  "items_pending", "versions")},
+            "items_behind": len(behind) + unlisted, "item_ids": behind[:50],
+            "versions_failed_last_run": len(last.get("failed", [])),
+            "ledger_entries_since": since,
+            "up_to_date": not behind and not unlisted and not last.get("failed")}

@@ -1,0 +1,26 @@
+"""Reading times people and devices give: with an offset as given, without one in a zone."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from archive.domain.errors import InputError
+
+
+def parse_time(text: str, zone: ZoneInfo | None, what: str = "time") -> datetime:
+    """ISO 8601 (a space may stand for 'T'); a time without an offset is read in ``zone``.
+
+    Refused when it has no offset and no zone is configured: guessing a zone would shift
+    evidence by hours.
+    """
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InputError(f"{what}: {text!r} is not an ISO 8601 time") from exc
+    if dt.tzinfo is None:
+        if zone is None:
+            raise InputError(f"{what}: {text!r} has no UTC offset and no time zone is "
+                             "configured for its unit")
+        dt = dt.replace(tzinfo=zone)
+    return dt

@@ -1,0 +1,313 @@
+"""custody commands: access requests, approvals, the access register, views and
+copy-only exports (issue 5).
+
+Thin like cli.py: parse, call a service, render.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shlex
+import sys
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive.access import requests as access
+from archive.domain.errors import InputError
+from archive.domain.timeutil import parse_time
+from archive.integrity.signing import fingerprint
+from commands.base import (
+    Context,
+    command,
+    emit_json,
+    json_option,
+    parse_query,
+)
+
+
+def _access_ctx(ctx: Context) -> access.AccessContext:
+    units = ctx.settings.units
+    return access.AccessContext(
+        approver_position=lambda u: units[u]["approver_role"] if u in units
+        else access.FALLBACK_POSITION)
+
+
+def _day_or_time(ctx: Context, text: str | None, what: str, end_of_day: bool) -> datetime | None:
+    """A date (the whole day, in the archive's zone) or an ISO time."""
+    if text is None:
+        return None
+    zone = ctx.settings.unit_zone(None)
+    if len(text.strip()) == 10:  # YYYY-MM-DD
+        try:
+            day = datetime.fromisoformat(text.strip()).date()
+        except ValueError as exc:
+            raise InputError(f"{what}: {text!r} is not a date") from exc
+        if zone is None:
+            raise InputError(f"{what}: no time zone is configured to read a date in")
+        if end_of_day:
+            day += timedelta(days=1)
+        return datetime.combine(day, time(0), zone)
+    return parse_time(text, zone, what)
+
+
+def _request_line(r: dict) -> str:
+    d = r.get("decision") or {}
+    by = d.get("decision", {}).get("by") if d else None
+    return (f"{r['id']}  {r['status']:<8} {r['requester']:<8} {r['purpose']:<7} "
+            f"{len(r['items'])} items  {r['reason']}" + (f"  (by {by})" if by else ""))
+
+
+@click.group("access")
+def access_cmd() -> None:
+    """Access requests, approvals and the access register (调阅登记)."""
+
+
+@access_cmd.command("request")
+@click.option("--items", "items", multiple=True, help="Item ids (repeat, or comma-separated).")
+@click.option("--query", "query_text", help='Filters, e.g. "unit=market-001 officer=P1001 '
+                                            'from=2026-03-01"; confidential items are never '
+                                            "included unless named with --items.")
+@click.option("--reason", required=True, help="Why (调阅事由).")
+@click.option("--purpose", required=True, type=click.Choice(access.PURPOSES))
+@click.option("--until", help="Good until this date or time (default: "
+                              f"{access.DEFAULT_DAYS} days after approval).")
+@json_option
+@command
+def access_request(ctx: Context, items: tuple[str, ...], query_text: str | None, reason: str,
+                   purpose: str, until: str | None, as_json: bool) -> int:
+    """Ask to view or extract items; an approver of their unit decides."""
+    actor = ctx.actor()
+    ids = [i for part in items for i in part.split(",") if i]
+    query = parse_query(ctx, query_text) if query_text else None
+    doc = access.create_request(ctx.archive, actor, reason, purpose, ids or None, query,
+                                query_text, _day_or_time(ctx, until, "--until", True))
+    out = {k: doc[k] for k in ("id", "requester", "purpose", "reason", "until", "items",
+                               "status", "units")}
+    if as_json:
+        emit_json(out)
+    else:
+        click.echo(f"request {doc['id']}: {purpose} {len(doc['items'])} items, waiting for "
+                   f"approval ({', '.join(u or '-' for u in doc['units'])})")
+    return 0
+
+
+def _decide(approve: bool):
+    @click.argument("request_id")
+    @click.option("--note", default="", help="The approver's note (审批意见).")
+    @json_option
+    @command
+    def run(ctx: Context, request_id: str, note: str, as_json: bool) -> int:
+        actor = ctx.actor()
+        req = access.decide(ctx.archive, actor, request_id, approve, note, _access_ctx(ctx))
+        d = req["decision"]["decision"]
+        if as_json:
+            emit_json({"id": req["id"], "status": req["status"], "by": d["by"], "at": d["at"],
+                        "until": d["until"], "note": d["note"],
+                        "key": fingerprint(req["decision"]["key_id"])})
+        else:
+            click.echo(f"request {req['id']} {req['status']} by {d['by']}"
+                       + (f", good until {d['until']}" if d["until"] else "")
+                       + f"; signed with key {fingerprint(req['decision']['key_id'])}")
+        return 0
+
+    return run
+
+
+access_cmd.command("approve", help="Approve a request, signed with your own key.")(_decide(True))
+access_cmd.command("deny", help="Refuse a request, signed with your own key.")(_decide(False))
+
+
+@access_cmd.command("list")
+@click.option("--status", type=click.Choice(["pending", "approved", "denied"]))
+@click.option("--mine", is_flag=True, help="Only requests I made.")
+@json_option
+@command
+def access_list(ctx: Context, status: str | None, mine: bool, as_json: bool) -> int:
+    """Access requests and their decisions."""
+    equal = {"status": status} if status else {}
+    if mine:
+        equal["requester"] = ctx.actor().person_id
+    docs = sorted(ctx.archive.catalog.list_records("requests", **equal), key=lambda r: r["at"])
+    rows = [{"id": r["id"], "status": r["status"], "requester": r["requester"],
+             "purpose": r["purpose"], "reason": r["reason"], "items": len(r["items"]),
+             "at": r["at"], "units": r["units"],
+             "decided_by": (r.get("decision") or {}).get("decision", {}).get("by"),
+             "until": r.get("valid_until") or r["until"]} for r in docs]
+    if as_json:
+        emit_json({"requests": rows})
+        return 0
+    t = Table("申请编号", "状态", "申请人", "用途", "条目", "事由", "审批人", "有效至")
+    for r in rows:
+        t.add_row(r["id"], {"pending": "待审批", "approved": "已批准", "denied": "已驳回"}
+                  [r["status"]], r["requester"], access.PURPOSE_ZH[r["purpose"]],
+                  str(r["items"]), r["reason"], r["decided_by"] or "-", r["until"] or "-")
+    Console(width=200).print(t)
+    return 0
+
+
+@access_cmd.command("register")
+@click.option("--from", "start", help="From this date or time.")
+@click.option("--to", "end", help="To this date (inclusive) or time.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "pdf"]), default="table",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (required for pdf).")
+@json_option
+@command
+def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
+                    out: Path | None, as_json: bool) -> int:
+    """The access register (调阅登记): who viewed or extracted what, why, when; refusals."""
+    ctx.actor()  # the register names people and reasons: registered people only
+    rows = access.register_rows(ctx.archive.catalog, _day_or_time(ctx, start, "--from", False),
+                                _day_or_time(ctx, end, "--to", True))
+    zone = ctx.settings.unit_zone(None)
+    if as_json:
+        emit_json({"entries": rows})
+        return 0
+    if fmt == "pdf":
+        if out is None:
+            raise InputError("--format pdf needs --out FILE")
+        out.write_bytes(access.register_pdf(rows, zone))
+        click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
+        return 0
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(access.REGISTER_COLUMNS)
+        for r in rows:
+            w.writerow(access.row_cells(r, zone))
+        text = buf.getvalue()
+        if out is not None:
+            out.write_text(text, encoding="utf-8-sig")  # BOM: spreadsheets read it as UTF-8
+            click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
+        else:
+            click.echo(text, nl=False)
+        return 0
+    t = Table(*access.REGISTER_COLUMNS, title="调阅登记")
+    for r in rows:
+        t.add_row(*access.row_cells(r, zone))
+    Console(width=200, file=out.open("w", encoding="utf-8") if out else None).print(t)
+    return 0
+
+
+@click.command()
+@click.argument("item_id")
+@click.option("--request", "request_id", help="The approved request to view under "
+                                              "(default: your newest one covering the item).")
+@click.option("--player", help="A player reading standard input, e.g. 'mpv -' or 'vlc -'.")
+@click.option("--link", is_flag=True, help="Serve the item once on a one-time 127.0.0.1 link.")
+@click.option("--wait", default=300, show_default=True, type=click.IntRange(1, 3600),
+              help="Seconds the one-time link waits to be opened.")
+@json_option
+@command
+def view(ctx: Context, item_id: str, request_id: str | None, player: str | None, link: bool,
+         wait: int, as_json: bool) -> int:
+    """Play an item under an approved request, without leaving a copy on disk; registered in
+    the access register (调阅登记)."""
+    if bool(player) == link:
+        raise InputError("choose --player CMD or --link (one of them)")
+    actor = ctx.actor()
+    archive = ctx.archive
+    entry, chunks = access.open_view(archive, actor, item_id, request_id,
+                                     "player" if player else "link")
+    if player:
+        status = access.pipe_to_player(chunks, shlex.split(player))
+        result = {"register": entry["id"], "request": entry["request"], "player_exit": status}
+    else:
+        item = archive.item(item_id)
+
+        def ready(url: str) -> None:
+            click.echo(f"open once within {wait} s: {url}", err=not as_json)
+            sys.stdout.flush()
+
+        fetched = access.serve_once(chunks, ready, item.current.digests.size, timeout=wait)
+        if not fetched:
+            chunks.close()
+        result = {"register": entry["id"], "request": entry["request"], "fetched": fetched}
+    doc = archive.catalog.get_record("access_register", entry["id"])
+    result["outcome"] = doc["outcome"]
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"registered {entry['id']}: {doc['outcome']} under request "
+                   f"{entry['request']}", err=True)
+    return 0
+
+
+@click.command("export")
+@click.argument("request_id")
+@click.option("--to", "dest", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new (or empty) directory for the bag.")
+@click.option("--iso", "iso_image", is_flag=True, help="Also write DIR.iso to burn.")
+@json_option
+@command
+def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool,
+               as_json: bool) -> int:
+    """Copies of an approved extract request's items as a BagIt bag with a signed extraction
+    record (提取说明); originals never leave the store."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from archive.access.export import export
+
+    actor = ctx.actor()
+    console = Console(stderr=True)
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+                  disable=not console.is_terminal or as_json) as bar:
+        task = bar.add_task(f"export {request_id[:13]}", total=None)
+        doc = export(ctx.archive, actor, request_id, dest,
+                     fonds=ctx.settings.section("archive").get("fonds", ""),
+                     iso_image=iso_image, progress=lambda n: bar.update(task, advance=n),
+                     total=lambda n: bar.update(task, total=n))
+    if as_json:
+        emit_json(doc)
+    else:
+        click.echo(f"export {doc['id']}: {len(doc['items'])} items to {doc['to']}"
+                   + (f" and {doc['iso']}" if doc["iso"] else "")
+                   + f"; archive key {fingerprint(ctx.archive.key.key_id)}")
+    return 0
+
+
+@click.command("verify-export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The archive public key (PEM) you already trust.")
+@click.option("--fingerprint", "fp", help="The archive key fingerprint you already trust.")
+@json_option
+@command
+def verify_export_cmd(ctx: Context, path: Path, key_file: Path | None, fp: str | None,
+                      as_json: bool) -> int:
+    """Check an export bag or its ISO image offline against a trusted archive key; name
+    everything altered, added or removed."""
+    from archive.access.export import verify_export
+
+    if (key_file is None) == (fp is None):
+        raise InputError("give the trusted archive key as --key FILE or --fingerprint FP "
+                         "(one of them)")
+    report = verify_export(path, key_file, fp)
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        r = report.to_dict()
+        click.echo(f"{path}: export {r['export_id']}, request {r['request']}, "
+                   f"{r['items']} items, extracted by {r['extractor']}")
+        click.echo(f"trusted archive key: {r['trusted_key'] or '(none matched)'}")
+        for p in report.problems:
+            click.echo(f"  {p['code']:<22} {p['message']}")
+        click.echo("export intact: every file matches the signed extraction record"
+                   if report.ok else f"{len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+COMMANDS = (access_cmd, view, export_cmd, verify_export_cmd,)

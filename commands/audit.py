@@ -1,0 +1,173 @@
+"""custody audit, verify, inspect, inspections: the ledger, sampled machine-read verification
+and the inspection ledger (检查台帐)."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+import bootstrap
+from archive import people
+from archive.domain.errors import InputError
+from archive.integrity.signing import fingerprint
+from commands.base import (
+    Context,
+    command,
+    emit_json,
+    json_option,
+    parse_query,
+)
+
+
+# --- audit ----------------------------------------------------------------------------------
+@click.group()
+def audit() -> None:
+    """The audit ledger."""
+
+
+@audit.command("verify")
+@json_option
+@command
+def audit_verify(ctx: Context, as_json: bool) -> int:
+    """Check the hash chain, signatures and signed checkpoints; name every problem."""
+    report = ctx.archive.verify_ledger()
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        click.echo(f"{report.entries} entries, head {report.head_seq}, "
+                   f"{report.checkpoints} signed checkpoints")
+        for p in report.problems:
+            click.echo(f"  {p.code:<14} at {p.seq if p.seq is not None else '-':>6}: "
+                       f"{p.message}")
+        click.echo("ledger intact" if report.ok else f"{len(report.problems)} problem(s)")
+    return 0 if report.ok else 1
+
+
+@audit.command("checkpoint")
+@json_option
+@command
+def audit_checkpoint(ctx: Context, as_json: bool) -> int:
+    """Write a signed checkpoint of the ledger head to the WORM store now."""
+    signed = ctx.archive.ledger.checkpoint()
+    if signed is None:
+        raise InputError("the ledger is empty; nothing to checkpoint")
+    if as_json:
+        emit_json(signed)
+    else:
+        cp = signed["checkpoint"]
+        click.echo(f"checkpoint of entry {cp['seq']} ({cp['hash'][:16]}…) signed by "
+                   f"{fingerprint(signed['key_id'])}")
+    return 0
+
+
+
+def _media_probe():
+    from scanners.media import read_media
+
+    return lambda f: read_media(f).duration_s
+
+
+@click.command()
+@click.option("--year", type=int, help="The lot: records of year N (in the archive's zone).")
+@click.option("--query", "query_text", help='The lot: filters, e.g. "unit=market-001 '
+                                            'officer=P1001 from=2026-01-01".')
+@click.option("--level", type=click.Choice(["I", "II", "III"]), default="II",
+              show_default=True, help="GB/T 2828.1 general inspection level.")
+@click.option("--sample", type=click.IntRange(1), help="Sample size instead of the table's.")
+@click.option("--all", "everything", is_flag=True, help="Every item of the lot (a sweep).")
+@click.option("--seed", type=int, help="Draw the same sample as an earlier run.")
+@click.option("--rate", type=click.FloatRange(min=0.1), help="Read at most this many MB/s.")
+@click.option("--copy", type=click.Choice(["primary", "replica"]), default="primary",
+              show_default=True, help="Which copy to read: the primary store or the replica.")
+@json_option
+@command
+def verify(ctx: Context, year: int | None, query_text: str | None, level: str,
+           sample: int | None, everything: bool, seed: int | None, rate: float | None,
+           copy: str, as_json: bool) -> int:
+    """Sampled machine-read verification (定期抽样机读检验), filed in the inspection ledger."""
+    from archive import verification
+
+    if (year is None) == (query_text is None):
+        raise InputError("give the lot as --year N or as --query FILTERS (one of them)")
+    if sample is not None and everything:
+        raise InputError("--sample and --all exclude each other")
+    actor = ctx.actor()
+    people.require_role(ctx.archive.catalog, actor, ("auditor", "archivist"),
+                        "run a sampled verification")
+    if year is not None:
+        lot = verification.year_lot(ctx.archive, year, ctx.settings.unit_zone(None))
+        described = {"year": year}
+    else:
+        lot = verification.lot_ids(ctx.archive, parse_query(ctx, query_text))
+        described = {"query": query_text}
+    record = verification.inspect_lot(ctx.archive, actor, lot, described, level=level,
+                                      sample=sample, everything=everything, seed=seed,
+                                      rate=rate, media_probe=_media_probe(), copy=copy,
+                                      replica=bootstrap.open_replica(ctx.settings)
+                                      if copy == "replica" else None)
+    if as_json:
+        emit_json(record)
+    else:
+        click.echo(verification.render_zh(record))
+    return 1 if record["summary"]["failed"] else 0
+
+
+@click.command()
+@click.argument("item_id")
+@click.option("--finding", required=True, type=click.Choice(
+    ["late-start", "no-notice", "unrelated", "interrupted", "other"]))
+@click.option("--note", default="")
+@json_option
+@command
+def inspect(ctx: Context, item_id: str, finding: str, note: str, as_json: bool) -> int:
+    """Record a conduct finding from watching a recording (回放检查)."""
+    from archive import verification
+
+    actor = ctx.actor()
+    people.require_role(ctx.archive.catalog, actor, ("auditor", "archivist"),
+                        "record inspection findings")
+    record = verification.spot_check(ctx.archive, actor, item_id, finding, note)
+    emit_json(record) if as_json else click.echo(verification.render_zh(record))
+    return 0
+
+
+@click.group()
+def inspections() -> None:
+    """The inspection ledger (检查台帐)."""
+
+
+@inspections.command("list")
+@json_option
+@command
+def inspections_list(ctx: Context, as_json: bool) -> int:
+    docs = ctx.archive.catalog.list_records("inspections")
+    rows = [{"id": d["id"], "type": d["type"], "by": d["by"], "at": d["at"],
+             "items": len(d["items"]),
+             "failed": len(d.get("summary", {}).get("failed", []))} for d in docs]
+    if as_json:
+        emit_json({"inspections": rows})
+        return 0
+    t = Table("编号", "类型", "检查人", "时间", "条目数", "不合格")
+    for r in rows:
+        t.add_row(r["id"], "抽样机读检验" if r["type"] == "sampled-verification" else "回放检查",
+                  r["by"], r["at"], str(r["items"]), str(r["failed"]))
+    Console(width=200).print(t)
+    return 0
+
+
+@inspections.command("show")
+@click.argument("inspection_id")
+@json_option
+@command
+def inspections_show(ctx: Context, inspection_id: str, as_json: bool) -> int:
+    from archive import verification
+
+    doc = ctx.archive.catalog.get_record("inspections", inspection_id)
+    if doc is None:
+        raise InputError(f"no inspection {inspection_id!r}")
+    emit_json(doc) if as_json else click.echo(verification.render_zh(doc))
+    return 0
+
+
+COMMANDS = (audit, verify, inspect, inspections,)

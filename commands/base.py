@@ -1,0 +1,171 @@
+"""What every command shares: the context (settings, the archive from the one wiring place,
+the acting person), the error handling that turns custody errors into messages and exit codes,
+--json, the one progress bar, and times shown in the unit's zone.
+
+Exit codes (DESIGN.md): 0 success, 1 a problem found, 2 bad usage or input, 3 a required
+service unavailable.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+import bootstrap
+from archive import people
+from archive.catalog.base import Query, parse_query_text
+from archive.domain.errors import CustodyError
+from archive.domain.model import parse_iso
+from archive.domain.timeutil import parse_time
+from archive.ledger.chain import Actor
+from archive.service import Archive
+from config import settings as settings_mod
+
+
+@dataclass
+class Context:
+    config: str | None
+    home: str | None
+    _settings: settings_mod.Settings | None = None
+    _archive: Archive | None = None
+
+    @property
+    def settings(self) -> settings_mod.Settings:
+        if self._settings is None:
+            self._settings = settings_mod.load(self.config,
+                                               Path(self.home) if self.home else None)
+        return self._settings
+
+    @property
+    def archive(self) -> Archive:
+        if self._archive is None:
+            self._archive = bootstrap.open_archive(self.settings)
+        return self._archive
+
+    def use(self, archive: Archive) -> Archive:
+        """The archive this command works on when it is not the configured one (init, a
+        migration's target): its ledger is the one checkpointed at the end."""
+        self._archive = archive
+        return archive
+
+    def actor(self) -> Actor:
+        """The person at this OS account; the refusal of anyone else is recorded by the
+        service that identifies them."""
+        return people.identify(self.archive)
+
+    def clearances(self) -> frozenset[str]:
+        from archive.access.masking import viewer_clearances
+
+        return viewer_clearances(self.archive)
+
+    def finish(self) -> None:
+        """A signed checkpoint of the ledger head after every command that appended."""
+        if self._archive is not None:
+            try:
+                self._archive.finish_command()
+            finally:
+                self._archive.catalog.close()
+
+
+def emit_json(doc: object) -> None:
+    click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+
+
+def _backend_errors() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from pymongo.errors import PyMongoError
+
+    return (ClientError, BotoCoreError, PyMongoError)
+
+
+def command(fn: Callable) -> Callable:
+    """Run a command body; turn custody errors into a message (or JSON) and its exit code."""
+
+    @functools.wraps(fn)
+    @click.pass_obj
+    def run(ctx: Context, *args, **kwargs):
+        as_json = kwargs.get("as_json", False)
+        code = 0
+        try:
+            code = fn(ctx, *args, **kwargs) or 0
+            ctx.finish()
+        except CustodyError as exc:
+            try:
+                ctx.finish()
+            except CustodyError:
+                pass
+            if as_json:
+                emit_json(exc.to_dict())
+            else:
+                click.echo(f"custody: {exc.message}", err=True)
+            code = exc.exit_code
+        except _backend_errors() as exc:  # a refusal the adapters did not classify: fail closed
+            message = f"a storage backend refused the request: {exc}"
+            if as_json:
+                emit_json({"error": "backend-refused", "message": message})
+            else:
+                click.echo(f"custody: {message}", err=True)
+            code = 3
+        sys.exit(code)
+
+    return run
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def parse_query(ctx: Context, text: str) -> Query:
+    """A lot or request given as "KEY=VALUE ..." (times in the unit's zone)."""
+    return parse_query_text(text, ctx.settings.unit_zone)
+
+
+def when(ctx: Context, value: str | None, unit: str | None, what: str) -> datetime | None:
+    """A time typed by a person: without an offset, in the unit's zone."""
+    if value is None:
+        return None
+    return parse_time(value, ctx.settings.unit_zone(unit), what)
+
+
+def local(ctx: Context, stored: str | None, unit: str | None = None) -> str:
+    """A stored UTC time shown in the unit's zone."""
+    if stored is None:
+        return "-"
+    zone = ctx.settings.unit_zone(unit)
+    dt = parse_iso(stored)
+    return f"{dt.astimezone(zone):%Y-%m-%d %H:%M}" if zone else stored
+
+
+@contextmanager
+def progress(label: str, as_json: bool, total: int | None = None,
+             unit: str = "items") -> Iterator[Callable[[int], None]]:
+    """The one progress bar: on a terminal (never with --json), in items or bytes; yields
+    the function that advances it by n."""
+    console = Console(stderr=True)
+    if as_json or not console.is_terminal:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = ((DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+               if unit == "bytes" else (MofNCompleteColumn(),))
+    with Progress(TextColumn("{task.description}"), BarColumn(), *columns, console=console,
+                  transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,300 @@
+"""custody commands: the annual cycle (status, transfer, finalize with archive codes) and
+write-once disc copies (issue 4).
+
+Thin like cli.py: parse, call a service, render.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive.domain.timeutil import parse_time
+from commands.base import (
+    Context,
+    command,
+    emit_json,
+    json_option,
+)
+
+YEAR = click.IntRange(1900, 9999)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _policy(ctx: Context):
+    from retention.policy import CyclePolicy
+
+    return CyclePolicy.from_settings(ctx.settings)
+
+
+def _progress(total: int, label: str, as_json: bool):
+    """A progress bar on a terminal; nothing otherwise."""
+    if as_json or not sys.stderr.isatty():
+        return None, None
+    from rich.progress import Progress
+
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = bar.add_task(label, total=total)
+    return bar, lambda n: bar.advance(task, n)
+
+
+def _media_probe():
+    from scanners.media import read_media
+
+    return lambda f: read_media(f).duration_s
+
+
+# --- cycle status --------------------------------------------------------------------------
+@click.group()
+def cycle() -> None:
+    """The annual cycle: handover before March, archiving by end of June (config [cycle])."""
+
+
+@cycle.command("status")
+@click.option("--year", required=True, type=YEAR, help="Records of year N (unit's zone).")
+@click.option("--as-of", "as_of", help="Report as of this date/time (archive zone if no "
+                                       "offset); changes nothing else.")
+@json_option
+@command
+def cycle_status(ctx: Context, year: int, as_of: str | None, as_json: bool) -> int:
+    """Phase, counts by unit and tier, what blocks the next step, what is overdue."""
+    from retention import cycle as cycle_mod
+
+    when = parse_time(as_of, ctx.settings.unit_zone(None), "--as-of") if as_of else _now()
+    st = cycle_mod.status(ctx.archive, _policy(ctx), year, when)
+    emit_json(st) if as_json else click.echo(cycle_mod.render_status(st))
+    return 0
+
+
+# --- transfer ------------------------------------------------------------------------------
+@click.group()
+def transfer() -> None:
+    """Handing year N over to the archivists (移交)."""
+
+
+@transfer.command("prepare")
+@click.option("--year", required=True, type=YEAR)
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the transfer package (a BagIt bag).")
+@click.option("--no-media", is_flag=True, help="Skip re-parsing recordings (durations).")
+@json_option
+@command
+def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json: bool) -> int:
+    """Check every item of the year from the store; write the list, report and manifest."""
+    from retention import transfer as tr
+    from retention.policy import items_of_year
+
+    actor = ctx.actor()
+    policy = _policy(ctx)
+    bar, tick = _progress(len(items_of_year(ctx.archive.catalog, policy, year)),
+                          "transfer check", as_json)
+    if bar:
+        bar.start()
+    try:
+        rec = tr.prepare(ctx.archive, actor, policy, year, to, _now(),
+                         None if no_media else _media_probe(), tick)
+    finally:
+        if bar:
+            bar.stop()
+    listing = rec.pop("listing")
+    if as_json:
+        emit_json(rec)
+    else:
+        click.echo(listing)
+        click.echo(f"package: {rec['package']}")
+    return 1 if rec["withheld"] else 0
+
+
+@transfer.command("accept")
+@click.option("--year", required=True, type=YEAR)
+@json_option
+@command
+def transfer_accept(ctx: Context, year: int, as_json: bool) -> int:
+    """Sign the receipt of the latest prepared transfer (not the preparer)."""
+    from retention import transfer as tr
+
+    t = tr.accept(ctx.archive, ctx.actor(), year, _now())
+    if as_json:
+        emit_json({k: v for k, v in t.items() if k != "items"} | {"items": len(t["items"])})
+    else:
+        click.echo(tr.render_receipt_zh(t, _policy(ctx)))
+    return 0
+
+
+@transfer.command("list")
+@click.option("--year", type=YEAR)
+@json_option
+@command
+def transfer_list(ctx: Context, year: int | None, as_json: bool) -> int:
+    """Transfers with their state and receipts."""
+    docs = ctx.archive.catalog.list_records("transfers", **({"year": year} if year else {}))
+    rows = [{"id": d["id"], "year": d["year"], "status": d["status"],
+             "items": len(d["items"]), "withheld": len(d["withheld"]),
+             "prepared_by": d["prepared_by"],
+             "accepted_by": (d.get("receipt") or {}).get("receipt", {}).get("accepted_by")}
+            for d in docs]
+    if as_json:
+        emit_json({"transfers": rows})
+        return 0
+    t = Table("批次", "年度", "状态", "件数", "暂缓", "移交人", "接收人")
+    for r in rows:
+        t.add_row(r["id"], str(r["year"]), r["status"], str(r["items"]), str(r["withheld"]),
+                  r["prepared_by"], r["accepted_by"] or "-")
+    Console(width=200).print(t)
+    return 0
+
+
+# --- archive finalize ----------------------------------------------------------------------
+@click.group("archive")
+def archive_group() -> None:
+    """Archiving year N: archive codes (档号) and the signed yearly manifest."""
+
+
+@archive_group.command("finalize")
+@click.option("--year", required=True, type=YEAR)
+@json_option
+@command
+def archive_finalize(ctx: Context, year: int, as_json: bool) -> int:
+    """Assign archive codes to accepted items and write the yearly manifest (re-runnable)."""
+    from retention import cycle as cycle_mod
+
+    work = ctx.settings.home / "work" / "annual"
+    out = cycle_mod.finalize(ctx.archive, ctx.actor(), _policy(ctx), year, work, _now())
+    if as_json:
+        emit_json(out)
+        return 0
+    for d in out["new_codes"]:
+        click.echo(f"{d['code']}  {d['item']}")
+    click.echo(f"{len(out['new_codes'])} new codes, {out['codes']} in year {year}; "
+               f"{len(out['notes'])} promotion notes")
+    m = out["manifest"]
+    click.echo(f"yearly manifest {m['number']} stored under {m['prefix']}/" if m else
+               "nothing changed: no new manifest")
+    if out["not_transferred"]:
+        click.echo(f"{len(out['not_transferred'])} items of {year} are in no accepted "
+                   "transfer yet (custody cycle status)")
+    return 0
+
+
+@archive_group.command("codes")
+@click.option("--year", required=True, type=YEAR)
+@json_option
+@command
+def archive_codes(ctx: Context, year: int, as_json: bool) -> int:
+    """The archive codes of year N, with notes of later promotions."""
+    from retention import codes
+
+    docs = codes.codes_of_year(ctx.archive.catalog, year)
+    if as_json:
+        emit_json({"codes": docs})
+        return 0
+    for d in docs:
+        notes = "；".join(n["text"] for n in d.get("notes", []))
+        click.echo(f"{d['code']}  {d['item']}" + (f"  [{notes}]" if notes else ""))
+    return 0
+
+
+# --- discs ---------------------------------------------------------------------------------
+@click.group()
+def disc() -> None:
+    """Write-once disc copies of permanent records (刻录光盘) and where each disc is kept."""
+
+
+@disc.command("build")
+@click.option("--tier", type=click.Choice(["permanent"]), default="permanent",
+              show_default=True)
+@click.option("--year", type=YEAR, help="Only records of year N.")
+@click.option("--capacity", required=True,
+              help="Disc size: 25G, 50G or 100G (any size such as 700M is accepted).")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path))
+@json_option
+@command
+def disc_build(ctx: Context, tier: str, year: int | None, capacity: str, to: Path,
+               as_json: bool) -> int:
+    """Pack items not yet on a disc into ISO images (a BagIt bag each), first fit."""
+    from retention import discs
+
+    cap = discs.parse_capacity(capacity)
+    out = discs.build(ctx.archive, ctx.actor(), _policy(ctx), tier, year, cap, to, _now())
+    if as_json:
+        emit_json(out)
+    else:
+        for d in out["discs"]:
+            click.echo(f"{d['id']}  {len(d['items'])} items  {d['size']} bytes  {d['image']}")
+        if not out["discs"]:
+            click.echo("nothing to write: every matching item is already on a disc")
+        for r in out["refused"]:
+            click.echo(f"refused: {r['message']}", err=True)
+    return 1 if out["refused"] else 0
+
+
+@disc.command("verify")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@json_option
+@command
+def disc_verify(ctx: Context, path: Path, as_json: bool) -> int:
+    """Check an ISO image or a mounted disc: the bag and every signature. Exit 1 on any
+    problem."""
+    from retention import discs
+
+    rep = discs.verify(path, ctx.archive.archive_keys)
+    if as_json:
+        emit_json(rep)
+    else:
+        click.echo(f"{rep['path']}: {rep['items']} items, {rep['files']} files, "
+                   f"{rep['bytes']} bytes")
+        for p in rep["problems"]:
+            click.echo(f"  {p['code']:<18} {p['path']}: {p['message']}")
+        click.echo("disc intact" if rep["ok"] else f"{len(rep['problems'])} problem(s)")
+    return 0 if rep["ok"] else 1
+
+
+@disc.command("place")
+@click.argument("disc_id")
+@click.option("--location", required=True, help="Where the disc is kept (cabinet, room).")
+@json_option
+@command
+def disc_place(ctx: Context, disc_id: str, location: str, as_json: bool) -> int:
+    """Record where a disc is kept."""
+    from retention import discs
+
+    doc = discs.place(ctx.archive, ctx.actor(), disc_id, location, _now())
+    emit_json(doc) if as_json else click.echo(f"{disc_id}: kept at {location}")
+    return 0
+
+
+@disc.command("list")
+@json_option
+@command
+def disc_list(ctx: Context, as_json: bool) -> int:
+    """The disc inventory. Discs are never lent, only copies of them."""
+    from retention import discs
+
+    docs = discs.inventory(ctx.archive)
+    rows = [{k: d.get(k) for k in ("id", "tier", "year", "size", "capacity", "location",
+                                   "created_at", "image_sha256")}
+            | {"items": len(d["items"]), "lent": False} for d in docs]
+    if as_json:
+        emit_json({"discs": rows, "note": discs.NEVER_LENT})
+        return 0
+    zone = ctx.settings.unit_zone(None) or timezone.utc
+    t = Table("光盘编号", "tier", "year", "items", "bytes", "存放位置", "written", "image SHA-256")
+    for r in rows:
+        written = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).astimezone(zone)
+        t.add_row(r["id"], r["tier"], str(r["year"] or "all"), str(r["items"]), str(r["size"]),
+                  r["location"] or "-", f"{written:%Y-%m-%d %H:%M}",
+                  (r["image_sha256"] or "-")[:16] + "…")
+    Console(width=200).print(t)
+    click.echo(discs.NEVER_LENT)
+    return 0
+
+
+COMMANDS = (cycle, transfer, archive_group, disc,)

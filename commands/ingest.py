@@ -1,0 +1,317 @@
+"""custody ingest, batch, pending, quarantine, reconcile, devices: intake of offloads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive.domain.errors import InputError
+from archive.domain.model import item_summary
+from commands.base import (
+    Context,
+    command,
+    emit_json,
+    json_option,
+)
+
+
+# --- ingest ---------------------------------------------------------------------------------
+def _scanner(ctx: Context):
+    from ingest.scanning import open_scanner
+
+    return open_scanner(ctx.settings)
+
+
+def _state_table(report: dict) -> Table:
+    from ingest.pipeline import STATES
+
+    t = Table("state", "状态", "files")
+    for state, n in report["counts"].items():
+        t.add_row(state, STATES[state], str(n))
+    return t
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Batch manifest (CSV or JSON) describing the files.")
+@click.option("--station", help="Docking station (采集站) id recorded with every file.")
+@click.option("--workers", type=click.IntRange(1, 32), help="Files in flight at once.")
+@json_option
+@command
+def ingest(ctx: Context, path: Path, manifest: Path | None, station: str | None,
+           workers: int | None, as_json: bool) -> int:
+    """Archive an offload folder: scan, check, sign, lock, catalogue every file."""
+    from ingest.pipeline import Ingest
+
+    actor = ctx.actor()
+    scanner = _scanner(ctx)
+    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    console = Console(stderr=True)
+    show_bar = console.is_terminal and not as_json
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+                  disable=not show_bar) as bar:
+        task = bar.add_task(f"ingest {path.name}", total=total)
+        done = [0]
+
+        def advance(n: int, files: int) -> None:
+            done[0] += files
+            bar.update(task, advance=n, description=f"ingest {path.name}: {done[0]} files")
+
+        job = Ingest(ctx.archive, ctx.settings, scanner, actor, workers=workers,
+                     progress=advance)
+        report = job.run(path, manifest, station).to_dict()
+    if as_json:
+        emit_json(report)
+        return report["exit_code"]
+    t = Table("file", "state", "item", "reasons")
+    for f in report["files"]:
+        t.add_row(f["file"], f["state_zh"], f["item_id"] or "-",
+                  "; ".join(r["message"] for r in f["reasons"]) or "-")
+    Console(width=200).print(t)
+    Console().print(_state_table(report))
+    for p in report["manifest_problems"]:
+        click.echo(f"manifest line {p['line']}: {p['file'] or '-'}: {p['message']}")
+    for dev, gaps in report["sequence_gaps"].items():
+        click.echo(f"device {dev}: file numbers missing: {', '.join(map(str, gaps))}")
+    for dev, off in report["clock_offsets"].items():
+        click.echo(f"device {dev}: clock off by {off:+.0f} s")
+    click.echo(f"batch {report['batch_id']}: {len(report['files'])} files, "
+               f"{report['bytes']} bytes, {report['late']} late")
+    if report["scanner_lost"]:
+        click.echo(f"custody: clamd was lost: {report['scanner_lost']}", err=True)
+    return report["exit_code"]
+
+
+@click.group()
+def batch() -> None:
+    """Ingest batches and their check reports (四性检测报告)."""
+
+
+@batch.command("list")
+@json_option
+@command
+def batch_list(ctx: Context, as_json: bool) -> int:
+    docs = ctx.archive.catalog.list_records("batches")
+    rows = [{k: d[k] for k in ("batch_id", "station", "root", "started_at", "counts", "late")}
+            for d in docs]
+    if as_json:
+        emit_json({"batches": rows})
+        return 0
+    t = Table("batch", "station", "started", "files", "late", "source")
+    for r in rows:
+        t.add_row(r["batch_id"], r["station"] or "-", r["started_at"],
+                  str(sum(r["counts"].values())), str(r["late"]), r["root"])
+    Console(width=200).print(t)
+    return 0
+
+
+@batch.command("show")
+@click.argument("batch_id")
+@json_option
+@command
+def batch_show(ctx: Context, batch_id: str, as_json: bool) -> int:
+    """The batch report: every file's state and reasons and its four-property checks."""
+    from ingest.pipeline import render_batch_zh
+
+    doc = ctx.archive.catalog.get_record("batches", batch_id)
+    if doc is None:
+        raise InputError(f"no batch {batch_id!r}")
+    emit_json(doc) if as_json else click.echo(render_batch_zh(doc))
+    return 0
+
+
+@click.group(invoke_without_command=True)
+@json_option
+@click.pass_context
+def pending(click_ctx: click.Context, as_json: bool) -> None:
+    """Items archived while waiting for metadata (preserve first, describe later)."""
+    if click_ctx.invoked_subcommand is None:
+        click_ctx.invoke(pending_list, as_json=as_json)
+
+
+@pending.command("list")
+@json_option
+@command
+def pending_list(ctx: Context, as_json: bool) -> int:
+    """List items waiting for metadata and what each lacks."""
+    from archive.access.requests import mask_summary
+    from ingest.pipeline import pending_items
+
+    items = pending_items(ctx.archive)
+    cl = ctx.clearances()
+    rows = [mask_summary(item_summary(i) | {
+        "missing": i.description.missing(),
+        "original_name": i.description.source.get("original_name")}, i, cl) for i in items]
+    if as_json:
+        emit_json({"items": rows})
+        return 0
+    t = Table("id", "original name", "sha256", "missing")
+    for r in rows:
+        t.add_row(r["id"], r["original_name"] or "-", r["sha256"][:16] + "…",
+                  ", ".join(r["missing"]) or "(conflict to settle)")
+    Console(width=200).print(t)
+    click.echo(f"{len(rows)} items pending metadata")
+    return 0
+
+
+@pending.command("complete")
+@click.option("--manifest", required=True, type=click.Path(exists=True, dir_okay=False,
+                                                           path_type=Path))
+@json_option
+@command
+def pending_complete(ctx: Context, manifest: Path, as_json: bool) -> int:
+    """Complete items from a corrected manifest (rows name item_id or sha256, or the
+    original file name): a new signed metadata version each, nothing re-uploaded."""
+    from ingest.completion import complete
+
+    result = complete(ctx.archive, ctx.settings, ctx.actor(), manifest)
+    if as_json:
+        emit_json(result)
+    else:
+        for r in result["completed"]:
+            click.echo(f"completed {r['item']} -> version {r['version']} ({r['status']})")
+        for p in result["problems"]:
+            click.echo(f"line {p['line']}: {p['message']}", err=True)
+    return 1 if result["problems"] else 0
+
+
+@click.group()
+def quarantine() -> None:
+    """Files found infected: kept aside, never deleted automatically."""
+
+
+@quarantine.command("list")
+@json_option
+@command
+def quarantine_list(ctx: Context, as_json: bool) -> int:
+    from archive.access.requests import mask_record
+
+    cl = ctx.clearances()
+    rows = [mask_record(r, cl) for r in ctx.archive.catalog.list_records("quarantine")]
+    if as_json:
+        emit_json({"files": rows})
+        return 0
+    t = Table("id", "file", "virus", "sha256", "at")
+    for r in rows:
+        t.add_row(r["id"], r["file"], "; ".join(x["message"] for x in r["reasons"]),
+                  (r["sha256"] or "")[:16], r["at"])
+    Console(width=200).print(t)
+    return 0
+
+
+@quarantine.command("show")
+@click.argument("entry")
+@json_option
+@command
+def quarantine_show(ctx: Context, entry: str, as_json: bool) -> int:
+    from archive.access.requests import mask_record
+
+    doc = ctx.archive.catalog.get_record("quarantine", entry)
+    if doc is None:
+        raise InputError(f"no quarantine entry {entry!r}")
+    doc = mask_record(doc, ctx.clearances())
+    emit_json(doc) if as_json else click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
+@click.command()
+@click.option("--discard-pending", is_flag=True,
+              help="Also remove unfinished uploads of writers that may still be alive "
+                   "(only when no ingest is running).")
+@json_option
+@command
+def reconcile(ctx: Context, discard_pending: bool, as_json: bool) -> int:
+    """Take up what an interrupted run left: signed orphans, missing ledger entries."""
+    from archive.copies.reconcile import reconcile as run
+
+    report = run(ctx.archive, ctx.actor(), discard_pending)
+    if as_json:
+        emit_json(report)
+    else:
+        for k in ("adopted", "versions_adopted", "ledger_recovered", "pending_discarded",
+                  "pending_kept"):
+            click.echo(f"{k.replace('_', ' ')}: {len(report[k])}")
+        for o in report["orphans"]:
+            click.echo(f"orphan {o['key']}: {o['reason']}")
+    return 1 if report["orphans"] else 0
+
+
+@click.group()
+def devices() -> None:
+    """The device register (执法记录仪): model, clock, officer, status, file numbers."""
+
+
+@devices.command("add")
+@click.argument("device_id")
+@click.option("--model", required=True)
+@click.option("--clock", type=click.Choice(["utc", "local"]), default="utc", show_default=True,
+              help="What this model's MP4 creation_time means.")
+@click.option("--officer")
+@click.option("--unit")
+@json_option
+@command
+def devices_add(ctx: Context, device_id, model, clock, officer, unit, as_json: bool) -> int:
+    from ingest import devices as reg
+
+    doc = reg.add(ctx.archive.catalog, ctx.archive.ledger, ctx.actor(), device_id, model,
+                  clock, officer, unit)
+    emit_json(doc) if as_json else click.echo(f"device {device_id} added")
+    return 0
+
+
+@devices.command("list")
+@json_option
+@command
+def devices_list(ctx: Context, as_json: bool) -> int:
+    from ingest import devices as reg
+
+    docs = ctx.archive.catalog.list_records("devices")
+    rows = [{k: d.get(k) for k in ("id", "model", "clock", "officer", "unit", "status")}
+            | {"gaps": reg.gaps(d), "files_seen": len(d.get("sequences", []))} for d in docs]
+    if as_json:
+        emit_json({"devices": rows})
+        return 0
+    t = Table("device", "model", "clock", "officer", "unit", "status", "files", "gaps")
+    for r in rows:
+        t.add_row(r["id"], r["model"], r["clock"], r["officer"] or "-", r["unit"] or "-",
+                  r["status"], str(r["files_seen"]), ",".join(map(str, r["gaps"])) or "-")
+    Console(width=200).print(t)
+    return 0
+
+
+def _device_status(status: str):
+    @json_option
+    @click.argument("device_id")
+    @click.option("--note", default="", help="What happened.")
+    @command
+    def change(ctx: Context, device_id: str, note: str, as_json: bool) -> int:
+        from ingest import devices as reg
+
+        doc = reg.set_status(ctx.archive.catalog, ctx.archive.ledger, ctx.actor(), device_id,
+                             status, note)
+        emit_json(doc) if as_json else click.echo(f"device {device_id}: {status}")
+        return 0
+
+    return change
+
+
+devices.command("fault", help="Mark a device faulty: its files are flagged.")(
+    _device_status("faulty"))
+devices.command("repair", help="Return a device to service.")(_device_status("in-service"))
+
+
+COMMANDS = (ingest, batch, pending, quarantine, reconcile, devices,)

@@ -1,0 +1,77 @@
+"""custody report: yearly statistics (统计分析)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from commands.base import (
+    Context,
+    command,
+    emit_json,
+    json_option,
+)
+
+
+# --- statistics -----------------------------------------------------------------------------
+@click.command()
+@click.option("--year", required=True, type=click.IntRange(1900, 9999),
+              help="Records of year N (recorded in N, in each unit's zone).")
+@click.option("--unit", help="One unit (a key of [units] in the config); default: all.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "html"]),
+              default="table", show_default=True,
+              help="html: one self-contained file with charts, for leaders.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of standard output.")
+@json_option
+@command
+def report(ctx: Context, year: int, unit: str | None, fmt: str, out: Path | None,
+           as_json: bool) -> int:
+    """Yearly statistics (统计分析) by unit, officer, device and activity type: hours, late
+    offloads, interrupted recordings, file-number gaps, unrecorded cases, checks."""
+    from reports import html as report_html
+    from reports.statistics import year_report
+
+    fmt = "json" if as_json else fmt
+    stats = year_report(ctx.archive.catalog, ctx.settings, year, unit, ctx.clearances())
+    if fmt == "table" and out is None:
+        _print_tables(Console(width=200), report_html.table_sections(stats))
+        return 0
+    if fmt == "json":
+        text = json.dumps(stats, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "csv":
+        text = report_html.render_csv(stats)
+    elif fmt == "html":
+        text = report_html.render_html(stats)
+    else:
+        buf = io.StringIO()
+        _print_tables(Console(file=buf, width=200, color_system=None),
+                      report_html.table_sections(stats))
+        text = buf.getvalue()
+    if out is None:
+        click.echo(text, nl=False)
+        return 0
+    # a BOM so that spreadsheet programs read the CSV's Chinese as UTF-8
+    out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+    if as_json:
+        emit_json({"out": str(out), "format": fmt})
+    else:
+        click.echo(f"report written to {out}")
+    return 0
+
+
+def _print_tables(console: Console, sections: list[tuple[str, list[str], list[list[str]]]]
+                  ) -> None:
+    for title, headers, rows in sections:
+        table = Table(*headers, title=title)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+COMMANDS = (report,)

@@ -1,0 +1,354 @@
+"""custody commands: retention, cases, flags and disposal (issue 4).
+
+Thin like cli.py: parse, call a service, render.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from archive.domain.model import parse_iso
+from commands.base import (
+    Context,
+    command,
+    emit_json,
+    json_option,
+)
+from retention import cases, disposal, flags
+from retention.engine import RetentionEngine
+from retention.rules import FLAG_REASONS
+
+
+def _engine(ctx: Context) -> RetentionEngine:
+    return RetentionEngine(ctx.archive, ctx.settings)
+
+
+def _local(ctx: Context, when: str | None, unit: str | None) -> str:
+    """A stored UTC time shown in the unit's zone."""
+    if when is None:
+        return "-"
+    zone = ctx.settings.unit_zone(unit)
+    dt = parse_iso(when)
+    return f"{dt.astimezone(zone):%Y-%m-%d %H:%M}" if zone else when
+
+
+def _changes(ctx: Context, changes: list[dict]) -> None:
+    for c in changes:
+        after = c["after"]
+        until = _local(ctx, after["retain_until"], c.get("unit"))
+        kept = (f"permanent (locked until {until})" if c["period"] == "permanent"
+                and after["tier"] == "permanent" else f"until {until}")
+        hold = "held" if after["legal_hold"] else "not held"
+        click.echo(f"  {c['item']}: {c['before']['tier']} -> {after['tier']}, {kept}, {hold}"
+                   f"  [{c['rule']}]")
+
+
+# --- cases -----------------------------------------------------------------------------------
+@click.group("case")
+def case_group() -> None:
+    """The case register, and items as evidence of cases (held while a case is open)."""
+
+
+@case_group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@command
+def case_import(ctx: Context, file: Path, as_json: bool) -> int:
+    """Import the case register (CSV: id,type,unit,opened,closed,filing_year,activities; or
+    JSON). Every problem is listed; nothing is imported while any remains."""
+    result = cases.import_register(_engine(ctx), ctx.actor(), file)
+    if as_json:
+        emit_json(result)
+        return 0
+    click.echo(f"{result['cases']} cases in {file}: {result['added']} added, "
+               f"{result['updated']} updated, {len(result['retention_changes'])} items changed")
+    _changes(ctx, result["retention_changes"])
+    return 0
+
+
+@case_group.command("link")
+@click.argument("items", nargs=-1, required=True)
+@click.option("--case", "case_id", required=True, help="Case number in the register.")
+@json_option
+@command
+def case_link(ctx: Context, items: tuple[str, ...], case_id: str, as_json: bool) -> int:
+    """Link items to a case as its evidence: held while the case is open."""
+    result = cases.link(_engine(ctx), ctx.actor(), list(items), case_id)
+    if as_json:
+        emit_json(result)
+        return 0
+    click.echo(f"linked {len(result['linked'])} items to case {case_id}")
+    for f in result["evidence_flags"]:
+        click.echo(f"  evidence flag {f} raised (the unit keeps evidence permanently; a second "
+                   "person confirms it: custody flag confirm)")
+    _changes(ctx, result["retention_changes"])
+    return 0
+
+
+@case_group.command("close")
+@click.argument("case_id")
+@click.option("--date", "closed", required=True, help="Closing date, YYYY-MM-DD.")
+@json_option
+@command
+def case_close(ctx: Context, case_id: str, closed: str, as_json: bool) -> int:
+    """Close a case: its items get the case file's period (from 1 January after filing)."""
+    result = cases.close(_engine(ctx), ctx.actor(), case_id, cases.parse_day(closed))
+    if as_json:
+        emit_json(result)
+        return 0
+    click.echo(f"case {case_id} closed on {result['closed']}; {len(result['items'])} items")
+    _changes(ctx, result["retention_changes"])
+    return 0
+
+
+@case_group.command("list")
+@json_option
+@command
+def case_list(ctx: Context, as_json: bool) -> int:
+    """The case register."""
+    docs = ctx.archive.catalog.list_records("cases")
+    if as_json:
+        emit_json({"cases": docs})
+        return 0
+    t = Table("case", "type", "unit", "opened", "closed", "filed", "linked items")
+    for d in docs:
+        t.add_row(d["id"], d["type"], d["unit"], d.get("opened") or "-",
+                  d.get("closed") or "open", str(d.get("filing_year") or "-"),
+                  str(len(d.get("items", []))))
+    Console(width=160).print(t)
+    return 0
+
+
+# --- flags -----------------------------------------------------------------------------------
+class _FlagGroup(click.Group):
+    """``custody flag ITEM --reason R`` raises a flag; ``custody flag confirm|withdraw|list``
+    act on flags."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["raise", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("flag", cls=_FlagGroup)
+def flag_group() -> None:
+    """Flags that keep records permanently: ITEM --reason R raises one (it holds at once);
+    a second person with the confirming role confirms it (the lock can never be undone)."""
+
+
+@flag_group.command("raise")
+@click.argument("item_id")
+@click.option("--reason", required=True, type=click.Choice(list(FLAG_REASONS)),
+              help="objection, complaint, petition, obstruction, refusal, insult, assault, "
+                   "mass-incident, sudden-incident, review, litigation, major, complex, "
+                   "difficult, evidence (units keeping evidence permanently), other (--note).")
+@click.option("--note", help="Written reason (required with --reason other).")
+@json_option
+@command
+def flag_raise(ctx: Context, item_id: str, reason: str, note: str | None,
+               as_json: bool) -> int:
+    """Flag an item (and every item of its activity); held at once."""
+    doc = flags.raise_flag(_engine(ctx), ctx.actor(), item_id, reason, note)
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"flag {doc['id']} ({doc['reason_zh']}) on {len(doc['items'])} items; held "
+               "until confirmed or withdrawn")
+    _changes(ctx, doc["retention_changes"])
+    return 0
+
+
+@flag_group.command("confirm")
+@click.argument("flag_id")
+@json_option
+@command
+def flag_confirm(ctx: Context, flag_id: str, as_json: bool) -> int:
+    """Confirm a flag (a second person): the permanent COMPLIANCE lock, never undone."""
+    doc = flags.confirm(_engine(ctx), ctx.actor(), flag_id)
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"flag {flag_id} confirmed by {doc['confirmed_by']}: {len(doc['items'])} "
+               "items permanent")
+    _changes(ctx, doc["retention_changes"])
+    return 0
+
+
+@flag_group.command("withdraw")
+@click.argument("flag_id")
+@click.option("--note", help="Why the flag is withdrawn.")
+@json_option
+@command
+def flag_withdraw(ctx: Context, flag_id: str, note: str | None, as_json: bool) -> int:
+    """Withdraw an unconfirmed flag; holds go only where no other reason is left."""
+    doc = flags.withdraw(_engine(ctx), ctx.actor(), flag_id, note)
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"flag {flag_id} withdrawn")
+    _changes(ctx, doc["retention_changes"])
+    return 0
+
+
+@flag_group.command("list")
+@json_option
+@command
+def flag_list(ctx: Context, as_json: bool) -> int:
+    """Every flag with its state."""
+    docs = ctx.archive.catalog.list_records("flags")
+    if as_json:
+        emit_json({"flags": docs})
+        return 0
+    t = Table("flag", "reason", "state", "item", "items", "raised by", "confirmed by")
+    for d in docs:
+        t.add_row(d["id"], d["reason_zh"], d["state"], d["item"], str(len(d["items"])),
+                  d["raised_by"], d.get("confirmed_by") or "-")
+    Console(width=180).print(t)
+    return 0
+
+
+# --- retention -------------------------------------------------------------------------------
+@click.group("retention")
+def retention_group() -> None:
+    """Apply the retention rules; check the store's locks against them."""
+
+
+@retention_group.command("run")
+@click.option("--as-of", "as_of", help="What-if for a date (report only: nothing is applied).")
+@json_option
+@command
+def retention_run(ctx: Context, as_of: str | None, as_json: bool) -> int:
+    """Apply what is due, list what expires soon and the disposal candidates (idempotent)."""
+    from archive.domain.timeutil import parse_time
+
+    engine = _engine(ctx)
+    when = parse_time(as_of, ctx.settings.unit_zone(None)) if as_of else None
+    report = engine.run(None if when else ctx.actor(), when)
+    if as_json:
+        emit_json(report.to_dict())
+        return 1 if report.problems else 0
+    mode = "applied" if report.applied else f"what-if as of {report.as_of}, nothing applied"
+    click.echo(f"retention run ({mode}): {len(report.changed)} changed, "
+               f"{len(report.expiring)} expiring within {engine.expiring_days} days, "
+               f"{len(report.candidates)} disposal candidates")
+    _changes(ctx, report.changed)
+    for title, rows in (("expiring", report.expiring), ("disposal candidates",
+                                                         report.candidates)):
+        if rows:
+            t = Table("item", "unit", "tier", "retain until", "rule", title=title)
+            for r in rows:
+                t.add_row(r["item"], r["unit"] or "-", r["tier"],
+                          _local(ctx, r["retain_until"], r["unit"]), r["rule"])
+            Console(width=200).print(t)
+    for p in report.problems:
+        click.echo(f"{p['item']}: {p['message']}", err=True)
+    return 1 if report.problems else 0
+
+
+@retention_group.command("check")
+@json_option
+@command
+def retention_check(ctx: Context, as_json: bool) -> int:
+    """Read every lock from the store and name each weaker than the rules require."""
+    problems = _engine(ctx).check()
+    if as_json:
+        emit_json({"ok": not problems, "problems": problems})
+    elif problems:
+        for p in problems:
+            click.echo(f"{p['code']}: item {p['item']} {p['what']} {p['key']}: {p['message']} "
+                       f"(rule: {p['rule']})")
+    else:
+        click.echo("every lock in the store is at least what the rules require")
+    return 1 if problems else 0
+
+
+# --- disposal --------------------------------------------------------------------------------
+@click.group("dispose")
+def dispose_group() -> None:
+    """Disposal (鉴定销毁): propose, appraise, witness, execute. Never automatic."""
+
+
+@dispose_group.command("propose")
+@json_option
+@command
+def dispose_propose(ctx: Context, as_json: bool) -> int:
+    """List expired, unheld items for appraisal."""
+    doc = disposal.propose(_engine(ctx), ctx.actor())
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"disposal list {doc['id']}: {len(doc['items'])} items, proposed by "
+               f"{doc['proposed_by']}; the appraisal group approves it next")
+    return 0
+
+
+@dispose_group.command("approve")
+@click.argument("list_id")
+@click.option("--note")
+@json_option
+@command
+def dispose_approve(ctx: Context, list_id: str, note: str | None, as_json: bool) -> int:
+    """Approve a disposal list as a member of the appraisal group (signed)."""
+    doc = disposal.approve(_engine(ctx), ctx.actor(), list_id, note)
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"list {list_id}: {len(doc['approvals'])} approvals, state {doc['state']}")
+    return 0
+
+
+@dispose_group.command("witness")
+@click.argument("list_id")
+@json_option
+@command
+def dispose_witness(ctx: Context, list_id: str, as_json: bool) -> int:
+    """Sign your presence as a witness (监销) of the destruction of a list."""
+    doc = disposal.witness(_engine(ctx), ctx.actor(), list_id)
+    if as_json:
+        emit_json({"list": list_id, "witnesses": [w["by"] for w in doc["witnesses"]]})
+        return 0
+    click.echo(f"list {list_id}: witness {ctx.actor().person_id} signed")
+    return 0
+
+
+@dispose_group.command("execute")
+@click.argument("list_id")
+@click.option("--witness", "witnesses", multiple=True, required=True,
+              help="A witness who signed their presence (repeat).")
+@json_option
+@command
+def dispose_execute(ctx: Context, list_id: str, witnesses: tuple[str, ...],
+                    as_json: bool) -> int:
+    """Destroy what still qualifies by the real clock; write the destruction register."""
+    result = disposal.execute(_engine(ctx), ctx.actor(), list_id, list(witnesses))
+    if as_json:
+        emit_json(result)
+        return 0
+    click.echo(result["register"]["text_zh"])
+    click.echo(f"\nregister stored at {result['register']['key']}")
+    return 0
+
+
+@dispose_group.command("list")
+@json_option
+@command
+def dispose_list(ctx: Context, as_json: bool) -> int:
+    """Disposal lists and their state."""
+    docs = ctx.archive.catalog.list_records("disposals")
+    if as_json:
+        emit_json({"lists": docs})
+        return 0
+    t = Table("list", "state", "items", "proposed by", "approvals", "witnesses")
+    for d in docs:
+        t.add_row(d["id"], d["state"], str(len(d["items"])), d["proposed_by"],
+                  ", ".join(a["by"] for a in d["approvals"]) or "-",
+                  ", ".join(w["by"] for w in d["witnesses"]) or "-")
+    Console(width=160).print(t)
+    return 0
+
+
+COMMANDS = (case_group, flag_group, retention_group, dispose_group,)

@@ -1,0 +1,284 @@
+"""Configuration: the shipped default policy, a user file over it, checked before anything runs.
+
+Every key is known; an unknown key, a wrong type or a contradiction is refused with the file,
+the key and what is wrong (a typo in a retention rule must not silently keep the default).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from archive.domain.errors import ConfigError
+from archive.domain.model import ACTIVITY_TYPES, ROLES
+
+DEFAULT_NAME = "config/default.toml"
+EVIDENCE_RULES = ("case", "long-term", "permanent")
+OFFLOAD_RULES = ("same-day", "24h", "2d")
+APPROVER_ROLES = ("法制股", "分管领导", "主管领导", "局领导")
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "archive": {"fonds": str, "zone": str},
+    "catalog": {"backend": str, "path": str, "uri": str, "database": str},
+    "store": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
+              "bucket": str, "region": str, "part_size_mib": int},
+    "replica": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
+                "bucket": str, "region": str, "part_size_mib": int, "write_on_ingest": bool},
+    "ledger": {"checkpoint_retention_years": int},
+    "ingest": {"workers": int, "chunk_mib": int, "time_tolerance_s": int,
+               "max_recording_hours": int, "document_deadline_days": int, "quarantine": str,
+               "rejected": str},
+    "scanner": {"socket": str, "host": str, "port": int, "database_dir": str,
+                "allow_test_signatures": bool, "window_mib": int, "overlap_mib": int,
+                "max_threads": int},
+    "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
+    "cycle": {"handover_by": str, "archiving_by": str, "item_number_digits": int},
+    "report": {"required_activity_types": list},
+    "retention": {"permanent_lock_years": int, "renew_within_years": int, "expiring_days": int},
+    "disposal": {"appraisers": int, "appraiser_role": str, "witnesses": int,
+                 "witness_valid_hours": int},
+}
+_UNIT_KEYS: dict[str, type | tuple[type, ...]] = {
+    "name": str, "zone": str, "routine_months": int, "evidence": str, "evidence_years": int,
+    "offload": str, "approver_role": str, "case_periods": dict, "disc_copies": bool,
+    "confirm_role": str,
+}
+
+
+def default_home() -> Path:
+    env = os.environ.get("CUSTODY_HOME")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "custody"
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _zone(file: str, key: str, name: str) -> ZoneInfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(file, key, f"unknown time zone {name!r}") from exc
+
+
+def _month_day(file: str, key: str, value: str) -> tuple[int, int]:
+    try:
+        m, d = (int(x) for x in value.split("-"))
+        if not (1 <= m <= 12 and 1 <= d <= 31):
+            raise ValueError
+    except ValueError as exc:
+        raise ConfigError(file, key, f"{value!r} is not a MM-DD date") from exc
+    return m, d
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: dict
+    home: Path
+    files: tuple[str, ...]
+
+    def section(self, name: str) -> dict:
+        return self.data.get(name, {})
+
+    @property
+    def units(self) -> dict[str, dict]:
+        return self.data.get("units", {})
+
+    def unit_zone(self, unit: str | None) -> ZoneInfo | None:
+        """The unit's zone, else the archive's; None when neither is configured."""
+        name = (self.units.get(unit or "", {}).get("zone") or
+                self.data["archive"].get("zone") or "")
+        return ZoneInfo(name) if name else None
+
+    def path_in_home(self, value: str, default: str) -> Path:
+        return Path(value) if value else self.home / default
+
+
+def _check(data: dict, file: str) -> None:
+    for section, value in data.items():
+        if section == "units":
+            if not isinstance(value, dict):
+                raise ConfigError(file, "units", "must be a table of unit tables")
+            for unit, rules in value.items():
+                _check_unit(file, unit, rules)
+            continue
+        keys = _SCHEMA.get(section)
+        if keys is None:
+            raise ConfigError(file, section, "unknown section")
+        _check_table(file, section, value, keys)
+
+
+def _check_unit(file: str, unit: str, rules: object) -> None:
+    _check_table(file, f"units.{unit}", rules, _UNIT_KEYS)
+
+
+def _check_table(file: str, where: str, table: object, keys: dict) -> None:
+    """Every key known and of its type (a bool is not an int here)."""
+    if not isinstance(table, dict):
+        raise ConfigError(file, where, "must be a table")
+    for key, v in table.items():
+        want = keys.get(key)
+        if want is None:
+            raise ConfigError(file, f"{where}.{key}", "unknown key")
+        if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+            raise ConfigError(file, f"{where}.{key}",
+                              f"must be {getattr(want, '__name__', want)}, not {type(v).__name__}")
+
+
+def _check_whole(data: dict, file: str) -> None:
+    """Contradictions visible only in the merged result."""
+    _zone(file, "archive.zone", data["archive"].get("zone", ""))
+    cat = data["catalog"]
+    if cat["backend"] not in ("sqlite", "mongodb"):
+        raise ConfigError(file, "catalog.backend", "must be 'sqlite' or 'mongodb'")
+    if cat["backend"] == "mongodb" and not cat["uri"]:
+        raise ConfigError(file, "catalog.uri", "the mongodb backend needs a uri")
+    st = data["store"]
+    if st["backend"] not in ("local", "s3"):
+        raise ConfigError(file, "store.backend", "must be 'local' or 's3'")
+    if st["backend"] == "s3" and not st["bucket"]:
+        raise ConfigError(file, "store.bucket", "the s3 backend needs a bucket")
+    if st["part_size_mib"] < 5:
+        raise ConfigError(file, "store.part_size_mib", "S3 parts are at least 5 MiB")
+    _check_replica(data, file)
+    ing = data["ingest"]
+    for key in ("workers", "chunk_mib", "max_recording_hours"):
+        if ing[key] < 1:
+            raise ConfigError(file, f"ingest.{key}", "must be at least 1")
+    if ing["chunk_mib"] > 64:
+        raise ConfigError(file, "ingest.chunk_mib", "at most 64 (memory is per file in flight)")
+    sc = data["scanner"]
+    if sc["overlap_mib"] < 1 or sc["window_mib"] <= 2 * sc["overlap_mib"]:
+        raise ConfigError(file, "scanner.overlap_mib", "must be at least 1 and well under "
+                          "half of scanner.window_mib")
+    if sc["window_mib"] >= 2048:
+        raise ConfigError(file, "scanner.window_mib", "clamd cannot scan 2 GiB or more at once")
+    if sc["socket"] and sc["host"]:
+        raise ConfigError(file, "scanner.host", "give scanner.socket or scanner.host, not both")
+    if data["ledger"]["checkpoint_retention_years"] < 1:
+        raise ConfigError(file, "ledger.checkpoint_retention_years", "must be at least 1")
+    hand = _month_day(file, "cycle.handover_by", data["cycle"]["handover_by"])
+    done = _month_day(file, "cycle.archiving_by", data["cycle"]["archiving_by"])
+    if done <= hand:
+        raise ConfigError(file, "cycle.archiving_by",
+                          "archiving must finish after the handover date")
+    if not 3 <= data["cycle"].get("item_number_digits", 5) <= 8:
+        raise ConfigError(file, "cycle.item_number_digits", "must be 3 to 8")
+    ret = data["retention"]
+    if ret["permanent_lock_years"] < 30:
+        raise ConfigError(file, "retention.permanent_lock_years",
+                          "a permanent record's lock reaches at least 30 years ahead")
+    if not 1 <= ret["renew_within_years"] < ret["permanent_lock_years"]:
+        raise ConfigError(file, "retention.renew_within_years",
+                          "must be at least 1 and less than retention.permanent_lock_years")
+    disp = data["disposal"]
+    if disp["appraisers"] < 2:
+        raise ConfigError(file, "disposal.appraisers", "an appraisal group has at least two")
+    if disp["witnesses"] < 1:
+        raise ConfigError(file, "disposal.witnesses", "destruction needs a witness (监销)")
+    for key in ("appraiser_role",):
+        if disp[key] not in ROLES:
+            raise ConfigError(file, f"disposal.{key}", f"must be one of {ROLES}")
+    bad = [t for t in data["report"]["required_activity_types"] if t not in ACTIVITY_TYPES]
+    if bad:
+        raise ConfigError(file, "report.required_activity_types",
+                          f"not activity types: {', '.join(map(str, bad))}")
+    for kind, mimes in data["formats"].items():
+        if not mimes or not all(isinstance(m, str) and "/" in m for m in mimes):
+            raise ConfigError(file, f"formats.{kind}", "must be a non-empty list of MIME types")
+    for unit, r in data.get("units", {}).items():
+        where = f"units.{unit}"
+        for key in ("name", "routine_months", "evidence", "offload", "approver_role"):
+            if key not in r:
+                raise ConfigError(file, f"{where}.{key}", "missing")
+        _zone(file, f"{where}.zone", r.get("zone", ""))
+        if r["routine_months"] < 6:
+            raise ConfigError(file, f"{where}.routine_months",
+                              "routine footage is kept at least 6 months")
+        if r["evidence"] not in EVIDENCE_RULES:
+            raise ConfigError(file, f"{where}.evidence", f"must be one of {EVIDENCE_RULES}")
+        if r["evidence"] == "long-term" and r.get("evidence_years", 0) <= 0:
+            raise ConfigError(file, f"{where}.evidence_years",
+                              "evidence 'long-term' needs a positive number of years")
+        if r["evidence"] != "long-term" and "evidence_years" in r:
+            raise ConfigError(file, f"{where}.evidence_years",
+                              f"contradicts evidence = {r['evidence']!r}")
+        if r["offload"] not in OFFLOAD_RULES:
+            raise ConfigError(file, f"{where}.offload", f"must be one of {OFFLOAD_RULES}")
+        if r.get("confirm_role", "approver") not in ROLES:
+            raise ConfigError(file, f"{where}.confirm_role", f"must be one of {ROLES}")
+        if r["approver_role"] not in APPROVER_ROLES:
+            raise ConfigError(file, f"{where}.approver_role", f"must be one of {APPROVER_ROLES}")
+        for ctype, years in r.get("case_periods", {}).items():
+            if not isinstance(years, int) or isinstance(years, bool) or years < 0:
+                raise ConfigError(file, f"{where}.case_periods.{ctype}",
+                                  "must be a whole number of years (0 = permanent)")
+
+
+def _check_replica(data: dict, file: str) -> None:
+    """The second copy: another WORM store, never the primary itself."""
+    rep, st = data["replica"], data["store"]
+    if rep["backend"] not in ("", "local", "s3"):
+        raise ConfigError(file, "replica.backend", "must be '' (none), 'local' or 's3'")
+    if not rep["backend"]:
+        if rep["write_on_ingest"]:
+            raise ConfigError(file, "replica.write_on_ingest", "needs a replica.backend")
+        return
+    if rep["backend"] == "local" and not rep["path"]:
+        raise ConfigError(file, "replica.path", "the local replica needs its own directory "
+                          "(on another disk)")
+    if rep["backend"] == "s3" and not rep["bucket"]:
+        raise ConfigError(file, "replica.bucket", "the s3 backend needs a bucket")
+    if rep["part_size_mib"] < 5:
+        raise ConfigError(file, "replica.part_size_mib", "S3 parts are at least 5 MiB")
+    if rep["backend"] == st["backend"] == "local":
+        mine = os.path.realpath(os.path.expanduser(rep["path"]))
+        primary = os.path.realpath(os.path.expanduser(st["path"])) if st["path"] else ""
+        if mine == primary:
+            raise ConfigError(file, "replica.path", "is the primary store: a second copy "
+                              "must be another store")
+    if (rep["backend"] == st["backend"] == "s3" and rep["bucket"] == st["bucket"]
+            and (rep["endpoint_url"] or "") == (st["endpoint_url"] or "")):
+        raise ConfigError(file, "replica.bucket", "is the primary store's bucket: a second "
+                          "copy must be another bucket or service")
+
+
+def _read(path: Path) -> dict:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "-", "file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not UTF-8: {exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
+
+
+def load(user_file: str | os.PathLike | None = None, home: Path | None = None) -> Settings:
+    """The default policy, overridden by ``user_file`` (or $CUSTODY_CONFIG), checked."""
+    default_text = resources.files("config").joinpath("default.toml").read_text("utf-8")
+    data = tomllib.loads(default_text)
+    _check(data, DEFAULT_NAME)
+    files = [DEFAULT_NAME]
+    chosen = user_file or os.environ.get("CUSTODY_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        user = _read(path)
+        _check(user, str(path))
+        data = _merge(data, user)
+        files.append(str(path))
+    _check_whole(data, files[-1])
+    return Settings(data=data, home=home or default_home(), files=tuple(files))

@@ -1,0 +1,493 @@
+"""Yearly statistics (统计分析): the figures a leader reads to find weak spots in enforcement.
+
+Pure computation over the catalog: nothing here prints, and the clock is never read, so the
+same catalog and year always give the same figures. ``archive/`` imports none of ``ingest/``,
+``retention/``, ``scanners/`` or the command line, so the small pieces of their logic that a
+report needs (a device's file-number gaps) are restated here.
+
+"Year N" of an item is the year, in its unit's zone, of its recording start; an item without
+one (a scanned document, data, an item still pending metadata) counts in the year of its
+document date, else of its ingestion.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from archive.catalog import years
+from archive.catalog.base import Catalog, Query
+from archive.catalog.years import parse_when
+from archive.domain.errors import InputError
+from archive.domain.model import TIERS, Item
+from config.settings import Settings
+
+# Activities whose enforcement regulations demand a full audio-visual record. Configurable
+# (the CLI reads ``[report] required_activity_types``); this is the list the bureaus share.
+DEFAULT_REQUIRED: tuple[str, ...] = (
+    "现场勘验", "询问", "先行登记保存", "扣押", "查封", "听证", "强制拆除", "送达",
+)
+AV_KINDS = ("video", "audio")  # kinds that have a duration worth counting in hours
+RECORDING_KINDS = ("video", "audio", "photo")  # 音像记录: what proves an activity was recorded
+WORK_RECORD = "工作记录"
+NONE_KEY = "-"  # the group of items that lack the grouped field (JSON keys must be strings)
+
+
+# --- reading the catalog ----------------------------------------------------------------------
+def list_optional(catalog: Catalog, collection: str) -> tuple[bool, list[dict]]:
+    """(exists, records): a collection this catalog version does not know yet reads as empty
+    rather than failing the whole report."""
+    try:
+        return True, catalog.list_records(collection)
+    except InputError as exc:
+        if exc.message.startswith("no collection"):
+            return False, []
+        raise
+
+
+def sequence_gaps(doc: dict) -> list[int]:
+    """File numbers missing between the lowest and highest a device has delivered (the same
+    rule as the device register; restated because archive/ does not import ingest/)."""
+    seen = sorted({int(n) for n in doc.get("sequences", []) if isinstance(n, int | float)})
+    if not seen:
+        return []
+    have = set(seen)
+    return [n for n in range(seen[0], seen[-1] + 1) if n not in have]
+
+
+# --- tallies ----------------------------------------------------------------------------------
+def _hours(seconds: float) -> float:
+    return round(seconds / 3600, 2)
+
+
+def _duration_s(item: Item) -> float:
+    d = item.description
+    if d.kind in AV_KINDS and d.recorded_start and d.recorded_end:
+        return (d.recorded_end - d.recorded_start).total_seconds()
+    return 0.0
+
+
+def _late(item: Item) -> bool:
+    return bool((item.checks.get("deadline") or {}).get("late"))
+
+
+class _Tally:
+    """Items, recorded seconds and late offloads of one unit, officer or device."""
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.seconds = 0.0
+        self.late = 0
+        self.by_kind: dict[str, int] = defaultdict(int)
+        self.by_type_items: dict[str, int] = defaultdict(int)
+        self.by_type_seconds: dict[str, float] = defaultdict(float)
+
+    def add(self, item: Item, seconds: float) -> None:
+        t = item.description.activity_type or NONE_KEY
+        self.items += 1
+        self.seconds += seconds
+        self.late += _late(item)
+        self.by_kind[item.description.kind] += 1
+        self.by_type_items[t] += 1
+        self.by_type_seconds[t] += seconds
+
+    def to_dict(self) -> dict:
+        return {"items": self.items, "seconds": self.seconds, "hours": _hours(self.seconds),
+                "late": self.late, "by_kind": dict(sorted(self.by_kind.items())),
+                "by_activity_type": {t: {"items": self.by_type_items[t],
+                                         "hours": _hours(self.by_type_seconds[t])}
+                                     for t in sorted(self.by_type_items)}}
+
+
+class _OfficerTally(_Tally):
+    """An officer's figures, split by role: leading the recording or assisting (协助)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.role_items = {"officer": 0, "assisting": 0}
+        self.role_seconds = {"officer": 0.0, "assisting": 0.0}
+
+    def add_role(self, item: Item, seconds: float, role: str) -> None:
+        self.add(item, seconds)
+        self.role_items[role] += 1
+        self.role_seconds[role] += seconds
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {
+            "as_officer": self.role_items["officer"],
+            "as_assisting": self.role_items["assisting"],
+            "hours_as_officer": _hours(self.role_seconds["officer"]),
+            "hours_as_assisting": _hours(self.role_seconds["assisting"])}
+
+
+def _brief(item: Item, zone: ZoneInfo, clearances: frozenset[str] = frozenset()) -> dict:
+    d = item.description
+    start = d.recorded_start.astimezone(zone).isoformat() if d.recorded_start else None
+    # a confidential item's case number is masked for readers without its clearance
+    hide = d.confidential is not None and d.confidential not in clearances
+    return {"id": item.id, "kind": d.kind, "unit": d.unit, "device_id": d.device_id,
+            "officers": list(d.officers), "recorded_start": start,
+            "activity_id": d.activity_id, "activity_type": d.activity_type,
+            "case_id": "***" if hide and d.case_id else d.case_id, "status": item.status,
+            "tier": item.tier}
+
+
+def _problems(item: Item) -> list[str]:
+    """The check failures of one item, by name (the keys of ``check_failures``)."""
+    c = item.checks
+    found = []
+    if item.status == "attention":
+        found.append("attention")
+    if item.status == "pending-metadata":
+        found.append("pending_metadata")
+    if (c.get("format") or {}).get("damaged"):
+        found.append("format_damaged")
+    if (c.get("consistency") or {}).get("result") == "fail":
+        found.append("consistency_fail")
+    if (c.get("written_record") or {}).get("result") == "fail":
+        found.append("written_record_fail")
+    virus = c.get("virus")
+    if virus is None:
+        found.append("virus_not_recorded")
+    elif virus.get("status") != "clean":
+        found.append("virus_not_clean")
+    if (c.get("device") or {}).get("result") == "fail":
+        found.append("device_faulty")
+    if (c.get("verification") or {}).get("ok") is False:  # failed its last sampled read
+        found.append("verification_failed")
+    return found
+
+
+PROBLEM_KEYS = ("attention", "pending_metadata", "format_damaged", "consistency_fail",
+                "written_record_fail", "virus_not_clean", "virus_not_recorded", "device_faulty",
+                "verification_failed")
+
+
+def _flag_names(item: Item) -> list[str]:
+    """Retention flags as names; the retention engine may store plain names or records."""
+    out = []
+    for f in item.retention.get("flags") or []:
+        if isinstance(f, str):
+            out.append(f)
+        elif isinstance(f, dict):
+            out.append(str(f.get("flag") or f.get("reason") or f.get("type") or NONE_KEY))
+    return out
+
+
+# --- the report -------------------------------------------------------------------------------
+def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | None = None,
+                      required_activity_types: Sequence[str] = DEFAULT_REQUIRED, *,
+                      unit_zones: Mapping[str, ZoneInfo] | None = None,
+                      unit_names: Mapping[str, str] | None = None,
+                      clearances: frozenset[str] = frozenset()) -> dict:
+    """Every figure of the yearly report for ``year`` (and ``unit``), as JSON-safe data.
+
+    ``zone`` places items of units not in ``unit_zones`` (and register dates) in a year.
+
+    Registers read besides the items (records of small collections):
+
+    - ``devices`` (the device register): ``{"id", "unit", "model", "status",
+      "sequences": [file numbers seen]}``. File numbers carry no date, so the gaps shown are
+      the device's gaps to date, for devices of the unit or used by it in the year.
+    - ``cases`` (the case register; imported, not built yet, may be empty):
+      ``{"id": "SJ-2026-0042", "unit": "market-001", "opened": "2026-03-01",
+      "closed": "2026-05-10" | None, "activities": ["询问", "扣押", ...]}`` where
+      ``activities`` are the activity types performed in the case. A case counts in the year
+      it was opened (a case without an opening date in every year, so it is not missed); it
+      is listed when it performed a required activity type and no recording (video, audio or
+      photo, any year) carries its case number.
+    - ``inspections`` (检查台帐, ``archive.verification``), counted in the year of ``at``:
+      sampled read-verifications ``{"id", "type": "sampled-verification", "at", "by",
+      "results": [{"item", "ok", "problems": [{"code", ...}]}], ...}`` and conduct spot checks
+      ``{"id", "type": "conduct-check", "at", "unit", "officers", "finding", "finding_zh"}``.
+      A catalog without the collection reads as "not available", not as an error.
+    """
+    zones = dict(unit_zones or {})
+    required = list(required_activity_types)
+
+    def zone_of(u: str | None) -> ZoneInfo:
+        return zones.get(u or "", zone)
+
+    items = years.year_items(catalog, year, zone, unit, zones)
+
+    totals = _Tally()
+    by_status: dict[str, int] = defaultdict(int)
+    units: dict[str, _Tally] = defaultdict(_Tally)
+    officers: dict[str, _OfficerTally] = defaultdict(_OfficerTally)
+    devices: dict[str, _Tally] = defaultdict(_Tally)
+    device_unit: dict[str, str] = {}
+    late_items: list[dict] = []
+    segments: dict[tuple[str, str], list[Item]] = defaultdict(list)
+    activity_of: dict[str, Item] = {}
+    work_records: dict[str, int] = defaultdict(int)
+    work_records_total = 0
+    recorded_activities: set[str] = set()
+    tiers = dict.fromkeys(TIERS, 0)
+    important = 0
+    confidential: dict[str, int] = defaultdict(int)
+    flags: dict[str, int] = defaultdict(int)
+    flagged_items: list[dict] = []
+    problems = dict.fromkeys(PROBLEM_KEYS, 0)
+    problem_items: list[dict] = []
+
+    for item in items:
+        d = item.description
+        z = zone_of(d.unit)
+        seconds = _duration_s(item)
+        totals.add(item, seconds)
+        by_status[item.status] += 1
+        units[d.unit or NONE_KEY].add(item, seconds)
+        for p in d.officers:
+            officers[p].add_role(item, seconds, "officer")
+        for p in d.assisting:
+            if p not in d.officers:  # one person, one count per item
+                officers[p].add_role(item, seconds, "assisting")
+        if d.device_id:
+            devices[d.device_id].add(item, seconds)
+            if d.unit:
+                device_unit.setdefault(d.device_id, d.unit)
+        if _late(item):
+            # the deadline check stores its due time in whatever offset it computed in
+            due = parse_when((item.checks.get("deadline") or {}).get("due"), z)
+            late_items.append(_brief(item, z, clearances) | {
+                "due": due.astimezone(z).isoformat() if due else None})
+        if d.activity_id:
+            activity_of.setdefault(d.activity_id, item)
+            if d.kind in AV_KINDS:
+                segments[(d.activity_id, d.device_id or NONE_KEY)].append(item)
+            if d.kind in RECORDING_KINDS:
+                recorded_activities.add(d.activity_id)
+        if d.kind == "document" and WORK_RECORD in (d.extra.get("document_type") or ""):
+            work_records_total += 1
+            work_records[d.activity_id or NONE_KEY] += 1
+        tiers[item.tier] = tiers.get(item.tier, 0) + 1
+        names = _flag_names(item)
+        important += d.important
+        if d.confidential:
+            confidential[d.confidential] += 1
+        for name in names:
+            flags[name] += 1
+        if d.important or names:
+            flagged_items.append(_brief(item, z, clearances) | {"important": d.important,
+                                                                 "flags": names})
+        found = _problems(item)
+        for name in found:
+            problems[name] += 1
+        if found:
+            problem_items.append(_brief(item, z, clearances) | {"problems": found})
+
+    # interrupted recordings: one device, several segments of one activity
+    interrupted: dict[str, dict] = {}
+    for (activity, device), segs in sorted(segments.items()):
+        if len(segs) < 2:
+            continue
+        segs = sorted(segs, key=lambda i: (i.description.recorded_start or i.ingested_at, i.id))
+        pause = 0.0
+        for a, b in zip(segs, segs[1:], strict=False):
+            if a.description.recorded_end and b.description.recorded_start:
+                pause += max(0.0, (b.description.recorded_start
+                                   - a.description.recorded_end).total_seconds())
+        first = activity_of[activity].description
+        entry = interrupted.setdefault(activity, {
+            "activity_id": activity, "activity_type": first.activity_type, "unit": first.unit,
+            "devices": {}, "segments": 0, "pause_seconds": 0.0,
+            "work_records": _activity_work_records(catalog, activity)})
+        entry["devices"][device] = len(segs)
+        entry["segments"] += len(segs)
+        entry["pause_seconds"] += pause
+
+    # device sequence gaps
+    _, device_docs = list_optional(catalog, "devices")
+    gap_rows = []
+    checked = 0
+    for doc in device_docs:
+        dev = str(doc.get("id"))
+        if unit is not None and doc.get("unit") != unit and dev not in devices:
+            continue
+        checked += 1
+        gaps = sequence_gaps(doc)
+        if gaps:
+            gap_rows.append({"device_id": dev, "unit": doc.get("unit") or device_unit.get(dev),
+                             "model": doc.get("model"), "status": doc.get("status"),
+                             "files_seen": len(doc.get("sequences", [])), "gaps": gaps,
+                             "missing": len(gaps)})
+    gaps_of = {r["device_id"]: r["missing"] for r in gap_rows}
+
+    by_device = {}
+    for dev in sorted(devices):
+        by_device[dev] = devices[dev].to_dict() | {"unit": device_unit.get(dev),
+                                                   "sequence_missing": gaps_of.get(dev, 0)}
+
+    cases = _unrecorded_cases(catalog, year, zone_of, unit, required)
+    verification = _verification(catalog, year, zone_of, unit)
+
+    return {
+        "year": year, "unit": unit, "zone": str(zone),
+        "unit_names": dict(unit_names or {}),
+        "required_activity_types": required,
+        "totals": totals.to_dict() | {"by_status": dict(sorted(by_status.items()))},
+        "by_unit": {u: units[u].to_dict() for u in sorted(units)},
+        "by_officer": {p: officers[p].to_dict() for p in sorted(officers)},
+        "by_device": by_device,
+        "late_offloads": {
+            "total": len(late_items),
+            "by_unit": _count(late_items, lambda r: [r["unit"] or NONE_KEY]),
+            "by_officer": _count(late_items, lambda r: r["officers"]),
+            "by_device": _count(late_items, lambda r: [r["device_id"] or NONE_KEY]),
+            "items": late_items},
+        "interrupted": {
+            "total": len(interrupted),
+            "without_work_record": sum(1 for e in interrupted.values()
+                                       if not e["work_records"]),
+            "activities": [interrupted[a] for a in sorted(interrupted)]},
+        "work_records": {
+            "total": work_records_total,
+            "by_activity": dict(sorted(work_records.items())),
+            # work records standing in for recordings: activities with no recording this year
+            "activities_without_recording": sorted(
+                a for a in work_records if a != NONE_KEY and a not in recorded_activities)},
+        "sequence_gaps": {"devices_checked": checked,
+                          "total_missing": sum(r["missing"] for r in gap_rows),
+                          "devices": gap_rows},
+        "unrecorded_cases": cases,
+        "flags": {"important": important, "confidential": dict(sorted(confidential.items())),
+                  "by_flag": dict(sorted(flags.items())), "flagged": len(flagged_items),
+                  "items": flagged_items},
+        "tiers": tiers,
+        "check_failures": {"items_with_problems": len(problem_items), **problems,
+                           "items": problem_items},
+        "verification": verification,
+    }
+
+
+def _count(rows: list[dict], keys) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for r in rows:
+        for k in keys(r):
+            out[k] += 1
+    return dict(sorted(out.items()))
+
+
+def _activity_work_records(catalog: Catalog, activity: str) -> int:
+    """Work records of an activity in any year: the one explaining a 31 December gap may be
+    scanned in January."""
+    documents = catalog.iter_items(Query(activity_id=activity, kind="document"), years.PAGE_SIZE)
+    return sum(1 for i in documents
+               if WORK_RECORD in (i.description.extra.get("document_type") or ""))
+
+
+def _unrecorded_cases(catalog: Catalog, year: int, zone_of, unit: str | None,
+                      required: list[str]) -> dict:
+    exists, docs = list_optional(catalog, "cases")
+    considered = requiring = 0
+    rows = []
+    for doc in docs:
+        if unit is not None and doc.get("unit") != unit:
+            continue
+        z = zone_of(doc.get("unit"))
+        opened = parse_when(doc.get("opened"), z)
+        if opened is not None and opened.astimezone(z).year != year:
+            continue
+        considered += 1
+        performed = [a for a in doc.get("activities") or [] if isinstance(a, str)]
+        needs = [a for a in required if a in performed]
+        if not needs:
+            continue
+        requiring += 1
+        case_id = str(doc.get("id"))
+        kinds = catalog.count_by("kind", Query(case_id=case_id))
+        recordings = sum(kinds.get(k, 0) for k in RECORDING_KINDS)
+        if recordings:
+            continue
+        rows.append({"id": case_id, "unit": doc.get("unit"), "opened": doc.get("opened"),
+                     "closed": doc.get("closed"), "required": needs,
+                     "other_items": sum(kinds.values())})
+    return {"register_available": exists, "register_size": len(docs),
+            "considered": considered, "requiring_recording": requiring,
+            "total": len(rows), "cases": rows}
+
+
+def _result_ok(r: dict) -> bool:
+    if "ok" in r:
+        return bool(r["ok"])
+    return str(r.get("result", "")).lower() in ("pass", "ok", "passed", "通过")
+
+
+def _verification(catalog: Catalog, year: int, zone_of, unit: str | None) -> dict:
+    """Sampled read-verifications and conduct spot checks filed in year N (by their date).
+
+    A sampled run's lot is not tied to a unit, so for one unit only the results for its
+    items count (the item is looked up), and a run counts when any of them does."""
+    exists, docs = list_optional(catalog, "inspections")
+    units: dict[str, str | None] = {}
+
+    def unit_of(item_id: str) -> str | None:
+        if item_id not in units:
+            item = catalog.get_item(item_id)
+            units[item_id] = item.description.unit if item else None
+        return units[item_id]
+
+    runs = checked = failed = conduct = 0
+    failures: list[dict] = []
+    by_problem: dict[str, int] = defaultdict(int)
+    by_finding: dict[str, int] = defaultdict(int)
+    conduct_by_officer: dict[str, int] = defaultdict(int)
+    for doc in docs:
+        z = zone_of(doc.get("unit"))
+        at = parse_when(doc.get("at"), z)
+        if at is None or at.astimezone(z).year != year:
+            continue
+        if doc.get("type") == "conduct-check":  # 回放检查: a finding about conduct
+            if unit is not None and doc.get("unit") != unit:
+                continue
+            conduct += 1
+            by_finding[str(doc.get("finding_zh") or doc.get("finding") or NONE_KEY)] += 1
+            for p in doc.get("officers") or []:
+                conduct_by_officer[p] += 1
+            continue
+        results = [r for r in doc.get("results") or []
+                   if unit is None or unit_of(str(r.get("item") or r.get("item_id"))) == unit]
+        if unit is not None and not results:
+            continue
+        runs += 1
+        for r in results:
+            checked += 1
+            if _result_ok(r):
+                continue
+            failed += 1
+            codes = [str(p.get("code")) for p in r.get("problems") or [] if isinstance(p, dict)]
+            for c in codes:
+                by_problem[c] += 1
+            failures.append({"inspection": doc.get("id"), "at": doc.get("at"),
+                             "item_id": r.get("item") or r.get("item_id"),
+                             "problems": codes or ([r["problem"]] if r.get("problem") else [])})
+    return {"available": exists, "inspections": runs, "items_checked": checked,
+            "passed": checked - failed, "failed": failed,
+            "by_problem": dict(sorted(by_problem.items())), "failures": failures,
+            "conduct_checks": conduct, "conduct_by_finding": dict(sorted(by_finding.items())),
+            "conduct_by_officer": dict(sorted(conduct_by_officer.items()))}
+
+
+def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | None,
+                clearances: frozenset[str]) -> dict:
+    """The yearly statistics as the configuration describes the units: each unit's zone and
+    name, the activity types that must be recorded; masked for the viewer's clearances."""
+    from datetime import timezone
+
+    from archive.domain.model import iso
+
+    if unit is not None and unit not in settings.units:
+        raise InputError(f"no unit {unit!r} in the config (units: "
+                         f"{', '.join(sorted(settings.units))})")
+    zone = settings.unit_zone(unit) or ZoneInfo("UTC")  # none configured: UTC, not a guess
+    required = (settings.section("report").get("required_activity_types")
+                or DEFAULT_REQUIRED)
+    stats = yearly_statistics(
+        catalog, year, zone, unit, required,
+        unit_zones={u: settings.unit_zone(u) or zone for u in settings.units},
+        unit_names={u: r.get("name", u) for u, r in settings.units.items()},
+        clearances=clearances)
+    stats["generated_at"] = iso(datetime.now(timezone.utc))
+    return stats
