@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from archive import failpoints
 from archive.catalog.base import Catalog
 from archive.domain.errors import CustodyError, IdentityError, InputError, NotFound
 from archive.domain.model import CONFIDENTIAL_CLASSES, ROLES, Person, iso
@@ -24,12 +25,8 @@ def os_account() -> str:
 
 
 def test_keyring_dir() -> Path | None:
-    """Tests and the demo may hold everybody's keys in one folder and say who acts
-    (CUSTODY_ACT_AS). Honoured only with CUSTODY_TESTING=1; it gives nobody a key they do not
-    already hold, since every action is still signed with the acting person's own key."""
-    if os.environ.get("CUSTODY_TESTING") == "1" and os.environ.get("CUSTODY_TEST_PEOPLE_DIR"):
-        return Path(os.environ["CUSTODY_TEST_PEOPLE_DIR"])
-    return None
+    """Where every person's key is held in one folder (tests, the demo): a test seam."""
+    return failpoints.held_keys_dir()
 
 
 def personal_key_path(person_id: str, home: Path | None = None) -> Path:
@@ -184,8 +181,8 @@ def acting_person(catalog: Catalog, home: Path | None = None) -> Actor:
     """The person bound to this OS account, with their key; refused otherwise."""
     account = os_account()
     found = catalog.list_records("people", os_account=account)
-    act_as = os.environ.get("CUSTODY_ACT_AS")
-    if test_keyring_dir() is not None and act_as:
+    act_as = failpoints.acting_as()
+    if act_as:
         doc = catalog.get_record("people", act_as)
         found = [doc] if doc else []
         account = act_as
@@ -265,7 +262,7 @@ def identify(archive: Any, home: Path | None = None) -> Actor:
     try:
         return acting_person(archive.catalog, home)
     except IdentityError as exc:
-        act_as = os.environ.get("CUSTODY_ACT_AS") if test_keyring_dir() else None
-        record_refusal(archive, None, "sign-in", exc, account=act_as or os_account())
+        record_refusal(archive, None, "sign-in", exc,
+                       account=failpoints.acting_as() or os_account())
         raise
 

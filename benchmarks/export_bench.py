@@ -29,7 +29,8 @@ from archive.integrity.signing import Keyring, SigningKey, public_pem
 from archive.ledger.chain import Actor
 from archive.people import register
 from archive.service import Archive
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
+from tests.support.worm import release_all_for_tests
 
 
 def _hwm_mib() -> float:

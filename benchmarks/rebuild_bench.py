@@ -26,8 +26,9 @@ from archive.copies.migrate import migrate  # noqa: E402
 from archive.copies.rebuild import rebuild  # noqa: E402
 from archive.domain.model import Description  # noqa: E402
 from archive.service import Archive  # noqa: E402
-from archive.worm.local import LocalWormStore, release_all_for_tests  # noqa: E402
+from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive  # noqa: E402
+from tests.support.worm import release_all_for_tests  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -20,9 +20,10 @@ from archive.catalog.sqlite import SQLiteCatalog
 from archive.copies import replica as rep_mod
 from archive.copies import restore as restore_mod
 from archive.domain.model import Description
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive
 from tests.support.damage import damage
+from tests.support.worm import release_all_for_tests
 
 
 def _chunks(block: bytes, mib: int, n: int):

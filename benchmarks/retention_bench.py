@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from archive.catalog.sqlite import SQLiteCatalog  # noqa: E402
 from archive.domain.model import Description  # noqa: E402
-from archive.worm.local import LocalWormStore, release_all_for_tests  # noqa: E402
+from archive.worm.local import LocalWormStore
 from tests.support.retention import make_team  # noqa: E402
+from tests.support.worm import release_all_for_tests  # noqa: E402
 
 
 def main() -> None:

@@ -144,14 +144,24 @@ def local(ctx: Context, stored: str | None, unit: str | None = None) -> str:
     return f"{dt.astimezone(zone):%Y-%m-%d %H:%M}" if zone else stored
 
 
+class Bar:
+    """Advance it by n (``bar(n)``); ``bar.total(n)`` once the amount of work is known."""
+
+    def __init__(self, advance: Callable[[int], None] = lambda n: None,
+                 total: Callable[[int], None] = lambda n: None) -> None:
+        self._advance, self.total = advance, total
+
+    def __call__(self, n: int) -> None:
+        self._advance(n)
+
+
 @contextmanager
 def progress(label: str, as_json: bool, total: int | None = None,
-             unit: str = "items") -> Iterator[Callable[[int], None]]:
-    """The one progress bar: on a terminal (never with --json), in items or bytes; yields
-    the function that advances it by n."""
+             unit: str = "items") -> Iterator[Bar]:
+    """The one progress bar: on a terminal (never with --json), in items or bytes."""
     console = Console(stderr=True)
     if as_json or not console.is_terminal:
-        yield lambda n: None
+        yield Bar()
         return
     from rich.progress import (
         BarColumn,
@@ -168,4 +178,4 @@ def progress(label: str, as_json: bool, total: int | None = None,
     with Progress(TextColumn("{task.description}"), BarColumn(), *columns, console=console,
                   transient=True) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+        yield Bar(lambda n: bar.advance(task, n), lambda n: bar.update(task, total=n))

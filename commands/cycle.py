@@ -6,7 +6,6 @@ Thin like cli.py: parse, call a service, render.
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from commands.base import (
     command,
     emit_json,
     json_option,
+    progress,
 )
 
 YEAR = click.IntRange(1900, 9999)
@@ -33,17 +33,6 @@ def _policy(ctx: Context):
     from retention.policy import CyclePolicy
 
     return CyclePolicy.from_settings(ctx.settings)
-
-
-def _progress(total: int, label: str, as_json: bool):
-    """A progress bar on a terminal; nothing otherwise."""
-    if as_json or not sys.stderr.isatty():
-        return None, None
-    from rich.progress import Progress
-
-    bar = Progress(console=Console(stderr=True), transient=True)
-    task = bar.add_task(label, total=total)
-    return bar, lambda n: bar.advance(task, n)
 
 
 def _media_probe():
@@ -90,20 +79,10 @@ def transfer() -> None:
 def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json: bool) -> int:
     """Check every item of the year from the store; write the list, report and manifest."""
     from retention import transfer as tr
-    from retention.policy import items_of_year
 
-    actor = ctx.actor()
-    policy = _policy(ctx)
-    bar, tick = _progress(len(items_of_year(ctx.archive.catalog, policy, year)),
-                          "transfer check", as_json)
-    if bar:
-        bar.start()
-    try:
-        rec = tr.prepare(ctx.archive, actor, policy, year, to, _now(),
-                         None if no_media else _media_probe(), tick)
-    finally:
-        if bar:
-            bar.stop()
+    with progress("transfer check", as_json) as bar:
+        rec = tr.prepare(ctx.archive, ctx.actor(), _policy(ctx), year, to, _now(),
+                         None if no_media else _media_probe(), bar, bar.total)
     listing = rec.pop("listing")
     if as_json:
         emit_json(rec)
@@ -135,12 +114,9 @@ def transfer_accept(ctx: Context, year: int, as_json: bool) -> int:
 @command
 def transfer_list(ctx: Context, year: int | None, as_json: bool) -> int:
     """Transfers with their state and receipts."""
-    docs = ctx.archive.catalog.list_records("transfers", **({"year": year} if year else {}))
-    rows = [{"id": d["id"], "year": d["year"], "status": d["status"],
-             "items": len(d["items"]), "withheld": len(d["withheld"]),
-             "prepared_by": d["prepared_by"],
-             "accepted_by": (d.get("receipt") or {}).get("receipt", {}).get("accepted_by")}
-            for d in docs]
+    from retention import transfer as tr
+
+    rows = tr.list_transfers(ctx.archive, year)
     if as_json:
         emit_json({"transfers": rows})
         return 0

@@ -11,12 +11,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from archive.domain.model import parse_iso
 from commands.base import (
     Context,
     command,
     emit_json,
     json_option,
+    local,
 )
 from retention import cases, disposal, flags
 from retention.engine import RetentionEngine
@@ -27,19 +27,10 @@ def _engine(ctx: Context) -> RetentionEngine:
     return RetentionEngine(ctx.archive, ctx.settings)
 
 
-def _local(ctx: Context, when: str | None, unit: str | None) -> str:
-    """A stored UTC time shown in the unit's zone."""
-    if when is None:
-        return "-"
-    zone = ctx.settings.unit_zone(unit)
-    dt = parse_iso(when)
-    return f"{dt.astimezone(zone):%Y-%m-%d %H:%M}" if zone else when
-
-
 def _changes(ctx: Context, changes: list[dict]) -> None:
     for c in changes:
         after = c["after"]
-        until = _local(ctx, after["retain_until"], c.get("unit"))
+        until = local(ctx, after["retain_until"], c.get("unit"))
         kept = (f"permanent (locked until {until})" if c["period"] == "permanent"
                 and after["tier"] == "permanent" else f"until {until}")
         hold = "held" if after["legal_hold"] else "not held"
@@ -110,7 +101,7 @@ def case_close(ctx: Context, case_id: str, closed: str, as_json: bool) -> int:
 @command
 def case_list(ctx: Context, as_json: bool) -> int:
     """The case register."""
-    docs = ctx.archive.catalog.list_records("cases")
+    docs = cases.list_cases(_engine(ctx))
     if as_json:
         emit_json({"cases": docs})
         return 0
@@ -199,7 +190,7 @@ def flag_withdraw(ctx: Context, flag_id: str, note: str | None, as_json: bool) -
 @command
 def flag_list(ctx: Context, as_json: bool) -> int:
     """Every flag with its state."""
-    docs = ctx.archive.catalog.list_records("flags")
+    docs = flags.list_flags(_engine(ctx))
     if as_json:
         emit_json({"flags": docs})
         return 0
@@ -242,7 +233,7 @@ def retention_run(ctx: Context, as_of: str | None, as_json: bool) -> int:
             t = Table("item", "unit", "tier", "retain until", "rule", title=title)
             for r in rows:
                 t.add_row(r["item"], r["unit"] or "-", r["tier"],
-                          _local(ctx, r["retain_until"], r["unit"]), r["rule"])
+                          local(ctx, r["retain_until"], r["unit"]), r["rule"])
             Console(width=200).print(t)
     for p in report.problems:
         click.echo(f"{p['item']}: {p['message']}", err=True)
@@ -338,7 +329,7 @@ def dispose_execute(ctx: Context, list_id: str, witnesses: tuple[str, ...],
 @command
 def dispose_list(ctx: Context, as_json: bool) -> int:
     """Disposal lists and their state."""
-    docs = ctx.archive.catalog.list_records("disposals")
+    docs = disposal.list_disposals(_engine(ctx))
     if as_json:
         emit_json({"lists": docs})
         return 0

@@ -13,6 +13,7 @@ import json
 from datetime import date, datetime
 from pathlib import Path
 
+from archive import people
 from archive.catalog.base import Query
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, NotFound
@@ -130,6 +131,7 @@ def _lowers(engine: RetentionEngine, old: dict, new: dict) -> str | None:
     return None
 
 
+@people.records_refusals("case import")
 def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
     """All or nothing: every problem in the file is reported (line and reason) and nothing is
     imported while any remains."""
@@ -186,6 +188,7 @@ def items_of_case(engine: RetentionEngine, case_id: str) -> list[str]:
     return list(dict.fromkeys(ids + list(doc.get("items", []))))
 
 
+@people.records_refusals("case link")
 def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: str) -> dict:
     """Make items evidence of a case: held while it is open. In a unit whose evidence is
     permanent, each linked item also gets an evidence flag, which a second person confirms."""
@@ -230,6 +233,7 @@ def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str) -> b
     return False
 
 
+@people.records_refusals("case close")
 def close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
     """Close a case on ``closed`` (not in the future, not before it opened, once)."""
     require_role(engine.catalog, actor, CLOSE_ROLES, "close a case")
@@ -275,3 +279,8 @@ def parse_day(value: str) -> date:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as exc:
         raise InputError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+def list_cases(engine: RetentionEngine) -> list[dict]:
+    """The case register, each case with its linked items."""
+    return engine.archive.catalog.list_records("cases")

@@ -142,6 +142,7 @@ def _accepted_ids(transfers: list[dict]) -> list[str]:
     return [t["id"] for t in transfers if t["status"] == "accepted"]
 
 
+@people.records_refusals("archive finalize")
 def finalize(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, work_dir: Path,
              now: datetime) -> dict:
     """Codes for every item in an accepted transfer that has none, notes for promotions, and

@@ -140,6 +140,7 @@ def _claim_disc(archive: Archive, fonds: str, number: int, actor: Actor,
             number += 1
 
 
+@people.records_refusals("disc build")
 def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: int | None,
           capacity: int, out_dir: Path, now: datetime,
           progress: Callable[[int], None] | None = None) -> dict:
@@ -235,6 +236,7 @@ def _counted(chunks, progress):
         yield c
 
 
+@people.records_refusals("disc place")
 def place(archive: Archive, actor: Actor, disc_id: str, location: str, now: datetime) -> dict:
     people.require_role(archive.catalog, actor, ROLES, "record where a disc is kept")
     doc = archive.catalog.get_record("discs", disc_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
+from archive import people
 from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
@@ -70,6 +71,7 @@ def due(engine: RetentionEngine, item: Item, now: datetime) -> str | None:
     return None
 
 
+@people.records_refusals("dispose propose")
 def propose(engine: RetentionEngine, actor: Actor) -> dict:
     require_role(engine.catalog, actor, PROPOSE_ROLES, "propose a disposal list")
     now = now_utc()
@@ -103,6 +105,7 @@ def _list(engine: RetentionEngine, list_id: str) -> dict:
     return doc
 
 
+@people.records_refusals("dispose approve")
 def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | None) -> dict:
     doc = _list(engine, list_id)
     if actor.person_id == doc["proposed_by"]:
@@ -126,6 +129,7 @@ def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | Non
     return doc
 
 
+@people.records_refusals("dispose witness")
 def witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
     doc = _list(engine, list_id)
     require_role(engine.catalog, actor, WITNESS_ROLES, "witness a destruction")
@@ -178,6 +182,7 @@ def _present_witnesses(engine: RetentionEngine, doc: dict, named: list[str],
     return named
 
 
+@people.records_refusals("dispose execute")
 def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list[str]) -> dict:
     """Destroy what still qualifies by the real clock; report and keep everything else."""
     doc = _list(engine, list_id)
@@ -331,3 +336,8 @@ def _register(engine: RetentionEngine, actor: Actor, doc: dict, execution: dict,
     years = int(engine.settings.section("ledger").get("checkpoint_retention_years", 100))
     stored = engine.store.put_blob(key, canonical(signed), add_years(now_utc(), years))
     return {"key": key, "version_id": stored.version_id, "text_zh": body["text_zh"]}
+
+
+def list_disposals(engine: RetentionEngine) -> list[dict]:
+    """Disposal lists and their state."""
+    return engine.archive.catalog.list_records("disposals")

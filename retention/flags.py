@@ -8,6 +8,7 @@ on one item covers every item of its activity: the whole recording of an inciden
 
 from __future__ import annotations
 
+from archive import people
 from archive.catalog.base import Query
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
@@ -42,6 +43,7 @@ def scope(engine: RetentionEngine, item_id: str) -> tuple[str | None, list[str]]
     return activity, list(dict.fromkeys(ids))
 
 
+@people.records_refusals("flag")
 def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
                note: str | None = None, case_id: str | None = None) -> dict:
     require_role(engine.catalog, actor, FLAG_ROLES, "flag a record")
@@ -79,6 +81,7 @@ def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
     return doc | {"retention_changes": changes}
 
 
+@people.records_refusals("flag withdraw")
 def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | None) -> dict:
     """Remove an unconfirmed flag (the person who raised it, or one who may confirm it);
     the hold goes only where no other reason is left."""
@@ -104,6 +107,7 @@ def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | No
                                                         f"flag {flag_id} withdrawn")}
 
 
+@people.records_refusals("flag confirm")
 def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
     """The second person: applies the permanent tier's lock, which can never be undone."""
     doc = _flag(engine, flag_id)
@@ -129,3 +133,8 @@ def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
     items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
     return doc | {"retention_changes": engine.apply_all(items, actor,
                                                         f"flag {flag_id} confirmed")}
+
+
+def list_flags(engine: RetentionEngine) -> list[dict]:
+    """Every flag with its state."""
+    return engine.archive.catalog.list_records("flags")

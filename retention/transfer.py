@@ -114,10 +114,13 @@ def _manifest_row(item: Item) -> dict:
             "tier": item.tier}
 
 
+@people.records_refusals("transfer prepare")
 def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_dir: Path,
             now: datetime, media_probe: MediaProbe | None = None,
-            progress: Callable[[int], None] | None = None) -> dict:
-    """Check every item of year N not yet in an accepted transfer; write the package."""
+            progress: Callable[[int], None] | None = None,
+            total: Callable[[int], None] | None = None) -> dict:
+    """Check every item of year N not yet in an accepted transfer; write the package.
+    ``total`` is told how many items will be checked, ``progress`` each one done."""
     from archive.packaging.bags import BagWriter
 
     people.require_role(archive.catalog, actor, ROLES, "prepare a transfer")
@@ -128,6 +131,8 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
         raise InputError(f"year {year}: nothing left to transfer "
                          f"({len(done)} items already in accepted transfers)")
     items.sort(key=lambda i: (i.description.unit or "", i.id))
+    if total is not None:
+        total(len(items))
     passed, withheld = check_items(archive, items, media_probe, progress)
     earlier = transfers_of(archive, year)
     number = (earlier[-1]["number"] + 1) if earlier else 1
@@ -182,6 +187,7 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     return record | {"listing": listing}
 
 
+@people.records_refusals("transfer accept")
 def accept(archive: Archive, actor: Actor, year: int, now: datetime) -> dict:
     """The receipt of the accepting archivist (not the preparer), signed with their key."""
     people.require_role(archive.catalog, actor, ROLES, "accept a transfer")
@@ -295,3 +301,13 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def list_transfers(archive: Archive, year: int | None = None) -> list[dict]:
+    """Transfers (of year N) with their state and receipts, one summary row each."""
+    docs = archive.catalog.list_records("transfers", **({"year": year} if year else {}))
+    return [{"id": d["id"], "year": d["year"], "status": d["status"],
+             "items": len(d["items"]), "withheld": len(d["withheld"]),
+             "prepared_by": d["prepared_by"],
+             "accepted_by": (d.get("receipt") or {}).get("receipt", {}).get("accepted_by")}
+            for d in docs]

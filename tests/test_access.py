@@ -54,7 +54,7 @@ def team(tmp_path, catalog):
                         source={"original_name": f"2026/{name}%1.mp4"})
         s.items[name] = s.archive.archive_stream([os.urandom(70_000)], d, s.actor, until).item.id
     yield s
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 import bootstrap
 from archive import people
 from archive.domain.model import Description
-from archive.worm.local import release_all_for_tests
 from cli import main
 from config import settings
+from tests.support.worm import release_all_for_tests
 
 
 @pytest.fixture

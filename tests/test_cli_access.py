@@ -47,7 +47,7 @@ def office(tmp_path, monkeypatch):
     monkeypatch.ids = ids
     monkeypatch.tmp = tmp_path
     yield monkeypatch
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
 

@@ -38,7 +38,7 @@ def home(tmp_path, monkeypatch):
     cfg = _config(tmp_path, f'[replica]\nbackend = "local"\npath = "{tmp_path / "replica"}"\n')
     monkeypatch.setenv("CUSTODY_CONFIG", str(cfg))
     yield monkeypatch
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
 
@@ -154,7 +154,7 @@ def test_write_on_ingest(home, tmp_path):
     assert [e["outcome"] for e in item.events if e["type"] == "replication"] == ["success"]
     assert run_json("status")["lag"]["items_behind"] == 0
     # the replica's disk goes away: ingest goes on, the item says why it has one copy
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path / "replica")
     os.rename(tmp_path / "replica", tmp_path / "replica-unplugged")

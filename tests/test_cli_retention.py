@@ -26,7 +26,7 @@ def office(tmp_path, monkeypatch):
         run("people", "add", pid, "--name", f"人员{pid}", "--account", pid.lower(),
             "--role", role)
     yield monkeypatch
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
 

@@ -31,7 +31,7 @@ def team(tmp_path, monkeypatch):
     archive.finish_command()
     archive.catalog.close()
     yield monkeypatch
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
 

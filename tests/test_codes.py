@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from archive.catalog.sqlite import SQLiteCatalog
 from archive.service import Archive
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from retention import codes, cycle, transfer
 from tests.support.archives import make_archive
 from tests.support.builders import make_item
+from tests.support.worm import release_all_for_tests
 from tests.test_transfer import add, archivist, policy
 
 NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)

@@ -39,7 +39,7 @@ def office(tmp_path, monkeypatch):
     archive.finish_command()
     archive.catalog.close()
     yield monkeypatch, ids, tmp_path
-    from archive.worm.local import release_all_for_tests
+    from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
 

@@ -14,7 +14,7 @@ from archive.catalog.base import Query
 from archive.catalog.sqlite import SQLiteCatalog
 from archive.domain.errors import ServiceUnavailable
 from archive.worm.base import object_key
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from config import settings
 from ingest import devices
 from ingest.completion import complete
@@ -23,6 +23,7 @@ from scanners.clamd import ClamdScanner
 from tests.support.archives import make_archive
 from tests.support.clamd import EICAR
 from tests.support.corpus import make_image, make_mp4, make_ofd, make_pdf, make_wav, truncate
+from tests.support.worm import release_all_for_tests
 
 NOW = datetime.now(timezone.utc)
 TODAY = NOW.astimezone(timezone(timedelta(hours=8))).replace(hour=9, minute=0, second=0,

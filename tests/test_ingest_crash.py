@@ -17,9 +17,10 @@ from archive.catalog.sqlite import SQLiteCatalog
 from archive.copies.reconcile import reconcile
 from archive.failpoints import STEPS
 from archive.worm.base import object_key
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive
 from tests.support.corpus import make_mp4, make_pdf
+from tests.support.worm import release_all_for_tests
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from archive.integrity.fixity import digest_chunks
-from archive.worm.local import release_all_for_tests
 from tests.support.corpus import make_mp4
+from tests.support.worm import release_all_for_tests
 from tests.test_ingest import _ingest, env  # noqa: F401  (fixture)
 
 

@@ -12,8 +12,9 @@ from archive.catalog.sqlite import SQLiteCatalog
 from archive.integrity.signing import SigningKey
 from archive.ledger.chain import Actor, check_chain
 from archive.people import people_keyring
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive
+from tests.support.worm import release_all_for_tests
 
 
 @pytest.fixture

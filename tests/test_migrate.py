@@ -22,11 +22,12 @@ from archive.domain.errors import InputError
 from archive.people import people_keyring
 from archive.service import Archive
 from archive.verification import verify_item
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from config import settings
 from tests.support.catalogs import CATALOG_FACTORIES
 from tests.support.pairs import store_pair
 from tests.support.retention import make_team
+from tests.support.worm import release_all_for_tests
 from tests.test_cli import run, run_json  # noqa: F401
 from tests.test_rebuild import fill, snapshot
 

@@ -12,9 +12,10 @@ from archive.copies.reconcile import reconcile
 from archive.domain.errors import ProblemFound
 from archive.domain.model import Description
 from archive.integrity.fixity import digest_bytes
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from ingest.moves import move_verified, read_report
 from tests.support.archives import make_archive
+from tests.support.worm import release_all_for_tests
 
 
 def test_a_copy_that_does_not_match_leaves_the_original(tmp_path):

@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 from archive.catalog.sqlite import SQLiteCatalog
 from archive.domain.errors import InputError
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
 from retention import cases, disposal, flags
 from tests.support.retention import make_team
+from tests.support.worm import release_all_for_tests
 
 CASES = ("SJ-A", "SJ-B")
 CLOSE_DATES = (date(2026, 1, 10), date(2026, 6, 1), date(2025, 12, 31))

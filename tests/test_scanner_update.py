@@ -352,7 +352,7 @@ def office(tmp_path, monkeypatch):
     try:
         run("scanner", "stop")
     finally:
-        from archive.worm.local import release_all_for_tests
+        from tests.support.worm import release_all_for_tests
 
         release_all_for_tests(tmp_path)
 

@@ -19,9 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from typing import Any
+
+from archive import people
 from archive.catalog.base import Catalog, Query
 from archive.domain.canonical import canonical
-from archive.domain.errors import CustodyError, InputError, NotFound
+from archive.domain.errors import CustodyError, IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, Person, iso, parse_iso
 from archive.integrity.signing import Keyring, load_public_pem
@@ -60,10 +63,27 @@ class AccessContext:
     approver_position: Callable[[str | None], str]  # unit -> 法制股 / 分管领导 / ...
     zone_of: Callable[[str | None], object] | None = None
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> AccessContext:
+        """From the loaded settings (``config.settings.Settings``): each configured unit's
+        ``approver_role``; items of no configured unit need the fallback position."""
+        units = settings.units
+
+        def approver_position(unit: str | None) -> str:
+            return units[unit]["approver_role"] if unit in units else FALLBACK_POSITION
+
+        return cls(approver_position=approver_position, zone_of=settings.unit_zone)
+
 
 def _record_refusal(archive: Archive, actor: Actor, action: str, subject: str, why: str,
                     details: dict | None = None) -> AccessRefused:
-    """File a refusal (register + ledger) and return the error to raise."""
+    """File a refusal (register + ledger) and return the error to raise.
+
+    The access rules' own refusals: the ledger entry is an ``access-refused`` naming the
+    request involved, which the register shows. A refusal of who is acting (IdentityError) is
+    ``people.record_refusal``'s, through the ``people.records_refusals`` decorator on the entry
+    points. The error returned is marked recorded, so that mechanism never files it again.
+    """
     rid = uuid7()
     doc = {"id": rid, "kind": "refusal", "at": iso(_now()), "person": actor.person_id,
            "action": action, "subject": subject, "reason": why, "details": details or {}}
@@ -71,7 +91,9 @@ def _record_refusal(archive: Archive, actor: Actor, action: str, subject: str, w
                                   {"attempted": action, "reason": why} | (details or {}))
     doc["ledger_seq"] = entry.seq
     archive.catalog.put_record("access_register", rid, doc)
-    return AccessRefused(f"refused: {why}", subject=subject)
+    refused = AccessRefused(f"refused: {why}", subject=subject)
+    refused.recorded = True  # people.record_refusal skips it
+    return refused
 
 
 def request_body(doc: dict) -> dict:
@@ -80,6 +102,7 @@ def request_body(doc: dict) -> dict:
                                 "query", "named")}
 
 
+@people.records_refusals("access request")
 def create_request(archive: Archive, actor: Actor, reason: str, purpose: str,
                    items: list[str] | None = None, query: Query | None = None,
                    query_text: str | None = None, until: datetime | None = None) -> dict:
@@ -131,6 +154,26 @@ def create_request(archive: Archive, actor: Actor, reason: str, purpose: str,
     return doc
 
 
+REQUEST_STATUSES = ("pending", "approved", "denied")
+
+
+def list_requests(archive: Archive, status: str | None = None,
+                  requester: str | None = None) -> list[dict]:
+    """Access requests (optionally of one status, or one requester's) in the order they were
+    made, as rows: who asked, why, for how many items, who decided, until when."""
+    if status is not None and status not in REQUEST_STATUSES:
+        raise InputError(f"status {status!r} is not one of {', '.join(REQUEST_STATUSES)}")
+    equal = {"status": status} if status else {}
+    if requester is not None:
+        equal["requester"] = requester
+    docs = sorted(archive.catalog.list_records("requests", **equal), key=lambda r: r["at"])
+    return [{"id": r["id"], "status": r["status"], "requester": r["requester"],
+             "purpose": r["purpose"], "reason": r["reason"], "items": len(r["items"]),
+             "at": r["at"], "units": r["units"],
+             "decided_by": (r.get("decision") or {}).get("decision", {}).get("by"),
+             "until": r.get("valid_until") or r["until"]} for r in docs]
+
+
 def get_request(catalog: Catalog, request_id: str) -> dict:
     doc = catalog.get_record("requests", request_id)
     if doc is None:
@@ -159,6 +202,7 @@ def _approval_problem(catalog: Catalog, req: dict, approver: Person,
     return None
 
 
+@people.records_refusals("access decide")
 def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note: str,
            ctx: AccessContext) -> dict:
     """Approve or deny a pending request, signed with the approver's own key."""
@@ -166,8 +210,9 @@ def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note:
     req = get_request(catalog, request_id)
     action = "approve" if approve else "deny"
     approver = person_of(catalog, actor.person_id)
-    if approver is None:  # acting_person found them; a race with removal: fail closed
-        raise AccessRefused(f"{actor.person_id} is not a registered person")
+    if approver is None:  # identified, then removed (a race): fail closed, and recorded
+        raise IdentityError(f"{actor.person_id} is not a registered person",
+                            subject=actor.person_id)
     problem = _approval_problem(catalog, req, approver, ctx)
     if problem is None and req["status"] != "pending":
         problem = f"request {request_id} is already {req['status']}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import secrets
 import threading
 import time
 import uuid
@@ -18,11 +18,11 @@ def uuid7(now_ms: int | None = None) -> str:
             ms = _last[0]
             seq = _last[1] + 1
         else:
-            seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            seq = int.from_bytes(secrets.token_bytes(2), "big") & 0x3FF
         if seq > 0xFFF:
             ms += 1
             seq = 0
         _last[0], _last[1] = ms, seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand = int.from_bytes(secrets.token_bytes(8), "big") & ((1 << 62) - 1)
     value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
     return str(uuid.UUID(int=value))

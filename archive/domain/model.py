@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -156,7 +155,8 @@ def _check_text(value: object, where: str) -> None:
 
 def safe_name(name: str | bytes) -> dict:
     """A file name as text people can read, plus its exact bytes when it was not UTF-8."""
-    raw = name if isinstance(name, bytes) else os.fsencode(name)
+    # as os.fsencode on POSIX: undecodable bytes came in as surrogate escapes
+    raw = name if isinstance(name, bytes) else name.encode("utf-8", "surrogateescape")
     try:
         return {"name": raw.decode("utf-8")}
     except UnicodeDecodeError:

@@ -42,7 +42,7 @@ _FS_IMMUTABLE_FL = 0x00000010
 _LOCK_SUFFIX = ".lock.json"
 
 
-def _set_immutable(path: Path, on: bool) -> bool:
+def set_immutable(path: Path, on: bool) -> bool:
     """Set or clear the immutable attribute; False where the filesystem or caller can't."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -223,7 +223,7 @@ class LocalWormStore(WormStore):
             raise WormViolation(f"{key}@{version_id} exists", subject=key) from exc
         os.unlink(tmp)
         fsync_dir(kdir)
-        immutable = self.try_immutable and _set_immutable(final, True)
+        immutable = self.try_immutable and set_immutable(final, True)
         protection = {"read_only_mode": True, "immutable_attribute": immutable,
                       "retention_enforced_by": "custody (sidecar)"}
         self._write_lock(final, {"mode": MODE, "retain_until": iso(retain_until),
@@ -352,16 +352,9 @@ class LocalWormStore(WormStore):
     def delete_version(self, key: str, version_id: str) -> None:
         refuse_early_delete(key, version_id, self.lock(key, version_id))
         path = self._version_path(key, version_id)
-        _set_immutable(path, False)
+        set_immutable(path, False)
         os.chmod(path, 0o644)
         path.unlink()
         path.with_name(path.name + _LOCK_SUFFIX).unlink(missing_ok=True)
         fsync_dir(path.parent)
 
-
-def release_all_for_tests(root: str | os.PathLike) -> None:
-    """Clear immutable attributes under ``root`` so a test's temporary directory can go.
-    Only the test suite calls this; the archive never does."""
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            _set_immutable(Path(dirpath) / name, False)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from archive.worm.base import WormStore
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
+from tests.support.worm import release_all_for_tests
 
 PAIRS = ("local-local", "local-s3", "s3-local", "s3-s3")
 

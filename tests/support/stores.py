@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from archive.worm.base import WormStore
-from archive.worm.local import LocalWormStore, release_all_for_tests
+from archive.worm.local import LocalWormStore
+from tests.support.worm import release_all_for_tests
 
 
 @contextlib.contextmanager
