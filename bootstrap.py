@@ -1,15 +1,29 @@
-"""Build the adapters that the settings name, and the archive's keys in the data home."""
+"""The one wiring place: the adapters that the settings name, the archive's keys in the data
+home, and every archive service built from them (the configured archive, a new one, the first
+one of ``init``, a rebuild's and a migration's targets). The faces call these; nothing else
+builds an adapter or an ``Archive``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
+from archive import people
 from archive.catalog.base import Catalog
-from archive.domain.errors import CatalogLost, InputError, NotFound
-from archive.integrity.signing import Keyring, SigningKey, public_pem
+from archive.domain.errors import CatalogLost, CustodyError, InputError, NotFound
+from archive.integrity.signing import Keyring, SigningKey, fingerprint, public_pem
+from archive.ledger.chain import Actor
 from archive.service import ARCHIVE_KEYS_PREFIX, Archive
 from archive.worm.base import WormStore
+from config import settings as settings_mod
 from config.settings import Settings
+
+if TYPE_CHECKING:
+    from retention.engine import RetentionEngine
+    from retention.policy import CyclePolicy
+    from scanners.clamd import ClamdScanner, PrivateClamd, Scanner
 
 
 def open_catalog(settings: Settings) -> Catalog:
@@ -105,6 +119,13 @@ def archive_keyring(settings: Settings, store: WormStore | None) -> Keyring:
     return ring
 
 
+def _assemble(settings: Settings, catalog: Catalog, store: WormStore, key: SigningKey,
+              keyring_store: WormStore | None = None, **extra: object) -> Archive:
+    """The archive service over these adapters, with every archive public key."""
+    return Archive(catalog, store, key, archive_keyring(settings, keyring_store or store),
+                   settings.section("ledger")["checkpoint_retention_years"], **extra)
+
+
 def open_archive(settings: Settings) -> Archive:
     store = open_store(settings)
     catalog = open_catalog(settings)
@@ -121,9 +142,7 @@ def open_archive(settings: Settings) -> Archive:
             replica = Unreachable(settings.section("replica"), exc)
     from archive.copies.replica import copy_item
 
-    return Archive(catalog, store, key, archive_keyring(settings, store),
-                   settings.section("ledger")["checkpoint_retention_years"], replica=replica,
-                   second_copy=copy_item)
+    return _assemble(settings, catalog, store, key, replica=replica, second_copy=copy_item)
 
 
 def refuse_lost_catalog(catalog: Catalog, store: WormStore) -> None:
@@ -136,3 +155,202 @@ def refuse_lost_catalog(catalog: Catalog, store: WormStore) -> None:
                           f"{store.location} holds an archive: the catalog was lost or the "
                           "wrong one is configured; rebuild it from the store with 'custody "
                           "rebuild-catalog' (or restore a backup)", subject=catalog.endpoint)
+
+
+def catalog_uri(settings: Settings) -> str | None:
+    """The catalog's server URI (MongoDB), for tools that dump it; None for SQLite."""
+    return settings.section("catalog").get("uri")
+
+
+def require_replica(settings: Settings) -> WormStore:
+    """The second copy's store; refused when no [replica] is configured."""
+    replica = open_replica(settings)
+    if replica is None:
+        raise InputError("no [replica] is configured (config: [replica] backend = \"local\" "
+                         "or \"s3\")")
+    return replica
+
+
+def media_probe() -> Callable[[BinaryIO], float | None]:
+    """How verification re-reads a recording: its duration by MediaInfo (None: unparseable)."""
+    from scanners.media import read_media
+
+    return lambda f: read_media(f).duration_s
+
+
+@contextmanager
+def _finishing(archive: Archive) -> Iterator[Archive]:
+    """Work on an archive no face holds: its signed checkpoint and journal segment at the end
+    (as after every command), its catalog closed, also when the work is refused."""
+    try:
+        yield archive
+    except BaseException:
+        try:
+            archive.finish_command()
+        except CustodyError:
+            pass
+        finally:
+            archive.catalog.close()
+        raise
+    try:
+        archive.finish_command()
+    finally:
+        archive.catalog.close()
+
+
+def initialize(settings: Settings, person_id: str = "admin", name: str = "系统管理员") -> dict:
+    """custody init: the data home, the store (and the replica, when configured), the archive
+    key (kept when there is one), the catalog (a lost one is refused, never started anew), the
+    public key published in the store, and the first administrator bound to this OS account.
+    Safe to run again."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings, create=True)
+    replica = open_replica(settings, create=True)
+    created = not (keys_dir(settings) / "archive.key").exists()
+    key = create_archive_key(settings) if created else load_archive_key(settings)
+    catalog = open_catalog(settings)
+    # an empty catalog over a store that holds an archive: rebuild it, never start anew
+    refuse_lost_catalog(catalog, store)
+    archive = _assemble(settings, catalog, store, key)
+    with _finishing(archive):
+        archive.publish_key()
+        actor = people.first_administrator(archive, person_id, name)
+        if created:
+            archive.ledger.append(actor, "archive-key-created", key.key_id,
+                                  {"fingerprint": fingerprint(key.key_id)})
+    return {"home": str(settings.home), "catalog": catalog.endpoint, "store": store.describe(),
+            "archive_key": key.key_id, "fingerprint": fingerprint(key.key_id),
+            "created": created, "administrator": actor.person_id,
+            "replica": replica.describe() if replica else None}
+
+
+def rotate_key(settings: Settings, actor: Actor) -> dict:
+    """A new archive key; the old one retired (its public key stays, so its signatures still
+    verify), the new one published in the store and the rotation in the ledger."""
+    new, old_id = rotate_archive_key(settings)
+    archive = open_archive(settings)
+    with _finishing(archive):
+        archive.publish_key()
+        archive.ledger.append(actor, "archive-key-rotated", new.key_id,
+                              {"previous": old_id, "fingerprint": fingerprint(new.key_id)})
+    return {"key_id": new.key_id, "fingerprint": fingerprint(new.key_id), "previous": old_id}
+
+
+def create_archive(settings: Settings) -> Archive:
+    """A new archive in a fresh data home (the demo): the store created, a new archive key,
+    its public key published in the store."""
+    store = open_store(settings, create=True)
+    catalog = open_catalog(settings)
+    archive = _assemble(settings, catalog, store, create_archive_key(settings))
+    archive.publish_key()
+    return archive
+
+
+REBUILD_SOURCES = ("primary", "replica")
+
+
+def open_rebuild(settings: Settings, source: str = "primary",
+                 into: Path | None = None) -> Archive:
+    """What rebuild-catalog works on, as one archive: the WORM store to read (the primary or
+    the replica) under the catalog to build (the configured one, or a new SQLite file)."""
+    if source not in REBUILD_SOURCES:
+        raise InputError(f"source must be one of {', '.join(REBUILD_SOURCES)}")
+    store = open_store(settings)
+    if source == "replica":
+        store = open_replica(settings)
+        if store is None:
+            raise InputError("no replica store is configured ([replica] in the config)")
+    if into is not None and into.exists():
+        raise InputError(f"{into} exists; a rebuild makes a new catalog", subject=str(into))
+    key = load_archive_key(settings)
+    if into is not None:
+        from archive.catalog.sqlite import SQLiteCatalog
+
+        target: Catalog = SQLiteCatalog(into)
+    else:
+        target = open_catalog(settings)
+    return _assemble(settings, target, store, key)
+
+
+@contextmanager
+def migration(settings: Settings, to_config: str | Path
+              ) -> Iterator[tuple[Archive, Callable[[], Archive]]]:
+    """A migration's source (the configured archive, only read; closed at the end) and how to
+    open its target (the backends ``to_config`` names, its store created), to be called once
+    the migration is allowed. A migration refused before its target is opened leaves the
+    refusal checkpointed in the source, as any command would."""
+    source = open_archive(settings)
+    opened: list[Archive] = []
+
+    def open_target() -> Archive:
+        target = settings_mod.load(to_config, settings.home)
+        store = open_store(target, create=True)
+        opened.append(Archive(open_catalog(target), store, source.key,
+                              archive_keyring(settings, source.store),
+                              target.section("ledger")["checkpoint_retention_years"]))
+        return opened[-1]
+
+    try:
+        yield source, open_target
+    finally:
+        try:
+            if not opened:
+                source.finish_command()
+        except CustodyError:
+            pass
+        finally:
+            source.catalog.close()
+
+
+# --- the virus scanner (ingest/scanning.py turns its failures into custody's errors) ---------
+def external_clamd(settings: Settings) -> ClamdScanner | None:
+    """The existing clamd that [scanner] names by socket or host, or None: then custody runs
+    its own (private_clamd)."""
+    from scanners.clamd import ClamdScanner
+
+    sc = settings.section("scanner")
+    window, overlap = sc["window_mib"] << 20, sc["overlap_mib"] << 20
+    if sc["socket"]:
+        return ClamdScanner(socket_path=sc["socket"], window_size=window, overlap=overlap)
+    if sc["host"]:
+        return ClamdScanner(host=sc["host"], port=sc["port"], window_size=window,
+                            overlap=overlap)
+    return None
+
+
+def private_clamd(settings: Settings) -> PrivateClamd:
+    """Custody's own clamd under <home>/scanner. With test signatures allowed (tests, the
+    demo) it loads only those."""
+    from ingest.scanning import guarded
+    from scanners.clamd import PrivateClamd
+
+    sc = settings.section("scanner")
+    db = None if sc["allow_test_signatures"] else Path(sc["database_dir"])
+    return guarded(lambda: PrivateClamd(
+        settings.home / "scanner", database_dir=db,
+        allow_test_signatures=sc["allow_test_signatures"], max_threads=sc["max_threads"],
+        window_size=sc["window_mib"] << 20, overlap=sc["overlap_mib"] << 20))
+
+
+def open_scanner(settings: Settings) -> Scanner:
+    """The configured virus scanner, answering: the existing clamd, or the private one
+    (started if it is not running)."""
+    from ingest.scanning import answering, running
+
+    external = external_clamd(settings)
+    return answering(external) if external is not None else running(private_clamd(settings))
+
+
+# --- the retention services ----------------------------------------------------------------
+def retention_engine(archive: Archive, settings: Settings) -> RetentionEngine:
+    """The rules of every unit applied to the archive (the real clock)."""
+    from retention.engine import RetentionEngine
+
+    return RetentionEngine(archive, settings)
+
+
+def cycle_policy(settings: Settings) -> CyclePolicy:
+    """What the annual cycle needs from the configuration: fonds, zones, deadlines."""
+    from retention.policy import CyclePolicy
+
+    return CyclePolicy.from_settings(settings)

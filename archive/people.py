@@ -15,7 +15,13 @@ from archive import failpoints
 from archive.catalog.base import Catalog
 from archive.domain.errors import CustodyError, IdentityError, InputError, NotFound
 from archive.domain.model import CONFIDENTIAL_CLASSES, ROLES, Person, iso
-from archive.integrity.signing import Keyring, SigningKey, load_public_pem, public_pem
+from archive.integrity.signing import (
+    Keyring,
+    SigningKey,
+    fingerprint,
+    load_public_pem,
+    public_pem,
+)
 from archive.ledger.chain import Actor
 from config.settings import APPROVER_ROLES
 
@@ -256,13 +262,155 @@ def records_refusals(action: str) -> Callable[[F], F]:
     return wrap
 
 
-def identify(archive: Any, home: Path | None = None) -> Actor:
-    """The person acting at this OS account (the command line's sign-in); an account nobody
-    registered, a disabled person or a key that is not theirs is refused and recorded."""
+def identify(archive: Any, action: str = "sign-in", home: Path | None = None) -> Actor:
+    """The person acting at this OS account (the command line's sign-in) for ``action``; an
+    account nobody registered, a disabled person or a key that is not theirs is refused, and
+    the refusal recorded naming the action attempted."""
     try:
         return acting_person(archive.catalog, home)
     except IdentityError as exc:
-        record_refusal(archive, None, "sign-in", exc,
+        record_refusal(archive, None, action, exc,
                        account=failpoints.acting_as() or os_account())
         raise
 
+
+# --- services: what every face calls -----------------------------------------------------------
+ADMINISTRATORS = ("administrator",)
+
+
+def _check_new_person(catalog: Catalog, person_id: str, account: str, roles: list[str],
+                      clearances: list[str], positions: list[str]) -> None:
+    """Everything ``register`` refuses, asked before a key is made in anybody's home."""
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise InputError(f"unknown roles: {', '.join(bad)}; choose from {', '.join(ROLES)}")
+    check_grants(clearances, positions)
+    if catalog.get_record("people", person_id) is not None:
+        raise InputError(f"person {person_id} already exists", subject=person_id)
+    if catalog.list_records("people", os_account=account):
+        raise InputError(f"OS account {account} is already bound to a person", subject=account)
+
+
+@records_refusals("people add")
+def add_person(archive: Any, actor: Actor, person_id: str, name: str, account: str,
+               roles: list[str], units: list[str] | None = None,
+               clearances: list[str] | None = None,
+               positions: list[str] | None = None) -> dict:
+    """Register a person bound to an OS account, with a new key in their own home
+    (administrators only); the person as registered, and where their key is."""
+    require_role(archive.catalog, actor, ADMINISTRATORS, "add people")
+    roles, units = list(roles), list(units or [])
+    clearances, positions = list(clearances or []), list(positions or [])
+    _check_new_person(archive.catalog, person_id, account, roles, clearances, positions)
+    key = create_personal_key(person_id, account)
+    person = register(archive.catalog, person_id, name, account, roles, key, units,
+                      clearances, positions)
+    archive.ledger.append(actor, "person-registered", person_id,
+                          {"roles": roles, "os_account": account, "key_id": key.key_id,
+                           "clearances": clearances, "positions": positions})
+    return person.to_dict() | {"key_file": str(key.path)}
+
+
+def list_people(catalog: Catalog) -> list[dict]:
+    """Everybody registered, one row each (no keys, only how many)."""
+    return [{k: d[k] for k in ("id", "name", "os_account", "roles", "units", "enabled")}
+            | {"keys": len(d["public_keys"]), "clearances": d.get("clearances", []),
+               "positions": d.get("positions", [])} for d in catalog.list_records("people")]
+
+
+def _change(archive: Any, actor: Actor, person_id: str, action: str) -> dict:
+    catalog = archive.catalog
+    require_role(catalog, actor, ADMINISTRATORS, f"{action} people")
+    if action == "rekey":
+        detail = {"key_id": rekey(catalog, person_id).key_id}
+    else:
+        if person_id == actor.person_id:
+            raise InputError("nobody disables themselves")
+        set_enabled(catalog, person_id, action == "enable")
+        detail = {}
+    archive.ledger.append(actor, f"person-{action}", person_id, detail)
+    return {"person": person_id, "action": action} | detail
+
+
+@records_refusals("people disable")
+def disable_person(archive: Any, actor: Actor, person_id: str) -> dict:
+    """Refuse every action of a person from now on (administrators only)."""
+    return _change(archive, actor, person_id, "disable")
+
+
+@records_refusals("people enable")
+def enable_person(archive: Any, actor: Actor, person_id: str) -> dict:
+    """Let a disabled person act again (administrators only)."""
+    return _change(archive, actor, person_id, "enable")
+
+
+@records_refusals("people rekey")
+def rekey_person(archive: Any, actor: Actor, person_id: str) -> dict:
+    """A new key for a person; their old signatures keep verifying (administrators only)."""
+    return _change(archive, actor, person_id, "rekey")
+
+
+CHANGES = {"disable": disable_person, "enable": enable_person, "rekey": rekey_person}
+
+
+def change_person(archive: Any, actor: Actor, person_id: str, action: str) -> dict:
+    """``action``: disable, enable or rekey."""
+    if action not in CHANGES:
+        raise InputError(f"action must be one of {', '.join(CHANGES)}")
+    return CHANGES[action](archive, actor, person_id)
+
+
+def _grant(archive: Any, actor: Actor, person_id: str, clearances: list[str],
+           positions: list[str], revoke: bool) -> dict:
+    if not clearances and not positions:
+        raise InputError("name a --clearance or a --position")
+    what = "revoke" if revoke else "grant"
+    require_role(archive.catalog, actor, ADMINISTRATORS, f"{what} clearances")
+    person = grant(archive.catalog, person_id, list(clearances), list(positions), revoke)
+    archive.ledger.append(actor, f"person-{what}", person_id,
+                          {"clearances": list(clearances), "positions": list(positions)})
+    return {"person": person_id, "clearances": person.clearances,
+            "positions": person.positions}
+
+
+@records_refusals("people grant")
+def grant_person(archive: Any, actor: Actor, person_id: str, clearances: list[str],
+                 positions: list[str]) -> dict:
+    """Give a person confidential clearances or approving positions (administrators only)."""
+    return _grant(archive, actor, person_id, clearances, positions, False)
+
+
+@records_refusals("people revoke")
+def revoke_person(archive: Any, actor: Actor, person_id: str, clearances: list[str],
+                  positions: list[str]) -> dict:
+    """Take clearances or approving positions away (administrators only)."""
+    return _grant(archive, actor, person_id, clearances, positions, True)
+
+
+def change_grants(archive: Any, actor: Actor, person_id: str, clearances: list[str],
+                  positions: list[str], revoke: bool = False) -> dict:
+    """Grant, or with ``revoke`` take away, clearances and positions."""
+    return (revoke_person if revoke else grant_person)(archive, actor, person_id,
+                                                       clearances, positions)
+
+
+def first_administrator(archive: Any, person_id: str, name: str) -> Actor:
+    """init: the person this OS account is bound to; the first time, a new administrator
+    bound to it (with the key already in its place, or a new one)."""
+    account = os_account()
+    if archive.catalog.list_records("people", os_account=account):
+        return identify(archive)
+    path = personal_key_path(person_id)
+    key = SigningKey.load(path) if path.exists() else create_personal_key(person_id, account)
+    register(archive.catalog, person_id, name, account, ["administrator"], key)
+    actor = Actor(person_id, key)
+    archive.ledger.append(actor, "person-registered", person_id,
+                          {"roles": ["administrator"], "os_account": account,
+                           "key_id": key.key_id})
+    return actor
+
+
+def list_archive_keys(archive: Any) -> list[dict]:
+    """Every archive public key: the current one and those retired by rotation."""
+    return [{"key_id": k, "fingerprint": fingerprint(k), "current": k == archive.key.key_id}
+            for k in archive.archive_keys.key_ids()]

@@ -87,14 +87,18 @@ class Archive:
     def archive_stream(self, chunks: Iterable[bytes], description: Description, actor: Actor,
                        retain_until: datetime, legal_hold: bool = False,
                        before_commit: Callable[[Digests], None] | None = None,
-                       checks: dict | None = None, status: str | None = None) -> Archived:
+                       checks: dict | None = None, status: str | None = None,
+                       complete: Callable[[Item], None] | None = None) -> Archived:
         """Stream bytes once into the store (digests on the way), lock them, sign the
         description beside them, catalog the item and record it in the ledger.
 
         ``before_commit`` sees the digests before anything becomes a locked object and may
-        raise to abort (the virus verdict); nothing is left behind then. Safe to repeat after
-        a crash at any step: the object, a signed manifest already written, and an item
-        already catalogued are each recognised and taken up, never duplicated.
+        raise to abort (the virus verdict); nothing is left behind then. ``complete`` sees the
+        new item (its digests, signed version and confirmed lock known) just before it is
+        catalogued, and adds what the caller judged (checks, events): the item is written
+        once, with everything. It is not called for a duplicate. Safe to repeat after a crash
+        at any step: the object, a signed manifest already written, and an item already
+        catalogued are each recognised and taken up, never duplicated.
         """
         pending = self.store.begin_object(retain_until, legal_hold)
         with pending:
@@ -135,6 +139,8 @@ class Archive:
                     events=[event("message digest calculation", actor.person_id, "success",
                                   sha256=d.sha256, sm3=d.sm3, size=d.size),
                             event("ingestion", actor.person_id, "success")])
+        if complete is not None:
+            complete(item)
         try:
             self.catalog.add_item(item)
         except DuplicateItem as dup:  # another process archived the same just now

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import BinaryIO
 
-from archive.catalog.base import Query
+from archive import people
+from archive.catalog.base import Catalog, Query, parse_query_text
 from archive.copies.sync import Throttle
 from archive.domain.canonical import canonical
 from archive.domain.errors import CustodyError, InputError
@@ -27,6 +28,7 @@ from archive.integrity.fixity import StreamDigests
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import WormStore
+from config.settings import Settings
 
 MediaProbe = Callable[[BinaryIO], float | None]  # duration in seconds, None if unparseable
 FINDINGS = {"late-start": "录像开始过晚", "no-notice": "未事先告知当事人",
@@ -49,6 +51,7 @@ ACTIONS = {
     "media-unreadable": "the recording no longer parses: restore from the second copy",
     "duration-changed": "the recording's duration changed: restore from the second copy",
 }
+INSPECTORS = ("auditor", "archivist")  # who verifies and records inspection findings
 NOT_REPLICATED = "not-replicated"  # --copy replica: not there yet; not a failure of the item
 COPIES = ("primary", "replica")
 
@@ -297,3 +300,67 @@ def render_zh(record: dict) -> str:
         for p in r["problems"]:
             lines.append(f"    {p['code']}: {p['message']}；处理：{p['action']}")
     return "\n".join(lines)
+
+
+# --- services: what every face calls -----------------------------------------------------------
+@people.records_refusals("verify")
+def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
+                     year: int | None = None, query: str | None = None, level: str = "II",
+                     sample: int | None = None, everything: bool = False,
+                     seed: int | None = None, rate: float | None = None,
+                     copy: str = "primary",
+                     open_replica: Callable[[], WormStore | None] | None = None,
+                     media_probe: MediaProbe | None = None,
+                     progress: Callable[[int], None] | None = None) -> dict:
+    """custody verify (auditors, archivists): the lot (the records of ``year`` in the
+    archive's zone, or the items ``query`` "KEY=VALUE ..." selects, its times in the unit's
+    zone), sampled, verified and filed as a signed inspection record. ``open_replica``
+    (``bootstrap.open_replica``) gives the second copy for ``copy="replica"``."""
+    if (year is None) == (query is None):
+        raise InputError("give the lot as --year N or as --query FILTERS (one of them)")
+    if sample is not None and everything:
+        raise InputError("--sample and --all exclude each other")
+    people.require_role(archive.catalog, actor, INSPECTORS, "run a sampled verification")
+    if year is not None:
+        lot = year_lot(archive, year, settings.unit_zone(None))
+        described: dict = {"year": year}
+    else:
+        lot = lot_ids(archive, parse_query_text(query, settings.unit_zone))
+        described = {"query": query}
+    replica = open_replica() if copy == "replica" and open_replica is not None else None
+    return inspect_lot(archive, actor, lot, described, level=level, sample=sample,
+                       everything=everything, seed=seed, rate=rate, media_probe=media_probe,
+                       progress=progress, copy=copy, replica=replica)
+
+
+@people.records_refusals("inspect")
+def record_finding(archive: Archive, actor: Actor, item_id: str, finding: str,
+                   note: str = "") -> dict:
+    """custody inspect (auditors, archivists): a conduct finding from watching a recording,
+    filed in the inspection ledger."""
+    people.require_role(archive.catalog, actor, INSPECTORS, "record inspection findings")
+    return spot_check(archive, actor, item_id, finding, note)
+
+
+def list_inspections(catalog: Catalog) -> list[dict]:
+    """The inspection ledger (检查台帐), one row per inspection."""
+    return [{"id": d["id"], "type": d["type"], "by": d["by"], "at": d["at"],
+             "items": len(d["items"]),
+             "failed": len(d.get("summary", {}).get("failed", []))}
+            for d in catalog.list_records("inspections")]
+
+
+def get_inspection(catalog: Catalog, inspection_id: str) -> dict:
+    doc = catalog.get_record("inspections", inspection_id)
+    if doc is None:
+        raise InputError(f"no inspection {inspection_id!r}")
+    return doc
+
+
+def checkpoint_ledger(archive: Archive) -> dict:
+    """A signed checkpoint of the ledger head in the WORM store now (custody audit
+    checkpoint); refused while the ledger is empty."""
+    signed = archive.ledger.checkpoint()
+    if signed is None:
+        raise InputError("the ledger is empty; nothing to checkpoint")
+    return signed

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # 
 
 from archive.domain.model import Digests  # noqa: E402
 from archive.integrity.fixity import CHUNK, digest_file, read_chunks  # noqa: E402
-from archive.worm.local import LocalWormStore
+from archive.worm.local import LocalWormStore  # noqa: E402
 from ingest.samples import make_mp4  # noqa: E402
 from scanners.clamd import DEFAULT_OVERLAP, DEFAULT_WINDOW, ClamdScanner, PrivateClamd  # noqa: E402
 from tests.support.worm import release_all_for_tests  # noqa: E402

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archive.access import register, viewing
 from archive.access import requests as access
 from archive.domain.errors import InputError
 from archive.domain.timeutil import parse_time
@@ -27,14 +28,9 @@ from commands.base import (
     emit_json,
     json_option,
     parse_query,
+    progress,
 )
-
-
-def _access_ctx(ctx: Context) -> access.AccessContext:
-    units = ctx.settings.units
-    return access.AccessContext(
-        approver_position=lambda u: units[u]["approver_role"] if u in units
-        else access.FALLBACK_POSITION)
+from reports.registers import register_pdf
 
 
 def _day_or_time(ctx: Context, text: str | None, what: str, end_of_day: bool) -> datetime | None:
@@ -103,7 +99,8 @@ def _decide(approve: bool):
     @command
     def run(ctx: Context, request_id: str, note: str, as_json: bool) -> int:
         actor = ctx.actor()
-        req = access.decide(ctx.archive, actor, request_id, approve, note, _access_ctx(ctx))
+        req = access.decide(ctx.archive, actor, request_id, approve, note,
+                            access.AccessContext.from_settings(ctx.settings))
         d = req["decision"]["decision"]
         if as_json:
             emit_json({"id": req["id"], "status": req["status"], "by": d["by"], "at": d["at"],
@@ -129,15 +126,8 @@ access_cmd.command("deny", help="Refuse a request, signed with your own key.")(_
 @command
 def access_list(ctx: Context, status: str | None, mine: bool, as_json: bool) -> int:
     """Access requests and their decisions."""
-    equal = {"status": status} if status else {}
-    if mine:
-        equal["requester"] = ctx.actor().person_id
-    docs = sorted(ctx.archive.catalog.list_records("requests", **equal), key=lambda r: r["at"])
-    rows = [{"id": r["id"], "status": r["status"], "requester": r["requester"],
-             "purpose": r["purpose"], "reason": r["reason"], "items": len(r["items"]),
-             "at": r["at"], "units": r["units"],
-             "decided_by": (r.get("decision") or {}).get("decision", {}).get("by"),
-             "until": r.get("valid_until") or r["until"]} for r in docs]
+    requester = ctx.actor().person_id if mine else None
+    rows = access.list_requests(ctx.archive, status, requester)
     if as_json:
         emit_json({"requests": rows})
         return 0
@@ -162,9 +152,9 @@ def access_list(ctx: Context, status: str | None, mine: bool, as_json: bool) -> 
 def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
                     out: Path | None, as_json: bool) -> int:
     """The access register (调阅登记): who viewed or extracted what, why, when; refusals."""
-    ctx.actor()  # the register names people and reasons: registered people only
-    rows = access.register_rows(ctx.archive.catalog, _day_or_time(ctx, start, "--from", False),
-                                _day_or_time(ctx, end, "--to", True))
+    rows = register.read_register(ctx.archive, ctx.actor(),
+                                  _day_or_time(ctx, start, "--from", False),
+                                  _day_or_time(ctx, end, "--to", True))
     zone = ctx.settings.unit_zone(None)
     if as_json:
         emit_json({"entries": rows})
@@ -172,15 +162,15 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
     if fmt == "pdf":
         if out is None:
             raise InputError("--format pdf needs --out FILE")
-        out.write_bytes(access.register_pdf(rows, zone))
+        out.write_bytes(register_pdf(rows, zone))
         click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
         return 0
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(access.REGISTER_COLUMNS)
+        w.writerow(register.REGISTER_COLUMNS)
         for r in rows:
-            w.writerow(access.row_cells(r, zone))
+            w.writerow(register.row_cells(r, zone))
         text = buf.getvalue()
         if out is not None:
             out.write_text(text, encoding="utf-8-sig")  # BOM: spreadsheets read it as UTF-8
@@ -188,9 +178,9 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
         else:
             click.echo(text, nl=False)
         return 0
-    t = Table(*access.REGISTER_COLUMNS, title="调阅登记")
+    t = Table(*register.REGISTER_COLUMNS, title="调阅登记")
     for r in rows:
-        t.add_row(*access.row_cells(r, zone))
+        t.add_row(*register.row_cells(r, zone))
     Console(width=200, file=out.open("w", encoding="utf-8") if out else None).print(t)
     return 0
 
@@ -212,30 +202,21 @@ def view(ctx: Context, item_id: str, request_id: str | None, player: str | None,
     if bool(player) == link:
         raise InputError("choose --player CMD or --link (one of them)")
     actor = ctx.actor()
-    archive = ctx.archive
-    entry, chunks = access.open_view(archive, actor, item_id, request_id,
-                                     "player" if player else "link")
     if player:
-        status = access.pipe_to_player(chunks, shlex.split(player))
-        result = {"register": entry["id"], "request": entry["request"], "player_exit": status}
+        result = viewing.view_with_player(ctx.archive, actor, item_id, request_id,
+                                          shlex.split(player))
     else:
-        item = archive.item(item_id)
-
         def ready(url: str) -> None:
             click.echo(f"open once within {wait} s: {url}", err=not as_json)
             sys.stdout.flush()
 
-        fetched = access.serve_once(chunks, ready, item.current.digests.size, timeout=wait)
-        if not fetched:
-            chunks.close()
-        result = {"register": entry["id"], "request": entry["request"], "fetched": fetched}
-    doc = archive.catalog.get_record("access_register", entry["id"])
-    result["outcome"] = doc["outcome"]
+        result = viewing.view_by_link(ctx.archive, actor, item_id, request_id, ready,
+                                      timeout=wait)
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"registered {entry['id']}: {doc['outcome']} under request "
-                   f"{entry['request']}", err=True)
+        click.echo(f"registered {result['register']}: {result['outcome']} under request "
+                   f"{result['request']}", err=True)
     return 0
 
 
@@ -250,26 +231,13 @@ def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool,
                as_json: bool) -> int:
     """Copies of an approved extract request's items as a BagIt bag with a signed extraction
     record (提取说明); originals never leave the store."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
     from archive.access.export import export
 
     actor = ctx.actor()
-    console = Console(stderr=True)
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-                  disable=not console.is_terminal or as_json) as bar:
-        task = bar.add_task(f"export {request_id[:13]}", total=None)
+    with progress(f"export {request_id[:13]}", as_json, unit="bytes") as bar:
         doc = export(ctx.archive, actor, request_id, dest,
                      fonds=ctx.settings.section("archive").get("fonds", ""),
-                     iso_image=iso_image, progress=lambda n: bar.update(task, advance=n),
-                     total=lambda n: bar.update(task, total=n))
+                     iso_image=iso_image, progress=bar, total=bar.total)
     if as_json:
         emit_json(doc)
     else:

@@ -3,20 +3,19 @@ and the inspection ledger (检查台帐)."""
 
 from __future__ import annotations
 
+import functools
+
 import click
 from rich.console import Console
 from rich.table import Table
 
 import bootstrap
-from archive import people
-from archive.domain.errors import InputError
 from archive.integrity.signing import fingerprint
 from commands.base import (
     Context,
     command,
     emit_json,
     json_option,
-    parse_query,
 )
 
 
@@ -49,9 +48,9 @@ def audit_verify(ctx: Context, as_json: bool) -> int:
 @command
 def audit_checkpoint(ctx: Context, as_json: bool) -> int:
     """Write a signed checkpoint of the ledger head to the WORM store now."""
-    signed = ctx.archive.ledger.checkpoint()
-    if signed is None:
-        raise InputError("the ledger is empty; nothing to checkpoint")
+    from archive import verification
+
+    signed = verification.checkpoint_ledger(ctx.archive)
     if as_json:
         emit_json(signed)
     else:
@@ -59,13 +58,6 @@ def audit_checkpoint(ctx: Context, as_json: bool) -> int:
         click.echo(f"checkpoint of entry {cp['seq']} ({cp['hash'][:16]}…) signed by "
                    f"{fingerprint(signed['key_id'])}")
     return 0
-
-
-
-def _media_probe():
-    from scanners.media import read_media
-
-    return lambda f: read_media(f).duration_s
 
 
 @click.command()
@@ -88,24 +80,11 @@ def verify(ctx: Context, year: int | None, query_text: str | None, level: str,
     """Sampled machine-read verification (定期抽样机读检验), filed in the inspection ledger."""
     from archive import verification
 
-    if (year is None) == (query_text is None):
-        raise InputError("give the lot as --year N or as --query FILTERS (one of them)")
-    if sample is not None and everything:
-        raise InputError("--sample and --all exclude each other")
-    actor = ctx.actor()
-    people.require_role(ctx.archive.catalog, actor, ("auditor", "archivist"),
-                        "run a sampled verification")
-    if year is not None:
-        lot = verification.year_lot(ctx.archive, year, ctx.settings.unit_zone(None))
-        described = {"year": year}
-    else:
-        lot = verification.lot_ids(ctx.archive, parse_query(ctx, query_text))
-        described = {"query": query_text}
-    record = verification.inspect_lot(ctx.archive, actor, lot, described, level=level,
-                                      sample=sample, everything=everything, seed=seed,
-                                      rate=rate, media_probe=_media_probe(), copy=copy,
-                                      replica=bootstrap.open_replica(ctx.settings)
-                                      if copy == "replica" else None)
+    record = verification.run_verification(
+        ctx.archive, ctx.actor(), ctx.settings, year=year, query=query_text, level=level,
+        sample=sample, everything=everything, seed=seed, rate=rate, copy=copy,
+        open_replica=functools.partial(bootstrap.open_replica, ctx.settings),
+        media_probe=bootstrap.media_probe())
     if as_json:
         emit_json(record)
     else:
@@ -124,10 +103,7 @@ def inspect(ctx: Context, item_id: str, finding: str, note: str, as_json: bool) 
     """Record a conduct finding from watching a recording (回放检查)."""
     from archive import verification
 
-    actor = ctx.actor()
-    people.require_role(ctx.archive.catalog, actor, ("auditor", "archivist"),
-                        "record inspection findings")
-    record = verification.spot_check(ctx.archive, actor, item_id, finding, note)
+    record = verification.record_finding(ctx.archive, ctx.actor(), item_id, finding, note)
     emit_json(record) if as_json else click.echo(verification.render_zh(record))
     return 0
 
@@ -141,10 +117,9 @@ def inspections() -> None:
 @json_option
 @command
 def inspections_list(ctx: Context, as_json: bool) -> int:
-    docs = ctx.archive.catalog.list_records("inspections")
-    rows = [{"id": d["id"], "type": d["type"], "by": d["by"], "at": d["at"],
-             "items": len(d["items"]),
-             "failed": len(d.get("summary", {}).get("failed", []))} for d in docs]
+    from archive import verification
+
+    rows = verification.list_inspections(ctx.archive.catalog)
     if as_json:
         emit_json({"inspections": rows})
         return 0
@@ -163,9 +138,7 @@ def inspections_list(ctx: Context, as_json: bool) -> int:
 def inspections_show(ctx: Context, inspection_id: str, as_json: bool) -> int:
     from archive import verification
 
-    doc = ctx.archive.catalog.get_record("inspections", inspection_id)
-    if doc is None:
-        raise InputError(f"no inspection {inspection_id!r}")
+    doc = verification.get_inspection(ctx.archive.catalog, inspection_id)
     emit_json(doc) if as_json else click.echo(verification.render_zh(doc))
     return 0
 

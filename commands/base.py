@@ -59,8 +59,9 @@ class Context:
 
     def actor(self) -> Actor:
         """The person at this OS account; the refusal of anyone else is recorded by the
-        service that identifies them."""
-        return people.identify(self.archive)
+        service that identifies them, naming the command they tried."""
+        words = click.get_current_context().command_path.split(" ", 1)
+        return people.identify(self.archive, words[1] if len(words) > 1 else words[0])
 
     def clearances(self) -> frozenset[str]:
         from archive.access.masking import viewer_clearances

@@ -3,6 +3,7 @@ recovery and carrier migration."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -10,8 +11,6 @@ import click
 
 import bootstrap
 from archive import people
-from archive.domain.errors import InputError
-from archive.service import Archive
 from commands.base import (
     Context,
     command,
@@ -19,9 +18,6 @@ from commands.base import (
     json_option,
     progress,
 )
-from config import settings
-
-OPERATORS = ("archivist", "administrator")
 
 
 @click.command("backup")
@@ -32,13 +28,9 @@ OPERATORS = ("archivist", "administrator")
 def backup_cmd(ctx: Context, to_dir: Path, as_json: bool) -> int:
     """A consistent online backup of the catalog (SQLite online backup; MongoDB: mongodump
     --oplog where the tool is installed)."""
-    from archive.copies.backup import backup
+    from archive.copies.backup import back_up
 
-    actor = ctx.actor()
-    people.require_role(ctx.archive.catalog, actor, OPERATORS, "back up the catalog")
-    doc = backup(ctx.archive.catalog, to_dir, ctx.settings.section("catalog").get("uri"))
-    ctx.archive.ledger.append(actor, "catalog-backup", doc["file"],
-                              {k: doc[k] for k in ("sha256", "size", "at")})
+    doc = back_up(ctx.archive, ctx.actor(), to_dir, bootstrap.catalog_uri(ctx.settings))
     if as_json:
         emit_json(doc)
     else:
@@ -51,7 +43,7 @@ def backup_cmd(ctx: Context, to_dir: Path, as_json: bool) -> int:
 
 
 @click.command("rebuild-catalog")
-@click.option("--from", "source", type=click.Choice(["primary", "replica"]),
+@click.option("--from", "source", type=click.Choice(bootstrap.REBUILD_SOURCES),
               default="primary", show_default=True, help="The WORM store to read.")
 @click.option("--into", "into", type=click.Path(dir_okay=False, path_type=Path),
               help="A new SQLite file to build (default: the configured catalog, which must "
@@ -60,41 +52,24 @@ def backup_cmd(ctx: Context, to_dir: Path, as_json: bool) -> int:
 @command
 def rebuild_catalog(ctx: Context, source: str, into: Path | None, as_json: bool) -> int:
     """A new catalog from the WORM store alone, every signature verified on the way."""
-    from archive.catalog.sqlite import SQLiteCatalog
-    from archive.copies.rebuild import rebuild
+    from archive.copies.rebuild import rebuild_catalog as rebuild
 
-    s = ctx.settings
-    store = bootstrap.open_store(s)
-    if source == "replica":
-        open_replica = bootstrap.open_replica
-        store = open_replica(s) if open_replica else None
-        if store is None:
-            raise InputError("no replica store is configured ([replica] in the config)")
-    if into is not None and into.exists():
-        raise InputError(f"{into} exists; a rebuild makes a new catalog", subject=str(into))
-    target = SQLiteCatalog(into) if into is not None else bootstrap.open_catalog(s)
-    key = bootstrap.load_archive_key(s)
-    archive = Archive(target, store, key, bootstrap.archive_keyring(s, store),
-                      s.section("ledger")["checkpoint_retention_years"])
-    try:
-        with progress("rebuilding", as_json) as tick:
-            report = rebuild(archive, target, progress=tick)
-    finally:
-        target.close()
-    doc = report.to_dict() | {"catalog": target.endpoint, "store": store.describe()}
+    target = bootstrap.open_rebuild(ctx.settings, source, into)
+    with progress("rebuilding", as_json) as bar:
+        doc = rebuild(target, progress=bar)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(f"catalog {target.endpoint} rebuilt from {store.describe()['location']}: "
-                   f"{report.items} items ({report.versions} metadata versions; states from "
-                   f"the journal {report.states_from_journal}, from the store alone "
-                   f"{report.states_from_store}), {report.objects} objects, {report.records} "
-                   f"records, {report.ledger_entries} ledger entries from {report.segments} "
+        click.echo(f"catalog {doc['catalog']} rebuilt from {doc['store']['location']}: "
+                   f"{doc['items']} items ({doc['versions']} metadata versions; states from "
+                   f"the journal {doc['states_from_journal']}, from the store alone "
+                   f"{doc['states_from_store']}), {doc['objects']} objects, {doc['records']} "
+                   f"records, {doc['ledger_entries']} ledger entries from {doc['segments']} "
                    f"signed journal segments; ledger "
-                   f"{'verifies' if report.ledger_ok else 'does NOT verify'}")
-        for p in report.problems:
+                   f"{'verifies' if doc['ledger_ok'] else 'does NOT verify'}")
+        for p in doc["problems"]:
             click.echo(f"  {p['code']}: {p['key']}: {p['message']}")
-    return 0 if report.ledger_ok and not report.problems else 1
+    return 0 if doc["ledger_ok"] and not doc["problems"] else 1
 
 
 @click.command("migrate")
@@ -105,40 +80,21 @@ def rebuild_catalog(ctx: Context, source: str, into: Path | None, as_json: bool)
 @command
 def migrate_cmd(ctx: Context, to_config: Path, as_json: bool) -> int:
     """Copy the whole archive to new backends (载体转换); the source is only read."""
-    from archive.copies.migrate import migrate, render_zh
+    from archive.copies.migrate import migrate_archive, render_zh
 
-    s = ctx.settings
-    source = bootstrap.open_archive(s)  # not ctx.archive: nothing is written to the source
-    try:
-        actor = people.acting_person(source.catalog)
-        people.require_role(source.catalog, actor, OPERATORS, "migrate the archive")
-        t = settings.load(to_config, s.home)
-        target_store = bootstrap.open_store(t, create=True)
-        target = Archive(bootstrap.open_catalog(t), target_store, source.key,
-                         bootstrap.archive_keyring(s, source.store),
-                         t.section("ledger")["checkpoint_retention_years"])
-        ctx._archive = target  # the target's ledger is checkpointed at the end
-        with progress("migrating", as_json) as tick:
-            report = migrate(source, target, actor, progress=lambda _stage, n: tick(n))
-    finally:
-        source.catalog.close()
+    # not ctx.archive: nothing is written to the source; the target's ledger is the one
+    # checkpointed at the end
+    with bootstrap.migration(ctx.settings, to_config) as (source, open_target), \
+            progress("migrating", as_json) as bar:
+        report = migrate_archive(source, people.identify(source),
+                                 lambda: ctx.use(open_target()),
+                                 progress=lambda _stage, n: bar(n))
     if as_json:
         emit_json(report.to_dict())
     else:
         click.echo(render_zh(report))
         click.echo(f"report stored in the target at {report.stored_at['key']}")
     return 1 if report.failed else 0
-
-
-ROLES = ("archivist", "administrator")
-
-
-def _replica(ctx: Context):
-    replica = bootstrap.open_replica(ctx.settings)
-    if replica is None:
-        raise InputError("no [replica] is configured (config: [replica] backend = \"local\" "
-                         "or \"s3\")")
-    return replica
 
 
 def _mb(n: int) -> str:
@@ -152,20 +108,19 @@ def _mb(n: int) -> str:
 def replicate(ctx: Context, rate: float | None, as_json: bool) -> int:
     """Bring the second copy up to date: objects, metadata versions, ledger checkpoints and
     everything else in the primary store, with the same locks and holds; resumable."""
-    from archive.copies import replica as rep_mod
+    from archive.copies.replica import replicate_archive
 
-    actor = ctx.actor()
-    people.require_role(ctx.archive.catalog, actor, ROLES, "replicate the archive")
-    replica = _replica(ctx)
-    total = sum(n for _k, _v, n in ctx.archive.store.list_keys()) if not as_json \
-        and sys.stderr.isatty() else None
-    with progress("replicating", as_json, total, "bytes") as advance:
-        out = rep_mod.replicate(ctx.archive, replica, actor, rate=rate, progress=advance)
+    with progress("replicating", as_json, unit="bytes") as bar:
+        out = replicate_archive(ctx.archive, ctx.actor(),
+                                functools.partial(bootstrap.require_replica, ctx.settings),
+                                rate=rate, progress=bar,
+                                total=bar.total if not as_json and sys.stderr.isatty()
+                                else None)
     if as_json:
         emit_json(out)
     else:
         v = out["versions"]
-        click.echo(f"replica:  {replica.backend} {replica.location}")
+        click.echo(f"replica:  {out['replica']['backend']} {out['replica']['location']}")
         click.echo(f"versions: {v['copied']} copied ({_mb(v['bytes'])}), {v['present']} "
                    f"already there, {v['skipped']} left out (failed versions kept as "
                    f"evidence), {v['failed']} failed")
@@ -186,21 +141,15 @@ def restore(ctx: Context, item_ids: tuple[str, ...], report: Path | None,
             as_json: bool) -> int:
     """Check both copies of each item; write the good bytes into a failed copy as a new
     version (the failed version stays as evidence) and point the catalog at it."""
-    from archive.copies import restore as restore_mod
+    from archive.copies.restore import restore_items
 
-    if bool(item_ids) == bool(report):
-        raise InputError("give ITEM... or --from-report FILE (one of them)")
-    actor = ctx.actor()
-    people.require_role(ctx.archive.catalog, actor, ROLES, "restore items")
-    ids = list(item_ids) if item_ids else restore_mod.failed_in_report(report)
-    if not ids:
-        out = {"results": [], "restored": [], "unrecoverable": [], "ok": [],
-               "message": "the report failed no item: nothing to restore"}
-        emit_json(out) if as_json else click.echo(out["message"])
-        return 0
-    out = restore_mod.restore(ctx.archive, _replica(ctx), actor, ids)
+    out = restore_items(ctx.archive, ctx.actor(),
+                        functools.partial(bootstrap.require_replica, ctx.settings),
+                        list(item_ids), report)
     if as_json:
         emit_json(out)
+    elif "message" in out:
+        click.echo(out["message"])
     else:
         for r in out["results"]:
             click.echo(f"{r['item']}  {r['outcome']}: {r['message']}")

@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+import bootstrap
 from archive.domain.timeutil import parse_time
 from commands.base import (
     Context,
@@ -30,15 +31,7 @@ def _now() -> datetime:
 
 
 def _policy(ctx: Context):
-    from retention.policy import CyclePolicy
-
-    return CyclePolicy.from_settings(ctx.settings)
-
-
-def _media_probe():
-    from scanners.media import read_media
-
-    return lambda f: read_media(f).duration_s
+    return bootstrap.cycle_policy(ctx.settings)
 
 
 # --- cycle status --------------------------------------------------------------------------
@@ -82,7 +75,7 @@ def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json:
 
     with progress("transfer check", as_json) as bar:
         rec = tr.prepare(ctx.archive, ctx.actor(), _policy(ctx), year, to, _now(),
-                         None if no_media else _media_probe(), bar, bar.total)
+                         None if no_media else bootstrap.media_probe(), bar, bar.total)
     listing = rec.pop("listing")
     if as_json:
         emit_json(rec)

@@ -9,23 +9,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from archive.domain.errors import InputError
-from archive.domain.model import item_summary
+import bootstrap
 from commands.base import (
     Context,
     command,
     emit_json,
     json_option,
+    progress,
 )
 
 
 # --- ingest ---------------------------------------------------------------------------------
-def _scanner(ctx: Context):
-    from ingest.scanning import open_scanner
-
-    return open_scanner(ctx.settings)
-
-
 def _state_table(report: dict) -> Table:
     from ingest.pipeline import STATES
 
@@ -46,34 +40,13 @@ def _state_table(report: dict) -> Table:
 def ingest(ctx: Context, path: Path, manifest: Path | None, station: str | None,
            workers: int | None, as_json: bool) -> int:
     """Archive an offload folder: scan, check, sign, lock, catalogue every file."""
-    from ingest.pipeline import Ingest
+    from ingest.pipeline import ingest_offload
 
     actor = ctx.actor()
-    scanner = _scanner(ctx)
-    total = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-    console = Console(stderr=True)
-    show_bar = console.is_terminal and not as_json
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-                  disable=not show_bar) as bar:
-        task = bar.add_task(f"ingest {path.name}", total=total)
-        done = [0]
-
-        def advance(n: int, files: int) -> None:
-            done[0] += files
-            bar.update(task, advance=n, description=f"ingest {path.name}: {done[0]} files")
-
-        job = Ingest(ctx.archive, ctx.settings, scanner, actor, workers=workers,
-                     progress=advance)
-        report = job.run(path, manifest, station).to_dict()
+    scanner = bootstrap.open_scanner(ctx.settings)
+    with progress(f"ingest {path.name}", as_json, unit="bytes") as bar:
+        report = ingest_offload(ctx.archive, actor, ctx.settings, scanner, path, manifest,
+                                station, workers=workers, progress=bar, total=bar.total)
     if as_json:
         emit_json(report)
         return report["exit_code"]
@@ -105,9 +78,9 @@ def batch() -> None:
 @json_option
 @command
 def batch_list(ctx: Context, as_json: bool) -> int:
-    docs = ctx.archive.catalog.list_records("batches")
-    rows = [{k: d[k] for k in ("batch_id", "station", "root", "started_at", "counts", "late")}
-            for d in docs]
+    from ingest.batches import list_batches
+
+    rows = list_batches(ctx.archive)
     if as_json:
         emit_json({"batches": rows})
         return 0
@@ -125,11 +98,9 @@ def batch_list(ctx: Context, as_json: bool) -> int:
 @command
 def batch_show(ctx: Context, batch_id: str, as_json: bool) -> int:
     """The batch report: every file's state and reasons and its four-property checks."""
-    from ingest.pipeline import render_batch_zh
+    from ingest.batches import batch_report, render_batch_zh
 
-    doc = ctx.archive.catalog.get_record("batches", batch_id)
-    if doc is None:
-        raise InputError(f"no batch {batch_id!r}")
+    doc = batch_report(ctx.archive, batch_id)
     emit_json(doc) if as_json else click.echo(render_batch_zh(doc))
     return 0
 
@@ -148,14 +119,9 @@ def pending(click_ctx: click.Context, as_json: bool) -> None:
 @command
 def pending_list(ctx: Context, as_json: bool) -> int:
     """List items waiting for metadata and what each lacks."""
-    from archive.access.requests import mask_summary
-    from ingest.pipeline import pending_items
+    from archive.access.lookup import pending_items
 
-    items = pending_items(ctx.archive)
-    cl = ctx.clearances()
-    rows = [mask_summary(item_summary(i) | {
-        "missing": i.description.missing(),
-        "original_name": i.description.source.get("original_name")}, i, cl) for i in items]
+    rows = pending_items(ctx.archive, ctx.clearances())
     if as_json:
         emit_json({"items": rows})
         return 0
@@ -198,10 +164,9 @@ def quarantine() -> None:
 @json_option
 @command
 def quarantine_list(ctx: Context, as_json: bool) -> int:
-    from archive.access.requests import mask_record
+    from archive.access.lookup import quarantine_list as masked_list
 
-    cl = ctx.clearances()
-    rows = [mask_record(r, cl) for r in ctx.archive.catalog.list_records("quarantine")]
+    rows = masked_list(ctx.archive, ctx.clearances())
     if as_json:
         emit_json({"files": rows})
         return 0
@@ -218,12 +183,9 @@ def quarantine_list(ctx: Context, as_json: bool) -> int:
 @json_option
 @command
 def quarantine_show(ctx: Context, entry: str, as_json: bool) -> int:
-    from archive.access.requests import mask_record
+    from archive.access.lookup import quarantine_show as masked_show
 
-    doc = ctx.archive.catalog.get_record("quarantine", entry)
-    if doc is None:
-        raise InputError(f"no quarantine entry {entry!r}")
-    doc = mask_record(doc, ctx.clearances())
+    doc = masked_show(ctx.archive, ctx.clearances(), entry)
     emit_json(doc) if as_json else click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
     return 0
 
@@ -265,10 +227,9 @@ def devices() -> None:
 @json_option
 @command
 def devices_add(ctx: Context, device_id, model, clock, officer, unit, as_json: bool) -> int:
-    from ingest import devices as reg
+    from ingest.devices import add_device
 
-    doc = reg.add(ctx.archive.catalog, ctx.archive.ledger, ctx.actor(), device_id, model,
-                  clock, officer, unit)
+    doc = add_device(ctx.archive, ctx.actor(), device_id, model, clock, officer, unit)
     emit_json(doc) if as_json else click.echo(f"device {device_id} added")
     return 0
 
@@ -277,11 +238,9 @@ def devices_add(ctx: Context, device_id, model, clock, officer, unit, as_json: b
 @json_option
 @command
 def devices_list(ctx: Context, as_json: bool) -> int:
-    from ingest import devices as reg
+    from ingest.devices import list_devices
 
-    docs = ctx.archive.catalog.list_records("devices")
-    rows = [{k: d.get(k) for k in ("id", "model", "clock", "officer", "unit", "status")}
-            | {"gaps": reg.gaps(d), "files_seen": len(d.get("sequences", []))} for d in docs]
+    rows = list_devices(ctx.archive.catalog)
     if as_json:
         emit_json({"devices": rows})
         return 0
@@ -299,10 +258,9 @@ def _device_status(status: str):
     @click.option("--note", default="", help="What happened.")
     @command
     def change(ctx: Context, device_id: str, note: str, as_json: bool) -> int:
-        from ingest import devices as reg
+        from ingest.devices import set_device_status
 
-        doc = reg.set_status(ctx.archive.catalog, ctx.archive.ledger, ctx.actor(), device_id,
-                             status, note)
+        doc = set_device_status(ctx.archive, ctx.actor(), device_id, status, note)
         emit_json(doc) if as_json else click.echo(f"device {device_id}: {status}")
         return 0
 

@@ -6,63 +6,19 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archive.access import lookup
 from archive.catalog.base import Query
-from archive.domain.errors import CustodyError
-from archive.domain.model import CONFIDENTIAL_CLASSES, iso, item_summary
-from archive.domain.timeutil import parse_time
 from commands.base import (
     Context,
     command,
     emit_json,
     json_option,
+    local,
+    when,
 )
 
 
 # --- search and show ------------------------------------------------------------------------
-def _clearances(ctx: Context) -> frozenset[str]:
-    """The confidential classes the person at the keyboard may see: none for anyone who is not
-    a registered, enabled person holding their key (fail closed)."""
-    from archive.access.requests import clearances_of
-
-    try:
-        actor = ctx.actor()
-    except CustodyError:
-        return frozenset()
-    return clearances_of(ctx.archive.catalog, actor.person_id)
-
-
-def _count_masked(ctx: Context, key: str, q: Query, cl: frozenset[str]) -> dict[str, int]:
-    """Counts that neither show a hidden item's party, cause or case nor let a filter on them
-    reveal it: counted item by item (slower, only for viewers without every clearance)."""
-    from archive.access.requests import MASK, hidden, visible
-    from archive.catalog.base import check_group_key
-    from archive.domain.model import GROUP_KEYS
-
-    check_group_key(key)
-    counts: dict[str, int] = {}
-    for item in ctx.archive.catalog.iter_items(q):
-        if not visible(item, q, cl):
-            continue
-        d = item.description
-        if key in ("party", "cause", "case_id") and hidden(d.confidential, cl):
-            values = [MASK]
-        elif key == "officer":
-            values = list(d.officers)
-        else:
-            v = getattr(d, key, None) if key not in ("tier", "status") else getattr(item, key)
-            values = [v]
-        for v in values:
-            counts[v or ""] = counts.get(v or "", 0) + 1
-    assert key in GROUP_KEYS
-    return counts
-
-
-def _time(ctx: Context, value: str | None, unit: str | None, what: str):
-    if value is None:
-        return None
-    return parse_time(value, ctx.settings.unit_zone(unit), what)
-
-
 @click.command()
 @click.option("--unit")
 @click.option("--device", "device_id")
@@ -87,18 +43,11 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
            as_json: bool) -> int:
     """Find items by unit, device, officer, time, party, cause, case, tier, kind, activity."""
     q = Query(unit=unit, device_id=device_id, officer=officer,
-              start=_time(ctx, start, unit, "--from"), end=_time(ctx, end, unit, "--to"),
+              start=when(ctx, start, unit, "--from"), end=when(ctx, end, unit, "--to"),
               party=party, cause=cause, case_id=case_id, tier=tier, kind=kind,
               activity_type=activity_type, activity_id=activity_id, status=status)
-    from archive.access.requests import mask_item, mask_summary, visible
-
-    cl = ctx.clearances()
     if count_by:
-        sensitive = count_by in ("party", "cause", "case_id") or any(
-            getattr(q, k) is not None for k in ("party", "cause", "case_id"))
-        uncleared = set(CONFIDENTIAL_CLASSES) - cl
-        counts = (_count_masked(ctx, count_by, q, cl) if sensitive and uncleared
-                  else ctx.archive.catalog.count_by(count_by, q))
+        counts = lookup.count_items(ctx.archive, ctx.clearances(), count_by, q)
         if as_json:
             emit_json({"count_by": count_by, "counts": counts})
         else:
@@ -107,23 +56,19 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
                 t.add_row(k or "-", str(n))
             Console().print(t)
         return 0
-    page = ctx.archive.search(q, limit, cursor)
-    shown = [mask_item(i, cl) for i in page.items if visible(i, q, cl)]
-    rows = [mask_summary(item_summary(i), i, cl) for i in page.items if visible(i, q, cl)]
+    page = lookup.search_items(ctx.archive, ctx.clearances(), q, limit, cursor)
+    rows, next_cursor = page["items"], page["next_cursor"]
     if as_json:
-        emit_json({"items": rows, "next_cursor": page.next_cursor})
+        emit_json(page)
         return 0
-    zone = ctx.settings.unit_zone(unit)
     t = Table("id", "kind", "unit", "device", "officers", "recorded", "party", "cause", "tier")
-    for i in shown:
-        d = i.description
-        when = d.recorded_start.astimezone(zone).strftime("%Y-%m-%d %H:%M") if (
-            d.recorded_start and zone) else (iso(d.recorded_start) or "-")
-        t.add_row(i.id, d.kind, d.unit or "-", d.device_id or "-", ",".join(d.officers) or "-",
-                  when, d.party or "-", d.cause or "-", i.tier)
+    for r in rows:
+        t.add_row(r["id"], r["kind"], r["unit"] or "-", r["device_id"] or "-",
+                  ",".join(r["officers"]) or "-", local(ctx, r["recorded_start"], unit),
+                  r["party"] or "-", r["cause"] or "-", r["tier"])
     Console(width=200).print(t)
-    click.echo(f"{len(rows)} items" + (f"; next page: --cursor {page.next_cursor}"
-                                      if page.next_cursor else ""))
+    click.echo(f"{len(rows)} items" + (f"; next page: --cursor {next_cursor}"
+                                      if next_cursor else ""))
     return 0
 
 
@@ -134,9 +79,7 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
 @command
 def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
     """Everything the archive holds about one item, with every metadata version."""
-    from archive.access.requests import mask_show
-
-    out = mask_show(ctx.archive.show(item_id, read_lock), ctx.clearances())
+    out = lookup.show_item(ctx.archive, ctx.clearances(), item_id, read_lock)
     if as_json:
         emit_json(out)
         return 0

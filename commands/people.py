@@ -8,7 +8,6 @@ from rich.table import Table
 
 import bootstrap
 from archive import people
-from archive.domain.errors import InputError
 from archive.domain.model import CONFIDENTIAL_CLASSES
 from archive.integrity.signing import fingerprint
 from commands.base import (
@@ -22,8 +21,6 @@ from commands.base import (
 @click.group("people")
 def people_cmd() -> None:
     """People: roles, OS accounts and personal signing keys."""
-
-
 
 
 @people_cmd.command("add")
@@ -43,23 +40,14 @@ def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tup
                units: tuple[str, ...], clearances: tuple[str, ...], positions: tuple[str, ...],
                as_json: bool) -> int:
     """Register a person and create their key in their own home (administrators only)."""
-    actor = ctx.actor()
-    people.require_role(ctx.archive.catalog, actor, ("administrator",), "add people")
-    if ctx.archive.catalog.get_record("people", person_id) is not None:
-        raise InputError(f"person {person_id} already exists", subject=person_id)
-    key = people.create_personal_key(person_id, account)
-    person = people.register(ctx.archive.catalog, person_id, name, account, list(roles), key,
-                             list(units), list(clearances), list(positions))
-    ctx.archive.ledger.append(actor, "person-registered", person_id,
-                              {"roles": list(roles), "os_account": account,
-                               "key_id": key.key_id, "clearances": list(clearances),
-                               "positions": list(positions)})
-    out = person.to_dict() | {"key_file": str(key.path)}
+    out = people.add_person(ctx.archive, ctx.actor(), person_id, name, account, list(roles),
+                            list(units), list(clearances), list(positions))
+    key_id = out["public_keys"][-1]["key_id"]
     emit_json(out) if as_json else click.echo(
         f"{person_id} ({name}, {account}): {', '.join(roles)}"
         + (f"; positions {', '.join(positions)}" if positions else "")
         + (f"; clearances {', '.join(clearances)}" if clearances else "")
-        + f"; key {fingerprint(key.key_id)}")
+        + f"; key {fingerprint(key_id)}")
     return 0
 
 
@@ -67,10 +55,7 @@ def people_add(ctx: Context, person_id: str, name: str, account: str, roles: tup
 @json_option
 @command
 def people_list(ctx: Context, as_json: bool) -> int:
-    docs = ctx.archive.catalog.list_records("people")
-    rows = [{k: d[k] for k in ("id", "name", "os_account", "roles", "units", "enabled")}
-            | {"keys": len(d["public_keys"]), "clearances": d.get("clearances", []),
-               "positions": d.get("positions", [])} for d in docs]
+    rows = people.list_people(ctx.archive.catalog)
     if as_json:
         emit_json({"people": rows})
         return 0
@@ -90,21 +75,10 @@ def _people_change(action: str):
     @click.argument("person_id")
     @command
     def change(ctx: Context, person_id: str, as_json: bool) -> int:
-        actor = ctx.actor()
-        catalog = ctx.archive.catalog
-        people.require_role(catalog, actor, ("administrator",), f"{action} people")
-        if action == "rekey":
-            key = people.rekey(catalog, person_id)
-            detail = {"key_id": key.key_id}
-        else:
-            if person_id == actor.person_id:
-                raise InputError("nobody disables themselves")
-            people.set_enabled(catalog, person_id, action == "enable")
-            detail = {}
-        ctx.archive.ledger.append(actor, f"person-{action}", person_id, detail)
-        emit_json({"person": person_id, "action": action} | detail) if as_json else \
+        out = people.change_person(ctx.archive, ctx.actor(), person_id, action)
+        emit_json(out) if as_json else \
             click.echo(f"{person_id}: {action}d" if action != "rekey" else
-                       f"{person_id}: new key {fingerprint(detail['key_id'])}")
+                       f"{person_id}: new key {fingerprint(out['key_id'])}")
         return 0
 
     return change
@@ -120,21 +94,11 @@ def _people_grant(revoke: bool):
     @command
     def change(ctx: Context, person_id: str, clearances: tuple[str, ...],
                positions: tuple[str, ...], as_json: bool) -> int:
-        if not clearances and not positions:
-            raise InputError("name a --clearance or a --position")
-        actor = ctx.actor()
-        catalog = ctx.archive.catalog
-        what = "revoke" if revoke else "grant"
-        people.require_role(catalog, actor, ("administrator",), f"{what} clearances")
-        person = people.grant(catalog, person_id, list(clearances), list(positions), revoke)
-        ctx.archive.ledger.append(actor, f"person-{what}", person_id,
-                                  {"clearances": list(clearances),
-                                   "positions": list(positions)})
-        out = {"person": person_id, "clearances": person.clearances,
-               "positions": person.positions}
+        out = people.change_grants(ctx.archive, ctx.actor(), person_id, list(clearances),
+                                   list(positions), revoke)
         emit_json(out) if as_json else click.echo(
-            f"{person_id}: clearances {', '.join(person.clearances) or '-'}; positions "
-            f"{', '.join(person.positions) or '-'}")
+            f"{person_id}: clearances {', '.join(out['clearances']) or '-'}; positions "
+            f"{', '.join(out['positions']) or '-'}")
         return 0
 
     return change
@@ -152,7 +116,6 @@ people_cmd.command("rekey", help="A new key; old signatures keep verifying.")(
     _people_change("rekey"))
 
 
-
 @click.group()
 def key() -> None:
     """The archive's signing keys."""
@@ -163,9 +126,7 @@ def key() -> None:
 @command
 def key_list(ctx: Context, as_json: bool) -> int:
     """Every archive public key: the current one and those retired by rotation."""
-    archive = ctx.archive
-    keys = [{"key_id": k, "fingerprint": fingerprint(k), "current": k == archive.key.key_id}
-            for k in archive.archive_keys.key_ids()]
+    keys = people.list_archive_keys(ctx.archive)
     if as_json:
         emit_json({"keys": keys})
     else:
@@ -179,18 +140,12 @@ def key_list(ctx: Context, as_json: bool) -> int:
 @command
 def key_rotate(ctx: Context, as_json: bool) -> int:
     """Make a new archive key; old signatures keep verifying with the old public key."""
-    actor = ctx.actor()
-    new, old_id = bootstrap.rotate_archive_key(ctx.settings)
-    ctx._archive = bootstrap.open_archive(ctx.settings)
-    ctx._archive.publish_key()
-    ctx._archive.ledger.append(actor, "archive-key-rotated", new.key_id,
-                               {"previous": old_id, "fingerprint": fingerprint(new.key_id)})
-    out = {"key_id": new.key_id, "fingerprint": fingerprint(new.key_id), "previous": old_id}
+    out = bootstrap.rotate_key(ctx.settings, ctx.actor())
     if as_json:
         emit_json(out)
     else:
-        click.echo(f"new archive key {out['fingerprint']} (previous {fingerprint(old_id)} "
-                   "retired; its signatures still verify)")
+        click.echo(f"new archive key {out['fingerprint']} (previous "
+                   f"{fingerprint(out['previous'])} retired; its signatures still verify)")
     return 0
 
 

@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+import bootstrap
 from commands.base import (
     Context,
     command,
@@ -24,7 +25,7 @@ from retention.rules import FLAG_REASONS
 
 
 def _engine(ctx: Context) -> RetentionEngine:
-    return RetentionEngine(ctx.archive, ctx.settings)
+    return bootstrap.retention_engine(ctx.archive, ctx.settings)
 
 
 def _changes(ctx: Context, changes: list[dict]) -> None:

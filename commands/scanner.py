@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+import bootstrap
 from commands.base import (
     Context,
     command,
@@ -23,11 +24,9 @@ def scanner() -> None:
 @json_option
 @command
 def scanner_start(ctx: Context, as_json: bool) -> int:
-    from ingest.scanning import _guard, private_clamd
+    from ingest.scanning import start_private
 
-    daemon = private_clamd(ctx.settings)
-    _guard(daemon.start)
-    status = daemon.status()
+    status = start_private(bootstrap.private_clamd(ctx.settings))
     emit_json(status) if as_json else click.echo(
         f"clamd running: {status['engine']} {status['database']} on {status['socket']}")
     return 0
@@ -39,7 +38,8 @@ def scanner_start(ctx: Context, as_json: bool) -> int:
 def scanner_status(ctx: Context, as_json: bool) -> int:
     from ingest.scanning import scanner_status as status_of
 
-    status = status_of(ctx.settings)
+    status = status_of(bootstrap.external_clamd(ctx.settings),
+                       bootstrap.private_clamd(ctx.settings))
     if as_json:
         emit_json(status)
     else:
@@ -69,7 +69,8 @@ def scanner_update(ctx: Context, source: Path, allow_unsigned: bool, as_json: bo
     from ingest.signature_updates import refuse_external_clamd, update_signatures
 
     refuse_external_clamd(ctx.settings)  # before asking who acts
-    doc = update_signatures(ctx.archive, ctx.settings, ctx.actor(), source,
+    doc = update_signatures(ctx.archive, ctx.actor(), ctx.settings,
+                            bootstrap.private_clamd(ctx.settings), source,
                             allow_unsigned=allow_unsigned)
     if as_json:
         emit_json(doc)
@@ -90,9 +91,9 @@ def scanner_update(ctx: Context, source: Path, allow_unsigned: bool, as_json: bo
 @scanner.command("stop")
 @command
 def scanner_stop(ctx: Context) -> int:
-    from ingest.scanning import private_clamd
+    from ingest.scanning import stop_private
 
-    private_clamd(ctx.settings).stop()
+    stop_private(bootstrap.private_clamd(ctx.settings))
     click.echo("clamd stopped")
     return 0
 

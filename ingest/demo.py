@@ -12,10 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import bootstrap
 from archive import people
 from archive.catalog.base import Query
-from archive.integrity.signing import SigningKey, fingerprint
+from archive.integrity.signing import SigningKey, fingerprint, public_pem
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config import settings
@@ -112,8 +111,10 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def run_demo(directory: Path, config: str | None = None,
-             echo: Callable[[str], None] | None = None) -> dict:
+def run_demo(directory: Path, new_archive: Callable[[settings.Settings], Archive],
+             config: str | None = None, echo: Callable[[str], None] | None = None) -> dict:
+    """The demo in a fresh home under ``directory``; ``new_archive`` (the wiring's
+    ``bootstrap.create_archive``) makes the archive there from the demo's settings."""
     say = echo or (lambda _line: None)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     home = directory.resolve() / f"run-{stamp}"
@@ -122,12 +123,8 @@ def run_demo(directory: Path, config: str | None = None,
     data["scanner"].update(socket="", host="", allow_test_signatures=True)
     s = settings.Settings(data=data, home=home, files=base.files)
     home.mkdir(parents=True)
-    store = bootstrap.open_store(s, create=True)
-    catalog = bootstrap.open_catalog(s)
-    key = bootstrap.create_archive_key(s)
-    archive = Archive(catalog, store, key, bootstrap.archive_keyring(s, store),
-                      s.section("ledger")["checkpoint_retention_years"])
-    archive.publish_key()
+    archive = new_archive(s)
+    catalog, key = archive.catalog, archive.key
     # The demo holds its people's keys itself (DESIGN.md allows this for tests and the demo).
     pkey = SigningKey.generate(home / "people" / "person-demo-admin.key")
     people.register(catalog, "demo-admin", "演示管理员", f"demo-{stamp}", ["administrator"],
@@ -237,7 +234,8 @@ def _export(archive: Archive, s: settings.Settings, home: Path, stamp: str,
     decide(archive, legal, req["id"], True, "同意提取，仅限复议使用", ctx)
     out = home / "export-SJ-2026-0042"
     doc = export(archive, clerk, req["id"], out, fonds=s.section("archive")["fonds"])
-    public = next((bootstrap.keys_dir(s) / "public").glob("*.pem"))
+    public = home / "archive-public.pem"  # all an outside checker is given
+    public.write_text(public_pem(archive.key.public))
     check = verify_export(out, key_file=public)
     say(f"export: request {req['id']} approved by demo-legal (法制股); "
         f"{len(doc['items'])} copies in {out.name} (BagIt, signed 提取说明); verify-export "

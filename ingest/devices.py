@@ -9,6 +9,7 @@ from archive.catalog.base import Catalog
 from archive.domain.errors import InputError, NotFound
 from archive.domain.model import iso
 from archive.ledger.chain import Actor, Ledger
+from archive.service import Archive
 
 STATUSES = ("in-service", "faulty")
 CLOCKS = ("utc", "local")  # what an MP4 creation_time written by this model means
@@ -76,3 +77,23 @@ def gaps(doc: dict) -> list[int]:
         return []
     have = set(seen)
     return [n for n in range(seen[0], seen[-1] + 1) if n not in have]
+
+
+def list_devices(catalog: Catalog) -> list[dict]:
+    """The register, one row per device: its model, clock, officer, unit, status, how many
+    file numbers were seen and which are missing."""
+    return [{k: d.get(k) for k in ("id", "model", "clock", "officer", "unit", "status")}
+            | {"gaps": gaps(d), "files_seen": len(d.get("sequences", []))}
+            for d in catalog.list_records("devices")]
+
+
+def add_device(archive: Archive, actor: Actor, device_id: str, model: str, clock: str = "utc",
+               officer: str | None = None, unit: str | None = None) -> dict:
+    """`custody devices add`: a device entered in the register (and the ledger)."""
+    return add(archive.catalog, archive.ledger, actor, device_id, model, clock, officer, unit)
+
+
+def set_device_status(archive: Archive, actor: Actor, device_id: str, status: str,
+                      note: str = "") -> dict:
+    """`custody devices fault|repair`: the device's status changed (and recorded)."""
+    return set_status(archive.catalog, archive.ledger, actor, device_id, status, note)

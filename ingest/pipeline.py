@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -39,7 +40,7 @@ from ingest.manifest import load as load_manifest
 from ingest.moves import move_verified
 from ingest.naming import parse_camera_name
 from retention.rules import routine_retain_until
-from scanners.clamd import ClamdScanner, ScannerUnavailable, Verdict
+from scanners.base import Scanner, ScannerUnavailable, ScanSession, Verdict
 from scanners.formats import FormatReport, check_format, guess_kind, identify
 
 STATES = {
@@ -143,10 +144,23 @@ def walk(root: Path) -> Iterator[Path]:
             yield here / name
 
 
+def _regular_bytes(entries: list[Path]) -> int:
+    """The bytes the regular files among ``entries`` hold (symlinks are never followed)."""
+    total = 0
+    for p in entries:
+        with contextlib.suppress(OSError):  # gone already: its own outcome says so
+            st = os.lstat(p)
+            total += st.st_size if stat.S_ISREG(st.st_mode) else 0
+    return total
+
+
 class Ingest:
-    def __init__(self, archive: Archive, settings: Settings, scanner: ClamdScanner,
+    def __init__(self, archive: Archive, settings: Settings, scanner: Scanner,
                  actor: Actor, *, workers: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int], None] | None = None,
+                 total: Callable[[int], None] | None = None) -> None:
+        """``progress(bytes, files)`` is told of every chunk read and every file done;
+        ``total(bytes)`` once, of the bytes the offload folder holds."""
         self.archive = archive
         self.settings = settings
         self.scanner = scanner
@@ -159,6 +173,7 @@ class Ingest:
         self.quarantine = settings.path_in_home(cfg["quarantine"], "quarantine")
         self.rejected = settings.path_in_home(cfg["rejected"], "rejected")
         self.progress = progress or (lambda _bytes, _files: None)
+        self.total = total or (lambda _bytes: None)
         self._lost: str | None = None
         self._lock = threading.Lock()
         self._scratch = tempfile.TemporaryDirectory(prefix="custody-ingest-")
@@ -178,6 +193,7 @@ class Ingest:
         skip = {manifest_path.resolve()} if manifest_path else set()
         entries = [p for p in walk(root) if p.resolve() not in skip or p.is_symlink()]
         rels = {self._rel(root, p) for p in entries}
+        self.total(_regular_bytes(entries))
         if manifest:
             report.manifest_problems = list(manifest.problems)
             for rel in sorted(set(manifest.rows) - rels):
@@ -265,7 +281,8 @@ class Ingest:
         finally:
             link.unlink()
 
-    def _chunks(self, f: BinaryIO, first: bytes, scan, counter: list[int]) -> Iterator[bytes]:
+    def _chunks(self, f: BinaryIO, first: bytes, scan: ScanSession,
+                counter: list[int]) -> Iterator[bytes]:
         chunk = first
         while chunk:
             scan.feed(chunk)
@@ -325,12 +342,27 @@ class Ingest:
             if verdict.status != "clean":
                 raise _NotScanned(verdict)
 
+        def complete(item: Item) -> None:
+            """Everything judged, on the item before its one catalog write."""
+            virus = holder["virus"]
+            gaps = self._note_device(desc, seq, item_checks)
+            item.checks["virus"] = virus
+            item.checks["four_property"] = [e.to_dict() for e in checks.four_properties(
+                digests=item.current.digests.to_dict(), signed=bool(item.current.signature),
+                source=desc.source, consistency=item_checks.get("consistency", {}),
+                missing=desc.missing(), size=item.current.digests.size, fmt=fmt.to_dict(),
+                sequence_gaps=gaps, virus=virus, lock=item.storage["object"].get("lock"))]
+            item.events.append(event("virus check", self.actor.person_id, virus["status"],
+                                     method=virus["method"]))
+            item.events.append(event("format identification", self.actor.person_id,
+                                     "damaged" if fmt.damaged else "success", mime=fmt.mime))
+
         counter = [0]
         try:
             res = self.archive.archive_stream(
                 self._chunks(f, first, scan, counter), desc, self.actor, retain_until,
                 legal_hold=desc.case_id is not None, before_commit=verdict_first,
-                checks=item_checks | {"virus": holder}, status=status)
+                checks=item_checks, status=status, complete=complete)
         except _Infected as inf:
             out.sha256, out.size = inf.digests.sha256, inf.digests.size
             out.checks = {"virus": inf.verdict.to_dict(), "format": fmt.to_dict()}
@@ -350,24 +382,10 @@ class Ingest:
         out.item_id, out.sha256, out.size = item.id, item.sha256, item.current.digests.size
         out.duplicate = res.duplicate
         out.state = _STATUS_STATE[item.status]
+        out.checks = item.checks
         if res.duplicate:
             out.reason("duplicate", f"the same bytes and metadata are already item {item.id}")
-            out.checks = item.checks
             return
-        gaps = self._note_device(desc, seq, item_checks)
-        item.checks["virus"] = holder["virus"]
-        item.checks["four_property"] = [e.to_dict() for e in checks.four_properties(
-            digests=item.current.digests.to_dict(), signed=bool(item.current.signature),
-            source=desc.source, consistency=item_checks.get("consistency", {}),
-            missing=desc.missing(), size=item.current.digests.size, fmt=fmt.to_dict(),
-            sequence_gaps=gaps, virus=holder["virus"],
-            lock=item.storage["object"].get("lock"))]
-        item.events.append(event("virus check", self.actor.person_id,
-                                 holder["virus"]["status"], method=holder["virus"]["method"]))
-        item.events.append(event("format identification", self.actor.person_id,
-                                 "damaged" if fmt.damaged else "success", mime=fmt.mime))
-        self.archive.catalog.save_state(item)
-        out.checks = item.checks
         out.late = item_checks.get("deadline", {}).get("late", False)
 
     # --- metadata ------------------------------------------------------------------------
@@ -563,19 +581,26 @@ class Ingest:
             self.check_activity(activity)
 
     def check_activity(self, activity_id: str) -> None:
+        """Each written record (笔录) of the activity against its recordings: every affected
+        item's check is settled first, then each item that changes is written once."""
         items = self.archive.catalog.search(Query(activity_id=activity_id), limit=1000).items
         spans = [(i.description.recorded_start, i.description.recorded_end) for i in items
                  if i.description.kind in _AV and i.description.recorded_start
                  and i.description.recorded_end]
+        av = [x for x in items if x.description.kind in _AV]
+        settled: dict[str, dict] = {}
         for rec in items:
             d = rec.description
             if (d.kind == "document" and "笔录" in (d.extra.get("document_type") or "")
                     and d.recorded_start and d.recorded_end):
                 result = checks.written_record_consistency(spans, d.recorded_start,
                                                            d.recorded_end, self.tolerance)
-                for i in [rec] + [x for x in items if x.description.kind in _AV]:
-                    i.checks["written_record"] = result
-                    self.archive.catalog.save_state(i)
+                for i in [rec] + av:  # with several records, the last one's word stands
+                    settled[i.id] = result
+        for i in items:
+            if i.id in settled and i.checks.get("written_record") != settled[i.id]:
+                i.checks["written_record"] = settled[i.id]
+                self.archive.catalog.save_state(i)
 
     def _file_report(self, report: BatchReport) -> None:
         doc = report.to_dict()
@@ -589,28 +614,15 @@ class Ingest:
                                     "root": report.root, "station": report.station})
 
 
-def render_batch_zh(doc: dict) -> str:
-    """The batch's check report as a person files it (四性检测 per file, counts per state)."""
-    lines = [f"批次 {doc['batch_id']}  采集站 {doc['station'] or '-'}  来源 {doc['root']}",
-             f"开始 {doc['started_at']}  结束 {doc['finished_at']}", "",
-             "状态统计：" + "，".join(f"{STATES[k]} {v}" for k, v in doc["counts"].items()),
-             f"逾期上传：{doc['late']}", ""]
-    for f in doc["files"]:
-        lines.append(f"文件 {f['file']}：{f['state_zh']}" +
-                     (f"（条目 {f['item_id']}）" if f["item_id"] else ""))
-        for r in f["reasons"]:
-            lines.append(f"  · {r['message']}")
-        if f["checks"].get("four_property"):
-            lines.append("  " + checks.render_zh(f["checks"]["four_property"])
-                         .replace("\n", "\n  "))
-    for p in doc["manifest_problems"]:
-        lines.append(f"清单第 {p['line']} 行 {p['file'] or '-'}：{p['message']}")
-    for dev, gaps in doc["sequence_gaps"].items():
-        lines.append(f"设备 {dev} 文件序号缺失：{', '.join(map(str, gaps))}")
-    for dev, off in doc["clock_offsets"].items():
-        lines.append(f"设备 {dev} 时钟偏差 {off:+.0f} 秒")
-    return "\n".join(lines)
 
-
-def pending_items(archive: Archive, limit: int = 1000) -> list[Item]:
-    return archive.catalog.search(Query(status="pending-metadata"), limit=limit).items
+def ingest_offload(archive: Archive, actor: Actor, settings: Settings, scanner: Scanner,
+                   root: Path, manifest: Path | None = None, station: str | None = None, *,
+                   workers: int | None = None, progress: Callable[[int], None] | None = None,
+                   total: Callable[[int], None] | None = None) -> dict:
+    """`custody ingest`: every file of an offload folder archived, quarantined, rejected or
+    left in place, with the reasons; the batch report. ``total(bytes)`` is told once what
+    the folder holds, ``progress(bytes)`` of every chunk read."""
+    advance = (lambda n, _files: progress(n)) if progress else None
+    job = Ingest(archive, settings, scanner, actor, workers=workers, progress=advance,
+                 total=total)
+    return job.run(root, manifest, station).to_dict()

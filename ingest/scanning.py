@@ -1,28 +1,27 @@
-"""The scanner ingest uses, built from the [scanner] settings: an existing clamd (socket or
-TCP), or custody's private clamd, started on demand. Scanner failures become the archive's
-errors here (exit 3 unreachable, exit 2 refused), since scanners/ knows nothing of them."""
+"""The virus scanner's services for the faces: start, status and stop custody's private clamd,
+and make sure a scanner answers before ingest uses it.
+
+The scanner adapters (an existing clamd named by [scanner] socket or host, or custody's private
+clamd) are built by bootstrap from the settings and handed in. Scanner failures become the
+archive's errors here (exit 3 unreachable, exit 2 refused), since scanners/ knows nothing of
+them.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
+from typing import TypeVar
 
 from archive.domain.errors import InputError, ServiceUnavailable
-from config.settings import Settings
-from scanners.clamd import ClamdScanner, PrivateClamd, ScannerRefused, ScannerUnavailable
+from scanners.base import Scanner, ScannerRefused, ScannerUnavailable
+from scanners.clamd import PrivateClamd
 from scanners.signature_update import installed_manifest
 
-
-def private_clamd(settings: Settings) -> PrivateClamd:
-    sc = settings.section("scanner")
-    # With test signatures allowed (tests, the demo) the private clamd loads only those.
-    db = None if sc["allow_test_signatures"] else Path(sc["database_dir"])
-    return _guard(lambda: PrivateClamd(
-        settings.home / "scanner", database_dir=db,
-        allow_test_signatures=sc["allow_test_signatures"], max_threads=sc["max_threads"],
-        window_size=sc["window_mib"] << 20, overlap=sc["overlap_mib"] << 20))
+T = TypeVar("T")
 
 
-def _guard(make):
+def guarded(make: Callable[[], T]) -> T:
+    """Run a scanner operation; its failures as custody's errors."""
     try:
         return make()
     except ScannerUnavailable as exc:
@@ -31,35 +30,39 @@ def _guard(make):
         raise InputError(f"virus scanner refused: {exc}") from exc
 
 
-def open_scanner(settings: Settings) -> ClamdScanner:
-    """The configured clamd; the private one is started if it is not running."""
-    sc = settings.section("scanner")
-    window, overlap = sc["window_mib"] << 20, sc["overlap_mib"] << 20
-    if sc["socket"]:
-        scanner = ClamdScanner(socket_path=sc["socket"], window_size=window, overlap=overlap)
-    elif sc["host"]:
-        scanner = ClamdScanner(host=sc["host"], port=sc["port"], window_size=window,
-                               overlap=overlap)
-    else:
-        daemon = private_clamd(settings)
-        scanner = _guard(lambda: daemon.scanner() if daemon.status()["responding"]
-                         else daemon.start())
-    _guard(scanner.ping)
+def answering(scanner: Scanner) -> Scanner:
+    """The scanner, once it has answered a ping."""
+    guarded(scanner.ping)
     return scanner
 
 
-def scanner_status(settings: Settings) -> dict:
-    sc = settings.section("scanner")
-    if sc["socket"] or sc["host"]:
-        where = sc["socket"] or f"{sc['host']}:{sc['port']}"
-        scanner = ClamdScanner(socket_path=sc["socket"] or None, host=sc["host"] or None,
-                               port=sc["port"])
+def running(daemon: PrivateClamd) -> Scanner:
+    """The private clamd's scanner; the daemon is started if it is not running."""
+    return answering(guarded(lambda: daemon.scanner() if daemon.status()["responding"]
+                             else daemon.start()))
+
+
+def start_private(daemon: PrivateClamd) -> dict:
+    """`custody scanner start`: start the private clamd (if it is not running); its status."""
+    guarded(daemon.start)
+    return daemon.status()
+
+
+def stop_private(daemon: PrivateClamd) -> None:
+    """`custody scanner stop`."""
+    daemon.stop()
+
+
+def scanner_status(external: Scanner | None, daemon: PrivateClamd) -> dict:
+    """The configured scanner's state: the existing clamd when one is configured, else the
+    private one with what 'custody scanner update' recorded about its database."""
+    if external is not None:
         try:
-            engine, database = scanner.version()
-            return {"running": True, "where": where, "engine": engine, "database": database}
+            engine, database = external.version()
+            return {"running": True, "where": external.where, "engine": engine,
+                    "database": database}
         except ScannerUnavailable as exc:
-            return {"running": False, "where": where, "error": str(exc)}
-    daemon = private_clamd(settings)
+            return {"running": False, "where": external.where, "error": str(exc)}
     status = daemon.status()
     # What 'custody scanner update' recorded about the database the daemon runs (or will load).
     manifest = installed_manifest(status.get("database_dir") if status["running"]

@@ -17,8 +17,7 @@ from archive.domain.errors import InputError, ServiceUnavailable
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config.settings import Settings
-from ingest.scanning import private_clamd
-from scanners.clamd import ScannerUnavailable
+from scanners.clamd import PrivateClamd, ScannerUnavailable
 from scanners.signature_update import UpdateRefused, install
 
 UPDATE_ROLES = ("archivist", "administrator")
@@ -35,12 +34,14 @@ def refuse_external_clamd(settings: Settings) -> None:
                          "signatures where it runs")
 
 
-def update_signatures(archive: Archive, settings: Settings, actor: Actor, source: Path, *,
-                      allow_unsigned: bool = False) -> dict:
+@people.records_refusals("scanner update")
+def update_signatures(archive: Archive, actor: Actor, settings: Settings, daemon: PrivateClamd,
+                      source: Path, *, allow_unsigned: bool = False) -> dict:
+    """Install the signature files in ``source`` into the private clamd ``daemon`` (archivists
+    and administrators only), recorded in the catalog and the ledger; the record."""
     refuse_external_clamd(settings)
     people.require_role(archive.catalog, actor, UPDATE_ROLES, "update the virus signatures")
     now = datetime.now(timezone.utc)
-    daemon = private_clamd(settings)
     # recorded before the switch: a catalog lost between switch and record still shows that
     # an update was under way (and the installed folder carries its own note)
     archive.ledger.append(actor, "scanner-update-started", str(source),

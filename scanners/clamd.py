@@ -1,4 +1,5 @@
-"""Virus scanning with ClamAV: the scanner API that ingest uses.
+"""Virus scanning with ClamAV: the clamd implementation of the scanner interface
+(scanners/base.py) that ingest uses.
 
 `ClamdScanner` talks to any clamd (Unix socket or TCP); `PrivateClamd` runs custody's own clamd
 (`custody scanner start|status|stop`). Both judge bytes only and know nothing of the archive.
@@ -6,17 +7,21 @@
 
 from __future__ import annotations
 
-from scanners.clamd_client import (
+from scanners.base import (
     CLEAN,
-    DEFAULT_OVERLAP,
-    DEFAULT_WINDOW,
     INFECTED,
     NOT_SCANNED,
-    ClamdScanner,
+    Scanner,
     ScannerRefused,
     ScannerUnavailable,
-    StreamScan,
+    ScanSession,
     Verdict,
+)
+from scanners.clamd_client import (
+    DEFAULT_OVERLAP,
+    DEFAULT_WINDOW,
+    ClamdScanner,
+    StreamScan,
 )
 from scanners.clamd_daemon import TEST_SIGNATURES_DIR, PrivateClamd, test_signature_files
 
@@ -29,6 +34,8 @@ __all__ = [
     "TEST_SIGNATURES_DIR",
     "ClamdScanner",
     "PrivateClamd",
+    "ScanSession",
+    "Scanner",
     "ScannerRefused",
     "ScannerUnavailable",
     "StreamScan",

@@ -13,12 +13,10 @@ dropped or truncated stream is "not-scanned", never clean.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 import struct
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from os import PathLike
 
 from clamav_client.clamd import (
@@ -29,9 +27,20 @@ from clamav_client.clamd import (
     ResponseError,
 )
 
-CLEAN = "clean"
-INFECTED = "infected"
-NOT_SCANNED = "not-scanned"
+from scanners.base import (
+    CLEAN,
+    INFECTED,
+    NOT_SCANNED,
+    Scanner,
+    ScannerRefused,
+    ScannerUnavailable,
+    ScanSession,
+    Verdict,
+)
+
+__all__ = ["CLEAN", "INFECTED", "NOT_SCANNED", "ClamdScanner", "ScannerRefused",
+           "ScannerUnavailable", "StreamScan", "Verdict"]
+
 _RANK = {CLEAN: 0, NOT_SCANNED: 1, INFECTED: 2}  # worst wins
 
 MiB = 1 << 20
@@ -45,32 +54,6 @@ MAX_WINDOW = 2 * GiB - 1
 PIECE = MiB
 _LENGTH = struct.Struct("!L")
 LIMITS_ALERT = "Heuristics.Limits.Exceeded"
-
-
-class ScannerUnavailable(Exception):
-    """clamd cannot be reached, or went away during a scan. Ingest maps this to exit 3."""
-
-
-class ScannerRefused(Exception):
-    """The scanner will not run as asked (no signature database, test signatures not allowed)."""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    status: str            # "clean" | "infected" | "not-scanned"
-    signature: str | None  # the signature name when infected
-    reason: str | None     # why not scanned
-    engine: str            # "ClamAV 1.4.6"
-    database: str          # as clamd's VERSION reports it, or the local database's label
-    method: str            # "INSTREAM" or "INSTREAM windows of ... (n windows)"
-    windows: int
-
-    @property
-    def clean(self) -> bool:
-        return self.status == CLEAN
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def human_size(n: int) -> str:
@@ -186,7 +169,7 @@ class _Session:
         return bool(self.reply)
 
 
-class StreamScan:
+class StreamScan(ScanSession):
     """One file's scan fed chunk by chunk from the caller's single read.
 
     feed() only writes to clamd sockets (clamd spools INSTREAM data to a temporary file and
@@ -299,22 +282,20 @@ class StreamScan:
             session.abort()
         self._open, self._closed = [], []
 
-    def __enter__(self) -> StreamScan:
-        return self
-
     def __exit__(self, *exc: object) -> None:
         if not self._done:
             self.abort()
 
 
-class ClamdScanner:
+class ClamdScanner(Scanner):
     """A clamd reached by Unix socket or TCP. Cheap to make; every scan opens its own
     connections, so one scanner serves several threads at once."""
 
     def __init__(self, *, socket_path: str | PathLike[str] | None = None,
                  host: str | None = None, port: int = 3310,
                  window_size: int = DEFAULT_WINDOW, overlap: int = DEFAULT_OVERLAP,
-                 timeout: float = 600.0, database_label: str | None = None) -> None:
+                 timeout: float = 600.0, database_label: str | None = None,
+                 file_limit: int | None = None) -> None:
         if (socket_path is None) == (host is None):
             raise ValueError("give either socket_path or host")
         if not 0 < window_size <= MAX_WINDOW:
@@ -327,6 +308,10 @@ class ClamdScanner:
         self.timeout = timeout
         # clamd's VERSION names no database version for local signature files; this does.
         self.database_label = database_label
+        # clamd's MaxFileSize when it is below one window (then larger content is a limits
+        # alert, never clean); clamd does not tell its clients, its starter does.
+        self._file_limit = file_limit if file_limit is not None and file_limit < window_size \
+            else None
         self.where = self.socket_path or f"{host}:{port}"
         self._make: Callable[[], ClamdNetworkSocket]
         if self.socket_path is not None:
@@ -354,14 +339,12 @@ class ClamdScanner:
         engine, _, database = self._command("VERSION").partition("/")
         return engine, database or self.database_label or "unknown (clamd names no version)"
 
+    @property
+    def file_limit(self) -> int | None:
+        return self._file_limit
+
     def begin(self) -> StreamScan:
         engine, database = self.version()
         return StreamScan(self, engine, database)
 
-    def scan_bytes(self, data: bytes | bytearray | memoryview) -> Verdict:
-        view = memoryview(data).cast("B")
-        scan = self.begin()
-        # Fed in slices so that at most two windows' connections are open at once.
-        for i in range(0, len(view), 8 * MiB):
-            scan.feed(view[i:i + 8 * MiB])
-        return scan.finish()
+    # scan_bytes (Scanner's) feeds 8 MiB slices: at most two windows' connections open at once.

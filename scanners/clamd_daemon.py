@@ -214,6 +214,17 @@ class PrivateClamd:
                 "test signatures are for tests and the demo only")
         return directory, bool(test)
 
+    def _max_file_size(self) -> int | None:
+        """clamd's MaxFileSize as this config sets it (a window's worth unless overridden);
+        None when it is written in a form this does not read."""
+        value = self.limits.get("MaxFileSize", self.stream_max)
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().upper()
+        scale = {"K": 1024, "M": MiB}.get(text[-1:], 1)
+        digits = text[:-1] if scale > 1 else text
+        return int(digits) * scale if digits.isdigit() else None
+
     def _config(self, socket_path: Path, database: Path) -> str:
         window_limit = self.stream_max
         options: dict[str, object] = {
@@ -291,6 +302,7 @@ class PrivateClamd:
             "window_size": self.window_size,
             "overlap": self.overlap,
             "stream_max": self.stream_max,
+            "max_file_size": self._max_file_size(),
         }, indent=2) + "\n")
         if not Path(self.clamd).exists():
             raise ScannerUnavailable(f"{self.clamd} not found: install clamav-daemon")
@@ -371,7 +383,8 @@ class PrivateClamd:
                 "on a real signature database)")
         return ClamdScanner(socket_path=state["socket"], window_size=state["window_size"],
                             overlap=state["overlap"], timeout=timeout,
-                            database_label=state["database_label"])
+                            database_label=state["database_label"],
+                            file_limit=state.get("max_file_size"))
 
     def status(self) -> dict:
         state = self._state() or {}

@@ -4,7 +4,6 @@ requests, signed decisions, refusals, views, masking, exports and their verifica
 from __future__ import annotations
 
 import json
-import os
 import threading
 import urllib.error
 import urllib.request
@@ -14,17 +13,13 @@ import bagit
 import pytest
 
 import archive.access.requests as access
-from archive import people
+from archive.access import masking, viewing
 from archive.access.export import export, verify_export
 from archive.catalog.base import Query
 from archive.domain.errors import InputError, ProblemFound
-from archive.domain.model import Description
-from archive.integrity.signing import SigningKey, public_pem
-from archive.ledger.chain import Actor
+from archive.integrity.signing import public_pem
 from archive.packaging.bags import check_bag
-from archive.worm.local import LocalWormStore
-from tests.support.archives import make_archive
-from tests.support.builders import T0
+from tests.support.access import access_team
 
 POSITIONS = {"market-001": "法制股", "urban-001": "分管领导"}
 CTX = access.AccessContext(approver_position=lambda u: POSITIONS[u])
@@ -32,28 +27,7 @@ CTX = access.AccessContext(approver_position=lambda u: POSITIONS[u])
 
 @pytest.fixture
 def team(tmp_path, catalog):
-    store = LocalWormStore(tmp_path / "worm", immutable=False)
-    s = make_archive(tmp_path, catalog, store)
-
-    def person(pid, roles, **kw):
-        key = SigningKey.generate(s.key_dir / f"person-{pid}.key")
-        people.register(catalog, pid, f"名{pid}", f"acct-{pid}", roles, key, **kw)
-        return Actor(pid, key)
-
-    s.officer = person("O1", ["officer"])
-    s.legal = person("L1", ["legal"], positions=["法制股"], clearances=["personal-privacy"])
-    s.leader = person("B1", ["approver"], positions=["局领导"])
-    until = datetime.now(timezone.utc) + timedelta(days=30)
-    s.items = {}
-    for name, conf, party in (("a", None, "王五"), ("b", None, "赵六"),
-                              ("secret", "personal-privacy", "李四"),
-                              ("state", "state-secret", "某单位")):
-        d = Description(kind="video", unit="market-001", device_id="D1", officers=["O1"],
-                        recorded_start=T0, recorded_end=T0 + timedelta(minutes=1), party=party,
-                        cause="无照经营", confidential=conf,
-                        source={"original_name": f"2026/{name}%1.mp4"})
-        s.items[name] = s.archive.archive_stream([os.urandom(70_000)], d, s.actor, until).item.id
-    yield s
+    yield access_team(tmp_path, catalog)
     from tests.support.worm import release_all_for_tests
 
     release_all_for_tests(tmp_path)
@@ -113,16 +87,16 @@ def test_decisions_are_checked_and_refusals_recorded(team):
 def test_view_streams_verified_bytes_and_registers(team):
     s = team
     with pytest.raises(access.AccessRefused, match="no approved request"):
-        access.open_view(s.archive, s.officer, s.items["a"], None, "player")
+        viewing.open_view(s.archive, s.officer, s.items["a"], None, "player")
     req = access.create_request(s.archive, s.officer, "核对现场", "view", items=[s.items["a"]])
     with pytest.raises(access.AccessRefused, match="pending, not approved"):
-        access.open_view(s.archive, s.officer, s.items["a"], None, "player")
+        viewing.open_view(s.archive, s.officer, s.items["a"], None, "player")
     access.decide(s.archive, s.legal, req["id"], True, "", CTX)
     with pytest.raises(access.AccessRefused, match="does not cover"):
-        access.open_view(s.archive, s.officer, s.items["b"], req["id"], "player")
+        viewing.open_view(s.archive, s.officer, s.items["b"], req["id"], "player")
     with pytest.raises(access.AccessRefused, match="made by O1"):
-        access.open_view(s.archive, s.leader, s.items["a"], req["id"], "player")
-    entry, chunks = access.open_view(s.archive, s.officer, s.items["a"], None, "player")
+        viewing.open_view(s.archive, s.leader, s.items["a"], req["id"], "player")
+    entry, chunks = viewing.open_view(s.archive, s.officer, s.items["a"], None, "player")
     data = b"".join(chunks)
     item = s.archive.item(s.items["a"])
     assert len(data) == item.current.digests.size
@@ -143,7 +117,7 @@ def test_view_reports_a_digest_mismatch(team, monkeypatch):
     access.decide(s.archive, s.legal, req["id"], True, "", CTX)
     monkeypatch.setattr(s.archive.store, "read",
                         lambda key, vid, chunk_size=0: iter([b"not the archived bytes"]))
-    entry, chunks = access.open_view(s.archive, s.officer, s.items["a"], None, "player")
+    entry, chunks = viewing.open_view(s.archive, s.officer, s.items["a"], None, "player")
     with pytest.raises(ProblemFound, match="do not match"):
         b"".join(chunks)
     assert s.catalog.get_record("access_register", entry["id"])["outcome"] == "digest-mismatch"
@@ -154,7 +128,7 @@ def test_one_time_link(team):
     s = team
     req = access.create_request(s.archive, s.officer, "核对", "view", items=[s.items["b"]])
     access.decide(s.archive, s.legal, req["id"], True, "", CTX)
-    entry, chunks = access.open_view(s.archive, s.officer, s.items["b"], None, "link")
+    entry, chunks = viewing.open_view(s.archive, s.officer, s.items["b"], None, "link")
     size = s.archive.item(s.items["b"]).current.digests.size
     got = {}
 
@@ -173,7 +147,7 @@ def test_one_time_link(team):
         got["thread"] = threading.Thread(target=fetch, args=(url,))
         got["thread"].start()
 
-    assert access.serve_once(chunks, ready, size, timeout=20)
+    assert viewing.serve_once(chunks, ready, size, timeout=20)
     got["thread"].join(10)  # the server is done once it has written; the reader may not be
     assert got["wrong"] == 404 and len(got["body"]) == size
     with pytest.raises(urllib.error.URLError):  # served once: the server is gone
@@ -185,22 +159,22 @@ def test_masking(team):
     s = team
     secret = s.archive.item(s.items["secret"])
     none, cleared = frozenset(), frozenset({"personal-privacy"})
-    masked = access.mask_item(secret, none)
+    masked = masking.mask_item(secret, none)
     assert masked.description.party == "***" and masked.description.cause == "***"
     assert secret.description.party == "李四"  # the original is untouched
-    assert access.mask_item(secret, cleared).description.party == "李四"
-    shown = access.mask_show(s.archive.show(secret.id), none)
+    assert masking.mask_item(secret, cleared).description.party == "李四"
+    shown = masking.mask_show(s.archive.show(secret.id), none)
     assert "李四" not in json.dumps(shown, ensure_ascii=False)
     assert shown["masked"] and shown["description"]["source"] == {"masked": True}
-    assert "李四" in json.dumps(access.mask_show(s.archive.show(secret.id), cleared),
+    assert "李四" in json.dumps(masking.mask_show(s.archive.show(secret.id), cleared),
                                ensure_ascii=False)
     q = Query(party="李四")
-    assert not access.visible(secret, q, none) and access.visible(secret, Query(), none)
-    assert access.clearances_of(s.catalog, "L1") == cleared
-    assert access.clearances_of(s.catalog, None) == none
-    assert access.clearances_of(s.catalog, "nobody") == none
+    assert not masking.visible(secret, q, none) and masking.visible(secret, Query(), none)
+    assert masking.clearances_of(s.catalog, "L1") == cleared
+    assert masking.clearances_of(s.catalog, None) == none
+    assert masking.clearances_of(s.catalog, "nobody") == none
     rec = {"id": "b:x", "file": "李四.mp4", "declared": secret.description.to_dict()}
-    out = access.mask_record(rec, none)
+    out = masking.mask_record(rec, none)
     assert out["file"] == "***" and "李四" not in json.dumps(out, ensure_ascii=False)
 
 
@@ -265,9 +239,9 @@ def test_show_masks_retention_reasons_and_event_details_of_confidential_items():
                                          "tier": "case"},
            "events": [{"type": "duplicate", "at": "t", "agent": "P", "outcome": "ok",
                        "source": {"original_name": "王五.mp4"}}]}
-    masked = access.mask_show(out, frozenset())
+    masked = masking.mask_show(out, frozenset())
     assert "SJ-1" not in json.dumps(masked, ensure_ascii=False)
     assert "王五" not in json.dumps(masked, ensure_ascii=False)
     assert masked["retention"]["tier"] == "case"
-    cleared = access.mask_show(out, frozenset({"personal-privacy"}))
+    cleared = masking.mask_show(out, frozenset({"personal-privacy"}))
     assert cleared["retention"]["holds"] == ["case SJ-1 is open"]

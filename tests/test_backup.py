@@ -18,8 +18,8 @@ from archive.domain.errors import ServiceUnavailable
 from archive.domain.model import Description
 from config import settings
 from tests.support.catalogs import CATALOG_FACTORIES
-from tests.test_cli import run, run_json  # noqa: F401
-from tests.test_cli_retention import office  # noqa: F401
+from tests.support.cli import run, run_json  # noqa: F401
+from tests.support.office import office  # noqa: F401
 
 
 def _items(n: int) -> None:

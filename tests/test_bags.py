@@ -175,7 +175,7 @@ def test_iso_refuses_oversized_file_by_name(tmp_path, monkeypatch):
     import archive.packaging.iso
 
     root = make_bag(tmp_path / "bag")
-    monkeypatch.setattr(archive.iso, "MAX_FILE_SIZE", 4000)
+    monkeypatch.setattr(archive.packaging.iso, "MAX_FILE_SIZE", 4000)
     with pytest.raises(InputError, match=CHINESE):
         write_iso(root, tmp_path / "x.iso", "x")
     assert not (tmp_path / "x.iso").exists()

@@ -17,7 +17,7 @@ from archive import people
 from archive.domain.model import Description
 from archive.integrity.signing import SigningKey, public_pem
 from config import settings
-from tests.test_cli import held_keys_home, run, run_json
+from tests.support.cli import held_keys_home, run, run_json
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.support.clamd import EICAR
+from tests.support.cli import env, run, run_json  # noqa: F401  (fixture and helpers)
 from tests.support.corpus import make_mp4, make_pdf
-from tests.test_cli import env, run, run_json  # noqa: F401  (fixture and helpers)
 
 
 @pytest.fixture
@@ -87,6 +87,12 @@ def test_bad_manifest_and_missing_scanner(cfg, env):  # noqa: F811
     dead.write_text(f'[scanner]\nsocket = "{env / "nothing.sock"}"\n')
     r = run("--config", str(dead), "ingest", str(root), code=3)
     assert "clamd" in r.stderr
+    # the existing clamd a config names: its status, or that it does not answer
+    status = run_json(*c, "scanner", "status")
+    assert status["running"] and status["engine"].startswith("ClamAV")
+    assert status["where"] == str(cfg.read_text().split('"')[1])
+    down = run_json("--config", str(dead), "scanner", "status", code=3)
+    assert down["running"] is False and down["where"] == str(env / "nothing.sock")
 
 
 def test_private_scanner_start_status_stop(env):  # noqa: F811
@@ -118,3 +124,4 @@ def test_batch_report_in_chinese(cfg, env):  # noqa: F811
     text = run(*c, "batch", "show", out["batch_id"]).stdout
     assert "四性检测报告" in text and "真实性" in text and "安全性" in text and "已归档" in text
     assert run_json(*c, "batch", "show", out["batch_id"])["counts"]["archived"] == 1
+    assert "no batch 'nope'" in run(*c, "batch", "show", "nope", code=2).stderr

@@ -16,8 +16,8 @@ from archive.catalog.sqlite import SQLiteCatalog
 from archive.domain.errors import ConfigError
 from archive.domain.model import Description
 from config import settings
+from tests.support.cli import run, run_json  # noqa: F401
 from tests.support.damage import damage
-from tests.test_cli import run, run_json  # noqa: F401
 
 T0 = datetime(2026, 3, 1, 1, tzinfo=timezone.utc)
 

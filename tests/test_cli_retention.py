@@ -7,28 +7,12 @@ import os
 import time
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 import bootstrap
 from archive import people
 from archive.domain.model import Description
 from config import settings
-from tests.test_cli import held_keys_home, run, run_json
-
-PEOPLE = [("AR1", "archivist"), ("AR2", "archivist"), ("OF1", "officer"), ("AP1", "approver"),
-          ("AP2", "approver"), ("AU1", "auditor"), ("AU2", "auditor")]
-
-
-@pytest.fixture
-def office(tmp_path, monkeypatch):
-    held_keys_home(tmp_path, monkeypatch)
-    for pid, role in PEOPLE:
-        run("people", "add", pid, "--name", f"人员{pid}", "--account", pid.lower(),
-            "--role", role)
-    yield monkeypatch
-    from tests.support.worm import release_all_for_tests
-
-    release_all_for_tests(tmp_path)
+from tests.support.cli import run, run_json
+from tests.support.office import PEOPLE, office  # noqa: F401  (office: a fixture)
 
 
 def as_(office, person: str) -> None:

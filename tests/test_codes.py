@@ -17,8 +17,8 @@ from archive.worm.local import LocalWormStore
 from retention import codes, cycle, transfer
 from tests.support.archives import make_archive
 from tests.support.builders import make_item
+from tests.support.cycle import add, archivist, policy
 from tests.support.worm import release_all_for_tests
-from tests.test_transfer import add, archivist, policy
 
 NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)
 

@@ -12,7 +12,7 @@ import bootstrap
 from archive import people
 from archive.domain.model import Description
 from config import settings
-from tests.test_cli import held_keys_home, run, run_json
+from tests.support.cli import held_keys_home, run, run_json
 
 
 @pytest.fixture

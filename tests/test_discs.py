@@ -15,8 +15,8 @@ from archive.packaging.bags import open_bag
 from retention import discs
 from tests.support.archives import make_archive
 from tests.support.builders import make_item
+from tests.support.cycle import SH, archivist, policy
 from tests.support.damage import damage
-from tests.test_transfer import SH, archivist, policy
 
 NOW = datetime(2026, 3, 2, tzinfo=timezone.utc)
 CAP = discs.DISC_RESERVE + 700_000  # a "disc" that holds about two 300 kB items

@@ -9,8 +9,8 @@ import pytest
 
 from archive.integrity.fixity import digest_chunks
 from tests.support.corpus import make_mp4
+from tests.support.ingesting import env, ingest_folder  # noqa: F401  (fixture)
 from tests.support.worm import release_all_for_tests
-from tests.test_ingest import _ingest, env  # noqa: F401  (fixture)
 
 
 @pytest.mark.slow
@@ -27,7 +27,7 @@ def test_three_gib_file_is_scanned_in_windows(env, tmp_path):  # noqa: F811
         "file": path.name, "unit": "market-001", "device_id": "DSJ-0900", "officer_id": "P9",
         "recorded_start": "2026-03-15T01:00:00Z", "recorded_end": "2026-03-15T01:00:02Z"}]))
     try:
-        report = _ingest(env, root, manifest)
+        report = ingest_folder(env, root, manifest)
         f = report.files[0]
         assert f.state.startswith("archived"), f.reasons
         virus = f.checks["virus"]

@@ -25,11 +25,10 @@ from archive.verification import verify_item
 from archive.worm.local import LocalWormStore
 from config import settings
 from tests.support.catalogs import CATALOG_FACTORIES
+from tests.support.cli import run, run_json  # noqa: F401
 from tests.support.pairs import store_pair
-from tests.support.retention import make_team
+from tests.support.retention import fill, make_team, snapshot
 from tests.support.worm import release_all_for_tests
-from tests.test_cli import run, run_json  # noqa: F401
-from tests.test_rebuild import fill, snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,57 +3,17 @@ Both stores, both catalogs."""
 
 from __future__ import annotations
 
-import json
-import os
-from datetime import date
-
 import pytest
 
-from archive.catalog.base import RECORD_COLLECTIONS, Query
 from archive.copies.rebuild import rebuild
 from archive.domain.errors import InputError
-from archive.domain.model import Description
-from retention import cases, flags
 from tests.support.catalogs import CATALOG_FACTORIES
-from tests.support.retention import make_team
+from tests.support.retention import fill, make_team, snapshot
 
 
 @pytest.fixture
 def team(tmp_path, catalog, store):
     return make_team(tmp_path, catalog, store)
-
-
-def snapshot(catalog) -> dict:
-    items = sorted((i.to_record() for i in catalog.iter_items(Query())), key=lambda d: d["id"])
-    return {
-        "items": items,
-        "versions": {d["id"]: [v.to_dict() for v in catalog.versions(d["id"])] for d in items},
-        "objects": sorted((o.sha256, o.storage.key, o.storage.version_id)
-                          for o in catalog.iter_objects()),
-        "records": {c: catalog.list_records(c) for c in RECORD_COLLECTIONS if c != "meta"},
-        "ledger": [e.to_dict() for e in catalog.ledger_entries()],
-    }
-
-
-def fill(team, tmp_path) -> None:
-    """Items, a correction, a pending item, a case, a confirmed flag: every kind of state."""
-    path = tmp_path / "cases.json"
-    path.write_text(json.dumps([{"id": "SJ-1", "type": "general", "unit": "market-001",
-                                 "opened": "2026-01-05"}]), encoding="utf-8")
-    cases.import_register(team.engine, team["AR1"], path)
-    a = team.put(activity_id="ACT-1", party="王五")
-    b = team.put(activity_id="ACT-1", party="某某食品有限公司")
-    team.put(case_id="SJ-1")
-    pending = team.archive.archive_stream([os.urandom(900)], Description(kind="video"),
-                                          team.setup.actor, team.archive.item(a).retain_until)
-    assert pending.item.status == "pending-metadata"
-    old = team.archive.item(b).description
-    fixed = Description.from_dict({**old.to_dict(), "cause": "销售过期食品"})
-    team.archive.correct(b, fixed, team["AR1"], "cause added")
-    flags.confirm(team.engine, team["AP1"],
-                  flags.raise_flag(team.engine, team["OF1"], a, "assault")["id"])
-    cases.close(team.engine, team["AR1"], "SJ-1", date(2026, 5, 10))
-    team.archive.finish_command()
 
 
 def test_rebuilt_catalog_equals_the_lost_one(team, tmp_path, catalog):

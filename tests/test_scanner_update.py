@@ -28,7 +28,7 @@ from scanners.clamd import (
 from scanners.clamd_daemon import CURRENT
 from scanners.signature_update import MANIFEST, UpdateRefused, container_header, install
 from tests.support.clamd import CLAM_EXE, EICAR
-from tests.test_cli import run, run_json
+from tests.support.cli import run, run_json
 
 # A third test signature, in none of the project's files: proves which database clamd runs.
 EXTRA = b"custody signature update: this line is only detected by the updated database"

@@ -164,3 +164,29 @@ def test_correction_is_a_new_signed_version(setup):
     again = setup.archive.archive_stream([b"pending bytes"], _desc(officers=[]), setup.actor,
                                          _until())
     assert again.duplicate and again.item.id == item.id
+
+
+def test_complete_sees_the_item_before_its_one_catalog_write(setup):
+    from archive.service import event
+
+    seen = []
+
+    def complete(item):
+        assert setup.catalog.get_item(item.id) is None  # not catalogued yet
+        assert item.current.signature and item.storage["object"]["lock"]["retain_until"]
+        item.checks["judged"] = {"result": "pass"}
+        item.events.append(event("judgement", setup.actor.person_id, "success"))
+        seen.append(item.id)
+
+    data = os.urandom(5000)
+    res = setup.archive.archive_stream([data], _desc(), setup.actor, _until(),
+                                       checks={"format": {"mime": "video/mp4"}},
+                                       complete=complete)
+    stored = setup.catalog.get_item(res.item.id)
+    assert seen == [res.item.id]
+    assert stored.checks == {"format": {"mime": "video/mp4"}, "judged": {"result": "pass"}}
+    assert [e["type"] for e in stored.events] == ["message digest calculation", "ingestion",
+                                                  "judgement"]
+    again = setup.archive.archive_stream([data], _desc(source={"batch": "re-run"}),
+                                         setup.actor, _until(), complete=complete)
+    assert again.duplicate and seen == [res.item.id]  # a duplicate is not completed again

@@ -24,7 +24,7 @@ from reports import html as report_html
 from reports import statistics
 from tests.support.builders import make_item
 from tests.support.catalogs import sqlite_catalog
-from tests.test_cli import env, run, run_json  # noqa: F401  (env is a fixture)
+from tests.support.cli import env, run, run_json  # noqa: F401  (env is a fixture)
 
 SH = ZoneInfo("Asia/Shanghai")
 CLEAN = {"status": "clean", "method": "instream"}

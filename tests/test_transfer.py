@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime, timezone
 
 import bagit
 import pytest
 
-from archive import people
 from archive.domain.errors import IdentityError, InputError
 from archive.domain.model import Description
-from archive.integrity.signing import SigningKey, fingerprint
-from archive.ledger.chain import Actor
-from config import settings
+from archive.integrity.signing import fingerprint
 from retention import codes, cycle, transfer
-from retention.policy import CyclePolicy
 from tests.support.archives import make_archive
+from tests.support.cycle import SH, add, archivist, policy
 from tests.support.damage import damage
-
-SH = ZoneInfo("Asia/Shanghai")
-
-
-def policy() -> CyclePolicy:
-    return CyclePolicy(fonds="J001", zone=SH, units=settings.load().units)
-
-
-def archivist(setup, person_id: str) -> Actor:
-    key = SigningKey.generate(setup.key_dir / f"person-{person_id}.key")
-    people.register(setup.catalog, person_id, f"档案员{person_id}", f"acct-{person_id}",
-                    ["archivist"], key)
-    return Actor(person_id, key)
-
-
-def add(setup, n: int, unit: str = "market-001", when: datetime | None = None, **kw):
-    start = when or datetime(2025, 5, 1, 9, tzinfo=SH) + timedelta(hours=n)
-    fields = {"unit": unit, "device_id": f"D{n}", "officers": ["P1"],
-              "recorded_start": start, "recorded_end": start + timedelta(minutes=5)} | kw
-    until = datetime.now(timezone.utc) + timedelta(days=30)
-    return setup.archive.archive_stream([os.urandom(3000)], Description(kind="video",
-                                        **fields), setup.actor, until).item
 
 
 @pytest.fixture

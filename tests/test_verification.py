@@ -13,7 +13,7 @@ from archive.copies import sync as copies
 from archive.copies.sync import Throttle
 from archive.domain.errors import InputError
 from archive.domain.model import Description
-from archive.worm.local import LocalWormStore, _set_immutable
+from archive.worm.local import LocalWormStore, set_immutable
 from scanners.media import read_media
 from tests.support.archives import make_archive
 from tests.support.builders import T0
@@ -95,7 +95,7 @@ def _local(setup):
 
 def _version_file(store, key, vid):
     path = store._version_path(key, vid)
-    _set_immutable(path, False)
+    set_immutable(path, False)
     path.chmod(0o644)
     return path
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from archive import people
 from archive.access.requests import _record_refusal, usable_problem
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, ProblemFound
@@ -88,6 +89,7 @@ def render_zh(record: dict) -> str:
     return "\n".join(lines)
 
 
+@people.records_refusals("export")
 def export(archive: Archive, actor: Actor, request_id: str, dest: Path, *, fonds: str = "",
            iso_image: bool = False, progress: Callable[[int], None] | None = None,
            total: Callable[[int], None] | None = None) -> dict:

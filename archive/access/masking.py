@@ -13,6 +13,7 @@ from archive.people import person_of
 MASK = "***"
 MASKED_FIELDS = ("party", "cause", "case_id", "note", "source", "extra")
 
+
 # --- masking ------------------------------------------------------------------------------
 def clearances_of(catalog: Catalog, person_id: str | None) -> frozenset[str]:
     """The confidential classes a viewer may see; none for an unknown or disabled viewer."""
@@ -125,7 +126,6 @@ def visible(item: Item, query: Query, clearances: frozenset[str]) -> bool:
     if not hidden(item.description.confidential, clearances):
         return True
     return query.party is None and query.cause is None and query.case_id is None
-
 
 
 def viewer_clearances(archive: Any) -> frozenset[str]:

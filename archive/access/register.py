@@ -6,6 +6,8 @@ from datetime import datetime
 
 from archive.catalog.base import Catalog
 from archive.domain.model import parse_iso
+from archive.ledger.chain import Actor
+from archive.service import Archive
 
 # --- the register ---------------------------------------------------------------------------
 REGISTER_COLUMNS = ("时间", "调阅人", "调阅事由", "审批人", "申请编号", "条目", "方式", "结果")
@@ -36,6 +38,14 @@ def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None
         rows.append(row)
     rows.sort(key=lambda r: r["at"])
     return rows
+
+
+def read_register(archive: Archive, actor: Actor, start: datetime | None,
+                  end: datetime | None) -> list[dict]:
+    """The access register from ``start`` up to ``end`` for an identified person: it names
+    people and reasons, so registered people only (a face passes the ``Actor`` it identified;
+    nobody unidentified gets here)."""
+    return register_rows(archive.catalog, start, end)
 
 
 def row_cells(r: dict, zone) -> list[str]:

@@ -18,7 +18,6 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-
 from typing import Any
 
 from archive import people

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 
+from archive import people
 from archive.access.requests import _now, find_request_for
 from archive.domain.errors import InputError, ProblemFound
 from archive.domain.ids import uuid7
@@ -16,6 +17,7 @@ from archive.service import Archive
 
 
 # --- views ----------------------------------------------------------------------------------
+@people.records_refusals("view")
 def open_view(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
               how: str) -> tuple[dict, Iterator[bytes]]:
     """Register a view and return (register entry, verified byte stream).
@@ -62,6 +64,39 @@ def open_view(archive: Archive, actor: Actor, item_id: str, request_id: str | No
                                "their digests; the view is recorded as failed", subject=item_id)
 
     return entry, stream()
+
+
+def _outcome(archive: Archive, entry: dict) -> str:
+    """What the access register says became of the view."""
+    doc = archive.catalog.get_record("access_register", entry["id"])
+    return (doc or entry)["outcome"]
+
+
+@people.records_refusals("view")
+def view_with_player(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
+                     argv: list[str]) -> dict:
+    """View an item by feeding a player's standard input (``argv``, e.g. ``["mpv", "-"]``);
+    returns the register entry, the request, the player's exit status and the outcome."""
+    entry, chunks = open_view(archive, actor, item_id, request_id, "player")
+    status = pipe_to_player(chunks, argv)
+    return {"register": entry["id"], "request": entry["request"], "player_exit": status,
+            "outcome": _outcome(archive, entry)}
+
+
+@people.records_refusals("view")
+def view_by_link(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
+                 on_ready: Callable[[str], None], timeout: float = 300.0) -> dict:
+    """View an item on a one-time 127.0.0.1 link (``on_ready`` is told its URL); returns the
+    register entry, the request, whether it was fetched and the outcome."""
+    entry, chunks = open_view(archive, actor, item_id, request_id, "link")
+    size = archive.item(item_id).current.digests.size
+    fetched = serve_once(chunks, on_ready, size, timeout=timeout)
+    if not fetched:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+    return {"register": entry["id"], "request": entry["request"], "fetched": fetched,
+            "outcome": _outcome(archive, entry)}
 
 
 def pipe_to_player(chunks: Iterable[bytes], argv: list[str]) -> int:

@@ -19,9 +19,13 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
+from archive import people
 from archive.catalog.base import Catalog, Query
+from archive.copies import OPERATORS
 from archive.domain.errors import InputError, ProblemFound, ServiceUnavailable
 from archive.domain.model import iso
+from archive.ledger.chain import Actor
+from archive.service import Archive
 from archive.worm.fsutil import fsync_dir
 
 
@@ -35,6 +39,17 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(8 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+@people.records_refusals("backup")
+def back_up(archive: Archive, actor: Actor, to_dir: Path, uri: str | None = None) -> dict:
+    """custody backup (archivists, administrators): the catalog's backup, described, and a
+    ledger entry naming it. ``uri``: the catalog server's, for mongodump."""
+    people.require_role(archive.catalog, actor, OPERATORS, "back up the catalog")
+    doc = backup(archive.catalog, Path(to_dir), uri)
+    archive.ledger.append(actor, "catalog-backup", doc["file"],
+                          {k: doc[k] for k in ("sha256", "size", "at")})
+    return doc
 
 
 def backup(catalog: Catalog, to_dir: Path, uri: str | None = None) -> dict:

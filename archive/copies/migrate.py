@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from archive import people
 from archive.catalog.base import RECORD_COLLECTIONS, Query
+from archive.copies import OPERATORS
 from archive.copies.sync import SyncReport, read_verified, sync_store
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError
@@ -64,6 +66,16 @@ def describe(archive: Archive) -> dict:
 def _same(a: Archive, b: Archive) -> bool:
     return (a.catalog.endpoint == b.catalog.endpoint
             or a.store.describe() == b.store.describe())
+
+
+@people.records_refusals("migrate")
+def migrate_archive(source: Archive, actor: Actor, open_target: Callable[[], Archive], *,
+                    progress: Callable[[str, int], None] | None = None) -> MigrationReport:
+    """custody migrate (archivists, administrators): the whole archive into new backends.
+    The target (``bootstrap.migration``) is opened, and its store created, only once the
+    migration is allowed; the source is only read."""
+    people.require_role(source.catalog, actor, OPERATORS, "migrate the archive")
+    return migrate(source, open_target(), actor, progress=progress)
 
 
 def migrate(source: Archive, target: Archive, actor: Actor, *,

@@ -159,6 +159,18 @@ def rebuild(archive: Archive, target: Catalog,
     return report
 
 
+def rebuild_catalog(archive: Archive, progress: Callable[[int], None] | None = None) -> dict:
+    """custody rebuild-catalog: ``archive.catalog`` (empty) built from ``archive.store`` alone
+    (``bootstrap.open_rebuild`` puts them together), then closed; the report, with what was
+    rebuilt from where."""
+    target = archive.catalog
+    try:
+        report = rebuild(archive, target, progress=progress)
+    finally:
+        target.close()
+    return report.to_dict() | {"catalog": target.endpoint, "store": archive.store.describe()}
+
+
 def _rebuild_item(archive: Archive, target: Catalog, item_id: str,
                   versions: list[tuple[MetadataVersion, dict]], state: dict | None,
                   objects: dict, report: RebuildReport) -> None:

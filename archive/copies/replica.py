@@ -19,7 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from archive import people
 from archive.catalog.base import Query
+from archive.copies import OPERATORS
 from archive.copies.sync import copy_version, raise_to, read_verified, sync_store
 from archive.domain.errors import CustodyError, InputError, ServiceUnavailable
 from archive.domain.model import Item, iso
@@ -160,6 +162,22 @@ def _known_and_failed(archive: Archive) -> tuple[dict, set]:
             if m["key"] in theirs:
                 known[(m["key"], m["version_id"])] = theirs[m["key"]]
     return known, failed
+
+
+@people.records_refusals("replicate")
+def replicate_archive(archive: Archive, actor: Actor, open_replica: Callable[[], WormStore],
+                      rate: float | None = None,
+                      progress: Callable[[int], None] | None = None,
+                      total: Callable[[int], None] | None = None) -> dict:
+    """custody replicate (archivists, administrators): the second copy brought up to date.
+    ``open_replica`` (``bootstrap.require_replica``) is called once the run is allowed;
+    ``total``, when given, hears how many bytes the primary store holds (a progress bar's
+    end) before the run."""
+    people.require_role(archive.catalog, actor, OPERATORS, "replicate the archive")
+    replica = open_replica()
+    if total is not None:
+        total(sum(n for _key, _vid, n in archive.store.list_keys()))
+    return replicate(archive, replica, actor, rate=rate, progress=progress)
 
 
 def replicate(archive: Archive, replica: WormStore, actor: Actor, rate: float | None = None,

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from archive import people
+from archive.copies import OPERATORS
 from archive.copies.replica import read_errors
 from archive.copies.sync import copy_version, read_verified
 from archive.domain.errors import InputError, NotFound, ProblemFound
@@ -234,6 +237,23 @@ def restore_item(archive: Archive, replica: WormStore, actor: Actor, item_id: st
             " (custody replicate)"
     return {"item": item_id, "outcome": outcome, "parts": parts, "restored": restored,
             "message": message}
+
+
+@people.records_refusals("restore")
+def restore_items(archive: Archive, actor: Actor, open_replica: Callable[[], WormStore],
+                  item_ids: Sequence[str] = (), report: Path | None = None) -> dict:
+    """custody restore (archivists, administrators): the items named, or those a
+    ``custody verify --json`` report failed, checked on both copies and repaired from the good
+    one. ``open_replica`` (``bootstrap.require_replica``) is called only when there is
+    something to restore."""
+    if bool(item_ids) == bool(report):
+        raise InputError("give ITEM... or --from-report FILE (one of them)")
+    people.require_role(archive.catalog, actor, OPERATORS, "restore items")
+    ids = list(item_ids) if item_ids else failed_in_report(report)
+    if not ids:
+        return {"results": [], "restored": [], "unrecoverable": [], "ok": [],
+                "message": "the report failed no item: nothing to restore"}
+    return restore(archive, open_replica(), actor, ids)
 
 
 def restore(archive: Archive, replica: WormStore | None, actor: Actor,
