@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from archive import people
+from archive.catalog import schema
 from archive.catalog.base import Catalog
 from archive.domain.errors import CatalogLost, CustodyError, InputError, NotFound
 from archive.integrity.signing import Keyring, SigningKey, fingerprint, public_pem
@@ -26,15 +27,26 @@ if TYPE_CHECKING:
     from scanners.clamd import ClamdScanner, PrivateClamd, Scanner
 
 
-def open_catalog(settings: Settings) -> Catalog:
+def open_catalog(settings: Settings, *, older: bool = False) -> Catalog:
+    """The configured catalog, at this custody's schema version: an older one is refused
+    until 'custody upgrade' (``older``: the upgrade itself opens it), a newer one always
+    (archive.catalog.schema)."""
     cfg = settings.section("catalog")
     if cfg["backend"] == "mongodb":
         from archive.catalog.mongo import MongoCatalog
 
-        return MongoCatalog(cfg["uri"], database=cfg["database"])
-    from archive.catalog.sqlite import SQLiteCatalog
+        catalog: Catalog = MongoCatalog(cfg["uri"], database=cfg["database"])
+    else:
+        from archive.catalog.sqlite import SQLiteCatalog
 
-    return SQLiteCatalog(settings.path_in_home(cfg["path"], "catalog.sqlite"))
+        catalog = SQLiteCatalog(settings.path_in_home(cfg["path"], "catalog.sqlite"))
+    if not (older and catalog.schema_version < schema.current()):
+        try:
+            schema.refuse_other_version(catalog)
+        except CustodyError:
+            catalog.close()
+            raise
+    return catalog
 
 
 def open_store(settings: Settings, create: bool = False) -> WormStore:
@@ -143,6 +155,15 @@ def open_archive(settings: Settings) -> Archive:
     from archive.copies.replica import copy_item
 
     return _assemble(settings, catalog, store, key, replica=replica, second_copy=copy_item)
+
+
+def open_for_upgrade(settings: Settings) -> Archive:
+    """What 'custody upgrade' works on: the configured archive over its catalog as it is,
+    older than this custody or current (a newer one is refused before anything is
+    written to it)."""
+    store = open_store(settings)
+    catalog = open_catalog(settings, older=True)
+    return _assemble(settings, catalog, store, load_archive_key(settings))
 
 
 def refuse_lost_catalog(catalog: Catalog, store: WormStore) -> None:

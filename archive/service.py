@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from archive.catalog.base import Catalog, Page, Query
+from archive.catalog.consistency import check_catalog
 from archive.domain.canonical import canonical
-from archive.domain.errors import DuplicateItem, InputError, LockNotConfirmed, NotFound
+from archive.domain.errors import (
+    CustodyError,
+    DuplicateItem,
+    InputError,
+    LockNotConfirmed,
+    NotFound,
+    WormViolation,
+)
 from archive.domain.ids import uuid7
 from archive.domain.model import (
     Description,
@@ -24,6 +32,7 @@ from archive.domain.model import (
     StoredVersion,
     dedupe_key,
     iso,
+    status_after_version,
 )
 from archive.failpoints import crash_point
 from archive.integrity.fixity import StreamDigests, digest_chunks
@@ -88,7 +97,8 @@ class Archive:
                        retain_until: datetime, legal_hold: bool = False,
                        before_commit: Callable[[Digests], None] | None = None,
                        checks: dict | None = None, status: str | None = None,
-                       complete: Callable[[Item], None] | None = None) -> Archived:
+                       complete: Callable[[Item], None] | None = None,
+                       ingested_at: datetime | None = None) -> Archived:
         """Stream bytes once into the store (digests on the way), lock them, sign the
         description beside them, catalog the item and record it in the ledger.
 
@@ -99,7 +109,13 @@ class Archive:
         once, with everything. It is not called for a duplicate. Safe to repeat after a crash
         at any step: the object, a signed manifest already written, and an item already
         catalogued are each recognised and taken up, never duplicated.
+
+        ``ingested_at`` is the time ``retain_until`` was counted from (the rules count from
+        the later of recorded end and ingest), recorded on the item exactly: taking a later
+        "now" after the upload would make every lock end before its rule (lock-short).
+        Without it, the time this call starts.
         """
+        ingested_at = ingested_at or _now()
         pending = self.store.begin_object(retain_until, legal_hold)
         with pending:
             digests = StreamDigests()
@@ -124,6 +140,12 @@ class Archive:
         if existing is not None:
             return self._duplicate(existing, description, actor)
         version, manifest = self._adoptable_manifest(d, dedupe)
+        if manifest is not None:  # signed by a run that died; its lock counted from then
+            self._ensure_lock(StoredVersion(self.store.backend, self.store.location,
+                                            manifest["key"], manifest["version_id"], 0,
+                                            self.store.lock(manifest["key"],
+                                                            manifest["version_id"])),
+                              retain_until, legal_hold)
         if version is None:
             version = self.sign_version(MetadataVersion(
                 item_id=uuid7(), version=1, description=description, digests=d,
@@ -132,7 +154,8 @@ class Archive:
         crash_point("catalog-write")
         if status is None:
             status = "pending-metadata" if description.missing() else "archived"
-        item = Item(id=version.item_id, sha256=d.sha256, current=version, ingested_at=_now(),
+        item = Item(id=version.item_id, sha256=d.sha256, current=version,
+                    ingested_at=ingested_at,
                     status=status, retain_until=retain_until, legal_hold=legal_hold,
                     storage={"object": stored_dict, "manifests": [manifest]},
                     checks=dict(checks or {}), dedupe=dedupe,
@@ -164,10 +187,20 @@ class Archive:
                      legal_hold: bool) -> Lock:
         """The object may have been stored before with a weaker lock: raise it, never lower."""
         lock = stored.lock
-        if lock.retain_until is None or lock.retain_until < retain_until:
-            lock = self.store.extend_retention(stored.key, stored.version_id, retain_until)
-        if legal_hold and not lock.legal_hold:
-            lock = self.store.set_legal_hold(stored.key, stored.version_id, True)
+        for attempt in range(3):
+            try:
+                if lock.retain_until is None or lock.retain_until < retain_until:
+                    lock = self.store.extend_retention(stored.key, stored.version_id,
+                                                       retain_until)
+                if legal_hold and not lock.legal_hold:
+                    lock = self.store.set_legal_hold(stored.key, stored.version_id, True)
+                break
+            except (WormViolation, LockNotConfirmed):
+                # a second station raising the same object's lock at the same moment (its
+                # own date a little later): read the lock again, raise it only if still short
+                if attempt == 2:
+                    raise
+                lock = self.store.lock(stored.key, stored.version_id)
         if not lock.covers(retain_until, legal_hold):
             raise LockNotConfirmed(f"{stored.key}: lock not confirmed", subject=stored.key)
         return lock
@@ -236,8 +269,7 @@ class Archive:
                                obj["size"], self.store.lock(obj["key"], obj["version_id"]))
         lock = self._ensure_lock(stored, until, hold)
         manifest = self.store_version(version, until, hold)
-        status = "pending-metadata" if description.missing() else (
-            "attention" if item.status == "attention" else "archived")
+        status = status_after_version(description, item.status, item.checks)
         updated = self.catalog.add_version(item_id, version, status)
         updated.retain_until, updated.legal_hold = until, hold
         updated.storage["manifests"].append(manifest)
@@ -272,14 +304,34 @@ class Archive:
         return item
 
     def show(self, item_id: str, read_lock: bool = False) -> dict:
+        """Everything held about one item. With ``read_lock`` its object's lock is read from
+        the store; an object missing from the store (or a lock that cannot be read) is named
+        in ``problems``, with everything else still shown."""
         item = self.item(item_id)
         out = item.to_dict()
         out["versions"] = [v.to_dict() for v in self.catalog.versions(item_id)]
         out["signature_valid"] = self.archive_keys.verify(
             item.current.manifest(), item.current.key_id, item.current.signature)
+        out["problems"] = []
         if read_lock:
-            obj = item.storage["object"]
-            out["lock_in_store"] = self.store.lock(obj["key"], obj["version_id"]).to_dict()
+            out["lock_in_store"] = None
+            obj = item.storage.get("object") or {}
+            if not obj.get("key"):
+                out["problems"].append({"code": "object-missing", "key": None, "message":
+                                        f"item {item_id} names no stored object"})
+            else:
+                try:
+                    lock = self.store.lock(obj["key"], obj["version_id"])
+                    out["lock_in_store"] = lock.to_dict()
+                except NotFound:
+                    out["problems"].append({
+                        "code": "object-missing", "key": obj["key"],
+                        "message": f"the object {obj['key']} (version {obj['version_id']}) "
+                                   "is not in the store"})
+                except CustodyError as exc:
+                    out["problems"].append({
+                        "code": "lock-unreadable", "key": obj["key"],
+                        "message": f"the lock of {obj['key']} cannot be read: {exc.message}"})
         return out
 
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
@@ -300,6 +352,16 @@ class Archive:
     def verify_ledger(self) -> LedgerReport:
         return self.ledger.verify(self.archive_keys,
                                   person_keyrings(self.catalog, self.archive_keys))
+
+    def audit(self, progress: Callable[[int], None] | None = None) -> dict:
+        """custody audit verify: the ledger (chain, signatures, checkpoints), and every
+        item's search and lot fields in the catalog's index against its signed metadata
+        version (``archive.catalog.consistency``). ``ok`` only when both are sound."""
+        ledger = self.verify_ledger()
+        index = check_catalog(self.catalog, self.archive_keys, progress)
+        return ledger.to_dict() | {"ok": ledger.ok and not index["problems"],
+                                   "ledger_ok": ledger.ok, "items_checked": index["items"],
+                                   "index_problems": index["problems"]}
 
     def finish_command(self) -> dict | None:
         """End of every command: the catalog changes and ledger entries as a signed journal

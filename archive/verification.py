@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from archive import people
 from archive.catalog.base import Catalog, Query, parse_query_text
+from archive.catalog.consistency import SIGNATURE_INVALID, item_index_problems
 from archive.copies.sync import Throttle
 from archive.domain.canonical import canonical
 from archive.domain.errors import CustodyError, InputError
@@ -34,6 +35,9 @@ MediaProbe = Callable[[BinaryIO], float | None]  # duration in seconds, None if 
 FINDINGS = {"late-start": "录像开始过晚", "no-notice": "未事先告知当事人",
             "unrelated": "含无关内容", "interrupted": "中断未说明", "other": "其他"}
 ACTIONS = {
+    "ingest-finding": "the original was already damaged or inconsistent when it was "
+                      "archived (its findings): no copy is better; watch it, record what "
+                      "you see (custody inspect) and keep it as it is",
     "object-unreadable": "restore the object from the second copy and verify again; report "
                          "it to the archivist",
     "digest-mismatch": "the stored bytes changed: restore from the second copy, keep the "
@@ -50,6 +54,14 @@ ACTIONS = {
     "legal-hold-missing": "set the legal hold again; a reason still holds the item",
     "media-unreadable": "the recording no longer parses: restore from the second copy",
     "duration-changed": "the recording's duration changed: restore from the second copy",
+    "search-field-mismatch": "the catalog's search index differs from the signed description "
+                             "(edited outside custody): the signed description is "
+                             "authoritative; report it and rebuild the catalog from the store "
+                             "(custody rebuild-catalog)",
+    "version-mismatch": "the item's current metadata version is not its latest stored one: "
+                        "report it and rebuild the catalog from the store",
+    "index-missing": "the item is missing from the search index: rebuild the catalog from "
+                     "the store (custody rebuild-catalog)",
 }
 INSPECTORS = ("auditor", "archivist")  # who verifies and records inspection findings
 NOT_REPLICATED = "not-replicated"  # --copy replica: not there yet; not a failure of the item
@@ -127,6 +139,11 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
     if media_probe and item.description.kind in ("video", "audio") and not any(
             p["code"] == "object-unreadable" for p in problems):
         problems += _check_media(store, key, vid, item, media_probe)
+    if copy == "primary":
+        problems += _check_index(archive, item)
+    problems += [_problem("ingest-finding", f"found at ingest ({f.get('check')}): "
+                          f"{f.get('message') or f.get('code')}")
+                 for f in item.checks.get("findings") or []]
     result["problems"] = problems
     result["ok"] = not problems
     return result
@@ -151,6 +168,19 @@ def _check_manifest(archive: Archive, item: Item, store: WormStore, ref: dict) -
         return [_problem("manifest-mismatch", f"{ref['key']} (version {stored.version}) "
                          f"differs from the catalog's version {item.version}")]
     return []
+
+
+def _check_index(archive: Archive, item: Item) -> list[dict]:
+    """The fields this item is searched and chosen for lots by, as the catalog's index holds
+    them, against its signed description; each difference with the field, the stored and
+    the signed value."""
+    out = []
+    for p in item_index_problems(archive.catalog, item, archive.archive_keys):
+        if p["code"] == SIGNATURE_INVALID:  # _check_manifest names what does not verify
+            continue
+        out.append(_problem(p["code"], p["message"]) | {
+            k: p[k] for k in ("field", "stored", "signed") if k in p})
+    return out
 
 
 def _check_media(store, key: str, vid: str, item: Item, probe: MediaProbe) -> list[dict]:
@@ -277,6 +307,8 @@ def render_zh(record: dict) -> str:
         lines += ["类型 回放检查", f"条目 {record['items'][0]}  执法人员 "
                   f"{', '.join(record['officers'])}  单位 {record['unit']}",
                   f"发现 {record['finding_zh']}  说明 {record['note'] or '-'}"]
+        res = record.get("resolution")
+        lines.append(f"处理 {res['by']} {res['at']}：{res['note']}" if res else "处理 未处理")
         return "\n".join(lines)
     plan = record["plan"]
     lines += ["类型 抽样机读检验",
@@ -337,8 +369,20 @@ def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
 def record_finding(archive: Archive, actor: Actor, item_id: str, finding: str,
                    note: str = "") -> dict:
     """custody inspect (auditors, archivists): a conduct finding from watching a recording,
-    filed in the inspection ledger."""
+    filed in the inspection ledger. Only on a recording the inspector could watch (an
+    approved request, or an auditor's own sampled inspection that drew it: the rules of
+    ``custody view``); otherwise refused, and the refusal recorded."""
+    # imported here: the access rules are this one service's concern in this module
+    from archive.access.requests import _record_refusal
+    from archive.access.viewing import watch_problem
+
     people.require_role(archive.catalog, actor, INSPECTORS, "record inspection findings")
+    if finding not in FINDINGS:  # bad input before any refusal is recorded
+        raise InputError(f"finding {finding!r} is not one of {', '.join(FINDINGS)}")
+    why = watch_problem(archive, actor, archive.item(item_id))
+    if why is not None:
+        raise _record_refusal(archive, actor, "inspect", item_id, f"{actor.person_id} could "
+                              f"not watch item {item_id}, so cannot record what it shows: {why}")
     return spot_check(archive, actor, item_id, finding, note)
 
 
@@ -364,3 +408,34 @@ def checkpoint_ledger(archive: Archive) -> dict:
     if signed is None:
         raise InputError("the ledger is empty; nothing to checkpoint")
     return signed
+
+
+@people.records_refusals("inspections resolve")
+def resolve_finding(archive: Archive, actor: Actor, inspection_id: str, note: str) -> dict:
+    """custody inspections resolve (auditors, archivists): a conduct finding is settled (the
+    officer was spoken to, the recording explained). The finding itself is signed and in the
+    WORM store, so it is never edited: the resolution is a record of its own, signed by the
+    person who settles it, stored beside it; only then does the finding stop holding its item
+    from disposal."""
+    people.require_role(archive.catalog, actor, INSPECTORS, "resolve inspection findings")
+    doc = get_inspection(archive.catalog, inspection_id)
+    if doc["type"] != "conduct-check":
+        raise InputError(f"inspection {inspection_id} is a {doc['type']}, not a finding from "
+                         "a playback check; nothing to resolve", subject=inspection_id)
+    if doc.get("resolution"):
+        raise InputError(f"the finding {inspection_id} was resolved already by "
+                         f"{doc['resolution']['by']} at {doc['resolution']['at']}",
+                         subject=inspection_id)
+    if not note.strip():
+        raise InputError("say how the finding was resolved (--note)", subject=inspection_id)
+    resolution = {"inspection": inspection_id, "by": actor.person_id,
+                  "at": iso(datetime.now(timezone.utc)), "note": note,
+                  "signer_key_id": actor.key.key_id}
+    resolution["signature"] = actor.key.sign(resolution)
+    until = datetime.now(timezone.utc) + timedelta(days=366 * archive.ledger.checkpoint_years)
+    archive.store.put_blob(f"inspections/{inspection_id}.resolution.json",
+                           canonical(resolution), until)
+    archive.catalog.put_record("inspections", inspection_id, doc | {"resolution": resolution})
+    archive.ledger.append(actor, "inspection-resolved", inspection_id,
+                          {"items": doc["items"], "note": note})
+    return doc | {"resolution": resolution}

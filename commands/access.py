@@ -21,6 +21,7 @@ from archive.access import register, viewing
 from archive.access import requests as access
 from archive.domain.errors import InputError
 from archive.domain.timeutil import parse_time
+from archive.inputs import write_output
 from archive.integrity.signing import fingerprint
 from commands.base import (
     Context,
@@ -97,21 +98,28 @@ def _decide(approve: bool):
     @click.option("--note", default="", help="The approver's note (审批意见).")
     @json_option
     @command
-    def run(ctx: Context, request_id: str, note: str, as_json: bool) -> int:
+    def run(ctx: Context, request_id: str, note: str, as_json: bool,
+            exports: int | None = None) -> int:
         actor = ctx.actor()
         req = access.decide(ctx.archive, actor, request_id, approve, note,
-                            access.AccessContext.from_settings(ctx.settings))
+                            access.AccessContext.from_settings(ctx.settings), exports)
         d = req["decision"]["decision"]
         if as_json:
             emit_json({"id": req["id"], "status": req["status"], "by": d["by"], "at": d["at"],
-                        "until": d["until"], "note": d["note"],
+                        "until": d["until"], "note": d["note"], "exports": d.get("exports"),
                         "key": fingerprint(req["decision"]["key_id"])})
         else:
             click.echo(f"request {req['id']} {req['status']} by {d['by']}"
                        + (f", good until {d['until']}" if d["until"] else "")
+                       + (f", {d['exports']} export{'s' if d['exports'] != 1 else ''}"
+                          if d.get("exports") else "")
                        + f"; signed with key {fingerprint(req['decision']['key_id'])}")
         return 0
 
+    if approve:
+        run = click.option("--exports", type=int, default=None,
+                           help="Extract requests: how many exports (signed packages) the "
+                                f"approval allows (default {access.DEFAULT_EXPORTS}).")(run)
     return run
 
 
@@ -131,11 +139,13 @@ def access_list(ctx: Context, status: str | None, mine: bool, as_json: bool) -> 
     if as_json:
         emit_json({"requests": rows})
         return 0
-    t = Table("申请编号", "状态", "申请人", "用途", "条目", "事由", "审批人", "有效至")
+    t = Table("申请编号", "状态", "申请人", "用途", "条目", "事由", "审批人", "有效至",
+              "可提取次数")
     for r in rows:
         t.add_row(r["id"], {"pending": "待审批", "approved": "已批准", "denied": "已驳回"}
                   [r["status"]], r["requester"], access.PURPOSE_ZH[r["purpose"]],
-                  str(r["items"]), r["reason"], r["decided_by"] or "-", r["until"] or "-")
+                  str(r["items"]), r["reason"], r["decided_by"] or "-", r["until"] or "-",
+                  str(r["exports_allowed"]) if r["exports_allowed"] else "-")
     Console(width=200).print(t)
     return 0
 
@@ -162,7 +172,7 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
     if fmt == "pdf":
         if out is None:
             raise InputError("--format pdf needs --out FILE")
-        out.write_bytes(register_pdf(rows, zone))
+        write_output(out, register_pdf(rows, zone), "--out")
         click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
         return 0
     if fmt == "csv":
@@ -173,7 +183,7 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
             w.writerow(register.row_cells(r, zone))
         text = buf.getvalue()
         if out is not None:
-            out.write_text(text, encoding="utf-8-sig")  # BOM: spreadsheets read it as UTF-8
+            write_output(out, text.encode("utf-8-sig"), "--out")  # BOM: spreadsheets read UTF-8
             click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
         else:
             click.echo(text, nl=False)
@@ -181,7 +191,12 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
     t = Table(*register.REGISTER_COLUMNS, title="调阅登记")
     for r in rows:
         t.add_row(*register.row_cells(r, zone))
-    Console(width=200, file=out.open("w", encoding="utf-8") if out else None).print(t)
+    if out is None:
+        Console(width=200).print(t)
+        return 0
+    buf = io.StringIO()
+    Console(width=200, file=buf).print(t)
+    write_output(out, buf.getvalue().encode("utf-8"), "--out")
     return 0
 
 
@@ -189,34 +204,40 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
 @click.argument("item_id")
 @click.option("--request", "request_id", help="The approved request to view under "
                                               "(default: your newest one covering the item).")
+@click.option("--inspection", "inspection_id",
+              help="Auditors: your sampled verification that drew the item (回放检查; "
+                   "default: your newest one that did).")
 @click.option("--player", help="A player reading standard input, e.g. 'mpv -' or 'vlc -'.")
 @click.option("--link", is_flag=True, help="Serve the item once on a one-time 127.0.0.1 link.")
 @click.option("--wait", default=300, show_default=True, type=click.IntRange(1, 3600),
               help="Seconds the one-time link waits to be opened.")
 @json_option
 @command
-def view(ctx: Context, item_id: str, request_id: str | None, player: str | None, link: bool,
-         wait: int, as_json: bool) -> int:
-    """Play an item under an approved request, without leaving a copy on disk; registered in
-    the access register (调阅登记)."""
+def view(ctx: Context, item_id: str, request_id: str | None, inspection_id: str | None,
+         player: str | None, link: bool, wait: int, as_json: bool) -> int:
+    """Play an item under an approved request (auditors: also an item their own sampled
+    verification drew), without leaving a copy on disk; registered in the access register
+    (调阅登记)."""
     if bool(player) == link:
         raise InputError("choose --player CMD or --link (one of them)")
     actor = ctx.actor()
     if player:
         result = viewing.view_with_player(ctx.archive, actor, item_id, request_id,
-                                          shlex.split(player))
+                                          shlex.split(player), inspection_id)
     else:
         def ready(url: str) -> None:
             click.echo(f"open once within {wait} s: {url}", err=not as_json)
             sys.stdout.flush()
 
         result = viewing.view_by_link(ctx.archive, actor, item_id, request_id, ready,
-                                      timeout=wait)
+                                      timeout=wait, inspection_id=inspection_id)
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"registered {result['register']}: {result['outcome']} under request "
-                   f"{result['request']}", err=True)
+        basis = (f"request {result['request']}" if result["request"]
+                 else f"inspection {result['inspection']} (回放检查)")
+        click.echo(f"registered {result['register']}: {result['outcome']} under {basis}",
+                   err=True)
     return 0
 
 
@@ -225,24 +246,34 @@ def view(ctx: Context, item_id: str, request_id: str | None, player: str | None,
 @click.option("--to", "dest", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new (or empty) directory for the bag.")
 @click.option("--iso", "iso_image", is_flag=True, help="Also write DIR.iso to burn.")
+@click.option("--new", "new", is_flag=True,
+              help="A further package, counted as another export, even where your last one "
+                   "may still be fetched again.")
 @json_option
 @command
-def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool,
+def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool, new: bool,
                as_json: bool) -> int:
     """Copies of an approved extract request's items as a BagIt bag with a signed extraction
-    record (提取说明); originals never leave the store."""
-    from archive.access.export import export
+    record (提取说明); originals never leave the store. Each export uses one of the exports
+    the approval allows; asked again within a day, the same package is delivered again
+    without counting."""
+    from archive.access.export import REDELIVER_HOURS, export
 
     actor = ctx.actor()
     with progress(f"export {request_id[:13]}", as_json, unit="bytes") as bar:
         doc = export(ctx.archive, actor, request_id, dest,
                      fonds=ctx.settings.section("archive").get("fonds", ""),
-                     iso_image=iso_image, progress=bar, total=bar.total)
+                     iso_image=iso_image, new=new, progress=bar, total=bar.total)
     if as_json:
         emit_json(doc)
     else:
+        uses = doc["uses"]
+        how = (f"the same package again (made {doc['at']}; not counted, within "
+               f"{REDELIVER_HOURS} h)" if doc["redelivered"]
+               else f"export {doc['use']} of {uses['allowed']}")
         click.echo(f"export {doc['id']}: {len(doc['items'])} items to {doc['to']}"
                    + (f" and {doc['iso']}" if doc["iso"] else "")
+                   + f"; {how}; {uses['left']} left"
                    + f"; archive key {fingerprint(ctx.archive.key.key_id)}")
     return 0
 

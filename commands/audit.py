@@ -16,6 +16,8 @@ from commands.base import (
     command,
     emit_json,
     json_option,
+    local,
+    progress,
 )
 
 
@@ -29,18 +31,32 @@ def audit() -> None:
 @json_option
 @command
 def audit_verify(ctx: Context, as_json: bool) -> int:
-    """Check the hash chain, signatures and signed checkpoints; name every problem."""
-    report = ctx.archive.verify_ledger()
+    """Check the hash chain, signatures and signed checkpoints, and every item's search
+    fields against its signed metadata; name every problem."""
+    with progress("auditing", as_json) as bar:
+        report = ctx.archive.audit(progress=bar)
     if as_json:
-        emit_json(report.to_dict())
-    else:
-        click.echo(f"{report.entries} entries, head {report.head_seq}, "
-                   f"{report.checkpoints} signed checkpoints")
-        for p in report.problems:
-            click.echo(f"  {p.code:<14} at {p.seq if p.seq is not None else '-':>6}: "
-                       f"{p.message}")
-        click.echo("ledger intact" if report.ok else f"{len(report.problems)} problem(s)")
-    return 0 if report.ok else 1
+        emit_json(report)
+        return 0 if report["ok"] else 1
+    click.echo(f"{report['entries']} entries, head {report['head_seq']}, "
+               f"{report['checkpoints']} signed checkpoints")
+    for p in report["problems"]:
+        click.echo(f"  {p['code']:<14} at {p['seq'] if p['seq'] is not None else '-':>6}: "
+                   f"{p['message']}")
+    click.echo("ledger intact" if report["ledger_ok"] else
+               f"{len(report['problems'])} problem(s)")
+    index = report["index_problems"]
+    click.echo(f"{report['items_checked']} items: search fields "
+               + ("agree with the signed metadata" if not index else
+                  f"differ from the signed metadata in {len(index)} place(s)"))
+    for p in index:
+        where = p["item"] if p["item"] != "-" else "index"
+        if "stored" in p:
+            click.echo(f"  {p['code']:<22} {where} {p['field']}: catalog {p['stored']!r}, "
+                       f"signed {p['signed']!r}")
+        else:
+            click.echo(f"  {p['code']:<22} {where}: {p['message']}")
+    return 0 if report["ok"] else 1
 
 
 @audit.command("checkpoint")
@@ -140,6 +156,23 @@ def inspections_show(ctx: Context, inspection_id: str, as_json: bool) -> int:
 
     doc = verification.get_inspection(ctx.archive.catalog, inspection_id)
     emit_json(doc) if as_json else click.echo(verification.render_zh(doc))
+    return 0
+
+
+@inspections.command("resolve")
+@click.argument("inspection_id")
+@click.option("--note", required=True, help="How the finding was resolved (处理情况).")
+@json_option
+@command
+def inspections_resolve(ctx: Context, inspection_id: str, note: str, as_json: bool) -> int:
+    """Settle a playback finding (a signed record of its own; the finding stays as it was);
+    from then on it no longer holds its item from disposal."""
+    from archive import verification
+
+    doc = verification.resolve_finding(ctx.archive, ctx.actor(), inspection_id, note)
+    r = doc["resolution"]
+    emit_json(doc) if as_json else click.echo(
+        f"finding {inspection_id} resolved by {r['by']} at {local(ctx, r['at'], doc['unit'])}")
     return 0
 
 

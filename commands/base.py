@@ -116,9 +116,50 @@ def command(fn: Callable) -> Callable:
             else:
                 click.echo(f"custody: {message}", err=True)
             code = 3
+        except click.ClickException:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a fault of custody, never dressed as bad input
+            where = _log_unexpected(ctx, exc)
+            message = (f"unexpected error ({type(exc).__name__}: {exc}); this is a fault in "
+                       f"custody, not in what you typed; the details are in {where}")
+            if as_json:
+                emit_json({"error": "unexpected", "message": message, "log": str(where)})
+            else:
+                click.echo(f"custody: {message}", err=True)
+            code = UNEXPECTED
         sys.exit(code)
 
     return run
+
+
+UNEXPECTED = 70  # EX_SOFTWARE (sysexits.h): an internal error
+
+
+def _log_unexpected(ctx: Context, exc: Exception) -> Path:
+    """The traceback goes to a log file, not the screen: <home>/logs/errors.log when the
+    home can be written, else the temporary directory."""
+    import tempfile
+    import traceback
+    from datetime import datetime, timezone
+
+    text = (f"--- {datetime.now(timezone.utc).isoformat()} "
+            f"{' '.join(sys.argv)}\n{''.join(traceback.format_exception(exc))}\n")
+    candidates = []
+    try:
+        candidates.append(ctx.settings.home / "logs")
+    except Exception:  # noqa: BLE001 - the settings themselves may be what failed
+        pass
+    candidates.append(Path(tempfile.gettempdir()))
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / ("errors.log" if folder.name == "logs" else "custody-errors.log")
+            with path.open("a", encoding="utf-8") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return Path("(nowhere: no writable log folder)")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

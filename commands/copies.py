@@ -69,6 +69,12 @@ def rebuild_catalog(ctx: Context, source: str, into: Path | None, as_json: bool)
                    f"{'verifies' if doc['ledger_ok'] else 'does NOT verify'}")
         for p in doc["problems"]:
             click.echo(f"  {p['code']}: {p['key']}: {p['message']}")
+        if doc["superseded"]:  # evidence of two stations at once, not a problem
+            click.echo(f"{len(doc['superseded'])} superseded metadata versions (a second "
+                       "station signed the same bytes and description at the same moment; "
+                       "kept in the store as evidence, not catalogued):")
+        for s in doc["superseded"]:
+            click.echo(f"  superseded: {s['key']}: by item {s['superseded_by']}")
     return 0 if doc["ledger_ok"] and not doc["problems"] else 1
 
 

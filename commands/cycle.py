@@ -158,16 +158,21 @@ def archive_finalize(ctx: Context, year: int, as_json: bool) -> int:
 @json_option
 @command
 def archive_codes(ctx: Context, year: int, as_json: bool) -> int:
-    """The archive codes of year N, with notes of later promotions."""
+    """The archive codes of year N, with notes of later promotions and of destruction."""
     from retention import codes
 
     docs = codes.codes_of_year(ctx.archive.catalog, year)
     if as_json:
         emit_json({"codes": docs})
         return 0
+    zone = ctx.settings.unit_zone(None) or timezone.utc
     for d in docs:
-        notes = "；".join(n["text"] for n in d.get("notes", []))
-        click.echo(f"{d['code']}  {d['item']}" + (f"  [{notes}]" if notes else ""))
+        notes = [n["text"] for n in d.get("notes", [])]
+        if d.get("destroyed"):
+            at = datetime.fromisoformat(d["destroyed"]["at"].replace("Z", "+00:00"))
+            notes.append(f"已销毁 {at.astimezone(zone):%Y-%m-%d %H:%M}（销毁清单 "
+                         f"{d['destroyed']['list']}），档号不再使用")
+        click.echo(f"{d['code']}  {d['item']}" + (f"  [{'；'.join(notes)}]" if notes else ""))
     return 0
 
 

@@ -149,7 +149,9 @@ def pending_complete(ctx: Context, manifest: Path, as_json: bool) -> int:
         emit_json(result)
     else:
         for r in result["completed"]:
-            click.echo(f"completed {r['item']} -> version {r['version']} ({r['status']})")
+            found = "; ".join(f["message"] for f in r.get("findings", []))
+            click.echo(f"completed {r['item']} -> version {r['version']} ({r['status']}"
+                       + (f": {found}" if found else "") + ")")
         for p in result["problems"]:
             click.echo(f"line {p['line']}: {p['message']}", err=True)
     return 1 if result["problems"] else 0
@@ -197,16 +199,21 @@ def quarantine_show(ctx: Context, entry: str, as_json: bool) -> int:
 @json_option
 @command
 def reconcile(ctx: Context, discard_pending: bool, as_json: bool) -> int:
-    """Take up what an interrupted run left: signed orphans, missing ledger entries."""
-    from archive.copies.reconcile import reconcile as run
+    """Take up what an interrupted run left: signed orphans, missing ledger entries, the
+    scratch folders of killed ingest runs."""
+    from ingest.recovery import reconcile as run
 
     report = run(ctx.archive, ctx.actor(), discard_pending)
     if as_json:
         emit_json(report)
     else:
-        for k in ("adopted", "versions_adopted", "ledger_recovered", "pending_discarded",
-                  "pending_kept"):
+        for k in ("adopted", "versions_adopted", "superseded", "ledger_recovered",
+                  "pending_discarded", "pending_kept", "scratch_removed"):
             click.echo(f"{k.replace('_', ' ')}: {len(report[k])}")
+        for s in report["superseded"]:  # evidence of two stations at once, not a problem
+            click.echo(f"superseded {s['key']}: by item {s['superseded_by']} (the same bytes "
+                       "and description, signed by a second station at the same moment; kept "
+                       "as evidence)")
         for o in report["orphans"]:
             click.echo(f"orphan {o['key']}: {o['reason']}")
     return 1 if report["orphans"] else 0
@@ -229,7 +236,8 @@ def devices() -> None:
 def devices_add(ctx: Context, device_id, model, clock, officer, unit, as_json: bool) -> int:
     from ingest.devices import add_device
 
-    doc = add_device(ctx.archive, ctx.actor(), device_id, model, clock, officer, unit)
+    doc = add_device(ctx.archive, ctx.actor(), device_id, model, clock, officer, unit,
+                     units=ctx.settings.units)
     emit_json(doc) if as_json else click.echo(f"device {device_id} added")
     return 0
 
@@ -244,10 +252,14 @@ def devices_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"devices": rows})
         return 0
-    t = Table("device", "model", "clock", "officer", "unit", "status", "files", "gaps")
+    t = Table("device", "model", "clock", "officer", "unit", "status", "files",
+              "gaps (by year)")
     for r in rows:
+        by_year = "; ".join(f"{y}: {','.join(map(str, g))}"
+                            for y, g in sorted(r["gaps_by_year"].items()))
         t.add_row(r["id"], r["model"], r["clock"], r["officer"] or "-", r["unit"] or "-",
-                  r["status"], str(r["files_seen"]), ",".join(map(str, r["gaps"])) or "-")
+                  r["status"], str(r["files_seen"]),
+                  by_year or ",".join(map(str, r["gaps"])) or "-")
     Console(width=200).print(t)
     return 0
 

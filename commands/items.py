@@ -80,9 +80,10 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
 def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
     """Everything the archive holds about one item, with every metadata version."""
     out = lookup.show_item(ctx.archive, ctx.clearances(), item_id, read_lock)
+    problems = out.get("problems", [])
     if as_json:
         emit_json(out)
-        return 0
+        return 0 if out["signature_valid"] and not problems else 1
     d = out["description"]
     lines = [("id", out["id"]), ("status", out["status"]), ("kind", d["kind"]),
              ("unit", d["unit"]), ("device", d["device_id"]),
@@ -96,13 +97,21 @@ def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
              ("held by", "; ".join(out["retention"].get("holds", []))),
              ("metadata version", f"{out['version']} of {len(out['versions'])}, signature "
                                   f"{'valid' if out['signature_valid'] else 'INVALID'}")]
+    disp = out["retention"].get("disposal")
+    if disp:  # what the 销毁清册 says of this item
+        lines += [("destroyed", f"{local(ctx, disp['destroyed_at'], d['unit'])}, list "
+                                f"{disp['list']}, 销毁清册 {disp['register']['key']} line "
+                                f"{disp['line']}"),
+                  ("decision", disp["decision"]), ("witnesses", "、".join(disp["witnesses"])),
+                  ("executed by", disp["executed_by"])]
     if read_lock:
         lk = out["lock_in_store"]
-        lines.append(("lock in store", f"{lk['mode']} until {lk['retain_until']}, hold "
-                                       f"{lk['legal_hold']}"))
+        lines.append(("lock in store", None if lk is None else
+                      f"{lk['mode']} until {lk['retain_until']}, hold {lk['legal_hold']}"))
+    lines += [("PROBLEM", f"{p['code']}: {p['message']}") for p in problems]
     for k, v in lines:
         click.echo(f"{k:>17}: {'-' if v in (None, '') else v}")
-    return 0 if out["signature_valid"] else 1
+    return 0 if out["signature_valid"] and not problems else 1
 
 
 COMMANDS = (search, show,)

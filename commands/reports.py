@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from archive.inputs import write_output
 from commands.base import (
     Context,
     command,
@@ -57,7 +58,7 @@ def report(ctx: Context, year: int, unit: str | None, fmt: str, out: Path | None
         click.echo(text, nl=False)
         return 0
     # a BOM so that spreadsheet programs read the CSV's Chinese as UTF-8
-    out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+    write_output(out, text.encode("utf-8-sig" if fmt == "csv" else "utf-8"), "--out")
     if as_json:
         emit_json({"out": str(out), "format": fmt})
     else:

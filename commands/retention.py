@@ -28,15 +28,30 @@ def _engine(ctx: Context) -> RetentionEngine:
     return bootstrap.retention_engine(ctx.archive, ctx.settings)
 
 
+_FIELD_NAMES = {"tier": "tier", "retain_until": "retain until", "legal_hold": "legal hold",
+               "permanent": "permanent", "period": "period"}
+
+
+def _field_value(ctx: Context, name: str, value: object, unit: str | None) -> str:
+    if name == "retain_until":
+        return local(ctx, value, unit)  # type: ignore[arg-type]
+    if name == "legal_hold":
+        return "held" if value else "not held"
+    if name == "permanent":
+        return "yes" if value else "no"
+    return str(value)
+
+
 def _changes(ctx: Context, changes: list[dict]) -> None:
+    """Each changed item with exactly the fields that changed, before -> after."""
     for c in changes:
-        after = c["after"]
-        until = local(ctx, after["retain_until"], c.get("unit"))
-        kept = (f"permanent (locked until {until})" if c["period"] == "permanent"
-                and after["tier"] == "permanent" else f"until {until}")
-        hold = "held" if after["legal_hold"] else "not held"
-        click.echo(f"  {c['item']}: {c['before']['tier']} -> {after['tier']}, {kept}, {hold}"
-                   f"  [{c['rule']}]")
+        fields = c.get("fields") or {k: {"before": c["before"].get(k), "after": v}
+                                     for k, v in c["after"].items()
+                                     if c["before"].get(k) != v}
+        what = "; ".join(
+            f"{_FIELD_NAMES.get(k, k)} {_field_value(ctx, k, f['before'], c.get('unit'))} -> "
+            f"{_field_value(ctx, k, f['after'], c.get('unit'))}" for k, f in fields.items())
+        click.echo(f"  {c['item']}: {what}  [{c['rule']}]")
 
 
 # --- cases -----------------------------------------------------------------------------------
@@ -58,6 +73,9 @@ def case_import(ctx: Context, file: Path, as_json: bool) -> int:
         return 0
     click.echo(f"{result['cases']} cases in {file}: {result['added']} added, "
                f"{result['updated']} updated, {len(result['retention_changes'])} items changed")
+    for f in result["evidence_flags"]:
+        click.echo(f"  evidence flag {f} raised (an item names the case and the unit keeps "
+                   "evidence permanently; a second person confirms it: custody flag confirm)")
     _changes(ctx, result["retention_changes"])
     return 0
 
@@ -101,16 +119,16 @@ def case_close(ctx: Context, case_id: str, closed: str, as_json: bool) -> int:
 @json_option
 @command
 def case_list(ctx: Context, as_json: bool) -> int:
-    """The case register."""
+    """The case register, each case with its items (named by their description or linked)."""
     docs = cases.list_cases(_engine(ctx))
     if as_json:
         emit_json({"cases": docs})
         return 0
-    t = Table("case", "type", "unit", "opened", "closed", "filed", "linked items")
+    t = Table("case", "type", "unit", "opened", "closed", "filed", "items", "of them linked")
     for d in docs:
         t.add_row(d["id"], d["type"], d["unit"], d.get("opened") or "-",
                   d.get("closed") or "open", str(d.get("filing_year") or "-"),
-                  str(len(d.get("items", []))))
+                  str(len(d["items"])), str(len(d["linked"])))
     Console(width=160).print(t)
     return 0
 
@@ -219,14 +237,19 @@ def retention_run(ctx: Context, as_of: str | None, as_json: bool) -> int:
 
     engine = _engine(ctx)
     when = parse_time(as_of, ctx.settings.unit_zone(None)) if as_of else None
-    report = engine.run(None if when else ctx.actor(), when)
+    report = cases.run(engine, None if when else ctx.actor(), when)
     if as_json:
         emit_json(report.to_dict())
         return 1 if report.problems else 0
     mode = "applied" if report.applied else f"what-if as of {report.as_of}, nothing applied"
-    click.echo(f"retention run ({mode}): {len(report.changed)} changed, "
+    refreshed = (f" ({len(report.refreshed)} rule descriptions refreshed)"
+                 if report.refreshed else "")
+    click.echo(f"retention run ({mode}): {len(report.changed)} changed{refreshed}, "
                f"{len(report.expiring)} expiring within {engine.expiring_days} days, "
                f"{len(report.candidates)} disposal candidates")
+    for f in report.evidence_flags:
+        click.echo(f"  evidence flag {f} raised (an item names a case and the unit keeps "
+                   "evidence permanently; a second person confirms it: custody flag confirm)")
     _changes(ctx, report.changed)
     for title, rows in (("expiring", report.expiring), ("disposal candidates",
                                                          report.candidates)):
@@ -261,35 +284,139 @@ def retention_check(ctx: Context, as_json: bool) -> int:
 # --- disposal --------------------------------------------------------------------------------
 @click.group("dispose")
 def dispose_group() -> None:
-    """Disposal (鉴定销毁): propose, appraise, witness, execute. Never automatic."""
+    """Disposal (鉴定销毁): propose (or rehearse), show, appraise (approve, reject), take out,
+    witness, execute. Never automatic."""
+
+
+_DECISION_ZH = {"to-destroy": "拟销毁", "taken-out": "已撤出", "rejected": "不同意销毁",
+                "destroyed": "已销毁"}
+
+
+def _list_rows(ctx: Context, rows: list[dict], title: str | None = None) -> None:
+    t = Table("序号", "档号", "条目", "题名", "单位", "tier", "保管至", "当事人", "案由", "规则",
+              "鉴定", title=title)
+    for r in rows:
+        decision = _DECISION_ZH.get(r["decision"], r["decision"])
+        if r.get("reason"):
+            decision += f"：{r['reason']}"
+        t.add_row(str(r["n"]), r.get("code") or "-", r["item"], r.get("title") or "-",
+                  r["unit"] or "-", r["tier"], local(ctx, r["retain_until"], r["unit"]),
+                  r.get("party") or "-", r.get("cause") or "-", r["rule"], decision)
+    Console(width=240).print(t)
+
+
+def _held(held: list[dict]) -> None:
+    for h in held:
+        click.echo(f"  held from disposal: {h['item']}: {h['reason']}")
 
 
 @dispose_group.command("propose")
+@click.option("--as-of", "as_of", help="Rehearsal: what would be proposed at this date; "
+                                       "nothing is proposed or recorded.")
 @json_option
 @command
-def dispose_propose(ctx: Context, as_json: bool) -> int:
-    """List expired, unheld items for appraisal."""
-    doc = disposal.propose(_engine(ctx), ctx.actor())
+def dispose_propose(ctx: Context, as_of: str | None, as_json: bool) -> int:
+    """List expired, unheld items for appraisal (or rehearse a list with --as-of)."""
+    from archive.domain.timeutil import parse_time
+
+    when = parse_time(as_of, ctx.settings.unit_zone(None), "--as-of") if as_of else None
+    doc = disposal.propose(_engine(ctx), ctx.actor(), when)
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"disposal list {doc['id']}: {len(doc['items'])} items, proposed by "
-               f"{doc['proposed_by']}; the appraisal group approves it next")
+    if doc.get("rehearsal"):
+        click.echo(f"rehearsal as of {local(ctx, doc['as_of'])}: {len(doc['items'])} items "
+                   f"would be proposed, {len(doc['held'])} held; nothing was proposed")
+    else:
+        click.echo(f"disposal list {doc['id']}: {len(doc['items'])} items, proposed by "
+                   f"{doc['proposed_by']}; the appraisal group approves it next")
+    if doc["rows"]:
+        _list_rows(ctx, doc["rows"])
+    _held(doc["held"])
+    return 0
+
+
+@dispose_group.command("show")
+@click.argument("list_id")
+@json_option
+@command
+def dispose_show(ctx: Context, list_id: str, as_json: bool) -> int:
+    """A disposal list as the appraisers read it: every item, each decision, the appraisals."""
+    out = disposal.show(_engine(ctx), ctx.actor(), list_id)
+    if as_json:
+        emit_json(out)
+        return 0
+    click.echo(f"disposal list {out['id']}  state {out['state']}  proposed by "
+               f"{out['proposed_by']} at {local(ctx, out['proposed_at'])}")
+    _list_rows(ctx, out["rows"])
+    _held(out["held"])
+    click.echo(f"appraisals ({len(out['valid_approvals'])} valid approvals of "
+               f"{out['approvals_needed']} needed):")
+    for a in out["appraisals"]:
+        what = "approves" if a["decision"] == "approve" else "rejects the list"
+        click.echo(f"  {a['by']} {what}" + (f": {a['note']}" if a["note"] else "")
+                   + "".join(f"\n    rejects {r['item']}: {r['reason']}"
+                             for r in a["rejected"]))
+    for t in out["taken_out"]:
+        click.echo(f"  taken out by {t['by']}: {', '.join(t['items'])}: {t['reason']}")
+    if out["witnesses"]:
+        click.echo(f"witnesses: {', '.join(out['witnesses'])}")
+    for e in out["executions"]:
+        click.echo(f"executed by {e['by']} at {local(ctx, e['at'])}: {len(e['destroyed'])} "
+                   f"destroyed, {len(e['left'])} left; register {e['register']}")
     return 0
 
 
 @dispose_group.command("approve")
 @click.argument("list_id")
 @click.option("--note")
+@click.option("--reject", "rejected", type=(str, str), multiple=True,
+              metavar="ITEM REASON", help="Keep this item, for this reason (repeat).")
 @json_option
 @command
-def dispose_approve(ctx: Context, list_id: str, note: str | None, as_json: bool) -> int:
-    """Approve a disposal list as a member of the appraisal group (signed)."""
-    doc = disposal.approve(_engine(ctx), ctx.actor(), list_id, note)
+def dispose_approve(ctx: Context, list_id: str, note: str | None,
+                    rejected: tuple[tuple[str, str], ...], as_json: bool) -> int:
+    """Approve a disposal list as a member of the appraisal group (signed), except the items
+    given with --reject ITEM REASON."""
+    doc = disposal.approve(_engine(ctx), ctx.actor(), list_id, note, list(rejected))
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"list {list_id}: {len(doc['approvals'])} approvals, state {doc['state']}")
+    click.echo(f"list {list_id}: {len(doc['approvals'])} appraisals, state {doc['state']}")
+    for item, reason in rejected:
+        click.echo(f"  rejected {item}: {reason}")
+    return 0
+
+
+@dispose_group.command("reject")
+@click.argument("list_id")
+@click.option("--reason", required=True, help="Why nothing on the list is to be destroyed.")
+@json_option
+@command
+def dispose_reject(ctx: Context, list_id: str, reason: str, as_json: bool) -> int:
+    """Reject a whole disposal list as a member of the appraisal group (signed)."""
+    doc = disposal.reject(_engine(ctx), ctx.actor(), list_id, reason)
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"list {list_id}: rejected by {ctx.actor().person_id}, state {doc['state']}")
+    return 0
+
+
+@dispose_group.command("take-out")
+@click.argument("list_id")
+@click.argument("items", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why these items are kept.")
+@json_option
+@command
+def dispose_take_out(ctx: Context, list_id: str, items: tuple[str, ...], reason: str,
+                     as_json: bool) -> int:
+    """The proposer takes items out of a list before execution: they are kept."""
+    doc = disposal.take_out(_engine(ctx), ctx.actor(), list_id, list(items), reason)
+    if as_json:
+        emit_json(doc)
+        return 0
+    click.echo(f"list {list_id}: {len(items)} items taken out, state {doc['state']}")
     return 0
 
 
@@ -334,7 +461,7 @@ def dispose_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"lists": docs})
         return 0
-    t = Table("list", "state", "items", "proposed by", "approvals", "witnesses")
+    t = Table("list", "state", "items", "proposed by", "appraisals", "witnesses")
     for d in docs:
         t.add_row(d["id"], d["state"], str(len(d["items"])), d["proposed_by"],
                   ", ".join(a["by"] for a in d["approvals"]) or "-",

@@ -98,4 +98,31 @@ def status(ctx: Context, as_json: bool) -> int:
     return 0
 
 
-COMMANDS = (init, status, demo,)
+@click.command()
+@click.option("--backup-to", "backup_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the backup made first goes (default: <home>/backups).")
+@json_option
+@command
+def upgrade(ctx: Context, backup_dir: Path | None, as_json: bool) -> int:
+    """Bring an older catalog to this custody's schema: a backup first, then each step, each
+    recorded in the ledger (archivists, administrators)."""
+    from archive.copies.upgrade import upgrade_catalog
+
+    archive = ctx.use(bootstrap.open_for_upgrade(ctx.settings))
+    out = upgrade_catalog(archive, ctx.actor(), backup_dir or ctx.settings.home / "backups",
+                          bootstrap.catalog_uri(ctx.settings))
+    if as_json:
+        emit_json(out)
+        return 0
+    if not out["upgraded"]:
+        click.echo(f"catalog {out['catalog']}: schema version {out['to']}, nothing to do")
+        return 0
+    b = out["backup"]
+    click.echo(f"catalog {out['catalog']}: schema version {out['from']} -> {out['to']}")
+    click.echo(f"backup first: {Path(b['dir']) / b['file']} (SHA-256 {b['sha256']})")
+    for step in out["steps"]:
+        click.echo(f"  {step['version']}: {step['title']}")
+    return 0
+
+
+COMMANDS = (init, status, demo, upgrade,)

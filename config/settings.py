@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from archive.domain.errors import ConfigError
+from archive.domain.errors import ConfigError, InputError
 from archive.domain.model import ACTIVITY_TYPES, ROLES
 
 DEFAULT_NAME = "config/default.toml"
@@ -45,7 +45,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
 _UNIT_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "zone": str, "routine_months": int, "evidence": str, "evidence_years": int,
     "offload": str, "approver_role": str, "case_periods": dict, "disc_copies": bool,
-    "confirm_role": str,
+    "confirm_role": str, "required_activity_types": list,
 }
 
 
@@ -190,10 +190,14 @@ def _check_whole(data: dict, file: str) -> None:
     for key in ("appraiser_role",):
         if disp[key] not in ROLES:
             raise ConfigError(file, f"disposal.{key}", f"must be one of {ROLES}")
-    bad = [t for t in data["report"]["required_activity_types"] if t not in ACTIVITY_TYPES]
-    if bad:
-        raise ConfigError(file, "report.required_activity_types",
-                          f"not activity types: {', '.join(map(str, bad))}")
+    lists = [("report.required_activity_types", data["report"]["required_activity_types"])] + [
+        (f"units.{u}.required_activity_types", r["required_activity_types"])
+        for u, r in data.get("units", {}).items()
+        if isinstance(r, dict) and "required_activity_types" in r]
+    for key, types in lists:
+        bad = [t for t in types if t not in ACTIVITY_TYPES]
+        if bad:
+            raise ConfigError(file, key, f"not activity types: {', '.join(map(str, bad))}")
     for kind, mimes in data["formats"].items():
         if not mimes or not all(isinstance(m, str) and "/" in m for m in mimes):
             raise ConfigError(file, f"formats.{kind}", "must be a non-empty list of MIME types")
@@ -255,10 +259,16 @@ def _check_replica(data: dict, file: str) -> None:
 
 
 def _read(path: Path) -> dict:
+    from archive.inputs import read_input
+
+    if not path.exists() and not path.is_symlink():
+        raise ConfigError(str(path), "-", "file not found")
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(str(path), "-", "file not found") from exc
+        data = read_input(path, "config", limit=4 << 20)
+    except InputError as exc:  # missing, a FIFO or a directory: refused without reading
+        raise ConfigError(str(path), "-", exc.message) from exc
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), "-", f"not UTF-8: {exc}") from exc
     try:

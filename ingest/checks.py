@@ -113,9 +113,13 @@ def document_deadline(document_date: datetime | None, ingested_at: datetime, day
 
 
 def four_properties(*, digests: dict, signed: bool, source: dict, consistency: dict,
-                    missing: list[str], size: int, fmt: dict | None, sequence_gaps: list,
+                    missing: list[str], size: int, fmt: dict | None, sequence: int | None,
                     virus: dict, lock: dict | None) -> list[Entry]:
-    """DA/T 70: authenticity, integrity, usability, security, each check with what was seen."""
+    """DA/T 70: authenticity, integrity, usability, security, each check with what was seen.
+
+    ``sequence`` is the file's own running number: a number missing from the device's
+    sequence is no defect of this file, and is reported where it belongs (the batch report
+    and the device register, once the batch is complete)."""
     fmt = fmt or {}
     entries = [
         Entry("authenticity", "digests (SHA-256, SM3)", digests.get("sha256"), PASS),
@@ -129,8 +133,8 @@ def four_properties(*, digests: dict, signed: bool, source: dict, consistency: d
         Entry("integrity", "size", size, PASS if size > 0 else FAIL),
         Entry("integrity", "not truncated", not fmt.get("truncated", False),
               FAIL if fmt.get("truncated") else PASS),
-        Entry("integrity", "device sequence", sequence_gaps or "no gap",
-              FAIL if sequence_gaps else PASS),
+        Entry("integrity", "device sequence", sequence if sequence is not None else
+              "no file number", PASS if sequence is not None else NA),
         Entry("usability", "format allowed", fmt.get("mime"),
               PASS if fmt.get("kind_allowed") else FAIL),
         Entry("usability", "readable", [p["code"] for p in fmt.get("problems", [])] or "ok",

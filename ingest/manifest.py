@@ -5,7 +5,13 @@ assisting, recorded_start, recorded_end, returned_at, party, cause, case_id, act
 activity_type, important, confidential, note, document_type, title, document_date.
 ``officer_id`` holds one or more ids separated by ';'; an id marked with a leading '+' is
 assisting staff (``P1001;+P3001``); ``assisting`` may list them instead. Times are ISO 8601;
-without an offset they are read in the unit's zone. Every problem is reported with the row.
+without an offset they are read in the unit's zone.
+
+One reader serves ``custody ingest --manifest`` and ``custody pending complete --manifest``
+(:func:`read_records`): a file that cannot be a manifest (a FIFO or another special file, not
+UTF-8, cut-off JSON, the wrong shape, no rows) is refused as a whole, naming the file, the line
+and the reason. Within a readable manifest every problem is reported with its row, and a bad
+value affects its own field only (:func:`parse_fields`).
 """
 
 from __future__ import annotations
@@ -13,19 +19,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path, PurePosixPath
 
 from archive.domain.errors import InputError
+from archive.domain.model import ACTIVITY_TYPES, CONFIDENTIAL_CLASSES, KINDS
+from archive.domain.timeutil import parse_time
+from archive.inputs import read_input
 
 FIELDS = ("file", "kind", "unit", "device_id", "officer_id", "assisting", "recorded_start",
           "recorded_end", "returned_at", "party", "cause", "case_id", "activity_id",
           "activity_type", "important", "confidential", "note", "document_type", "title",
           "document_date")
+# a corrected manifest (custody pending complete) may also name the item it completes
+COMPLETION_FIELDS = FIELDS + ("item_id", "sha256")
+TIMES = ("recorded_start", "recorded_end", "returned_at", "document_date")
+TEXTS = ("device_id", "party", "cause", "case_id", "activity_id", "note", "document_type",
+         "title")
+MAX_BYTES = 64 << 20  # far beyond any day's offload; a video named by mistake is refused unread
 _TRUE = {"1", "true", "yes", "y", "是", "重要"}
 _FALSE = {"", "0", "false", "no", "n", "否"}
-
-
+_KIND_ZH = {"视频": "video", "录像": "video", "音频": "audio", "录音": "audio", "照片": "photo",
+            "图片": "photo", "文书": "document", "文档": "document", "数据": "data"}
+_CONFIDENTIAL_ZH = {"国家秘密": "state-secret", "商业秘密": "commercial-secret",
+                    "个人隐私": "personal-privacy"}
 @dataclass
 class Row:
     line: int
@@ -44,6 +63,16 @@ class Manifest:
     conflicted: set[str] = field(default_factory=set)     # files named twice, differently
 
 
+@dataclass
+class Record:
+    """One row of a manifest as read: its values (known fields only) and what was odd."""
+
+    line: int
+    values: dict[str, str]
+    unknown: list[str] = field(default_factory=list)   # columns/keys that are not fields
+    surplus: bool = False                               # a CSV row longer than its header
+
+
 def _problem(m: Manifest, code: str, file: str | None, line: int, message: str) -> None:
     m.problems.append({"code": code, "file": file, "line": line, "message": message})
 
@@ -60,43 +89,185 @@ def normalise(path: str) -> str | None:
     return "/".join(parts)
 
 
-def _records(path: Path, data: bytes) -> list[tuple[int, dict]]:
-    text = data.decode("utf-8-sig")
-    if path.suffix.lower() == ".json":
+# --- reading the file -------------------------------------------------------------------------
+def _refuse(path: Path, line: int | None, reason: str) -> InputError:
+    where = f"manifest {path}" + (f", line {line}" if line is not None else "")
+    return InputError(f"{where}: {reason}", subject=str(path))
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of a manifest a person named: a special file is refused by name and never
+    opened for reading (archive.inputs)."""
+    return read_input(path, "manifest", MAX_BYTES)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        hint = ""
+        try:
+            data.decode("gb18030")
+            hint = "; it reads as GBK/GB18030: save it as UTF-8"
+        except UnicodeDecodeError:
+            pass
+        raise _refuse(path, line, f"not UTF-8 (byte 0x{data[exc.start]:02x} at column "
+                      f"{column}){hint}") from exc
+
+
+def _is_json(path: Path, text: str) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".csv"):
+        return suffix == ".json"
+    return text.lstrip()[:1] in ("[", "{")
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _json_rows(path: Path, text: str) -> list[tuple[int, object]]:
+    """Each entry of the manifest's list with the line it starts on."""
+    try:
         doc = json.loads(text)
-        rows = doc.get("files") if isinstance(doc, dict) else doc
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise InputError(f"{path}: a JSON manifest is a list of objects, or "
-                             '{"files": [...]}', subject=str(path))
-        return [(n + 1, r) for n, r in enumerate(rows)]
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "file" not in [f.strip() for f in reader.fieldnames]:
-        raise InputError(f"{path}: a CSV manifest needs a header row with a 'file' column",
-                         subject=str(path))
-    return [(reader.line_num, {k.strip(): v for k, v in r.items() if k}) for r in reader]
+    except json.JSONDecodeError as exc:
+        cut = _skip(text, exc.pos) >= len(text) or (
+            exc.msg.startswith("Unterminated string") and '"' not in text[exc.pos + 1:])
+        why = (f"the JSON ends early (cut off?): {exc.msg}" if cut
+               else f"not valid JSON: {exc.msg}")
+        raise _refuse(path, exc.lineno, f"{why} (column {exc.colno})") from exc
+    except RecursionError as exc:
+        raise _refuse(path, 1, "the JSON is nested too deeply") from exc
+    shape = 'a JSON manifest is a list of objects, or {"files": [...]}'
+    if isinstance(doc, dict):
+        if not isinstance(doc.get("files"), list):
+            keys = ", ".join(sorted(map(str, doc))) or "none"
+            raise _refuse(path, 1, f"{shape}; this object has no \"files\" list "
+                          f"(its keys: {keys})")
+        rows = doc["files"]
+    elif isinstance(doc, list):
+        rows = doc
+    else:
+        raise _refuse(path, 1, f"{shape}, not a {type(doc).__name__}")
+    lines = _entry_lines(text, isinstance(doc, dict))
+    out = []
+    for n, row in enumerate(rows):
+        line = lines[n] if n < len(lines) else 1
+        if not isinstance(row, dict):
+            raise _refuse(path, line, f"entry {n + 1} is {_json_type(row)}, not an object "
+                          "with a \"file\" key")
+        out.append((line, row))
+    return out
+
+
+def _json_type(value: object) -> str:
+    return {str: "a string", int: "a number", float: "a number", bool: "true/false",
+            list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _entry_lines(text: str, wrapped: bool) -> list[int]:
+    """The line each entry of the list starts on (the text is known to be valid JSON)."""
+    dec = json.JSONDecoder()
+    pos = _skip(text, 0)
+    if wrapped:  # find the value of the last "files" key, as json.loads keeps the last
+        start = None
+        pos = _skip(text, pos + 1)
+        while text[pos] != "}":
+            key, pos = dec.raw_decode(text, pos)
+            pos = _skip(text, _skip(text, pos) + 1)  # past the ':'
+            if key == "files":
+                start = pos
+            _, pos = dec.raw_decode(text, pos)
+            pos = _skip(text, pos)
+            if text[pos] == ",":
+                pos = _skip(text, pos + 1)
+        pos = start if start is not None else pos
+    lines: list[int] = []
+    pos = _skip(text, pos + 1)  # past the '['
+    while pos < len(text) and text[pos] != "]":
+        lines.append(_line_of(text, pos))
+        _, pos = dec.raw_decode(text, pos)
+        pos = _skip(text, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos = _skip(text, pos + 1)
+    return lines
+
+
+def _csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, dict, bool]]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        while header is not None and not any(h.strip() for h in header):
+            header = next(reader, None)  # blank lines before the header
+        if header is None:
+            raise _refuse(path, 1, "no header row")
+        names = [h.strip() for h in header]
+        header_line = reader.line_num
+        if "file" not in names:
+            raise _refuse(path, header_line, "the header row has no 'file' column (found: "
+                          f"{', '.join(n for n in names if n) or 'nothing'}); a CSV manifest "
+                          "is comma-separated with a header row")
+        twice = sorted({n for n in names if n and names.count(n) > 1})
+        if twice:
+            raise _refuse(path, header_line, f"column(s) {', '.join(twice)} named twice")
+        rows = []
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            values = {n: c for n, c in zip(names, cells, strict=False) if n}
+            rows.append((reader.line_num, values, len(cells) > len(names)))
+    except csv.Error as exc:
+        raise _refuse(path, reader.line_num, f"not readable as CSV: {exc}") from exc
+    return names, rows
+
+
+def read_records(path: Path, fields: Collection[str] = FIELDS) -> list[Record]:
+    """Every row of a manifest, with its line; the manifest refused as a whole (InputError,
+    naming the file, the line and the reason) when it cannot be one."""
+    data = read_bytes(path)
+    if not data.strip():
+        raise _refuse(path, 1, "the file is empty")
+    text = _decode(path, data)
+    if "\x00" in text:
+        raise _refuse(path, _line_of(text, text.index("\x00")), "a NUL byte: a text manifest "
+                      "has none (is it UTF-16, or not a manifest at all?)")
+    records = []
+    if _is_json(path, text):
+        for line, row in _json_rows(path, text):
+            unknown = sorted(str(k) for k in row if k not in fields)
+            records.append(Record(line, {k: _text(v) for k, v in row.items() if k in fields},
+                                  unknown))
+    else:
+        names, rows = _csv_rows(path, text)
+        unknown = sorted(n for n in names if n and n not in fields)
+        for line, values, surplus in rows:
+            records.append(Record(line, {k: _text(v) for k, v in values.items()
+                                         if k in fields}, unknown, surplus))
+    if not records:
+        raise _refuse(path, 1, "it names no file (no rows)")
+    return records
 
 
 def load(path: Path) -> Manifest:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"manifest {path}: {exc.strerror or exc}", subject=str(path)) from exc
-    if not data.strip():
-        raise InputError(f"manifest {path} is empty", subject=str(path))
-    try:
-        records = _records(path, data)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"manifest {path} is not UTF-8: {exc}", subject=str(path)) from exc
-    except (ValueError, csv.Error) as exc:
-        raise InputError(f"manifest {path} cannot be read: {exc}", subject=str(path)) from exc
+    """An ingest manifest: its rows by file, and every problem with its row."""
     m = Manifest(str(path))
-    for line, record in records:
-        unknown = sorted(set(record) - set(FIELDS))
-        values = {k: _text(v) for k, v in record.items() if k in FIELDS}
+    for rec in read_records(path, FIELDS):
+        values, line = rec.values, rec.line
         raw = values.get("file", "")
-        if unknown:
+        if rec.unknown:
             _problem(m, "unknown-column", raw or None, line,
-                     f"unknown field(s) {', '.join(unknown)} ignored")
+                     f"unknown field(s) {', '.join(rec.unknown)} ignored")
+        if rec.surplus:
+            _problem(m, "surplus-values", raw or None, line,
+                     "more values than the header has columns; the surplus ignored")
         rel = normalise(raw)
         if rel is None:
             _problem(m, "unsafe-path", raw or None, line,
@@ -122,7 +293,7 @@ def _text(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, list):
-        return ";".join(str(x) for x in v)
+        return ";".join(_text(x) for x in v)
     return str(v).strip()
 
 
@@ -146,3 +317,121 @@ def flag(values: dict[str, str], key: str) -> bool:
     if v in _FALSE:
         return False
     raise InputError(f"{key} {values.get(key)!r} is not yes/no")
+
+
+def kind_of(value: str) -> str | None:
+    """A declared kind (English or Chinese), or None when it is not one: the content decides
+    then, and ``parse_fields`` names the bad value."""
+    kind = _KIND_ZH.get(value.strip(), value.strip().lower())
+    return kind if kind in KINDS else None
+
+
+# --- the fields of one row --------------------------------------------------------------------
+def _bad(problems: list[dict], name: str, value: str, why: str, code: str = "bad-field",
+         outcome: str = "this field was not taken") -> None:
+    problems.append({"code": code, "field": name, "value": value,
+                     "message": f"{name} {value!r}: {why}; {outcome}"})
+
+
+def _unicode(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON \\ud800 escape
+        return False
+    return True
+
+
+def parse_fields(values: dict[str, str], *, units: Collection[str] | None,
+                 zone_of: Callable[[str | None], tzinfo | None],
+                 unit_default: str | None = None, max_hours: float | None = None
+                 ) -> tuple[dict, list[dict]]:
+    """The row's values as Description fields, each judged on its own: a value that cannot be
+    taken (an unparseable time, an unknown unit or activity type, not yes/no) is left out and
+    named in a problem ``{"code", "field", "value", "message"}``; the other fields stand.
+
+    ``units``: the configured units (None: any unit is taken). Times without an offset are
+    read in ``zone_of(unit)``, the unit being the row's own or ``unit_default``.
+    """
+    out: dict = {}
+    problems: list[dict] = []
+    v = {k: x for k, x in values.items() if x}
+    for name, value in list(v.items()):
+        if not _unicode(value):
+            _bad(problems, name, value.encode("utf-8", "backslashreplace").decode(),
+                 "not valid Unicode text")
+            del v[name]
+    if "kind" in v:
+        kind = kind_of(v["kind"])
+        if kind:
+            out["kind"] = kind
+        else:
+            _bad(problems, "kind", v["kind"], f"not one of {', '.join(KINDS)}; the kind is "
+                 "taken from the content")
+    if "unit" in v:
+        if units is None or v["unit"] in units:
+            out["unit"] = v["unit"]
+        else:
+            _bad(problems, "unit", v["unit"], "not a unit of this archive (configured: "
+                 f"{', '.join(sorted(units)) or 'none'})", code="unknown-unit")
+    zone = zone_of(out.get("unit") or unit_default)
+    for name in TEXTS:
+        if name in v:
+            out[name] = v[name]
+    officers, assisting = officers_of(v)
+    if officers:
+        out["officers"] = officers
+    if assisting:
+        out["assisting"] = assisting
+    for name in TIMES:
+        if name in v:
+            try:
+                out[name] = parse_time(v[name], zone, name)
+            except InputError as exc:
+                _bad(problems, name, v[name], "not an ISO 8601 time (write 2026-12-01 08:14 "
+                     "or 2026-12-01T08:14:00+08:00)" if "ISO 8601" in exc.message
+                     else "no UTC offset, and no time zone is configured for its unit")
+    _times_together(out, v, problems, max_hours)
+    if "activity_type" in v:
+        if v["activity_type"] in ACTIVITY_TYPES:
+            out["activity_type"] = v["activity_type"]
+        else:
+            _bad(problems, "activity_type", v["activity_type"],
+                 f"not one of {'、'.join(ACTIVITY_TYPES)}")
+    if "confidential" in v:
+        cls = _CONFIDENTIAL_ZH.get(v["confidential"], v["confidential"])
+        if cls in CONFIDENTIAL_CLASSES:
+            out["confidential"] = cls
+        else:
+            # kept confidential, at the strictest class, until a person says which it is:
+            # dropping the mark would show the party's name to everyone
+            out["confidential"] = "state-secret"
+            _bad(problems, "confidential", v["confidential"],
+                 f"not one of {', '.join(CONFIDENTIAL_CLASSES)} (国家秘密, 商业秘密, 个人隐私)",
+                 outcome="kept confidential as state-secret until corrected")
+    if "important" in v:
+        try:
+            out["important"] = flag(v, "important")
+        except InputError:
+            _bad(problems, "important", v["important"], "not yes/no (是/否)")
+    return out, problems
+
+
+def _times_together(out: dict, v: dict[str, str], problems: list[dict],
+                    max_hours: float | None) -> None:
+    """A start and an end that contradict each other are one declaration gone wrong: which of
+    the two is the typing error cannot be told, so neither is taken."""
+    start, end = out.get("recorded_start"), out.get("recorded_end")
+    if not (isinstance(start, datetime) and isinstance(end, datetime)):
+        return
+    why = None
+    if end < start:
+        why = "recorded_end is before recorded_start"
+    elif max_hours is not None and end - start > timedelta(hours=max_hours):
+        why = f"a recording of {end - start} is longer than {max_hours} h: a typing error?"
+    if why:
+        for name in ("recorded_start", "recorded_end"):
+            del out[name]
+        problems.append({"code": "bad-field", "field": "recorded_start,recorded_end",
+                         "value": f"{v['recorded_start']} .. {v['recorded_end']}",
+                         "message": f"recorded_start {v['recorded_start']!r} and recorded_end "
+                                    f"{v['recorded_end']!r}: {why}; neither was taken"})

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, ProblemFound
 from archive.domain.model import Digests
-from archive.integrity.fixity import digest_file
+from archive.integrity.fixity import digest_chunks, digest_file, read_chunks
 from archive.worm.fsutil import fsync_dir
 
 
@@ -30,8 +31,13 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
                   report: dict) -> Path:
     """Move ``src`` into ``area/rel`` with its report beside it; returns the new path.
 
-    A symlink is moved as a link (its target is never read). The original is unlinked only
-    after the copy is on disk and reads back with the expected digests."""
+    A symlink is moved as a link (its target is never read); a special file (FIFO, socket,
+    device) is never opened: see ``set_aside_special``. The original is unlinked only after
+    the copy is on disk and reads back with the expected digests."""
+    mode = os.lstat(src).st_mode
+    if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode):
+        raise ProblemFound(f"{src} is not a regular file: it is never opened (custody sets "
+                           "special files aside without reading them)", subject=str(src))
     dest = free_name(area / rel)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_symlink():
@@ -39,13 +45,19 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
         fsync_dir(dest.parent)
     else:
         tmp = dest.with_name(dest.name + ".partial")
-        with open(src, "rb") as fin, open(tmp, "xb") as fout:
-            while chunk := fin.read(8 << 20):
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
+        # O_NONBLOCK: a FIFO swapped in under the name since the check must not hang the move
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fin:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ProblemFound(f"{src} is no longer a regular file; left in place",
+                                   subject=str(src))
+            with open(tmp, "xb") as fout:
+                while chunk := fin.read(8 << 20):
+                    fout.write(chunk)
+                fout.flush()
+                os.fsync(fout.fileno())
         got = digest_file(tmp)
-        want = expected or digest_file(src)
+        want = expected or _digest_regular(src)
         if got != want:
             tmp.unlink()
             raise ProblemFound(f"{src}: the copy into {area} does not match the original "
@@ -61,6 +73,37 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
     src.unlink()
     fsync_dir(src.parent)
     return dest
+
+
+def _digest_regular(src: Path) -> Digests:
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ProblemFound(f"{src} is no longer a regular file; left in place",
+                               subject=str(src))
+        return digest_chunks(read_chunks(f))
+
+
+def set_aside_special(src: Path, area: Path, rel: str, report: dict) -> Path | None:
+    """A FIFO, socket or device node found in an offload: never opened (reading a FIFO waits
+    forever for a writer; a device may never end). It is renamed into ``area`` where that is
+    the same file system (a rename reads nothing); otherwise it stays where it is. Either way
+    its report is written into ``area``. Returns where the node now is, None when left."""
+    dest = free_name(area / rel)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    moved: Path | None = dest
+    try:
+        os.rename(src, dest)
+        fsync_dir(dest.parent)
+        fsync_dir(src.parent)
+    except OSError:  # another file system (or no right to move it): leave it in place
+        moved = None
+    side = dest.with_name(dest.name + ".report.json")
+    with open(side, "xb") as f:
+        f.write(canonical(report | {"left_in_place": moved is None}))
+        f.flush()
+        os.fsync(f.fileno())
+    return moved
 
 
 def read_report(path: Path) -> dict:

@@ -26,19 +26,19 @@ from typing import BinaryIO
 
 from archive.catalog.base import Query
 from archive.domain.canonical import canonical
-from archive.domain.errors import InputError, ServiceUnavailable
+from archive.domain.errors import InputError, ProblemFound, ServiceUnavailable
 from archive.domain.ids import uuid7
 from archive.domain.model import Description, Digests, Item, iso, safe_name
-from archive.domain.timeutil import parse_time
+from archive.inputs import special_kind
 from archive.integrity.fixity import StreamDigests
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from config.settings import Settings
-from ingest import checks, devices
-from ingest.manifest import Manifest, Row, flag, officers_of
+from ingest import checks, devices, scratch
+from ingest.manifest import Manifest, Row, kind_of, parse_fields
 from ingest.manifest import load as load_manifest
-from ingest.moves import move_verified
-from ingest.naming import parse_camera_name
+from ingest.moves import move_verified, set_aside_special
+from ingest.naming import CameraName, parse_camera_name
 from retention.rules import routine_retain_until
 from scanners.base import Scanner, ScannerUnavailable, ScanSession, Verdict
 from scanners.formats import FormatReport, check_format, guess_kind, identify
@@ -54,6 +54,10 @@ STATES = {
 _STATUS_STATE = {"archived": "archived", "pending-metadata": "archived-pending-metadata",
                  "attention": "archived-attention"}
 _AV = ("video", "audio")
+# format problems that need no one's attention (a PDF's cross-reference offset readers repair)
+_BENIGN_FORMAT = frozenset({"pdf_xref_offset"})
+# reasons that leave an item waiting for a person's metadata (custody pending complete)
+_METADATA_PROBLEMS = ("bad-metadata", "conflicting-rows", "bad-field", "unknown-unit")
 _TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 
 
@@ -69,6 +73,10 @@ class FileOutcome:
     duplicate: bool = False
     late: bool = False
     checks: dict = field(default_factory=dict)
+    # the manifest row's problems, for the batch's list of manifest problems
+    row_problems: list[dict] = field(default_factory=list)
+    # (device, running file number, year) of a file named by the camera convention
+    number: tuple[str, int, int] | None = None
 
     def reason(self, code: str, message: str) -> None:
         self.reasons.append({"code": code, "message": message})
@@ -77,7 +85,8 @@ class FileOutcome:
         return {"file": self.file, "state": self.state, "state_zh": STATES[self.state],
                 "reasons": self.reasons, "item_id": self.item_id, "sha256": self.sha256,
                 "size": self.size, "moved_to": self.moved_to, "duplicate": self.duplicate,
-                "late": self.late, "checks": self.checks}
+                "late": self.late, "findings": self.checks.get("findings", []),
+                "checks": self.checks}
 
 
 @dataclass
@@ -176,7 +185,7 @@ class Ingest:
         self.total = total or (lambda _bytes: None)
         self._lost: str | None = None
         self._lock = threading.Lock()
-        self._scratch = tempfile.TemporaryDirectory(prefix="custody-ingest-")
+        self._scratch: Path | None = None
 
     # --- the batch -----------------------------------------------------------------------
     def run(self, root: Path, manifest_path: Path | None = None,
@@ -189,6 +198,20 @@ class Ingest:
             self.scanner.ping()
         except ScannerUnavailable as exc:
             raise ServiceUnavailable("clamd", str(exc), "no answer; nothing was touched") from exc
+        scratch.remove_dead()  # what killed runs left in the temporary directory
+        try:
+            self._scratch = scratch.make()
+        except OSError as exc:
+            raise ServiceUnavailable("the temporary directory", tempfile.gettempdir(),
+                                     f"{exc.strerror or exc}; nothing was touched") from exc
+        try:
+            return self._run(root, manifest_path, manifest, station)
+        finally:
+            scratch.remove(self._scratch)
+            self._scratch = None
+
+    def _run(self, root: Path, manifest_path: Path | None, manifest: Manifest | None,
+             station: str | None) -> BatchReport:
         report = BatchReport(uuid7(), str(root), station, iso(_now()))
         skip = {manifest_path.resolve()} if manifest_path else set()
         entries = [p for p in walk(root) if p.resolve() not in skip or p.is_symlink()]
@@ -204,6 +227,8 @@ class Ingest:
             futures = [pool.submit(self._one, root, p, manifest, station, report.batch_id)
                        for p in entries]
             report.files = [f.result() for f in futures]
+        for f in report.files:
+            report.manifest_problems += f.row_problems
         report.scanner_lost = self._lost
         self._after_batch(report)
         report.finished_at = iso(_now())
@@ -219,6 +244,9 @@ class Ingest:
         rel = self._rel(root, path)
         shown = safe_name(os.fsencode(rel))
         out = FileOutcome(shown["name"])
+        cam = parse_camera_name(Path(rel).name)
+        if cam:  # a number seen is not a gap, whatever becomes of the file
+            out.number = (cam.device_id, cam.sequence, cam.started.year)
         try:
             self._process(path, rel, shown, out, manifest, station, batch)
         except ScannerUnavailable as exc:
@@ -229,6 +257,9 @@ class Ingest:
         except OSError as exc:
             out.state = "not-scanned"
             out.reason("unreadable", f"{exc.strerror or exc}; left in place")
+        except ProblemFound as exc:  # it changed while being moved aside: never lost
+            out.state = "not-scanned"
+            out.reason("changed", exc.message)
         self.progress(0, 1)
         return out
 
@@ -239,33 +270,65 @@ class Ingest:
             out.reason("scanner-unavailable", "clamd was lost earlier in this batch; left in "
                        "place")
             return
-        if path.is_symlink() or not path.is_file():
-            out.reason("not-a-regular-file", "a symlink or special file: its target is never "
-                       "read; moved aside as it is")
+        mode = os.lstat(path).st_mode
+        if stat.S_ISLNK(mode):
+            out.reason("not-a-regular-file", "a symlink: its target is never read; moved "
+                       "aside as it is")
             self._move(path, self.rejected, batch, rel, None, out, "rejected")
             return
+        if not stat.S_ISREG(mode):
+            self._set_aside(path, rel, batch, out, special_kind(mode) or "a special file")
+            return
         row = manifest.rows.get(rel) if manifest else None
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-        with os.fdopen(fd, "rb") as f, self._through(fd, rel) as opened:
-            first = f.read(self.chunk)
-            if not first:
-                out.reason("empty", "the file is empty")
-                self._move(path, self.rejected, batch, rel, None, out, "rejected")
+        # O_NONBLOCK: were a FIFO put in the file's place since lstat, opening it must not
+        # wait for a writer; the descriptor's own type is checked before anything is read
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                f.close()
+                self._set_aside(path, rel, batch, out,
+                                special_kind(os.lstat(path).st_mode) or "a special file")
                 return
-            mime, _ = identify(opened, first)
-            declared_kind = (row.values.get("kind") if row else "") or None
-            ext = Path(rel).suffix.lower().lstrip(".")
-            kind = declared_kind or guess_kind(mime, ext)
-            fmt = (check_format(opened, kind, first, self.settings.section("formats"),
-                                name=Path(shown["name"]).name) if kind else None)
-            if fmt is None or not fmt.kind_allowed:
-                self._scan_and_reject(f, first, path, rel, batch, out, kind, mime, fmt)
-                return
-            desc, notes, from_media, seq = self._describe(row, manifest, kind, rel, shown,
-                                                         fmt, station, batch)
-            for code, message in notes:
-                out.reason(code, message)
-            self._archive(f, first, path, rel, batch, out, desc, fmt, from_media, seq)
+            with self._through(fd, rel) as opened:
+                self._read_and_archive(f, opened, path, rel, shown, out, row, manifest,
+                                       station, batch)
+
+    def _set_aside(self, path: Path, rel: str, batch: str, out: FileOutcome,
+                   what: str) -> None:
+        """A FIFO, socket or device in an offload is rejected without ever being opened."""
+        out.reason("special-file", f"{what}: not a recording or document; never opened")
+        report = {"batch": batch, "file": out.file, "state": "rejected",
+                  "reasons": out.reasons, "at": iso(_now()), "by": self.actor.person_id}
+        dest = set_aside_special(path, self.rejected / batch, rel, report)
+        if dest is None:
+            out.reason("left-in-place", "it could not be renamed into the rejected area (another "
+                       "file system); left where it is")
+        out.state, out.moved_to = "rejected", str(dest) if dest else None
+        self.archive.ledger.append(self.actor, "rejected", out.file,
+                                   {"batch": batch, "sha256": None, "to": out.moved_to,
+                                    "reasons": [r["code"] for r in out.reasons]})
+
+    def _read_and_archive(self, f: BinaryIO, opened: Path, path: Path, rel: str,
+                          shown: dict, out: FileOutcome, row: Row | None,
+                          manifest: Manifest | None, station: str | None,
+                          batch: str) -> None:
+        first = f.read(self.chunk)
+        if not first:
+            out.reason("empty", "the file is empty")
+            self._move(path, self.rejected, batch, rel, None, out, "rejected")
+            return
+        mime, _ = identify(opened, first)
+        declared_kind = kind_of(row.values.get("kind", "")) if row else None
+        ext = Path(rel).suffix.lower().lstrip(".")
+        kind = declared_kind or guess_kind(mime, ext)
+        fmt = (check_format(opened, kind, first, self.settings.section("formats"),
+                            name=Path(shown["name"]).name) if kind else None)
+        if fmt is None or not fmt.kind_allowed:
+            self._scan_and_reject(f, first, path, rel, batch, out, kind, mime, fmt)
+            return
+        desc, from_media, seq = self._describe(row, manifest, kind, rel, shown, fmt,
+                                               station, batch, out)
+        self._archive(f, first, path, rel, batch, out, desc, fmt, from_media, seq)
 
     @contextlib.contextmanager
     def _through(self, fd: int, rel: str) -> Iterator[Path]:
@@ -274,7 +337,8 @@ class Ingest:
         reaches them, and the extension spares MediaInfo trying every parser (which re-read
         up to 170 MB of a file's start, measured by benchmarks/ingest_bench.py)."""
         ext = "".join(c for c in Path(rel).suffix.lower() if c.isascii() and c.isalnum())
-        link = Path(self._scratch.name) / f"{uuid7()}.{ext or 'bin'}"
+        assert self._scratch is not None, "a file is read only during a run"
+        link = self._scratch / f"{uuid7()}.{ext or 'bin'}"
         link.symlink_to(f"/proc/self/fd/{fd}")
         try:
             yield link
@@ -345,13 +409,14 @@ class Ingest:
         def complete(item: Item) -> None:
             """Everything judged, on the item before its one catalog write."""
             virus = holder["virus"]
-            gaps = self._note_device(desc, seq, item_checks)
             item.checks["virus"] = virus
+            # a file-number gap is a property of the device's sequence, settled once the
+            # batch is complete (the batch report, the device register), not of this file
             item.checks["four_property"] = [e.to_dict() for e in checks.four_properties(
                 digests=item.current.digests.to_dict(), signed=bool(item.current.signature),
                 source=desc.source, consistency=item_checks.get("consistency", {}),
                 missing=desc.missing(), size=item.current.digests.size, fmt=fmt.to_dict(),
-                sequence_gaps=gaps, virus=virus, lock=item.storage["object"].get("lock"))]
+                sequence=seq, virus=virus, lock=item.storage["object"].get("lock"))]
             item.events.append(event("virus check", self.actor.person_id, virus["status"],
                                      method=virus["method"]))
             item.events.append(event("format identification", self.actor.person_id,
@@ -362,7 +427,7 @@ class Ingest:
             res = self.archive.archive_stream(
                 self._chunks(f, first, scan, counter), desc, self.actor, retain_until,
                 legal_hold=desc.case_id is not None, before_commit=verdict_first,
-                checks=item_checks, status=status, complete=complete)
+                checks=item_checks, status=status, complete=complete, ingested_at=ingest_time)
         except _Infected as inf:
             out.sha256, out.size = inf.digests.sha256, inf.digests.size
             out.checks = {"virus": inf.verdict.to_dict(), "format": fmt.to_dict()}
@@ -381,6 +446,10 @@ class Ingest:
         item = res.item
         out.item_id, out.sha256, out.size = item.id, item.sha256, item.current.digests.size
         out.duplicate = res.duplicate
+        if out.number and desc.recorded_start and out.number[0] == desc.device_id:
+            # the year a number belongs to: its recording's, in the unit's zone
+            out.number = (out.number[0], out.number[1],
+                          desc.recorded_start.astimezone(zone).year)
         out.state = _STATUS_STATE[item.status]
         out.checks = item.checks
         if res.duplicate:
@@ -396,77 +465,83 @@ class Ingest:
             {"routine_months": 12}
 
     def _describe(self, row: Row | None, manifest: Manifest | None, kind: str, rel: str,
-                  shown: dict, fmt: FormatReport, station: str | None, batch: str
-                  ) -> tuple[Description, list[tuple[str, str]], bool, int | None]:
+                  shown: dict, fmt: FormatReport, station: str | None, batch: str,
+                  out: FileOutcome) -> tuple[Description, bool, int | None]:
         """The description from the manifest row, else the camera's file name, the device
-        register and the media itself. Returns (description, notes, times from media,
-        sequence number)."""
-        notes: list[tuple[str, str]] = []
+        register and the media itself. Each field of the row is judged on its own: a bad
+        value is left out and named (a reason on the file, a problem of the manifest), the
+        rest stands. Returns (description, times from media, sequence number)."""
         v = dict(row.values) if row else {}
         if manifest and row is None:
-            notes.append(("no-manifest-row", "the manifest does not name this file"))
+            out.reason("no-manifest-row", "the manifest does not name this file")
         if manifest and rel in manifest.conflicted:
-            notes.append(("conflicting-rows", "the manifest names this file twice with other "
-                          "metadata; archived pending metadata"))
+            out.reason("conflicting-rows", "the manifest names this file twice with other "
+                       "metadata; archived pending metadata")
             v = {}
+        units = self.settings.units
         cam = parse_camera_name(Path(rel).name)
         device_id = v.get("device_id") or (cam.device_id if cam else None)
         device = self.archive.catalog.get_record("devices", device_id) if device_id else None
-        unit = v.get("unit") or (device or {}).get("unit") or None
+        device_unit = (device or {}).get("unit") or None
+        fields, bad = parse_fields(v, units=units, zone_of=self.settings.unit_zone,
+                                   unit_default=device_unit if device_unit in units else None,
+                                   max_hours=self.cfg["max_recording_hours"])
+        for p in bad:
+            out.reason(p["code"], p["message"])
+            out.row_problems.append({"code": p["code"], "file": rel,
+                                     "line": row.line if row else None, "field": p["field"],
+                                     "value": p["value"], "message": p["message"]})
+        unit = fields.get("unit") or device_unit
+        if unit and unit not in units:  # a device registered under a unit since removed
+            out.reason("unknown-unit", f"unit {unit!r} of device {device_id} is not in the "
+                       f"configuration (configured: {', '.join(sorted(units))}); left out")
+            unit = None
         zone = self.settings.unit_zone(unit)
         source = {"original_name": shown["name"], "station": station, "batch": batch,
                   **({"name_bytes_hex": shown["name_bytes_hex"]}
                      if "name_bytes_hex" in shown else {}),
                   **({"manifest_line": row.line} if row else {})}
-        extra: dict = {}
-        from_media = False
+        start, end, from_media = self._times(fields, kind, fmt, device, zone, cam)
+        extra: dict = {key: iso(fields[key]) for key in ("returned_at", "document_date")
+                       if key in fields}
+        extra |= {key: fields[key] for key in ("document_type", "title") if key in fields}
+        if cam:
+            extra["sequence"] = cam.sequence
+        officers = fields.get("officers") or (
+            [device["officer"]] if device and device.get("officer") else [])
         try:
-            officers, assisting = officers_of(v)
-            if not officers and device and device.get("officer"):
-                officers = [device["officer"]]
-            start = parse_time(v["recorded_start"], zone, "recorded_start") \
-                if v.get("recorded_start") else None
-            end = parse_time(v["recorded_end"], zone, "recorded_end") \
-                if v.get("recorded_end") else None
-            if start is None and kind in _AV:
-                start, from_media = self._media_start(fmt, device, zone, cam), True
-            if start is not None and end is None and fmt.duration_s and kind in _AV:
-                end = start + timedelta(seconds=fmt.duration_s)
-                from_media = from_media or not v.get("recorded_end")
-            if start and end and end - start > timedelta(
-                    hours=self.cfg["max_recording_hours"]):
-                raise InputError(f"a recording of {end - start} is longer than "
-                                 f"{self.cfg['max_recording_hours']} h: a typing error?")
-            for key in ("returned_at", "document_date"):
-                if v.get(key):
-                    extra[key] = iso(parse_time(v[key], zone, key))
-            for key in ("document_type", "title"):
-                if v.get(key):
-                    extra[key] = v[key]
-            if cam:
-                extra["sequence"] = cam.sequence
-            important = flag(v, "important") if v.get("important") else False
             desc = Description(
                 kind=kind, unit=unit, device_id=device_id, officers=officers,
-                assisting=assisting, recorded_start=start, recorded_end=end,
-                offloaded_at=_now(), party=v.get("party") or None,
-                cause=v.get("cause") or None, case_id=v.get("case_id") or None,
-                activity_id=v.get("activity_id") or None,
-                activity_type=v.get("activity_type") or None,
-                confidential=v.get("confidential") or None, important=important,
-                note=v.get("note") or None, source=source, extra=extra)
-        except InputError as exc:
-            notes.append(("bad-metadata", f"{exc.message}; the bytes are preserved and wait "
-                          "for corrected metadata"))
+                assisting=fields.get("assisting", []), recorded_start=start,
+                recorded_end=end, offloaded_at=_now(), party=fields.get("party"),
+                cause=fields.get("cause"), case_id=fields.get("case_id"),
+                activity_id=fields.get("activity_id"),
+                activity_type=fields.get("activity_type"),
+                confidential=fields.get("confidential"),
+                important=fields.get("important", False), note=fields.get("note"),
+                source=source, extra=extra)
+        except InputError as exc:  # fields that pass alone but not together: keep the bytes
+            out.reason("bad-metadata", f"{exc.message}; the bytes are preserved and wait "
+                       "for corrected metadata")
             desc = Description(kind=kind, device_id=device_id, offloaded_at=_now(),
-                               source=source, extra=extra)
+                               source=source, extra=extra,
+                               confidential="state-secret" if v.get("confidential") else None)
             from_media = False
-        if unit and unit not in self.settings.units:
-            notes.append(("unknown-unit", f"unit {unit!r} is not in the configuration; kept "
-                          "under the strictest routine period"))
         for field_name in desc.missing():
-            notes.append(("missing-metadata", f"{field_name} is missing"))
-        return desc, notes, from_media, cam.sequence if cam else None
+            out.reason("missing-metadata", f"{field_name} is missing")
+        return desc, from_media, cam.sequence if cam else None
+
+    def _times(self, fields: dict, kind: str, fmt: FormatReport, device: dict | None,
+               zone, cam: CameraName | None) -> tuple[datetime | None, datetime | None, bool]:
+        """(start, end, taken from the media): the declared times, else the media's."""
+        start, end = fields.get("recorded_start"), fields.get("recorded_end")
+        from_media = False
+        if start is None and kind in _AV:
+            start, from_media = self._media_start(fmt, device, zone, cam), True
+        if start is not None and end is None and fmt.duration_s and kind in _AV:
+            end = start + timedelta(seconds=fmt.duration_s)
+            from_media = True
+        return start, end, from_media
 
     def _media_start(self, fmt: FormatReport, device: dict | None, zone,
                      cam) -> datetime | None:
@@ -525,24 +600,33 @@ class Ingest:
     @staticmethod
     def _status(desc: Description, fmt: FormatReport, item_checks: dict,
                 out: FileOutcome) -> str:
-        if desc.missing() or any(r["code"] in ("bad-metadata", "conflicting-rows")
-                                 for r in out.reasons):
-            return "pending-metadata"
+        """The item's status, with every problem found kept on it whatever else is missing:
+        ``checks["findings"]`` (damage, a format that is not what its name says, times that
+        contradict the media, a faulty device) is what completing the metadata never clears;
+        ``checks["manifest"]`` what was wrong with the row. Missing or refused metadata
+        comes first in the status (the item waits for a person to describe it) and the
+        findings make it ``attention`` once it is described (archive.service.correct)."""
+        findings = [{"check": "format", "code": p["code"], "message": p["message"]}
+                    for p in fmt.problems if p["code"] not in _BENIGN_FORMAT]
         for p in fmt.problems:
             out.reason(p["code"], p["message"])
-        if (fmt.damaged or item_checks.get("device")
-                or item_checks.get("consistency", {}).get("result") == checks.FAIL):
-            return "attention"
-        return "archived"
-
-    def _note_device(self, desc: Description, seq: int | None, item_checks: dict) -> list:
-        if not desc.device_id:
-            return []
-        offset = item_checks.get("consistency", {}).get("clock_offset_s")
-        with self._lock:  # one read-modify-write of the device record at a time
-            doc = devices.note_file(self.archive.catalog, desc.device_id, seq, offset,
-                                    self.tolerance)
-        return devices.gaps(doc) if doc else []
+        if fmt.truncated and not any(f["code"] == "truncated" for f in findings):
+            findings.append({"check": "format", "code": "truncated",
+                             "message": "the media is cut short"})
+        for p in item_checks.get("consistency", {}).get("problems", []):
+            findings.append({"check": "consistency", "code": "time-inconsistent",
+                             "message": p})
+        if item_checks.get("device"):
+            findings.append({"check": "device", "code": "faulty-device",
+                             "message": f"device {desc.device_id} is marked faulty"})
+        if findings:
+            item_checks["findings"] = findings
+        refused = [r for r in out.reasons if r["code"] in _METADATA_PROBLEMS]
+        if refused:
+            item_checks["manifest"] = {"problems": refused}
+        if desc.missing() or refused:
+            return "pending-metadata"
+        return "attention" if findings else "archived"
 
     # --- moving aside --------------------------------------------------------------------
     def _move(self, path: Path, area: Path, batch: str, rel: str, d: Digests | None,
@@ -562,9 +646,15 @@ class Ingest:
     # --- after the batch -----------------------------------------------------------------
     def _after_batch(self, report: BatchReport) -> None:
         """Checks that need the whole batch: written records against the recordings of their
-        activity, device sequence gaps and clock offsets."""
+        activity, the device register's file numbers and clock offsets, and the gaps this
+        batch reveals (files processed in parallel are never each other's gaps)."""
         activities = set()
+        numbers: dict[str, list[tuple[int, int, bool]]] = {}
+        offsets: dict[str, list[float]] = {}
         for f in report.files:
+            if f.number and f.state != "not-scanned":  # left in place: seen when taken
+                dev, seq, year = f.number
+                numbers.setdefault(dev, []).append((seq, year, not f.duplicate))
             if f.item_id and not f.duplicate:
                 item = self.archive.catalog.get_item(f.item_id)
                 if item and item.description.activity_id:
@@ -573,10 +663,17 @@ class Ingest:
                 off = f.checks.get("consistency", {}).get("clock_offset_s")
                 if dev and off is not None and abs(off) > self.tolerance:
                     report.clock_offsets[dev] = off
-                if dev:
-                    doc = self.archive.catalog.get_record("devices", dev)
-                    if doc and devices.gaps(doc):
-                        report.sequence_gaps[dev] = devices.gaps(doc)
+                    offsets.setdefault(dev, []).append(off)
+        for dev in sorted(set(numbers) | set(offsets)):
+            doc = devices.note_batch(self.archive.catalog, dev,
+                                     [(seq, year) for seq, year, _ in numbers.get(dev, [])],
+                                     offsets.get(dev, []))
+            if doc is None:  # not in the register
+                continue
+            new = {(seq, year) for seq, year, fresh in numbers.get(dev, []) if fresh}
+            gaps = devices.gaps_near(doc, new)
+            if gaps:
+                report.sequence_gaps[dev] = gaps
         for activity in sorted(activities):
             self.check_activity(activity)
 
@@ -612,7 +709,6 @@ class Ingest:
         self.archive.ledger.append(self.actor, "batch", report.batch_id,
                                    {"counts": doc["counts"], "late": doc["late"],
                                     "root": report.root, "station": report.station})
-
 
 
 def ingest_offload(archive: Archive, actor: Actor, settings: Settings, scanner: Scanner,

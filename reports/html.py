@@ -298,9 +298,10 @@ def render_html(stats: dict) -> str:
         parts.append('<p class="note">案件登记簿为空（尚未导入），无法核对。</p>')
     else:
         parts += [f"<p>本年度案件 {cases['considered']} 件，含需录制活动的 "
-                  f"{cases['requiring_recording']} 件，其中无任何音像记录的 "
-                  f"{cases['total']} 件。</p>",
-                  _table(["案件编号", "单位", "立案", "结案", "需录制的活动", "其他材料"],
+                  f"{cases['requiring_recording']} 件，其中有应录未录活动的 "
+                  f"{cases['total']} 件（{cases.get('missing_activities', cases['total'])} "
+                  "项活动）。</p>",
+                  _table(["案件编号", "单位", "立案", "结案", "应录未录的活动", "其他材料"],
                          [(c["id"], _unit_name(s, c["unit"]), c["opened"], c["closed"],
                            "、".join(c["required"]), c["other_items"])
                           for c in cases["cases"]], (5,))]
@@ -456,7 +457,7 @@ def table_sections(stats: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         _rich("设备序号缺失", ["设备", "单位", "缺失序号"],
               [(g["device_id"], g["unit"], ", ".join(map(str, g["gaps"])))
                for g in s["sequence_gaps"]["devices"]]),
-        _rich("应录未录案件", ["案件编号", "单位", "立案", "需录制的活动"],
+        _rich("应录未录案件", ["案件编号", "单位", "立案", "应录未录的活动"],
               [(c["id"], c["unit"], c["opened"], "、".join(c["required"]))
                for c in s["unrecorded_cases"]["cases"]]),
         _rich("标记与保管层级", ["项目", "条目"],

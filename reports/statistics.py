@@ -1,9 +1,9 @@
 """Yearly statistics (统计分析): the figures a leader reads to find weak spots in enforcement.
 
 Pure computation over the catalog: nothing here prints, and the clock is never read, so the
-same catalog and year always give the same figures. ``archive/`` imports none of ``ingest/``,
-``retention/``, ``scanners/`` or the command line, so the small pieces of their logic that a
-report needs (a device's file-number gaps) are restated here.
+same catalog and year always give the same figures. ``reports/`` imports nothing of
+``ingest/``: a device's file-number gaps are read as ingest settled them, per year, in the
+device register.
 
 "Year N" of an item is the year, in its unit's zone, of its recording start; an item without
 one (a scanned document, data, an item still pending metadata) counts in the year of its
@@ -13,7 +13,7 @@ document date, else of its ingestion.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -47,14 +47,22 @@ def list_optional(catalog: Catalog, collection: str) -> tuple[bool, list[dict]]:
         raise
 
 
-def sequence_gaps(doc: dict) -> list[int]:
-    """File numbers missing between the lowest and highest a device has delivered (the same
-    rule as the device register; restated because archive/ does not import ingest/)."""
-    seen = sorted({int(n) for n in doc.get("sequences", []) if isinstance(n, int | float)})
+def year_gaps(doc: dict, year: int, item_numbers: Collection[int] = ()
+              ) -> tuple[list[int], int]:
+    """(file numbers missing in ``year``, numbers the device delivered in it), read from the
+    device register's per-year gaps, which ingest settles once each batch is complete: a gap
+    of an earlier year is not repeated in this one. A register entry from before numbers
+    were kept by year falls back on the numbers this year's own items carry
+    (``item_numbers``), the gaps between them."""
+    by_year = doc.get("sequence_years")
+    if isinstance(by_year, dict) and isinstance(doc.get("gaps_by_year"), dict):
+        gaps = [int(n) for n in doc["gaps_by_year"].get(str(year), [])]
+        return gaps, len(by_year.get(str(year), []))
+    seen = sorted({int(n) for n in item_numbers})
     if not seen:
-        return []
+        return [], 0
     have = set(seen)
-    return [n for n in range(seen[0], seen[-1] + 1) if n not in have]
+    return [n for n in range(seen[0], seen[-1] + 1) if n not in have], len(seen)
 
 
 # --- tallies ----------------------------------------------------------------------------------
@@ -181,7 +189,8 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
                       required_activity_types: Sequence[str] = DEFAULT_REQUIRED, *,
                       unit_zones: Mapping[str, ZoneInfo] | None = None,
                       unit_names: Mapping[str, str] | None = None,
-                      clearances: frozenset[str] = frozenset()) -> dict:
+                      clearances: frozenset[str] = frozenset(),
+                      unit_required: Mapping[str, Sequence[str]] | None = None) -> dict:
     """Every figure of the yearly report for ``year`` (and ``unit``), as JSON-safe data.
 
     ``zone`` places items of units not in ``unit_zones`` (and register dates) in a year.
@@ -189,15 +198,16 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
     Registers read besides the items (records of small collections):
 
     - ``devices`` (the device register): ``{"id", "unit", "model", "status",
-      "sequences": [file numbers seen]}``. File numbers carry no date, so the gaps shown are
-      the device's gaps to date, for devices of the unit or used by it in the year.
-    - ``cases`` (the case register; imported, not built yet, may be empty):
+      "sequence_years": {"2026": [file numbers seen]}, "gaps_by_year": {"2026": [missing]}}``
+      (see ``year_gaps``), for devices of the unit or used by it in the year.
+    - ``cases`` (the case register; may be empty):
       ``{"id": "SJ-2026-0042", "unit": "market-001", "opened": "2026-03-01",
       "closed": "2026-05-10" | None, "activities": ["询问", "扣押", ...]}`` where
       ``activities`` are the activity types performed in the case. A case counts in the year
-      it was opened (a case without an opening date in every year, so it is not missed); it
-      is listed when it performed a required activity type and no recording (video, audio or
-      photo, any year) carries its case number.
+      it was opened (a case without an opening date in every year, so it is not missed).
+      应录未录 is judged per activity: each activity of the case whose type its unit requires
+      to be recorded (``unit_required``, else ``required_activity_types``) and that no
+      recording of the case (video, audio or photo, any year) of that activity type shows.
     - ``inspections`` (检查台帐, ``archive.verification``), counted in the year of ``at``:
       sampled read-verifications ``{"id", "type": "sampled-verification", "at", "by",
       "results": [{"item", "ok", "problems": [{"code", ...}]}], ...}`` and conduct spot checks
@@ -231,6 +241,7 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
     flagged_items: list[dict] = []
     problems = dict.fromkeys(PROBLEM_KEYS, 0)
     problem_items: list[dict] = []
+    numbers: dict[str, set[int]] = defaultdict(set)  # file numbers of the year, by device
 
     for item in items:
         d = item.description
@@ -248,6 +259,8 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
             devices[d.device_id].add(item, seconds)
             if d.unit:
                 device_unit.setdefault(d.device_id, d.unit)
+            if isinstance(d.extra.get("sequence"), int):
+                numbers[d.device_id].add(d.extra["sequence"])
         if _late(item):
             # the deadline check stores its due time in whatever offset it computed in
             due = parse_when((item.checks.get("deadline") or {}).get("due"), z)
@@ -307,12 +320,11 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
         if unit is not None and doc.get("unit") != unit and dev not in devices:
             continue
         checked += 1
-        gaps = sequence_gaps(doc)
+        gaps, seen = year_gaps(doc, year, numbers.get(dev, ()))
         if gaps:
             gap_rows.append({"device_id": dev, "unit": doc.get("unit") or device_unit.get(dev),
                              "model": doc.get("model"), "status": doc.get("status"),
-                             "files_seen": len(doc.get("sequences", [])), "gaps": gaps,
-                             "missing": len(gaps)})
+                             "files_seen": seen, "gaps": gaps, "missing": len(gaps)})
     gaps_of = {r["device_id"]: r["missing"] for r in gap_rows}
 
     by_device = {}
@@ -320,7 +332,7 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
         by_device[dev] = devices[dev].to_dict() | {"unit": device_unit.get(dev),
                                                    "sequence_missing": gaps_of.get(dev, 0)}
 
-    cases = _unrecorded_cases(catalog, year, zone_of, unit, required)
+    cases = _unrecorded_cases(catalog, year, zone_of, unit, required, unit_required or {})
     verification = _verification(catalog, year, zone_of, unit)
 
     return {
@@ -378,11 +390,40 @@ def _activity_work_records(catalog: Catalog, activity: str) -> int:
                if WORK_RECORD in (i.description.extra.get("document_type") or ""))
 
 
+def _activities(doc: dict) -> list[str]:
+    """The activity types a register entry lists (a list, or text as '询问;扣押;送达')."""
+    acts = doc.get("activities") or []
+    if isinstance(acts, str):
+        acts = acts.replace("；", ";").replace("、", ";").replace(",", ";").split(";")
+    return list(dict.fromkeys(a.strip() for a in acts if isinstance(a, str) and a.strip()))
+
+
+def _case_recordings(catalog: Catalog, case_id: str) -> tuple[set[str], int, int]:
+    """(activity types the case's recordings show, recordings without an activity type,
+    the case's other items)."""
+    recorded: set[str] = set()
+    untyped = others = 0
+    for item in catalog.iter_items(Query(case_id=case_id), years.PAGE_SIZE):
+        d = item.description
+        if d.kind not in RECORDING_KINDS:
+            others += 1
+        elif d.activity_type:
+            recorded.add(d.activity_type)
+        else:
+            untyped += 1
+    return recorded, untyped, others
+
+
 def _unrecorded_cases(catalog: Catalog, year: int, zone_of, unit: str | None,
-                      required: list[str]) -> dict:
+                      required: list[str], unit_required: Mapping[str, Sequence[str]]
+                      ) -> dict:
+    """应录未录 per activity: every activity of a case whose type must be recorded and that
+    no recording of the case shows. A recording without an activity type proves no
+    particular activity; such recordings are counted on the row, for a person to look at."""
     exists, docs = list_optional(catalog, "cases")
     considered = requiring = 0
     rows = []
+    by_activity: dict[str, int] = defaultdict(int)
     for doc in docs:
         if unit is not None and doc.get("unit") != unit:
             continue
@@ -391,22 +432,28 @@ def _unrecorded_cases(catalog: Catalog, year: int, zone_of, unit: str | None,
         if opened is not None and opened.astimezone(z).year != year:
             continue
         considered += 1
-        performed = [a for a in doc.get("activities") or [] if isinstance(a, str)]
-        needs = [a for a in required if a in performed]
+        must = list(unit_required.get(str(doc.get("unit")), required))
+        needs = [a for a in _activities(doc) if a in must]
         if not needs:
             continue
         requiring += 1
         case_id = str(doc.get("id"))
-        kinds = catalog.count_by("kind", Query(case_id=case_id))
-        recordings = sum(kinds.get(k, 0) for k in RECORDING_KINDS)
-        if recordings:
+        recorded, untyped, others = _case_recordings(catalog, case_id)
+        missing = [a for a in needs if a not in recorded]
+        if not missing:
             continue
+        for a in missing:
+            by_activity[a] += 1
         rows.append({"id": case_id, "unit": doc.get("unit"), "opened": doc.get("opened"),
-                     "closed": doc.get("closed"), "required": needs,
-                     "other_items": sum(kinds.values())})
+                     "closed": doc.get("closed"),
+                     # the activities that required recording and have none
+                     "required": missing, "missing": missing,
+                     "recorded": [a for a in needs if a in recorded],
+                     "untyped_recordings": untyped, "other_items": others})
     return {"register_available": exists, "register_size": len(docs),
             "considered": considered, "requiring_recording": requiring,
-            "total": len(rows), "cases": rows}
+            "total": len(rows), "missing_activities": sum(by_activity.values()),
+            "by_activity_type": dict(sorted(by_activity.items())), "cases": rows}
 
 
 def _result_ok(r: dict) -> bool:
@@ -484,10 +531,13 @@ def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | Non
     zone = settings.unit_zone(unit) or ZoneInfo("UTC")  # none configured: UTC, not a guess
     required = (settings.section("report").get("required_activity_types")
                 or DEFAULT_REQUIRED)
+    # a unit may name its own (units.<unit>.required_activity_types); else the [report] list
+    unit_required = {u: r["required_activity_types"] for u, r in settings.units.items()
+                     if r.get("required_activity_types")}
     stats = yearly_statistics(
         catalog, year, zone, unit, required,
         unit_zones={u: settings.unit_zone(u) or zone for u in settings.units},
         unit_names={u: r.get("name", u) for u, r in settings.units.items()},
-        clearances=clearances)
+        clearances=clearances, unit_required=unit_required)
     stats["generated_at"] = iso(datetime.now(timezone.utc))
     return stats

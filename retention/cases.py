@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from archive.catalog.base import Query
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, NotFound
 from archive.domain.model import ACTIVITY_TYPES, iso
+from archive.inputs import read_text_input
 from archive.ledger.chain import Actor
 from archive.people import require_role
-from retention.engine import RetentionEngine, add_reference, sign_statement
-from retention.flags import raise_flag
+from retention.engine import RetentionEngine, RunReport, add_reference, sign_statement
+from retention.flags import flag_for_rule, raise_flag
 from retention.rules import CaseFacts, case_period_years
 
 REGISTER_ROLES = ("archivist", "legal", "administrator")
@@ -42,12 +44,7 @@ def _date(value: object, what: str) -> date | None:
 def read_register(path: Path) -> list[tuple[int, dict]]:
     """Rows of a case register: CSV with a header (activities separated by ';' or '、') or
     JSON (a list of objects). Returns (line, row) pairs."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file", subject=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8", subject=str(path)) from exc
+    text = read_text_input(path, "case register")  # a FIFO or a device is never read
     if path.suffix.lower() == ".json":
         try:
             rows = json.loads(text)
@@ -162,6 +159,7 @@ def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
         raise RegisterProblems(path, problems)
     added = updated = 0
     changes: list[dict] = []
+    flags: list[str] = []
     for row, old in rows:
         doc = dict(old or {})
         doc.update(row)
@@ -176,16 +174,80 @@ def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
         added += old is None
         updated += old is not None
         engine.forget()
-        changes += engine.apply_all(items_of_case(engine, row["id"]), actor,
-                                    f"case register: {row['id']}")
+        of_case = items_of_case(engine, row["id"])
+        raised = evidence_flags(engine, actor, of_case, [row["id"]])
+        flags += [d["id"] for d in raised]
+        changes += [c for d in raised for c in d["retention_changes"]]
+        changes += engine.apply_all(of_case, actor, f"case register: {row['id']}")
     return {"file": str(path), "cases": len(rows), "added": added, "updated": updated,
-            "retention_changes": changes}
+            "retention_changes": changes, "evidence_flags": flags}
 
 
 def items_of_case(engine: RetentionEngine, case_id: str) -> list[str]:
-    ids = [i.id for i in engine.catalog.iter_items(Query(case_id=case_id))]
+    """The items of a case, the one notion every part uses: those whose description names it
+    and those linked to it (``case link``), less the destroyed ones."""
+    ids = [i.id for i in engine.catalog.iter_items(Query(case_id=case_id))
+           if i.status != "disposed"]
     doc = engine.catalog.get_record("cases", case_id) or {}
-    return list(dict.fromkeys(ids + list(doc.get("items", []))))
+    for item_id in doc.get("items", []):
+        if item_id not in ids:
+            item = engine.catalog.get_item(item_id)
+            if item is not None and item.status != "disposed":
+                ids.append(item_id)
+    return ids
+
+
+def _keeps_evidence(engine: RetentionEngine, unit: str | None) -> bool:
+    return engine.settings.units.get(unit or "", {}).get("evidence") == "permanent"
+
+
+def evidence_flags(engine: RetentionEngine, actor: Actor, item_ids: Iterable[str],
+                   case_ids: Iterable[str] | None = None,
+                   after_withdrawal: bool = False) -> list[dict]:
+    """In a unit whose evidence is kept permanently, every item that is evidence of a case in
+    the register (its description names the case, or it was linked to it) gets an evidence
+    flag for that case, once: the same flag whether the manifest named the case or a person
+    linked it. A flag somebody withdrew is not raised again unless ``after_withdrawal`` (a
+    person links the item again). Returns the flags raised."""
+    only = set(case_ids) if case_ids is not None else None
+    raised = []
+    for item_id in dict.fromkeys(item_ids):
+        item = engine.archive.item(item_id)
+        if item.status == "disposed":
+            continue
+        for case_id in engine.case_ids(item):
+            if only is not None and case_id not in only:
+                continue
+            case = engine.case(case_id)
+            if case is None or not _keeps_evidence(engine, case["unit"]):
+                continue
+            if not _keeps_evidence(engine, item.description.unit or case["unit"]):
+                continue
+            if _has_evidence_flag(engine, item.id, case_id, withdrawn=not after_withdrawal):
+                continue
+            raised.append(flag_for_rule(
+                engine, actor, item.id, "evidence", f"evidence of case {case_id}",
+                case_id=case_id, raised_by_rule=f"{case['unit']} keeps evidence permanently: "
+                f"item {item.id} is evidence of case {case_id}"))
+    return raised
+
+
+@people.records_refusals("retention run")
+def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = None
+        ) -> RunReport:
+    """custody retention run: the evidence flags the rules require for items that name a case
+    (in units whose evidence is permanent; ``case link`` raises them for linked items), then
+    the engine's run (``RetentionEngine.run``). With ``as_of``: a what-if, nothing applied."""
+    raised: list[dict] = []
+    if as_of is None and actor is not None:
+        ids = [i.id for unit in engine.settings.units if _keeps_evidence(engine, unit)
+               for i in engine.catalog.iter_items(Query(unit=unit))
+               if i.status != "disposed" and engine.case_ids(i)]
+        raised = evidence_flags(engine, actor, ids)
+    report = engine.run(actor if as_of is None else None, as_of)
+    report.evidence_flags = [d["id"] for d in raised]
+    report.changed[:0] = [c for d in raised for c in d["retention_changes"]]
+    return report
 
 
 @people.records_refusals("case link")
@@ -210,25 +272,21 @@ def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: st
     engine.catalog.put_record("cases", case_id, case)
     engine.archive.ledger.append(actor, "case-link", case_id, {"items": [i.id for i in items]})
     engine.forget()
-    flags = []
-    rules = engine.settings.units.get(case["unit"], {})
-    if rules.get("evidence") == "permanent":
-        for item in items:
-            unit_rules = engine.settings.units.get(item.description.unit or "", rules)
-            if unit_rules.get("evidence") == "permanent" and not _has_evidence_flag(
-                    engine, item.id, case_id):
-                flags.append(raise_flag(engine, actor, item.id, "evidence",
-                                        f"evidence of case {case_id}", case_id=case_id)["id"])
-    changes = engine.apply_all([i.id for i in items], actor, f"linked to case {case_id}")
-    return {"case": case_id, "linked": linked, "evidence_flags": flags,
+    raised = evidence_flags(engine, actor, [i.id for i in items], [case_id],
+                            after_withdrawal=True)
+    changes = [c for d in raised for c in d["retention_changes"]]
+    changes += engine.apply_all([i.id for i in items], actor, f"linked to case {case_id}")
+    return {"case": case_id, "linked": linked, "evidence_flags": [d["id"] for d in raised],
             "retention_changes": changes}
 
 
-def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str) -> bool:
+def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str,
+                       withdrawn: bool = False) -> bool:
+    """A flag for this case is on the item (``withdrawn``: one withdrawn counts too)."""
     item = engine.archive.item(item_id)
     for fid in item.retention.get("flags", []):
         f = engine.flag(fid)
-        if f and f.get("case_id") == case_id and f["state"] != "withdrawn":
+        if f and f.get("case_id") == case_id and (withdrawn or f["state"] != "withdrawn"):
             return True
     return False
 
@@ -282,5 +340,8 @@ def parse_day(value: str) -> date:
 
 
 def list_cases(engine: RetentionEngine) -> list[dict]:
-    """The case register, each case with its linked items."""
-    return engine.archive.catalog.list_records("cases")
+    """The case register, each case with its items (``items``: named by their description
+    or linked, as ``items_of_case``) and, apart, those linked by ``case link`` (``linked``)."""
+    return [doc | {"items": items_of_case(engine, doc["id"]),
+                   "linked": list(doc.get("items", []))}
+            for doc in engine.catalog.list_records("cases")]

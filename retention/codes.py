@@ -210,8 +210,18 @@ def _known_items(catalog: Catalog) -> set[str]:
     return {d["item"] for d in catalog.list_records("archive_codes")}
 
 
+def destroyed_items(catalog: Catalog) -> dict[str, dict]:
+    """item id -> when and by which disposal list it was destroyed (its tombstone)."""
+    return {t["id"]: {"at": t.get("destroyed_at"), "list": t.get("list")}
+            for t in catalog.list_records("tombstones") if t.get("state") == "destroyed"}
+
+
 def codes_of_year(catalog: Catalog, year: int) -> list[dict]:
+    """The codes of year N in sequence order; the code of a destroyed item says so
+    (``destroyed``: when, which list). Its number stays taken: a code is never given again."""
     docs = catalog.list_records("archive_codes", year=year)
+    gone = destroyed_items(catalog)
+    docs = [d | {"destroyed": gone[d["item"]]} if d["item"] in gone else d for d in docs]
     return sorted(docs, key=lambda d: (_sequence(d), int(d["number"])))
 
 
@@ -260,7 +270,8 @@ def manifest_body(archive: Archive, year: int, fonds: str, docs: list[dict],
                      "sm3": item.current.digests.sm3, "size": item.current.digests.size,
                      "object": {"key": obj["key"], "version_id": obj["version_id"]},
                      "metadata": {"version": item.version, "key": ref["key"],
-                                  "version_id": ref["version_id"]}})
+                                  "version_id": ref["version_id"]}}
+                    | ({"destroyed": d["destroyed"]} if d.get("destroyed") else {}))
     return {"type": "custody.annual-manifest", "fonds": fonds, "year": year,
             "transfers": transfers, "items": rows}
 

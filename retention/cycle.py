@@ -187,7 +187,11 @@ def render_catalogue_zh(body: dict, policy: CyclePolicy) -> str:
              f"已接收移交批次 {', '.join(body['transfers'])}  共 {len(body['items'])} 件", "",
              "档号  条目  保管期限  SHA-256  备注"]
     for r in body["items"]:
-        note = "；".join(n["text"] for n in r["notes"]) or "-"
+        notes = [n["text"] for n in r["notes"]]
+        if r.get("destroyed"):
+            notes.append(f"已销毁（{r['destroyed']['at']}，销毁清单 {r['destroyed']['list']}），"
+                         "档号不再使用")
+        note = "；".join(notes) or "-"
         lines.append(f"{r['code']}  {r['item_id']}  {codes_mod.period_zh(r['period'])}  "
                      f"{r['sha256']}  {note}")
     return "\n".join(lines) + "\n"

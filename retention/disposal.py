@@ -1,10 +1,17 @@
 """Disposal (鉴定销毁): never automatic.
 
-A proposal lists expired, unheld items; an appraisal group of other people approves it, each
-signing; witnesses (监销) sign that they attend; the execution deletes exactly the store
-versions that are, by the real clock at that moment, expired and unheld and needed by no other
-item, keeps a tombstone with the digests, and writes a signed destruction register (销毁清册)
-to the WORM store. Anything on the list that no longer qualifies is reported and left alone.
+A proposal lists expired, unheld items (``propose``; with ``as_of`` a rehearsal that lists what
+would be proposed at that date and changes nothing); items with an open inspection finding or
+a failed verification are held from it, each named with its reason. ``show`` is the list as
+the appraisers read it. An appraisal group of other people appraises it, each signing: an
+approval may reject single items, each with a reason (``approve``), or the whole list is
+rejected (``reject``); the proposer may take items out (``take_out``). Witnesses (监销) sign
+that they attend; the execution deletes exactly the store versions that are, by the real clock
+at that moment, expired, unheld, not rejected or taken out, free of open findings and needed by
+no other item, keeps a tombstone with the digests, and writes a signed destruction register
+(销毁清册) with the appraisal opinion (鉴定意见) to the WORM store; each destroyed item records
+what the register says of it. Anything on the list that no longer qualifies is reported and
+left alone.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 from datetime import datetime, timedelta
 
 from archive import people
+from archive.access import masking
 from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
@@ -32,6 +40,16 @@ PROPOSE_ROLES = ("archivist",)
 EXECUTE_ROLES = ("archivist",)
 WITNESS_ROLES = ("archivist", "legal", "approver", "auditor", "administrator")
 REGISTER_PREFIX = "registers/destruction/"
+FINDING_TYPES = ("conduct-check", "spot-check")  # inspection records that carry a finding
+
+
+def _appraiser_role(engine: RetentionEngine) -> str:
+    return engine.settings.section("disposal").get("appraiser_role", "approver")
+
+
+def _reader_roles(engine: RetentionEngine) -> tuple[str, ...]:
+    """Who may read a list or rehearse one: whoever takes part in a disposal."""
+    return tuple(dict.fromkeys(WITNESS_ROLES + (_appraiser_role(engine),)))
 
 
 def mask(text: str | None) -> str | None:
@@ -71,28 +89,126 @@ def due(engine: RetentionEngine, item: Item, now: datetime) -> str | None:
     return None
 
 
+def open_findings(engine: RetentionEngine) -> dict[str, list[str]]:
+    """item id -> each open inspection finding on it (a spot check's finding nobody has
+    resolved yet): evidence under review is not destroyed."""
+    out: dict[str, list[str]] = {}
+    for doc in engine.catalog.list_records("inspections"):
+        if doc.get("type") not in FINDING_TYPES or not doc.get("finding"):
+            continue
+        if doc.get("resolution") or doc.get("resolved_at"):
+            continue
+        what = (f"open inspection finding {doc['id']} ({doc.get('finding_zh') or doc['finding']}"
+                f", {doc.get('by')} {doc.get('at')})")
+        for item_id in doc.get("items", []):
+            out.setdefault(item_id, []).append(what)
+    return out
+
+
+def findings_hold(item: Item, findings: dict[str, list[str]]) -> str | None:
+    """Why an item is held from disposal by what inspections found (None: nothing)."""
+    reasons = list(findings.get(item.id, []))
+    for key, what in (("verification", "verification"),
+                      ("verification_replica", "verification of the second copy")):
+        v = (item.checks or {}).get(key) or {}
+        if v.get("ok") is False:
+            reasons.append(f"failed {what} at {v.get('at')} "
+                           f"({', '.join(v.get('problems') or []) or 'failed'})")
+    return "held: " + "; ".join(reasons) if reasons else None
+
+
+def _candidates(engine: RetentionEngine, when: datetime) -> tuple[list[Item], list[dict]]:
+    """(due, held): items due at ``when``, and those due but held by a finding or failure."""
+    findings = open_findings(engine)
+    due_items, held = [], []
+    for item in engine.items():
+        if due(engine, item, when) is not None:
+            continue
+        why = findings_hold(item, findings)
+        if why is None:
+            due_items.append(item)
+        else:
+            held.append({"item": item.id, "reason": why})
+    return due_items, held
+
+
 @people.records_refusals("dispose propose")
-def propose(engine: RetentionEngine, actor: Actor) -> dict:
+def propose(engine: RetentionEngine, actor: Actor, as_of: datetime | None = None) -> dict:
+    """Propose a list of every item due now, or (``as_of``) rehearse one: what would be proposed
+    at that date, as the appraisers would read it, with nothing recorded or changed."""
+    if as_of is not None:
+        require_role(engine.catalog, actor, _reader_roles(engine), "rehearse a disposal")
+        items, held = _candidates(engine, as_of)
+        entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
+        return {"rehearsal": True, "as_of": iso(as_of), "items": entries, "held": held,
+                "rows": _rows(engine, actor, {"items": entries})}
     require_role(engine.catalog, actor, PROPOSE_ROLES, "propose a disposal list")
     now = now_utc()
-    entries = []
-    for item in engine.items():
-        if due(engine, item, now) is None:
-            entries.append(_entry(item, engine.requirement_of(item).rule))
+    items, held = _candidates(engine, now)
+    entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
     if not entries:
-        raise InputError("nothing is due for disposal: no item is expired and unheld")
+        more = (f"; {len(held)} expired items are held by inspection findings or failed "
+                f"verifications: " + ", ".join(h["item"] for h in held)) if held else ""
+        raise InputError("nothing is due for disposal: no item is expired and unheld" + more)
     list_id = "D" + uuid7()
     statement = {"action": "dispose-propose", "list": list_id, "items": _items_hash(entries),
                  "at": iso(now)}
     doc = {"id": list_id, "state": "proposed", "proposed_by": actor.person_id,
            "proposed_at": iso(now), "items": entries, "items_hash": statement["items"],
            "proposed": sign_statement(actor, statement) | {"statement": statement},
-           "approvals": [], "witnesses": [], "executions": []}
+           "approvals": [], "witnesses": [], "executions": [], "taken_out": [],
+           "held": held}
     engine.catalog.put_record("disposals", list_id, doc)
     engine.archive.ledger.append(actor, "dispose-propose", list_id,
                                  {"items": [e["item"] for e in entries],
-                                  "items_hash": doc["items_hash"]})
-    return doc
+                                  "items_hash": doc["items_hash"],
+                                  "held": [h["item"] for h in held]})
+    return doc | {"rows": _rows(engine, actor, doc)}
+
+
+def _title(item: Item, zone) -> str:
+    d = item.description
+    if d.extra.get("title"):  # a scanned document's 题名, as its manifest row gave it
+        return str(d.extra["title"])
+    start = f"{d.recorded_start.astimezone(zone):%Y-%m-%d %H:%M}" if d.recorded_start else "-"
+    return f"{d.unit or '-'} {d.device_id or '-'} {start} {d.kind}"
+
+
+def _codes_by_item(engine: RetentionEngine) -> dict[str, str]:
+    return {d["item"]: d["code"] for d in engine.catalog.list_records("archive_codes")}
+
+
+def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
+    """Each item of a list as appraisers read it: 档号, 题名, unit, tier, retain-until, rule,
+    party and cause (masked for a viewer without the item's clearance), and its decision."""
+    clearances = masking.clearances_of(engine.catalog, actor.person_id)
+    codes = _codes_by_item(engine)
+    out_of = _excluded(doc)
+    rows = []
+    for n, entry in enumerate(doc["items"], 1):
+        item = engine.catalog.get_item(entry["item"])
+        row = {"n": n, "item": entry["item"], "code": codes.get(entry["item"]),
+               "unit": entry["unit"], "kind": entry["kind"], "tier": entry["tier"],
+               "retain_until": entry["retain_until"], "rule": entry["rule"]}
+        if item is not None:
+            d = item.description
+            hidden = masking.hidden(d.confidential, clearances)
+            row |= {"title": _title(item, engine.zone(d.unit)), "party": d.party,
+                    "cause": d.cause, "case_id": d.case_id, "status": item.status}
+            if hidden:
+                row |= {"title": masking.MASK if d.extra.get("title") else row["title"],
+                        "party": masking.MASK if d.party else None,
+                        "cause": masking.MASK if d.cause else None,
+                        "case_id": masking.MASK if d.case_id else None,
+                        "rule": masking.MASK, "masked": True}
+        decision = out_of.get(entry["item"])
+        destroyed = item is not None and item.status == "disposed"
+        row["decision"] = ("destroyed" if destroyed else decision["decision"] if decision
+                           else "to-destroy")
+        if decision and not destroyed:
+            row["reason"] = decision["reason"]
+        rows.append(row)
+    return rows
 
 
 def _list(engine: RetentionEngine, list_id: str) -> dict:
@@ -105,28 +221,159 @@ def _list(engine: RetentionEngine, list_id: str) -> dict:
     return doc
 
 
-@people.records_refusals("dispose approve")
-def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | None) -> dict:
-    doc = _list(engine, list_id)
+def _appraiser(engine: RetentionEngine, actor: Actor, doc: dict) -> None:
+    list_id = doc["id"]
     if actor.person_id == doc["proposed_by"]:
         raise IdentityError(f"{actor.person_id} proposed list {list_id}: the appraisal group "
                             "is other people", subject=list_id)
-    role = engine.settings.section("disposal").get("appraiser_role", "approver")
-    require_role(engine.catalog, actor, (role,), "appraise a disposal list")
+    require_role(engine.catalog, actor, (_appraiser_role(engine),), "appraise a disposal list")
     if any(a["by"] == actor.person_id for a in doc["approvals"]):
-        raise InputError(f"{actor.person_id} already approved list {list_id}", subject=list_id)
+        raise InputError(f"{actor.person_id} already appraised list {list_id}",
+                         subject=list_id)
     if doc["state"] == "executed":
         raise InputError(f"list {list_id} was executed", subject=list_id)
+
+
+def _on_list(doc: dict, item_id: str) -> None:
+    if item_id not in {e["item"] for e in doc["items"]}:
+        raise InputError(f"item {item_id} is not on list {doc['id']}", subject=item_id)
+
+
+def _excluded(doc: dict) -> dict[str, dict]:
+    """item id -> why it is not to be destroyed: taken out by the proposer, or rejected by an
+    appraiser (any appraisal record: a rejection is never overridden)."""
+    out: dict[str, dict] = {}
+    for t in doc.get("taken_out", []):
+        for item_id in t["statement"]["items"]:
+            out.setdefault(item_id, {"decision": "taken-out", "by": t["by"],
+                                     "reason": f"taken out by {t['by']}: "
+                                               f"{t['statement']['reason']}"})
+    for a in doc.get("approvals", []):
+        st = a["statement"]
+        if st.get("action") == "dispose-reject":
+            for e in doc["items"]:
+                out.setdefault(e["item"], {"decision": "rejected", "by": a["by"],
+                                           "reason": f"rejected by {a['by']}: {st['reason']}"})
+        for r in st.get("rejected", []):
+            out.setdefault(r["item"], {"decision": "rejected", "by": a["by"],
+                                       "reason": f"rejected by {a['by']}: {r['reason']}"})
+    return out
+
+
+def _settle(engine: RetentionEngine, doc: dict) -> None:
+    """The list's state after an appraisal or a take-out."""
+    if doc["state"] == "executed":
+        return
+    if len(_excluded(doc)) >= len(doc["items"]):
+        doc["state"] = "rejected"  # nothing left on it to destroy
+        return
+    need = int(engine.settings.section("disposal").get("appraisers", 2))
+    doc["state"] = "approved" if len(_valid_approvals(engine, doc)) >= need else "proposed"
+
+
+@people.records_refusals("dispose approve")
+def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | None,
+            rejected: list[tuple[str, str]] | None = None) -> dict:
+    """A member of the appraisal group approves the list, except the items ``rejected`` (item,
+    reason), which are kept: signed, one appraisal per person."""
+    doc = _list(engine, list_id)
+    _appraiser(engine, actor, doc)
+    rejections = []
+    for item_id, reason in rejected or []:
+        _on_list(doc, item_id)
+        if not (reason or "").strip():
+            raise InputError(f"rejecting item {item_id} needs a reason", subject=item_id)
+        rejections.append({"item": item_id, "reason": reason.strip()})
     statement = {"action": "dispose-approve", "list": list_id, "items": doc["items_hash"],
                  "note": note, "at": iso(now_utc())}
+    if rejections:
+        statement["rejected"] = rejections
+    seen = sorted(i for t in doc.get("taken_out", []) for i in t["statement"]["items"])
+    if seen:
+        statement["taken_out"] = seen  # what the appraiser saw taken out already
     doc["approvals"].append(sign_statement(actor, statement) | {"statement": statement})
-    need = int(engine.settings.section("disposal").get("appraisers", 2))
-    if len(_valid_approvals(engine, doc)) >= need:
-        doc["state"] = "approved"
+    _settle(engine, doc)
     engine.catalog.put_record("disposals", list_id, doc)
     engine.archive.ledger.append(actor, "dispose-approve", list_id,
-                                 {"items_hash": doc["items_hash"], "note": note})
-    return doc
+                                 {"items_hash": doc["items_hash"], "note": note,
+                                  "rejected": rejections})
+    return doc | {"rows": _rows(engine, actor, doc)}
+
+
+@people.records_refusals("dispose reject")
+def reject(engine: RetentionEngine, actor: Actor, list_id: str, reason: str) -> dict:
+    """A member of the appraisal group rejects the whole list (不同意销毁), with a reason:
+    nothing on it is destroyed."""
+    if not (reason or "").strip():
+        raise InputError("rejecting a disposal list needs a reason (--reason)",
+                         subject=list_id)
+    doc = _list(engine, list_id)
+    _appraiser(engine, actor, doc)
+    statement = {"action": "dispose-reject", "list": list_id, "items": doc["items_hash"],
+                 "reason": reason.strip(), "at": iso(now_utc())}
+    doc["approvals"].append(sign_statement(actor, statement) | {"statement": statement})
+    _settle(engine, doc)
+    engine.catalog.put_record("disposals", list_id, doc)
+    engine.archive.ledger.append(actor, "dispose-reject", list_id,
+                                 {"items_hash": doc["items_hash"], "reason": reason.strip()})
+    return doc | {"rows": _rows(engine, actor, doc)}
+
+
+@people.records_refusals("dispose take-out")
+def take_out(engine: RetentionEngine, actor: Actor, list_id: str, item_ids: list[str],
+             reason: str) -> dict:
+    """The proposer takes items out of a list before it is executed, with a reason: they are
+    kept, and the appraisals of the rest stand (they approved more than is now destroyed)."""
+    doc = _list(engine, list_id)
+    require_role(engine.catalog, actor, PROPOSE_ROLES, "take items out of a disposal list")
+    if actor.person_id != doc["proposed_by"]:
+        raise IdentityError(f"list {list_id} was proposed by {doc['proposed_by']}: only they "
+                            "take items out of it (an appraiser rejects items instead)",
+                            subject=list_id)
+    if doc["state"] == "executed":
+        raise InputError(f"list {list_id} was executed", subject=list_id)
+    if not item_ids:
+        raise InputError("name the items to take out", subject=list_id)
+    if not (reason or "").strip():
+        raise InputError("taking items out needs a reason (--reason)", subject=list_id)
+    for item_id in item_ids:
+        _on_list(doc, item_id)
+    statement = {"action": "dispose-take-out", "list": list_id,
+                 "items": list(dict.fromkeys(item_ids)), "reason": reason.strip(),
+                 "at": iso(now_utc())}
+    doc.setdefault("taken_out", []).append(sign_statement(actor, statement)
+                                           | {"statement": statement})
+    _settle(engine, doc)
+    engine.catalog.put_record("disposals", list_id, doc)
+    engine.archive.ledger.append(actor, "dispose-take-out", list_id,
+                                 {"items": statement["items"], "reason": statement["reason"]})
+    return doc | {"rows": _rows(engine, actor, doc)}
+
+
+@people.records_refusals("dispose show")
+def show(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
+    """A disposal list as the appraisers read it: every item with its 档号, 题名, unit, tier,
+    retain-until and rule (masked for this viewer as elsewhere), each item's decision, the
+    appraisals, take-outs and executions."""
+    require_role(engine.catalog, actor, _reader_roles(engine), "read a disposal list")
+    doc = _list(engine, list_id)
+    appraisals = [{"by": a["by"], "at": a["statement"].get("at"),
+                   "decision": ("reject" if a["statement"].get("action") == "dispose-reject"
+                                else "approve"),
+                   "note": a["statement"].get("note") or a["statement"].get("reason"),
+                   "rejected": a["statement"].get("rejected", [])} for a in doc["approvals"]]
+    taken = [{"by": t["by"], "at": t["statement"]["at"], "items": t["statement"]["items"],
+              "reason": t["statement"]["reason"]} for t in doc.get("taken_out", [])]
+    need = int(engine.settings.section("disposal").get("appraisers", 2))
+    return {"id": doc["id"], "state": doc["state"], "proposed_by": doc["proposed_by"],
+            "proposed_at": doc["proposed_at"], "items_hash": doc["items_hash"],
+            "rows": _rows(engine, actor, doc), "held": doc.get("held", []),
+            "appraisals": appraisals, "valid_approvals": _valid_approvals(engine, doc),
+            "approvals_needed": need, "taken_out": taken,
+            "witnesses": [w["by"] for w in doc["witnesses"]],
+            "executions": [{k: e.get(k) for k in ("at", "by", "destroyed", "left")}
+                           | {"register": (e.get("register") or {}).get("key")}
+                           for e in doc.get("executions", [])]}
 
 
 @people.records_refusals("dispose witness")
@@ -146,9 +393,11 @@ def witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
 
 
 def _valid_approvals(engine: RetentionEngine, doc: dict) -> list[str]:
-    role = engine.settings.section("disposal").get("appraiser_role", "approver")
+    role = _appraiser_role(engine)
     good = []
     for a in doc["approvals"]:
+        if a["statement"].get("action", "dispose-approve") != "dispose-approve":
+            continue
         person = engine.catalog.get_record("people", a["by"]) or {}
         if (a["by"] != doc["proposed_by"] and a["by"] not in good
                 and role in person.get("roles", []) and person.get("enabled", True)
@@ -187,6 +436,10 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
     """Destroy what still qualifies by the real clock; report and keep everything else."""
     doc = _list(engine, list_id)
     require_role(engine.catalog, actor, EXECUTE_ROLES, "execute a destruction")
+    excluded = _excluded(doc)
+    if doc["state"] == "rejected" or len(excluded) >= len(doc["items"]):
+        raise InputError(f"list {list_id} was rejected or every item on it was taken out: "
+                         "nothing on it is destroyed (custody dispose show)", subject=list_id)
     need = int(engine.settings.section("disposal").get("appraisers", 2))
     approvals = _valid_approvals(engine, doc)
     if len(approvals) < need:
@@ -195,15 +448,21 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
     now = now_utc()  # never a supplied date: the store judges by the same clock
     present = _present_witnesses(engine, doc, witnesses, actor.person_id, now)
     engine.forget()
+    findings = open_findings(engine)
     destroy: dict[str, Item] = {}
     left: list[dict] = []
+    listed = {e["item"] for e in doc["items"]} - set(excluded)
     for entry in doc["items"]:
         item = engine.catalog.get_item(entry["item"])
-        why = "not in the catalog" if item is None else due(engine, item, now)
+        why = excluded.get(entry["item"], {}).get("reason")
+        if why is None:
+            why = "not in the catalog" if item is None else due(engine, item, now)
+        if item is not None and why is None:
+            why = findings_hold(item, findings)
         if item is not None and why is None and item.sha256 != entry["sha256"]:
             why = "its object changed since the proposal"
         if why is None:
-            why = _store_refuses(engine, item, now, set(e["item"] for e in doc["items"]))
+            why = _store_refuses(engine, item, now, listed)
         if why is None:
             destroy[item.id] = item
         else:
@@ -226,6 +485,8 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
                  "left": left}
     register = _register(engine, actor, doc, execution, destroyed)
     execution["register"] = register
+    for n, tomb in enumerate(destroyed, 1):
+        _record_on_item(engine, doc, execution, register, n, tomb)
     doc = engine.catalog.get_record("disposals", list_id) or doc
     doc["executions"].append(execution)
     doc["state"] = "executed"
@@ -320,12 +581,16 @@ def _register(engine: RetentionEngine, actor: Actor, doc: dict, execution: dict,
         lines.append(f"{n}\t{t['id']}\t{t['kind']}\t{t['unit']}\t{t['device_id']}\t"
                      f"{t['party'] or ''}\t{t['cause'] or ''}\t{t['size']}\t{t['sha256']}\t"
                      f"{t['sm3']}")
+    opinion = appraisal_opinion(doc)
+    lines += ["", "鉴定意见:"] + [f"  {line}" for line in opinion["lines"]]
     if execution["left"]:
         lines += ["", "未销毁（保留）:"] + [f"{x['item']}\t{x['reason']}"
                                          for x in execution["left"]]
     body = {"type": "destruction-register", "list": doc["id"], "text_zh": "\n".join(lines),
             "destroyed": destroyed, "left": execution["left"],
             "approvals": execution["approvals"], "witnesses": execution["witnesses"],
+            "appraisals": opinion["appraisals"], "rejected": opinion["rejected"],
+            "taken_out": opinion["taken_out"],
             "executed_by": execution["by"], "at": execution["at"]}
     signed = {"register": body,
               "archive_signature": {"key_id": engine.archive.key.key_id,
@@ -336,6 +601,51 @@ def _register(engine: RetentionEngine, actor: Actor, doc: dict, execution: dict,
     years = int(engine.settings.section("ledger").get("checkpoint_retention_years", 100))
     stored = engine.store.put_blob(key, canonical(signed), add_years(now_utc(), years))
     return {"key": key, "version_id": stored.version_id, "text_zh": body["text_zh"]}
+
+
+def appraisal_opinion(doc: dict) -> dict:
+    """The appraisal opinion (鉴定意见) of a list: each appraiser's decision, every item an
+    appraiser rejected and every item the proposer took out, each with its reason."""
+    appraisals, rejected, lines = [], [], []
+    for a in doc["approvals"]:
+        st = a["statement"]
+        if st.get("action") == "dispose-reject":
+            appraisals.append({"by": a["by"], "decision": "reject", "reason": st["reason"]})
+            lines.append(f"{a['by']} 不同意销毁本清单：{st['reason']}")
+            continue
+        items = st.get("rejected", [])
+        appraisals.append({"by": a["by"], "decision": "approve", "note": st.get("note"),
+                           "rejected": items})
+        lines.append(f"{a['by']} 同意销毁" + (f"（{st['note']}）" if st.get("note") else "")
+                     + (f"，其中不同意销毁 {len(items)} 件" if items else ""))
+        for r in items:
+            rejected.append({"item": r["item"], "by": a["by"], "reason": r["reason"]})
+            lines.append(f"    不同意销毁 {r['item']}：{r['reason']}")
+    taken = [{"item": i, "by": t["by"], "reason": t["statement"]["reason"]}
+             for t in doc.get("taken_out", []) for i in t["statement"]["items"]]
+    for t in taken:
+        lines.append(f"{t['by']}（提出人）撤出 {t['item']}：{t['reason']}")
+    return {"appraisals": appraisals, "rejected": rejected, "taken_out": taken,
+            "lines": lines or ["-"]}
+
+
+def _record_on_item(engine: RetentionEngine, doc: dict, execution: dict, register: dict,
+                    n: int, tomb: dict) -> None:
+    """What the 销毁清册 says of a destroyed item, on the item itself (``show`` prints it)."""
+    item = engine.catalog.get_item(tomb["id"])
+    if item is None:
+        return
+    item.retention = {**item.retention, "disposal": {
+        "list": doc["id"], "destroyed_at": tomb.get("destroyed_at") or execution["at"],
+        "register": {"key": register["key"], "version_id": register["version_id"]},
+        "line": n, "proposed_by": doc["proposed_by"], "proposed_at": doc["proposed_at"],
+        "appraisers": execution["approvals"], "witnesses": execution["witnesses"],
+        "executed_by": execution["by"], "executed_at": execution["at"],
+        "decision": "经鉴定小组" + "、".join(execution["approvals"]) + "鉴定同意销毁",
+        "entry": {k: tomb.get(k) for k in ("kind", "unit", "device_id", "party", "cause",
+                                           "size", "sha256", "sm3")},
+        "object_kept_for": tomb.get("object_kept_for") or []}}
+    engine.catalog.save_state(item)
 
 
 def list_disposals(engine: RetentionEngine) -> list[dict]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from archive.catalog.base import Query
+from archive.catalog.base import Query, item_cases
 from archive.domain.errors import IdentityError, InputError, LockNotConfirmed, NotFound
 from archive.domain.model import Item, Lock, iso, parse_iso
 from archive.integrity.signing import Keyring, load_public_pem
@@ -37,6 +37,8 @@ class RunReport:
     as_of: str
     applied: bool
     changed: list[dict] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)  # rule wording only: nothing changed
+    evidence_flags: list[str] = field(default_factory=list)
     expiring: list[dict] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
@@ -110,10 +112,7 @@ class RetentionEngine:
         self._flags.clear()
 
     def case_ids(self, item: Item) -> list[str]:
-        ids = list(item.retention.get("cases", []))
-        if item.description.case_id and item.description.case_id not in ids:
-            ids.insert(0, item.description.case_id)
-        return ids
+        return item_cases(item)  # the one notion of the items of a case (search, access too)
 
     def case_facts(self, case_id: str) -> CaseFacts:
         doc = self.case(case_id)
@@ -156,19 +155,43 @@ class RetentionEngine:
                 "holds": list(req.holds), "permanent": req.permanent,
                 "required_until": iso(req.until)}
 
+    def recorded(self, item: Item) -> dict:
+        """What the item's retention is now, field by field, as the catalog records it. An
+        item the engine has not seen yet is routine for its unit's period."""
+        _, rules = self.unit_rules(item.description.unit)
+        r = item.retention
+        permanent = bool(r.get("permanent", item.tier == "permanent"))
+        period = r.get("period") or ("permanent" if permanent
+                                     else f"{int(rules['routine_months'])}m")
+        return {"tier": item.tier, "retain_until": iso(item.retain_until),
+                "legal_hold": item.legal_hold, "permanent": permanent, "period": period}
+
     def apply(self, item: Item, actor: Actor, cause: str) -> dict | None:
-        """Bring one item and its locks to what the rules require; None if nothing changes."""
+        """Bring one item and its locks to what the rules require. None if nothing changes;
+        ``{"refreshed": True}`` when only the bookkeeping (the rule's wording, the list of
+        holding reasons) changed and nothing a person acts on did; else the change, with
+        ``fields`` naming each changed field's before and after."""
         if item.status == "disposed":
             return None
         req = self.requirement_of(item)
         until = self.target(item, req)
         hold = bool(req.holds)
         state = self.state_for(item, req)
-        old = {"tier": item.tier, "retain_until": iso(item.retain_until),
-               "legal_hold": item.legal_hold}
-        new = {"tier": req.tier, "retain_until": iso(until), "legal_hold": hold}
-        if old == new and {k: item.retention.get(k) for k in state} == state:
-            return None
+        old = self.recorded(item)
+        new = {"tier": req.tier, "retain_until": iso(until), "legal_hold": hold,
+               "permanent": req.permanent, "period": req.period}
+        fields = {k: {"before": old[k], "after": new[k]} for k in new if old[k] != new[k]}
+        if not fields:
+            if {k: item.retention.get(k) for k in state} == state:
+                return None
+            # the store already holds what these fields say: only the catalog's wording moves
+            fresh = self.catalog.get_item(item.id)
+            if fresh is None:
+                raise NotFound(f"no item {item.id}", subject=item.id)
+            fresh.retention = {**state, "cases": fresh.retention.get("cases", []),
+                               "flags": fresh.retention.get("flags", [])}
+            self.catalog.save_state(fresh)
+            return {"item": item.id, "refreshed": True, "rule": req.rule}
         obj = item.storage["object"]
         others = [o for o in self.catalog.items_of_object(item.sha256)
                   if o.id != item.id and o.status != "disposed"]
@@ -189,7 +212,7 @@ class RetentionEngine:
         self.catalog.save_state(fresh)
         self.catalog.update_object_lock(item.sha256, lock)
         change = {"item": item.id, "unit": item.description.unit, "cause": cause,
-                  "before": old, "after": new,
+                  "before": old, "after": new, "fields": fields,
                   "period": req.period, "rule": req.rule, "holds": list(req.holds)}
         self.archive.ledger.append(actor, "retention", item.id, change)
         return change
@@ -210,11 +233,12 @@ class RetentionEngine:
         return lock
 
     def apply_all(self, item_ids: Iterable[str], actor: Actor, cause: str) -> list[dict]:
+        """The real changes (a refreshed rule wording is applied, not reported)."""
         changes = []
         for item_id in dict.fromkeys(item_ids):
             item = self.archive.item(item_id)
             change = self.apply(item, actor, cause)
-            if change is not None:
+            if change is not None and not change.get("refreshed"):
                 changes.append(change)
         return changes
 
@@ -266,8 +290,11 @@ class RetentionEngine:
                     report.problems.append({"item": item.id, "code": "not-applied",
                                             "message": exc.message})
                     continue
-                if change is not None:
+                if change is not None and change.get("refreshed"):
+                    report.refreshed.append(item.id)
+                elif change is not None:
                     report.changed.append(change)
+                if change is not None:
                     item = self.archive.item(item.id)
             req = self.requirement_of(item)
             held = bool(req.holds) or item.legal_hold

@@ -47,6 +47,15 @@ def scope(engine: RetentionEngine, item_id: str) -> tuple[str | None, list[str]]
 def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
                note: str | None = None, case_id: str | None = None) -> dict:
     require_role(engine.catalog, actor, FLAG_ROLES, "flag a record")
+    return flag_for_rule(engine, actor, item_id, reason, note, case_id)
+
+
+def flag_for_rule(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
+                  note: str | None = None, case_id: str | None = None,
+                  raised_by_rule: str | None = None) -> dict:
+    """Raise a flag without asking the actor's role: for a flag the rules themselves require
+    (``raised_by_rule`` says which), raised by whoever runs them and signed by them. It still
+    holds only until a second person with the confirming role confirms or withdraws it."""
     if reason not in FLAG_REASONS:
         raise InputError(f"unknown flag reason {reason!r}; choose one of "
                          f"{', '.join(FLAG_REASONS)}", subject=item_id)
@@ -70,10 +79,13 @@ def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
            "reason_zh": FLAG_REASONS[reason], "note": note, "case_id": case_id,
            "state": "unconfirmed", "raised_by": actor.person_id, "raised_at": statement["at"],
            "raised": sign_statement(actor, statement) | {"statement": statement}}
+    if raised_by_rule:
+        doc["raised_by_rule"] = raised_by_rule
     engine.catalog.put_record("flags", flag_id, doc)
     engine.archive.ledger.append(actor, "flag", flag_id,
                                  {"item": item_id, "reason": reason, "note": note,
-                                  "items": items, "activity_id": activity})
+                                  "items": items, "activity_id": activity}
+                                 | ({"rule": raised_by_rule} if raised_by_rule else {}))
     for i in items:
         add_reference(engine.catalog, i, "flags", flag_id)
     engine.forget()
@@ -91,10 +103,12 @@ def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | No
                          "permanent tier cannot be withdrawn", subject=flag_id)
     if doc["state"] == "withdrawn":
         raise InputError(f"flag {flag_id} was already withdrawn", subject=flag_id)
-    if actor.person_id != doc["raised_by"]:
+    # a flag the rules raised is not the runner's own decision: only a confirmer withdraws it
+    if actor.person_id != doc["raised_by"] or doc.get("raised_by_rule"):
         _, rules = engine.unit_rules(doc.get("unit"))
         require_role(engine.catalog, actor, (rules.get("confirm_role", "approver"),),
-                     f"withdraw a flag raised by {doc['raised_by']}")
+                     f"withdraw a flag raised by {doc['raised_by']}"
+                     + (" for a rule" if doc.get("raised_by_rule") else ""))
     statement = {"action": "flag-withdraw", "flag": flag_id, "note": note,
                  "at": iso(engine.clock())}
     doc.update(state="withdrawn", withdrawn_by=actor.person_id,

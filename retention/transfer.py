@@ -36,7 +36,14 @@ PROPERTY_OF = {"digest-mismatch": "integrity", "object-unreadable": "integrity",
                "manifest-mismatch": "authenticity", "media-unreadable": "usability",
                "duration-changed": "usability", "lock-missing": "security",
                "lock-too-short": "security", "legal-hold-missing": "security",
-               "pending-metadata": "usability", "ingest-virus-check": "security"}
+               "pending-metadata": "usability", "ingest-virus-check": "security",
+               # found at ingest in the original bytes: a re-read cannot clear them
+               "ingest-truncated": "integrity", "ingest-empty": "integrity",
+               "ingest-unreadable": "usability", "ingest-format-not-allowed": "usability",
+               "ingest-extension-mismatch": "usability", "ingest-no-video-track": "usability",
+               "ingest-encrypted": "usability", "ingest-time-inconsistent": "authenticity",
+               "ingest-record-inconsistent": "authenticity",
+               "ingest-faulty-device": "authenticity", "ingest-no-source": "authenticity"}
 PROPERTY_ZH = {"authenticity": "真实性", "integrity": "完整性", "usability": "可用性",
                "security": "安全性"}
 REASON_ZH = {"pending-metadata": "元数据不全（待补录）", "digest-mismatch": "摘要不符",
@@ -44,7 +51,64 @@ REASON_ZH = {"pending-metadata": "元数据不全（待补录）", "digest-misma
              "signature-invalid": "签名无效", "manifest-mismatch": "元数据与目录不一致",
              "media-unreadable": "音视频无法解析", "duration-changed": "时长改变",
              "lock-missing": "无保留锁", "lock-too-short": "保留期短于规定",
-             "legal-hold-missing": "缺少法律保全", "ingest-virus-check": "入库病毒检测无记录"}
+             "legal-hold-missing": "缺少法律保全", "ingest-virus-check": "入库病毒检测无记录",
+             "ingest-truncated": "入库检测：文件截断", "ingest-empty": "入库检测：空文件",
+             "ingest-unreadable": "入库检测：文件损坏无法读取",
+             "ingest-format-not-allowed": "入库检测：格式不符合该类别",
+             "ingest-extension-mismatch": "入库检测：扩展名与内容不符",
+             "ingest-no-video-track": "入库检测：无视频轨",
+             "ingest-encrypted": "入库检测：文件加密",
+             "ingest-time-inconsistent": "入库检测：媒体时间与申报时间不一致",
+             "ingest-record-inconsistent": "入库检测：与笔录时间不一致",
+             "ingest-faulty-device": "入库检测：设备已标记故障",
+             "ingest-no-source": "入库检测：来源未记录"}
+# format problem codes (scanners.formats) as transfer findings; pdf_xref_offset is left out:
+# readers repair it, the file is usable
+_FORMAT_FINDING = {"truncated": "ingest-truncated", "empty": "ingest-empty",
+                   "kind_not_allowed": "ingest-format-not-allowed",
+                   "extension_mismatch": "ingest-extension-mismatch",
+                   "no_video_track": "ingest-no-video-track",
+                   "pdf_encrypted": "ingest-encrypted"}
+_FORMAT_DAMAGE = frozenset({"media_unreadable", "no_streams", "no_duration", "pdf_no_header",
+                            "pdf_no_startxref", "pdf_bad_xref"})
+# failed lines of the ingest four-property report that a re-read does not judge again (the
+# digests, signature and lock are re-read; required metadata is judged on the current version;
+# a device's file-number gap is the device's, not this file's)
+_FOUR_PROPERTY_FINDING = {"time consistency": "ingest-time-inconsistent",
+                          "source recorded": "ingest-no-source", "size": "ingest-empty",
+                          "not truncated": "ingest-truncated",
+                          "format allowed": "ingest-format-not-allowed",
+                          "readable": "ingest-unreadable", "not encrypted": "ingest-encrypted"}
+
+
+def ingest_findings(item: Item) -> list[str]:
+    """What the checks at ingest found wrong with the original bytes or their times. They stay
+    true of the item whatever a later re-read or metadata completion shows: the bytes are
+    the same bytes."""
+    checks = item.checks or {}
+    found: list[str] = []
+    fmt = checks.get("format") or {}
+    for p in fmt.get("problems") or []:
+        code = p.get("code", "")
+        if code in _FORMAT_FINDING:
+            found.append(_FORMAT_FINDING[code])
+        elif code in _FORMAT_DAMAGE or code.startswith("ofd_"):
+            found.append("ingest-unreadable")
+    if fmt.get("truncated"):
+        found.append("ingest-truncated")
+    if fmt.get("damaged") and not found:
+        found.append("ingest-unreadable")
+    if (checks.get("consistency") or {}).get("result") == "fail":
+        found.append("ingest-time-inconsistent")
+    if (checks.get("written_record") or {}).get("result") == "fail":
+        found.append("ingest-record-inconsistent")
+    if (checks.get("device") or {}).get("status") == "faulty":
+        found.append("ingest-faulty-device")
+    for entry in checks.get("four_property") or []:
+        code = _FOUR_PROPERTY_FINDING.get(entry.get("check", ""))
+        if code and entry.get("result") == "fail":
+            found.append(code)
+    return list(dict.fromkeys(found))
 
 
 def transfers_of(archive: Archive, year: int) -> list[dict]:
@@ -63,38 +127,55 @@ def accepted_items(archive: Archive, year: int) -> dict[str, str]:
 
 
 def _property_report(item: Item, result: dict) -> dict:
-    """The four properties of one item at the transfer stage, each pass or fail."""
+    """The four properties of one item at the transfer stage, each pass or fail: ``problems``
+    from the re-read now, ``findings`` recorded at ingest (a failed property either way)."""
     failed: dict[str, list[str]] = {p: [] for p in PROPERTY_ZH}
+    found: dict[str, list[str]] = {p: [] for p in PROPERTY_ZH}
     for p in result["problems"]:
+        if p["code"] == "ingest-finding":  # verify repeats what ingest found: counted below
+            continue
         failed[PROPERTY_OF.get(p["code"], "integrity")].append(p["code"])
     virus = (item.checks or {}).get("virus") or {}
     virus = virus.get("virus", virus)  # ingest keeps the verdict under checks.virus.virus
     if virus and virus.get("status", "clean") != "clean":
         failed["security"].append("ingest-virus-check")
-    return {p: {"result": "fail" if codes else "pass", "problems": codes}
-            for p, codes in failed.items()}
+    for code in ingest_findings(item):
+        found[PROPERTY_OF[code]].append(code)
+    return {p: {"result": "fail" if failed[p] or found[p] else "pass", "problems": failed[p]}
+            | ({"findings": found[p]} if found[p] else {}) for p in PROPERTY_ZH}
 
 
 def check_items(archive: Archive, items: list[Item], media_probe: MediaProbe | None = None,
                 progress: Callable[[int], None] | None = None) -> tuple[list[dict], list[dict]]:
-    """(passed, withheld): every item re-read from the store, none sampled."""
+    """(passed, withheld): every item re-read from the store, none sampled.
+
+    A problem the re-read finds now withholds the item until it is fixed (restored). What the
+    checks found wrong with the original at ingest (a truncated or unreadable file, times that
+    contradict the declared ones) cannot be fixed in a WORM archive: the item is handed over
+    with those findings named and its properties failed (附问题移交), never as sound."""
     passed, withheld = [], []
     for item in items:
         if item.status == "pending-metadata":
+            findings = ingest_findings(item)
+            props = {p: {"result": "pass", "problems": []} for p in PROPERTY_ZH}
+            props["usability"] = {"result": "fail", "problems": ["pending-metadata"]}
+            for code in findings:
+                prop = props[PROPERTY_OF[code]]
+                prop["result"] = "fail"
+                prop.setdefault("findings", []).append(code)
             withheld.append({"item": item.id, "unit": item.description.unit,
-                             "reasons": ["pending-metadata"],
-                             "properties": {"usability": {"result": "fail",
-                                                          "problems": ["pending-metadata"]}},
-                             "missing": item.description.missing()})
+                             "reasons": ["pending-metadata"], "findings": findings,
+                             "properties": props, "missing": item.description.missing()})
         else:
             res = verify_item(archive, item, media_probe)
             props = _property_report(item, res)
             bad = [c for p in props.values() for c in p["problems"]]
+            findings = [c for p in props.values() for c in p.get("findings", [])]
             row = {"item": item.id, "unit": item.description.unit, "properties": props,
-                   "earlier_attention": item.status == "attention"}
+                   "earlier_attention": item.status == "attention", "findings": findings}
             if bad:
-                withheld.append(row | {"reasons": bad,
-                                       "messages": [p["message"] for p in res["problems"]]})
+                withheld.append(row | {"reasons": bad, "messages": [
+                    p["message"] for p in res["problems"] if p["code"] != "ingest-finding"]})
             else:
                 passed.append(row)
         if progress:
@@ -102,16 +183,17 @@ def check_items(archive: Archive, items: list[Item], media_probe: MediaProbe | N
     return passed, withheld
 
 
-def _manifest_row(item: Item) -> dict:
+def _manifest_row(item: Item, findings: list[str] | None = None) -> dict:
     obj = item.storage["object"]
     ref = item.storage["manifests"][-1]
     d = item.current.digests
-    return {"item_id": item.id, "unit": item.description.unit, "kind": item.description.kind,
-            "sha256": d.sha256, "sm3": d.sm3, "size": d.size,
-            "object": {"key": obj["key"], "version_id": obj["version_id"]},
-            "metadata": {"version": item.version, "key": ref["key"],
-                         "version_id": ref["version_id"]},
-            "tier": item.tier}
+    row = {"item_id": item.id, "unit": item.description.unit, "kind": item.description.kind,
+           "sha256": d.sha256, "sm3": d.sm3, "size": d.size,
+           "object": {"key": obj["key"], "version_id": obj["version_id"]},
+           "metadata": {"version": item.version, "key": ref["key"],
+                        "version_id": ref["version_id"]},
+           "tier": item.tier}
+    return row | ({"findings": findings} if findings else {})
 
 
 @people.records_refusals("transfer prepare")
@@ -141,7 +223,7 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     manifest = {"type": "custody.transfer-manifest", "transfer": tid, "year": year,
                 "fonds": policy.fonds, "number": number, "prepared_at": iso(now),
                 "prepared_by": actor.person_id, "archive_key": archive.key.key_id,
-                "items": [_manifest_row(by_id[r["item"]]) for r in passed],
+                "items": [_manifest_row(by_id[r["item"]], r["findings"]) for r in passed],
                 "withheld": [{"item": w["item"], "reasons": w["reasons"]} for w in withheld]}
     signed = {"manifest": manifest, "key_id": archive.key.key_id,
               "signature": archive.key.sign(manifest)}
@@ -257,6 +339,12 @@ def render_list_zh(manifest: dict, withheld: list[dict], policy: CyclePolicy,
     for n, r in enumerate(manifest["items"], 1):
         lines.append(f"{n:>4}  {r['item_id']}  {r['unit'] or '-'}  {r['kind']}  {r['size']}  "
                      f"{r['sha256']}")
+    with_findings = [r for r in manifest["items"] if r.get("findings")]
+    if with_findings:
+        lines += ["", "附问题移交（原件入库时已检出，不可修复，如实移交）"]
+        for r in with_findings:
+            lines.append(f"  {r['item_id']}  {r['unit'] or '-'}  "
+                         + "；".join(REASON_ZH.get(c, c) for c in r["findings"]))
     if withheld:
         lines += ["", "暂缓移交（问题处理后重新移交）"]
         for w in withheld:
@@ -268,18 +356,24 @@ def render_list_zh(manifest: dict, withheld: list[dict], policy: CyclePolicy,
 
 
 def render_check_zh(report: dict) -> str:
+    rows = report["passed"] + report["withheld"]
+    with_findings = [r for r in report["passed"] if r.get("findings")]
     lines = [f"四性检测报告（移交阶段）  批次 {report['transfer']}  {report['year']}年度",
-             f"检测方法 {report['method']}",
-             f"检测 {report['checked']} 件  通过 {len(report['passed'])} 件  "
-             f"暂缓 {len(report['withheld'])} 件"]
+             f"检测方法 {report['method']}；入库检测发现的原件问题一并计入",
+             f"检测 {report['checked']} 件  通过 {len(report['passed']) - len(with_findings)} 件"
+             f"  附问题移交 {len(with_findings)} 件  暂缓 {len(report['withheld'])} 件"]
     for prop, zh in PROPERTY_ZH.items():
-        bad = sum(1 for r in report["withheld"]
-                  if r["properties"].get(prop, {}).get("result") == "fail")
+        bad = sum(1 for r in rows if r["properties"].get(prop, {}).get("result") == "fail")
         lines.append(f"  {zh}：不通过 {bad} 件")
+
+    def named(codes: list[str]) -> str:
+        return "；".join(f"{PROPERTY_ZH[PROPERTY_OF.get(c, 'integrity')]}-{REASON_ZH.get(c, c)}"
+                        for c in codes)
+
     for w in report["withheld"]:
-        lines.append(f"  {w['item']}  " + "；".join(
-            f"{PROPERTY_ZH[PROPERTY_OF.get(c, 'integrity')]}-{REASON_ZH.get(c, c)}"
-            for c in w["reasons"]))
+        lines.append(f"  {w['item']}  暂缓  " + named(w["reasons"] + w.get("findings", [])))
+    for r in with_findings:
+        lines.append(f"  {r['item']}  附问题移交  " + named(r["findings"]))
     return "\n".join(lines) + "\n"
 
 

@@ -245,3 +245,229 @@ def test_show_masks_retention_reasons_and_event_details_of_confidential_items():
     assert masked["retention"]["tier"] == "case"
     cleared = masking.mask_show(out, frozenset({"personal-privacy"}))
     assert cleared["retention"]["holds"] == ["case SJ-1 is open"]
+
+
+# --- an approval covers what it says: a number of exports (issue 12) ----------------------
+def _record_bytes(path):
+    return (path / "custody" / "extraction-record.json").read_bytes()
+
+
+def test_an_approval_allows_the_exports_it_names(team, tmp_path, monkeypatch):
+    import archive.access.export as exporting
+
+    s = team
+    req = access.create_request(s.archive, s.officer, "移送公安", "extract",
+                                items=[s.items["a"]])
+    with pytest.raises(InputError, match="for an approval"):
+        access.decide(s.archive, s.legal, req["id"], False, "", CTX, exports=2)
+    done = access.decide(s.archive, s.legal, req["id"], True, "同意", CTX, exports=2)
+    assert done["decision"]["decision"]["exports"] == 2  # signed by the approver
+    first = export(s.archive, s.officer, req["id"], tmp_path / "one")
+    assert first["use"] == 1 and not first["redelivered"] and first["uses"]["left"] == 1
+    # asked again: the same signed package (same export id), not a second use
+    again = export(s.archive, s.officer, req["id"], tmp_path / "again", iso_image=True)
+    assert again["id"] == first["id"] and again["redelivered"]
+    assert again["uses"]["used"] == [first["id"]] and again["uses"]["left"] == 1
+    assert _record_bytes(tmp_path / "again") == _record_bytes(tmp_path / "one")
+    pem = tmp_path / "archive.pem"
+    pem.write_text(public_pem(s.archive.key.public))
+    assert verify_export(tmp_path / "again", key_file=pem).ok
+    assert verify_export(tmp_path / "again.iso", key_file=pem).ok
+    second = export(s.archive, s.officer, req["id"], tmp_path / "two", new=True)
+    assert second["id"] != first["id"] and second["use"] == 2 and second["uses"]["left"] == 0
+    with pytest.raises(access.AccessRefused, match="allows 2 exports, all used"):
+        export(s.archive, s.officer, req["id"], tmp_path / "three", new=True)
+    assert not (tmp_path / "three").exists()
+    # the newest package may still be fetched again; a day later it may not
+    assert export(s.archive, s.officer, req["id"], tmp_path / "r2")["id"] == second["id"]
+    later = datetime.now(timezone.utc) + timedelta(hours=exporting.REDELIVER_HOURS + 1)
+    monkeypatch.setattr(exporting, "_now", lambda: later)
+    with pytest.raises(access.AccessRefused, match="all used"):
+        export(s.archive, s.officer, req["id"], tmp_path / "late")
+    monkeypatch.undo()
+    register = [(r["kind"], r.get("outcome"), r.get("export"))
+                for r in s.catalog.list_records("access_register")
+                if r.get("request") == req["id"] or r.get("subject") == req["id"]]
+    assert register == [("export", "exported", first["id"]),
+                        ("export", "redelivered", first["id"]),
+                        ("export", "exported", second["id"]),
+                        ("refusal", None, None),
+                        ("export", "redelivered", second["id"]),
+                        ("refusal", None, None)]
+    actions = [e.action for e in s.catalog.ledger_entries() if e.subject == req["id"]]
+    assert actions.count("export") == 2 and actions.count("export-redelivered") == 2
+    assert actions.count("access-refused") == 2
+
+
+def test_one_export_by_default_and_a_view_request_allows_none(team, tmp_path):
+    s = team
+    req = access.create_request(s.archive, s.officer, "移送", "extract", items=[s.items["b"]])
+    access.decide(s.archive, s.legal, req["id"], True, "", CTX)
+    assert access.allowed_exports(s.catalog.get_record("requests", req["id"])) == 1
+    export(s.archive, s.officer, req["id"], tmp_path / "one")
+    with pytest.raises(access.AccessRefused, match="allows 1 export, all used"):
+        export(s.archive, s.officer, req["id"], tmp_path / "two", new=True)
+    view = access.create_request(s.archive, s.officer, "看", "view", items=[s.items["b"]])
+    with pytest.raises(InputError, match="for extract requests"):
+        access.decide(s.archive, s.legal, view["id"], True, "", CTX, exports=2)
+
+
+def test_a_redelivery_is_the_exporters_and_an_altered_record_is_not_handed_out(team,
+                                                                               tmp_path):
+    from tests.support.access import add_person
+
+    s = team
+    archivist = add_person(s, "AR1", ["archivist"])
+    req = access.create_request(s.archive, s.officer, "移送", "extract", items=[s.items["a"]])
+    access.decide(s.archive, s.legal, req["id"], True, "", CTX, exports=2)
+    mine = export(s.archive, s.officer, req["id"], tmp_path / "o1")
+    # another person gets no re-delivery of O1's package: theirs is a use of its own
+    theirs = export(s.archive, archivist, req["id"], tmp_path / "ar1")
+    assert theirs["id"] != mine["id"] and theirs["use"] == 2
+    doc = s.catalog.get_record("exports", mine["id"])
+    doc["record"]["request"]["reason"] = "别的事由"
+    s.catalog.put_record("exports", mine["id"], doc)
+    with pytest.raises(access.AccessRefused, match="does not verify"):
+        export(s.archive, s.officer, req["id"], tmp_path / "forged")
+    assert not (tmp_path / "forged").exists()
+
+
+def test_two_exports_at_once_take_one_use(team, tmp_path, monkeypatch):
+    """Both find the use free, and both claim it before either counts the claims (held so
+    by barriers): exactly one package is made, and the other is refused and recorded."""
+    s = team
+    req = access.create_request(s.archive, s.officer, "移送", "extract", items=[s.items["a"]])
+    access.decide(s.archive, s.legal, req["id"], True, "", CTX)
+    looked, claimed = threading.Barrier(2, timeout=20), threading.Barrier(2, timeout=20)
+    first_look = threading.local()
+    real_put, real_list = s.catalog.put_record, s.catalog.list_records
+
+    def list_records(collection, **equal):
+        docs = real_list(collection, **equal)
+        if collection == "exports" and not getattr(first_look, "done", False):
+            first_look.done = True
+            looked.wait()
+        return docs
+
+    def put_record(collection, record_id, doc):
+        real_put(collection, record_id, doc)
+        if collection == "exports" and doc.get("status") == "claimed":
+            claimed.wait()
+
+    monkeypatch.setattr(s.catalog, "list_records", list_records)
+    monkeypatch.setattr(s.catalog, "put_record", put_record)
+    outcomes: list = []
+
+    def one(n):
+        try:
+            outcomes.append(export(s.archive, s.officer, req["id"], tmp_path / f"o{n}",
+                                   new=True)["id"])
+        except access.AccessRefused as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.undo()
+    made = [o for o in outcomes if isinstance(o, str)]
+    assert len(made) == 1 and len(outcomes) == 2
+    assert "all used" in str(next(o for o in outcomes if not isinstance(o, str)))
+    uses = [d for d in s.catalog.list_records("exports", request=req["id"])
+            if d["status"] == "exported"]
+    assert [d["id"] for d in uses] == made
+
+
+def test_an_approval_signed_before_export_counts_allows_one(team, tmp_path):
+    """An approval made before approvals named their exports (no number in its signed
+    decision), with an export made then (no status): it allowed one, and that one is used."""
+    s = team
+    req = access.create_request(s.archive, s.officer, "移送", "extract", items=[s.items["a"]])
+    done = access.decide(s.archive, s.legal, req["id"], True, "", CTX)
+    old = dict(done["decision"]["decision"])
+    del old["exports"]
+    done["decision"] = {"decision": old, "key_id": s.legal.key.key_id,
+                        "signature": s.legal.key.sign(old)}
+    s.catalog.put_record("requests", req["id"], done)
+    assert access.usable_problem(s.catalog, done, None, "extract") is None
+    assert access.allowed_exports(done) == access.LEGACY_EXPORTS == 1
+    first = export(s.archive, s.officer, req["id"], tmp_path / "one")
+    assert first["use"] == 1
+    doc = s.catalog.get_record("exports", first["id"])
+    for key in ("status", "record", "signatures", "redeliveries", "use", "claimed_at"):
+        doc.pop(key)  # as the code before this change wrote it
+    s.catalog.put_record("exports", first["id"], doc)
+    with pytest.raises(access.AccessRefused, match="allows 1 export, all used"):
+        export(s.archive, s.officer, req["id"], tmp_path / "two")
+
+
+# --- the auditor's playback (回放检查, issue 12) ------------------------------------------
+def test_an_auditor_plays_what_their_own_sample_drew(team, monkeypatch):
+    from archive import verification
+    from archive.access.register import register_rows, row_cells
+    from tests.support.access import add_person
+
+    s = team
+    auditor = add_person(s, "AU1", ["auditor"])
+    other = add_person(s, "AU2", ["auditor"], clearances=["personal-privacy"])
+    a, b, secret = s.items["a"], s.items["b"], s.items["secret"]
+    with pytest.raises(access.AccessRefused, match="no sampled verification by AU1"):
+        viewing.open_view(s.archive, auditor, a, None, "player")
+    with pytest.raises(access.AccessRefused, match="could not watch"):
+        verification.record_finding(s.archive, auditor, a, "late-start")
+    lot = verification.inspect_lot(s.archive, auditor, [a, secret], {"query": "test"},
+                                   everything=True)
+    entry, chunks = viewing.open_view(s.archive, auditor, a, None, "player")
+    assert len(b"".join(chunks)) == s.archive.item(a).current.digests.size
+    reg = s.catalog.get_record("access_register", entry["id"])
+    assert reg["inspection"] == lot["id"] and reg["request"] is None
+    assert reg["outcome"] == "completed" and "回放检查" in reg["reason"]
+    view = [e for e in s.catalog.ledger_entries() if e.action == "access-view"][-1]
+    assert view.actor == "AU1" and view.details["inspection"] == lot["id"]
+    row = [r for r in register_rows(s.catalog, None, None) if r.get("inspection")][0]
+    assert f"检查 {lot['id']}" in row_cells(row, None)
+    finding = verification.record_finding(s.archive, auditor, a, "late-start", "开始过晚")
+    assert finding["finding"] == "late-start"
+    # a confidential item of the sample still needs the auditor's clearance
+    with pytest.raises(access.AccessRefused, match="lacks the clearance personal-privacy"):
+        viewing.open_view(s.archive, auditor, secret, None, "player")
+    with pytest.raises(access.AccessRefused, match="could not watch"):
+        verification.record_finding(s.archive, auditor, secret, "other", "x")
+    # an item the sample did not draw; another auditor; an officer naming the inspection
+    with pytest.raises(access.AccessRefused, match="no sampled verification"):
+        viewing.open_view(s.archive, auditor, b, None, "player")
+    with pytest.raises(access.AccessRefused, match="no sampled verification by AU2"):
+        viewing.open_view(s.archive, other, a, None, "player")
+    with pytest.raises(access.AccessRefused, match="not an auditor"):
+        viewing.open_view(s.archive, s.officer, a, None, "player", lot["id"])
+    # a month later the inspection no longer lets its auditor play
+    later = datetime.now(timezone.utc) + timedelta(days=viewing.PLAYBACK_DAYS + 1)
+    monkeypatch.setattr(viewing, "_now", lambda: later)
+    with pytest.raises(access.AccessRefused, match="more than 30 days ago"):
+        viewing.open_view(s.archive, auditor, a, None, "player")
+    monkeypatch.undo()
+    refusals = [(r["person"], r["action"], r["subject"]) for r in _refusals(s)]
+    assert refusals == [("AU1", "view", a), ("AU1", "inspect", a), ("AU1", "view", secret),
+                        ("AU1", "inspect", secret), ("AU1", "view", b), ("AU2", "view", a),
+                        ("O1", "view", a), ("AU1", "view", a)]
+
+
+def test_an_inspection_written_into_the_catalog_grants_nothing(team):
+    from tests.support.access import add_person
+
+    s = team
+    auditor = add_person(s, "AU1", ["auditor"])
+    forged = {"id": "forged-1", "type": "sampled-verification", "by": "AU1",
+              "at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+              "items": [s.items["b"]], "signer_key_id": auditor.key.key_id,
+              "signature": "AAAA"}
+    s.catalog.put_record("inspections", forged["id"], forged)
+    with pytest.raises(access.AccessRefused, match="signature does not verify"):
+        viewing.open_view(s.archive, auditor, s.items["b"], None, "player")
+    # an auditor with an approved request views under it, as anyone
+    req = access.create_request(s.archive, auditor, "核查", "view", items=[s.items["b"]])
+    access.decide(s.archive, s.legal, req["id"], True, "", CTX)
+    entry, chunks = viewing.open_view(s.archive, auditor, s.items["b"], None, "player")
+    b"".join(chunks)
+    assert entry["request"] == req["id"] and "inspection" not in entry

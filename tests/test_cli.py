@@ -92,6 +92,48 @@ def test_audit_verify_and_tampering(filled, env):
     assert "edited" in run("audit", "verify", code=1).stdout
 
 
+def test_audit_verify_names_an_edited_search_field(filled, env):
+    """A party_term pointed at another name hides the item from --party and files it under
+    that name; audit verify names the item, the field, the stored and the signed value."""
+    assert run_json("audit", "verify")["items_checked"] == 3
+    with sqlite3.connect(env / "data" / "catalog.sqlite") as db:
+        db.execute("UPDATE items SET party_term=(SELECT party_term FROM items WHERE id=?) "
+                   "WHERE id=?", (filled[1], filled[0]))
+        db.execute("UPDATE items SET start_us=start_us+1 WHERE id=?", (filled[2],))
+    db.close()
+    assert [r["id"] for r in run_json("search", "--party", "王五")["items"]] == [filled[2]]
+    out = run_json("audit", "verify", code=1)
+    assert out["ledger_ok"] is True and out["problems"] == []
+    found = {(p["item"], p["field"]): p for p in out["index_problems"]}
+    party = found[(filled[0], "party")]
+    assert party["code"] == "search-field-mismatch"
+    assert (party["stored"], party["signed"]) == ("某某食品有限公司", "王五")
+    assert found[(filled[2], "start")]["signed"] == "2026-03-15T03:00:00Z"
+    text = run("audit", "verify", code=1).stdout
+    assert "ledger intact" in text
+    assert f"{filled[0]} party: catalog '某某食品有限公司', signed '王五'" in text
+
+
+def test_show_lock_names_a_missing_object(filled, env):
+    """The object gone from the store: everything is still shown, the missing object is the
+    problem, exit 1 (not 2, 'no such item')."""
+    from tests.support.worm import release_all_for_tests
+
+    shown = run_json("show", filled[0])
+    key = shown["storage"]["object"]["key"]
+    version = shown["storage"]["object"]["version_id"]
+    path = env / "data" / "worm" / "keys" / key / version
+    assert path.exists()
+    release_all_for_tests(path.parent)
+    path.unlink()
+    out = run_json("show", filled[0], "--lock", code=1)
+    assert out["description"]["party"] == "王五" and out["lock_in_store"] is None
+    assert [p["code"] for p in out["problems"]] == ["object-missing"]
+    text = run("show", filled[0], "--lock", code=1).stdout
+    assert "王五" in text and "object-missing" in text and key in text
+    assert run_json("show", filled[0])["problems"] == []  # without --lock the store is not read
+
+
 def test_commands_append_checkpoints(filled):
     before = run_json("audit", "verify")["checkpoints"]
     run("init")  # appends nothing: no new checkpoint

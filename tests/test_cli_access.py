@@ -267,6 +267,65 @@ def test_export_refusals(office):
     assert not (office.tmp / "x").exists()
 
 
+def test_an_approval_counts_its_exports(office):
+    """access approve --exports 2: a second export within the day re-delivers the same
+    package; --new takes the second use; a third is refused, and all of it is registered."""
+    ids = office.ids
+    act(office, "O1")
+    req = run_json("access", "request", "--items", ids["a"], "--reason", "移送公安机关",
+                   "--purpose", "extract")["id"]
+    act(office, "L1")
+    assert ", 2 exports;" in run("access", "approve", req, "--exports", "2").stdout
+    assert "--exports" in run("access", "deny", req, "--exports", "2", code=2).stderr
+    act(office, "O1")
+    first = run_json("export", req, "--to", str(office.tmp / "e1"))
+    assert first["use"] == 1 and first["uses"] == {
+        "allowed": 2, "used": [first["id"]], "left": 1, "redeliver_hours": 24,
+        "redeliverable": [{"export": first["id"], "by": "O1",
+                           "until": first["uses"]["redeliverable"][0]["until"]}]}
+    text = run("export", req, "--to", str(office.tmp / "e1-again")).stdout
+    assert f"export {first['id']}:" in text and "the same package again" in text
+    assert "1 left" in text
+    assert "export 2 of 2; 0 left" in run("export", req, "--to", str(office.tmp / "e2"),
+                                          "--new").stdout
+    err = run("export", req, "--to", str(office.tmp / "e3"), "--new", code=2).stderr
+    assert "allows 2 exports, all used" in err and not (office.tmp / "e3").exists()
+    act(office, "L1")
+    assert run_json("access", "list")["requests"][0]["exports_allowed"] == 2
+    outcomes = [e["outcome"] for e in run_json("access", "register")["entries"]
+                if e["request"] == req]
+    assert outcomes == ["已提取", "重新交付（不另计次）", "已提取", "拒绝"]
+
+
+def test_an_auditor_plays_and_inspects_items_of_their_sample(office):
+    ids = office.ids
+    act(office, None)
+    run("people", "add", "AU1", "--name", "审计员丁", "--account", "au1", "--role", "auditor")
+    act(office, "AU1")
+    err = run("view", ids["a"], "--player", "cat", code=2).stderr
+    assert "no approved request" in err and "no sampled verification by AU1" in err
+    err = run("inspect", ids["a"], "--finding", "late-start", code=2).stderr
+    assert "could not watch" in err
+    lot = run_json("verify", "--query", "unit=market-001", "--all")
+    assert set(lot["items"]) == set(ids.values())
+    player = "sh -c 'cat > /dev/null'"
+    out = run_json("view", ids["a"], "--player", player)
+    assert out["inspection"] == lot["id"] and out["request"] is None
+    assert "under inspection" in run("view", ids["b"], "--player", player,
+                                     "--inspection", lot["id"]).stderr
+    assert "lacks the clearance personal-privacy" in run(
+        "view", ids["secret"], "--player", "true", code=2).stderr
+    assert run_json("inspect", ids["a"], "--finding", "late-start")["finding"] == "late-start"
+    assert "could not watch" in run("inspect", ids["secret"], "--finding", "other",
+                                    code=2).stderr
+    act(office, "L1")
+    entries = run_json("access", "register")["entries"]
+    played = [e for e in entries if e.get("inspection")]
+    assert [(e["item"], e["outcome"]) for e in played] == [(ids["a"], "已调阅"),
+                                                           (ids["b"], "已调阅")]
+    assert f"检查 {lot['id']}" in run("access", "register", "--format", "csv").stdout
+
+
 def test_masking_in_existing_commands(office):
     ids = office.ids
     for who in ("O1", "nobody", None):  # officer, unknown person, admin without clearance

@@ -125,3 +125,23 @@ def test_batch_report_in_chinese(cfg, env):  # noqa: F811
     assert "四性检测报告" in text and "真实性" in text and "安全性" in text and "已归档" in text
     assert run_json(*c, "batch", "show", out["batch_id"])["counts"]["archived"] == 1
     assert "no batch 'nope'" in run(*c, "batch", "show", "nope", code=2).stderr
+
+
+def test_unknown_unit_gaps_by_year_and_scratch_through_the_cli(cfg, env):  # noqa: F811
+    c = ["--config", str(cfg)]
+    run(*c, "devices", "add", "DSJ-0600", "--model", "X9", "--unit", "market-001")
+    root = env / "offload"
+    root.mkdir()
+    for n in (1, 3):
+        make_pdf(root / f"DSJ-0600_20260315_09{n}000_000{n}.pdf", text=f"page {n}")
+    manifest = env / "m.csv"
+    manifest.write_text("file,kind,unit,officer_id\nDSJ-0600_20260315_091000_0001.pdf,"
+                        "document,城管大队,P1\n", encoding="utf-8")
+    out = run_json(*c, "ingest", str(root), "--manifest", str(manifest), code=1)
+    problem = out["manifest_problems"][0]
+    assert (problem["code"], problem["line"], problem["value"]) == ("unknown-unit", 2, "城管大队")
+    text = run(*c, "ingest", str(root), "--manifest", str(manifest), code=1).stdout
+    assert "manifest line 2" in text and "城管大队" in text
+    assert run_json(*c, "devices", "list")["devices"][0]["gaps_by_year"] == {"2026": [2]}
+    assert "2026: 2" in run(*c, "devices", "list").stdout
+    assert run_json(*c, "reconcile")["scratch_removed"] == []

@@ -107,26 +107,68 @@ def test_retention_check_exits_1_on_a_weak_lock(office):
 
 
 def test_retention_run_what_if_and_dispose(office):
-    gone = archive_items(2, old=True, lock_s=3)
+    gone = archive_items(3, old=True, lock_s=3)
     as_(office, "AR1")
     what_if = run_json("retention", "run", "--as-of", "2030-01-01")
     assert not what_if["applied"] and {c["item"] for c in what_if["candidates"]} >= set(gone)
+    rehearsal = run("dispose", "propose", "--as-of", "2030-01-01").stdout
+    assert "would be proposed" in rehearsal and "nothing was proposed" in rehearsal
+    assert gone[0] in rehearsal
     assert "nothing is due" in run("dispose", "propose", code=2).stderr
     time.sleep(4)
     listed = run_json("dispose", "propose")
     lid = listed["id"]
-    for person in ("AP1", "AP2"):
-        as_(office, person)
-        run("dispose", "approve", lid, "--note", "同意销毁")
+    assert {r["item"] for r in listed["rows"]} == set(gone)
+    run("dispose", "take-out", lid, gone[2], "--reason", "尚需核查")
+    as_(office, "AP1")
+    shown = run("dispose", "show", lid).stdout
+    assert "已撤出" in shown and "拟销毁" in shown and "王五" in shown
+    assert "proposed" in run("dispose", "approve", lid, "--reject", gone[1], "仍有保存价值",
+                             "--note", "同意销毁").stdout
+    as_(office, "AP2")
+    run("dispose", "approve", lid, "--note", "同意销毁")
     for person in ("AU1", "AU2"):
         as_(office, person)
         run("dispose", "witness", lid)
     as_(office, "AR2")
     text = run("dispose", "execute", lid, "--witness", "AU1", "--witness", "AU2").stdout
-    assert "销毁清册" in text and "监销人 AU1、AU2" in text
-    assert run_json("show", gone[0])["status"] == "disposed"
+    assert "销毁清册" in text and "监销人 AU1、AU2" in text and "鉴定意见" in text
+    assert f"不同意销毁 {gone[1]}：仍有保存价值" in text
+    shown = run_json("show", gone[0])
+    assert shown["status"] == "disposed" and shown["retention"]["disposal"]["list"] == lid
+    assert run_json("show", gone[1])["status"] != "disposed"
     assert "executed" in run("dispose", "list").stdout
+    as_(office, "AR1")
+    again = run_json("dispose", "propose")["id"]
+    as_(office, "AP1")
+    assert "state rejected" in run("dispose", "reject", again, "--reason", "仍需保存").stdout
+    as_(office, "AR2")
+    assert "rejected" in run("dispose", "execute", again, "--witness", "AU1", "--witness",
+                             "AU2", code=2).stderr
     assert run_json("audit", "verify")["ok"]
+
+
+def test_case_list_counts_named_items_and_run_names_changed_fields(office, tmp_path):
+    named = archive_items(2, case_id="SJ-2026-05")
+    reg = tmp_path / "register.csv"
+    reg.write_text("id,type,unit,opened,closed,filing_year,activities\n"
+                   "SJ-2026-05,general,market-001,2026-01-02,2026-01-20,,询问\n",
+                   encoding="utf-8")
+    as_(office, "AR1")
+    run("case", "import", str(reg))
+    listed = {c["id"]: c for c in run_json("case", "list")["cases"]}
+    assert sorted(listed["SJ-2026-05"]["items"]) == sorted(named)
+    assert listed["SJ-2026-05"]["linked"] == []
+    row = next(x for x in run("case", "list").stdout.splitlines() if "SJ-2026-05" in x)
+    assert [c.strip() for c in row.split("│")][-3:-1] == ["2", "0"]  # items, of them linked
+    run("retention", "run")
+    assert "0 changed" in run("retention", "run").stdout
+    (late,) = archive_items(1, case_id="SJ-2026-05")  # arrives after the case closed
+    text = run("retention", "run").stdout
+    assert "1 changed" in text
+    line = next(x for x in text.splitlines() if late in x)
+    assert "tier routine -> case" in line and "legal hold" not in line  # never held
+    assert "period 6m -> 10y" in line and "retain until" in line
 
 
 def test_refusals_are_recorded_signed_by_whoever_tried(office):

@@ -136,7 +136,7 @@ def test_requests_listed_and_approvers_from_settings(team, tmp_path, monkeypatch
     assert rows[0] | {"at": None, "until": None} == {
         "id": first["id"], "status": "approved", "requester": "O1", "purpose": "view",
         "reason": "复核", "items": 1, "at": None, "units": ["market-001"],
-        "decided_by": "L1", "until": None}
+        "decided_by": "L1", "until": None, "exports_allowed": None}  # a view: no exports
     assert rows[0]["until"] and rows[1]["decided_by"] is None
     assert [r["id"] for r in access.list_requests(s.archive, "pending")] == [second["id"]]
     assert [r["id"] for r in access.list_requests(s.archive, requester="O1")] == [first["id"]]

@@ -190,3 +190,46 @@ def test_complete_sees_the_item_before_its_one_catalog_write(setup):
     again = setup.archive.archive_stream([data], _desc(source={"batch": "re-run"}),
                                          setup.actor, _until(), complete=complete)
     assert again.duplicate and seen == [res.item.id]  # a duplicate is not completed again
+
+
+def test_the_item_records_the_ingest_time_its_lock_was_counted_from(setup):
+    counted_from = datetime.now(timezone.utc) - timedelta(seconds=3)
+    res = setup.archive.archive_stream([os.urandom(2000)], _desc(), setup.actor, _until(),
+                                       ingested_at=counted_from)
+    assert res.item.ingested_at == counted_from
+    assert setup.catalog.get_item(res.item.id).ingested_at == counted_from
+    # without one, the time the call began: never after the lock was asked for
+    began = datetime.now(timezone.utc)
+    res = setup.archive.archive_stream([os.urandom(2000)], _desc(), setup.actor, _until())
+    assert began <= res.item.ingested_at <= datetime.now(timezone.utc)
+
+
+def test_an_adopted_manifest_gets_the_lock_of_the_run_that_adopts_it(setup):
+    """A run died after signing the metadata beside the object, before the catalog write;
+    the next run adopts that signed version, and its lock reaches what the new run needs."""
+    data = os.urandom(3000)
+
+    class Died(Exception):
+        pass
+
+    def die(_item):
+        raise Died
+
+    with pytest.raises(Died):
+        setup.archive.archive_stream([data], _desc(), setup.actor, _until(10), complete=die)
+    res = setup.archive.archive_stream([data], _desc(), setup.actor, _until(40))
+    m = res.item.storage["manifests"][0]
+    assert m["version"] == 1 and len(setup.catalog.items_of_object(res.item.sha256)) == 1
+    assert setup.store.lock(m["key"], m["version_id"]).retain_until >= res.item.retain_until
+
+
+def test_show_names_a_missing_object_and_shows_the_rest(setup):
+    res = setup.archive.archive_stream([os.urandom(2000)], _desc(), setup.actor, _until())
+    assert setup.archive.show(res.item.id, read_lock=True)["problems"] == []
+    item = setup.catalog.get_item(res.item.id)
+    item.storage["object"]["version_id"] = "0" * 32 if setup.store.backend == "s3" else \
+        "01a00000-0000-7000-8000-000000000000"
+    setup.catalog.save_state(item)
+    out = setup.archive.show(res.item.id, read_lock=True)
+    assert out["description"]["party"] == "王五" and out["lock_in_store"] is None
+    assert [p["code"] for p in out["problems"]] == ["object-missing"]

@@ -28,7 +28,9 @@ def test_plans_use_indexes(tmp_path):
     plan = _plan(cat, Query(officer="P1", start=T0, end=T0 + timedelta(days=7)))
     assert "SEARCH o USING PRIMARY KEY (officer=? AND sort_us>? AND sort_us<?)" in plan
     for q, index in [(Query(unit="u"), "items_unit"), (Query(device_id="d"), "items_device"),
-                     (Query(case_id="c"), "items_case"), (Query(tier="case"), "items_tier"),
+                     # a case's items (named or linked) lead from the case rows
+                     (Query(case_id="c"), "SEARCH item_cases USING PRIMARY KEY (case_id=?)"),
+                     (Query(tier="case"), "items_tier"),
                      (Query(activity_id="a"), "items_activity"),
                      (Query(party="王五"), "items_party")]:
         assert index in _plan(cat, q), (q, _plan(cat, q))
@@ -73,4 +75,20 @@ def test_counters_agree_with_a_scan(tmp_path):
         scanned = dict(cat.db.execute(f"SELECT {key}, count(*) FROM items GROUP BY {key}"))
         assert cat.count_by(key) == scanned
     assert cat.count_by("tier") == {"case": 8, "routine": 17, "permanent": 5}
+    cat.close()
+
+
+def test_a_snapshot_reads_one_state_while_others_write(tmp_path):
+    """The index check compares the counts the index keeps with the items it walked: an
+    ingest meanwhile must not look like a wrong count."""
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    other = SQLiteCatalog(tmp_path / "c.sqlite")
+    cat.add_items([make_item()])
+    with cat.snapshot():
+        assert cat.count(Query()) == 1
+        other.add_items([make_item(), make_item()])
+        assert cat.count(Query()) == 1
+        assert cat.index_totals()["counts"]["status"] == {"archived": 1}
+    assert cat.count(Query()) == 3
+    other.close()
     cat.close()

@@ -87,11 +87,13 @@ def fill(catalog) -> dict[str, str]:
         # activity B2 (询问) interrupted on the recorder, no work record for it
         "b2a": _item(kind="audio", start=utc(2026, 7, 1, 0), minutes=60, unit="urban-001",
                      device_id="REC-01", officers=["P002"], activity_id="B2",
-                     activity_type="询问", virus={"status": "not-scanned"}),
+                     activity_type="询问", virus={"status": "not-scanned"},
+                     extra={"sequence": 10}),
         "b2b": _item(kind="audio", start=utc(2026, 7, 1, 1, 30), minutes=30,
                      unit="urban-001", device_id="REC-01", officers=["P002"],
                      activity_id="B2", activity_type="询问", status="attention",
-                     checks={"device": {"status": "faulty", "result": "fail"}}),
+                     checks={"device": {"status": "faulty", "result": "fail"}},
+                     extra={"sequence": 12}),
         # activity C1 from two cameras at once: multi-angle, not interrupted
         "c1a": _item(start=utc(2026, 8, 1, 1), minutes=15, unit=mk, device_id="DSJ-0001",
                      officers=P1, activity_id="C1", activity_type="日常巡查"),
@@ -107,10 +109,22 @@ def fill(catalog) -> dict[str, str]:
     }
     for item in items.values():
         catalog.add_item(item)
-    for dev, unit, seqs in (("DSJ-0001", mk, [1, 2, 5]), ("DSJ-0002", mk, [7, 8, 9]),
-                            ("OLD-9", "culture-001", [3, 1]), ("REC-01", "urban-001", [10, 12])):
-        catalog.put_record("devices", dev, {"id": dev, "unit": unit, "model": "M",
-                                            "status": "in-service", "sequences": seqs})
+    # the register as ingest keeps it: numbers and gaps by year. DSJ-0001's counter started
+    # again in 2026 (its 2025 gap is not 2026's); OLD-9 and REC-01 were noted before years
+    # were kept: REC-01's 2026 gap comes from the numbers its 2026 items carry, OLD-9 has
+    # none in 2026
+    for dev, unit, by_year, gaps in (
+            ("DSJ-0001", mk, {"2025": [10, 12], "2026": [1, 2, 5]},
+             {"2025": [11], "2026": [3, 4]}),
+            ("DSJ-0002", mk, {"2026": [7, 8, 9]}, {}),
+            ("OLD-9", "culture-001", None, [3, 1]), ("REC-01", "urban-001", None, [10, 12])):
+        doc = {"id": dev, "unit": unit, "model": "M", "status": "in-service"}
+        if by_year is None:
+            doc["sequences"] = gaps
+        else:
+            doc |= {"sequences": sorted({n for ns in by_year.values() for n in ns}),
+                    "sequence_years": by_year, "gaps_by_year": gaps}
+        catalog.put_record("devices", dev, doc)
     for cid, unit, opened, acts in (
             ("SJ-1", mk, "2026-02-01", ["询问"]),
             ("SJ-2", mk, "2026-04-01", ["扣押", "日常巡查"]),
@@ -187,16 +201,16 @@ def test_yearly_figures(filled_catalog, monkeypatch):
                                  "activities_without_recording": ["D1"]}
 
     g = s["sequence_gaps"]
-    assert (g["devices_checked"], g["total_missing"]) == (4, 4)
+    assert (g["devices_checked"], g["total_missing"]) == (4, 3)
     assert [(r["device_id"], r["unit"], r["gaps"], r["files_seen"]) for r in g["devices"]] == [
-        ("DSJ-0001", "market-001", [3, 4], 3), ("OLD-9", "culture-001", [2], 2),
-        ("REC-01", "urban-001", [11], 2)]
+        ("DSJ-0001", "market-001", [3, 4], 3), ("REC-01", "urban-001", [11], 2)]
 
     c = s["unrecorded_cases"]
     assert (c["register_available"], c["register_size"], c["considered"],
             c["requiring_recording"], c["total"]) == (True, 7, 5, 4, 2)
-    assert [(x["id"], x["required"], x["other_items"]) for x in c["cases"]] == [
-        ("SJ-2", ["扣押"], 0), ("SJ-5", ["送达"], 1)]
+    assert [(x["id"], x["missing"], x["recorded"], x["other_items"]) for x in c["cases"]] == [
+        ("SJ-2", ["扣押"], [], 0), ("SJ-5", ["送达"], [], 1)]
+    assert (c["missing_activities"], c["by_activity_type"]) == (2, {"扣押": 1, "送达": 1})
 
     assert s["tiers"] == {"routine": 10, "case": 1, "permanent": 1}
     f = s["flags"]
@@ -313,12 +327,49 @@ def test_inspection_ledger(filled_catalog):
     assert "抽样机读检验 1 次，检验条目 3 个，合格 2 个，不合格 1 个；回放检查 2 次" in page
 
 
-def test_sequence_gaps_matches_device_register():
+def test_unrecorded_activities_are_found_per_activity_of_the_case(catalog):
+    """应录未录: a case with a recorded 询问 but no recording of its 扣押 and 送达 reports
+    both; a recording without an activity type proves no particular activity."""
+    mk = "market-001"
+    catalog.add_item(_item(start=utc(2026, 5, 1, 1), unit=mk, case_id="SJ-7",
+                           activity_type="询问"))
+    catalog.add_item(_item(kind="photo", start=utc(2026, 5, 1, 2), minutes=0, unit=mk,
+                           case_id="SJ-7"))
+    catalog.add_item(_item(kind="document", start=None, unit=mk, device_id=None,
+                           case_id="SJ-7", activity_type="扣押",
+                           extra={"document_type": "扣押决定书"}))
+    for cid, unit, acts in (("SJ-7", mk, "询问;扣押;送达"), ("CG-2", "urban-001", ["扣押", "查封"]),
+                            ("SJ-8", mk, ["日常巡查"])):
+        catalog.put_record("cases", cid, {"id": cid, "unit": unit, "opened": "2026-04-30",
+                                          "closed": None, "activities": acts})
+    c = statistics.yearly_statistics(catalog, 2026, SH)["unrecorded_cases"]
+    rows = sorted((x["id"], x["missing"], x["recorded"], x["untyped_recordings"],
+                   x["other_items"]) for x in c["cases"])
+    assert rows == [("CG-2", ["扣押", "查封"], [], 0, 0),
+                    ("SJ-7", ["扣押", "送达"], ["询问"], 1, 1)]
+    assert (c["considered"], c["requiring_recording"], c["total"], c["missing_activities"]) \
+        == (3, 2, 2, 4)
+    assert c["by_activity_type"] == {"扣押": 2, "查封": 1, "送达": 1}
+    # a unit that names its own activity types to be recorded
+    c = statistics.yearly_statistics(catalog, 2026, SH,
+                                     unit_required={"urban-001": ["查封"]})["unrecorded_cases"]
+    assert [x["missing"] for x in c["cases"] if x["id"] == "CG-2"] == [["查封"]]
+
+
+def test_year_gaps_read_what_the_device_register_settled(catalog):
+    """The statistics read the gaps ingest keeps per year in the register, so a gap of last
+    year is not this year's; an entry from before years were kept falls back on the year's
+    own items."""
     from ingest import devices
 
-    for seqs in ([], [4], [1, 2, 3], [1, 5], [2, 9, 4]):
-        doc = {"sequences": sorted(seqs)}
-        assert statistics.sequence_gaps(doc) == devices.gaps(doc)
+    catalog.put_record("devices", "D", {"id": "D", "sequences": []})
+    for year, seqs in ((2025, [1, 2, 4]), (2026, [5, 6, 9])):
+        devices.note_batch(catalog, "D", [(n, year) for n in seqs])
+    doc = catalog.get_record("devices", "D")
+    assert statistics.year_gaps(doc, 2025) == ([3], 3)
+    assert statistics.year_gaps(doc, 2026) == ([7, 8], 3)
+    assert statistics.year_gaps(doc, 2024) == ([], 0)
+    assert statistics.year_gaps({"sequences": [1, 9]}, 2026, [4, 7, 5]) == ([6], 3)
 
 
 def test_renderings(tmp_path):

@@ -23,15 +23,16 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 
 from archive import people
-from archive.access.requests import _record_refusal, usable_problem
+from archive.access.requests import _record_refusal, allowed_exports, usable_problem
+from archive.catalog.base import Catalog
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, ProblemFound
 from archive.domain.ids import uuid7
-from archive.domain.model import Digests, MetadataVersion, iso
+from archive.domain.model import Digests, MetadataVersion, iso, parse_iso
 from archive.integrity.signing import Keyring, fingerprint, key_id_of, load_public_pem, public_pem
 from archive.ledger.chain import Actor
 from archive.packaging.bags import BagReport, BagWriter, check_relpath, check_source, open_bag
@@ -43,6 +44,10 @@ SIGNATURES = "custody/extraction-record.signatures.json"
 TEXT = "custody/提取说明.txt"
 ARCHIVE_PEM = "custody/keys/archive.pem"
 EXPORTER_PEM = "custody/keys/exporter.pem"
+# A package may be fetched again, by the person it was made for, this many hours after it was
+# made without counting as another export (a burn that failed, a lost stick); a constant, not
+# configuration, so that the command line and the web console cannot differ.
+REDELIVER_HOURS = 24
 
 
 def _now() -> datetime:
@@ -89,11 +94,58 @@ def render_zh(record: dict) -> str:
     return "\n".join(lines)
 
 
+def _bag_info(fonds: str, export_id: str, request_id: str) -> dict[str, str]:
+    return {"Source-Organization": fonds or "custody",
+            "External-Identifier": export_id,
+            "Internal-Sender-Identifier": request_id,
+            "External-Description": "执法全过程记录拷贝件（提取说明见 custody/提取说明.txt）",
+            "Bag-Group-Identifier": f"request {request_id}"}
+
+
+def _is_use(doc: dict) -> bool:
+    """An export record that counts as a use of its approval: made, or claimed by an export
+    still writing (or killed while writing: counted, as the copies may be out). Records made
+    before uses were counted carry no status and were made."""
+    return doc.get("status", "exported") in ("claimed", "exported")
+
+
+def export_uses(catalog: Catalog, req: dict, now: datetime | None = None) -> dict:
+    """What an extract approval allows and what was used of it: ``allowed`` exports,
+    ``used`` (the export ids, in order), ``left``, and the packages that may still be fetched
+    again without counting (``redeliverable``: export id, by whom, until when). The web console
+    shows and applies exactly this."""
+    now = now or _now()
+    docs = sorted(catalog.list_records("exports", request=req["id"]), key=lambda d: d["id"])
+    used = [d["id"] for d in docs if _is_use(d)]
+    allowed = allowed_exports(req)
+    again = [{"export": d["id"], "by": d["by"], "until": iso(_redeliver_until(d))}
+             for d in docs if _redeliverable(d, now)]
+    return {"allowed": allowed, "used": used, "left": max(0, allowed - len(used)),
+            "redeliverable": again, "redeliver_hours": REDELIVER_HOURS}
+
+
+def _redeliver_until(doc: dict) -> datetime:
+    return parse_iso(doc["at"]) + timedelta(hours=REDELIVER_HOURS)
+
+
+def _redeliverable(doc: dict, now: datetime) -> bool:
+    return (doc.get("status") == "exported" and bool(doc.get("record"))
+            and now < _redeliver_until(doc))
+
+
 @people.records_refusals("export")
 def export(archive: Archive, actor: Actor, request_id: str, dest: Path, *, fonds: str = "",
-           iso_image: bool = False, progress: Callable[[int], None] | None = None,
+           iso_image: bool = False, new: bool = False,
+           progress: Callable[[int], None] | None = None,
            total: Callable[[int], None] | None = None) -> dict:
     """Write the approved items of an extract request as a bag at ``dest`` (and ``dest``.iso).
+
+    An approval allows the number of exports its signed decision names; each is one signed
+    package (one export id), in the access register and the ledger. The same person asking
+    again within ``REDELIVER_HOURS`` of their package gets that very package again (same
+    export id, same signed extraction record, the copies read from the store again and
+    checked against it), registered as a re-delivery and not counted; ``new`` asks for a
+    further package instead. An export beyond the number is refused and recorded.
 
     ``total`` is told the byte count first; ``progress`` then the bytes copied as they go.
     """
@@ -114,17 +166,83 @@ def export(archive: Archive, actor: Actor, request_id: str, dest: Path, *, fonds
     iso_path = dest.with_name(dest.name + ".iso")
     if iso_image and iso_path.exists():
         raise InputError(f"{iso_path} exists; refusing to replace it", subject=str(iso_path))
+    if not new:
+        mine = [d for d in catalog.list_records("exports", request=request_id)
+                if d["by"] == actor.person_id and _redeliverable(d, _now())]
+        if mine:
+            last = max(mine, key=lambda d: d["id"])
+            return _redeliver(archive, actor, req, last, dest, iso_image, fonds, progress,
+                              total)
+    export_id = _claim(archive, actor, req)
+    try:
+        doc = _make(archive, actor, req, export_id, dest, fonds, progress, total)
+    except BaseException as exc:
+        claim = catalog.get_record("exports", export_id) or {}
+        catalog.put_record("exports", export_id, claim | {"status": "failed",
+                                                          "failed_at": iso(_now())})
+        if isinstance(exc, ProblemFound):
+            archive.ledger.append(actor, "export-failed", request_id,
+                                  {"reason": exc.message, "export": export_id})
+        raise
+    # recorded before the image is made: the bag is out, whatever becomes of the image
+    entry = archive.ledger.append(actor, "export", request_id, {
+        "export": export_id, "items": len(doc["items"]),
+        "bytes": sum(e["size"] for e in doc["items"]), "record_sha256": doc["record_sha256"],
+        "iso": bool(iso_image), "use": doc["use"], "allowed": allowed_exports(req)})
+    doc["ledger_seq"] = entry.seq
+    doc["iso"] = None
+    catalog.put_record("exports", export_id, doc)
+    _register(archive, actor, req, doc, "exported", entry.seq, doc["at"])
+    if iso_image:
+        from archive.packaging.iso import write_iso
+
+        write_iso(dest, iso_path, f"CUSTODY_{export_id[:8]}")
+        doc["iso"] = str(iso_path)
+        catalog.put_record("exports", export_id, doc)
+    return _answer(doc, export_uses(catalog, req), redelivered=False)
+
+
+def _claim(archive: Archive, actor: Actor, req: dict) -> str:
+    """Take the next use of the approval, or refuse (recorded) when none is left.
+
+    Two exports at once (two people, a double click on the web console) must not both take
+    the last use: each first writes its claim, then counts the claims in id order (ids grow
+    with time); a claim beyond the number allowed withdraws itself. Whatever the order of the
+    two writes and the two reads, at most the allowed number of claims stand."""
+    catalog = archive.catalog
+    allowed = allowed_exports(req)
+    export_id = uuid7()
+    before = [d["id"] for d in sorted(catalog.list_records("exports", request=req["id"]),
+                                      key=lambda d: d["id"]) if _is_use(d)]
+    if len(before) < allowed:
+        catalog.put_record("exports", export_id, {
+            "id": export_id, "request": req["id"], "by": actor.person_id,
+            "at": iso(_now()), "status": "claimed"})
+        uses = [d["id"] for d in sorted(catalog.list_records("exports", request=req["id"]),
+                                        key=lambda d: d["id"]) if _is_use(d)]
+        if export_id in uses[:allowed]:
+            return export_id
+        catalog.put_record("exports", export_id, catalog.get_record("exports", export_id)
+                           | {"status": "withdrawn"})
+        before = [u for u in uses if u != export_id]
+    why = (f"request {req['id']} allows {allowed} export{'s' if allowed != 1 else ''}, "
+           f"all used ({', '.join(before)}); a further copy needs a new approval")
+    raise _record_refusal(archive, actor, "export", req["id"], why,
+                          {"request": req["id"], "allowed": allowed, "used": before})
+
+
+def _make(archive: Archive, actor: Actor, req: dict, export_id: str, dest: Path, fonds: str,
+          progress: Callable[[int], None] | None, total: Callable[[int], None] | None
+          ) -> dict:
+    """A new signed package: the copies, the extraction record signed by the archive and the
+    exporting person."""
+    catalog = archive.catalog
+    request_id = req["id"]
     items = [archive.item(i) for i in req["items"]]
     if total is not None:
         total(sum(i.current.digests.size for i in items))
-    export_id = uuid7()
     decision = req["decision"]["decision"]
-    writer = BagWriter(dest, {
-        "Source-Organization": fonds or "custody",
-        "External-Identifier": export_id,
-        "Internal-Sender-Identifier": request_id,
-        "External-Description": "执法全过程记录拷贝件（提取说明见 custody/提取说明.txt）",
-        "Bag-Group-Identifier": f"request {request_id}"})
+    writer = BagWriter(dest, _bag_info(fonds, export_id, request_id))
     entries = []
     try:
         for item in items:
@@ -150,39 +268,132 @@ def export(archive: Archive, actor: Actor, request_id: str, dest: Path, *, fonds
                                   "signature": archive.key.sign(record)},
                       "extractor": {"person": actor.person_id, "key_id": actor.key.key_id,
                                     "signature": actor.key.sign(record)}}
-        writer.add_tag_file(RECORD, canonical(record))
-        writer.add_tag_file(SIGNATURES, canonical(signatures))
-        writer.add_tag_file(TEXT, render_zh(record).encode("utf-8"))
-        writer.add_tag_file(ARCHIVE_PEM, public_pem(archive.key.public).encode())
-        writer.add_tag_file(EXPORTER_PEM, public_pem(actor.key.public).encode())
-        writer.finish()
-    except BaseException as exc:
+        _finish(writer, record, signatures)
+    except BaseException:
         if dest.exists() and not writer.finished:
             shutil.rmtree(dest)  # our own half-written bag: nothing of it may be handed out
-        if isinstance(exc, ProblemFound):
-            archive.ledger.append(actor, "export-failed", request_id, {"reason": exc.message})
         raise
+    claim = catalog.get_record("exports", export_id) or {}
+    uses = [d["id"] for d in sorted(catalog.list_records("exports", request=request_id),
+                                    key=lambda d: d["id"]) if _is_use(d)]
+    return {"id": export_id, "request": request_id, "by": actor.person_id,
+            "at": record["extracted_at"], "claimed_at": claim.get("at"), "to": str(dest),
+            "status": "exported", "use": uses.index(export_id) + 1,
+            "items": [{"item": e["item_id"], "sha256": e["sha256"], "size": e["size"]}
+                      for e in entries],
+            "record_sha256": _sha256(canonical(record)), "record": record,
+            "signatures": signatures, "redeliveries": []}
+
+
+def _finish(writer: BagWriter, record: dict, signatures: dict) -> None:
+    writer.add_tag_file(RECORD, canonical(record))
+    writer.add_tag_file(SIGNATURES, canonical(signatures))
+    writer.add_tag_file(TEXT, render_zh(record).encode("utf-8"))
+    writer.add_tag_file(ARCHIVE_PEM, record["archive_key"]["public_key"].encode())
+    writer.add_tag_file(EXPORTER_PEM, record["extractor"]["public_key"].encode())
+    writer.finish()
+
+
+def _redeliver(archive: Archive, actor: Actor, req: dict, doc: dict, dest: Path,
+               iso_image: bool, fonds: str, progress: Callable[[int], None] | None,
+               total: Callable[[int], None] | None) -> dict:
+    """The package ``doc`` made, written again at ``dest``: its signed extraction record as
+    it was (both signatures checked first: a record altered in the catalog is not handed
+    out), the copies read from the store again and each checked against the record."""
+    catalog = archive.catalog
+    record, signatures = doc["record"], doc["signatures"]
+    if _sha256(canonical(record)) != doc["record_sha256"] or not _record_verifies(
+            archive, record, signatures):
+        raise _record_refusal(archive, actor, "export", req["id"], f"export {doc['id']}: "
+                              "its stored extraction record does not verify (altered in the "
+                              "catalog?); it is not handed out again", {"request": req["id"],
+                                                                       "export": doc["id"]})
+    if total is not None:
+        total(sum(int(it["size"]) for it in record["items"]))
+    writer = BagWriter(dest, _bag_info(fonds, doc["id"], req["id"]))
+    try:
+        for it in record["items"]:
+            _recopy_item(archive, writer, it, progress)
+        _finish(writer, record, signatures)
+    except BaseException as exc:
+        if dest.exists() and not writer.finished:
+            shutil.rmtree(dest)
+        if isinstance(exc, ProblemFound):
+            archive.ledger.append(actor, "export-failed", req["id"],
+                                  {"reason": exc.message, "export": doc["id"],
+                                   "redelivery": True})
+        raise
+    iso_path = dest.with_name(dest.name + ".iso")
     if iso_image:
         from archive.packaging.iso import write_iso
 
-        write_iso(dest, iso_path, f"CUSTODY_{export_id[:8]}")
-    doc = {"id": export_id, "request": request_id, "by": actor.person_id, "at":
-           record["extracted_at"], "to": str(dest), "iso": str(iso_path) if iso_image else None,
-           "items": [{"item": e["item_id"], "sha256": e["sha256"], "size": e["size"]}
-                     for e in entries],
-           "record_sha256": _sha256(canonical(record))}
-    entry = archive.ledger.append(actor, "export", request_id, {
-        "export": export_id, "items": len(entries), "bytes": sum(e["size"] for e in entries),
-        "record_sha256": doc["record_sha256"], "iso": bool(iso_image)})
-    doc["ledger_seq"] = entry.seq
-    catalog.put_record("exports", export_id, doc)
-    reg = {"id": uuid7(), "kind": "export", "at": record["extracted_at"],
-           "person": actor.person_id, "item": ", ".join(req["items"]) if len(req["items"]) < 4
-           else f"{len(req['items'])} 条", "request": request_id, "reason": req["reason"],
-           "approved_by": decision["by"], "how": "export", "outcome": "exported",
-           "export": export_id, "ledger_seq": entry.seq}
-    catalog.put_record("access_register", reg["id"], reg)
-    return doc
+        write_iso(dest, iso_path, f"CUSTODY_{doc['id'][:8]}")
+    at = iso(_now())
+    entry = archive.ledger.append(actor, "export-redelivered", req["id"], {
+        "export": doc["id"], "record_sha256": doc["record_sha256"], "iso": bool(iso_image)})
+    again = {"at": at, "by": actor.person_id, "to": str(dest),
+             "iso": str(iso_path) if iso_image else None, "ledger_seq": entry.seq}
+    doc["redeliveries"] = [*doc.get("redeliveries", []), again]
+    catalog.put_record("exports", doc["id"], doc)
+    _register(archive, actor, req, doc, "redelivered", entry.seq, at)
+    return _answer(doc | {"to": again["to"], "iso": again["iso"]}, export_uses(catalog, req),
+                   redelivered=True)
+
+
+def _record_verifies(archive: Archive, record: dict, signatures: dict) -> bool:
+    arch = signatures.get("archive") or {}
+    ext = signatures.get("extractor") or {}
+    person = person_of(archive.catalog, record["extractor"]["id"])
+    ring = Keyring()
+    for k in person.public_keys if person else []:
+        ring.add(load_public_pem(k["public_key"]))
+    return (archive.archive_keys.verify(record, arch.get("key_id", ""),
+                                        arch.get("signature", ""))
+            and ext.get("key_id") == record["extractor"]["key_id"]
+            and ring.verify(record, ext.get("key_id", ""), ext.get("signature", "")))
+
+
+def _recopy_item(archive: Archive, writer: BagWriter, it: dict,
+                 progress: Callable[[int], None] | None) -> None:
+    """One item of a package again, exactly as the signed record lists it."""
+    item = archive.item(it["item_id"])
+    ref = next((m for m in item.storage.get("manifests") or []
+                if m["version"] == it["metadata_version"]), None)
+    raw = archive.store.read_bytes(ref["key"], ref["version_id"]) if ref else b""
+    if _sha256(raw) != it["metadata_sha256"]:
+        raise ProblemFound(f"item {item.id}: its metadata version {it['metadata_version']} "
+                           "in the store is not the one the package names; not re-delivered",
+                           subject=item.id)
+    obj = item.storage["object"]
+
+    def chunks():
+        for chunk in archive.store.read(obj["key"], obj["version_id"]):
+            if progress is not None:
+                progress(len(chunk))
+            yield chunk
+
+    got = writer.add_stream(it["path"].removeprefix("data/"), chunks())
+    if got != Digests(int(it["size"]), it["sha256"], it["sm3"]):
+        raise ProblemFound(f"item {item.id}: the copy read from the store does not match the "
+                           "package's signed digests; not re-delivered", subject=item.id)
+    writer.add_bytes(it["metadata_path"].removeprefix("data/"), raw)
+
+
+def _register(archive: Archive, actor: Actor, req: dict, doc: dict, outcome: str,
+              seq: int, at: str) -> None:
+    decision = req["decision"]["decision"]
+    reg = {"id": uuid7(), "kind": "export", "at": at, "person": actor.person_id,
+           "item": ", ".join(req["items"]) if len(req["items"]) < 4
+           else f"{len(req['items'])} 条", "request": req["id"], "reason": req["reason"],
+           "approved_by": decision["by"], "how": "export", "outcome": outcome,
+           "export": doc["id"], "use": doc.get("use"), "ledger_seq": seq}
+    archive.catalog.put_record("access_register", reg["id"], reg)
+
+
+def _answer(doc: dict, uses: dict, *, redelivered: bool) -> dict:
+    """What the faces show: the export without its stored record, and the approval's use."""
+    out = {k: v for k, v in doc.items() if k not in ("record", "signatures")}
+    return out | {"redelivered": redelivered, "uses": uses}
 
 
 def _sha256(data: bytes) -> str:

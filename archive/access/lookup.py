@@ -16,7 +16,7 @@ from archive.access.masking import (
     mask_summary,
     visible,
 )
-from archive.catalog.base import Query, check_group_key
+from archive.catalog.base import Query, check_group_key, item_cases
 from archive.domain.errors import InputError
 from archive.domain.model import CONFIDENTIAL_CLASSES, Item, item_summary
 from archive.service import Archive
@@ -66,6 +66,8 @@ def _group_values(item: Item, key: str, clearances: frozenset[str]) -> list[str 
         return [MASK]
     if key == "officer":
         return list(d.officers)
+    if key == "case_id":  # named or linked, as the catalog counts them
+        return list(item_cases(item)) or [None]
     if key in ("tier", "status"):
         return [getattr(item, key)]
     return [getattr(d, key, None)]

@@ -89,6 +89,11 @@ def mask_show(out: dict, clearances: frozenset[str]) -> dict:
         if retention.get(key):
             retention[key] = MASK if isinstance(retention[key], str) else [MASK]
     out["retention"] = retention
+    disposal = retention.get("disposal")
+    if disposal and isinstance(disposal.get("entry"), dict):
+        entry = {k: (MASK if k in ("party", "cause", "title") and v else v)
+                 for k, v in disposal["entry"].items()}
+        retention["disposal"] = disposal | {"entry": entry}
     out["events"] = [{k: e.get(k) for k in ("type", "at", "agent", "outcome")}
                      for e in out.get("events", [])]
     out["masked"] = True

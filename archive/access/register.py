@@ -12,7 +12,8 @@ from archive.service import Archive
 # --- the register ---------------------------------------------------------------------------
 REGISTER_COLUMNS = ("时间", "调阅人", "调阅事由", "审批人", "申请编号", "条目", "方式", "结果")
 OUTCOME_ZH = {"completed": "已调阅", "started": "调阅中", "stopped": "中止",
-              "digest-mismatch": "校验不符", "exported": "已提取"}
+              "digest-mismatch": "校验不符", "exported": "已提取",
+              "redelivered": "重新交付（不另计次）"}
 
 
 def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None) -> list[dict]:
@@ -32,8 +33,12 @@ def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None
         else:
             row = {"at": doc["at"], "person": person, "name": names.get(person, person),
                    "reason": doc["reason"], "approved_by": doc["approved_by"],
-                   "request": doc["request"], "item": doc["item"], "how": doc["how"],
+                   "request": doc.get("request"), "item": doc["item"], "how": doc["how"],
                    "outcome": OUTCOME_ZH.get(doc["outcome"], doc["outcome"])}
+            if doc.get("inspection"):  # an auditor's playback: the inspection, no request
+                row["inspection"] = doc["inspection"]
+            if doc.get("export"):
+                row["export"] = doc["export"]
         row["kind"] = doc["kind"]
         rows.append(row)
     rows.sort(key=lambda r: r["at"])
@@ -52,6 +57,8 @@ def row_cells(r: dict, zone) -> list[str]:
     at = parse_iso(r["at"])
     when = at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if zone else r["at"]
     how = {"player": "播放器", "link": "本机链接", "export": "提取拷贝", "view": "查看",
-           "extract": "提取", "approve": "批准", "deny": "驳回"}.get(r["how"], r["how"])
-    return [when, f"{r['name']}（{r['person']}）", r["reason"], r["approved_by"], r["request"],
+           "extract": "提取", "approve": "批准", "deny": "驳回",
+           "inspect": "回放检查记录"}.get(r["how"], r["how"])
+    basis = r["request"] or (f"检查 {r['inspection']}" if r.get("inspection") else "-")
+    return [when, f"{r['name']}（{r['person']}）", r["reason"], r["approved_by"], basis,
             r["item"], how, r["outcome"]]

@@ -37,6 +37,12 @@ MAX_QUERY_ITEMS = 5000
 APPROVING_ROLES = ("approver", "legal")
 FALLBACK_POSITION = "局领导"  # items of no configured unit
 PURPOSE_ZH = {"view": "查看", "extract": "提取"}
+DEFAULT_EXPORTS = 1  # an extract approval without --exports allows one export
+MAX_EXPORTS = 20
+# An approval signed before approvals named their number of exports allows this many, the
+# exports already made under it counted (the signed decision cannot be amended afterwards,
+# and an unsigned number beside it would be a number anyone with the database could raise).
+LEGACY_EXPORTS = 1
 
 
 class AccessRefused(CustodyError):
@@ -170,7 +176,9 @@ def list_requests(archive: Archive, status: str | None = None,
              "purpose": r["purpose"], "reason": r["reason"], "items": len(r["items"]),
              "at": r["at"], "units": r["units"],
              "decided_by": (r.get("decision") or {}).get("decision", {}).get("by"),
-             "until": r.get("valid_until") or r["until"]} for r in docs]
+             "until": r.get("valid_until") or r["until"],
+             "exports_allowed": allowed_exports(r) if r["purpose"] == "extract" else None}
+            for r in docs]
 
 
 def get_request(catalog: Catalog, request_id: str) -> dict:
@@ -201,12 +209,33 @@ def _approval_problem(catalog: Catalog, req: dict, approver: Person,
     return None
 
 
+def allowed_exports(req: dict) -> int:
+    """How many exports (signed packages) an approved request allows: the number its signed
+    decision names; none for a view request or one not approved."""
+    decision = (req.get("decision") or {}).get("decision") or {}
+    if req.get("purpose") != "extract" or decision.get("decision") != "approved":
+        return 0
+    n = decision.get("exports")
+    return LEGACY_EXPORTS if n is None else int(n)
+
+
 @people.records_refusals("access decide")
 def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note: str,
-           ctx: AccessContext) -> dict:
-    """Approve or deny a pending request, signed with the approver's own key."""
+           ctx: AccessContext, exports: int | None = None) -> dict:
+    """Approve or deny a pending request, signed with the approver's own key. An extract
+    approval names how many exports it allows (``exports``, default one): each export is
+    one signed package (archive.access.export)."""
     catalog = archive.catalog
     req = get_request(catalog, request_id)
+    if exports is not None:
+        if not approve:
+            raise InputError("--exports is for an approval; a denial allows nothing")
+        if req["purpose"] != "extract":
+            raise InputError(f"request {request_id} asks to view; --exports is for extract "
+                             "requests", subject=request_id)
+        if not 1 <= exports <= MAX_EXPORTS:
+            raise InputError(f"--exports {exports}: give 1 to {MAX_EXPORTS}",
+                             subject=request_id)
     action = "approve" if approve else "deny"
     approver = person_of(catalog, actor.person_id)
     if approver is None:  # identified, then removed (a race): fail closed, and recorded
@@ -227,6 +256,8 @@ def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note:
                 "at": iso(at),
                 "note": note or "", "until": until if approve else None,
                 "position": sorted(set(approver.positions))}
+    if approve and req["purpose"] == "extract":
+        decision["exports"] = exports or DEFAULT_EXPORTS
     signed = {"decision": decision, "key_id": actor.key.key_id,
               "signature": actor.key.sign(decision)}
     if not verify_decision(catalog, signed):
@@ -238,7 +269,8 @@ def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note:
         req["valid_until"] = until
     entry = archive.ledger.append(actor, f"access-{decision['decision']}", request_id, {
         "request_hash": decision["request_hash"], "note": decision["note"],
-        "until": decision["until"], "signature": signed["signature"]})
+        "until": decision["until"], "signature": signed["signature"]}
+        | ({"exports": decision["exports"]} if "exports" in decision else {}))
     req["decision_ledger_seq"] = entry.seq
     catalog.put_record("requests", request_id, req)
     return req
@@ -288,30 +320,34 @@ def usable_problem(catalog: Catalog, req: dict, item_id: str | None, purpose: st
     return None
 
 
-def find_request_for(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
-                     purpose: str) -> dict:
-    """The actor's approved, unexpired request covering the item, or a recorded refusal."""
-    catalog = archive.catalog
+def request_for(catalog: Catalog, person_id: str, item_id: str, request_id: str | None,
+                purpose: str) -> tuple[dict | None, str]:
+    """The person's approved, unexpired request covering the item (``request_id``, or their
+    newest that does), and ''; or None and why none does. Nothing is recorded here."""
     if request_id is not None:
         req = get_request(catalog, request_id)
         problem = usable_problem(catalog, req, item_id, purpose)
-        if problem is None and req["requester"] != actor.person_id:
-            problem = f"request {request_id} was made by {req['requester']}, not {actor.person_id}"
-        if problem is None:
-            return req
-        raise _record_refusal(archive, actor, purpose, item_id, problem,
-                              {"request": request_id})
-    mine = catalog.list_records("requests", requester=actor.person_id)
+        if problem is None and req["requester"] != person_id:
+            problem = f"request {request_id} was made by {req['requester']}, not {person_id}"
+        return (req, "") if problem is None else (None, problem)
+    mine = catalog.list_records("requests", requester=person_id)
     reasons = []
     for req in sorted(mine, key=lambda r: r["at"], reverse=True):
         if item_id not in req["items"]:
             continue
         problem = usable_problem(catalog, req, item_id, purpose)
         if problem is None:
-            return req
+            return req, ""
         reasons.append(problem)
-    why = "; ".join(reasons) if reasons else (
-        f"{actor.person_id} has no approved request covering item {item_id}")
-    raise _record_refusal(archive, actor, purpose, item_id, why)
+    return None, "; ".join(reasons) if reasons else (
+        f"{person_id} has no approved request covering item {item_id}")
 
 
+def find_request_for(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
+                     purpose: str) -> dict:
+    """The actor's approved, unexpired request covering the item, or a recorded refusal."""
+    req, why = request_for(archive.catalog, actor.person_id, item_id, request_id, purpose)
+    if req is not None:
+        return req
+    raise _record_refusal(archive, actor, purpose, item_id, why,
+                          {"request": request_id} if request_id is not None else None)

@@ -7,6 +7,7 @@ suite in ``tests/contract/test_catalog_contract.py`` runs against each backend.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -20,6 +21,7 @@ from archive.domain.model import (
     Lock,
     MetadataVersion,
     ObjectRecord,
+    iso,
     utc,
 )
 
@@ -114,11 +116,26 @@ def sort_time(item: Item) -> datetime:
     return item.description.recorded_start or item.ingested_at
 
 
+def item_cases(item: Item) -> list[str]:
+    """The cases an item belongs to: the one its description names, then those it was linked
+    to (``case link`` records them in ``item.retention["cases"]``). The one notion of "the
+    items of a case": ``Query(case_id=...)`` finds an item by any of them."""
+    ids = [item.description.case_id] if item.description.case_id else []
+    return list(dict.fromkeys(ids + [c for c in item.retention.get("cases", []) if c]))
+
+
 class Catalog(ABC):
     """What the archive needs from a catalog database."""
 
     #: where it lives, for error messages (a path or a URI without credentials)
     endpoint: str = ""
+    #: "sqlite" or "mongodb": which of a schema step's functions applies (catalog.schema)
+    backend: str = ""
+    #: the schema version the stored data has (``archive.catalog.schema``); a new catalog is
+    #: made at the current one
+    schema_version: int = 0
+    #: stored times keep this many microseconds (BSON keeps milliseconds)
+    time_resolution_us: int = 1
     #: set by the Archive: item states and records written are noted for the WORM store's
     #: journal (``archive.journal``), so the catalog can be rebuilt from the store alone
     journal = None
@@ -202,6 +219,37 @@ class Catalog(ABC):
     def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
         """Counts of matching items grouped by one search key (officer: per officer)."""
 
+    # --- what the search index holds, to compare with the signed record -------------------
+    @abstractmethod
+    def index_state(self, item_id: str) -> dict | None:
+        """The search and lot fields of an item as the index stores them, read from the
+        columns and index rows searches use (not from the item's record), in the form of
+        ``expected_index``; None for no such item."""
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """Reads inside see one state of the catalog (the index check compares counts with
+        the items it walked, while others may be writing). Only reads may happen inside."""
+        return contextlib.nullcontext()
+
+    def index_totals(self) -> dict:
+        """Totals the index keeps beside the rows (the longest recording, counts): compared
+        with the totals of the items by ``archive.catalog.consistency``. Keys a backend does
+        not store are absent."""
+        return {}
+
+    def index_grams(self, text: str | None) -> list[str]:
+        """The bigram rows that index one party or cause text."""
+        return sorted(bigrams(text or ""))
+
+    def expected_index(self, item: Item) -> dict:
+        """What ``index_state`` must give for ``item`` (its current version and state)."""
+        return expected_index(item, self.time_resolution_us, self.index_grams)
+
+    # --- schema ---------------------------------------------------------------------------
+    @abstractmethod
+    def set_schema_version(self, version: int) -> None:
+        """Record that the stored data now has this schema version (catalog.schema)."""
+
     # --- small record collections ---------------------------------------------------------
     @abstractmethod
     def put_record(self, collection: str, record_id: str, doc: dict) -> None:
@@ -240,6 +288,38 @@ class Catalog(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _stored_time(dt: datetime | None, resolution_us: int) -> str | None:
+    if dt is None:
+        return None
+    dt = utc(dt)
+    return iso(dt.replace(microsecond=dt.microsecond - dt.microsecond % resolution_us))
+
+
+def expected_index(item: Item, resolution_us: int = 1,
+                   grams: Callable[[str | None], list[str]] = lambda t: sorted(bigrams(t or ""))
+                   ) -> dict:
+    """The search and lot fields of an item as its description and state give them, in the
+    backend-neutral form ``Catalog.index_state`` answers: what each index must hold."""
+    d = item.description
+    sort = _stored_time(sort_time(item), resolution_us)
+    people = sorted(dict.fromkeys(d.officers + d.assisting))
+    cases = sorted(item_cases(item))
+    return {
+        "version": item.version, "sha256": item.sha256, "kind": d.kind, "unit": d.unit,
+        "device_id": d.device_id, "case_id": d.case_id, "activity_id": d.activity_id,
+        "activity_type": d.activity_type, "officers": people,
+        "officers_sort": [sort] if people else [], "cases": cases,
+        "cases_sort": [sort] if cases else [],
+        "start": _stored_time(d.recorded_start, resolution_us),
+        "end": _stored_time(d.recorded_end or d.recorded_start, resolution_us),
+        "sort": sort, "party": d.party or None, "cause": d.cause or None,
+        "party_grams": grams(d.party) if d.party else [],
+        "cause_grams": grams(d.cause) if d.cause else [],
+        "tier": item.tier, "status": item.status,
+        "retain_until": _stored_time(item.retain_until, resolution_us),
+    }
 
 
 def check_collection(collection: str) -> None:

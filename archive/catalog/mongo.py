@@ -34,6 +34,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from archive.catalog import schema
 from archive.catalog.base import (
     Catalog,
     Page,
@@ -42,6 +43,7 @@ from archive.catalog.base import (
     check_collection,
     check_group_key,
     check_next_version,
+    item_cases,
     sort_time,
 )
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
@@ -49,17 +51,19 @@ from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, Objec
 
 SERVICE = "MongoDB catalog"
 DUPLICATE_KEY = 11000
-_EQUAL_FIELDS = ("unit", "device_id", "case_id", "tier", "kind", "activity_type",
-                 "activity_id", "status")
+_EQUAL_FIELDS = ("unit", "device_id", "tier", "kind", "activity_type", "activity_id",
+                 "status")
 _MS = timedelta(milliseconds=1)
 _US = timedelta(microseconds=1)
 _MAX_SPAN = "max_span_us"
+_SCHEMA_ID = "schema"  # the document in catalog_meta that holds the schema version
 
 # Every search key leads an index that continues in search order, so a filtered page is read
 # in order from the index instead of being sorted in memory.
 ITEM_INDEXES: list[list[tuple[str, int]]] = [
     [(key, ASCENDING), ("sort", ASCENDING)]
-    for key in ("unit", "device_id", "officers", "case_id", "activity_id", "activity_type",
+    # cases: every case an item belongs to, named or linked (catalog.base.item_cases)
+    for key in ("unit", "device_id", "officers", "cases", "activity_id", "activity_type",
                 "tier", "kind", "status", "party_grams", "cause_grams")
 ] + [
     [("retain_until", ASCENDING)],
@@ -131,6 +135,9 @@ def _is_duplicate(exc: BulkWriteError) -> bool:
 
 
 class MongoCatalog(Catalog):
+    backend = "mongodb"
+    time_resolution_us = 1000  # BSON dates keep milliseconds
+
     def __init__(self, client_or_uri: MongoClient | str, database: str = "custody") -> None:
         """``client_or_uri``: a MongoDB URI, or a client (pymongo's, or mongomock's in tests).
         A client given is the caller's to close."""
@@ -155,14 +162,39 @@ class MongoCatalog(Catalog):
         self._records = self.db.get_collection("records", **options)
         self._ledger = self.db.get_collection("ledger", **options)
         self._stats = self.db.get_collection("stats", **options)
+        self._meta = self.db.get_collection("catalog_meta", **options)
         try:
             self.client.admin.command("ping")  # fail now, at startup, not mid-ingest
-            self._create_indexes()
+            self.schema_version = self._open_schema()
+            if self.schema_version == schema.current():
+                self._create_indexes()
         except PyMongoError as exc:
             if self._owns_client:
                 self.client.close()
             self._raise_unavailable(exc)
             raise
+
+    def _open_schema(self) -> int:
+        """The stored schema version. A database holding nothing gets the current one; a
+        catalog from before versions existed (data, no version document) is version 1; an
+        older or newer one is left as it is (archive.catalog.schema)."""
+        found = self._meta.find_one({"_id": _SCHEMA_ID})
+        if found is not None:
+            return int(found["version"])
+        if any(c.find_one({}, {"_id": 1}) is not None
+               for c in (self._items, self._records, self._ledger, self._objects)):
+            return schema.FIRST
+        try:
+            self._meta.insert_one({"_id": _SCHEMA_ID, "version": schema.current()})
+        except DuplicateKeyError:  # another process made it first
+            pass
+        return int(self._meta.find_one({"_id": _SCHEMA_ID})["version"])
+
+    @_service_errors
+    def set_schema_version(self, version: int) -> None:
+        self._meta.update_one({"_id": _SCHEMA_ID}, {"$set": {"version": int(version)}},
+                              upsert=True)
+        self.schema_version = version
 
     def _create_indexes(self) -> None:
         for keys in ITEM_INDEXES:
@@ -221,7 +253,7 @@ class MongoCatalog(Catalog):
             "officers": list(dict.fromkeys(d.officers + d.assisting)),
             "start": d.recorded_start, "end": d.recorded_end or d.recorded_start,
             "sort": sort_time(item), "party": d.party, "cause": d.cause,
-            "case_id": d.case_id, "activity_id": d.activity_id,
+            "case_id": d.case_id, "cases": item_cases(item), "activity_id": d.activity_id,
             "activity_type": d.activity_type, "tier": item.tier, "kind": d.kind,
             "status": item.status, "retain_until": item.retain_until, "dedupe": item.dedupe,
             "sha256": item.sha256, "version": item.version, **grams,
@@ -313,7 +345,7 @@ class MongoCatalog(Catalog):
     def save_state(self, item: Item) -> None:
         done = self._items.update_one({"_id": item.id, "version": item.version}, {"$set": {
             "status": item.status, "tier": item.tier, "retain_until": item.retain_until,
-            "doc": item.to_record()}})
+            "cases": item_cases(item), "doc": item.to_record()}})
         if done.matched_count:
             self._note_item(item)
             return
@@ -349,6 +381,8 @@ class MongoCatalog(Catalog):
                             if getattr(q, name) is not None]
         if q.officer is not None:
             cond.append({"officers": q.officer})
+        if q.case_id is not None:
+            cond.append({"cases": q.case_id})
         for name in ("party", "cause"):
             text = getattr(q, name)
             if text is not None:
@@ -405,16 +439,49 @@ class MongoCatalog(Catalog):
     @_service_errors
     def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
         check_group_key(key)
-        field = "officers" if key == "officer" else key
+        field = {"officer": "officers", "case_id": "cases"}.get(key, key)
         pipeline: list[dict] = [{"$match": _and(self._conditions(query or Query()))}]
         if key == "officer":
             pipeline.append({"$unwind": "$officers"})
+        elif key == "case_id":  # per case, as per officer; an item of no case under ""
+            pipeline.append({"$unwind": {"path": "$cases",
+                                         "preserveNullAndEmptyArrays": True}})
         pipeline.append({"$group": {"_id": f"${field}", "n": {"$sum": 1}}})
         counts: dict[str, int] = {}
         for row in self._items.aggregate(pipeline):
             name = row["_id"] or ""  # absent and empty are one group, as in SQLite
             counts[name] = counts.get(name, 0) + row["n"]
         return counts
+
+    # --- the index as stored ---------------------------------------------------------------
+    @_service_errors
+    def index_state(self, item_id: str) -> dict | None:
+        f = self._items.find_one({"_id": item_id}, {"doc": 0})
+        if f is None:
+            return None
+
+        def when(name: str) -> str | None:
+            return iso(f.get(name)) if f.get(name) is not None else None
+
+        people = sorted(set(f.get("officers") or []))
+        cases = sorted(set(f.get("cases") or []))
+        # in one document the officers and cases share the item's sort key
+        return {"version": f.get("version"), "sha256": f.get("sha256"),
+                "kind": f.get("kind"), "unit": f.get("unit"),
+                "device_id": f.get("device_id"), "case_id": f.get("case_id"),
+                "activity_id": f.get("activity_id"), "activity_type": f.get("activity_type"),
+                "officers": people, "officers_sort": [when("sort")] if people else [],
+                "cases": cases, "cases_sort": [when("sort")] if cases else [],
+                "start": when("start"), "end": when("end"), "sort": when("sort"),
+                "party": f.get("party") or None, "cause": f.get("cause") or None,
+                "party_grams": sorted(f.get("party_grams") or []),
+                "cause_grams": sorted(f.get("cause_grams") or []),
+                "tier": f.get("tier"), "status": f.get("status"),
+                "retain_until": when("retain_until")}
+
+    @_service_errors
+    def index_totals(self) -> dict:
+        return {"max_span_us": self._max_span() // _US}
 
     # --- records -------------------------------------------------------------------------
     @_service_errors

@@ -8,6 +8,7 @@ by walking the time index instead (its first page fills at once).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from archive.catalog import schema
 from archive.catalog.base import (
     Catalog,
     Page,
@@ -24,6 +26,7 @@ from archive.catalog.base import (
     check_collection,
     check_group_key,
     check_next_version,
+    item_cases,
     sort_time,
 )
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
@@ -51,7 +54,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS items_dedupe ON items(dedupe) WHERE dedupe IS 
 CREATE INDEX IF NOT EXISTS items_sort ON items(sort_us);
 CREATE INDEX IF NOT EXISTS items_unit ON items(unit, sort_us);
 CREATE INDEX IF NOT EXISTS items_device ON items(device_id, sort_us);
-CREATE INDEX IF NOT EXISTS items_case ON items(case_id, sort_us);
 CREATE INDEX IF NOT EXISTS items_activity ON items(activity_id, sort_us);
 CREATE INDEX IF NOT EXISTS items_activity_type ON items(activity_type, sort_us);
 CREATE INDEX IF NOT EXISTS items_tier ON items(tier, sort_us);
@@ -65,6 +67,11 @@ CREATE TABLE IF NOT EXISTS item_officers (
     officer TEXT NOT NULL, sort_us INTEGER NOT NULL, item_rowid INTEGER NOT NULL,
     PRIMARY KEY (officer, sort_us, item_rowid)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS item_officers_item ON item_officers(item_rowid);
+-- every case an item belongs to (named in its description, or linked): catalog.base.item_cases
+CREATE TABLE IF NOT EXISTS item_cases (
+    case_id TEXT NOT NULL, sort_us INTEGER NOT NULL, item_rowid INTEGER NOT NULL,
+    PRIMARY KEY (case_id, sort_us, item_rowid)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS item_cases_item ON item_cases(item_rowid);
 CREATE TABLE IF NOT EXISTS item_versions (
     item_id TEXT NOT NULL, version INTEGER NOT NULL, doc TEXT NOT NULL,
     UNIQUE (item_id, version));
@@ -101,13 +108,18 @@ WHEN OLD.tier IS NOT NEW.tier OR OLD.status IS NOT NEW.status BEGIN
 END;
 """
 
-_EQUAL_COLUMNS = {"unit": "unit", "device_id": "device_id", "case_id": "case_id",
+_EQUAL_COLUMNS = {"unit": "unit", "device_id": "device_id",
                   "tier": "tier", "kind": "kind", "activity_type": "activity_type",
                   "activity_id": "activity_id", "status": "status"}
+_GROUP_COLUMNS = _EQUAL_COLUMNS | {"case_id": "case_id"}
 
 
 def to_us(dt: datetime | None) -> int | None:
     return None if dt is None else (dt - _EPOCH) // _US
+
+
+def from_us(us: int | None) -> datetime | None:
+    return None if us is None else _EPOCH + us * _US
 
 
 def _dumps(doc: object) -> str:
@@ -115,6 +127,8 @@ def _dumps(doc: object) -> str:
 
 
 class SQLiteCatalog(Catalog):
+    backend = "sqlite"
+
     def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
         self.endpoint = str(self.path)
@@ -124,11 +138,40 @@ class SQLiteCatalog(Catalog):
         self._all_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            self.schema_version = self._open_schema()
         except sqlite3.DatabaseError as exc:
             raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
         except OSError as exc:
             raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+
+    def _open_schema(self) -> int:
+        """The stored schema version (PRAGMA user_version). A new file gets the current schema
+        and version; a catalog from before versions existed (tables, user_version 0) is
+        version 1. Only a catalog at the current version has its schema (re)asserted: an
+        older or newer one is left exactly as it is, for 'custody upgrade' or a newer
+        custody (archive.catalog.schema)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            stored = found = db.execute("PRAGMA user_version").fetchone()[0]
+            if found == 0:
+                tables = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' "
+                                    "AND name='items'").fetchone()[0]
+                found = schema.FIRST if tables else schema.current()
+            if found == schema.current():
+                for statement in _statements(_SCHEMA):
+                    db.execute(statement)
+                if stored != found:  # a new file
+                    db.execute(f"PRAGMA user_version={found}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return found
+
+    def set_schema_version(self, version: int) -> None:
+        self.db.execute(f"PRAGMA user_version={int(version)}")
+        self.schema_version = version
 
     # --- connections ---------------------------------------------------------------------
     @property
@@ -262,7 +305,7 @@ class SQLiteCatalog(Catalog):
             self._refuse_existing(db, items)
             rowid = db.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0]
             max_span = 0
-            rows, officer_rows, version_rows = [], [], []
+            rows, officer_rows, case_rows, version_rows = [], [], [], []
             for item in items:
                 rowid += 1
                 cols, current = self._columns(item)
@@ -276,6 +319,7 @@ class SQLiteCatalog(Catalog):
                     max_span = max(max_span, cols["end_us"] - cols["start_us"])
                 people = dict.fromkeys(item.description.officers + item.description.assisting)
                 officer_rows += [(o, cols["sort_us"], rowid) for o in people]
+                case_rows += [(c, cols["sort_us"], rowid) for c in item_cases(item)]
                 version_rows.append((item.id, item.version, current))
             names = list(rows[0])
             db.executemany(f"INSERT INTO items ({','.join(names)}) VALUES "
@@ -286,6 +330,7 @@ class SQLiteCatalog(Catalog):
                            [(k, v, n) for (k, v), n in counted.items()])
             self._bump(db, bumps)
             db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)", officer_rows)
+            db.executemany("INSERT OR IGNORE INTO item_cases VALUES (?, ?, ?)", case_rows)
             db.executemany("INSERT INTO item_versions VALUES (?, ?, ?)", version_rows)
             db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
                        (max_span,))
@@ -321,6 +366,7 @@ class SQLiteCatalog(Catalog):
             people = dict.fromkeys(item.description.officers + item.description.assisting)
             db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)",
                            [(o, cols["sort_us"], rowid) for o in people])
+            self._set_cases(db, rowid, cols["sort_us"], item, force=True)
             db.execute("INSERT INTO item_versions VALUES (?, ?, ?)",
                        (item_id, version.version, _dumps(version.to_dict())))
             if cols["start_us"] is not None:
@@ -329,9 +375,25 @@ class SQLiteCatalog(Catalog):
         self._note_item(item)
         return item
 
+    @staticmethod
+    def _set_cases(db: sqlite3.Connection, rowid: int, sort_us: int, item: Item,
+                   force: bool = False) -> None:
+        """The item's case rows: its description's case and the cases linked to it."""
+        want = item_cases(item)
+        if not force:
+            have = [r[0] for r in db.execute(
+                "SELECT case_id FROM item_cases WHERE item_rowid=? AND sort_us=?",
+                (rowid, sort_us))]
+            if sorted(have) == sorted(want):
+                return
+        db.execute("DELETE FROM item_cases WHERE item_rowid=?", (rowid,))
+        db.executemany("INSERT OR IGNORE INTO item_cases VALUES (?, ?, ?)",
+                       [(c, sort_us, rowid) for c in want])
+
     def save_state(self, item: Item) -> None:
         with self._write() as db:
-            row = db.execute("SELECT version FROM items WHERE id=?", (item.id,)).fetchone()
+            row = db.execute("SELECT version, rowid, sort_us FROM items WHERE id=?",
+                             (item.id,)).fetchone()
             if row is None:
                 raise NotFound(f"no item {item.id}", subject=item.id)
             if row[0] != item.version:
@@ -340,6 +402,7 @@ class SQLiteCatalog(Catalog):
             db.execute("UPDATE items SET status=?, tier=?, retain_until_us=?, doc=? WHERE id=?",
                        (item.status, item.tier, to_us(item.retain_until),
                         _dumps(item.to_record()), item.id))
+            self._set_cases(db, row[1], row[2], item)  # a case link changes the state only
         self._note_item(item)
 
     def get_item(self, item_id: str) -> Item | None:
@@ -393,6 +456,9 @@ class SQLiteCatalog(Catalog):
             if v is not None:
                 cond.append(f"{alias}.{col}=?")
                 params.append(v)
+        if q.case_id is not None:  # named or linked: a case has few items, so they lead
+            cond.append(f"{alias}.rowid IN (SELECT item_rowid FROM item_cases WHERE case_id=?)")
+            params.append(q.case_id)
         for field in ("party", "cause"):
             text = getattr(q, field)
             if text is None:
@@ -493,14 +559,111 @@ class SQLiteCatalog(Catalog):
             sql, params = built
             built = (f"SELECT officer, count(*) FROM item_officers WHERE item_rowid IN ({sql}) "
                      "GROUP BY officer", params)
+        elif key == "case_id":
+            return self._count_by_case(q)
         elif key in ("party", "cause"):
             built = self._select(q, f"(SELECT text FROM terms WHERE id=i.{key}_term), count(*)",
                                  f" GROUP BY i.{key}_term")
         else:
-            col = _EQUAL_COLUMNS[key]
+            col = _GROUP_COLUMNS[key]
             built = self._select(q, f"i.{col}, count(*)", f" GROUP BY i.{col}")
         rows = [] if built is None else self.db.execute(*built).fetchall()
         return {("" if k is None else k): n for k, n in rows}
+
+    def _count_by_case(self, q: Query) -> dict[str, int]:
+        """Per case, as per officer: an item counts under every case it belongs to; those
+        that belong to none under ""."""
+        built = self._select(q, "i.rowid AS r")
+        if built is None:
+            return {}
+        sql, params = built
+        counts = dict(self.db.execute(
+            f"SELECT case_id, count(*) FROM item_cases WHERE item_rowid IN ({sql}) "
+            "GROUP BY case_id", params).fetchall())
+        none = self.db.execute(
+            f"SELECT count(*) FROM ({sql}) m WHERE NOT EXISTS (SELECT 1 FROM item_cases c "
+            "WHERE c.item_rowid=m.r)", params).fetchone()[0]
+        if none:
+            counts[""] = none
+        return counts
+
+    # --- the index as stored ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction on this thread's connection: WAL keeps its view fixed."""
+        db = self.db
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
+
+    def index_grams(self, text: str | None) -> list[str]:
+        return sorted(bigrams(text or "") or ({text} if text else set()))
+
+    def _term_state(self, field: str, term_id: int | None) -> tuple:
+        """(text, grams, grams counted, used) of a term, as searches read it."""
+        if term_id is None:
+            return None, [], [], None
+        row = self.db.execute("SELECT text, n FROM terms WHERE id=? AND field=?",
+                              (term_id, field)).fetchone()
+        if row is None:
+            return None, [], [], False
+        grams = sorted(r[0] for r in self.db.execute(
+            "SELECT gram FROM term_grams WHERE field=? AND term_id=?", (field, term_id)))
+        counted = sorted(r[0] for r in self.db.execute(
+            f"SELECT gram FROM gram_counts WHERE field=? AND n>0 AND gram IN "
+            f"({','.join('?' * len(grams))})", (field, *grams))) if grams else []
+        return row[0], grams, counted, row[1] > 0
+
+    def index_state(self, item_id: str) -> dict | None:
+        row = self.db.execute(
+            "SELECT rowid, version, sha256, kind, unit, device_id, case_id, activity_id, "
+            "activity_type, start_us, end_us, sort_us, party_term, cause_term, tier, status, "
+            "retain_until_us FROM items WHERE id=?", (item_id,)).fetchone()
+        if row is None:
+            return None
+        (rowid, version, sha, kind, unit, device, case, act_id, act_type, start, end, sort,
+         party_term, cause_term, tier, status, until) = row
+        officers = self.db.execute("SELECT officer, sort_us FROM item_officers "
+                                   "WHERE item_rowid=?", (rowid,)).fetchall()
+        cases = self.db.execute("SELECT case_id, sort_us FROM item_cases WHERE item_rowid=?",
+                                (rowid,)).fetchall()
+        out = {"version": version, "sha256": sha, "kind": kind, "unit": unit,
+               "device_id": device, "case_id": case, "activity_id": act_id,
+               "activity_type": act_type,
+               "officers": sorted({o for o, _ in officers}),
+               "officers_sort": sorted({iso(from_us(t)) for _, t in officers}),
+               "cases": sorted({c for c, _ in cases}),
+               "cases_sort": sorted({iso(from_us(t)) for _, t in cases}),
+               "start": iso(from_us(start)), "end": iso(from_us(end)),
+               "sort": iso(from_us(sort)), "tier": tier, "status": status,
+               "retain_until": iso(from_us(until))}
+        for field, term in (("party", party_term), ("cause", cause_term)):
+            text, grams, counted, used = self._term_state(field, term)
+            out[field] = text
+            out[f"{field}_grams"] = grams
+            # a gram without a count row, or a term counted as unused, hides the item
+            out[f"{field}_gram_counts"] = counted
+            out[f"{field}_term_used"] = used
+        return out
+
+    def expected_index(self, item: Item) -> dict:
+        out = super().expected_index(item)
+        for field in ("party", "cause"):
+            out[f"{field}_gram_counts"] = out[f"{field}_grams"]
+            out[f"{field}_term_used"] = True if out[field] else None
+        return out
+
+    def index_totals(self) -> dict:
+        span = self.db.execute("SELECT value FROM stats WHERE key='max_span_us'").fetchone()
+        counts: dict[str, dict[str, int]] = {"tier": {}, "status": {}}
+        for key, value, n in self.db.execute("SELECT key, value, n FROM counts WHERE n!=0"):
+            counts.setdefault(key, {})[value] = n
+        terms: dict[str, dict[str, int]] = {"party": {}, "cause": {}}
+        for field, text, n in self.db.execute("SELECT field, text, n FROM terms WHERE n!=0"):
+            terms.setdefault(field, {})[text] = n
+        return {"max_span_us": span[0] if span else 0, "counts": counts, "terms": terms}
 
     # --- records -------------------------------------------------------------------------
     def put_record(self, collection: str, record_id: str, doc: dict) -> None:
@@ -559,6 +722,20 @@ class SQLiteCatalog(Catalog):
 
     def ledger_head(self) -> LedgerEntry | None:
         return self._head(self.db)
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script, for running them inside one transaction (executescript
+    would commit first)."""
+    out, part = [], ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        part += line
+        if sqlite3.complete_statement(part):
+            out.append(part.strip())
+            part = ""
+    return out
 
 
 class _Tx:

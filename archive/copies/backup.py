@@ -10,6 +10,7 @@ set), which custody runs when the tool is installed; the dump's own restore is
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from archive.catalog.base import Catalog, Query
 from archive.copies import OPERATORS
 from archive.domain.errors import InputError, ProblemFound, ServiceUnavailable
 from archive.domain.model import iso
+from archive.inputs import output_dir
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.worm.fsutil import fsync_dir
@@ -52,8 +54,18 @@ def back_up(archive: Archive, actor: Actor, to_dir: Path, uri: str | None = None
     return doc
 
 
+def backup_before_upgrade(catalog: Catalog, to_dir: Path, uri: str | None = None) -> dict:
+    """The backup 'custody upgrade' makes first. MongoDB without mongodump installed (an
+    offline archive machine may lack the Database Tools): every document of every collection
+    in MongoDB Extended JSON, one gzip file, rather than no backup at all."""
+    if catalog.backend == "mongodb" and (shutil.which("mongodump") is None or not uri):
+        output_dir(to_dir, "backup folder")
+        return _documents(catalog, to_dir)
+    return backup(catalog, to_dir, uri)
+
+
 def backup(catalog: Catalog, to_dir: Path, uri: str | None = None) -> dict:
-    to_dir.mkdir(parents=True, exist_ok=True)
+    output_dir(to_dir, "--to")
     from archive.catalog.sqlite import SQLiteCatalog
 
     if isinstance(catalog, SQLiteCatalog):
@@ -118,4 +130,37 @@ def _mongodump(catalog, to_dir: Path, uri: str | None) -> dict:
            f"--gzip --archive={dest.name}"}
     dest.with_suffix(".json").write_text(json.dumps(doc, ensure_ascii=False, indent=2),
                                          encoding="utf-8")
+    return doc
+
+
+def _documents(catalog, to_dir: Path) -> dict:
+    """Each line: {"collection": name, "document": the document in canonical Extended JSON};
+    loaded back with bson.json_util.loads and insert_one per line."""
+    from bson import json_util
+
+    dest = to_dir / f"catalog-{_stamp()}.documents.jsonl.gz"
+    part = dest.with_name(dest.name + ".part")
+    if dest.exists() or part.exists():
+        raise InputError(f"{dest} exists; a backup never overwrites", subject=str(dest))
+    counts: dict[str, int] = {}
+    options = json_util.CANONICAL_JSON_OPTIONS
+    with gzip.open(part, "wt", encoding="utf-8") as out:
+        for name in sorted(catalog.db.list_collection_names()):
+            n = 0
+            for doc in catalog.db[name].find().sort("_id", 1):
+                out.write(json_util.dumps({"collection": name, "document": doc},
+                                          json_options=options) + "\n")
+                n += 1
+            counts[name] = n
+    with open(part, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(part, dest)
+    fsync_dir(dest.parent)
+    doc = {"type": "custody.catalog-backup", "backend": "mongodb", "method": "documents",
+           "source": catalog.endpoint, "file": dest.name, "sha256": _sha256(dest),
+           "size": dest.stat().st_size, "at": iso(datetime.now(timezone.utc)),
+           "collections": counts,
+           "restore": "each line: insert 'document' (bson.json_util.loads) into 'collection'"}
+    dest.with_name(dest.name.removesuffix(".jsonl.gz") + ".json").write_text(
+        json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
     return doc

@@ -6,6 +6,12 @@ the small records, the ledger entries, ``archive.journal``), the signed ledger c
 (checked against the rebuilt ledger), and the signed destruction registers (tombstones).
 Anything that does not verify is reported with its key and left out; nothing in the store is
 changed. The target catalog must be empty: a rebuild never merges into a live catalog.
+
+Two stations that archive the same bytes with the same description at the same moment both
+sign a first metadata version before either catalogs it; the catalog keeps one item and the
+other version stays in the store (write-once). That version is evidence of the race, not an
+orphan and not an error: the rebuild names it as superseded, with the item that won, and
+rebuilds that item once.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from archive.catalog.base import RECORD_COLLECTIONS, Catalog, Query
-from archive.domain.errors import InputError
+from archive.domain.errors import DuplicateItem, InputError
 from archive.domain.model import (
     Item,
     LedgerEntry,
@@ -24,6 +30,7 @@ from archive.domain.model import (
     ObjectRecord,
     StoredVersion,
     dedupe_key,
+    iso,
 )
 from archive.integrity.signing import Keyring
 from archive.ledger.chain import Ledger
@@ -46,6 +53,7 @@ class RebuildReport:
     states_from_journal: int = 0
     states_from_store: int = 0
     problems: list[dict] = field(default_factory=list)
+    superseded: list[dict] = field(default_factory=list)
     ledger_ok: bool | None = None
 
     def problem(self, code: str, key: str, message: str) -> None:
@@ -94,6 +102,50 @@ def _manifests(archive: Archive, report: RebuildReport
     return by_item, objects
 
 
+def _first(versions: list[tuple[MetadataVersion, dict]]) -> MetadataVersion:
+    return min(versions, key=lambda p: p[0].version)[0]
+
+
+def _drop_superseded(by_item: dict[str, list[tuple[MetadataVersion, dict]]],
+                     states: dict[str, dict], ledger: dict[int, dict],
+                     report: RebuildReport) -> None:
+    """One item per bytes and description, as the catalog itself keeps it. Of the items whose
+    first signed versions share that pair, the one the catalog had is rebuilt: the one with a
+    journal state, else one a ledger entry names, else the first signed (a catalog lost with
+    its journal leaves no other evidence, and the two descriptions are the same). The others
+    are left out and named as superseded, with the item that won."""
+    named = {e.get("subject") for e in ledger.values()}
+    groups: dict[str, list[str]] = defaultdict(list)
+    for item_id, versions in by_item.items():
+        first = _first(versions)
+        if first.version == 1:
+            groups[dedupe_key(first.digests.sha256, first.description)].append(item_id)
+
+    def evidence(item_id: str) -> tuple:
+        first = _first(by_item[item_id])
+        return (item_id not in states, item_id not in named, -len(by_item[item_id]),
+                first.created_at, item_id)
+
+    for ids in groups.values():
+        if len(ids) < 2:
+            continue
+        winner, *others = sorted(ids, key=evidence)
+        for other in others:
+            # a race's loser was never catalogued: no state, no entry, never corrected
+            if other in states or other in named or len(by_item[other]) > 1:
+                report.problem("duplicate-item", other, f"item {other} describes the same "
+                               f"bytes with the same metadata as item {winner}, and both were "
+                               "catalogued; left out")
+                by_item.pop(other)
+                continue
+            version, ref = by_item.pop(other)[0]
+            report.superseded.append({
+                "item": other, "superseded_by": winner, "key": ref["key"],
+                "version_id": ref["version_id"], "version": version.version,
+                "created_at": iso(version.created_at)})
+    report.superseded.sort(key=lambda s: s["key"])
+
+
 def rebuild(archive: Archive, target: Catalog,
             progress: Callable[[int], None] | None = None) -> RebuildReport:
     """Build ``target`` (empty) from ``archive.store``; ``archive.catalog`` is not read."""
@@ -114,6 +166,7 @@ def rebuild(archive: Archive, target: Catalog,
         for e in body["ledger"]:
             ledger.setdefault(e["seq"], e)
     by_item, objects = _manifests(archive, report)
+    _drop_superseded(by_item, states, ledger, report)
     for state in states.values():  # after a restore the item names its good version
         obj = state.get("storage", {}).get("object") or {}
         sha = state.get("sha256")
@@ -137,9 +190,12 @@ def rebuild(archive: Archive, target: Catalog,
                                            min(v.created_at for v in versions)))
             report.objects += 1
         for item_id in sorted(by_item):
-            _rebuild_item(archive, target, item_id, sorted(by_item[item_id],
-                                                          key=lambda p: p[0].version),
-                          states.get(item_id), objects, report)
+            try:
+                _rebuild_item(archive, target, item_id, sorted(by_item[item_id],
+                                                              key=lambda p: p[0].version),
+                              states.get(item_id), objects, report)
+            except DuplicateItem as dup:  # whatever the store holds, the rest is rebuilt
+                report.problem("duplicate-item", item_id, f"item {item_id}: {dup}; left out")
             if progress:
                 progress(1)
         for (collection, record_id), doc in sorted(records.items()):

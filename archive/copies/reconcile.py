@@ -5,6 +5,12 @@ version signed by the archive sits beside it and the bytes read back with its di
 otherwise it is reported (it stays locked: nothing here deletes). Items whose ingestion never
 reached the ledger get their entry. Unfinished uploads of writers that are gone are removed
 (they were never objects).
+
+A first metadata version whose bytes and description are already another item is what two
+stations archiving the same offload at the same moment leave: both signed a description
+before either catalogued it, and the catalog kept one. It is evidence of that race, kept
+write-once like everything else, and reported as superseded by the item that won: not an
+orphan, not adopted.
 """
 
 from __future__ import annotations
@@ -13,7 +19,16 @@ import os
 from datetime import datetime, timezone
 
 from archive.catalog.base import Query
-from archive.domain.model import Item, ObjectRecord, StoredVersion, dedupe_key
+from archive.domain.errors import DuplicateItem
+from archive.domain.model import (
+    Item,
+    MetadataVersion,
+    ObjectRecord,
+    StoredVersion,
+    dedupe_key,
+    iso,
+    status_after_version,
+)
 from archive.integrity.fixity import digest_chunks
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
@@ -35,7 +50,7 @@ def _owner_pid(name: str) -> int | None:
 
 
 def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> dict:
-    report: dict = {"adopted": [], "versions_adopted": [], "orphans": [],
+    report: dict = {"adopted": [], "versions_adopted": [], "superseded": [], "orphans": [],
                     "ledger_recovered": [], "pending_discarded": [], "pending_kept": []}
     store, catalog = archive.store, archive.catalog
     objects = [(k, v) for k, v, _ in store.list_keys("objects/") if ".meta/" not in k]
@@ -49,14 +64,21 @@ def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> 
                 report["orphans"].append({"key": mkey, "reason": "metadata version unreadable "
                                           "or not signed by an archive key"})
                 continue
+            if version.digests.sha256 != sha:
+                report["orphans"].append({"key": mkey, "reason": "a signed metadata version "
+                                          "of other bytes than the object it lies beside"})
+                continue
             existing = catalog.get_item(version.item_id)
             ref = {"key": mkey, "version_id": mvid, "version": version.version}
             if existing is None and version.version == 1:
-                if _adopt(archive, actor, key, version_id, version, ref, report):
+                winner = catalog.item_by_dedupe(dedupe_key(sha, version.description))
+                if winner is not None:  # checked before reading the bytes: nothing to adopt
+                    _superseded(report, ref, version, winner.id)
+                elif _adopt(archive, actor, key, version_id, version, ref, report):
                     adopted_here = True
             elif existing is not None and version.version == existing.version + 1:
-                updated = catalog.add_version(existing.id, version, "pending-metadata"
-                                              if version.description.missing() else "archived")
+                updated = catalog.add_version(existing.id, version, status_after_version(
+                    version.description, existing.status, existing.checks))
                 updated.storage["manifests"].append(ref)
                 catalog.save_state(updated)
                 archive.ledger.append(actor, "metadata-version", existing.id,
@@ -83,8 +105,16 @@ def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> 
     return report
 
 
-def _adopt(archive: Archive, actor: Actor, key: str, version_id: str, version, ref: dict,
-           report: dict) -> bool:
+def _superseded(report: dict, ref: dict, version: MetadataVersion, winner: str) -> None:
+    report["superseded"].append({
+        "key": ref["key"], "version_id": ref["version_id"], "item": version.item_id,
+        "superseded_by": winner, "created_at": iso(version.created_at),
+        "reason": f"the same bytes and description are already item {winner}: a second "
+                  "station signed them at the same moment; kept as evidence of the race"})
+
+
+def _adopt(archive: Archive, actor: Actor, key: str, version_id: str,
+           version: MetadataVersion, ref: dict, report: dict) -> bool:
     store, catalog = archive.store, archive.catalog
     got = digest_chunks(store.read(key, version_id))
     if got != version.digests:
@@ -92,9 +122,9 @@ def _adopt(archive: Archive, actor: Actor, key: str, version_id: str, version, r
                                   "match its signed metadata"})
         return False
     dedupe = dedupe_key(got.sha256, version.description)
-    if catalog.item_by_dedupe(dedupe) is not None:
-        report["orphans"].append({"key": ref["key"], "reason": "superseded: the same bytes "
-                                  "and description are already an item"})
+    winner = catalog.item_by_dedupe(dedupe)
+    if winner is not None:  # catalogued by an ingest running beside this reconcile
+        _superseded(report, ref, version, winner.id)
         return False
     lock = store.lock(key, version_id)
     stored = StoredVersion(store.backend, store.location, key, version_id, got.size, lock)
@@ -105,7 +135,11 @@ def _adopt(archive: Archive, actor: Actor, key: str, version_id: str, version, r
                 retain_until=lock.retain_until, legal_hold=lock.legal_hold,
                 storage={"object": stored.to_dict(), "manifests": [ref]}, dedupe=dedupe,
                 events=[event("ingestion", actor.person_id, "adopted from the WORM store")])
-    catalog.add_item(item)
+    try:
+        catalog.add_item(item)
+    except DuplicateItem as dup:
+        _superseded(report, ref, version, dup.existing_id)
+        return False
     entry = archive.ledger.append(actor, "adopted", item.id, {"sha256": got.sha256,
                                                               "manifest": ref["key"]})
     item.storage["ledger_seq"] = entry.seq

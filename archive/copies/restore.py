@@ -24,6 +24,7 @@ from archive.copies.replica import read_errors
 from archive.copies.sync import copy_version, read_verified
 from archive.domain.errors import InputError, NotFound, ProblemFound
 from archive.domain.model import Item, MetadataVersion, iso
+from archive.inputs import read_text_input
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import WormStore
@@ -271,8 +272,9 @@ def restore(archive: Archive, replica: WormStore | None, actor: Actor,
 
 def failed_in_report(path: Path) -> list[str]:
     """The items a ``custody verify --json`` report found failing."""
+    text = read_text_input(path, "verification report")  # a FIFO or device is never read
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(text)
         results = doc["results"]
         ids = [r["item"] for r in results if not r["ok"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -345,6 +345,18 @@ class Item:
                    events=list(d.get("events", [])), dedupe=d.get("dedupe"))
 
 
+def status_after_version(description: Description, previous: str | None,
+                         checks: dict | None) -> str:
+    """An item's status once a metadata version is its current one: what the bytes showed at
+    ingest (findings, attention) outlives any description; only missing metadata comes
+    first, since the item must stay in the queue to be completed."""
+    if description.missing():
+        return "pending-metadata"
+    if previous == "attention" or (checks or {}).get("findings"):
+        return "attention"
+    return "archived"
+
+
 def dedupe_key(sha256: str, description: Description) -> str:
     """The same bytes offloaded twice with the same metadata are one item: this key names
     that pair. Where and when the copy came from (source, offload time) do not count."""

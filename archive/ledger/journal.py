@@ -62,6 +62,17 @@ def flush(journal: Journal, catalog, store: WormStore, key: SigningKey,
     mark = catalog.get_record(*WATERMARK) or {"seq": 0}
     entries = [e.to_dict() for e in catalog.ledger_entries(mark["seq"] + 1)]
     items, records = journal.take()
+    # what the catalog holds now, not what this command last wrote: another process may have
+    # written the same item or record since (two stations, one item), and the segment
+    # flushed last is the one a rebuild believes
+    for item_id in items:
+        item = catalog.get_item(item_id)
+        if item is not None:
+            items[item_id] = item.to_record()
+    for collection, record_id in records:
+        doc = catalog.get_record(collection, record_id)
+        if doc is not None:
+            records[(collection, record_id)] = doc
     if not (items or records or entries):
         return None
     body = {"type": "custody.catalog-journal", "at": iso(datetime.now(timezone.utc)),

@@ -321,20 +321,24 @@ class LocalWormStore(WormStore):
 
     # --- changing protection -------------------------------------------------------------
     def extend_retention(self, key: str, version_id: str, retain_until: datetime) -> Lock:
-        current = self.lock(key, version_id)
-        refuse_shortening(key, version_id, current, retain_until)
-        doc = self._read_lock(key, version_id)
-        doc["retain_until"] = iso(retain_until)
-        self._write_lock(self._version_path(key, version_id), doc)
+        # one writer of a lock at a time: two processes reading it, then each writing its own
+        # date, could lower it (or drop a hold set meanwhile)
+        with self._key_lock(key):
+            current = self.lock(key, version_id)
+            refuse_shortening(key, version_id, current, retain_until)
+            doc = self._read_lock(key, version_id)
+            doc["retain_until"] = iso(retain_until)
+            self._write_lock(self._version_path(key, version_id), doc)
         lock = self.lock(key, version_id)
         if not lock.covers(retain_until, False):
             raise LockNotConfirmed(f"{key}@{version_id}: extension not confirmed", subject=key)
         return lock
 
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> Lock:
-        doc = self._read_lock(key, version_id)
-        doc["legal_hold"] = bool(on)
-        self._write_lock(self._version_path(key, version_id), doc)
+        with self._key_lock(key):  # as extend_retention: no lost update of the lock
+            doc = self._read_lock(key, version_id)
+            doc["legal_hold"] = bool(on)
+            self._write_lock(self._version_path(key, version_id), doc)
         lock = self.lock(key, version_id)
         if lock.legal_hold != bool(on):
             raise LockNotConfirmed(f"{key}@{version_id}: legal hold not confirmed",

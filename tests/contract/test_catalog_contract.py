@@ -261,3 +261,60 @@ def test_iter_records_gives_ids_with_documents(catalog):
     assert list(catalog.iter_records("meta")) == [("a", {"n": 1}), ("b", {"n": 2})]
     with pytest.raises(InputError):
         list(catalog.iter_records("nonsense"))
+
+
+def _link(catalog, item_id: str, *case_ids: str) -> None:
+    """What ``case link`` records on an item (its state, not its description)."""
+    item = catalog.get_item(item_id)
+    item.retention = {**item.retention, "cases": list(case_ids)}
+    catalog.save_state(item)
+
+
+def test_the_items_of_a_case_are_named_or_linked(catalog):
+    named = make_item(start=T0, case_id="C1", officers=["P1"])
+    linked = make_item(start=T0 + H, officers=["P1"])
+    both = make_item(start=T0 + 2 * H, case_id="C2", officers=["P2"])
+    other = make_item(start=T0 + 3 * H)
+    catalog.add_items([named, linked, both, other])
+    _link(catalog, linked.id, "C1")
+    _link(catalog, both.id, "C1", "C2")
+    assert _ids(catalog.search(Query(case_id="C1"))) == [named.id, linked.id, both.id]
+    assert _ids(catalog.search(Query(case_id="C2"))) == [both.id]
+    assert _ids(catalog.search(Query(case_id="C1", officer="P1"))) == [named.id, linked.id]
+    assert _ids(catalog.search(Query(case_id="C1"), limit=2, cursor=catalog.search(
+        Query(case_id="C1"), limit=2).next_cursor)) == [both.id]
+    assert catalog.count(Query(case_id="C1")) == 3
+    assert catalog.count_by("case_id") == {"C1": 3, "C2": 1, "": 1}
+    assert catalog.count_by("case_id", Query(officer="P1")) == {"C1": 2}
+    assert catalog.count_by("kind", Query(case_id="C1")) == {"video": 3}
+    # a new metadata version keeps the links; a link taken back is gone from the search
+    from archive.domain.model import Description
+    d2 = Description.from_dict(linked.description.to_dict() | {"party": "王五"})
+    catalog.add_version(linked.id, MetadataVersion(linked.id, 2, d2, linked.current.digests,
+                                                   T0, "P000", "correction"), "archived")
+    assert catalog.count(Query(case_id="C1", party="王五")) == 1
+    _link(catalog, linked.id)
+    assert _ids(catalog.search(Query(case_id="C1"))) == [named.id, both.id]
+
+
+def test_index_state_is_what_the_item_says(filled):
+    cat, items = filled
+    _link(cat, items[1].id, "C9")
+    for item in items:
+        item = cat.get_item(item.id)
+        assert cat.index_state(item.id) == cat.expected_index(item), item.id
+    assert cat.index_state("nope") is None
+    from archive.domain.model import Description
+    first = items[0]
+    d2 = Description.from_dict(first.description.to_dict() | {
+        "party": "李四", "cause": "占道经营", "officers": ["P7"], "unit": "u9",
+        "recorded_start": "2026-04-01T00:00:00.123456Z",
+        "recorded_end": "2026-04-01T01:00:00Z"})
+    updated = cat.add_version(first.id, MetadataVersion(first.id, 2, d2, first.current.digests,
+                                                        T0, "P000", "correction"), "archived")
+    state = cat.index_state(first.id)
+    assert state == cat.expected_index(updated)
+    assert state["party"] == "李四" and state["officers"] == ["P7"] and state["unit"] == "u9"
+    assert state["version"] == 2 and state["cases"] == ["C1"]
+    totals = cat.index_totals()
+    assert totals.get("max_span_us", 3600 * 10**6) >= 3600 * 10**6

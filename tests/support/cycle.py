@@ -27,10 +27,12 @@ def archivist(setup, person_id: str) -> Actor:
     return Actor(person_id, key)
 
 
-def add(setup, n: int, unit: str = "market-001", when: datetime | None = None, **kw):
+def add(setup, n: int, unit: str = "market-001", when: datetime | None = None,
+        checks: dict | None = None, **kw):
+    """An item of 2025 (``checks``: what ingest would have recorded on it)."""
     start = when or datetime(2025, 5, 1, 9, tzinfo=SH) + timedelta(hours=n)
     fields = {"unit": unit, "device_id": f"D{n}", "officers": ["P1"],
               "recorded_start": start, "recorded_end": start + timedelta(minutes=5)} | kw
     until = datetime.now(timezone.utc) + timedelta(days=30)
     return setup.archive.archive_stream([os.urandom(3000)], Description(kind="video",
-                                        **fields), setup.actor, until).item
+                                        **fields), setup.actor, until, checks=checks).item

@@ -1,0 +1,138 @@
+"""Does the search index say what the signed record says?
+
+Searches, verification lots, access requests by query and the statistics choose items by the
+catalog's index (columns, officer and case rows, party and cause terms and their bigrams),
+not by the signed metadata. An index edited outside custody (a row changed in SQLite, a field
+in a MongoDB document) hides an item from a search or a lot, or files it under another unit,
+while every signature still verifies. So each field is recomputed from the item's current
+signed metadata version (signature checked) and its state, and compared with what the index
+holds (``Catalog.index_state``); totals kept beside the rows (the longest recording, counts)
+are compared with the totals of the items.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+from archive.catalog.base import Catalog, Query
+from archive.domain.model import Item, MetadataVersion
+from archive.integrity.signing import Keyring
+
+FIELD_MISMATCH = "search-field-mismatch"
+VERSION_MISMATCH = "version-mismatch"
+SIGNATURE_INVALID = "signature-invalid"
+MISSING = "index-missing"
+TOTAL_MISMATCH = "index-total-mismatch"
+# what is compared with the item's state (catalog record), not its signed description
+STATE_FIELDS = ("tier", "status", "retain_until", "cases", "cases_sort")
+_US = timedelta(microseconds=1)
+
+
+def _signed(keys: Keyring | None, version: MetadataVersion) -> bool:
+    return keys is None or keys.verify(version.manifest(), version.key_id, version.signature)
+
+
+def _problem(code: str, item_id: str, message: str, **extra: object) -> dict:
+    return {"code": code, "item": item_id, "message": message, **extra}
+
+
+def item_index_problems(catalog: Catalog, item: Item, keys: Keyring | None) -> list[dict]:
+    """Every field of ``item``'s index entry that differs from its signed description (and
+    its state), each with the field, the stored and the signed value. ``keys``: the archive
+    keys its metadata versions must verify under (None: not checked)."""
+    problems: list[dict] = []
+    versions = catalog.versions(item.id)
+    latest = versions[-1] if versions else None
+    if latest is not None and latest.to_dict() != item.current.to_dict():
+        problems.append(_problem(
+            VERSION_MISMATCH, item.id, f"item {item.id}: the item's current metadata version "
+            f"({item.version}) is not its latest stored version ({latest.version})",
+            field="current", stored=item.version, signed=latest.version))
+    reference = next((v for v in (item.current, latest)
+                      if v is not None and _signed(keys, v)), None)
+    if reference is None:
+        problems.append(_problem(SIGNATURE_INVALID, item.id, f"item {item.id}: no metadata "
+                                 "version of it verifies with an archive key; its index "
+                                 "cannot be checked", field="metadata"))
+        return problems
+    if reference is not item.current:
+        item = Item.from_record(item.to_record() | {"current": reference.to_dict()})
+    stored = catalog.index_state(item.id)
+    if stored is None:
+        return problems + [_problem(MISSING, item.id, f"item {item.id} is not in the index",
+                                    field="item")]
+    for name, want in catalog.expected_index(item).items():
+        have = stored.get(name)
+        if have != want:
+            source = "the item's record" if name in STATE_FIELDS else \
+                "the signed description"
+            problems.append(_problem(
+                FIELD_MISMATCH, item.id, f"item {item.id}: {name} is {have!r} in the "
+                f"catalog's index, {want!r} in {source}", field=name, stored=have,
+                signed=want))
+    return problems
+
+
+class Totals:
+    """The totals of the items seen, for comparison with those the index keeps."""
+
+    def __init__(self) -> None:
+        self.span_us = 0
+        self.counts: dict[str, Counter] = {"tier": Counter(), "status": Counter()}
+        self.terms: dict[str, Counter] = {"party": Counter(), "cause": Counter()}
+        self.items = 0
+
+    def add(self, item: Item) -> None:
+        self.items += 1
+        d = item.description
+        if d.recorded_start and d.recorded_end:
+            self.span_us = max(self.span_us, (d.recorded_end - d.recorded_start) // _US)
+        self.counts["tier"][item.tier] += 1
+        self.counts["status"][item.status] += 1
+        for name in ("party", "cause"):
+            if getattr(d, name):
+                self.terms[name][getattr(d, name)] += 1
+
+    def problems(self, catalog: Catalog) -> list[dict]:
+        """Only what the backend stores is compared."""
+        stored = catalog.index_totals()
+        out: list[dict] = []
+
+        def differ(field: str, have: object, want: object, message: str) -> None:
+            out.append(_problem(TOTAL_MISMATCH, "-", message, field=field, stored=have,
+                                signed=want))
+
+        if "max_span_us" in stored and stored["max_span_us"] < self.span_us:
+            differ("max_span_us", stored["max_span_us"], self.span_us,
+                   f"the longest recording lasts {self.span_us} µs, but time-range searches "
+                   f"assume {stored['max_span_us']} µs: longer recordings are missed")
+        for group, want_all in (("counts", self.counts), ("terms", self.terms)):
+            have_all = stored.get(group)
+            if have_all is None:
+                continue
+            for key, want in want_all.items():
+                have = have_all.get(key, {})
+                for value in sorted(set(want) | set(have)):
+                    if have.get(value, 0) != want.get(value, 0):
+                        differ(f"{group}.{key}.{value}", have.get(value, 0),
+                               want.get(value, 0), f"{group} of {key} {value!r}: "
+                               f"{have.get(value, 0)} in the index, {want.get(value, 0)} "
+                               "items")
+        return out
+
+
+def check_catalog(catalog: Catalog, keys: Keyring | None,
+                  progress: Callable[[int], None] | None = None) -> dict:
+    """Every item's index entry and the index totals: ``{"items": n, "problems": [...]}``."""
+    problems: list[dict] = []
+    totals = Totals()
+    with catalog.snapshot():  # an ingest meanwhile must not look like a wrong count
+        for item in catalog.iter_items(Query()):
+            problems += item_index_problems(catalog, item, keys)
+            totals.add(item)
+            if progress:
+                progress(1)
+        problems += totals.problems(catalog)
+    return {"items": totals.items, "problems": problems}

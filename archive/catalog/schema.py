@@ -1,0 +1,196 @@
+"""The catalog's schema version and the steps that bring an older catalog up to it.
+
+Version 1 is the catalog as custody wrote it before versions existed (commit 0ab446f; kept as
+``tests/fixtures/archive-v1.tar.gz``). A new catalog is made at ``CURRENT``. An older one is
+never upgraded silently: ``bootstrap`` refuses it until ``custody upgrade``
+(``archive.copies.upgrade``) has backed it up and run each missing step in order, each one in
+the ledger. A newer one is refused outright: an older custody must not write to it.
+
+Every change to what the catalog stores adds one step here, with the version it produces:
+
+    @step(3, "approvals count their uses")
+    def _approval_uses(catalog: Catalog) -> dict:       # any backend, over the interface
+        ...
+
+    @step(4, "...", backend="sqlite")                  # or one function per backend;
+    def _x_sqlite(catalog) -> dict: ...                 # catalog.db is the connection
+    @step(4, "...", backend="mongodb")
+    def _x_mongo(catalog) -> dict: ...                  # catalog.db is the database
+
+A step must be idempotent (an upgrade cut off midway runs it again) and returns what it did,
+for the ledger. The fresh schema the backends create must equal the upgraded one; the
+upgrade test compares them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from archive.catalog.base import Catalog, item_cases
+from archive.domain.errors import CustodyError, InputError
+from archive.domain.model import Item
+
+BACKENDS = ("sqlite", "mongodb")
+FIRST = 1  # the catalog before versions existed
+
+StepFn = Callable[[Catalog], dict | None]
+
+
+class CatalogVersionError(CustodyError):
+    """The catalog's schema is not the one this custody reads and writes: exit 3."""
+
+    exit_code = 3
+    code = "catalog-version"
+
+    def __init__(self, message: str, *, endpoint: str, found: int, expected: int) -> None:
+        super().__init__(message, subject=endpoint)
+        self.found = found
+        self.expected = expected
+
+    def to_dict(self) -> dict:
+        return super().to_dict() | {"catalog_version": self.found,
+                                    "custody_version": self.expected}
+
+
+@dataclass
+class Step:
+    version: int
+    title: str
+    neutral: StepFn | None = None
+    by_backend: dict[str, StepFn] = field(default_factory=dict)
+
+    def function(self, backend: str) -> StepFn:
+        fn = self.by_backend.get(backend) or self.neutral
+        if fn is None:
+            raise InputError(f"catalog upgrade step {self.version} ({self.title}) has nothing "
+                             f"for the {backend} backend")
+        return fn
+
+    def apply(self, catalog: Catalog) -> dict:
+        return self.function(catalog.backend)(catalog) or {}
+
+
+STEPS: dict[int, Step] = {}
+
+
+def step(version: int, title: str, backend: str | None = None) -> Callable[[StepFn], StepFn]:
+    """Register the function that brings a catalog from ``version - 1`` to ``version``."""
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}")
+
+    def register(fn: StepFn) -> StepFn:
+        s = STEPS.setdefault(version, Step(version, title))
+        if s.title != title:
+            raise ValueError(f"step {version} is {s.title!r}, not {title!r}")
+        if backend is None:
+            s.neutral = fn
+        else:
+            s.by_backend[backend] = fn
+        return fn
+
+    return register
+
+
+def current() -> int:
+    return max(STEPS, default=FIRST)
+
+
+def missing_steps(found: int) -> list[Step]:
+    return [STEPS[v] for v in sorted(STEPS) if v > found]
+
+
+def check_registry() -> list[str]:
+    """What is wrong with the registry: versions 2..CURRENT each present once, each with a
+    function for every backend (its own, or one over the interface)."""
+    wrong = []
+    for v in range(FIRST + 1, current() + 1):
+        s = STEPS.get(v)
+        if s is None:
+            wrong.append(f"no step {v}")
+            continue
+        wrong += [f"step {v} ({s.title}) has nothing for {b}" for b in BACKENDS
+                  if s.neutral is None and b not in s.by_backend]
+    return wrong
+
+
+def refuse_other_version(catalog: Catalog) -> None:
+    """Refuse a catalog whose schema is not this custody's: an older one until it is
+    upgraded, a newer one always. Both versions and what to do are named."""
+    found, expected = catalog.schema_version, current()
+    if found == expected:
+        return
+    if found > expected:
+        message = (f"the catalog {catalog.endpoint} has schema version {found}, newer than "
+                   f"this custody's {expected}: use the custody that wrote it (or a newer "
+                   "one); 'custody upgrade' never goes back")
+    else:
+        message = (f"the catalog {catalog.endpoint} has schema version {found}; this custody "
+                   f"uses {expected}: run 'custody upgrade' (an archivist or administrator; "
+                   "it backs the catalog up first and records each step in the ledger)")
+    raise CatalogVersionError(message, endpoint=catalog.endpoint, found=found,
+                              expected=expected)
+
+
+def reapply(catalog: Catalog) -> list[dict]:
+    """Every step again, on a catalog filled by copying records as they were written (a
+    rebuild from old journal segments): the steps are idempotent, so what is current
+    already stays as it is."""
+    return [{"version": s.version, "title": s.title, **s.apply(catalog)}
+            for s in (STEPS[v] for v in sorted(STEPS))]
+
+
+# --- the steps -----------------------------------------------------------------------------------
+@step(2, "items are found by every case they belong to (named, or linked by case link)",
+      backend="sqlite")
+def _cases_sqlite(catalog: Catalog) -> dict:
+    db = catalog.db  # type: ignore[attr-defined]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS item_cases (case_id TEXT NOT NULL, "
+                   "sort_us INTEGER NOT NULL, item_rowid INTEGER NOT NULL, "
+                   "PRIMARY KEY (case_id, sort_us, item_rowid)) WITHOUT ROWID")
+        db.execute("CREATE INDEX IF NOT EXISTS item_cases_item ON item_cases(item_rowid)")
+        db.execute("DROP INDEX IF EXISTS items_case")  # searches by case use item_cases
+        rows = []
+        for rowid, sort_us, doc in db.execute("SELECT rowid, sort_us, doc FROM items"):
+            rows += [(c, sort_us, rowid) for c in item_cases(Item.from_record(json.loads(doc)))]
+        db.executemany("INSERT OR IGNORE INTO item_cases VALUES (?, ?, ?)", rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return {"case_rows": len(rows)}
+
+
+@step(2, "items are found by every case they belong to (named, or linked by case link)",
+      backend="mongodb")
+def _cases_mongo(catalog: Catalog) -> dict:
+    items = catalog.db["items"]  # type: ignore[attr-defined]
+    n = 0
+    for doc in items.find({}, {"doc": 1}):
+        cases = item_cases(Item.from_record(doc["doc"]))
+        items.update_one({"_id": doc["_id"]}, {"$set": {"cases": cases}})
+        n += 1
+    if "case_id_1_sort_1" in items.index_information():
+        items.drop_index("case_id_1_sort_1")
+    items.create_index([("cases", 1), ("sort", 1)])
+    return {"items": n}
+
+
+@step(3, "export approvals count their uses")
+def _approval_uses(catalog: Catalog) -> dict:
+    """Approvals signed before they named a number of exports allow one
+    (archive.access.requests.LEGACY_EXPORTS, read from the signed decision itself: a signed
+    decision is never amended); each export made under them is the use it was."""
+    n = 0
+    for rid, doc in list(catalog.iter_records("exports")):
+        if "status" not in doc:
+            catalog.put_record("exports", rid, doc | {"status": "exported",
+                                                      "redeliveries": [], "legacy": True})
+            n += 1
+    legacy = sum(1 for _, r in catalog.iter_records("requests")
+                 if r.get("purpose") == "extract" and r.get("status") == "approved"
+                 and "exports" not in ((r.get("decision") or {}).get("decision") or {}))
+    return {"exports_marked": n, "legacy_approvals": legacy}
