@@ -33,6 +33,7 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, ProblemFound
 from archive.domain.ids import uuid7
 from archive.domain.model import Digests, MetadataVersion, iso, parse_iso
+from archive.inputs import read_text_input
 from archive.integrity.signing import Keyring, fingerprint, key_id_of, load_public_pem, public_pem
 from archive.ledger.chain import Actor
 from archive.packaging.bags import BagReport, BagWriter, check_relpath, check_source, open_bag
@@ -472,7 +473,7 @@ def trusted_keyring(key_file: Path | None, fp: str | None, carried_pem: str | No
     ring = Keyring()
     if key_file is not None:
         try:
-            kid = ring.add(load_public_pem(Path(key_file).read_text("utf-8")))
+            kid = ring.add(load_public_pem(read_text_input(key_file, "--key", 1 << 16)))
         except (OSError, ValueError, InputError) as exc:
             raise InputError(f"--key {key_file}: not an Ed25519 public key: {exc}") from exc
         return ring, kid
