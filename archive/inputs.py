@@ -81,18 +81,23 @@ def read_text_input(path: str | os.PathLike, what: str, limit: int = MAX_INPUT) 
                          subject=str(path)) from exc
 
 
+def _lstat(p: Path, what: str) -> os.stat_result | None:
+    """The path's own status (a link not followed), or None when nothing is there."""
+    try:
+        return p.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InputError(f"{what} {p}: {exc.strerror}", subject=str(p)) from exc
+
+
 def write_output(path: str | os.PathLike, data: bytes, what: str) -> Path:
     """Write a document a person asked for (a report, a register) to ``path``: refused when
     the path is a directory, a FIFO or a device (writing to a FIFO waits for a reader — a
     hang), or its folder is not there; written to a temporary name and renamed into place, so
     a reader never sees half a file."""
     p = Path(path)
-    try:
-        st = p.lstat()
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise InputError(f"{what} {p}: {exc.strerror}", subject=str(p)) from exc
+    st = _lstat(p, what)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise InputError(f"{what} {p}: {_kind(st.st_mode)}; give the name of a file to write",
                          subject=str(p))
@@ -116,12 +121,7 @@ def output_dir(path: str | os.PathLike, what: str) -> Path:
     """A folder to write into: made (with its parents) when it is not there; refused by name
     when the path is a file, a FIFO or a device, or cannot be made."""
     p = Path(path)
-    try:
-        st = p.lstat()
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise InputError(f"{what} {p}: {exc.strerror}", subject=str(p)) from exc
+    st = _lstat(p, what)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         kind = "a file" if stat.S_ISREG(st.st_mode) else _kind(st.st_mode)
         raise InputError(f"{what} {p}: {kind}, not a folder", subject=str(p))

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install everything custody and its tests need on Debian 12, as root: system packages, then a
-# virtual environment in .venv with custody and its test extra. Safe to re-run.
+# Install what custody needs to run on Debian 12, as root: system packages, then a virtual
+# environment in .venv with custody. Safe to re-run. The test set-up (a Ceph cluster's
+# packages, the test extra, ...) is scripts/install-test.sh, which runs this first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(python3 python3-venv python3-pip ca-certificates libmagic1 ffmpeg clamav clamav-daemon clamav-testfiles chromium fonts-wqy-zenhei)
+apt_packages=(python3 python3-venv python3-pip ca-certificates libmagic1 ffmpeg clamav clamav-daemon fonts-wqy-zenhei)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -19,5 +20,5 @@ if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e .
 echo "custody installed in $(pwd)/.venv"

@@ -3,12 +3,14 @@ from __future__ import annotations
 import pytest
 
 from tests.support.catalogs import CATALOG_FACTORIES
+from tests.support.ceph import fixture_ceph_cluster  # noqa: F401  (pytest fixture)
 from tests.support.clamd import (  # noqa: F401  (pytest fixtures)
     fixture_clamd_daemon,
     fixture_clamd_scanner,
     fixture_clamd_small_limits,
 )
 from tests.support.stores import STORE_FACTORIES
+from tests.support.wire import fixture_wire_server  # noqa: F401  (pytest fixture)
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))

@@ -11,21 +11,17 @@ import pytest
 
 from archive import people
 from archive.catalog.base import Query
-from archive.catalog.sqlite import SQLiteCatalog
 from archive.domain.errors import ServiceUnavailable
 from archive.worm.base import object_key
-from archive.worm.local import LocalWormStore
-from config import settings
 from ingest import devices
 from ingest.completion import complete
 from ingest.pipeline import Ingest, ingest_offload
 from scanners.clamd import ClamdScanner
-from tests.support.archives import make_archive
 from tests.support.clamd import EICAR
 from tests.support.corpus import make_image, make_mp4, make_ofd, make_pdf, make_wav, truncate
-from tests.support.fake_scanner import LOST_MARKER, NOT_SCANNED_MARKER, VIRUS_WORDS, FakeScanner
+from tests.support.fake_scanner import LOST_MARKER, NOT_SCANNED_MARKER, VIRUS_WORDS
 from tests.support.ingesting import env, ingest_folder  # noqa: F401  (env: a fixture)
-from tests.support.worm import release_all_for_tests
+from tests.support.offloads import fake_env  # noqa: F401  (a fixture)
 
 NOW = datetime.now(timezone.utc)
 TODAY = NOW.astimezone(timezone(timedelta(hours=8))).replace(hour=9, minute=0, second=0,
@@ -251,16 +247,6 @@ def test_people_are_checked_for_the_cli(env):
 
 
 # --- the pipeline with the fake scanner (no clamd) ------------------------------------------
-
-
-@pytest.fixture
-def fake_env(tmp_path):
-    cat = SQLiteCatalog(tmp_path / "catalog.sqlite")
-    setup = make_archive(tmp_path, cat, LocalWormStore(tmp_path / "worm"))
-    s = settings.load(None, home=tmp_path / "home")
-    yield setup, s, FakeScanner(infected_marker=VIRUS_WORDS), tmp_path
-    cat.close()
-    release_all_for_tests(tmp_path)
 
 
 def _documents(root: Path, tmp: Path, texts: dict[str, str], **extra) -> Path:

@@ -17,13 +17,17 @@ from archive.domain.errors import InputError, ServiceUnavailable
 from archive.domain.model import Description, LedgerEntry, MetadataVersion
 from tests.support.builders import T0, make_item
 from tests.support.mongo import MONGO_FACTORIES
+from tests.support.wire import wire_catalog
+
+# mongomock (and a configured server), and the same backend over the wire on mongoeco
+FACTORIES = {**MONGO_FACTORIES, "wire": wire_catalog}
 
 H = timedelta(hours=1)
 
 
-@pytest.fixture(params=sorted(MONGO_FACTORIES))
+@pytest.fixture(params=sorted(FACTORIES))
 def mongo(request, tmp_path):
-    with MONGO_FACTORIES[request.param](tmp_path) as cat:
+    with FACTORIES[request.param](tmp_path) as cat:
         yield cat
 
 

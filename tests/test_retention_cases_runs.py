@@ -4,24 +4,16 @@ changes, field by field: on both WORM stores and both catalogs."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from archive.domain.errors import IdentityError
 from retention import cases, flags
-from tests.support.retention import make_team
+from tests.support.retention import make_team, register
 
 
 @pytest.fixture
 def team(tmp_path, catalog, store):
     return make_team(tmp_path, catalog, store)
-
-
-def register(team, tmp_path, rows: list[dict]) -> dict:
-    path = tmp_path / "cases.json"
-    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    return cases.import_register(team.engine, team["AR1"], path)
 
 
 def test_the_items_of_a_case_are_those_naming_it_and_those_linked(team, tmp_path):

@@ -11,18 +11,12 @@ from archive.domain.errors import IdentityError, InputError, LockNotConfirmed, N
 from archive.domain.model import parse_iso
 from retention import cases, flags
 from retention.engine import RetentionEngine
-from tests.support.retention import make_team
+from tests.support.retention import make_team, register
 
 
 @pytest.fixture
 def team(tmp_path, catalog, store):
     return make_team(tmp_path, catalog, store)
-
-
-def register(team, tmp_path, rows: list[dict]) -> dict:
-    path = tmp_path / "cases.json"
-    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    return cases.import_register(team.engine, team["AR1"], path)
 
 
 def store_lock(team, item_id):

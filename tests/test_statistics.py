@@ -495,7 +495,7 @@ def _chromium() -> str | None:
 def test_html_renders_in_headless_chromium(tmp_path):
     browser = _chromium()
     if browser is None:
-        pytest.skip("chromium is not installed (scripts/install.sh installs it)")
+        pytest.skip("chromium is not installed (scripts/install-test.sh installs it)")
     import numpy as np
     from matplotlib.image import imread
 

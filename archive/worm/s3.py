@@ -2,9 +2,17 @@
 
 A COMPLIANCE lock can never be undone, so bytes stream into an unlocked multipart upload
 under ``staging/`` while the caller's virus scan runs; only ``commit`` (after a clean verdict)
-creates the content-addressed object, with the lock in the create request. Every lock is read
-back with head_object and applied explicitly where the server dropped it; a lock that still
-does not show fails closed (LockNotConfirmed), so the caller never catalogs an unproven item.
+creates the content-addressed object, with the lock in the create request.
+
+Servers drop lock headers: Ceph RGW 16 ignores them on CompleteMultipartUpload and CopyObject
+(a copy takes the source's lock instead), moto on multipart uploads. So the bucket carries a
+short default COMPLIANCE retention, the *floor* (FLOOR_DAYS, set by init_bucket when it makes the
+bucket), which the server applies to every object the moment it exists, whatever the request
+said; the store then reads every lock back with head_object and extends it explicitly to what
+the caller asked (never shortening it); a lock that still does not show fails closed
+(LockNotConfirmed), so the caller never catalogs an unproven item. The floor also locks a
+staging object when its upload completes (after the clean verdict): its bytes then wait out the
+floor under a delete marker (RGW shares them with the copy) and pending() removes them after.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import contextlib
 import hashlib
 import io
 from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any, BinaryIO
 
@@ -50,6 +58,17 @@ from archive.worm.base import (
 )
 
 MIB = 1024 * 1024
+# The bucket's default retention: the least lock any object gets from the moment it exists.
+# One day covers the time between an upload and its explicit lock many times over; longer
+# floors would only keep staging copies (and unlocked blobs) longer, and one longer than a
+# routine retention period would hold routine records past their disposal date.
+FLOOR_DAYS = 1
+MAX_FLOOR_DAYS = 7
+# Ceph RGW keeps a retain-until date in 32-bit seconds: a later one wraps round to 1970 and
+# after, and as an "extension" it unlocks the object (measured on 16.2.15: 2126-01-01 became
+# 1989-11-24 and the object could be deleted). The store sends no date past this to a server
+# that wraps it (_refuse_wrapping_dates), and asks the server only when a date is past it.
+WRAP_LIMIT = datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC)
 MIN_PART_SIZE = 5 * MIB  # S3's minimum for every part but the last
 DEFAULT_PART_SIZE = 8 * MIB
 MAX_COPY = 5 * 1024 * MIB  # CopyObject's limit; larger objects are copied part by part
@@ -113,8 +132,9 @@ def _holds(lock: Lock, retain_until: datetime | None, legal_hold: bool) -> bool:
 
 
 def _copy_md5(request: Any, **_: Any) -> None:
-    """Object-lock writes must carry a body checksum; CopyObject has no body and botocore
-    adds none, which moto refuses. The MD5 of the empty body is true and harmless on S3."""
+    """moto: it refuses a CopyObject into a lock bucket without a body checksum, which
+    botocore does not add to a request without a body (S3 and Ceph RGW do not ask for one).
+    The MD5 of the empty body is true and harmless on a real server."""
     if "Content-MD5" not in request.headers:
         request.headers["Content-MD5"] = _EMPTY_MD5
 
@@ -128,10 +148,12 @@ def make_client(endpoint_url: str | None = None, region: str | None = None,
 
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
                     retries={"mode": "standard", "max_attempts": max_attempts})
-    return boto3.client("s3", endpoint_url=endpoint_url, region_name=region,
-                        aws_access_key_id=access_key_id,
-                        aws_secret_access_key=secret_access_key,
-                        aws_session_token=session_token, config=config)
+    # a session of its own: boto3's shared default session keeps the credentials it resolved
+    # first, so a second store (a replica, a migration target) would silently reuse them
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url, region_name=region, aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key, aws_session_token=session_token,
+        config=config)
 
 
 def _lock_configuration(client: Any, bucket: str) -> dict | None:
@@ -147,7 +169,24 @@ def _lock_configuration(client: Any, bucket: str) -> dict | None:
         raise
 
 
-def _check_bucket(client: Any, bucket: str) -> None:
+def _floor_days(conf: dict) -> int | None:
+    """The floor a bucket's default retention gives every object, in days; None when the
+    rule is missing. A rule that is no safe floor is refused: GOVERNANCE can be bypassed, and
+    a long one would hold staging copies and routine records too long."""
+    rule = conf.get("Rule", {}).get("DefaultRetention")
+    if not rule:
+        return None
+    days = rule.get("Days")
+    if rule.get("Mode") != COMPLIANCE or rule.get("Years") or not days \
+            or not 1 <= int(days) <= MAX_FLOOR_DAYS:
+        raise InputError(f"the bucket's default retention {rule} is not a floor custody can "
+                         f"use: it must be {COMPLIANCE} for 1 to {MAX_FLOOR_DAYS} days "
+                         f"(init_bucket sets {FLOOR_DAYS})")
+    return int(days)
+
+
+def _check_bucket(client: Any, bucket: str) -> int:
+    """The bucket's floor in days, or a refusal saying what is wrong with the bucket."""
     conf = _lock_configuration(client, bucket)
     if conf is None:
         raise NotFound(f"S3 bucket {bucket} does not exist; create it with init_bucket",
@@ -156,16 +195,26 @@ def _check_bucket(client: Any, bucket: str) -> None:
         raise InputError(f"S3 bucket {bucket} has no Object Lock enabled; custody cannot "
                          "prove COMPLIANCE retention there. Use a bucket created with "
                          "Object Lock (init_bucket on a new name)", subject=bucket)
-    if conf.get("Rule", {}).get("DefaultRetention"):
-        # A default rule would lock staging uploads before their virus scan is clean.
-        raise InputError(f"S3 bucket {bucket} has a default retention rule; remove it, "
-                         "custody sets retention on each object itself", subject=bucket)
+    try:
+        floor = _floor_days(conf)
+    except InputError as exc:
+        raise InputError(f"S3 bucket {bucket}: {exc}", subject=bucket) from exc
+    if floor is None:
+        # Without it, a server that drops lock headers (Ceph RGW on every staged object)
+        # would hold an unlocked object until the store locks it explicitly.
+        raise InputError(f"S3 bucket {bucket} has no default retention, so an object could "
+                         "exist unlocked on a server that drops lock headers; `custody init` "
+                         f"(init_bucket) adds the {FLOOR_DAYS}-day {COMPLIANCE} floor",
+                         subject=bucket)
+    return floor
 
 
 def init_bucket(client: Any, bucket: str) -> None:
-    """Create ``bucket`` with Object Lock (and so versioning) enabled, or accept an existing
-    bucket that has it; refuse an existing bucket without Object Lock."""
-    if _lock_configuration(client, bucket) is None:
+    """Create ``bucket`` with Object Lock (and so versioning) enabled and the floor (a default
+    COMPLIANCE retention of FLOOR_DAYS), or accept an existing bucket that has Object Lock,
+    adding the floor where it is missing; refuse an existing bucket without Object Lock."""
+    conf = _lock_configuration(client, bucket)
+    if conf is None:
         params: dict[str, Any] = {"Bucket": bucket, "ObjectLockEnabledForBucket": True}
         region = client.meta.region_name
         if region and region != "us-east-1":  # us-east-1 refuses an explicit constraint
@@ -176,6 +225,16 @@ def init_bucket(client: Any, bucket: str) -> None:
             if _code(exc) != "BucketAlreadyOwnedByYou":  # a concurrent init is fine
                 raise InputError(f"S3 bucket {bucket} could not be created: {exc}",
                                  subject=bucket) from exc
+        conf = _lock_configuration(client, bucket) or {}
+    if conf.get("ObjectLockEnabled") == "Enabled" and not conf.get("Rule"):
+        # Set before anything is written to the bucket, so no object ever exists without it.
+        try:
+            _call(client, "put_object_lock_configuration", Bucket=bucket,
+                  ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {
+                      "DefaultRetention": {"Mode": COMPLIANCE, "Days": FLOOR_DAYS}}})
+        except ClientError as exc:
+            raise InputError(f"S3 bucket {bucket}: its {FLOOR_DAYS}-day {COMPLIANCE} default "
+                             f"retention could not be set: {exc}", subject=bucket) from exc
     _check_bucket(client, bucket)
 
 
@@ -300,7 +359,8 @@ class S3WormStore(WormStore):
         self.part_size = part_size
         self.multipart_threshold = part_size if multipart_threshold is None \
             else multipart_threshold
-        _check_bucket(client, bucket)
+        self.floor_days = _check_bucket(client, bucket)
+        self.wraps_dates: bool | None = None  # unknown until a date past WRAP_LIMIT is asked
         client.meta.events.register("before-sign.s3.CopyObject", _copy_md5,
                                     unique_id="custody-copy-md5")
 
@@ -319,10 +379,43 @@ class S3WormStore(WormStore):
     def _s3(self, op: str, **params: Any) -> dict:
         return _call(self.client, op, Bucket=self.bucket, **params)
 
+    def _refuse_wrapping_dates(self, retain_until: datetime | None, key: str = "") -> None:
+        if retain_until is None or utc(retain_until) <= WRAP_LIMIT:
+            return
+        if self.wraps_dates is None:
+            self.wraps_dates = self._probe_wrapping()
+        if self.wraps_dates:
+            raise LockNotConfirmed(
+                f"{key or 'object'}: this S3 server keeps retention dates in 32-bit seconds "
+                f"(Ceph RGW) and cannot lock past {iso(WRAP_LIMIT)}; {iso(retain_until)} would "
+                "wrap round and unlock the object, so nothing was sent. Lock for less (the "
+                "retention settings' years) and renew the lock before it ends", subject=key)
+
+    def _probe_wrapping(self) -> bool:
+        """Does the server wrap a date past WRAP_LIMIT? One empty object under staging/,
+        locked in GOVERNANCE mode (its owner may remove it) just past the limit, read back
+        and removed."""
+        key = f"{STAGING}probe-{uuid7()}"
+        asked = WRAP_LIMIT + timedelta(days=1)
+        version_id = self._s3("put_object", Key=key, Body=b"", ChecksumAlgorithm="SHA256",
+                              ChecksumSHA256=_b64(hashlib.sha256(b"").hexdigest()),
+                              ObjectLockMode="GOVERNANCE",
+                              ObjectLockRetainUntilDate=asked)["VersionId"]
+        try:
+            shown = self._stored(key, version_id).lock.retain_until
+        finally:
+            try:  # a wrapped date has passed already; a kept one needs the bypass
+                self._s3("delete_object", Key=key, VersionId=version_id,
+                         BypassGovernanceRetention=True)
+            except ClientError:  # no permission to bypass: hide it as _delete_staging does
+                self._s3("delete_object", Key=key)
+        return shown is None or shown < asked - timedelta(seconds=1)
+
     # --- writing -------------------------------------------------------------------------
     def begin_object(self, retain_until: datetime, legal_hold: bool = False, *,
                      new_version: bool = False) -> PendingObject:
         check_retention(retain_until)
+        self._refuse_wrapping_dates(retain_until)  # before a byte is sent
         return _S3Pending(self, retain_until, legal_hold, new_version)
 
     def put_blob(self, key: str, data: bytes, retain_until: datetime | None,
@@ -331,6 +424,7 @@ class S3WormStore(WormStore):
         check_retention(retain_until)
         if key.startswith(STAGING):
             raise InputError(f"{key}: {STAGING} is reserved for uploads in progress")
+        self._refuse_wrapping_dates(retain_until, key)
         if self.versions(key) and not new_version:
             raise WormViolation(f"{key} already exists; the store never overwrites",
                                 subject=key)
@@ -362,7 +456,17 @@ class S3WormStore(WormStore):
             if _code(exc) in _EXISTS:
                 return None
             raise
-        return r["VersionId"]
+        return self._first_writer(key, r["VersionId"], exclusive)
+
+    def _first_writer(self, key: str, version_id: str, exclusive: bool) -> str | None:
+        """``version_id`` if it is the key's first version, else None: a server that ignores
+        If-None-Match (Ceph RGW 16, on PUT and COPY) lets a racing writer add a version
+        beside the first. The first one listed is the one every writer names; a loser's
+        version stays (locked) and is never returned as written."""
+        if not exclusive:
+            return version_id
+        versions = self.versions(key)
+        return version_id if not versions or versions[0] == version_id else None
 
     def _copy(self, src_key: str, src_version: str, key: str, sha256: str, size: int,
               retain_until: datetime, legal_hold: bool, exclusive: bool = True) -> str | None:
@@ -374,6 +478,8 @@ class S3WormStore(WormStore):
             guard = {"IfNoneMatch": "*"} if exclusive else {}
             if size > MAX_COPY:
                 return self._copy_in_parts(source, key, size, lock, guard)
+            # Ceph RGW ignores the lock headers here: the copy takes the staging object's
+            # lock, which is the bucket's floor (see the module docstring).
             r = self._s3("copy_object", Key=key, CopySource=source, **guard,
                          ChecksumAlgorithm="SHA256", **lock)
         except ClientError as exc:
@@ -381,15 +487,26 @@ class S3WormStore(WormStore):
                 return None
             raise
         claimed = r.get("CopyObjectResult", {}).get("ChecksumSHA256")
-        # A composite checksum ("...-N") is not a digest of the whole object: nothing to say.
+        # A composite checksum ("...-N") is not a digest of the whole object, and Ceph RGW 16
+        # reports none: nothing to say then.
         if claimed and "-" not in claimed and claimed != _b64(sha256):
-            raise ProblemFound(f"{key}@{r['VersionId']}: S3 reports SHA-256 {claimed} for the "
-                               "copied bytes, not the content address; do not catalog it",
-                               subject=key)
-        return r["VersionId"]
+            raise ProblemFound(f"{key}@{r.get('VersionId', '?')}: S3 reports SHA-256 "
+                               f"{claimed} for the copied bytes, not the content address; do "
+                               "not catalog it", subject=key)
+        version_id = r.get("VersionId")
+        if not version_id:
+            # Ceph RGW 16 does not say which version a copy made: the newest is the copy (or a
+            # racing writer's copy, as good: the key names the content)
+            versions = self.versions(key)
+            if not versions:
+                raise ProblemFound(f"{key}: S3 reported a copy that it does not list",
+                                   subject=key)
+            version_id = versions[-1]
+        return self._first_writer(key, version_id, bool(guard))
 
     def _copy_in_parts(self, source: dict, key: str, size: int, lock: dict,
-                       guard: dict) -> str:
+                       guard: dict) -> str | None:
+        # Ceph RGW and moto drop these lock headers: the object completes under the floor.
         upload_id = self._s3("create_multipart_upload", Key=key, **lock)["UploadId"]
         try:
             parts = []
@@ -399,23 +516,32 @@ class S3WormStore(WormStore):
                              PartNumber=number, CopySource=source,
                              CopySourceRange=f"bytes={start}-{end}")
                 parts.append({"PartNumber": number, "ETag": r["CopyPartResult"]["ETag"]})
-            return self._s3("complete_multipart_upload", Key=key, UploadId=upload_id,
-                            MultipartUpload={"Parts": parts}, **guard)["VersionId"]
+            version_id = self._s3("complete_multipart_upload", Key=key, UploadId=upload_id,
+                                  MultipartUpload={"Parts": parts}, **guard)["VersionId"]
         except BaseException:
             with contextlib.suppress(Exception):  # the unfinished upload shows in pending()
                 self._s3("abort_multipart_upload", Key=key, UploadId=upload_id)
             raise
+        return self._first_writer(key, version_id, bool(guard))
 
     def _delete_staging(self, key: str, version_id: str) -> None:
         try:
             self._s3("delete_object", Key=key, VersionId=version_id)
         except ClientError as exc:
-            if _code(exc) not in _MISSING:
+            if _code(exc) in _MISSING:
+                return
+            if _code(exc) != "AccessDenied":
                 raise
+            # The floor locked it as its upload completed (Ceph RGW; S3 too): a delete marker
+            # takes it out of pending() now, and pending() deletes it once the floor passed.
+            # (Were the delete refused for want of permission, the marker would be too.)
+            self._s3("delete_object", Key=key)
 
     def _confirm(self, key: str, version_id: str, retain_until: datetime | None,
                  legal_hold: bool, size: int) -> StoredVersion:
-        """Read the lock back; apply what the server dropped; fail closed if still absent."""
+        """Read the lock back; apply what the server dropped (Ceph RGW: every lock header of
+        a copy or a multipart upload; moto: those of a multipart upload), extending the floor
+        and never shortening what shows; fail closed if the lock still does not show."""
         stored = self._stored(key, version_id)
         if not _holds(stored.lock, retain_until, legal_hold):
             try:
@@ -428,8 +554,12 @@ class S3WormStore(WormStore):
                     self._s3("put_object_legal_hold", Key=key, VersionId=version_id,
                              LegalHold={"Status": "ON"})
             except ClientError as exc:
-                raise LockNotConfirmed(f"{key}@{version_id}: S3 refused to apply the lock: "
-                                       f"{exc}", subject=key) from exc
+                # a second writer of the same bytes may have raised the lock past our date
+                # meanwhile, and S3 refuses an earlier one: what counts is what S3 now shows
+                stored = self._stored(key, version_id)
+                if not _holds(stored.lock, retain_until, legal_hold):
+                    raise LockNotConfirmed(f"{key}@{version_id}: S3 refused to apply the "
+                                           f"lock: {exc}", subject=key) from exc
             stored = self._stored(key, version_id)
             if not _holds(stored.lock, retain_until, legal_hold):
                 raise LockNotConfirmed(
@@ -459,7 +589,8 @@ class S3WormStore(WormStore):
 
     @staticmethod
     def _lock_of(head: dict) -> Lock:
-        # head_object, not get_object_retention: moto does not implement the latter.
+        # moto: its get_object_retention is broken, so locks are read with head_object, which
+        # shows the same retention and legal hold on S3 and Ceph RGW.
         mode = head.get("ObjectLockMode")
         until = head.get("ObjectLockRetainUntilDate")
         return Lock(mode, utc(until) if until else None,
@@ -493,23 +624,24 @@ class S3WormStore(WormStore):
     def lock(self, key: str, version_id: str) -> Lock:
         return self._lock_of(self._head(key, version_id))
 
+    def _version_pages(self, prefix: str) -> Iterator[dict]:
+        params: dict[str, Any] = {"Prefix": prefix}
+        while True:
+            page = self._s3("list_object_versions", **params)
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            params["KeyMarker"] = page["NextKeyMarker"]
+            if page.get("NextVersionIdMarker"):
+                params["VersionIdMarker"] = page["NextVersionIdMarker"]
+
     def _listing(self, prefix: str) -> Iterator[tuple[str, str, int]]:
         """(key, version id, size) under ``prefix``, keys in order, each key's versions oldest
         first; delete markers left out."""
-        def pages() -> Iterator[tuple[str, str, int]]:
-            params: dict[str, Any] = {"Prefix": prefix}
-            while True:
-                page = self._s3("list_object_versions", **params)
-                for v in page.get("Versions", []):
-                    yield v["Key"], v["VersionId"], int(v["Size"])
-                if not page.get("IsTruncated"):
-                    return
-                params["KeyMarker"] = page["NextKeyMarker"]
-                if page.get("NextVersionIdMarker"):
-                    params["VersionIdMarker"] = page["NextVersionIdMarker"]
-
+        versions = ((v["Key"], v["VersionId"], int(v["Size"]))
+                    for page in self._version_pages(prefix) for v in page.get("Versions", []))
         # S3 lists each key's versions newest first.
-        for _key, group in groupby(pages(), key=lambda v: v[0]):
+        for _key, group in groupby(versions, key=lambda v: v[0]):
             yield from reversed(list(group))
 
     def versions(self, key: str) -> list[str]:
@@ -528,9 +660,10 @@ class S3WormStore(WormStore):
     def extend_retention(self, key: str, version_id: str, retain_until: datetime) -> Lock:
         wanted = utc(retain_until)
         current = self.lock(key, version_id)
-        # Refused here, before sending: S3 refuses too, but a stand-in server might not.
+        # Refused here, before sending: S3 and Ceph RGW refuse too, but moto does not.
         refuse_shortening(key, version_id, current, wanted)
         check_retention(wanted)
+        self._refuse_wrapping_dates(wanted, key)
         try:
             self._s3("put_object_retention", Key=key, VersionId=version_id,
                      Retention={"Mode": COMPLIANCE, "RetainUntilDate": _whole_ms(wanted)})
@@ -568,7 +701,10 @@ class S3WormStore(WormStore):
     # --- unfinished uploads --------------------------------------------------------------
     def pending(self) -> list[str]:
         """Unfinished multipart uploads as "<key>#<upload id>", and staging objects completed
-        but never copied into place (a crash mid-commit) as "<key>@<version id>"."""
+        but never copied into place (a crash mid-commit) as "<key>@<version id>".
+
+        Staging objects the floor kept (under a delete marker, see _delete_staging) are not
+        pending; the ones whose floor has passed are deleted here, with their marker."""
         names = []
         params: dict[str, Any] = {}
         while True:
@@ -578,8 +714,37 @@ class S3WormStore(WormStore):
                 break
             params = {"KeyMarker": page["NextKeyMarker"],
                       "UploadIdMarker": page["NextUploadIdMarker"]}
-        names += [f"{k}@{vid}" for k, vid, _ in self._listing(STAGING)]
-        return sorted(names)
+        return sorted(names + self._staging_leftovers())
+
+    def _staging_leftovers(self) -> list[str]:
+        versions: dict[str, list[tuple[str, datetime]]] = {}
+        markers: dict[str, list[str]] = {}
+        for page in self._version_pages(STAGING):
+            for v in page.get("Versions", []):
+                versions.setdefault(v["Key"], []).append((v["VersionId"], v["LastModified"]))
+            for m in page.get("DeleteMarkers", []):
+                markers.setdefault(m["Key"], []).append(m["VersionId"])
+        # Staging keys are unique and written once: a marker means the store put it there.
+        leftovers = [f"{key}@{vid}" for key, found in versions.items() if key not in markers
+                     for vid, _ in found]
+        passed = datetime.now(UTC) - timedelta(days=self.floor_days)
+        for key, marker_ids in markers.items():
+            kept = [vid for vid, created in versions.get(key, [])
+                    if utc(created) > passed or not self._delete_expired(key, vid)]
+            if not kept:
+                for marker_id in marker_ids:
+                    self._delete_staging(key, marker_id)
+        return leftovers
+
+    def _delete_expired(self, key: str, version_id: str) -> bool:
+        try:
+            self._s3("delete_object", Key=key, VersionId=version_id)
+        except ClientError as exc:
+            if _code(exc) == "AccessDenied":  # still locked: the floor was longer then
+                return False
+            if _code(exc) not in _MISSING:
+                raise
+        return True
 
     def discard_pending(self, name: str) -> None:
         # Keys never contain '#' or '@' (check_key), so the first one splits the name.
@@ -620,14 +785,23 @@ class _RangedReader(io.RawIOBase):
     def tell(self) -> int:
         return self.pos
 
+    def _get(self, end: int) -> bytes:
+        body = self.store._s3("get_object", Key=self.key, VersionId=self.version_id,
+                              Range=f"bytes={self.pos}-{end}")["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        self.pos += len(data)
+        return data
+
     def readinto(self, buffer) -> int:
         if self.pos >= self.size or len(buffer) == 0:
             return 0
-        end = min(self.size, self.pos + len(buffer)) - 1
-        body = self.store._s3("get_object", Key=self.key, VersionId=self.version_id,
-                              Range=f"bytes={self.pos}-{end}")["Body"]
-        data = body.read()
-        body.close()
+        data = self._get(min(self.size, self.pos + len(buffer)) - 1)
         buffer[:len(data)] = data
-        self.pos += len(data)
         return len(data)
+
+    def readall(self) -> bytes:
+        # One request for the rest: io's default reads it 8 KiB (one GET) at a time.
+        return self._get(self.size - 1) if self.pos < self.size else b""

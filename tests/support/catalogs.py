@@ -8,6 +8,7 @@ from pathlib import Path
 
 from archive.catalog.base import Catalog
 from archive.catalog.sqlite import SQLiteCatalog
+from tests.support.wire import wire_catalog
 
 
 @contextlib.contextmanager
@@ -29,3 +30,6 @@ except ImportError:  # pragma: no cover - only while the MongoDB backend is bein
     pass
 else:
     CATALOG_FACTORIES.update(MONGO_FACTORIES)
+
+# The MongoDB catalog over the wire, on mongoeco (skipped where .venv-wire is missing)
+CATALOG_FACTORIES["wire"] = wire_catalog

@@ -104,3 +104,10 @@ def fill(team, tmp_path) -> None:
                   flags.raise_flag(team.engine, team["OF1"], a, "assault")["id"])
     cases.close(team.engine, team["AR1"], "SJ-1", date(2026, 5, 10))
     team.archive.finish_command()
+
+
+def register(team, tmp_path, rows: list[dict]) -> dict:
+    """Import a case register of ``rows`` (as JSON), by the archivist AR1."""
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    return cases.import_register(team.engine, team["AR1"], path)
