@@ -133,7 +133,7 @@ def run_demo(directory: Path, new_archive: Callable[[settings.Settings], Archive
     say(f"demo archive in {home}")
     say(f"archive key fingerprint {fingerprint(key.key_id)}")
     for device, (officer, unit) in CAMERAS.items():
-        devices.add(catalog, archive.ledger, actor, device, "DSJ-X9", "utc", officer, unit)
+        devices.add_device(archive, actor, device, "DSJ-X9", "utc", officer, unit)
 
     daemon = PrivateClamd(home / "scanner", allow_test_signatures=True)
     scanner = daemon.start()

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from archive.catalog.base import Catalog, Query
 from archive.domain.errors import InputError, NotFound
 from archive.domain.model import Item, iso
-from archive.ledger.chain import Actor, Ledger
+from archive.ledger.chain import Actor
 from archive.service import Archive
 
 STATUSES = ("in-service", "faulty")
@@ -28,12 +28,13 @@ def get(catalog: Catalog, device_id: str) -> dict:
     return doc
 
 
-def add(catalog: Catalog, ledger: Ledger, actor: Actor, device_id: str, model: str,
-        clock: str, officer: str | None, unit: str | None,
-        units: Collection[str] | None = None) -> dict:
-    """A device entered in the register. ``units``: the configured units, one of which
-    ``unit`` must be (a device filed under a unit that does not exist would describe every
-    file it records with it)."""
+def add_device(archive: Archive, actor: Actor, device_id: str, model: str, clock: str = "utc",
+               officer: str | None = None, unit: str | None = None,
+               units: Collection[str] | None = None) -> dict:
+    """`custody devices add`: a device entered in the register and the ledger. ``units``:
+    the configured units, one of which ``unit`` must be (a device filed under a unit that does
+    not exist would describe every file it records with it)."""
+    catalog, ledger = archive.catalog, archive.ledger
     if clock not in CLOCKS:
         raise InputError(f"clock must be one of {', '.join(CLOCKS)}")
     if unit is not None and units is not None and unit not in units:
@@ -51,8 +52,10 @@ def add(catalog: Catalog, ledger: Ledger, actor: Actor, device_id: str, model: s
     return doc
 
 
-def set_status(catalog: Catalog, ledger: Ledger, actor: Actor, device_id: str, status: str,
-               note: str) -> dict:
+def set_device_status(archive: Archive, actor: Actor, device_id: str, status: str,
+                      note: str = "") -> dict:
+    """`custody devices fault|repair`: the device's status changed, and recorded."""
+    catalog, ledger = archive.catalog, archive.ledger
     doc = get(catalog, device_id)
     if status not in STATUSES:
         raise InputError(f"status must be one of {', '.join(STATUSES)}")
@@ -189,17 +192,3 @@ def list_devices(catalog: Catalog) -> list[dict]:
                "files_seen": len(d.get("sequences", []))}
             for d in catalog.list_records("devices")]
 
-
-def add_device(archive: Archive, actor: Actor, device_id: str, model: str, clock: str = "utc",
-               officer: str | None = None, unit: str | None = None,
-               units: Collection[str] | None = None) -> dict:
-    """`custody devices add`: a device entered in the register (and the ledger); ``unit``
-    must be one of ``units`` (the configured ones)."""
-    return add(archive.catalog, archive.ledger, actor, device_id, model, clock, officer, unit,
-               units)
-
-
-def set_device_status(archive: Archive, actor: Actor, device_id: str, status: str,
-                      note: str = "") -> dict:
-    """`custody devices fault|repair`: the device's status changed (and recorded)."""
-    return set_status(archive.catalog, archive.ledger, actor, device_id, status, note)

@@ -167,7 +167,7 @@ def test_without_manifest_times_come_from_media_and_are_not_checked(env, tmp_pat
     root.mkdir()
     make_mp4(root / "DSJ-0200_20260315_090000_0007.MP4", 2,
              creation_time="2026-03-15T01:00:00Z")
-    devices.add(setup.catalog, setup.archive.ledger, setup.actor, "DSJ-0200", "X1", "utc",
+    devices.add_device(setup.archive, setup.actor, "DSJ-0200", "X1", "utc",
                 "P2000", "urban-001")
     report = ingest_folder(env, root)
     f = report.files[0]
@@ -187,9 +187,9 @@ def test_local_clock_device_and_gaps_and_faults(env, tmp_path):
     for seq in (1, 2, 4):
         make_mp4(root / f"DSJ-0300_20260315_09000{seq}_000{seq}.MP4", 1,
                  creation_time="2026-03-15T09:00:00Z")  # a local-time camera writing "UTC"
-    devices.add(setup.catalog, setup.archive.ledger, setup.actor, "DSJ-0300", "Y2", "local",
+    devices.add_device(setup.archive, setup.actor, "DSJ-0300", "Y2", "local",
                 "P3000", "market-001")
-    devices.set_status(setup.catalog, setup.archive.ledger, setup.actor, "DSJ-0300", "faulty",
+    devices.set_device_status(setup.archive, setup.actor, "DSJ-0300", "faulty",
                        "lens cracked")
     report = ingest_folder(env, root)
     assert report.sequence_gaps == {"DSJ-0300": [3]}

@@ -75,7 +75,7 @@ def _camera_files(root, device, numbers, date="20260315"):
 
 def _register(fake_env, device):
     setup = fake_env[0]
-    devices.add(setup.catalog, setup.archive.ledger, setup.actor, device, "X1", "utc", "P1",
+    devices.add_device(setup.archive, setup.actor, device, "X1", "utc", "P1",
                 "market-001")
 
 
