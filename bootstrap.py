@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, BinaryIO
 from archive import people
 from archive.catalog import schema
 from archive.catalog.base import Catalog
-from archive.domain.errors import CatalogLost, CustodyError, InputError, NotFound
+from archive.domain.errors import (
+    CatalogLost,
+    CustodyError,
+    IdentityError,
+    InputError,
+    NotFound,
+)
+from archive.integrity import stations
 from archive.integrity.signing import Keyring, SigningKey, fingerprint, public_pem
 from archive.ledger.chain import Actor
 from archive.service import ARCHIVE_KEYS_PREFIX, Archive
@@ -133,9 +140,12 @@ def archive_keyring(settings: Settings, store: WormStore | None) -> Keyring:
 
 def _assemble(settings: Settings, catalog: Catalog, store: WormStore, key: SigningKey,
               keyring_store: WormStore | None = None, **extra: object) -> Archive:
-    """The archive service over these adapters, with every archive public key."""
-    return Archive(catalog, store, key, archive_keyring(settings, keyring_store or store),
-                   settings.section("ledger")["checkpoint_retention_years"], **extra)
+    """The archive service over these adapters, with every archive public key; its ledger
+    entries name this home's station."""
+    archive = Archive(catalog, store, key, archive_keyring(settings, keyring_store or store),
+                      settings.section("ledger")["checkpoint_retention_years"], **extra)
+    archive.ledger.station = settings.station or None
+    return archive
 
 
 def open_archive(settings: Settings) -> Archive:
@@ -220,41 +230,88 @@ def _finishing(archive: Archive) -> Iterator[Archive]:
 
 
 def initialize(settings: Settings, person_id: str = "admin", name: str = "系统管理员") -> dict:
-    """custody init: the data home, the store (and the replica, when configured), the archive
-    key (kept when there is one), the catalog (a lost one is refused, never started anew), the
-    public key published in the store, and the first administrator bound to this OS account.
-    Safe to run again."""
+    """custody init: the data home, the store (and the replica, when configured), this home's
+    archive key -- its station's key -- (kept when there is one), the catalog (a lost one is
+    refused, never started anew), the public key published in the store and registered for
+    this home's station, and the first administrator bound to this OS account. Safe to run
+    again.
+
+    A home without a key over a catalog that already has people is a station joining the
+    archive: its operator must be an administrator the archive knows (bound to this OS
+    account, with their key here), and its station id one no other home holds; both are
+    checked before any key is made, and nothing is written when either is refused."""
     settings.home.mkdir(parents=True, exist_ok=True)
     store = open_store(settings, create=True)
     replica = open_replica(settings, create=True)
+    station = settings.station or None
     created = not (keys_dir(settings) / "archive.key").exists()
-    key = create_archive_key(settings) if created else load_archive_key(settings)
     catalog = open_catalog(settings)
     # an empty catalog over a store that holds an archive: rebuild it, never start anew
     refuse_lost_catalog(catalog, store)
+    joining: Actor | None = None
+    if created and catalog.list_records("people"):
+        try:
+            joining = _joining_operator(catalog, station)
+        except CustodyError:
+            catalog.close()
+            raise
+    key = create_archive_key(settings) if created else load_archive_key(settings)
     archive = _assemble(settings, catalog, store, key)
     with _finishing(archive):
+        stations.refuse_renamed(catalog, station, key.key_id)
+        stations.refuse_claimed(catalog, station, key.key_id)
         archive.publish_key()
-        actor = people.first_administrator(archive, person_id, name)
-        if created:
-            archive.ledger.append(actor, "archive-key-created", key.key_id,
-                                  {"fingerprint": fingerprint(key.key_id)})
+        actor = joining or people.first_administrator(archive, person_id, name)
+        if stations.registration(catalog, key.key_id) is None:
+            first = created and joining is None
+            stations.register_key(archive, actor, key.key_id, station,
+                                  "archive-key-created" if first else "station-key-registered")
     return {"home": str(settings.home), "catalog": catalog.endpoint, "store": store.describe(),
             "archive_key": key.key_id, "fingerprint": fingerprint(key.key_id),
-            "created": created, "administrator": actor.person_id,
+            "created": created, "administrator": actor.person_id, "station": station,
+            "joined": joining is not None,
             "replica": replica.describe() if replica else None}
 
 
+def _joining_operator(catalog: Catalog, station: str | None) -> Actor:
+    """Who registers a new station in an archive that has people: an administrator it knows,
+    acting at this OS account with their own key. Nobody registers themselves through init.
+    A refusal here is not written to the ledger: this home has no registered key yet to sign
+    its journal and checkpoint, and an entry other stations could not verify is worse than
+    none."""
+    try:
+        actor = people.acting_person(catalog)
+    except IdentityError as exc:
+        account = people.os_account()
+        if catalog.list_records("people", os_account=account):
+            what = ("the person's own key must be in their home on this machine (made by "
+                    "'custody people add' or 'custody people rekey'; a station never makes "
+                    "one for them)")
+        else:
+            what = ("an administrator of the archive first adds this OS account (custody "
+                    f"people add ID --name NAME --account {account} --role administrator), "
+                    "with the person's key in their home here (~/.config/custody/)")
+        raise IdentityError(
+            f"{exc.message}. This archive already has people: a new station joins it through "
+            f"an administrator it knows; {what}. Then run 'custody init' here again",
+            subject=exc.subject) from exc
+    people.require_role(catalog, actor, people.ADMINISTRATORS,
+                        f"register station {stations.shown(station)} in the archive")
+    stations.refuse_claimed(catalog, station, None)
+    return actor
+
+
 def rotate_key(settings: Settings, actor: Actor) -> dict:
-    """A new archive key; the old one retired (its public key stays, so its signatures still
-    verify), the new one published in the store and the rotation in the ledger."""
+    """A new key for this home's station; its old one retired (its public key stays, so its
+    signatures still verify), the new one published in the store and registered for the same
+    station, the rotation in the ledger. Other stations' keys are not touched."""
     new, old_id = rotate_archive_key(settings)
     archive = open_archive(settings)
     with _finishing(archive):
         archive.publish_key()
-        archive.ledger.append(actor, "archive-key-rotated", new.key_id,
-                              {"previous": old_id, "fingerprint": fingerprint(new.key_id)})
-    return {"key_id": new.key_id, "fingerprint": fingerprint(new.key_id), "previous": old_id}
+        doc = stations.rotate(archive, actor, old_id, new.key_id, settings.station or None)
+    return {"key_id": new.key_id, "fingerprint": fingerprint(new.key_id), "previous": old_id,
+            "station": doc["station"]}
 
 
 def create_archive(settings: Settings) -> Archive:
@@ -309,6 +366,7 @@ def migration(settings: Settings, to_config: str | Path
         opened.append(Archive(open_catalog(target), store, source.key,
                               archive_keyring(settings, source.store),
                               target.section("ledger")["checkpoint_retention_years"]))
+        opened[-1].ledger.station = settings.station or None
         return opened[-1]
 
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from archive.catalog.base import Catalog, Page, Query
 from archive.catalog.consistency import check_catalog
@@ -37,7 +37,7 @@ from archive.domain.model import (
 from archive.failpoints import crash_point
 from archive.integrity.fixity import StreamDigests, digest_chunks
 from archive.integrity.signing import Keyring, SigningKey, public_pem
-from archive.ledger.chain import Actor, Ledger, LedgerReport
+from archive.ledger.chain import LOCK_HORIZON_YEARS, Actor, Ledger, LedgerReport
 from archive.ledger.journal import Journal
 from archive.ledger.journal import flush as flush_journal
 from archive.people import person_keyrings
@@ -64,7 +64,7 @@ class Archived:
 
 class Archive:
     def __init__(self, catalog: Catalog, store: WormStore, archive_key: SigningKey,
-                 archive_keys: Keyring, checkpoint_years: int = 100,
+                 archive_keys: Keyring, checkpoint_years: int = LOCK_HORIZON_YEARS,
                  replica: WormStore | None = None,
                  second_copy: Callable[[Archive, WormStore, Item, Actor], None] | None = None
                  ) -> None:
@@ -82,13 +82,14 @@ class Archive:
         catalog.journal = self.journal
 
     # --- keys ----------------------------------------------------------------------------
-    def publish_key(self, years: int = 100) -> str:
+    def publish_key(self, years: int | None = None) -> str:
         """Put the archive's public key in the WORM store, so signatures verify without the
-        catalog or this machine. Once per key."""
+        catalog or this machine. Once per key. Locked as the ledger's checkpoints are (the
+        lock horizon, ``checkpoint_years``) and renewed with them by 'retention run'."""
         key = ARCHIVE_KEYS_PREFIX + self.key.key_id.split(":", 1)[1] + ".pem"
         if not self.store.versions(key):
-            until = _now().replace(microsecond=0)
-            until = until.replace(year=until.year + years)
+            days = 366 * (self.checkpoint_years if years is None else years)
+            until = _now().replace(microsecond=0) + timedelta(days=days)
             self.store.put_blob(key, public_pem(self.key.public).encode(), until)
         return key
 

@@ -3,6 +3,7 @@
     python benchmarks/ingest_bench.py [--dir DIR] [--total-gib 4.5] [--files 22]
                                       [--big-gib 2.2] [--workers 2] [--cache auto|cold|warm]
                                       [--idle-wait 300] [--retries 2] [--keep] [--json]
+                                      [--store local|both]
 
 The issue's requirement: on one data set of at least 4 GiB in 20+ files, one over 2 GiB, into
 the local store (never through moto), in one run:
@@ -14,8 +15,21 @@ with the CPU seconds of each. limit = max(slowest wall of a-c, CPU seconds of a-
 2-core machine; goal: (d) within 1.15 x limit, each source byte read once, peak memory under
 300 MB whatever the file sizes.
 
+With --store both (issue 13), a fifth stage runs after them:
+  (e) `custody ingest` of the same files, same clamd (restarted), same workers and the same
+      cache handling, into an S3 Object Lock store on Ceph RGW whose OSD is BlueStore on one
+      file on the disk (disk against disk: a memstore OSD would compare memory with disk),
+and the comparison of (e) with (d) is printed: wall, MB/s, CPU seconds, ratio ceph/local, and
+the Ceph daemons' CPU and resident memory. The single-node cluster is the tests' own
+(tests.support.ceph.CephCluster with objectstore="bluestore": the benchmarks need the test
+extra anyway, and the Debian packages ceph-mon ceph-osd radosgw that scripts/install-test.sh
+installs). It is started, untimed, after (d), so (a)-(d) run exactly as without it, under the
+run's directory (--dir: on the disk, not tmpfs; BlueStore opens its file with O_DIRECT), and
+stopped by its pids at the end.
+
 Prints figures; asserts nothing (timing belongs in no test). Everything it creates (data set,
-private clamd, stores, custody home) is removed at the end unless --keep keeps the data set.
+private clamd, stores, custody homes, the Ceph cluster and its file) is removed at the end
+unless --keep keeps the data set.
 """
 
 from __future__ import annotations
@@ -48,6 +62,8 @@ from archive.integrity.fixity import CHUNK, digest_file, read_chunks  # noqa: E4
 from archive.worm.local import LocalWormStore  # noqa: E402
 from ingest.samples import make_mp4  # noqa: E402
 from scanners.clamd import DEFAULT_OVERLAP, DEFAULT_WINDOW, ClamdScanner, PrivateClamd  # noqa: E402
+from tests.support.ceph import ACCESS_KEY, SECRET_KEY, CephCluster  # noqa: E402
+from tests.support.ceph import installed as ceph_installed  # noqa: E402
 from tests.support.worm import release_all_for_tests  # noqa: E402
 
 GiB = 1 << 30
@@ -66,6 +82,10 @@ VIDEO_SECONDS = 2
 TICK = os.sysconf("SC_CLK_TCK")
 SHANGHAI = timezone(timedelta(hours=8))
 DATASET_VERSION = 1
+# The lock horizon for the Ceph store, set explicitly: RGW 16 keeps retention dates in 32-bit
+# seconds and cannot hold a lock past 2106 (archive/worm/s3.py WRAP_LIMIT), so a horizon of
+# 100 years would be refused. 50 is also config/default.toml's value.
+CEPH_LOCK_YEARS = 50
 
 # Runs `custody ingest` as its grandchild so that the figures are the child's alone: a process
 # started by posix_spawn/vfork inherits its parent's RSS high-water mark in ru_maxrss, so it
@@ -204,14 +224,17 @@ def contaminated(other_cpu_s: float, cpu_s: float) -> bool:
 def run_stage(name: str, cache: Cache, paths: list[Path], size: int, daemon: PrivateClamd,
               body: Callable[[], dict], *, idle_wait: float, retries: int,
               fresh_clamd: bool = False, setup: Callable[[], None] | None = None,
-              teardown: Callable[[], None] | None = None) -> Stage:
+              teardown: Callable[[], None] | None = None,
+              daemons: dict[str, int] | None = None) -> Stage:
     """Time one stage; body returns extra figures and, under "child_cpu_s", a child's CPU
     seconds (not visible to this process's clocks); setup and teardown run untimed around it.
 
     fresh_clamd restarts clamd first: it caches clean verdicts by the MD5 of a whole stream,
     so a second scan of the same bytes would cost it almost nothing and flatter whichever
     stage comes second. An attempt that other jobs on the machine disturbed is run again (up
-    to `retries` times); the discarded attempts are reported, not hidden."""
+    to `retries` times); the discarded attempts are reported, not hidden. ``daemons`` are
+    other processes working for the stage (the Ceph cluster: name -> pid), whose CPU is the
+    stage's own, not other work; it is counted under "ceph" and per daemon in extra."""
     discarded: list[dict] = []
     while True:
         if fresh_clamd:
@@ -225,16 +248,21 @@ def run_stage(name: str, cache: Cache, paths: list[Path], size: int, daemon: Pri
         load = os.getloadavg()[0]
         print(f"  {name} ...", file=sys.stderr, flush=True)
         s0, c0 = system_busy(), proc_cpu(clamd_pid)
+        d0 = {name: proc_cpu(pid) for name, pid in (daemons or {}).items()}
         p0, t0 = time.process_time(), time.perf_counter()
         extra = body()
         wall = time.perf_counter() - t0
         own, clamd = time.process_time() - p0, proc_cpu(clamd_pid) - c0
+        helpers = {name: proc_cpu(pid) - d0[name] for name, pid in (daemons or {}).items()}
         used = system_busy() - s0
         if teardown is not None:
             teardown()
         parts = {"bench": own, "clamd": clamd}
         if "child_cpu_s" in extra:
             parts["custody"] = extra["child_cpu_s"]
+        if daemons:
+            parts["ceph"] = sum(helpers.values())
+            extra["daemon_cpu_s"] = helpers
         cpu = sum(parts.values())
         other = max(0.0, used - cpu)
         print(f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s, {other:.1f} CPU-s of other work",
@@ -388,11 +416,15 @@ def stage_copy(store: LocalWormStore, paths: list[Path], digests: dict[Path, Dig
     return {"stored_bytes": sum(pool_map(workers, one, paths))}
 
 
-def custody_env(work: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "CUSTODY_CONFIG"}
+def custody_env(work: Path, s3: bool = False) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k != "CUSTODY_CONFIG" and not k.startswith("AWS_")}
     # HOME too: custody keeps the acting person's key under it; never touch the real one.
     env |= {"CUSTODY_HOME": str(work / "home"), "HOME": str(work / "user"),
             "PYTHONPATH": str(REPO)}
+    if s3:  # the S3 store takes credentials from boto3's chain, never from the config file
+        env |= {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                "AWS_EC2_METADATA_DISABLED": "true"}
     return env
 
 
@@ -401,27 +433,40 @@ def custody_cmd() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
 
 
-def prepare_custody(work: Path, socket: str, workers: int) -> None:
+def s3_settings(endpoint: str, bucket: str) -> str:
+    """The config of an S3 store on the Ceph gateway, with lock horizons Ceph can hold."""
+    return (f'[store]\nbackend = "s3"\nendpoint_url = "{endpoint}"\nbucket = "{bucket}"\n\n'
+            f"[retention]\npermanent_lock_years = {CEPH_LOCK_YEARS}\n\n"
+            f"[ledger]\ncheckpoint_retention_years = {CEPH_LOCK_YEARS}\n")
+
+
+def prepare_custody(work: Path, socket: str, workers: int, store: str = "") -> None:
     """A new custody data home: `custody init` and the device register, with the [scanner]
-    socket at the private clamd; untimed."""
+    socket at the private clamd and ``store`` (config text) naming the store, the local one
+    when empty; untimed."""
     (work / "user").mkdir(parents=True, exist_ok=True)
     cfg = work / "custody.toml"
     cfg.write_text(f'[scanner]\nsocket = "{socket}"\nwindow_mib = {DEFAULT_WINDOW >> 20}\n'
-                   f"overlap_mib = {DEFAULT_OVERLAP >> 20}\n\n[ingest]\nworkers = {workers}\n")
-    env = custody_env(work)
+                   f"overlap_mib = {DEFAULT_OVERLAP >> 20}\n\n[ingest]\nworkers = {workers}\n"
+                   + (f"\n{store}" if store else ""))
+    env = custody_env(work, s3=bool(store))
     for args in (["init"], ["devices", "add", DEVICE, "--model", "bench", "--clock", "utc",
                             "--officer", OFFICER, "--unit", UNIT]):
-        subprocess.run([*custody_cmd(), "--config", str(cfg), *args], env=env, check=True,
-                       capture_output=True, timeout=120)
+        done = subprocess.run([*custody_cmd(), "--config", str(cfg), *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:  # say why: a refused S3 init is otherwise a bare status
+            raise SystemExit(f"custody {args[0]} failed ({done.returncode}):\n"
+                             f"{done.stderr[-3000:]}")
 
 
-def stage_custody(work: Path, offload: Path, manifest: Path, workers: int) -> dict:
+def stage_custody(work: Path, offload: Path, manifest: Path, workers: int,
+                  s3: bool = False) -> dict:
     res, out, err = work / "child.json", work / "ingest.json", work / "ingest.err"
     cmd = [*custody_cmd(), "--config", str(work / "custody.toml"), "ingest", str(offload),
            "--manifest", str(manifest), "--station", "BENCH", "--workers", str(workers),
            "--json"]
     subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(res), str(out), str(err), "--",
-                    *cmd], env=custody_env(work), check=True)
+                    *cmd], env=custody_env(work, s3=s3), check=True)
     child = json.loads(res.read_text())
     try:
         report = json.loads(out.read_text())
@@ -429,6 +474,60 @@ def stage_custody(work: Path, offload: Path, manifest: Path, workers: int) -> di
         report = {"error": err.read_text(errors="replace")[-2000:]}
     return {"child": child, "report": report,
             "child_cpu_s": child["utime_s"] + child["stime_s"]}
+
+
+# --- Ceph ---------------------------------------------------------------------------------------
+def bluestore_ceiling(data_bytes: int, attempts: int) -> int:
+    """The BlueStore file's size for a data set ingested up to `attempts` times (a disturbed
+    attempt is run again into a new bucket, and nothing locked can be removed): twice the data
+    per attempt (a staging upload's bytes wait out the bucket's floor lock beside the copy
+    where the server does not share them; RGW 16 does, measured: 2.0 GiB allocated for a
+    2 GiB ingest) plus 4 GiB for RocksDB, the gateway's pools and Ceph's 95% full ratio. The
+    file is sparse, so the ceiling costs nothing; an OSD that fills up blocks writes instead
+    of failing them."""
+    return 2 * data_bytes * attempts + 4 * GiB
+
+
+def proc_memory(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (the high-water mark since the process started) in bytes."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) * 1024
+    return out
+
+
+def ceph_figures(cluster: CephCluster) -> dict:
+    """What the OSD is (from its metadata), what it holds and the daemons' memory, after (e)."""
+    meta = json.loads(cluster._ceph("osd", "metadata", "0", "-f", "json"))
+    block = cluster.root / "osd" / "0" / "block.file"
+    return {
+        "version": meta.get("ceph_version_short"),
+        "objectstore": meta.get("osd_objectstore"),
+        "bdev_access_mode": meta.get("bluestore_bdev_access_mode"),
+        "bdev_type": meta.get("bluestore_bdev_type"),
+        "rotational": meta.get("rotational"),
+        "min_alloc_size": meta.get("bluestore_min_alloc_size"),
+        "block_file": str(block), "block_ceiling_bytes": cluster.bluestore_bytes,
+        "block_allocated_bytes": block.stat().st_blocks * 512,
+        "stat_bytes_used": cluster.stored_bytes(),
+        "memory": {name: proc_memory(proc.pid) for name, proc in cluster.procs.items()},
+        "start_s": cluster.timings.get("start"),
+    }
+
+
+def start_ceph(work: Path, data_bytes: int, attempts: int) -> CephCluster:
+    if not ceph_installed():
+        raise SystemExit("--store both needs Ceph (apt-get install ceph-mon ceph-osd radosgw, "
+                         "or bash scripts/install-test.sh)")
+    cluster = CephCluster(Path(tempfile.mkdtemp(prefix="ceph-", dir=work)),
+                          objectstore="bluestore",
+                          bluestore_bytes=bluestore_ceiling(data_bytes, attempts))
+    print(f"  starting Ceph (BlueStore on a file under {cluster.root}) ...", file=sys.stderr,
+          flush=True)
+    cluster.start()
+    return cluster
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -460,6 +559,8 @@ def bench(args: argparse.Namespace) -> dict:
                           overlap=DEFAULT_OVERLAP)
     stages: list[Stage] = []
     socket_dir: Path | None = None
+    cluster: CephCluster | None = None
+    ceph: dict | None = None
     try:
         print(f"data set in {root}", file=sys.stderr, flush=True)
         gen_s, reused = make_dataset(root, recs, params)
@@ -505,9 +606,28 @@ def bench(args: argparse.Namespace) -> dict:
                                 lambda: stage_custody(cwork, offload, manifest, w),
                                 setup=lambda: prepare_custody(cwork, sock, w),
                                 teardown=drop(cwork), fresh_clamd=True, **knobs))
-        return summarise(args, stages, recs, digests, cache, status, gen_s, reused, root)
+        if args.store == "both":
+            # Started only now: (a)-(d) run as without it, with no idle cluster beside them.
+            cluster = start_ceph(work, size, args.retries + 1)
+            ework, buckets = work / "custody-ceph", iter(range(1, 100))
+
+            def prepare_ceph() -> None:
+                # every attempt a new home and bucket: nothing locked in Ceph can be removed
+                s3 = s3_settings(cluster.endpoint, f"ingest-bench-{next(buckets)}")
+                prepare_custody(ework, sock, w, s3)
+
+            stages.append(run_stage("(e) ingest into Ceph", cache, paths, size, daemon,
+                                    lambda: stage_custody(ework, offload, manifest, w, s3=True),
+                                    setup=prepare_ceph, teardown=drop(ework), fresh_clamd=True,
+                                    daemons={n: p.pid for n, p in cluster.procs.items()},
+                                    **knobs))
+            ceph = ceph_figures(cluster)
+        return summarise(args, stages, recs, digests, cache, status, gen_s, reused, root,
+                         ceph)
     finally:
         daemon.stop()
+        if cluster is not None:
+            cluster.stop()
         if socket_dir is not None and socket_dir.is_dir() and not any(socket_dir.iterdir()):
             socket_dir.rmdir()
         release_all_for_tests(work)
@@ -522,8 +642,8 @@ def bench(args: argparse.Namespace) -> dict:
 
 def summarise(args: argparse.Namespace, stages: list[Stage], recs: list[Recording],
               digests: dict[Path, Digests], cache: Cache, status: dict, gen_s: float,
-              reused: bool, root: Path) -> dict:
-    a, b, c, d = stages
+              reused: bool, root: Path, ceph: dict | None = None) -> dict:
+    a, b, c, d = stages[:4]
     slowest = max((a, b, c), key=lambda s: s.wall_s)
     cpu_abc = a.cpu_s + b.cpu_s + c.cpu_s
     limit = max(slowest.wall_s, cpu_abc / 2)
@@ -535,7 +655,7 @@ def summarise(args: argparse.Namespace, stages: list[Stage], recs: list[Recordin
     offload = root / "offload"
     digests_ok = all(by_name.get(r.name, {}).get("sha256") == digests[r.path(offload)].sha256
                      for r in recs)
-    return {
+    out = {
         "command": "python benchmarks/ingest_bench.py " + " ".join(sys.argv[1:]),
         "data_set": {"files": len(recs), "bytes": size, "largest_bytes": max(r.size for r in recs),
                      "smallest_bytes": min(r.size for r in recs), "reused": reused,
@@ -563,6 +683,28 @@ def summarise(args: argparse.Namespace, stages: list[Stage], recs: list[Recordin
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(), "git": git_state()},
         "load_after": os.getloadavg()[0],
+        "store": args.store,
+    }
+    if ceph is not None:
+        out["ceph"] = ceph | compare(d, stages[4], recs, digests, offload, limit)
+    return out
+
+
+def compare(d: Stage, e: Stage, recs: list[Recording], digests: dict[Path, Digests],
+            offload: Path, limit: float) -> dict:
+    """(e) custody ingest into Ceph beside (d) into the local store."""
+    child, report = e.extra["child"], e.extra["report"]
+    by_name = {f["file"]: f for f in report.get("files", [])}
+    return {
+        "wall_ratio": e.wall_s / d.wall_s, "mb_s_ratio": e.mb_s / d.mb_s,
+        "cpu_ratio": e.cpu_s / d.cpu_s, "ratio_to_limit": e.wall_s / limit,
+        "daemon_cpu_s": e.extra.get("daemon_cpu_s", {}),
+        "custody_peak_rss_mb": child["maxrss_kb"] * 1024 / 1e6,
+        "custody_exit_code": child["exit_code"],
+        "custody_counts": report.get("counts"), "custody_error": report.get("error"),
+        "custody_digests_match_b": all(
+            by_name.get(r.name, {}).get("sha256") == digests[r.path(offload)].sha256
+            for r in recs),
     }
 
 
@@ -581,7 +723,8 @@ def render(r: dict) -> str:
         f"  {r['workers']} workers; clamd {r['clamd']['engine']} ({r['clamd']['database']}), "
         f"MaxThreads {r['clamd']['max_threads']}, windows of "
         f"{r['clamd']['window_bytes'] >> 20} MiB overlapping {r['clamd']['overlap_bytes'] >> 20}"
-        " MiB; local WORM store",
+        " MiB; local WORM store" + (" and S3 on Ceph RGW (BlueStore on a file)"
+                                    if "ceph" in r else ""),
         f"  {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, "
         f"{r['machine']['platform']}; code: {r['machine']['git']}",
         f"  page cache {r['cache_method']}",
@@ -619,6 +762,8 @@ def render(r: dict) -> str:
         "just before the stage (after waiting up to --idle-wait s for other jobs); 1-min load "
         f"after the run: {r['load_after']:.1f}.",
     ]
+    if "ceph" in r:
+        lines += ["", *render_ceph(r)]
     for s in r["stages"]:
         for x in s["discarded"]:
             lines.append(f"discarded attempt of {s['name']}: {x['wall_s']:.1f} s wall, "
@@ -630,6 +775,48 @@ def render(r: dict) -> str:
                          f"{s['name']} ({s['cpu_s']:.0f} CPU-s of its own): its wall time is "
                          "inflated; rerun on a quiet machine.")
     return "\n".join(lines)
+
+
+def render_ceph(r: dict) -> list[str]:
+    st = {s["name"]: s for s in r["stages"]}
+    d, e, c = st["(d) custody ingest"], st["(e) ingest into Ceph"], r["ceph"]
+    mem = c["memory"]
+
+    def row(label: str, s: dict, rss: float) -> str:
+        p = s["cpu_parts"]
+        return (f"{label:<26} {s['wall_s']:>7.1f} {s['mb_s']:>6.0f} {s['cpu_s']:>7.1f} "
+                f"{p.get('custody', 0):>9.1f} {p.get('clamd', 0):>7.1f} {p.get('ceph', 0):>7.1f}"
+                f" {rss:>9.0f}")
+
+    def mb(name: str, key: str) -> str:
+        return f"{mem.get(name, {}).get(key, 0) / 1e6:,.0f}"
+
+    return [
+        "custody ingest of the same files, same clamd (restarted), workers and cache: the local "
+        "store (d) beside S3 on Ceph RGW (e)",
+        f"{'store':<26} {'wall s':>7} {'MB/s':>6} {'CPU s':>7} {'(custody)':>9} {'(clamd)':>7}"
+        f" {'(ceph)':>7} {'RSS MB':>9}",
+        row("(d) local WORM store", d, r["peak_rss_mb"]),
+        row("(e) S3 on Ceph RGW", e, c["custody_peak_rss_mb"]),
+        f"ratio ceph / local: wall {c['wall_ratio']:.2f}, MB/s {c['mb_s_ratio']:.2f}, CPU s "
+        f"{c['cpu_ratio']:.2f}; (e) / limit of a-c = {c['ratio_to_limit']:.2f}",
+        "Ceph daemons' CPU s in (e): " + ", ".join(
+            f"{n} {v:.1f}" for n, v in sorted(c["daemon_cpu_s"].items())),
+        f"Ceph resident memory after (e), MB (peak VmHWM since start): OSD {mb('osd', 'VmRSS')}"
+        f" ({mb('osd', 'VmHWM')}), radosgw {mb('rgw', 'VmRSS')} ({mb('rgw', 'VmHWM')}), "
+        f"monitor {mb('mon', 'VmRSS')} ({mb('mon', 'VmHWM')})",
+        f"Ceph {c['version']}: one OSD, {c['objectstore']} on a {c['bdev_access_mode']} "
+        f"(data, RocksDB and WAL in {c['block_file']}: ceiling {c['block_ceiling_bytes'] / GiB:.1f}"
+        f" GiB sparse, {c['block_allocated_bytes'] / GiB:.2f} GiB allocated after (e)), device "
+        f"type {c['bdev_type']} (rotational {c['rotational']}), min_alloc_size "
+        f"{c['min_alloc_size']}; OSD used {c['stat_bytes_used'] / GiB:.2f} GiB; cluster started "
+        f"in {c['start_s']:.1f} s (untimed)",
+        f"(e) custody: exit {c['custody_exit_code']}, states {c['custody_counts']}, SHA-256 "
+        f"equal to (b): {c['custody_digests_match_b']}, peak RSS {c['custody_peak_rss_mb']:.0f}"
+        " MB" + (f"\n  custody error: {c['custody_error']}" if c["custody_error"] else ""),
+        "(custody) = the custody process (wait4); (ceph) = monitor + OSD + radosgw "
+        "(/proc/<pid>/stat), part of CPU s in (e); RSS MB = custody's peak (ru_maxrss).",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -649,6 +836,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the data set (reused by a later "
                    "run with the same --dir and sizes)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--store", choices=("local", "both"), default="local",
+                   help="local: stages a-d (default); both: then (e) custody ingest of the "
+                        "same files into S3 on a single-node Ceph RGW with a BlueStore OSD on "
+                        "a file under --dir, and the comparison with (d)")
     args = p.parse_args(argv)
     r = bench(args)
     print(json.dumps(r, indent=2, ensure_ascii=False) if args.json else render(r))

@@ -9,6 +9,7 @@ from rich.table import Table
 import bootstrap
 from archive import people
 from archive.domain.model import CONFIDENTIAL_CLASSES
+from archive.integrity import stations
 from archive.integrity.signing import fingerprint
 from commands.base import (
     Context,
@@ -118,20 +119,24 @@ people_cmd.command("rekey", help="A new key; old signatures keep verifying.")(
 
 @click.group()
 def key() -> None:
-    """The archive's signing keys."""
+    """The archive's signing keys: one per station, each made in its own home."""
 
 
 @key.command("list")
 @json_option
 @command
 def key_list(ctx: Context, as_json: bool) -> int:
-    """Every archive public key: the current one and those retired by rotation."""
-    keys = people.list_archive_keys(ctx.archive)
+    """Every archive key of every station, active or retired (* marks this home's)."""
+    keys = stations.list_keys(ctx.archive)
     if as_json:
         emit_json({"keys": keys})
-    else:
-        for k in keys:
-            click.echo(f"{'*' if k['current'] else ' '} {k['fingerprint']}  {k['key_id']}")
+        return 0
+    t = Table("", "station", "state", "fingerprint", "since", "key id")
+    for k in keys:
+        state = k["state"] + ("" if k["published"] else ", NOT IN THE STORE")
+        t.add_row("*" if k["current"] else "", stations.shown(k["station"]), state,
+                  k["fingerprint"], k["from"] or "-", k["key_id"])
+    Console(width=200).print(t)
     return 0
 
 
@@ -139,13 +144,15 @@ def key_list(ctx: Context, as_json: bool) -> int:
 @json_option
 @command
 def key_rotate(ctx: Context, as_json: bool) -> int:
-    """Make a new archive key; old signatures keep verifying with the old public key."""
+    """A new key for this home's station; old signatures keep verifying with the old
+    public key, and other stations' keys are not touched."""
     out = bootstrap.rotate_key(ctx.settings, ctx.actor())
     if as_json:
         emit_json(out)
     else:
-        click.echo(f"new archive key {out['fingerprint']} (previous "
-                   f"{fingerprint(out['previous'])} retired; its signatures still verify)")
+        click.echo(f"station {stations.shown(out['station'])}: new archive key "
+                   f"{out['fingerprint']} (previous {fingerprint(out['previous'])} retired; "
+                   "its signatures still verify)")
     return 0
 
 

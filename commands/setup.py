@@ -8,6 +8,7 @@ import click
 
 import bootstrap
 from archive import people
+from archive.integrity import stations
 from commands.base import (
     Context,
     command,
@@ -24,7 +25,9 @@ from commands.base import (
 @json_option
 @command
 def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
-    """Create the data home, the store, the archive key and the first administrator."""
+    """Create the data home, the store, this station's archive key and the first
+    administrator; or, over an archive that has people, register this home as a new station
+    (an administrator of the archive runs it)."""
     out = bootstrap.initialize(ctx.settings, person_id, name)
     if as_json:
         emit_json(out)
@@ -36,6 +39,8 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
     if replica is not None:
         click.echo(f"replica:      {replica['backend']} {replica['location']}")
     click.echo(f"administrator:{out['administrator']} ({people.os_account()})")
+    click.echo(f"station:      {stations.shown(out['station'])}"
+               + ("  (joined the archive)" if out["joined"] else ""))
     click.echo(f"archive key:  {out['archive_key']}")
     click.echo(f"fingerprint:  {out['fingerprint']}"
                + ("" if out["created"] else "  (existing key kept)"))

@@ -22,8 +22,9 @@ from cli import main
 from commands.base import UNEXPECTED
 from tests.support.worm import release_all_for_tests
 
-# Commands that start daemons or long work whatever the input: tried by their own tests.
-SKIPPED = {("demo",), ("scanner", "start"), ("scanner", "update")}
+# Commands that start daemons or long work whatever the input (watch runs until stopped):
+# tried by their own tests.
+SKIPPED = {("demo",), ("scanner", "start"), ("scanner", "update"), ("watch",)}
 
 BAD_TEXT = ["", "../../../etc/passwd\x00王五%s" + "x" * 3000]
 BAD_TIME = ["2026/12/01 08:14", "2026-13-45"]

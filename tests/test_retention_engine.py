@@ -106,7 +106,7 @@ def test_flag_covers_the_activity_holds_and_confirm_makes_permanent(team):
     item = team.archive.item(a)
     assert item.tier == "permanent" and item.retention["permanent"]
     lock = store_lock(team, a)
-    assert lock.retain_until > before + timedelta(days=365 * 90) and lock.legal_hold
+    assert lock.retain_until > before + timedelta(days=365 * 45) and lock.legal_hold
     with pytest.raises(InputError, match="cannot be withdrawn"):
         flags.withdraw(team.engine, team["OF1"], doc["id"], None)
     # a late offload of the same incident joins the flag on the next run
@@ -217,7 +217,7 @@ def test_a_permanent_lock_is_renewed_long_before_it_runs_out(tmp_path, catalog, 
     flags.confirm(team.engine, team["AP1"],
                   flags.raise_flag(team.engine, team["OF1"], a, "litigation")["id"])
     first = store_lock(team, a).retain_until
-    assert team.engine.run(team["AR1"]).changed == []  # 100 years ahead: nothing due
+    assert team.engine.run(team["AR1"]).changed == []  # 50 years ahead: nothing due
     # 95 years on, by the engine's clock: fewer than renew_within_years (10) remain
     later = datetime.now(timezone.utc) + timedelta(days=365 * 95)
     aged = RetentionEngine(team.archive, team.engine.settings, clock=lambda: later)

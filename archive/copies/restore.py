@@ -170,7 +170,9 @@ def _repair(archive: Archive, replica: WormStore, actor: Actor, item: Item, part
                 k: done[k] for k in ("part", "copy", "key", "failed_version", "problem",
                                      "new_version", "from")})
     if is_object and bad == "primary":
-        archive.catalog.update_object_lock(item.sha256, lock)
+        # the object's record names the version that now holds its bytes, as its items do
+        # (a catalog rebuilt from the store would name it too)
+        archive.catalog.update_object_lock(item.sha256, lock, stored.version_id)
     return done
 
 

@@ -22,6 +22,12 @@ from archive.integrity.signing import Keyring, SigningKey
 from archive.worm.base import WormStore
 
 CHECKPOINT_PREFIX = "ledger/checkpoints/"
+# How far ahead a record kept for ever (a checkpoint, a journal segment, a public key) is
+# locked when nothing configures it: [ledger] checkpoint_retention_years, which defaults to
+# [retention] permanent_lock_years. Renewed by 'retention run' (retention/renewal.py), so it
+# need not reach the end of time: 50 years keeps a new lock below 2106-02-07, the last date
+# Ceph RGW can hold (32-bit seconds), until 2056.
+LOCK_HORIZON_YEARS = 50
 
 
 @dataclass(frozen=True)
@@ -134,15 +140,19 @@ class Ledger:
     """Appends entries through the catalog and writes signed checkpoints to the store."""
 
     def __init__(self, catalog: Catalog, store: WormStore, archive_key: SigningKey,
-                 checkpoint_years: int = 100) -> None:
+                 checkpoint_years: int = LOCK_HORIZON_YEARS) -> None:
         self.catalog = catalog
         self.store = store
         self.archive_key = archive_key
         self.checkpoint_years = checkpoint_years
         self.appended = 0
+        # the station whose home writes (bootstrap sets it): named in every entry it appends
+        self.station: str | None = None
 
     def append(self, actor: Actor, action: str, subject: str, details: dict | None = None
                ) -> LedgerEntry:
+        if self.station:
+            details = {"station": self.station} | (details or {})
         entry = self.catalog.append_ledger(
             lambda prev: build_entry(prev, actor, action, subject, details or {},
                                      datetime.now(timezone.utc)))

@@ -323,7 +323,10 @@ class _S3Pending(PendingObject):
         self.staged = None
         self.closed = True
         if version_id is None:  # a concurrent commit of the same bytes won the race
-            return self.store._stored(key, self.store.versions(key)[-1])
+            # name the winner's version, the first (_first_writer): on a server that ignores
+            # If-None-Match (Ceph RGW 16) the newest is this loser's own, and two items of
+            # one object would name two versions, one of them outside the catalog's record
+            return self.store._stored(key, self.store.versions(key)[0])
         return self.store._confirm(key, version_id, self.retain_until, self.legal_hold, size)
 
     def abort(self) -> None:
@@ -388,8 +391,10 @@ class S3WormStore(WormStore):
             raise LockNotConfirmed(
                 f"{key or 'object'}: this S3 server keeps retention dates in 32-bit seconds "
                 f"(Ceph RGW) and cannot lock past {iso(WRAP_LIMIT)}; {iso(retain_until)} would "
-                "wrap round and unlock the object, so nothing was sent. Lock for less (the "
-                "retention settings' years) and renew the lock before it ends", subject=key)
+                "wrap round and unlock the object, so nothing was sent. Set a lock horizon "
+                "that ends before then: [retention] permanent_lock_years (and [ledger] "
+                "checkpoint_retention_years if set; the default 50 fits until 2056); "
+                "'custody retention run' renews each lock before it ends", subject=key)
 
     def _probe_wrapping(self) -> bool:
         """Does the server wrap a date past WRAP_LIMIT? One empty object under staging/,
@@ -440,7 +445,7 @@ class S3WormStore(WormStore):
                      legal_hold: bool, exclusive: bool = True) -> StoredVersion:
         version_id = self._put(key, data, sha256, retain_until, legal_hold, exclusive)
         if version_id is None:  # stored meanwhile by someone else: same bytes by definition
-            return self._stored(key, self.versions(key)[-1])
+            return self._stored(key, self.versions(key)[0])  # the winner's (_first_writer)
         return self._confirm(key, version_id, retain_until, legal_hold, len(data))
 
     def _put(self, key: str, data: bytes, sha256: str, retain_until: datetime | None,

@@ -8,6 +8,11 @@ end of the session, each daemon by its pid. Without the Debian packages (ceph-mo
 radosgw; scripts/install-test.sh installs them) the tests that need it are skipped, or fail
 under CI=true (tests/support/servers.py).
 
+`CephCluster(root, objectstore="bluestore")` is the same cluster with a BlueStore OSD on one
+file under ``root`` (a disk-backed OSD, as in production): the ingest benchmark compares Ceph
+with the local store on it (benchmarks/ingest_bench.py --store both) and
+tests/test_ceph_bluestore.py starts one of its own. The session's cluster stays memstore.
+
 Register the session fixture in a conftest with:
     from tests.support.ceph import fixture_ceph_cluster  # noqa: F401
 """
@@ -39,6 +44,11 @@ BINARIES = ("monmaptool", "ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "c
 PACKAGES = "ceph-mon ceph-osd radosgw"
 MIB = 1024 * 1024
 MEMSTORE_BYTES = 2048 * MIB
+# The BlueStore file's ceiling when the caller names none (sparse: only what is written uses
+# the disk). Ceph calls the OSD full at 95% of it and then blocks writes: callers that write
+# more than a little (the ingest benchmark) size it from their data.
+BLUESTORE_BYTES = 8192 * MIB
+OBJECTSTORES = ("memstore", "bluestore")
 # What the tests may upload in one session, well below the memstore size: a full OSD blocks
 # writes instead of failing them, which would hang a test instead of failing it. The suites
 # that run here write about 300 MiB (RGW shares the bytes of a server-side copy).
@@ -94,8 +104,7 @@ mon_data = {root}/mon/$id
 
 [osd]
 osd_data = {root}/osd/$id
-osd_objectstore = memstore
-memstore_device_bytes = {memstore_bytes}
+{osd_store}
 
 [client.rgw.a]
 # without tcp_nodelay each small response waits 40 ms for a delayed ACK (measured: an 8 KiB
@@ -105,6 +114,25 @@ rgw_data = {root}/rgw
 rgw_enable_lc_threads = false
 rgw_enable_gc_threads = false
 """
+
+# The OSD's object store, the [osd] section's tail: memstore for the tests (the data lives in
+# the OSD's memory), or BlueStore on one file for the ingest benchmark, so that custody's
+# local store and Ceph are compared disk against disk.
+_MEMSTORE = """\
+osd_objectstore = memstore
+memstore_device_bytes = {memstore_bytes}"""
+# One file holds the data, RocksDB and its WAL (no separate block.db / block.wal), as a
+# single-disk server would. The file is sparse: its size is a ceiling, not what it costs.
+# BlueStore opens it with O_DIRECT and libaio, so its directory must be on a real filesystem
+# (ext4, xfs), not tmpfs. bluestore_fsck_on_mkfs is left at Ceph's default (on): the whole
+# start, mkfs included, takes about 6 s here, as with memstore.
+_BLUESTORE = """\
+osd_objectstore = bluestore
+bluestore_block_path = {root}/osd/$id/block.file
+bluestore_block_create = true
+bluestore_block_size = {bluestore_bytes}
+bluestore_block_db_create = false
+bluestore_block_wal_create = false"""
 
 
 class CephError(RuntimeError):
@@ -137,16 +165,26 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 
 class CephCluster:
-    """One monitor, one memstore OSD and one radosgw under ``root``."""
+    """One monitor, one OSD and one radosgw under ``root``.
+
+    The OSD keeps its data in memory (memstore, the default: what the tests use) or, with
+    ``objectstore="bluestore"``, in one file of ``bluestore_bytes`` under ``root/osd/0`` on
+    the disk (BlueStore, as a production OSD keeps it: the ingest benchmark)."""
 
     def __init__(self, root: Path, memstore_bytes: int = MEMSTORE_BYTES,
-                 budget: int = TEST_DATA_BUDGET) -> None:
+                 budget: int = TEST_DATA_BUDGET, *, objectstore: str = "memstore",
+                 bluestore_bytes: int = BLUESTORE_BYTES) -> None:
+        if objectstore not in OBJECTSTORES:
+            raise ValueError(f"objectstore must be one of {OBJECTSTORES}, not {objectstore!r}")
         self.root = root
         self.conf = root / "ceph.conf"
+        self.objectstore = objectstore
         self.memstore_bytes = memstore_bytes
+        self.bluestore_bytes = bluestore_bytes
         self.budget = budget
         self.uploaded = 0  # bytes the tests sent in PutObject and UploadPart bodies
         self.mon_port = self.rgw_port = 0
+        self.osd_id = ""
         self.procs: dict[str, subprocess.Popen] = {}
         self.timings: dict[str, float] = {}
         self._count = threading.Lock()
@@ -170,9 +208,11 @@ class CephCluster:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.mon_port, self.rgw_port = _free_port(), _free_port()
         fsid = str(uuid.uuid4())
+        store = _MEMSTORE if self.objectstore == "memstore" else _BLUESTORE
+        osd_store = store.format(root=self.root, memstore_bytes=self.memstore_bytes,
+                                 bluestore_bytes=self.bluestore_bytes)
         self.conf.write_text(_CONF.format(fsid=fsid, root=self.root, mon_port=self.mon_port,
-                                          rgw_port=self.rgw_port,
-                                          memstore_bytes=self.memstore_bytes))
+                                          rgw_port=self.rgw_port, osd_store=osd_store))
         monmap = self.root / "monmap"
         self._run("monmaptool", "--create", "--fsid", fsid, "--addv", "a",
                   f"[v2:127.0.0.1:{self.mon_port}]", str(monmap))
@@ -181,7 +221,7 @@ class CephCluster:
         self._wait("the monitor (mon.a)", lambda: self._ceph_ok("health"),
                    self.root / "log/mon.a.log", "mon")
         osd_uuid = str(uuid.uuid4())
-        osd_id = self._ceph("osd", "new", osd_uuid).strip()
+        osd_id = self.osd_id = self._ceph("osd", "new", osd_uuid).strip()
         self._run("ceph-osd", "-c", str(self.conf), "-i", osd_id, "--mkfs",
                   "--osd-uuid", osd_uuid)
         # The OSD puts itself under a host bucket of the CRUSH map as it starts
@@ -259,6 +299,28 @@ class CephCluster:
                                 f"{log}:\n{_tail(log)}")
             time.sleep(0.2)
 
+    def restart_osd(self) -> None:
+        """Stop the OSD by its pid and start it again from its BlueStore file, where every
+        object it acknowledged must still be. BlueStore only: a memstore OSD's data lives in
+        its memory (tried: after a restart its placement groups did not become active again
+        and requests hung)."""
+        if self.objectstore != "bluestore":
+            raise ValueError("restart_osd needs objectstore='bluestore'")
+        proc = self.procs.pop("osd")
+        proc.terminate()
+        proc.wait(STOP_TIMEOUT)
+        # A cleanly stopping OSD tells the monitor it is going down; wait until the monitor
+        # shows that, so the wait below sees the new OSD come up, not the old one's record.
+        deadline = time.monotonic() + START_TIMEOUT
+        while self._osd_up():
+            if time.monotonic() > deadline:
+                raise CephError(f"the monitor still shows osd.{self.osd_id} up "
+                                f"{START_TIMEOUT:.0f} s after it stopped")
+            time.sleep(0.2)
+        self._daemon("osd", "ceph-osd", "-i", self.osd_id)
+        self._wait(f"the OSD (osd.{self.osd_id}) after a restart", self._osd_up,
+                   self.root / f"log/osd.{self.osd_id}.log", "osd")
+
     # --- stopping ------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop every daemon by its pid (the gateway first, the monitor last)."""
@@ -287,7 +349,7 @@ class CephCluster:
         return total
 
     def stored_bytes(self) -> int:
-        """What the OSD's memstore holds now, from its admin socket."""
+        """What the OSD's object store holds now, from its admin socket."""
         out = self._run("ceph", "--admin-daemon", str(self.root / "run/ceph-osd.0.asok"),
                         "perf", "dump")
         return int(json.loads(out)["osd"]["stat_bytes_used"])
