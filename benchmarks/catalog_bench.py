@@ -1,6 +1,6 @@
 """Catalog benchmark: insert rate, officer/time search, party/cause substring search, counts.
 
-    python benchmarks/catalog_bench.py [--items N] [--backend sqlite|mongomock|mongodb]
+    python benchmarks/catalog_bench.py [--items N] [--backend sqlite|mongomock|mongodb|wire]
                                        [--dir DIR] [--json]
 
 Prints figures next to their goals; asserts nothing (timing belongs in no test). The data set
@@ -11,6 +11,7 @@ three years of recordings, ~200k distinct parties (persons and companies), ~80 c
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
 import json
 import os
@@ -34,7 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from archive.catalog.base import Catalog, Query  # noqa: E402
 from archive.domain.errors import CustodyError  # noqa: E402
 from archive.domain.ids import uuid7  # noqa: E402
-from archive.domain.model import ACTIVITY_TYPES, Description, Digests, Item, MetadataVersion  # noqa: E402
+from archive.domain.model import (  # noqa: E402
+    ACTIVITY_TYPES,
+    Description,
+    Digests,
+    Item,
+    Lock,
+    MetadataVersion,
+    ObjectRecord,
+    StoredVersion,
+)
 
 SEED = 20260301
 
@@ -48,11 +58,12 @@ GOALS = {  # figure -> (goal, "min" when higher is better / "max" when lower is 
     "count_by_tier_ms": (100.0, "max"),
 }
 
-DEFAULT_ITEMS = {"sqlite": 1_000_000, "mongomock": 100_000, "mongodb": 1_000_000}
+DEFAULT_ITEMS = {"sqlite": 1_000_000, "mongomock": 100_000, "mongodb": 1_000_000,
+                 "wire": 100_000}
 # mongomock scans on every insert with a unique index (DESIGN.md): stop inserting after this
 # many seconds and measure the queries at the size reached, rather than run for hours.
-DEFAULT_INSERT_BUDGET_S = {"sqlite": None, "mongomock": 180.0, "mongodb": None}
-DEFAULT_BATCH = {"sqlite": 10_000, "mongomock": 1_000, "mongodb": 10_000}
+DEFAULT_INSERT_BUDGET_S = {"sqlite": None, "mongomock": 180.0, "mongodb": None, "wire": None}
+DEFAULT_BATCH = {"sqlite": 10_000, "mongomock": 1_000, "mongodb": 10_000, "wire": 1_000}
 
 # --- name pools ------------------------------------------------------------------------------
 # Common surnames, most frequent first, so a skewed draw gives many 王, 李, 张 as in life.
@@ -121,7 +132,10 @@ ACTIVITY_WEIGHTS = {"日常巡查": 40, "调查取证": 14, "询问": 8, "送达
                     "强制拆除": 2, "罚没": 2, "投诉处置": 10, "其他": 2}
 EXT = {"video": "MP4", "audio": "WAV", "photo": "JPG", "document": "PDF", "data": "ZIP"}
 TIERS = (("routine", 90), ("case", 8), ("permanent", 2))
-SIGNATURE = "b" * 86 + "=="  # the size of a base64 Ed25519 signature; its value is never read
+KEY_ID = "ed25519:2a49dd8ef88265c7a4c2050cb2a8adcf094f026da2bbfdf2889bd9e3fd22296b"
+MIME = {"video": ("video/mp4", "MPEG-4", ["AVC", "AAC"]), "audio": ("audio/x-wav", "WAVE", ["PCM"]),
+        "photo": ("image/jpeg", "JPEG", []), "document": ("application/pdf", "PDF", []),
+        "data": ("application/zip", "ZIP", [])}
 
 
 # --- the world the items are drawn from -------------------------------------------------------
@@ -133,8 +147,7 @@ class World:
     persons: list[str]
     companies: list[str]
     parties: list[str]         # persons and companies shuffled: one pool of distinct names
-    storage: dict = field(default_factory=dict)
-    checks: dict = field(default_factory=dict)  # by kind, shared: they are only serialised
+    location: str = "/srv/custody/worm"
 
 
 def person_names(rng: random.Random, n: int) -> list[str]:
@@ -175,20 +188,106 @@ def build_world(rng: random.Random, parties: int) -> World:
     companies = company_names(rng, parties - len(persons))
     pool = persons + companies
     rng.shuffle(pool)
-    storage = {"backend": "local", "location": "/srv/custody/worm", "lock_mode": "LOCAL-WORM",
-               "legal_hold": False}
-    checks = {}
-    for kind, _ in KINDS:
-        mime = {"video": "video/mp4", "audio": "audio/mpeg", "photo": "image/jpeg",
-                "document": "application/pdf", "data": "application/zip"}[kind]
-        checks[kind] = {
-            "virus": {"engine": "ClamAV 1.4.6", "db": "daily.cvd 27500", "method": "INSTREAM",
-                      "result": "clean"},
-            "format": {"mime": mime, "container": mime.split("/")[1], "ok": True},
-            "four_properties": {"authentic": True, "reliable": True, "usable": True,
-                                "secure": True},
-        }
-    return World(units, officers, devices, persons, companies, pool, storage, checks)
+    return World(units, officers, devices, persons, companies, pool)
+
+
+def _signature(rng: random.Random) -> str:
+    """A base64 Ed25519 signature's size and randomness (compression sees real entropy)."""
+    return base64.b64encode(rng.randbytes(64)).decode()
+
+
+def object_of(item: Item) -> ObjectRecord:
+    """The object record ingest writes beside the item (one per distinct file)."""
+    o = item.storage["object"]
+    lk = o["lock"]
+    lock = Lock(lk["mode"], item.retain_until, lk["legal_hold"], lk["protection"])
+    return ObjectRecord(item.current.digests,
+                        StoredVersion(o["backend"], o["location"], o["key"], o["version_id"],
+                                      o["size"], lock), item.ingested_at)
+
+
+def _z(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def real_item(rng: random.Random, item_id: str, version: MetadataVersion, kind: str,
+              tier: str, ingested: datetime, offloaded: datetime, start: datetime,
+              end: datetime, location: str) -> Item:
+    """An item with the state ingest really writes: the checks, events and storage of a demo
+    item (``custody demo``, measured: record about 5.4 KB, checks 2.1-2.7 KB, events 0.9 KB,
+    storage 0.7 KB, current version 1.1-1.2 KB), with this item's own digests, times and ids
+    so that their randomness is what compression meets."""
+    d, dg = version.description, version.digests
+    sha, sm3, size = dg.sha256, dg.sm3, dg.size
+    mime, container, codecs = MIME[kind]
+    agent = version.created_by
+    # as the retention run leaves them: routine six months, a case's ten years, permanent
+    # items locked 50 years ahead (renewed ten years before the end)
+    retain = ingested + timedelta(days={"routine": 183, "case": 3653, "permanent": 18262}[tier])
+    scan = f"custody signatures sha256:{rng.getrandbits(64):016x}"
+    name = d.source["original_name"]
+    av = kind in ("video", "audio")
+    duration = round((end - start).total_seconds(), 3)
+    lock = {"legal_hold": tier == "permanent", "mode": "LOCAL-WORM",
+            "protection": {"immutable_attribute": True, "read_only_mode": True,
+                           "retention_enforced_by": "custody (sidecar)"},
+            "retain_until": _z(retain)}
+    four = [
+        ("digests (SHA-256, SM3)", sha, "authenticity"),
+        ("metadata signed (Ed25519)", True, "authenticity"),
+        ("source recorded", name, "authenticity"),
+        ("time consistency", "pass", "authenticity"),
+        ("required metadata", "complete", "integrity"), ("size", size, "integrity"),
+        ("not truncated", True, "integrity"),
+        ("device sequence", d.extra["sequence"], "integrity"),
+        ("format allowed", mime, "usability"), ("readable", "ok", "usability"),
+        ("not encrypted", True, "usability"),
+        ("virus scan", f"clean (ClamAV 1.4.6 {scan}, INSTREAM)", "security"),
+        ("WORM lock confirmed", _z(retain), "security")]
+    checks: dict = {
+        "deadline": {"due": (offloaded + timedelta(days=1)).date().isoformat()
+                     + "T00:00:00+08:00", "late": False, "offloaded_at": offloaded.isoformat(),
+                     "result": "pass", "rule": "same day"},
+        "format": {"codecs": codecs, "container": container,
+                   "creation_time": f"{start:%Y-%m-%d %H:%M:%S} UTC",
+                   "creation_time_utc": True, "damaged": False,
+                   "description": f"{container} media, {mime}", "duration_s": duration,
+                   "encrypted": False, "extension": name.rsplit(".", 1)[-1].lower(),
+                   "extension_matches": True, "kind_allowed": True, "mime": mime,
+                   "problems": [], "truncated": False},
+        "four_property": [{"check": c, "observed": o, "property": p, "result": "pass"}
+                          for c, o, p in four],
+        "virus": {"database": scan, "engine": "ClamAV 1.4.6", "method": "INSTREAM",
+                  "reason": None, "signature": None, "status": "clean", "windows": 1}}
+    if av:
+        checks["consistency"] = {"clock_offset_s": round(rng.uniform(-3, 3), 1),
+                                 "duration_difference_s": 0.0, "media_start": start.isoformat(),
+                                 "result": "pass"}
+        checks["written_record"] = {"recorded": [start.isoformat(), end.isoformat()],
+                                    "result": "pass", "written_record": [
+                                        start.isoformat(), end.isoformat()]}
+    at = ingested
+    events = [{"agent": agent, "at": _z(at), "outcome": "success", "sha256": sha, "size": size,
+               "sm3": sm3, "type": "message digest calculation"},
+              {"agent": agent, "at": _z(at), "outcome": "success", "type": "ingestion"},
+              {"agent": agent, "at": _z(at), "method": "INSTREAM", "outcome": "clean",
+               "type": "virus check"},
+              {"agent": agent, "at": _z(at), "mime": mime, "outcome": "success",
+               "type": "format identification"},
+              {"agent": agent, "at": _z(at + timedelta(seconds=1)), "outcome": "success",
+               "type": "WORM storage", "key": f"objects/{sha[:2]}/{sha}", "mode": "LOCAL-WORM",
+               "retain_until": _z(retain)}]
+    key = f"objects/{sha[:2]}/{sha}"
+    storage = {"ledger_seq": rng.randrange(1, 10_000_000),
+               "manifests": [{"key": f"{key}.meta/{item_id}/v0001.json", "version": 1,
+                              "version_id": uuid7(int(ingested.timestamp() * 1000))}],
+               "object": {"backend": "local", "key": key, "location": location, "lock": lock,
+                          "size": size,
+                          "version_id": uuid7(int(ingested.timestamp() * 1000))}}
+    return Item(id=item_id, sha256=sha, current=version, ingested_at=ingested, tier=tier,
+                retain_until=retain, legal_hold=tier == "permanent", storage=storage,
+                checks=checks, events=events,
+                dedupe=f"{sha}:{rng.getrandbits(128):032x}")
 
 
 class ItemFactory:
@@ -278,21 +377,20 @@ class ItemFactory:
                 case_id=case_id, activity_id=activity_id, activity_type=atype,
                 source={"name": f"{device}_{start:%Y%m%d%H%M%S}.{EXT[kind]}",
                         "station": f"WS-{u:02d}", "batch": f"{offloaded:%Y%m%d}-{u:02d}"})
+            sm3 = f"{rng.getrandbits(256):064x}"
+            size = rng.randrange(1 << 20, 1 << 31)
+            desc.__dict__.update(record_form="音像记录" if kind in ("video", "audio") else None,
+                                 extra={"sequence": rng.randrange(1, 9999)})
+            source = desc.source
+            source.update(original_name=f"{device}/{source.pop('name')}",
+                          manifest_line=rng.randrange(1, 500))
             version = MetadataVersion(
                 item_id=item_id, version=1, description=desc,
-                digests=Digests(rng.randrange(1 << 20, 1 << 31), sha,
-                                f"{rng.getrandbits(256):064x}"),
-                created_at=ingested, created_by="P00000", reason="ingest", key_id="k1",
-                signature=SIGNATURE)
-            storage = dict(w.storage, key=f"objects/{sha[:2]}/{sha}")
-            at = ingested.isoformat()
-            item = Item(id=item_id, sha256=sha, current=version, ingested_at=ingested,
-                        tier=tier, retain_until=ingested + timedelta(days=183),
-                        legal_hold=tier == "permanent", storage=storage,
-                        checks=w.checks[kind],
-                        events=[{"type": "ingestion", "at": at, "by": "P00000",
-                                 "outcome": "success"},
-                                {"type": "virus check", "at": at, "outcome": "clean"}])
+                digests=Digests(size, sha, sm3), created_at=ingested,
+                created_by=rng.choice(unit_officers), reason="ingest", key_id=KEY_ID,
+                signature=_signature(rng))
+            item = real_item(rng, item_id, version, kind, tier, ingested, offloaded, start,
+                             end, w.location)
             out.append(item)
             if party:
                 self._sample(self.party_sample, party)
@@ -321,6 +419,35 @@ class Backend:
     cleanup: Callable[[], None]
     where: str
     size: Callable[[], int | None] = lambda: None
+    breakdown: Callable[[], list[tuple[str, int]]] = lambda: []
+
+
+# where the bytes go: SQLite's pages by table and index, grouped as the issue asks
+SQLITE_PARTS = (
+    ("items: record and columns", ("items",)),
+    ("objects", ("objects",)),
+    ("versions (earlier ones)", ("item_versions", "sqlite_autoindex_item_versions_1")),
+    ("officer rows", ("item_officers", "item_officers_item")),
+    ("case rows", ("item_cases", "item_cases_item")),
+    ("party/cause terms and bigram rows", ("terms", "term_grams", "gram_counts",
+                                          "sqlite_autoindex_terms_1")),
+)
+
+
+def sqlite_breakdown(db: sqlite3.Connection) -> list[tuple[str, int]]:
+    """Bytes per part after a checkpoint: the tables, then each index of items by name."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = dict(db.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name"))
+    out = []
+    for title, names in SQLITE_PARTS:
+        out.append((title, sum(pages.pop(n, 0) for n in names)))
+    index_names = {n for (n,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE tbl_name='items' AND type='index'")}
+    for name in sorted(index_names, key=lambda n: -pages.get(n, 0)):
+        if name in pages:
+            out.append((f"index {name}", pages.pop(name)))
+    out.append(("the rest (ledger, records, counts, schema)", sum(pages.values())))
+    return out
 
 
 def open_backend(name: str, directory: str | None, keep: bool) -> Backend:
@@ -339,7 +466,7 @@ def open_backend(name: str, directory: str | None, keep: bool) -> Backend:
             if not keep:
                 shutil.rmtree(root, ignore_errors=True)
 
-        return Backend(cat, cleanup, str(path), size)
+        return Backend(cat, cleanup, str(path), size, lambda: sqlite_breakdown(cat.db))
 
     try:
         from archive.catalog.mongo import MongoCatalog, strip_credentials  # may not exist yet
@@ -347,11 +474,25 @@ def open_backend(name: str, directory: str | None, keep: bool) -> Backend:
         raise SystemExit(f"backend {name!r}: archive.catalog.mongo.MongoCatalog is not "
                          f"available yet ({exc}); only --backend sqlite can run") from exc
     db_name = f"custody_bench_{os.getpid()}"
+    server = None
     if name == "mongomock":
         import mongomock
 
         client: Any = mongomock.MongoClient()
         where = "mongomock (in memory)"
+    elif name == "wire":
+        # mongoeco over the wire protocol, as the tests start it (tests/support/wire.py): a
+        # comparison only, it is not MongoDB
+        import pymongo
+
+        from tests.support.wire import WireServer, available
+
+        if available() is not None:
+            raise SystemExit(f"backend 'wire': {available()}")
+        server = WireServer()
+        server.start()
+        client = pymongo.MongoClient(server.uri, tz_aware=True)
+        where = f"mongoeco wire server {server.uri} (.venv-wire) database {db_name}"
     else:
         uri = os.environ.get("CUSTODY_TEST_MONGODB_URI")
         if not uri:
@@ -368,6 +509,8 @@ def open_backend(name: str, directory: str | None, keep: bool) -> Backend:
             client.drop_database(db_name)
         cat.close()
         client.close()
+        if server is not None:
+            server.stop()
 
     def size_mongo() -> int | None:
         try:
@@ -445,6 +588,88 @@ def officer_queries(rng: random.Random, world: World, n: int) -> list[tuple[str,
     return out
 
 
+def record_parts(items: list[Item]) -> dict[str, float]:
+    """Mean JSON bytes of a record's parts (before the catalog packs it)."""
+    if not items:
+        return {}
+    out: dict[str, float] = {}
+    for item in items:
+        rec = item.to_record()
+        whole = len(json.dumps(rec, ensure_ascii=False, separators=(",", ":")).encode())
+        out["record"] = out.get("record", 0) + whole / len(items)
+        for part in ("checks", "events", "current", "storage"):
+            n = len(json.dumps(rec[part], ensure_ascii=False, separators=(",", ":")).encode())
+            out[part] = out.get(part, 0) + n / len(items)
+    return out
+
+
+def _timed(fn: Callable[[], int]) -> dict:
+    t = time.perf_counter()
+    n = fn()
+    return {"s": time.perf_counter() - t, "items": n}
+
+
+def runs(cat: Catalog, args: argparse.Namespace) -> dict:
+    """The periodic runs' traversals, timed at this size: what each reads, full and
+    incremental, with nothing changed and after 1% of the items changed. The retention run's
+    and the check's reads of the store (locks) are not part of it: there is no store here."""
+    from types import SimpleNamespace
+
+    from archive.domain.model import iso
+    from config import settings as config
+    from reports.statistics import year_report
+    from retention.engine import RetentionEngine
+
+    home = Path(tempfile.mkdtemp(prefix="custody-bench-home-"))
+    settings = config.load(None, home)
+    now = SPAN_START + timedelta(days=SPAN_DAYS)  # the day after the last recording
+    engine = RetentionEngine(SimpleNamespace(catalog=cat, store=None), settings,
+                             clock=lambda: now)
+    soon = now + timedelta(days=engine.expiring_days)
+    year = (now - timedelta(days=200)).year  # the last whole year of recordings
+    out: dict[str, Any] = {"as_of": iso(now), "statistics_year": year}
+
+    def retention(cursor: dict | None) -> int:
+        items, _ = engine.run_items(cursor, now, soon, cursor is None)
+        return sum(1 for _ in items)
+
+    def check_slice() -> int:
+        total = cat.count(Query())
+        return len(cat.items_after(None, -(-total // engine.check_within_days)))
+
+    def statistics(full: bool) -> int:
+        stats = year_report(cat, settings, year, None, frozenset(), full=full)
+        return stats["coverage"]["items_read"] or 0
+
+    # the last run was yesterday: what fell due since, and what changed since (nothing)
+    yesterday = now - timedelta(days=1)
+    cursor = {"seq": cat.change_seq(), "at": iso(yesterday),
+              "soon": iso(yesterday + timedelta(days=engine.expiring_days)),
+              "rules": engine.rules_fingerprint()}
+    out["retention_full"] = _timed(lambda: retention(None))
+    out["retention_unchanged"] = _timed(lambda: retention(cursor))
+    out["check_slice"] = _timed(check_slice)
+    out["statistics_full"] = _timed(lambda: statistics(True))
+    out["statistics_unchanged"] = _timed(lambda: statistics(False))
+    # 1% of the items get a new state (an event), each in its own transaction as a command
+    rng = random.Random(args.seed + 3)
+    n = max(1, args.items // 100)
+    t = time.perf_counter()
+    lo, hi = int(SPAN_START.timestamp() * 1000), int(now.timestamp() * 1000)
+    for _ in range(n):
+        # item ids are UUIDv7: their first 48 bits are the ingest time in milliseconds
+        h = f"{rng.randrange(lo, hi):012x}"
+        found = cat.items_after(f"{h[:8]}-{h[8:]}", 1) or cat.items_after(None, 1)
+        item = found[0]
+        item.events.append({"type": "note", "at": iso(now), "by": "bench"})
+        cat.save_state(item)
+    out["changed"] = {"items": n, "s": time.perf_counter() - t}
+    out["retention_changed"] = _timed(lambda: retention(cursor))
+    out["statistics_changed"] = _timed(lambda: statistics(False))
+    shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
 def bench(args: argparse.Namespace) -> dict:
     rng = random.Random(args.seed)
     t = time.perf_counter()
@@ -460,7 +685,8 @@ def bench(args: argparse.Namespace) -> dict:
                     "sqlite": sqlite3.sqlite_version, "platform": platform.platform()},
     }
     try:
-        gen_s = insert_s = 0.0
+        gen_s = insert_s = objects_s = 0.0
+        record_sample: list[Item] | None = None
         inserted = 0
         stopped = None
         rates: list[float] = []
@@ -469,9 +695,15 @@ def bench(args: argparse.Namespace) -> dict:
             t = time.perf_counter()
             items = factory.batch(args.batch)
             gen_s += time.perf_counter() - t
+            objects = [object_of(i) for i in items]
             t = time.perf_counter()
             backend.catalog.add_items(items)
             dt = time.perf_counter() - t
+            t = time.perf_counter()
+            backend.catalog.add_objects(objects)
+            objects_s += time.perf_counter() - t
+            if record_sample is None:
+                record_sample = items[:200]
             insert_s += dt
             inserted += len(items)
             rates.append(len(items) / dt)
@@ -489,7 +721,12 @@ def bench(args: argparse.Namespace) -> dict:
             insert_s=insert_s, insert_items_per_s=inserted / insert_s,
             insert_first_batch_per_s=rates[0], insert_last_batch_per_s=rates[-1],
             insert_slowest_batch_per_s=min(rates),
-            distinct_parties=len(factory.parties_used), store_bytes=backend.size())
+            distinct_parties=len(factory.parties_used), objects_s=objects_s,
+            objects_per_s=inserted / objects_s if objects_s else None,
+            record_parts=record_parts(record_sample or []))
+        t = time.perf_counter()
+        result["breakdown"] = backend.breakdown()  # checkpoints first: the size after it
+        result.update(breakdown_s=time.perf_counter() - t, store_bytes=backend.size())
 
         qrng = random.Random(args.seed + 2)
         cat = backend.catalog
@@ -512,9 +749,11 @@ def bench(args: argparse.Namespace) -> dict:
             t = time.perf_counter()
             tiers = cat.count_by("tier")
             times.append((time.perf_counter() - t) * 1000)
-        result["load_after"] = os.getloadavg()
         result.update(count_by_tier_ms=statistics.median(times), count_by_tier_first_ms=times[0],
                       count_by_tier=tiers)
+        if args.runs:
+            result["runs"] = runs(cat, args)
+        result["load_after"] = os.getloadavg()
     finally:
         backend.cleanup()
     return result
@@ -572,6 +811,40 @@ def render(r: dict) -> str:
     lines.append(f"{'figure':<{w}}  {'measured':>21}  {'goal':>10}")
     for a, b, c, d in rows:
         lines.append(f"{a:<{w}}  {b:>21}  {c:>10}  {d}".rstrip() if b else a)
+    if r.get("objects_per_s"):
+        lines.append(f"objects (add_objects, beside the items): {r['objects_per_s']:,.0f}/s")
+    parts = r.get("record_parts") or {}
+    if parts:
+        lines.append("an item's record as JSON (mean bytes): " + ", ".join(
+            f"{k} {v:,.0f}" for k, v in parts.items()))
+    if r.get("breakdown"):
+        total = r.get("store_bytes") or 1
+        n = max(r["items"], 1)
+        lines.append("")
+        lines.append(f"where the bytes go (after a checkpoint; {total / 2**20:,.0f} MiB, "
+                     f"{total / n:,.0f} bytes per item, goal <= 3,072 "
+                     f"{'ok' if total / n <= 3072 else 'MISSED'}):")
+        for title, nbytes in r["breakdown"]:
+            lines.append(f"  {title:<44} {nbytes / 2**20:>9,.1f} MiB {nbytes / n:>7,.0f} B/item")
+    if r.get("runs"):
+        u = r["runs"]
+        lines.append("")
+        lines.append(f"periodic runs, as of {u['as_of']} (the last run a day before; "
+                     f"statistics of {u['statistics_year']}); goal <= 60 s incremental:")
+        run_titles = (("retention run, full sweep (--all)", "retention_full"),
+                  ("retention run, nothing changed", "retention_unchanged"),
+                  ("retention check, one day's slice", "check_slice"),
+                  ("statistics of a year, computed (--all)", "statistics_full"),
+                  ("statistics of a year, nothing changed", "statistics_unchanged"),
+                  (f"retention run, after {u['changed']['items']:,} items changed (1%)",
+                   "retention_changed"),
+                  ("statistics of a year, after that 1% changed", "statistics_changed"))
+        for title, key in run_titles:
+            v = u[key]
+            lines.append(f"  {title:<52} {v['s']:>8.1f} s {v['items']:>10,} items read")
+        lines.append(f"  (changing the 1%: {u['changed']['s']:.1f} s, one save_state each, "
+                     "not counted)")
+        lines.append("  replicate: not measured (it still walks the store; see README)")
     lines.append("")
     lines.append("slowest queries:")
     for key in titles:
@@ -582,7 +855,8 @@ def render(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", choices=("sqlite", "mongomock", "mongodb"), default="sqlite")
+    p.add_argument("--backend", choices=("sqlite", "mongomock", "mongodb", "wire"),
+                   default="sqlite")
     p.add_argument("--items", type=int, help="default: 1,000,000 (mongomock: 100,000)")
     p.add_argument("--dir", help="SQLite: parent of the temporary catalog directory")
     p.add_argument("--batch", type=int, help="items per add_items call (default 10,000; "
@@ -601,6 +875,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the catalog afterwards")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--no-runs", dest="runs", action="store_false",
+                   help="skip timing the periodic runs' traversals (full and incremental)")
     args = p.parse_args(argv)
     args.items = args.items or DEFAULT_ITEMS[args.backend]
     args.batch = args.batch or DEFAULT_BATCH[args.backend]

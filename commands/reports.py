@@ -29,19 +29,24 @@ from commands.base import (
               help="html: one self-contained file with charts, for leaders.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of standard output.")
+@click.option("--all", "full", is_flag=True,
+              help="Compute every figure anew, even where nothing changed since the last "
+              "report of the year.")
 @json_option
 @command
 def report(ctx: Context, year: int, unit: str | None, fmt: str, out: Path | None,
-           as_json: bool) -> int:
+           full: bool, as_json: bool) -> int:
     """Yearly statistics (统计分析) by unit, officer, device and activity type: hours, late
     offloads, interrupted recordings, file-number gaps, unrecorded cases, checks."""
     from reports import html as report_html
     from reports.statistics import year_report
 
     fmt = "json" if as_json else fmt
-    stats = year_report(ctx.archive.catalog, ctx.settings, year, unit, ctx.clearances())
+    stats = year_report(ctx.archive.catalog, ctx.settings, year, unit, ctx.clearances(),
+                        full=full)
     if fmt == "table" and out is None:
         _print_tables(Console(width=200), report_html.table_sections(stats))
+        click.echo(_coverage(stats["coverage"]))
         return 0
     if fmt == "json":
         text = json.dumps(stats, ensure_ascii=False, indent=2) + "\n"
@@ -64,6 +69,13 @@ def report(ctx: Context, year: int, unit: str | None, fmt: str, out: Path | None
     else:
         click.echo(f"report written to {out}")
     return 0
+
+
+def _coverage(c: dict) -> str:
+    if c["mode"] == "cached":
+        return (f"coverage: the figures computed {c['last_full_sweep']}, unchanged since "
+                f"({c['items_read']} changed items read to know it; --all computes anew)")
+    return f"coverage: every item of the year read ({c['reason']}); computed now"
 
 
 def _print_tables(console: Console, sections: list[tuple[str, list[str], list[list[str]]]]

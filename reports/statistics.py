@@ -13,12 +13,12 @@ document date, else of its ingestion.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from archive.catalog import years
-from archive.catalog.base import Catalog, Query
+from archive.catalog.base import Catalog, Query, item_cases
 from archive.catalog.years import parse_when
 from archive.domain.errors import InputError
 from archive.domain.model import TIERS, Item
@@ -517,10 +517,46 @@ def _verification(catalog: Catalog, year: int, zone_of, unit: str | None) -> dic
             "conduct_by_officer": dict(sorted(conduct_by_officer.items()))}
 
 
+# what the figures read besides the year's items: a change to one of them is a change
+REGISTERS = ("devices", "cases", "inspections")
+
+
+def _stale(catalog: Catalog, cached: dict | None, config: str, year: int,
+           zone_of: Callable[[str | None], ZoneInfo]) -> tuple[str | None, int]:
+    """Why the stored figures of the year cannot be given again (None: they can), and how
+    many changed items were read to know it: the items changed since they were computed
+    (in the year, or re-described: it may have moved out of it) and the registers."""
+    if cached is None:
+        return "no earlier report", 0
+    if cached.get("config") != config:
+        return "the configuration changed", 0
+    since = max(0, int(cached["seq"]) - catalog.cursor_overlap)
+    for name in REGISTERS:
+        if catalog.changed_records(name, since):
+            return f"the {name} register changed", 0
+    read = 0
+    for item in catalog.iter_changed_items(since):
+        read += 1
+        d = item.description
+        if item.version > 1 or years.item_year(item, zone_of(d.unit)) == year:
+            return "items of the year changed", read
+        # read across years: the recordings of the year's cases, the activities' work records
+        if item_cases(item) or (d.kind == "document" and d.activity_id):
+            return "items of the year's cases or activities changed", read
+    return None, read
+
+
 def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | None,
-                clearances: frozenset[str]) -> dict:
+                clearances: frozenset[str], full: bool = False) -> dict:
     """The yearly statistics as the configuration describes the units: each unit's zone and
-    name, the activity types that must be recorded; masked for the viewer's clearances."""
+    name, the activity types that must be recorded; masked for the viewer's clearances.
+
+    Proportional to what changed: the figures are kept (a ``meta`` record per year, unit
+    and clearances, with the change cursor they were computed at) and given again while
+    nothing they read has changed since; ``full`` (``--all``) computes them anew. The
+    ``coverage`` says which, and when they were computed."""
+    import hashlib
+    import json
     from datetime import timezone
 
     from archive.domain.model import iso
@@ -534,10 +570,31 @@ def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | Non
     # a unit may name its own (units.<unit>.required_activity_types); else the [report] list
     unit_required = {u: r["required_activity_types"] for u, r in settings.units.items()
                      if r.get("required_activity_types")}
-    stats = yearly_statistics(
-        catalog, year, zone, unit, required,
-        unit_zones={u: settings.unit_zone(u) or zone for u in settings.units},
-        unit_names={u: r.get("name", u) for u, r in settings.units.items()},
-        clearances=clearances, unit_required=unit_required)
-    stats["generated_at"] = iso(datetime.now(timezone.utc))
+    zones = {u: settings.unit_zone(u) or zone for u in settings.units}
+    names = {u: r.get("name", u) for u, r in settings.units.items()}
+    config = hashlib.sha256(json.dumps(
+        [str(zone), list(required), unit_required, {u: str(z) for u, z in zones.items()},
+         names], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    key = f"statistics:{year}:{unit or '*'}:{','.join(sorted(clearances))}"
+    seq = catalog.change_seq()
+    cached = None if full else catalog.get_record("meta", key)
+    why, read = ("--all", 0) if full else _stale(
+        catalog, cached, config, year, lambda u: zones.get(u or "", zone))
+    if why is None and cached is not None:
+        stats = json.loads(cached["stats"])
+        stats["coverage"] = {"mode": "cached", "since_seq": cached["seq"], "to_seq": seq,
+                             "items_read": read, "last_full_sweep": cached["computed_at"]}
+        if read:  # checked up to here: the next report reads from here
+            catalog.put_record("meta", key, cached | {"seq": seq})
+        return stats
+    stats = yearly_statistics(catalog, year, zone, unit, required, unit_zones=zones,
+                              unit_names=names, clearances=clearances,
+                              unit_required=unit_required)
+    now = iso(datetime.now(timezone.utc))
+    stats["generated_at"] = now
+    # as JSON text: any key a figure has (a unit, a device) is safe in any backend
+    catalog.put_record("meta", key, {"seq": seq, "config": config, "computed_at": now,
+                                     "stats": json.dumps(stats, ensure_ascii=False)})
+    stats["coverage"] = {"mode": "full", "reason": why, "to_seq": seq,
+                         "items_read": stats["totals"].get("items"), "last_full_sweep": now}
     return stats

@@ -233,8 +233,8 @@ def evidence_flags(engine: RetentionEngine, actor: Actor, item_ids: Iterable[str
 
 
 @people.records_refusals("retention run")
-def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = None
-        ) -> RunReport:
+def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = None,
+        full: bool = False) -> RunReport:
     """custody retention run: the evidence flags the rules require for items that name a case
     (in units whose evidence is permanent; ``case link`` raises them for linked items), then
     the engine's run (``RetentionEngine.run``). With ``as_of``: a what-if, nothing applied."""
@@ -244,7 +244,7 @@ def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = N
                for i in engine.catalog.iter_items(Query(unit=unit))
                if i.status != "disposed" and engine.case_ids(i)]
         raised = evidence_flags(engine, actor, ids)
-    report = engine.run(actor if as_of is None else None, as_of)
+    report = engine.run(actor if as_of is None else None, as_of, full=full)
     report.evidence_flags = [d["id"] for d in raised]
     report.changed[:0] = [c for d in raised for c in d["retention_changes"]]
     return report

@@ -10,7 +10,10 @@ without importing the rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
@@ -22,6 +25,7 @@ from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import now_utc
 from config.settings import Settings
+from retention.renewal import renew_records
 from retention.rules import (
     CaseFacts,
     FlagFacts,
@@ -42,6 +46,8 @@ class RunReport:
     expiring: list[dict] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
     problems: list[dict] = field(default_factory=list)
+    renewed: list[dict] = field(default_factory=list)  # records kept for ever (renewal.py)
+    coverage: dict = field(default_factory=dict)  # what this run read (``Coverage``)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -68,6 +74,18 @@ def sign_statement(actor: Actor, statement: dict) -> dict:
             "signature": actor.key.sign(statement)}
 
 
+RUN_CURSOR = "cursor:retention-run"
+CHECK_CURSOR = "cursor:retention-check"
+_TIERS_THAT_EXPIRE = ("routine", "case")
+# a check reads at least this many items' locks: a small archive is read whole every run
+CHECK_MIN_SLICE = 1000
+
+
+def _fingerprint(doc: object) -> str:
+    text = json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class RetentionEngine:
     def __init__(self, archive: Archive, settings: Settings,
                  clock: Callable[[], datetime] = now_utc) -> None:
@@ -80,6 +98,8 @@ class RetentionEngine:
         self.permanent_years = int(ret.get("permanent_lock_years", 100))
         self.renew_within = int(ret.get("renew_within_years", 10))
         self.expiring_days = int(ret.get("expiring_days", 30))
+        # 'retention check' reads a slice each run so that every lock is read in this many days
+        self.check_within_days = int(ret.get("check_within_days", 30))
         self._cases: dict[str, dict | None] = {}
         self._flags: dict[str, dict | None] = {}
 
@@ -257,6 +277,67 @@ class RetentionEngine:
     def items(self) -> Iterable[Item]:
         return self.catalog.iter_items(Query())
 
+    def rules_fingerprint(self) -> str:
+        """What every item's requirement is computed from besides its own record and its
+        cases and flags: a change here sends the next run over every item."""
+        return _fingerprint({"units": self.settings.units,
+                             "permanent_years": self.permanent_years,
+                             "renew_within": self.renew_within})
+
+    def run_items(self, cursor: dict | None, now: datetime, soon: datetime,
+                  full: bool) -> tuple[Iterator[Item], dict]:
+        """The items a run reads, and its coverage. A full sweep reads every item. Otherwise
+        what changed since the last run's cursor (items; the items of cases and flags written
+        since; items the last run could not apply), what fell due since it (retain-until in
+        (last run, now]: new candidates; in (last run's horizon, now + expiring days]: newly
+        expiring) and every permanent item whose lock is due for renewal (the renewal moves
+        it out of range). Each item once."""
+        seq = self.catalog.change_seq()
+        why = None if cursor else "no earlier run"
+        if cursor and cursor.get("rules") != self.rules_fingerprint():
+            why = "the retention rules changed"
+        if full or why:
+            coverage = {"mode": "full", "reason": "--all" if full else why,
+                        "to_seq": seq, "last_full_sweep": iso(now)}
+            return iter(self.items()), coverage
+        assert cursor is not None
+        since = max(0, int(cursor["seq"]) - self.catalog.cursor_overlap)
+        start = parse_iso(cursor["at"])
+        horizon = max(parse_iso(cursor.get("soon") or cursor["at"]), now)
+        renew_by = now + timedelta(days=365 * self.renew_within)
+        coverage = {"mode": "incremental", "since_seq": int(cursor["seq"]), "to_seq": seq,
+                    "due_window": [iso(start), iso(soon)], "renewal_until": iso(renew_by),
+                    "last_full_sweep": cursor.get("last_full_sweep")}
+
+        def related() -> Iterator[Item]:
+            yield from self.catalog.iter_changed_items(since)
+            for case_id, _ in self.catalog.changed_records("cases", since):
+                yield from self.catalog.iter_items(Query(case_id=case_id))
+            for _fid, flag in self.catalog.changed_records("flags", since):
+                for item_id in flag.get("items", []):
+                    item = self.catalog.get_item(item_id)
+                    if item is not None:
+                        yield item
+                if flag.get("activity_id"):
+                    yield from self.catalog.iter_items(Query(activity_id=flag["activity_id"]))
+            for item_id in cursor.get("retry", []):
+                item = self.catalog.get_item(item_id)
+                if item is not None:
+                    yield item
+            for tier in _TIERS_THAT_EXPIRE:
+                yield from self.catalog.iter_due_items(tier, now, start)
+                if soon > horizon:
+                    yield from self.catalog.iter_due_items(tier, soon, horizon)
+            yield from self.catalog.iter_due_items("permanent", renew_by)
+
+        def once() -> Iterator[Item]:
+            seen: set[str] = set()
+            for item in related():
+                if item.id not in seen:
+                    seen.add(item.id)
+                    yield item
+        return once(), coverage
+
     def propagate_flags(self, actor: Actor) -> list[str]:
         """Items that joined a flagged activity after the flag (a late offload) get it too."""
         touched = []
@@ -269,18 +350,31 @@ class RetentionEngine:
                     touched.append(item.id)
         return touched
 
-    def run(self, actor: Actor | None, as_of: datetime | None = None) -> RunReport:
+    def run(self, actor: Actor | None, as_of: datetime | None = None,
+            full: bool = False) -> RunReport:
         """Apply what is due (with ``as_of``: nothing, a what-if report for that date), list
-        what expires soon and the disposal candidates. Idempotent."""
+        what expires soon and the disposal candidates. Idempotent.
+
+        Proportional to what changed: an applying run reads what changed or fell due since
+        the last one (``run_items``), and lists the candidates and expiring items among
+        those; ``full`` (``--all``), a what-if, a first run and a change of the rules read
+        every item and list them all. The report's ``coverage`` says which it was."""
         now = self.clock()
         applying = as_of is None and actor is not None
         when = as_of or now
         report = RunReport(as_of=iso(when), applied=applying)
+        cursor = self.catalog.get_record("meta", RUN_CURSOR) if applying else None
         if applying:
             self.propagate_flags(actor)
             self.forget()
+            report.renewed, report.problems = renew_records(self.archive, actor, now,
+                                                            self.renew_within)
         soon = when + timedelta(days=self.expiring_days)
-        for item in self.items():
+        items, coverage = self.run_items(cursor, when, soon, full or not applying)
+        read = 0
+        retry: list[str] = []
+        for item in items:
+            read += 1
             if item.status == "disposed":
                 continue
             if applying:
@@ -289,6 +383,7 @@ class RetentionEngine:
                 except (LockNotConfirmed, InputError) as exc:
                     report.problems.append({"item": item.id, "code": "not-applied",
                                             "message": exc.message})
+                    retry.append(item.id)  # read again next time, changed or not
                     continue
                 if change is not None and change.get("refreshed"):
                     report.refreshed.append(item.id)
@@ -309,13 +404,64 @@ class RetentionEngine:
                 report.candidates.append(row)
             elif until <= soon:
                 report.expiring.append(row)
+        report.coverage = coverage | {"items_read": read}
+        if applying:
+            last_full = coverage["last_full_sweep"]
+            self.catalog.put_record("meta", RUN_CURSOR, {
+                "seq": coverage["to_seq"], "at": iso(when), "soon": iso(soon),
+                "rules": self.rules_fingerprint(),
+                "last_full_sweep": last_full, "retry": retry})
         return report
 
     def check(self) -> list[dict]:
         """Every item whose locks in the store (read from the store, not the catalog) are
         weaker than its rules require: each problem with a code and the key concerned."""
+        return self.check_items(self.items())
+
+    def check_run(self, full: bool = False) -> dict:
+        """'retention check': the store drifts where no catalog cursor sees it, so each run
+        reads the locks of a slice of the items, in id order from where the last run stopped,
+        sized so that the sweep reads every item within ``check_within_days`` of its start
+        (the rest of the sweep spread over the days left, the whole rest on the last day).
+        ``full``: every item now. The coverage says which items were read, how far the sweep
+        is, and when the last whole sweep ended."""
+        now = self.clock()
+        cursor = self.catalog.get_record("meta", CHECK_CURSOR) or {}
+        total = self.catalog.count(Query())
+        if full:
+            problems = self.check()
+            coverage = {"mode": "full", "items_read": total, "items": total,
+                        "last_full_sweep": iso(now), "within_days": self.check_within_days}
+            self.catalog.put_record("meta", CHECK_CURSOR, {
+                "after": None, "read": 0, "sweep_started": iso(now),
+                "last_full_sweep": iso(now)})
+            return {"problems": problems, "coverage": coverage}
+        started = parse_iso(cursor["sweep_started"]) if cursor.get("after") else now
+        read_before = int(cursor.get("read", 0)) if cursor.get("after") else 0
+        days_left = self.check_within_days - (now - started) / timedelta(days=1)
+        remaining = max(total - read_before, 0)
+        size = remaining if days_left <= 1 else math.ceil(remaining / days_left)
+        size = max(size, CHECK_MIN_SLICE)
+        items = self.catalog.items_after(cursor.get("after"), size)
+        problems = self.check_items(items)
+        done = len(items) < size or read_before + len(items) >= total
+        last_full = iso(now) if done else cursor.get("last_full_sweep")
+        after = None if done else items[-1].id
+        self.catalog.put_record("meta", CHECK_CURSOR, {
+            "after": after, "read": 0 if done else read_before + len(items),
+            "sweep_started": iso(started) if not done else iso(now),
+            "last_full_sweep": last_full})
+        coverage = {"mode": "slice", "items_read": len(items), "items": total,
+                    "from": items[0].id if items else None,
+                    "to": items[-1].id if items else None,
+                    "sweep_started": iso(started), "sweep_read": read_before + len(items),
+                    "sweep_complete": done, "last_full_sweep": last_full,
+                    "within_days": self.check_within_days}
+        return {"problems": problems, "coverage": coverage}
+
+    def check_items(self, items: Iterable[Item]) -> list[dict]:
         problems: list[dict] = []
-        for item in self.items():
+        for item in items:
             if item.status == "disposed":
                 continue
             req = self.requirement_of(item)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from archive.catalog import packing
 from archive.catalog.base import Query
 from archive.catalog.consistency import check_catalog
 from archive.domain.model import Description
@@ -164,9 +165,9 @@ def test_a_current_version_that_is_not_the_latest_is_found(on_sqlite):
     with sqlite3.connect(setup.catalog.path) as db:  # the item row rolled back to version 1
         old = db.execute("SELECT doc FROM item_versions WHERE item_id=? AND version=1",
                          (ids[1],)).fetchone()[0]
-        doc = json.loads(db.execute("SELECT doc FROM items WHERE id=?",
-                                    (ids[1],)).fetchone()[0])
-        doc["current"] = json.loads(old)
+        doc = packing.unpack(db.execute("SELECT doc FROM items WHERE id=?",
+                                        (ids[1],)).fetchone()[0])
+        doc["current"] = packing.unpack(old)
         db.execute("UPDATE items SET doc=? WHERE id=?", (json.dumps(doc), ids[1]))
     found = _found(setup, ids[1])
     assert (ids[1], "current") in found

@@ -134,6 +134,9 @@ class Catalog(ABC):
     #: the schema version the stored data has (``archive.catalog.schema``); a new catalog is
     #: made at the current one
     schema_version: int = 0
+    #: how many change sequence numbers a run reads again before its cursor: 0 where a
+    #: number is taken in the transaction that writes (SQLite)
+    cursor_overlap: int = 0
     #: stored times keep this many microseconds (BSON keeps milliseconds)
     time_resolution_us: int = 1
     #: set by the Archive: item states and records written are noted for the WORM store's
@@ -153,12 +156,18 @@ class Catalog(ABC):
     def add_object(self, obj: ObjectRecord) -> bool:
         """Record an object; False (and no change) when its digest is already known."""
 
+    def add_objects(self, objects: list[ObjectRecord]) -> int:
+        """Record several objects (a rebuild, the benchmark); returns how many were new."""
+        return sum(self.add_object(o) for o in objects)
+
     @abstractmethod
     def get_object(self, sha256: str) -> ObjectRecord | None: ...
 
     @abstractmethod
-    def update_object_lock(self, sha256: str, lock: Lock) -> None:
-        """Record the lock last read back from the store for this object."""
+    def update_object_lock(self, sha256: str, lock: Lock, version_id: str | None = None
+                           ) -> None:
+        """Record the lock last read back from the store for this object — and, after a
+        restore wrote its bytes again as a new version, that version (``version_id``)."""
 
     @abstractmethod
     def iter_objects(self) -> Iterator[ObjectRecord]: ...
@@ -218,6 +227,41 @@ class Catalog(ABC):
     @abstractmethod
     def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
         """Counts of matching items grouped by one search key (officer: per officer)."""
+
+    # --- what changed, and what falls due (runs proportional to change) -------------------
+    @abstractmethod
+    def change_seq(self) -> int:
+        """The change cursor: the sequence number the latest write took. Every write to an
+        item (new, a new version, its state, its object's lock) and to a record takes the
+        next one; a run keeps the number it started at and next time reads what is after."""
+
+    @abstractmethod
+    def changed_items(self, since: int, limit: int = 1000,
+                      cursor: str | None = None) -> Page:
+        """Items whose last change is after ``since``, in the order of their changes, a page
+        at a time (``cursor``: the previous page's ``next_cursor``)."""
+
+    def iter_changed_items(self, since: int, page_size: int = 1000) -> Iterator[Item]:
+        return _pages(lambda c: self.changed_items(since, page_size, c))
+
+    @abstractmethod
+    def changed_records(self, collection: str, since: int) -> list[tuple[str, dict]]:
+        """Records of ``collection`` written after ``since`` (cases, flags: few), by id."""
+
+    @abstractmethod
+    def due_items(self, tier: str, until: datetime, start: datetime | None = None,
+                  limit: int = 1000, cursor: str | None = None) -> Page:
+        """Items of ``tier`` whose retain-until is in (``start``, ``until``], in the order of
+        that date, from the index on due dates; a page at a time."""
+
+    def iter_due_items(self, tier: str, until: datetime, start: datetime | None = None,
+                       page_size: int = 1000) -> Iterator[Item]:
+        return _pages(lambda c: self.due_items(tier, until, start, page_size, c))
+
+    @abstractmethod
+    def items_after(self, item_id: str | None, limit: int) -> list[Item]:
+        """Up to ``limit`` items by id after ``item_id`` (None: from the first): a slice of
+        a rotating sweep that reads every item in turn."""
 
     # --- what the search index holds, to compare with the signed record -------------------
     @abstractmethod
@@ -288,6 +332,16 @@ class Catalog(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _pages(fetch: Callable[[str | None], Page]) -> Iterator[Item]:
+    cursor: str | None = None
+    while True:
+        page = fetch(cursor)
+        yield from page.items
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
 
 
 def _stored_time(dt: datetime | None, resolution_us: int) -> str | None:

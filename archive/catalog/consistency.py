@@ -50,6 +50,13 @@ def item_index_problems(catalog: Catalog, item: Item, keys: Keyring | None) -> l
             VERSION_MISMATCH, item.id, f"item {item.id}: the item's current metadata version "
             f"({item.version}) is not its latest stored version ({latest.version})",
             field="current", stored=item.version, signed=latest.version))
+    numbers = [v.version for v in versions]
+    if numbers and numbers != list(range(1, len(numbers) + 1)):
+        # a version row rewritten or copied over another: the history is not the signed one
+        problems.append(_problem(
+            VERSION_MISMATCH, item.id, f"item {item.id}: its stored versions are numbered "
+            f"{numbers}, not 1 to {len(numbers)}", field="current", stored=numbers,
+            signed=list(range(1, len(numbers) + 1))))
     reference = next((v for v in (item.current, latest)
                       if v is not None and _signed(keys, v)), None)
     if reference is None:

@@ -20,12 +20,13 @@ import dataclasses
 import functools
 import inspect
 import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from bson.codec_options import CodecOptions
-from pymongo import ASCENDING, DESCENDING, MongoClient, WriteConcern
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument, WriteConcern
 from pymongo.errors import (
     BulkWriteError,
     ConfigurationError,
@@ -56,6 +57,7 @@ _EQUAL_FIELDS = ("unit", "device_id", "tier", "kind", "activity_type", "activity
 _MS = timedelta(milliseconds=1)
 _US = timedelta(microseconds=1)
 _MAX_SPAN = "max_span_us"
+_CHANGE_SEQ = "change_seq"
 _SCHEMA_ID = "schema"  # the document in catalog_meta that holds the schema version
 
 # Every search key leads an index that continues in search order, so a filtered page is read
@@ -66,7 +68,9 @@ ITEM_INDEXES: list[list[tuple[str, int]]] = [
     for key in ("unit", "device_id", "officers", "cases", "activity_id", "activity_type",
                 "tier", "kind", "status", "party_grams", "cause_grams")
 ] + [
-    [("retain_until", ASCENDING)],
+    # the due dates, by tier, and the change cursor (catalog.base.Catalog.change_seq)
+    [("tier", ASCENDING), ("retain_until", ASCENDING), ("_id", ASCENDING)],
+    [("seq", ASCENDING), ("_id", ASCENDING)],
     [("sha256", ASCENDING)],
     [("sort", ASCENDING), ("_id", ASCENDING)],
 ]
@@ -138,6 +142,10 @@ class MongoCatalog(Catalog):
     backend = "mongodb"
     time_resolution_us = 1000  # BSON dates keep milliseconds
 
+    # a write takes its sequence number a moment before it lands (``_next_seq``): runs read
+    # again this many numbers before their cursor; writers in that moment are fewer
+    cursor_overlap = 16
+
     def __init__(self, client_or_uri: MongoClient | str, database: str = "custody") -> None:
         """``client_or_uri``: a MongoDB URI, or a client (pymongo's, or mongomock's in tests).
         A client given is the caller's to close."""
@@ -203,6 +211,7 @@ class MongoCatalog(Catalog):
         self._items.create_index([("dedupe", ASCENDING)], unique=True,
                                  partialFilterExpression={"dedupe": {"$type": "string"}})
         self._records.create_index([("collection", ASCENDING), ("id", ASCENDING)])
+        self._records.create_index([("collection", ASCENDING), ("seq", ASCENDING)])
 
     def _raise_unavailable(self, exc: PyMongoError) -> None:
         if isinstance(exc, ConnectionFailure) or exc.timeout:
@@ -229,12 +238,16 @@ class MongoCatalog(Catalog):
         return ObjectRecord.from_dict(found["doc"]) if found else None
 
     @_service_errors
-    def update_object_lock(self, sha256: str, lock: Lock) -> None:
-        done = self._objects.update_one({"_id": sha256}, {"$set": {
-            "doc.storage.lock": lock.to_dict(),
-            "doc.storage.lock_verified_at": iso(datetime.now(timezone.utc))}})
+    def update_object_lock(self, sha256: str, lock: Lock, version_id: str | None = None
+                           ) -> None:
+        changes = {"doc.storage.lock": lock.to_dict(),
+                   "doc.storage.lock_verified_at": iso(datetime.now(timezone.utc))}
+        if version_id is not None:
+            changes["doc.storage.version_id"] = version_id
+        done = self._objects.update_one({"_id": sha256}, {"$set": changes})
         if done.matched_count == 0:
             raise NotFound(f"object {sha256} is not in the catalog", subject=sha256)
+        self._items.update_many({"sha256": sha256}, {"$set": {"seq": self._next_seq()}})
 
     @_service_errors
     def iter_objects(self) -> Iterator[ObjectRecord]:
@@ -289,10 +302,6 @@ class MongoCatalog(Catalog):
         if found:
             raise InputError(f"item {found['_id']} already exists", subject=found["_id"])
 
-    def _insert_versions(self, items: list[Item]) -> None:
-        if items:
-            self._versions.insert_many([self._version_doc(i.current) for i in items])
-
     @staticmethod
     def _version_doc(version: MetadataVersion) -> dict:
         return {"_id": f"{version.item_id}:{version.version}", "item_id": version.item_id,
@@ -306,22 +315,34 @@ class MongoCatalog(Catalog):
             return
         self._refuse_existing(items)
         self._raise_max_span(items)
+        seq = self._next_seq()
         try:
-            self._items.insert_many([{"_id": i.id, **self._fields(i)} for i in items],
-                                    ordered=True)
+            self._items.insert_many([{"_id": i.id, **self._fields(i), "seq": seq}
+                                     for i in items], ordered=True)
         except BulkWriteError as exc:
             if not _is_duplicate(exc):
                 raise
             done = exc.details.get("nInserted", 0)
-            self._insert_versions(items[:done])
-            existing = items[done].dedupe and self.item_by_dedupe(items[done].dedupe)
+            existing = self._racing_duplicate(items[done])
             if existing:
                 raise DuplicateItem(existing.id) from exc
             raise InputError(f"item {items[done].id} already exists",
                              subject=items[done].id) from exc
-        self._insert_versions(items)
         for item in items:
             self._note_item(item)
+
+    def _racing_duplicate(self, item: Item) -> Item | None:
+        """The item that took this one's bytes and description first. The unique index may
+        refuse us a moment before the winner's insert can be read (another station's write
+        still landing): look again briefly rather than call our own new id a duplicate."""
+        if not item.dedupe:
+            return None
+        for wait in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8):
+            time.sleep(wait)
+            existing = self.item_by_dedupe(item.dedupe)
+            if existing is not None:
+                return existing
+        return None
 
     @_service_errors
     def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
@@ -332,12 +353,19 @@ class MongoCatalog(Catalog):
         check_next_version(old.version, version)
         item = dataclasses.replace(old, current=version, status=status)  # validates status
         self._raise_max_span([item])
+        # The version it replaces joins the earlier ones first (each signed version is stored
+        # once: the current one only in the item): a crash or a lost race after this leaves
+        # a copy of the current version there, which ``versions`` reads as the same version.
+        self._versions.update_one({"_id": f"{item_id}:{old.version}"},
+                                  {"$setOnInsert": {k: v for k, v in self._version_doc(
+                                      old.current).items() if k != "_id"}},
+                                  upsert=True)
         # Conditioned on the version read: of two concurrent writers of version n+1 one wins.
         if self._items.find_one_and_update({"_id": item_id, "version": old.version},
-                                           {"$set": self._fields(item)}) is None:
+                                           {"$set": self._fields(item)
+                                            | {"seq": self._next_seq()}}) is None:
             raise InputError(f"item {item_id} changed while version {version.version} was "
                              "being added; read it again", subject=item_id)
-        self._versions.insert_one(self._version_doc(version))
         self._note_item(item)
         return item
 
@@ -345,7 +373,7 @@ class MongoCatalog(Catalog):
     def save_state(self, item: Item) -> None:
         done = self._items.update_one({"_id": item.id, "version": item.version}, {"$set": {
             "status": item.status, "tier": item.tier, "retain_until": item.retain_until,
-            "cases": item_cases(item), "doc": item.to_record()}})
+            "cases": item_cases(item), "doc": item.to_record(), "seq": self._next_seq()}})
         if done.matched_count:
             self._note_item(item)
             return
@@ -362,8 +390,16 @@ class MongoCatalog(Catalog):
 
     @_service_errors
     def versions(self, item_id: str) -> list[MetadataVersion]:
+        """The earlier versions, then the current one from the item, in version order."""
         found = self._versions.find({"item_id": item_id}).sort("version", ASCENDING)
-        return [MetadataVersion.from_dict(v["doc"]) for v in found]
+        docs = [v["doc"] for v in found]
+        item = self._items.find_one({"_id": item_id}, {"doc": 1})
+        if item is not None:
+            current = item["doc"]["current"]
+            # a copy left by an add_version that did not finish is the same version once
+            docs = [d for d in docs if d != current] + [current]
+        out = [MetadataVersion.from_dict(d) for d in docs]
+        return sorted(out, key=lambda v: v.version)
 
     @_service_errors
     def items_of_object(self, sha256: str) -> list[Item]:
@@ -374,6 +410,66 @@ class MongoCatalog(Catalog):
     def item_by_dedupe(self, dedupe: str) -> Item | None:
         found = self._items.find_one({"dedupe": dedupe}, {"doc": 1})
         return Item.from_record(found["doc"]) if found else None
+
+    # --- what changed, and what falls due ---------------------------------------------------
+    def _next_seq(self) -> int:
+        """The next change sequence number. Taken before the write it marks, which lands a
+        moment later: a run that reads the cursor in between would miss it, so runs read
+        from ``cursor_overlap`` before their last cursor (a few items read twice)."""
+        found = self._stats.find_one_and_update({"_id": _CHANGE_SEQ}, {"$inc": {"value": 1}},
+                                                upsert=True,
+                                                return_document=ReturnDocument.AFTER)
+        return int(found["value"])
+
+    @_service_errors
+    def change_seq(self) -> int:
+        found = self._stats.find_one({"_id": _CHANGE_SEQ})
+        return int(found["value"]) if found else 0
+
+    def _page(self, cond: dict, key: str, limit: int, cursor: str | None,
+              decode: Callable[[str], Any]) -> Page:
+        if cursor:
+            at, _, item_id = cursor.partition("|")
+            try:
+                value = decode(at)
+            except (ValueError, InputError) as exc:
+                raise InputError(f"bad page cursor {cursor!r}") from exc
+            cond = _and([cond, {key: {"$gte": value}},
+                         {"$or": [{key: {"$gt": value}}, {key: value, "_id": {"$gt": item_id}}]}])
+        found = list(self._items.find(cond, {"doc": 1, key: 1})
+                     .sort([(key, ASCENDING), ("_id", ASCENDING)]).limit(limit + 1))
+        more = len(found) > limit
+        found = found[:limit]
+        nxt = None
+        if more:
+            last = found[-1][key]
+            nxt = f"{last.isoformat() if isinstance(last, datetime) else last}|{found[-1]['_id']}"
+        return Page([Item.from_record(f["doc"]) for f in found], nxt)
+
+    @_service_errors
+    def changed_items(self, since: int, limit: int = 1000, cursor: str | None = None) -> Page:
+        return self._page({"seq": {"$gt": since}}, "seq", limit, cursor, int)
+
+    @_service_errors
+    def changed_records(self, collection: str, since: int) -> list[tuple[str, dict]]:
+        check_collection(collection)
+        found = self._records.find({"collection": collection, "seq": {"$gt": since}})
+        return sorted(((r["id"], r["doc"]) for r in found), key=lambda r: r[0])
+
+    @_service_errors
+    def due_items(self, tier: str, until: datetime, start: datetime | None = None,
+                  limit: int = 1000, cursor: str | None = None) -> Page:
+        when: dict = {"$lte": until, "$type": "date"}  # no date: never due (not null)
+        if start is not None:
+            when["$gt"] = start
+        return self._page({"tier": tier, "retain_until": when}, "retain_until", limit, cursor,
+                          lambda t: utc(datetime.fromisoformat(t)))
+
+    @_service_errors
+    def items_after(self, item_id: str | None, limit: int) -> list[Item]:
+        found = self._items.find({"_id": {"$gt": item_id or ""}}, {"doc": 1}) \
+            .sort("_id", ASCENDING).limit(limit)
+        return [Item.from_record(f["doc"]) for f in found]
 
     # --- search --------------------------------------------------------------------------
     def _conditions(self, q: Query) -> list[dict]:
@@ -415,7 +511,9 @@ class MongoCatalog(Catalog):
             raise InputError(f"bad page cursor {cursor!r}") from exc
         if not item_id:
             raise InputError(f"bad page cursor {cursor!r}")
-        return {"$or": [{"sort": {"$gt": sort}}, {"sort": sort, "_id": {"$gt": item_id}}]}
+        # the bound beside the $or lets the server start the index walk at the page
+        return {"sort": {"$gte": sort},
+                "$or": [{"sort": {"$gt": sort}}, {"sort": sort, "_id": {"$gt": item_id}}]}
 
     @_service_errors
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
@@ -489,7 +587,8 @@ class MongoCatalog(Catalog):
         check_collection(collection)
         self._records.update_one(
             {"_id": f"{collection}:{record_id}"},
-            {"$set": {"collection": collection, "id": record_id, "doc": doc}}, upsert=True)
+            {"$set": {"collection": collection, "id": record_id, "doc": doc,
+                      "seq": self._next_seq()}}, upsert=True)
         self._note_record(collection, record_id, doc)
 
     @_service_errors

@@ -40,6 +40,10 @@ def test_objects_unique_by_digest(catalog):
     longer = Lock("LOCAL-WORM", T0 + timedelta(days=900), True, {})
     catalog.update_object_lock(o.sha256, longer)
     assert catalog.get_object(o.sha256).storage.lock.retain_until == longer.retain_until
+    assert catalog.get_object(o.sha256).storage.version_id == o.storage.version_id
+    # a restore wrote the bytes again: the record names the new version
+    catalog.update_object_lock(o.sha256, longer, "v-restored")
+    assert catalog.get_object(o.sha256).storage.version_id == "v-restored"
     assert [x.sha256 for x in catalog.iter_objects()] == [o.sha256]
     with pytest.raises(NotFound):
         catalog.update_object_lock("e" * 64, longer)
@@ -318,3 +322,93 @@ def test_index_state_is_what_the_item_says(filled):
     assert state["version"] == 2 and state["cases"] == ["C1"]
     totals = cat.index_totals()
     assert totals.get("max_span_us", 3600 * 10**6) >= 3600 * 10**6
+
+
+# --- the change cursor, the due dates and the rotating slice (issue 17) ----------------------
+def _all(fetch, size=2):
+    """Every page of a paged call, with a small page size so the cursor is walked."""
+    out, cursor = [], None
+    while True:
+        page = fetch(size, cursor)
+        out += [i.id for i in page.items]
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def test_change_cursor_sees_every_kind_of_change_and_nothing_else(catalog):
+    start = catalog.change_seq()
+    a, b, c = make_item(), make_item(), make_item()
+    catalog.add_items([a, b, c])  # one batch: one number, three items in the page order
+    after_add = catalog.change_seq()
+    assert after_add > start
+    assert sorted(_all(lambda n, cur: catalog.changed_items(start, n, cur))) == sorted(
+        [a.id, b.id, c.id])
+    assert _all(lambda n, cur: catalog.changed_items(after_add, n, cur)) == []
+    # a state, a version, the lock of an item's object: each moves the item after the cursor
+    got = catalog.get_item(b.id)
+    got.tier = "case"
+    catalog.save_state(got)
+    assert [i.id for i in catalog.iter_changed_items(after_add)] == [b.id]
+    mark = catalog.change_seq()
+    from archive.domain.model import Description
+    d2 = Description.from_dict(c.description.to_dict() | {"party": "王五"})
+    catalog.add_version(c.id, MetadataVersion(c.id, 2, d2, c.current.digests, T0, "P000",
+                                              "correction"), "archived")
+    catalog.add_object(_obj("nobody's"))
+    lock = Lock("LOCAL-WORM", T0 + timedelta(days=900), True, {})
+    mark2 = catalog.change_seq()
+    catalog.update_object_lock(_obj("nobody's").sha256, lock)  # no item holds it: none moves
+    assert [i.id for i in catalog.iter_changed_items(mark2)] == []
+    assert [i.id for i in catalog.iter_changed_items(mark)] == [c.id]
+    catalog.add_object(_obj(a.id))  # a's bytes (make_item's digests are its seed's)
+    mark3 = catalog.change_seq()
+    catalog.update_object_lock(a.sha256, lock)
+    assert [i.id for i in catalog.iter_changed_items(mark3)] == [a.id]
+    # records: only those written after the cursor, of the collection asked for
+    catalog.put_record("cases", "C1", {"id": "C1", "closed": None})
+    mark4 = catalog.change_seq()
+    catalog.put_record("cases", "C2", {"id": "C2"})
+    catalog.put_record("flags", "F1", {"id": "F1"})
+    assert catalog.changed_records("cases", mark4) == [("C2", {"id": "C2"})]
+    assert [r for r, _ in catalog.changed_records("cases", mark)] == ["C1", "C2"]
+    assert catalog.changed_records("flags", mark4) == [("F1", {"id": "F1"})]
+
+
+def test_due_items_by_tier_and_date_window(catalog):
+    items = []
+    for n, tier in enumerate(["routine", "routine", "case", "routine", "permanent",
+                              "routine"]):
+        it = make_item(tier=tier)
+        it.retain_until = T0 + timedelta(days=10 * n)
+        items.append(it)
+    undated = make_item()
+    undated.retain_until = None
+    catalog.add_items(items + [undated])
+    ids = [i.id for i in items]
+    until = T0 + timedelta(days=30)
+    assert _all(lambda n, c: catalog.due_items("routine", until, None, n, c)) == [
+        ids[0], ids[1], ids[3]]
+    # the window is (start, until]: what fell due since the last run, each once
+    assert _all(lambda n, c: catalog.due_items("routine", until, T0, n, c)) == [
+        ids[1], ids[3]]
+    assert [i.id for i in catalog.iter_due_items("routine", T0 + timedelta(days=99),
+                                                 T0 + timedelta(days=30), 1)] == [ids[5]]
+    assert [i.id for i in catalog.iter_due_items("permanent", T0 + timedelta(days=40))] == [
+        ids[4]]
+    assert [i.id for i in catalog.iter_due_items("case", T0)] == []
+
+
+def test_items_after_walks_every_item_by_id_in_slices(catalog):
+    items = [make_item() for _ in range(5)]
+    catalog.add_items(items)
+    want = sorted(i.id for i in items)
+    seen, last = [], None
+    while True:
+        part = catalog.items_after(last, 2)
+        if not part:
+            break
+        seen += [i.id for i in part]
+        last = part[-1].id
+    assert seen == want
+    assert [i.id for i in catalog.items_after(want[2], 10)] == want[3:]
