@@ -14,6 +14,7 @@ from commands import (
     audit,
     copies,
     cycle,
+    documents,
     ingest,
     items,
     people,
@@ -23,6 +24,14 @@ from commands import (
     setup,
 )
 from commands.base import Context
+from commands.language import (
+    apply_config_language,
+    lang_option,
+    startup_language,
+    translate_help,
+)
+
+startup_language()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,17 +39,20 @@ from commands.base import Context
               help="Policy file over the defaults (or $CUSTODY_CONFIG).")
 @click.option("--home", type=click.Path(file_okay=False), envvar="CUSTODY_HOME",
               help="Data home (or $CUSTODY_HOME; default ~/.local/share/custody).")
+@lang_option
 @click.version_option(package_name="custody")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, home: str | None) -> None:
     """custody: a write-once archive for law-enforcement records."""
+    apply_config_language(ctx, config)
     ctx.obj = Context(config, home)
 
 
 for _module in (setup, ingest, items, audit, people, scanner, retention, cycle, access, copies,
-                reports):
+                reports, documents):
     for _command in _module.COMMANDS:
         main.add_command(_command)
+translate_help(main)
 
 
 if __name__ == "__main__":

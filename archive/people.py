@@ -132,6 +132,17 @@ def person_of(catalog: Catalog, person_id: str) -> Person | None:
     return Person.from_dict(doc) if doc else None
 
 
+def people_names(catalog: Catalog, ids: set[str] | list[str]) -> dict[str, str]:
+    """person id -> registered name, for the ids that are registered (an unregistered id
+    stays an id wherever it is shown)."""
+    out = {}
+    for pid in ids:
+        person = person_of(catalog, pid)
+        if person is not None and person.name:
+            out[pid] = person.name
+    return out
+
+
 def set_enabled(catalog: Catalog, person_id: str, enabled: bool) -> Person:
     doc = catalog.get_record("people", person_id)
     if doc is None:

@@ -23,8 +23,8 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import CustodyError, InputError
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, MetadataVersion, iso
+from archive.domain.sampling import acceptance, lot_verdict, sample_size
 from archive.domain.sampling import draw as draw_sample
-from archive.domain.sampling import sample_size
 from archive.integrity.fixity import StreamDigests
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
@@ -220,22 +220,39 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
                 seed: int | None = None, rate: float | None = None,
                 media_probe: MediaProbe | None = None,
                 progress: Callable[[int], None] | None = None, copy: str = "primary",
-                replica: WormStore | None = None) -> dict:
-    """Draw the sample, verify it, mark failures, and file the signed inspection record."""
+                replica: WormStore | None = None, aql: float | None = None) -> dict:
+    """Draw the sample, verify it, mark failures, judge the lot, and file the signed
+    inspection record.
+
+    The lot verdict (批合格/批不合格) is part of the signed record: the items that failed
+    are counted against the plan's acceptance number Ac (GB/T 2828.1 Table 2-A for ``aql``;
+    without one Ac = 0, so one damaged record fails the lot; a full sweep or a fixed sample
+    size also Ac = 0). Whatever the verdict, each failed item is listed with what restores it;
+    a rejected sample offers the full check of the lot."""
     if not lot:
         raise InputError("the lot is empty: nothing to inspect")
     seed = secrets.randbits(63) if seed is None else seed
     if everything:
-        plan = {"method": "full sweep (全检)", "sample_size": len(lot)}
+        plan = {"method": "full sweep (全检)", "sample_size": len(lot), "ac": 0, "re": 1}
         chosen = sorted(lot)
     else:
         letter, n = sample_size(len(lot), level)
         if sample is not None:
             n = min(sample, len(lot))
-            plan = {"method": "fixed sample size", "sample_size": n}
-        else:
+            plan = {"method": "fixed sample size", "sample_size": n, "ac": 0, "re": 1}
+        elif letter == "-":  # a lot of one: checked in full
             plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
-                    "code_letter": letter, "sample_size": n}
+                    "code_letter": letter, "sample_size": n, "ac": 0, "re": 1}
+        else:
+            table = acceptance(letter, aql)
+            n = min(table["sample_size"], len(lot))
+            plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
+                    "code_letter": letter, "sample_size": n, "aql": aql,
+                    "ac": table["ac"], "re": table["re"]}
+            if table["letter"] != letter:  # the table's arrow led to another plan
+                plan["plan_letter"] = table["letter"]
+            if table["equivalent_aql"] is not None:
+                plan["equivalent_aql"] = table["equivalent_aql"]
         chosen = draw_sample(lot, n, seed)
     throttle = Throttle(rate)
     results = []
@@ -256,7 +273,26 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
               "summary": {"checked": len(results) - len(missing),
                           "passed": len(results) - len(failed) - len(missing),
                           "failed": failed, "not_replicated": missing}}
+    record["verdict"] = _verdict(plan, results, lot_description, everything, copy)
     return _file(archive, actor, record)
+
+
+def _verdict(plan: dict, results: list[dict], lot: dict, everything: bool,
+             copy: str) -> dict:
+    """The lot's verdict from the items that failed (an item not yet on the replica was not
+    checked, and is no defect), with each failed item's problems; a rejected sample names
+    the full check of the lot that follows it."""
+    failed = [{"item": r["item"], "problems": [p["code"] for p in r["problems"]]}
+              for r in results if not r["ok"]]
+    verdict = lot_verdict(len(failed), plan["ac"], plan["re"])
+    out = {"result": verdict, "zh": {"accept": "批合格", "reject": "批不合格"}[verdict],
+           "defects": len(failed), "ac": plan["ac"], "re": plan["re"], "failed": failed}
+    if verdict == "reject" and not everything:
+        where = (f"--year {lot['year']}" if "year" in lot
+                 else f"--query {json.dumps(lot.get('query', ''), ensure_ascii=False)}")
+        out["full_check"] = f"custody verify {where} --all" + (
+            " --copy replica" if copy == "replica" else "")
+    return out
 
 
 def _mark(archive: Archive, actor: Actor, item: Item, res: dict,
@@ -319,6 +355,12 @@ def render_zh(record: dict) -> str:
               f"随机种子 {record['seed']}",
               f"结果 检查 {record['summary']['checked']} 合格 {record['summary']['passed']}"
               f" 不合格 {len(record['summary']['failed'])}"]
+    verdict = record.get("verdict")
+    if verdict:  # records filed before verdicts were given have none
+        lines.append(f"判定 接收数 Ac={verdict['ac']} 拒收数 Re={verdict['re']} 不合格品数 "
+                     f"{verdict['defects']}：{verdict['zh']}")
+        if verdict.get("full_check"):
+            lines.append(f"批不合格：请对全批进行全检（{verdict['full_check']}）")
     if record.get("copy") == "replica":
         lines.insert(3, "检验对象 第二副本 (replica)")
         if record["summary"].get("not_replicated"):
@@ -343,11 +385,14 @@ def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
                      copy: str = "primary",
                      open_replica: Callable[[], WormStore | None] | None = None,
                      media_probe: MediaProbe | None = None,
-                     progress: Callable[[int], None] | None = None) -> dict:
+                     progress: Callable[[int], None] | None = None,
+                     aql: float | None = None) -> dict:
     """custody verify (auditors, archivists): the lot (the records of ``year`` in the
     archive's zone, or the items ``query`` "KEY=VALUE ..." selects, its times in the unit's
-    zone), sampled, verified and filed as a signed inspection record. ``open_replica``
-    (``bootstrap.open_replica``) gives the second copy for ``copy="replica"``."""
+    zone), sampled, verified, judged (批合格/批不合格 against the plan's Ac/Re for ``aql``,
+    else the settings' ``[verification] aql`` when configured, else Ac = 0) and filed as a
+    signed inspection record. ``open_replica`` (``bootstrap.open_replica``) gives the second
+    copy for ``copy="replica"``."""
     if (year is None) == (query is None):
         raise InputError("give the lot as --year N or as --query FILTERS (one of them)")
     if sample is not None and everything:
@@ -360,9 +405,11 @@ def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
         lot = lot_ids(archive, parse_query_text(query, settings.unit_zone))
         described = {"query": query}
     replica = open_replica() if copy == "replica" and open_replica is not None else None
+    if aql is None:
+        aql = settings.section("verification").get("aql") or None
     return inspect_lot(archive, actor, lot, described, level=level, sample=sample,
                        everything=everything, seed=seed, rate=rate, media_probe=media_probe,
-                       progress=progress, copy=copy, replica=replica)
+                       progress=progress, copy=copy, replica=replica, aql=aql)
 
 
 @people.records_refusals("inspect")

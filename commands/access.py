@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+import bootstrap
 from archive.access import register, viewing
 from archive.access import requests as access
 from archive.domain.errors import InputError
@@ -31,7 +32,8 @@ from commands.base import (
     parse_query,
     progress,
 )
-from reports.registers import register_pdf
+from commands.documents import deliver
+from reports.registers import register_document
 
 
 def _day_or_time(ctx: Context, text: str | None, what: str, end_of_day: bool) -> datetime | None:
@@ -161,19 +163,25 @@ def access_list(ctx: Context, status: str | None, mine: bool, as_json: bool) -> 
 @command
 def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
                     out: Path | None, as_json: bool) -> int:
-    """The access register (调阅登记): who viewed or extracted what, why, when; refusals."""
+    """The access register (调阅登记): who viewed or extracted what, why, when; refusals.
+    ``--format pdf`` issues the signed 调阅登记 (access events only), kept in the store:
+    ``custody print access-register ID`` prints it again."""
+    if fmt == "pdf":
+        if out is None:
+            raise InputError("--format pdf needs --out FILE")
+        doc = register_document(ctx.archive, ctx.actor(), ctx.settings,
+                                _day_or_time(ctx, start, "--from", False),
+                                _day_or_time(ctx, end, "--to", True),
+                                keys_dir=bootstrap.keys_dir(ctx.settings))
+        deliver(doc, out, as_json, f"调阅登记 {doc['number']} written to {out}; print it "
+                f"again with custody print access-register {doc['subject']}")
+        return 0
     rows = register.read_register(ctx.archive, ctx.actor(),
                                   _day_or_time(ctx, start, "--from", False),
                                   _day_or_time(ctx, end, "--to", True))
     zone = ctx.settings.unit_zone(None)
     if as_json:
         emit_json({"entries": rows})
-        return 0
-    if fmt == "pdf":
-        if out is None:
-            raise InputError("--format pdf needs --out FILE")
-        write_output(out, register_pdf(rows, zone), "--out")
-        click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
         return 0
     if fmt == "csv":
         buf = io.StringIO()
@@ -249,10 +257,12 @@ def view(ctx: Context, item_id: str, request_id: str | None, inspection_id: str 
 @click.option("--new", "new", is_flag=True,
               help="A further package, counted as another export, even where your last one "
                    "may still be fetched again.")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the signed 提取说明 (custody print export-statement ID).")
 @json_option
 @command
 def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool, new: bool,
-               as_json: bool) -> int:
+               pdf: Path | None, as_json: bool) -> int:
     """Copies of an approved extract request's items as a BagIt bag with a signed extraction
     record (提取说明); originals never leave the store. Each export uses one of the exports
     the approval allows; asked again within a day, the same package is delivered again
@@ -264,6 +274,14 @@ def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool, new: 
         doc = export(ctx.archive, actor, request_id, dest,
                      fonds=ctx.settings.section("archive").get("fonds", ""),
                      iso_image=iso_image, new=new, progress=bar, total=bar.total)
+    if pdf is not None:
+        from documents import issue
+
+        statement = issue.issue(ctx.archive, actor, ctx.settings, "export-statement",
+                                doc["id"], keys_dir=bootstrap.keys_dir(ctx.settings))
+        write_output(pdf, statement["pdf"], "--pdf")
+        if not as_json:
+            click.echo(f"提取说明 {statement['number']} written to {pdf}", err=True)
     if as_json:
         emit_json(doc)
     else:

@@ -4,12 +4,14 @@ and the inspection ledger (检查台帐)."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 import bootstrap
+from archive.inputs import write_output
 from archive.integrity.signing import fingerprint
 from commands.base import (
     Context,
@@ -88,24 +90,44 @@ def audit_checkpoint(ctx: Context, as_json: bool) -> int:
 @click.option("--rate", type=click.FloatRange(min=0.1), help="Read at most this many MB/s.")
 @click.option("--copy", type=click.Choice(["primary", "replica"]), default="primary",
               show_default=True, help="Which copy to read: the primary store or the replica.")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the signed 抽样检验报告 (custody print sampling-report ID).")
 @json_option
 @command
 def verify(ctx: Context, year: int | None, query_text: str | None, level: str,
            sample: int | None, everything: bool, seed: int | None, rate: float | None,
-           copy: str, as_json: bool) -> int:
-    """Sampled machine-read verification (定期抽样机读检验), filed in the inspection ledger."""
+           copy: str, pdf: Path | None, as_json: bool) -> int:
+    """Sampled machine-read verification (定期抽样机读检验), filed in the inspection ledger
+    with the lot's verdict (批合格/批不合格)."""
     from archive import verification
 
+    actor = ctx.actor()
     record = verification.run_verification(
-        ctx.archive, ctx.actor(), ctx.settings, year=year, query=query_text, level=level,
+        ctx.archive, actor, ctx.settings, year=year, query=query_text, level=level,
         sample=sample, everything=everything, seed=seed, rate=rate, copy=copy,
         open_replica=functools.partial(bootstrap.open_replica, ctx.settings),
         media_probe=bootstrap.media_probe())
+    if pdf is not None:
+        _print_document(ctx, actor, "sampling-report", record["id"], pdf, as_json)
     if as_json:
         emit_json(record)
     else:
         click.echo(verification.render_zh(record))
     return 1 if record["summary"]["failed"] else 0
+
+
+def _print_document(ctx: Context, actor, kind: str, subject: str | None, out: Path,
+                    as_json: bool, params: dict | None = None) -> dict:
+    """Issue (or print again) the official document and write it to ``out``."""
+    from documents import issue
+
+    doc = issue.issue(ctx.archive, actor, ctx.settings, kind, subject, params=params,
+                      keys_dir=bootstrap.keys_dir(ctx.settings))
+    write_output(out, doc["pdf"], "--pdf")
+    if not as_json:
+        click.echo(f"{doc['title']} {doc['number']} written to {out}; print it again with "
+                   f"custody print {kind} {doc['subject']}", err=True)
+    return doc
 
 
 @click.command()
@@ -130,11 +152,19 @@ def inspections() -> None:
 
 
 @inspections.command("list")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Issue the signed 检查台帐 of every inspection so far to this file.")
 @json_option
 @command
-def inspections_list(ctx: Context, as_json: bool) -> int:
+def inspections_list(ctx: Context, pdf: Path | None, as_json: bool) -> int:
     from archive import verification
 
+    if pdf is not None:
+        doc = _print_document(ctx, ctx.actor(), "inspection-ledger", None, pdf, as_json,
+                              params={})
+        if as_json:
+            emit_json({k: v for k, v in doc.items() if k != "pdf"} | {"out": str(pdf)})
+        return 0
     rows = verification.list_inspections(ctx.archive.catalog)
     if as_json:
         emit_json({"inspections": rows})

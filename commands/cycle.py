@@ -85,15 +85,67 @@ def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json:
     return 1 if rec["withheld"] else 0
 
 
-@transfer.command("accept")
-@click.option("--year", required=True, type=YEAR)
+@transfer.command("verify")
+@click.argument("package", type=click.Path(exists=True, path_type=Path))
+@click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The archive public key (PEM) you trust; without it, this home's keys.")
 @json_option
 @command
-def transfer_accept(ctx: Context, year: int, as_json: bool) -> int:
-    """Sign the receipt of the latest prepared transfer (not the preparer)."""
+def transfer_verify(ctx: Context, package: Path, key_file: Path | None, as_json: bool) -> int:
+    """The receiver's check of a handover package on the package alone (四性检测, DA/T 70):
+    every record and the package; prints the 登记表's figures."""
     from retention import transfer as tr
 
-    t = tr.accept(ctx.archive, ctx.actor(), year, _now())
+    report = tr.verify_package(package, key_file,
+                               None if key_file else ctx.archive.archive_keys,
+                               ctx.settings.section("formats"))
+    if as_json:
+        emit_json(report)
+    else:
+        click.echo(render_verify_zh(report))
+    return 0 if report["ok"] else 1
+
+
+def render_verify_zh(report: dict) -> str:
+    from retention.handover import PROPERTIES, PROPERTY_ZH, RESULT_ZH
+
+    f = report["form"]
+    lines = [f"移交数据包核验  批次 {f['transfer'] or '-'}  {f['year'] or '-'}年度  "
+             f"全宗 {f['fonds'] or '-'}",
+             f"核验密钥 {report['trusted_key'] or '-'}",
+             f"电子档案 {f['items']} 件  {f['bytes']} 字节  暂缓移交 {f['withheld']} 件  "
+             f"载体 {f['carrier']}",
+             f"移交清单摘要（{f['digest_algorithm']}） {f['manifest_sha256'] or '-'}"]
+    for p in PROPERTIES:
+        r = f["properties"][p]
+        lines.append(f"  {PROPERTY_ZH[p]}：{RESULT_ZH[r['result']]}"
+                     + (f"（不通过 {r['failed_items']} 件）" if r["failed_items"] else ""))
+    for pr in report["problems"]:
+        lines.append(f"  包 {PROPERTY_ZH[pr['property']]} {pr['code']}: {pr['message']}")
+    for it in report["items"]:
+        bad = [f"{PROPERTY_ZH[p]}-{'、'.join(it['properties'][p]['problems'])}"
+               for p in PROPERTIES if it["properties"][p]["result"] == "fail"]
+        if bad:
+            lines.append(f"  {it['archive_code'] or it['item']}  {it['file']}  "
+                         + "；".join(bad))
+    lines.append("核验通过：每件电子档案与签名清单一致" if report["ok"]
+                 else "核验未通过：见上列问题")
+    return "\n".join(lines)
+
+
+@transfer.command("accept")
+@click.option("--year", required=True, type=YEAR)
+@click.option("--package", type=click.Path(exists=True, path_type=Path),
+              help="The package as received (default: where prepare wrote it).")
+@json_option
+@command
+def transfer_accept(ctx: Context, year: int, package: Path | None, as_json: bool) -> int:
+    """Check the package received and sign the receipt of the latest prepared transfer (not
+    the preparer); the check is recorded in the receipt and the ledger."""
+    from retention import transfer as tr
+
+    t = tr.accept(ctx.archive, ctx.actor(), year, _now(), package,
+                  ctx.settings.section("formats"))
     if as_json:
         emit_json({k: v for k, v in t.items() if k != "items"} | {"items": len(t["items"])})
     else:

@@ -69,6 +69,43 @@ def ingest(ctx: Context, path: Path, manifest: Path | None, station: str | None,
     return report["exit_code"]
 
 
+# --- watch ----------------------------------------------------------------------------------
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--once", is_flag=True, help="Take what is ready now and exit (tests, cron).")
+@click.option("--station", help="Docking station (采集站) id recorded with every file "
+                                "(default: this home's [station] id).")
+@click.option("--workers", type=click.IntRange(1, 32), help="Files in flight at once.")
+@click.option("--settle", "settle_s", type=click.IntRange(0, None),
+              help="Seconds nothing in an offload may change before it is taken "
+                   "(default [watch] settle_s).")
+@click.option("--poll", "poll_s", type=click.IntRange(1, None),
+              help="Seconds between looks at FOLDER (default [watch] poll_s).")
+@click.option("--done", type=click.Path(file_okay=False, path_type=Path),
+              help="Where finished offloads are moved (default FOLDER/done).")
+@json_option
+@command
+def watch(ctx: Context, folder: Path, once: bool, station: str | None, workers: int | None,
+          settle_s: int | None, poll_s: int | None, done: Path | None, as_json: bool) -> int:
+    """Ingest each offload a docking station writes into FOLDER (one sub-folder each) once it
+    is complete: its marker <name>.complete beside it, or nothing changed for the settle
+    time. Runs until SIGTERM or SIGINT; one line per event on stderr (--json: on stdout)."""
+    from ingest.watch import watch as run
+
+    def say(event: dict) -> None:
+        if as_json:
+            click.echo(json.dumps(event, ensure_ascii=False, default=str))
+        else:
+            click.echo(f"custody watch: {event['event']}"
+                       + (f" {event['folder']}" if event["folder"] else "")
+                       + f": {event['message']}", err=True)
+
+    return run(ctx.archive, ctx.actor(), ctx.settings,
+               lambda: bootstrap.open_scanner(ctx.settings), folder, once=once,
+               station=station, workers=workers, settle_s=settle_s, poll_s=poll_s, done=done,
+               on_event=say)
+
+
 @click.group()
 def batch() -> None:
     """Ingest batches and their check reports (四性检测报告)."""
@@ -284,4 +321,4 @@ devices.command("fault", help="Mark a device faulty: its files are flagged.")(
 devices.command("repair", help="Return a device to service.")(_device_status("in-service"))
 
 
-COMMANDS = (ingest, batch, pending, quarantine, reconcile, devices,)
+COMMANDS = (ingest, watch, batch, pending, quarantine, reconcile, devices,)

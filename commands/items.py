@@ -8,17 +8,24 @@ from rich.table import Table
 
 from archive.access import lookup
 from archive.catalog.base import Query
+from archive.domain.names import View
 from commands.base import (
     Context,
     command,
     emit_json,
     json_option,
-    local,
     when,
 )
 
 
 # --- search and show ------------------------------------------------------------------------
+def view_of(ctx: Context) -> View:
+    """How this archive shows codes to people: its units' zones and configured names."""
+    return View(zone_of=ctx.settings.unit_zone,
+                unit_names={u: r["name"] for u, r in ctx.settings.units.items()
+                            if r.get("name")})
+
+
 @click.command()
 @click.option("--unit")
 @click.option("--device", "device_id")
@@ -56,17 +63,21 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
                 t.add_row(k or "-", str(n))
             Console().print(t)
         return 0
-    page = lookup.search_items(ctx.archive, ctx.clearances(), q, limit, cursor)
+    page = lookup.search_items(ctx.archive, ctx.clearances(), q, limit, cursor, view_of(ctx))
     rows, next_cursor = page["items"], page["next_cursor"]
     if as_json:
         emit_json(page)
         return 0
-    t = Table("id", "kind", "unit", "device", "officers", "recorded", "party", "cause", "tier")
+    t = Table("档号", "题名", "kind", "unit", "device", "officers", "recorded", "party", "cause",
+              "tier", "status", "id", title=f"times: {page['zone']}")
     for r in rows:
-        t.add_row(r["id"], r["kind"], r["unit"] or "-", r["device_id"] or "-",
-                  ",".join(r["officers"]) or "-", local(ctx, r["recorded_start"], unit),
-                  r["party"] or "-", r["cause"] or "-", r["tier"])
-    Console(width=200).print(t)
+        z = r["zh"]
+        code = r["archive_code"] or "-"
+        t.add_row(code + ("（已销毁）" if r["destroyed"] and r["archive_code"] else ""),
+                  r["title"] or "-", z["kind"], z["unit"] or "-", r["device_id"] or "-",
+                  "、".join(z["officers"]) or "-", z["recorded_start"] or "-",
+                  r["party"] or "-", r["cause"] or "-", z["tier"], z["status"], r["id"])
+    Console(width=240).print(t)
     click.echo(f"{len(rows)} items" + (f"; next page: --cursor {next_cursor}"
                                       if next_cursor else ""))
     return 0
@@ -79,27 +90,33 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
 @command
 def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
     """Everything the archive holds about one item, with every metadata version."""
-    out = lookup.show_item(ctx.archive, ctx.clearances(), item_id, read_lock)
+    out = lookup.show_item(ctx.archive, ctx.clearances(), item_id, read_lock, view_of(ctx))
     problems = out.get("problems", [])
     if as_json:
         emit_json(out)
         return 0 if out["signature_valid"] and not problems else 1
-    d = out["description"]
-    lines = [("id", out["id"]), ("status", out["status"]), ("kind", d["kind"]),
-             ("unit", d["unit"]), ("device", d["device_id"]),
-             ("officers", ", ".join(d["officers"])), ("recorded", f"{d['recorded_start']} .. "
-                                                                  f"{d['recorded_end']}"),
+    d, z = out["description"], out["zh"]
+    code = out["archive_code"]
+    lines = [("档号", (code + ("（已销毁）" if out["destroyed"] else "")) if code else None),
+             ("题名", out["title"]), ("id", out["id"]), ("status", z["status"]),
+             ("kind", z["kind"]), ("unit", z["unit"]), ("device", d["device_id"]),
+             ("officers", "、".join(z["officers"])),
+             ("assisting", "、".join(z["assisting"])),
+             ("recorded", f"{z['recorded_start'] or '-'} .. {z['recorded_end'] or '-'}"),
+             ("times", z["zone"]),
              ("party", d["party"]), ("cause", d["cause"]), ("case", d["case_id"]),
              ("activity", f"{d['activity_id'] or '-'} {d['activity_type'] or ''}"),
-             ("sha256", out["sha256"]), ("tier", out["tier"]),
-             ("retain until", out["retain_until"]), ("legal hold", out["legal_hold"]),
+             ("confidential", z["confidential"]),
+             ("sha256", out["sha256"]), ("tier", z["tier"]),
+             ("ingested", z["ingested_at"]),
+             ("retain until", z["retain_until"]), ("legal hold", out["legal_hold"]),
              ("retention rule", out["retention"].get("rule")),
              ("held by", "; ".join(out["retention"].get("holds", []))),
              ("metadata version", f"{out['version']} of {len(out['versions'])}, signature "
                                   f"{'valid' if out['signature_valid'] else 'INVALID'}")]
     disp = out["retention"].get("disposal")
     if disp:  # what the 销毁清册 says of this item
-        lines += [("destroyed", f"{local(ctx, disp['destroyed_at'], d['unit'])}, list "
+        lines += [("destroyed", f"{view_of(ctx).time(disp['destroyed_at'], d['unit'])}, list "
                                 f"{disp['list']}, 销毁清册 {disp['register']['key']} line "
                                 f"{disp['line']}"),
                   ("decision", disp["decision"]), ("witnesses", "、".join(disp["witnesses"])),

@@ -20,9 +20,12 @@ DEFAULT_NAME = "config/default.toml"
 EVIDENCE_RULES = ("case", "long-term", "permanent")
 OFFLOAD_RULES = ("same-day", "24h", "2d")
 APPROVER_ROLES = ("法制股", "分管领导", "主管领导", "局领导")
+MIN_HORIZON_YEARS = 30  # the least a lock of something kept for ever reaches ahead
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "archive": {"fonds": str, "zone": str},
+    "archive": {"fonds": str, "zone": str, "language": str, "name": str},
+    "verification": {"aql": float},
+    "station": {"id": str},
     "catalog": {"backend": str, "path": str, "uri": str, "database": str},
     "store": {"backend": str, "path": str, "immutable": bool, "endpoint_url": str,
               "bucket": str, "region": str, "part_size_mib": int},
@@ -38,9 +41,13 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "formats": {"video": list, "audio": list, "photo": list, "document": list, "data": list},
     "cycle": {"handover_by": str, "archiving_by": str, "item_number_digits": int},
     "report": {"required_activity_types": list},
-    "retention": {"permanent_lock_years": int, "renew_within_years": int, "expiring_days": int},
+    "retention": {"permanent_lock_years": int, "renew_within_years": int, "expiring_days": int,
+                  "check_within_days": int},
     "disposal": {"appraisers": int, "appraiser_role": str, "witnesses": int,
                  "witness_valid_hours": int},
+    "watch": {"settle_s": int, "marker": str, "require_marker": bool, "poll_s": int,
+              "retry_s": int, "retry_max_s": int, "manifests": list, "state": str,
+              "done": str},
 }
 _UNIT_KEYS: dict[str, type | tuple[type, ...]] = {
     "name": str, "zone": str, "routine_months": int, "evidence": str, "evidence_years": int,
@@ -61,6 +68,24 @@ def _merge(base: dict, over: dict) -> dict:
     for k, v in over.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
+
+
+def _language(file: str, name: str) -> None:
+    import i18n
+
+    try:
+        i18n.normalize(name)
+    except i18n.UnknownLanguage as exc:
+        raise ConfigError(file, "archive.language", str(exc)) from exc
+
+
+def _aql(file: str, value: float) -> None:
+    from archive.domain.sampling import AQLS
+
+    if value and value not in AQLS:
+        raise ConfigError(file, "verification.aql",
+                          f"{value} is not an AQL of GB/T 2828.1's series "
+                          f"({', '.join(f'{a:g}' for a in AQLS)}); 0 means Ac = 0")
 
 
 def _zone(file: str, key: str, name: str) -> ZoneInfo | None:
@@ -101,6 +126,16 @@ class Settings:
                 self.data["archive"].get("zone") or "")
         return ZoneInfo(name) if name else None
 
+    @property
+    def station(self) -> str:
+        """This home's station id: CUSTODY_STATION, else [station] id; "" for none. One notion
+        everywhere (batches, provenance, ledger entries, the archive key's registration);
+        `custody ingest --station` overrides it for one command."""
+        env = os.environ.get("CUSTODY_STATION")
+        if env:
+            return check_station_id(env, "CUSTODY_STATION")
+        return self.section("station").get("id", "")
+
     def path_in_home(self, value: str, default: str) -> Path:
         return Path(value) if value else self.home / default
 
@@ -136,9 +171,27 @@ def _check_table(file: str, where: str, table: object, keys: dict) -> None:
                               f"must be {getattr(want, '__name__', want)}, not {type(v).__name__}")
 
 
+STATION_ID_MAX = 64
+
+
+def check_station_id(value: str, where: str) -> str:
+    """A station id as given (config, CUSTODY_STATION, --station): printed in reports and
+    named in refusals, so one short word without spaces or control characters."""
+    if len(value) > STATION_ID_MAX or any(c.isspace() or not c.isprintable() for c in value):
+        raise InputError(f"{where}: a station id is at most {STATION_ID_MAX} characters, "
+                         f"without spaces or control characters: {value!r}", subject=where)
+    return value
+
+
 def _check_whole(data: dict, file: str) -> None:
     """Contradictions visible only in the merged result."""
+    try:
+        check_station_id(data.get("station", {}).get("id", ""), "station.id")
+    except InputError as exc:
+        raise ConfigError(file, "station.id", exc.message) from exc
     _zone(file, "archive.zone", data["archive"].get("zone", ""))
+    _language(file, data["archive"].get("language", "zh_CN"))
+    _aql(file, data.get("verification", {}).get("aql", 0.0))
     cat = data["catalog"]
     if cat["backend"] not in ("sqlite", "mongodb"):
         raise ConfigError(file, "catalog.backend", "must be 'sqlite' or 'mongodb'")
@@ -166,8 +219,6 @@ def _check_whole(data: dict, file: str) -> None:
         raise ConfigError(file, "scanner.window_mib", "clamd cannot scan 2 GiB or more at once")
     if sc["socket"] and sc["host"]:
         raise ConfigError(file, "scanner.host", "give scanner.socket or scanner.host, not both")
-    if data["ledger"]["checkpoint_retention_years"] < 1:
-        raise ConfigError(file, "ledger.checkpoint_retention_years", "must be at least 1")
     hand = _month_day(file, "cycle.handover_by", data["cycle"]["handover_by"])
     done = _month_day(file, "cycle.archiving_by", data["cycle"]["archiving_by"])
     if done <= hand:
@@ -176,12 +227,22 @@ def _check_whole(data: dict, file: str) -> None:
     if not 3 <= data["cycle"].get("item_number_digits", 5) <= 8:
         raise ConfigError(file, "cycle.item_number_digits", "must be 3 to 8")
     ret = data["retention"]
-    if ret["permanent_lock_years"] < 30:
+    if ret["permanent_lock_years"] < MIN_HORIZON_YEARS:
         raise ConfigError(file, "retention.permanent_lock_years",
-                          "a permanent record's lock reaches at least 30 years ahead")
+                          f"a permanent record's lock reaches at least {MIN_HORIZON_YEARS} "
+                          "years ahead")
     if not 1 <= ret["renew_within_years"] < ret["permanent_lock_years"]:
         raise ConfigError(file, "retention.renew_within_years",
                           "must be at least 1 and less than retention.permanent_lock_years")
+    # the records kept for ever that are not items: renewed by the same window
+    years = data["ledger"].get("checkpoint_retention_years")
+    if years is not None and not (years >= MIN_HORIZON_YEARS
+                                  and years > ret["renew_within_years"]):
+        raise ConfigError(file, "ledger.checkpoint_retention_years",
+                          f"a record kept for ever is locked at least {MIN_HORIZON_YEARS} "
+                          "years ahead, and more than retention.renew_within_years (leave it "
+                          "unset to use retention.permanent_lock_years)")
+    _check_watch(data["watch"], file)
     disp = data["disposal"]
     if disp["appraisers"] < 2:
         raise ConfigError(file, "disposal.appraisers", "an appraisal group has at least two")
@@ -228,6 +289,23 @@ def _check_whole(data: dict, file: str) -> None:
             if not isinstance(years, int) or isinstance(years, bool) or years < 0:
                 raise ConfigError(file, f"{where}.case_periods.{ctype}",
                                   "must be a whole number of years (0 = permanent)")
+
+
+def _check_watch(w: dict, file: str) -> None:
+    """custody watch: a marker beside the folder, waits that make sense, manifest names."""
+    if w["settle_s"] < 0:
+        raise ConfigError(file, "watch.settle_s", "must be 0 or more")
+    if w["poll_s"] < 1:
+        raise ConfigError(file, "watch.poll_s", "must be at least 1")
+    if not 1 <= w["retry_s"] <= w["retry_max_s"]:
+        raise ConfigError(file, "watch.retry_s", "must be at least 1 and at most "
+                          "watch.retry_max_s")
+    if w["require_marker"] and not w["marker"]:
+        raise ConfigError(file, "watch.require_marker", "needs a watch.marker")
+    if "/" in w["marker"] or w["marker"] in (".", ".."):
+        raise ConfigError(file, "watch.marker", "a suffix of a name beside the folder, no '/'")
+    if not all(isinstance(m, str) and m and "/" not in m for m in w["manifests"]):
+        raise ConfigError(file, "watch.manifests", "must be file names (no '/')")
 
 
 def _check_replica(data: dict, file: str) -> None:
@@ -277,6 +355,13 @@ def _read(path: Path) -> dict:
         raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
 
 
+def _default_horizon(data: dict) -> None:
+    """One horizon for everything kept for ever: the records that are not items are locked as
+    far ahead as a permanent item unless ``[ledger] checkpoint_retention_years`` says else."""
+    ledger = data.setdefault("ledger", {})
+    ledger.setdefault("checkpoint_retention_years", data["retention"]["permanent_lock_years"])
+
+
 def load(user_file: str | os.PathLike | None = None, home: Path | None = None) -> Settings:
     """The default policy, overridden by ``user_file`` (or $CUSTODY_CONFIG), checked."""
     default_text = resources.files("config").joinpath("default.toml").read_text("utf-8")
@@ -291,4 +376,5 @@ def load(user_file: str | os.PathLike | None = None, home: Path | None = None) -
         data = _merge(data, user)
         files.append(str(path))
     _check_whole(data, files[-1])
+    _default_horizon(data)
     return Settings(data=data, home=home or default_home(), files=tuple(files))

@@ -18,7 +18,9 @@ from pathlib import Path
 from archive.catalog.base import Query
 from archive.domain.errors import CustodyError
 from archive.domain.model import Description, Item, iso
+from archive.domain.titles import retitled
 from archive.ledger.chain import Actor
+from archive.people import people_names
 from archive.service import Archive
 from config.settings import Settings
 from ingest.manifest import COMPLETION_FIELDS, normalise, parse_fields, read_records
@@ -57,12 +59,14 @@ def merged(item: Item, row: dict, settings: Settings) -> tuple[Description, list
         if key in fields:
             d[key] = iso(fields[key])
     extra = dict(d["extra"])
-    extra |= {key: fields[key] for key in ("document_type", "title") if key in fields}
+    extra |= {key: fields[key] for key in ("document_type", "segment") if key in fields}
     extra |= {key: iso(fields[key]) for key in ("returned_at", "document_date")
               if key in fields}
     d["extra"] = extra
     if "important" in fields:
         d["important"] = fields["important"]
+    if "title" in fields:  # a title a person gives stays; a composed one follows the fields
+        d["title"], d["title_composed"] = fields["title"], False
     return Description.from_dict(d), bad
 
 
@@ -84,6 +88,8 @@ def complete(archive: Archive, settings: Settings, actor: Actor, path: Path) -> 
             continue
         try:
             desc, bad = merged(item, row, settings)
+            desc = retitled(desc, settings.unit_zone(desc.unit),
+                            people_names(archive.catalog, desc.officers))
             for p in bad:
                 result["problems"].append({"line": line, "item": item.id, "field": p["field"],
                                            "message": p["message"]})

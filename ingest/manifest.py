@@ -2,7 +2,9 @@
 
 Columns / keys (all optional but ``file``): file, kind, unit, device_id, officer_id,
 assisting, recorded_start, recorded_end, returned_at, party, cause, case_id, activity_id,
-activity_type, important, confidential, note, document_type, title, document_date.
+activity_type, important, confidential, note, document_type, title, document_date, segment.
+``title`` is the item's 题名 when a person gives one (else it is composed from the rest);
+``segment`` is a recording's part as n/m (``2/3``: the second of three files of one activity).
 ``officer_id`` holds one or more ids separated by ';'; an id marked with a leading '+' is
 assisting staff (``P1001;+P3001``); ``assisting`` may list them instead. Times are ISO 8601;
 without an offset they are read in the unit's zone.
@@ -32,12 +34,12 @@ from archive.inputs import read_input
 FIELDS = ("file", "kind", "unit", "device_id", "officer_id", "assisting", "recorded_start",
           "recorded_end", "returned_at", "party", "cause", "case_id", "activity_id",
           "activity_type", "important", "confidential", "note", "document_type", "title",
-          "document_date")
+          "document_date", "segment")
 # a corrected manifest (custody pending complete) may also name the item it completes
 COMPLETION_FIELDS = FIELDS + ("item_id", "sha256")
 TIMES = ("recorded_start", "recorded_end", "returned_at", "document_date")
 TEXTS = ("device_id", "party", "cause", "case_id", "activity_id", "note", "document_type",
-         "title")
+         "title", "segment")
 MAX_BYTES = 64 << 20  # far beyond any day's offload; a video named by mistake is refused unread
 _TRUE = {"1", "true", "yes", "y", "是", "重要"}
 _FALSE = {"", "0", "false", "no", "n", "否"}
@@ -377,6 +379,9 @@ def parse_fields(values: dict[str, str], *, units: Collection[str] | None,
     for name in TEXTS:
         if name in v:
             out[name] = v[name]
+    if "segment" in out and not _segment_ok(out["segment"]):
+        _bad(problems, "segment", out.pop("segment"), "not a part as n/m (2/3: the second of "
+             "three files)")
     officers, assisting = officers_of(v)
     if officers:
         out["officers"] = officers
@@ -414,6 +419,11 @@ def parse_fields(values: dict[str, str], *, units: Collection[str] | None,
         except InputError:
             _bad(problems, "important", v["important"], "not yes/no (是/否)")
     return out, problems
+
+
+def _segment_ok(value: str) -> bool:
+    n, _, m = value.partition("/")
+    return n.isdigit() and m.isdigit() and 1 <= int(n) <= int(m)
 
 
 def _times_together(out: dict, v: dict[str, str], problems: list[dict],

@@ -29,11 +29,14 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, ProblemFound, ServiceUnavailable
 from archive.domain.ids import uuid7
 from archive.domain.model import Description, Digests, Item, iso, safe_name
+from archive.domain.names import INGEST_STATE_ZH
+from archive.domain.titles import with_title
 from archive.inputs import special_kind
 from archive.integrity.fixity import StreamDigests
 from archive.ledger.chain import Actor
+from archive.people import people_names
 from archive.service import Archive, event
-from config.settings import Settings
+from config.settings import Settings, check_station_id
 from ingest import checks, devices, scratch
 from ingest.manifest import Manifest, Row, kind_of, parse_fields
 from ingest.manifest import load as load_manifest
@@ -43,14 +46,9 @@ from retention.rules import routine_retain_until
 from scanners.base import Scanner, ScannerUnavailable, ScanSession, Verdict
 from scanners.formats import FormatReport, check_format, guess_kind, identify
 
-STATES = {
-    "archived": "已归档",
-    "archived-pending-metadata": "已归档（待补元数据）",
-    "archived-attention": "已归档（需关注）",
-    "quarantined": "已隔离（感染病毒）",
-    "rejected": "已拒收（格式不允许）",
-    "not-scanned": "未完成扫描（原地保留）",
-}
+# what each outcome reads: 已入库 (stored and locked), not 已归档, which is archiving with a
+# 档号 (custody archive finalize); the stored codes stay
+STATES = INGEST_STATE_ZH
 _STATUS_STATE = {"archived": "archived", "pending-metadata": "archived-pending-metadata",
                  "attention": "archived-attention"}
 _AV = ("video", "audio")
@@ -504,7 +502,7 @@ class Ingest:
         start, end, from_media = self._times(fields, kind, fmt, device, zone, cam)
         extra: dict = {key: iso(fields[key]) for key in ("returned_at", "document_date")
                        if key in fields}
-        extra |= {key: fields[key] for key in ("document_type", "title") if key in fields}
+        extra |= {key: fields[key] for key in ("document_type", "segment") if key in fields}
         if cam:
             extra["sequence"] = cam.sequence
         officers = fields.get("officers") or (
@@ -527,6 +525,8 @@ class Ingest:
                                source=source, extra=extra,
                                confidential="state-secret" if v.get("confidential") else None)
             from_media = False
+        desc = with_title(desc, fields.get("title"), zone,
+                          people_names(self.archive.catalog, desc.officers))
         for field_name in desc.missing():
             out.reason("missing-metadata", f"{field_name} is missing")
         return desc, from_media, cam.sequence if cam else None
@@ -718,6 +718,10 @@ def ingest_offload(archive: Archive, actor: Actor, settings: Settings, scanner: 
     """`custody ingest`: every file of an offload folder archived, quarantined, rejected or
     left in place, with the reasons; the batch report. ``total(bytes)`` is told once what
     the folder holds, ``progress(bytes)`` of every chunk read."""
+    # one notion of the station: --station, else CUSTODY_STATION or [station] id (this home's)
+    station = check_station_id(station, "--station") if station else settings.station or None
+    if station:  # and this command's ledger entries name the station its batch names
+        archive.ledger.station = station
     advance = (lambda n, _files: progress(n)) if progress else None
     job = Ingest(archive, settings, scanner, actor, workers=workers, progress=advance,
                  total=total)

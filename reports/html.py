@@ -17,7 +17,7 @@ from functools import lru_cache
 TITLE = "统计分析报告"
 KIND_ZH = {"video": "视频", "audio": "音频", "photo": "照片", "document": "文书", "data": "数据"}
 TIER_ZH = {"routine": "常规", "case": "案件", "permanent": "永久"}
-STATUS_ZH = {"archived": "已归档", "pending-metadata": "待补元数据", "attention": "需关注"}
+STATUS_ZH = {"archived": "已入库", "pending-metadata": "待补元数据", "attention": "需关注"}
 PROBLEM_ZH = {"attention": "需关注", "pending_metadata": "待补元数据",
               "format_damaged": "文件损坏", "consistency_fail": "媒体时间与申报时间不符",
               "written_record_fail": "与笔录时间不符", "virus_not_clean": "病毒检查未通过",

@@ -19,20 +19,23 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 from archive import people
+from archive.access.lookup import codes_by_item
 from archive.catalog.base import Query
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, ProblemFound, WormViolation
 from archive.domain.model import Item, MetadataVersion, iso
+from archive.domain.names import KIND_ZH, local_time, zone_label
 from archive.integrity.fixity import digest_file
 from archive.integrity.signing import Keyring
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.worm.base import now_utc
 from retention.codes import ordered
+from retention.handover import record_name
 from retention.policy import CyclePolicy, items_of_year
 from retention.rules import add_years
 
@@ -43,6 +46,11 @@ ITEM_RESERVE = 24 * 1024        # per item: directory records, manifest lines, b
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 NEVER_LENT = "光盘只提供复制件，原盘不外借 (discs are never lent; only copies of them)"
+# ASCII folder names on a disc: pycdlib reads a UDF directory with a Chinese name back garbled
+# (archive/packaging/iso.py; file names are fine), and the records must be found again
+RECORDS = "records"
+METADATA = "metadata"
+INSIDE = "盘内说明.txt"
 
 
 def parse_capacity(text: str) -> int:
@@ -164,10 +172,11 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
         staging = out_dir / f".{disc_id}.staging"
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            rows = _write_bag(archive, BagWriter(staging, {
+            rows, label = _write_bag(archive, BagWriter(staging, {
                 "Source-Organization": policy.fonds, "External-Identifier": disc_id,
                 "External-Description": f"永久保存电子档案光盘 {disc_id}"}),
-                disc_id, tier, year, [i for i, _ in disc_items], now, progress)
+                disc_id, tier, year, [i for i, _ in disc_items], now, progress,
+                codes_by_item(archive.catalog), policy.zone)
             write_iso(staging, image, disc_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -181,7 +190,7 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
                   "capacity": capacity, "image": str(image), "size": size,
                   "image_sha256": digests.sha256, "image_sm3": digests.sm3,
                   "created_at": iso(now), "created_by": actor.person_id, "items": rows,
-                  "location": None, "placements": [], "lent": False}
+                  "label": label, "location": None, "placements": [], "lent": False}
         archive.catalog.put_record("discs", disc_id, record)
         archive.ledger.append(actor, "disc-built", disc_id,
                               {"items": len(rows), "size": size, "capacity": capacity,
@@ -197,24 +206,34 @@ def _meta_size(archive: Archive, ref: dict) -> int:
 
 def _write_bag(archive: Archive, bag, disc_id: str, tier: str, year: int | None,
                items: list[Item], now: datetime,
-               progress: Callable[[int], None] | None) -> list[dict]:
+               progress: Callable[[int], None] | None, codes: dict[str, str],
+               zone: tzinfo | None) -> tuple[list[dict], dict]:
+    """The records under records/ named by 档号 (the item id while it has none) with their
+    real extension, so that they play without custody; the signed metadata under metadata/;
+    the signed disc manifest and the 盘内说明. Returns the rows and the label's data."""
     rows = []
     for item in items:
         obj = item.storage["object"]
-        got = bag.add_stream(f"items/{item.id}/object", _counted(
+        code = codes.get(item.id)
+        file = f"{RECORDS}/{record_name(item, code)}"
+        got = bag.add_stream(file, _counted(
             archive.store.read(obj["key"], obj["version_id"]), progress))
         if got != item.current.digests:
             raise ProblemFound(f"item {item.id}: the store returned {got.sha256[:16]}… "
                                f"({got.size} bytes), the signed digest is "
                                f"{item.sha256[:16]}…; no disc written (restore the object "
                                "from the second copy first)", subject=item.id)
-        versions = []
+        versions, metadata = [], []
         for ref in item.storage["manifests"]:
             data = archive.store.read_bytes(ref["key"], ref["version_id"])
-            bag.add_bytes(f"items/{item.id}/metadata-v{ref['version']:04d}.json", data)
+            mfile = f"{METADATA}/{code or item.id}/v{ref['version']:04d}.json"
+            bag.add_bytes(mfile, data)
             versions.append(ref["version"])
-        rows.append({"item": item.id, "sha256": item.sha256, "sm3": got.sm3,
+            metadata.append(mfile)
+        rows.append({"item": item.id, "archive_code": code, "file": file,
+                     "kind": item.description.kind, "sha256": item.sha256, "sm3": got.sm3,
                      "size": got.size, "metadata_versions": versions,
+                     "metadata_files": metadata,
                      "object": {"key": obj["key"], "version_id": obj["version_id"]}})
     manifest = {"type": "custody.disc-manifest", "disc": disc_id, "tier": tier, "year": year,
                 "written_at": iso(now), "items": rows}
@@ -222,11 +241,63 @@ def _write_bag(archive: Archive, bag, disc_id: str, tier: str, year: int | None,
               "signature": archive.key.sign(manifest)}
     bag.add_bytes("disc-manifest.json", json.dumps(signed, ensure_ascii=False, indent=1)
                   .encode("utf-8"))
-    label = [f"光盘编号 {disc_id}  保管期限 永久  写入时间 {iso(now)}", NEVER_LENT,
-             f"条目 {len(rows)} 件"] + [f"  {r['item']}  {r['sha256']}" for r in rows]
-    bag.add_bytes("disc-label-zh.txt", ("\n".join(label) + "\n").encode("utf-8"))
+    label = label_data(disc_id, tier, year, rows, iso(now), zone)
+    bag.add_bytes(INSIDE, inside_text(label, rows).encode("utf-8"))  # 盘内说明
+    bag.add_bytes("disc-label-zh.txt", label_text(label).encode("utf-8"))  # 光盘标签
     bag.finish()
-    return rows
+    return rows, label
+
+
+def label_data(disc_id: str, tier: str, year: int | None, rows: list[dict], written_at: str,
+               zone: tzinfo | None) -> dict:
+    """What a disc's label and its 盘内说明 say: the 档号 range, counts, bytes, written time."""
+    coded = sorted(r["archive_code"] for r in rows if r.get("archive_code"))
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[r.get("kind") or "data"] = kinds.get(r.get("kind") or "data", 0) + 1
+    return {"disc": disc_id, "tier": tier, "year": year,
+            "first_code": coded[0] if coded else None, "last_code": coded[-1] if coded else None,
+            "items": len(rows), "coded": len(coded), "uncoded": len(rows) - len(coded),
+            "bytes": sum(r["size"] for r in rows), "kinds": kinds, "written_at": written_at,
+            "written_at_local": local_time(written_at, zone), "zone": zone_label(zone)}
+
+
+def _range(label: dict) -> str:
+    if not label["first_code"]:
+        return "（本盘条目尚无档号，以条目标识命名）"
+    span = label["first_code"] if label["first_code"] == label["last_code"] else (
+        f"{label['first_code']} 至 {label['last_code']}")
+    return span + (f"；另 {label['uncoded']} 件未编档号" if label["uncoded"] else "")
+
+
+def label_text(label: dict) -> str:
+    """光盘标签 as text (the engine prints the form)."""
+    kinds = "、".join(f"{KIND_ZH.get(k, k)} {n}" for k, n in sorted(label["kinds"].items()))
+    return "\n".join([
+        f"光盘编号 {label['disc']}  保管期限 永久  {label['year'] or ''}年度",
+        f"档号 {_range(label)}",
+        f"共 {label['items']} 件（{kinds}），{label['bytes']} 字节",
+        f"写入时间 {label['written_at_local']}（{label['zone']}）", NEVER_LENT]) + "\n"
+
+
+def inside_text(label: dict, rows: list[dict]) -> str:
+    """盘内说明: on every disc, so that a person can find, check and play the records in
+    twenty years without custody."""
+    lines = [f"盘内说明  光盘 {label['disc']}", "",
+             f"档号范围：{_range(label)}",
+             f"数量：{label['items']} 件，{label['bytes']} 字节",
+             f"写入时间：{label['written_at_local']}（{label['zone']}）",
+             "摘要算法：SHA-256 与 SM3（GB/T 32905）；每个文件的摘要见下表，也见 "
+             "manifest-sha256.txt 与 manifest-sm3.txt（BagIt）",
+             f"{RECORDS}/ 下为电子档案本身，以档号命名（未编档号的以条目标识命名），"
+             "扩展名即其格式，可直接用通用播放器或阅读器打开；",
+             f"{METADATA}/ 下为每件已签名的元数据（JSON），"
+             "disc-manifest.json 为档案机构签名的光盘清单。",
+             NEVER_LENT, "", "档号或条目标识  文件  字节数  SHA-256  SM3"]
+    for r in rows:
+        lines.append(f"{r.get('archive_code') or r['item']}  {r['file']}  {r['size']}  "
+                     f"{r['sha256']}  {r['sm3']}")
+    return "\n".join(lines) + "\n"
 
 
 def _counted(chunks, progress):
@@ -282,11 +353,12 @@ def verify(path: Path, keys: Keyring) -> dict:
                 listed = doc.get("manifest", {}).get("items", [])
         for row in listed:
             items += 1
-            base = f"data/items/{row['item']}"
-            obj = f"{base}/object"
+            base = f"data/items/{row['item']}"  # the layout of discs written before 档号 names
+            obj = f"data/{row['file']}" if row.get("file") else f"{base}/object"
             got = report.digests.get(obj)
-            for v in row.get("metadata_versions", []):
-                mpath = f"{base}/metadata-v{v:04d}.json"
+            mpaths = [f"data/{m}" for m in row.get("metadata_files") or []] or [
+                f"{base}/metadata-v{v:04d}.json" for v in row.get("metadata_versions", [])]
+            for v, mpath in zip(row.get("metadata_versions", []), mpaths, strict=False):
                 if mpath not in files:
                     problems.append({"code": "missing", "path": mpath,
                                      "message": f"{mpath} is named by the disc manifest but "

@@ -25,6 +25,7 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, iso, parse_iso
+from archive.domain.titles import masked_title, title_of
 from archive.ledger.chain import Actor
 from archive.people import require_role
 from archive.worm.base import now_utc
@@ -166,12 +167,17 @@ def propose(engine: RetentionEngine, actor: Actor, as_of: datetime | None = None
     return doc | {"rows": _rows(engine, actor, doc)}
 
 
-def _title(item: Item, zone) -> str:
-    d = item.description
-    if d.extra.get("title"):  # a scanned document's 题名, as its manifest row gave it
-        return str(d.extra["title"])
-    start = f"{d.recorded_start.astimezone(zone):%Y-%m-%d %H:%M}" if d.recorded_start else "-"
-    return f"{d.unit or '-'} {d.device_id or '-'} {start} {d.kind}"
+def _title(item: Item, zone, names: dict[str, str] | None = None,
+           hidden: bool = False) -> str:
+    """The item's 题名 (stored, or composed for an item stored before titles); for a viewer
+    without its clearance, with its party and cause masked (a title a person wrote: whole)."""
+    d = item.description.to_dict()
+    title = title_of(d, zone, names)
+    if not hidden:
+        return title
+    return masked_title(d | {"title": title,
+                             "title_composed": d.get("title_composed", not d.get("title")
+                                                     and not d["extra"].get("title"))})
 
 
 def _codes_by_item(engine: RetentionEngine) -> dict[str, str]:
@@ -184,6 +190,8 @@ def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
     clearances = masking.clearances_of(engine.catalog, actor.person_id)
     codes = _codes_by_item(engine)
     out_of = _excluded(doc)
+    names = {p["id"]: p.get("name") for p in engine.catalog.list_records("people")
+             if p.get("name")}
     rows = []
     for n, entry in enumerate(doc["items"], 1):
         item = engine.catalog.get_item(entry["item"])
@@ -193,11 +201,11 @@ def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
         if item is not None:
             d = item.description
             hidden = masking.hidden(d.confidential, clearances)
-            row |= {"title": _title(item, engine.zone(d.unit)), "party": d.party,
-                    "cause": d.cause, "case_id": d.case_id, "status": item.status}
+            row |= {"title": _title(item, engine.zone(d.unit), names, hidden),
+                    "party": d.party, "cause": d.cause, "case_id": d.case_id,
+                    "status": item.status}
             if hidden:
-                row |= {"title": masking.MASK if d.extra.get("title") else row["title"],
-                        "party": masking.MASK if d.party else None,
+                row |= {"party": masking.MASK if d.party else None,
                         "cause": masking.MASK if d.cause else None,
                         "case_id": masking.MASK if d.case_id else None,
                         "rule": masking.MASK, "masked": True}

@@ -21,13 +21,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from archive import people
+from archive.access.lookup import codes_by_item, people_names
 from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound, ProblemFound
 from archive.domain.model import Item, iso
-from archive.integrity.signing import fingerprint
+from archive.domain.names import KIND_ZH, local_iso, local_time, zone_label
+from archive.domain.titles import title_of
+from archive.integrity.signing import Keyring, fingerprint, public_pem
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.verification import MediaProbe, verify_item
+from retention import handover
 from retention.policy import CyclePolicy, items_of_year
 
 ROLES = ("archivist",)
@@ -183,6 +187,33 @@ def check_items(archive: Archive, items: list[Item], media_probe: MediaProbe | N
     return passed, withheld
 
 
+def _package_record(archive: Archive, bag, item: Item, code: str | None,
+                    names: dict[str, str], policy: CyclePolicy, properties: dict,
+                    findings: list[str]) -> dict:
+    """Copy one record and its signed metadata version into the package; its catalog row."""
+    zone = policy.zone_of(item.description.unit)
+    file = f"{handover.RECORDS}/{handover.record_name(item, code)}"
+    obj = item.storage["object"]
+    got = bag.add_stream(file, archive.store.read(obj["key"], obj["version_id"]))
+    if got != item.current.digests:
+        raise ProblemFound(f"item {item.id}: the store returned {got.sha256[:16]}… "
+                           f"({got.size} bytes), the signed digest is {item.sha256[:16]}…; "
+                           "no package written (restore the object first)", subject=item.id)
+    ref = item.storage["manifests"][-1]
+    metadata_file = f"metadata/{item.id}/v{ref['version']:04d}.json"
+    bag.add_bytes(metadata_file, archive.store.read_bytes(ref["key"], ref["version_id"]))
+    unit_name = (policy.units.get(item.description.unit or "") or {}).get("name")
+    return handover.catalog_row(item, code, title_of(item.description, zone, names), file,
+                                metadata_file, names, unit_name, zone, properties, findings)
+
+
+def _named(row: dict) -> dict:
+    """What the signed manifest says of a record beyond its digests: its names in the
+    package, so that a renamed or re-titled file is caught by the receiver."""
+    return {k: row[k] for k in ("archive_code", "title", "file", "metadata_file",
+                                "properties")}
+
+
 def _manifest_row(item: Item, findings: list[str] | None = None) -> dict:
     obj = item.storage["object"]
     ref = item.storage["manifests"][-1]
@@ -220,30 +251,50 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     number = (earlier[-1]["number"] + 1) if earlier else 1
     tid = f"{year}-{number:02d}"
     by_id = {i.id: i for i in items}
+    codes = codes_by_item(archive.catalog)
+    names = people_names(archive.catalog, {actor.person_id} | {
+        p for i in items for p in (*i.description.officers, *i.description.assisting)})
+    head = {"fonds": policy.fonds, "year": year, "number": number, "transfer": tid,
+            "prepared_by": {"id": actor.person_id, "name": names.get(actor.person_id)},
+            "prepared_at": local_iso(iso(now), policy.zone),
+            "prepared_at_local": local_time(iso(now), policy.zone),
+            "zone": zone_label(policy.zone)}
+    root = out_dir / f"transfer-{tid}"
+    bag = BagWriter(root, {"Source-Organization": policy.fonds,
+                           "External-Identifier": f"{policy.fonds}-{tid}",
+                           "External-Description": f"{year}年度电子档案移交（第{number}批）",
+                           "Contact-Name": actor.person_id})
+    rows = []
+    for r in passed:  # the records themselves, named by 档号, checked as they are copied
+        item = by_id[r["item"]]
+        rows.append(_package_record(archive, bag, item, codes.get(item.id), names, policy,
+                                    {p: v["result"] for p, v in r["properties"].items()},
+                                    r["findings"]))
+    catalog = handover.catalog_xml(head, rows)
+    explanation = handover.explanation(head, rows, withheld, archive.key.key_id)
     manifest = {"type": "custody.transfer-manifest", "transfer": tid, "year": year,
                 "fonds": policy.fonds, "number": number, "prepared_at": iso(now),
-                "prepared_by": actor.person_id, "archive_key": archive.key.key_id,
-                "items": [_manifest_row(by_id[r["item"]], r["findings"]) for r in passed],
+                "prepared_by": actor.person_id,
+                "prepared_by_name": names.get(actor.person_id),
+                "archive_key": archive.key.key_id,
+                "catalog_sha256": _sha256(catalog), "explanation_sha256": _sha256(
+                    explanation.encode("utf-8")),
+                "items": [_manifest_row(by_id[r["item"]], r["findings"]) | _named(row)
+                          for r, row in zip(passed, rows, strict=True)],
                 "withheld": [{"item": w["item"], "reasons": w["reasons"]} for w in withheld]}
     signed = {"manifest": manifest, "key_id": archive.key.key_id,
               "signature": archive.key.sign(manifest)}
     report = {"type": "custody.transfer-check", "transfer": tid, "year": year,
               "stage": "移交", "at": iso(now), "method": "全检：每件从WORM存储重读摘要、签名与锁",
               "checked": len(items), "passed": passed, "withheld": withheld}
-    root = out_dir / f"transfer-{tid}"
-    bag = BagWriter(root, {"Source-Organization": policy.fonds,
-                           "External-Identifier": f"{policy.fonds}-{tid}",
-                           "External-Description": f"{year}年度电子档案移交（第{number}批）",
-                           "Contact-Name": actor.person_id})
     listing = render_list_zh(manifest, withheld, policy, fingerprint(archive.key.key_id))
+    bag.add_bytes(handover.EXPLANATION, explanation.encode("utf-8"))  # 说明文件
+    bag.add_bytes(handover.CATALOG, catalog)  # 文件目录
     bag.add_bytes("transfer-list-zh.txt", listing.encode("utf-8"))  # 移交清单
     bag.add_bytes("check-report.json", _json(report))
     bag.add_bytes("check-report-zh.txt", render_check_zh(report).encode("utf-8"))  # 四性检测报告
-    bag.add_bytes("transfer-manifest.json", _json(signed))
-    for row in manifest["items"]:
-        ref = row["metadata"]
-        data = archive.store.read_bytes(ref["key"], ref["version_id"])
-        bag.add_bytes(f"metadata/{row['item_id']}/v{ref['version']:04d}.json", data)
+    bag.add_bytes(handover.MANIFEST, _json(signed))
+    bag.add_tag_file("custody/keys/archive.pem", public_pem(archive.key.public).encode())
     bag.finish()
     until = now + timedelta(days=366 * archive.ledger.checkpoint_years)
     stored = archive.store.put_blob(f"transfers/{year}/{number:02d}/manifest.json",
@@ -269,9 +320,33 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     return record | {"listing": listing}
 
 
+def verify_package(path: Path, key_file: Path | None = None, keys: Keyring | None = None,
+                   allowed_formats: dict | None = None) -> dict:
+    """The receiving archivist's check of a handover package on the package alone (DA/T 70's
+    four properties per record and for the package) and the filled 登记表's data, against
+    the archive public key in ``key_file`` (PEM) or the ``keys`` of this home."""
+    from archive.access.export import trusted_keyring
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no package at {path}", subject=str(path))
+    if key_file is not None:
+        keys, kid = trusted_keyring(key_file, None, None)
+        source = fingerprint(kid)
+    elif keys is None:
+        raise InputError("give the archive public key you trust: --key FILE")
+    else:
+        source = "this archive's keys"
+    return handover.verify_package(path, keys, allowed_formats, source)
+
+
 @people.records_refusals("transfer accept")
-def accept(archive: Archive, actor: Actor, year: int, now: datetime) -> dict:
-    """The receipt of the accepting archivist (not the preparer), signed with their key."""
+def accept(archive: Archive, actor: Actor, year: int, now: datetime,
+           package: Path | None = None, allowed_formats: dict | None = None) -> dict:
+    """The receipt of the accepting archivist (not the preparer), signed with their key,
+    recording the receiver's check of the package (``package``, else where it was written):
+    a package that is not the one prepared (authenticity or integrity failed) is refused;
+    what the check found of usability and security is recorded in the receipt."""
     people.require_role(archive.catalog, actor, ROLES, "accept a transfer")
     pending = [t for t in transfers_of(archive, year) if t["status"] == "prepared"]
     if not pending:
@@ -288,10 +363,13 @@ def accept(archive: Archive, actor: Actor, year: int, now: datetime) -> dict:
                                                doc["signature"])):
         raise ProblemFound(f"transfer {t['id']}: the stored manifest does not verify; "
                            "nothing accepted", subject=t["id"])
+    check = _check_for_acceptance(t, doc, Path(package or t["package"]), archive,
+                                  allowed_formats)
     receipt = {"type": "custody.transfer-receipt", "transfer": t["id"], "year": year,
                "manifest_sha256": ref["sha256"], "items": len(t["items"]),
                "withheld": len(t["withheld"]), "prepared_by": t["prepared_by"],
-               "accepted_by": actor.person_id, "accepted_at": iso(now)}
+               "accepted_by": actor.person_id, "accepted_at": iso(now),
+               "package_check": check}
     signed = {"receipt": receipt, "key_id": actor.key.key_id,
               "signature": actor.key.sign(receipt)}
     until = now + timedelta(days=366 * archive.ledger.checkpoint_years)
@@ -301,8 +379,41 @@ def accept(archive: Archive, actor: Actor, year: int, now: datetime) -> dict:
     t["receipt"] = signed | {"key": stored.key, "version_id": stored.version_id}
     archive.catalog.put_record("transfers", t["id"], t)
     archive.ledger.append(actor, "transfer-accepted", t["id"],
-                          {"year": year, "items": len(t["items"]), "receipt": stored.key})
+                          {"year": year, "items": len(t["items"]), "receipt": stored.key,
+                           "package_check": {"ok": check["ok"], "failed": {
+                               p: v["failed_items"] for p, v in check["properties"].items()}}})
     return t
+
+
+def _check_for_acceptance(t: dict, stored: dict, package: Path, archive: Archive,
+                          allowed_formats: dict | None) -> dict:
+    """The receiver's check of the package, as the receipt records it."""
+    if not package.exists():
+        raise InputError(f"transfer {t['id']}: no package at {package}; give the package "
+                         "received (--package)", subject=t["id"])
+    report = handover.verify_package(package, archive.archive_keys, allowed_formats,
+                                     "this archive's keys")
+    try:
+        carried = json.loads((package / "data" / handover.MANIFEST).read_bytes())
+        same = canonical(carried) == canonical(stored)
+    except (OSError, ValueError):
+        same = False
+    # what the sender's check found and handed over (附问题移交) is known and recorded; a
+    # record or a package altered since is not the transfer prepared
+    bad = [f"{p['code']}: {p['message']}" for p in report["problems"]
+           if p["property"] in ("authenticity", "integrity")]
+    bad += [f"{r['item']}: {c}" for r in report["items"]
+            for prop in ("authenticity", "integrity")
+            for c in r["properties"][prop]["problems"] if c != "sender-finding"]
+    if bad or not same:
+        why = "; ".join(bad[:5]) or "its manifest is not the one stored for this transfer"
+        raise ProblemFound(f"transfer {t['id']}: the package at {package} is not the one "
+                           f"prepared ({why}); nothing accepted", subject=t["id"])
+    return {"ok": report["ok"], "path": str(package), "properties": report["form"]["properties"],
+            "items": report["form"]["items"], "bytes": report["form"]["bytes"],
+            "manifest_sha256": report["form"]["manifest_sha256"],
+            "problems": [{k: p[k] for k in ("property", "code", "path")}
+                         for p in report["problems"]]}
 
 
 def verify_receipt(archive: Archive, transfer: dict) -> bool:
@@ -324,7 +435,17 @@ def render_receipt_zh(t: dict, policy: CyclePolicy) -> str:
         f"移交人 {r['prepared_by']}  接收人 {r['accepted_by']}  "
         f"接收时间 {_local(r['accepted_at'], policy)}",
         f"移交清单摘要(SHA-256) {r['manifest_sha256']}",
+        *_check_lines(r.get("package_check")),
         f"接收人签名密钥 {fingerprint(t['receipt']['key_id'])}"])
+
+
+def _check_lines(check: dict | None) -> list[str]:
+    if not check:
+        return []
+    props = "  ".join(f"{handover.PROPERTY_ZH[p]} {handover.RESULT_ZH[v['result']]}"
+                      + (f"（{v['failed_items']} 件不通过）" if v["failed_items"] else "")
+                      for p, v in check["properties"].items())
+    return [f"接收核验（四性检测） {props}"]
 
 
 def render_list_zh(manifest: dict, withheld: list[dict], policy: CyclePolicy,
@@ -335,10 +456,11 @@ def render_list_zh(manifest: dict, withheld: list[dict], policy: CyclePolicy,
              f"制表时间 {_local(manifest['prepared_at'], policy)}",
              f"档案机构签名密钥指纹 {key_fp}",
              f"移交 {len(manifest['items'])} 件  暂缓移交 {len(withheld)} 件", "",
-             "序号  条目  单位  类型  大小(字节)  SHA-256"]
+             "序号  档号  题名  文件  单位  类型  大小(字节)  SHA-256"]
     for n, r in enumerate(manifest["items"], 1):
-        lines.append(f"{n:>4}  {r['item_id']}  {r['unit'] or '-'}  {r['kind']}  {r['size']}  "
-                     f"{r['sha256']}")
+        lines.append(f"{n:>4}  {r.get('archive_code') or '（未编档号）'}  {r.get('title') or '-'}"
+                     f"  {r.get('file') or r['item_id']}  {r['unit'] or '-'}  "
+                     f"{KIND_ZH.get(r['kind'], r['kind'])}  {r['size']}  {r['sha256']}")
     with_findings = [r for r in manifest["items"] if r.get("findings")]
     if with_findings:
         lines += ["", "附问题移交（原件入库时已检出，不可修复，如实移交）"]

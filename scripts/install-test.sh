@@ -10,7 +10,9 @@ bash scripts/install.sh
 
 export DEBIAN_FRONTEND=noninteractive
 # ceph-mon, ceph-osd and radosgw bring ceph-common (the ceph and rados tools) with them
-apt_packages=(ceph-mon ceph-osd radosgw clamav-testfiles chromium)
+# poppler-utils: the documents' tests read text boxes (pdftotext -bbox-layout) and pages as
+# pictures (pdftoppm)
+apt_packages=(ceph-mon ceph-osd radosgw clamav-testfiles chromium poppler-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

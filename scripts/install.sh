@@ -6,7 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-apt_packages=(python3 python3-venv python3-pip ca-certificates libmagic1 ffmpeg clamav clamav-daemon fonts-wqy-zenhei)
+# official documents (WeasyPrint): Pango to lay out, Noto CJK fonts to embed, HarfBuzz's
+# subsetter (without it WeasyPrint subsets the CJK fonts slowly)
+apt_packages=(python3 python3-venv python3-pip ca-certificates libmagic1 ffmpeg clamav clamav-daemon fonts-wqy-zenhei
+              libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

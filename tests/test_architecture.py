@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("archive", "ingest", "retention", "reports", "scanners", "config", "commands", "web")
+PACKAGES = ("archive", "ingest", "retention", "reports", "scanners", "config", "commands", "web",
+            "documents")
 TOP_MODULES = ("cli", "bootstrap")
 FACES = ("cli", "commands", "web")
 SCREEN = ("rich", "click", "flask", "werkzeug", "jinja2")
@@ -96,15 +97,19 @@ def test_no_import_circles():
 
 @pytest.mark.parametrize("layer, forbidden", [
     # the core enforces; it knows no face, no screen, no rule-maker, no report, no wiring
-    ("archive", FACES + SCREEN + ("ingest", "retention", "reports", "bootstrap")),
+    ("archive", FACES + SCREEN + ("ingest", "retention", "reports", "bootstrap", "documents")),
     # the rules know nothing of intake or reports
-    ("retention", FACES + SCREEN + ("ingest", "reports", "bootstrap")),
-    ("ingest", FACES + SCREEN + ("reports", "bootstrap")),
+    ("retention", FACES + SCREEN + ("ingest", "reports", "bootstrap", "documents")),
+    ("ingest", FACES + SCREEN + ("reports", "bootstrap", "documents")),
     ("reports", FACES + SCREEN + ("ingest", "bootstrap")),
     # a leaf that judges bytes
     ("scanners", FACES + SCREEN + ("archive", "ingest", "retention", "reports", "config",
-                                   "bootstrap")),
-    ("config", FACES + SCREEN + ("ingest", "retention", "reports", "bootstrap", "scanners")),
+                                   "bootstrap", "documents")),
+    ("config", FACES + SCREEN + ("ingest", "retention", "reports", "bootstrap", "scanners",
+                                 "documents")),
+    # official documents: a service over the others that renders HTML (jinja2) to PDF; it
+    # takes its adapters like any service, and no face
+    ("documents", FACES + ("rich", "click", "flask", "werkzeug", "ingest", "bootstrap")),
     # one face never imports another
     ("commands", ("web",)),
     ("web", ("cli", "commands")),

@@ -40,7 +40,7 @@ def test_ingest_pending_quarantine_and_devices(cfg, env):  # noqa: F811
     assert states["bad.com"] == "quarantined" and states["scan.pdf"] == "archived"
     assert out["sequence_gaps"] == {"DSJ-0500": [2]}
     table = run(*c, "ingest", str(root), "--manifest", str(manifest)).stdout
-    assert "already item" in table and "已归档" in table  # a re-run: duplicates, nothing new
+    assert "already item" in table and "已入库" in table  # a re-run: duplicates, nothing new
     devices = run_json(*c, "devices", "list")["devices"]
     assert devices[0]["gaps"] == [2] and devices[0]["files_seen"] == 2
     run(*c, "devices", "fault", "DSJ-0500", "--note", "镜头损坏")
@@ -122,7 +122,7 @@ def test_batch_report_in_chinese(cfg, env):  # noqa: F811
     batches = run_json(*c, "batch", "list")["batches"]
     assert [b["batch_id"] for b in batches] == [out["batch_id"]]
     text = run(*c, "batch", "show", out["batch_id"]).stdout
-    assert "四性检测报告" in text and "真实性" in text and "安全性" in text and "已归档" in text
+    assert "四性检测报告" in text and "真实性" in text and "安全性" in text and "已入库" in text
     assert run_json(*c, "batch", "show", out["batch_id"])["counts"]["archived"] == 1
     assert "no batch 'nope'" in run(*c, "batch", "show", "nope", code=2).stderr
 

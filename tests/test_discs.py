@@ -83,7 +83,7 @@ def test_build_verify_place_and_never_twice(perm):
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(src.read_bytes(rel))
     bagit.Bag(str(extracted)).validate()
-    obj = extracted / "data" / "items" / items[0].id / "object"
+    obj = extracted / "data" / built[0]["items"][0]["file"]
     assert obj.read_bytes() == setup.store.read_bytes(items[0].storage["object"]["key"],
                                                       items[0].storage["object"]["version_id"])
     # a mounted disc (a directory) verifies the same way
@@ -122,15 +122,16 @@ def test_verify_names_every_problem(perm, tmp_path):
     rep = discs.verify(bad, setup.archive.archive_keys)
     assert not rep["ok"]
     codes = {(p["code"], p["path"]) for p in rep["problems"]}
-    assert ("altered", f"data/items/{items[0].id}/object") in codes
-    assert ("object-mismatch", f"data/items/{items[0].id}/object") in codes
+    first_file = f"data/records/{items[0].id}.bin"  # no 档号 yet: named by item id
+    assert ("altered", first_file) in codes
+    assert ("object-mismatch", first_file) in codes
     # with another archive's keys every signature fails, each named
     other = Keyring()
     other.add(SigningKey.generate(tmp_path / "other.key").public)
     rep = discs.verify(image, other)
     sig = [p["path"] for p in rep["problems"] if p["code"] == "signature-invalid"]
     assert "data/disc-manifest.json" in sig
-    assert f"data/items/{items[1].id}/metadata-v0001.json" in sig
+    assert f"data/metadata/{items[1].id}/v0001.json" in sig
     # a directory that is not a bag
     empty = tmp_path / "notabag"
     empty.mkdir()

@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from archive.access.masking import (
     MASK,
+    SAFE_EXTRA,
     hidden,
     mask_record,
     mask_show,
     mask_summary,
     visible,
 )
-from archive.catalog.base import Query, check_group_key, item_cases
+from archive.catalog.base import Catalog, Query, check_group_key, item_cases
 from archive.domain.errors import InputError
 from archive.domain.model import CONFIDENTIAL_CLASSES, Item, item_summary
+from archive.domain.names import (
+    ARCHIVED_WITH_CODE_ZH,
+    CONFIDENTIAL_ZH,
+    KIND_ZH,
+    STATUS_ZH,
+    TIER_ZH,
+    View,
+    zh,
+)
+from archive.domain.titles import title_of
+from archive.people import people_names
 from archive.service import Archive
 
 SENSITIVE_KEYS = ("party", "cause", "case_id")  # what masking hides, as search keys
@@ -30,14 +42,56 @@ def _sensitive(query: Query) -> bool:
 
 
 def search_items(archive: Archive, clearances: frozenset[str], query: Query, limit: int = 50,
-                 cursor: str | None = None) -> dict:
+                 cursor: str | None = None, view: View | None = None) -> dict:
     """One page of items matching ``query`` as search rows (``item_summary``), masked: a
-    hidden item's party, cause and case read ``***``, and a search by party, cause or case
-    does not show that a hidden item matches it. ``next_cursor`` continues the search."""
+    hidden item's party, cause, case and the title's party and cause read ``***``, and a
+    search by party, cause or case does not show that a hidden item matches it.
+    ``next_cursor`` continues the search. Each row carries its 题名 (composed now for an item
+    stored before titles existed), its 档号 once archived, and under ``zh`` what a person
+    reads: Chinese names, people by name, times in the unit's zone (``zone``)."""
     page = archive.search(query, limit, cursor)
-    rows = [mask_summary(item_summary(i), i, clearances) for i in page.items
-            if visible(i, query, clearances)]
-    return {"items": rows, "next_cursor": page.next_cursor}
+    items = [i for i in page.items if visible(i, query, clearances)]
+    view = _with_people(archive.catalog, view or View(), items)
+    codes = codes_by_item(archive.catalog)
+    rows = [present_row(mask_summary(item_summary(i), i, clearances), i, codes.get(i.id), view)
+            for i in items]
+    return {"items": rows, "next_cursor": page.next_cursor,
+            "zone": view.zone(query.unit)}
+
+
+def codes_by_item(catalog: Catalog) -> dict[str, str]:
+    """item id -> its 档号 (custody archive finalize); a destroyed item keeps its code."""
+    return {d["item"]: d["code"] for d in catalog.list_records("archive_codes")}
+
+
+def _with_people(catalog: Catalog, view: View, items: list[Item]) -> View:
+    ids = {p for i in items for p in (*i.description.officers, *i.description.assisting)}
+    return view.with_people(people_names(catalog, ids) | dict(view.people))
+
+
+def status_zh(status: str, code: str | None) -> str:
+    """What an item's state reads: 已归档 once it has a 档号, 已销毁 when destroyed, else the
+    stored status's name (已入库 for ``archived``: stored and locked, no 档号 yet)."""
+    if status == "archived" and code:
+        return ARCHIVED_WITH_CODE_ZH
+    return zh(STATUS_ZH, status)
+
+
+def present_row(row: dict, item: Item, code: str | None, view: View) -> dict:
+    """A (masked) search row with its title, 档号 and the text people read beside the codes."""
+    unit = row.get("unit")
+    if not row.get("title"):  # composed from the row as masked: a hidden party stays hidden
+        extra = item.description.extra if not row.get("masked") else {
+            k: v for k, v in item.description.extra.items() if k in SAFE_EXTRA}
+        row = row | {"title": title_of(row | {"extra": extra}, view.zone_of(unit),
+                                       view.people)}
+    return row | {"archive_code": code, "destroyed": item.status == "disposed", "zh": {
+        "kind": zh(KIND_ZH, row["kind"]), "unit": view.unit(unit),
+        "officers": [view.person(o) for o in row.get("officers") or []],
+        "recorded_start": view.time(row.get("recorded_start"), unit),
+        "recorded_end": view.time(row.get("recorded_end"), unit),
+        "tier": zh(TIER_ZH, row["tier"]), "status": status_zh(row["status"], code),
+        "activity_type": row.get("activity_type") or "", "zone": view.zone(unit)}}
 
 
 def count_items(archive: Archive, clearances: frozenset[str], key: str,
@@ -74,10 +128,35 @@ def _group_values(item: Item, key: str, clearances: frozenset[str]) -> list[str 
 
 
 def show_item(archive: Archive, clearances: frozenset[str], item_id: str,
-              read_lock: bool = False) -> dict:
+              read_lock: bool = False, view: View | None = None) -> dict:
     """Everything the archive holds about one item (every metadata version, whether its
-    signature verifies, with ``read_lock`` the lock read from the store), masked."""
-    return mask_show(archive.show(item_id, read_lock), clearances)
+    signature verifies, with ``read_lock`` the lock read from the store), masked; with its
+    title, its 档号 once archived, and under ``zh`` what a person reads (as search rows)."""
+    out = mask_show(archive.show(item_id, read_lock), clearances)
+    d = out["description"]
+    view = view or View()
+    view = view.with_people(people_names(archive.catalog, {*d.get("officers", []),
+                                                           *d.get("assisting", [])})
+                            | dict(view.people))
+    code = next((c["code"] for c in archive.catalog.list_records("archive_codes",
+                                                                   item=item_id)), None)
+    unit = d.get("unit")
+    title = title_of(d, view.zone_of(unit), view.people)
+    out["title"], out["archive_code"] = title, code
+    out["destroyed"] = out["status"] == "disposed"
+    out["zh"] = {
+        "kind": zh(KIND_ZH, d["kind"]), "unit": view.unit(unit),
+        "officers": [view.person(o) for o in d.get("officers") or []],
+        "assisting": [view.person(o) for o in d.get("assisting") or []],
+        "recorded_start": view.time(d.get("recorded_start"), unit),
+        "recorded_end": view.time(d.get("recorded_end"), unit),
+        "ingested_at": view.time(out.get("ingested_at"), unit),
+        "retain_until": view.time(out.get("retain_until"), unit),
+        "tier": zh(TIER_ZH, out["tier"]), "status": status_zh(out["status"], code),
+        "confidential": zh(CONFIDENTIAL_ZH, d.get("confidential")),
+        "activity_type": d.get("activity_type") or "", "zone": view.zone(unit)}
+    return out
+
 
 
 def pending_items(archive: Archive, clearances: frozenset[str],

@@ -8,10 +8,18 @@ from typing import Any
 from archive import people
 from archive.catalog.base import Catalog, Query
 from archive.domain.model import Item
+from archive.domain.titles import masked_title
 from archive.people import person_of
 
 MASK = "***"
 MASKED_FIELDS = ("party", "cause", "case_id", "note", "source", "extra")
+# what of ``extra`` names nobody and stays shown (a title is composed of it): a recording's
+# part n/m and a document's type
+SAFE_EXTRA = ("segment", "document_type")
+
+
+def _masked_extra(extra: dict) -> dict:
+    return {"masked": True} | {k: extra[k] for k in SAFE_EXTRA if k in extra}
 
 
 # --- masking ------------------------------------------------------------------------------
@@ -34,9 +42,13 @@ def mask_description(d: dict, clearances: frozenset[str]) -> dict:
     if not hidden(d.get("confidential"), clearances):
         return d
     out = dict(d)
+    if out.get("title"):  # first: it needs the party and cause it hides
+        out["title"] = masked_title(d)
     for name in MASKED_FIELDS:
         if name in out and out[name] not in (None, "", {}, []):
             out[name] = MASK if isinstance(out[name], str) else {"masked": True}
+    if isinstance(d.get("extra"), dict) and d["extra"]:
+        out["extra"] = _masked_extra(d["extra"])
     if "original_name" in out and out["original_name"]:
         out["original_name"] = MASK
     return out
@@ -47,6 +59,8 @@ def mask_summary(row: dict, item: Item, clearances: frozenset[str]) -> dict:
     if not hidden(item.description.confidential, clearances):
         return row
     out = dict(row)
+    if out.get("title"):
+        out["title"] = masked_title(item.description.to_dict() | {"title": out["title"]})
     for name in ("party", "cause", "case_id", "original_name"):
         if out.get(name):
             out[name] = MASK
@@ -63,12 +77,13 @@ def mask_item(item: Item, clearances: frozenset[str]) -> Item:
     masked = copy.copy(item)
     masked.current = copy.copy(item.current)
     d = copy.copy(item.description)
+    d.title = masked_title(item.description.to_dict()) if d.title else None
     d.party = MASK if d.party else None
     d.cause = MASK if d.cause else None
     d.case_id = MASK if d.case_id else None
     d.note = MASK if d.note else None
     d.source = {"masked": True} if d.source else {}
-    d.extra = {"masked": True} if d.extra else {}
+    d.extra = _masked_extra(d.extra) if d.extra else {}
     masked.current.description = d
     return masked
 

@@ -16,8 +16,15 @@ OUTCOME_ZH = {"completed": "已调阅", "started": "调阅中", "stopped": "中�
               "redelivered": "重新交付（不另计次）"}
 
 
-def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None) -> list[dict]:
-    """The access register in time order: views, exports and refusals."""
+# refusals that are access events: someone tried to view or extract a record (other refusals,
+# of a flag or a disposal, belong to the ledger, not the 调阅登记)
+ACCESS_ACTIONS = ("view", "extract", "export", "inspect")
+
+
+def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None,
+                  access_only: bool = False) -> list[dict]:
+    """The access register in time order: views, exports and refusals; ``access_only``: the
+    调阅登记 as filed, only access events (views, exports, refused views and exports)."""
     rows = []
     names = {d["id"]: d["name"] for d in catalog.list_records("people")}
     for doc in catalog.list_records("access_register"):
@@ -25,6 +32,8 @@ def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None
         if (start and at < start) or (end and at >= end):
             continue
         person = doc["person"]
+        if access_only and doc["kind"] == "refusal" and doc.get("action") not in ACCESS_ACTIONS:
+            continue
         if doc["kind"] == "refusal":
             row = {"at": doc["at"], "person": person, "name": names.get(person, person),
                    "reason": doc["reason"], "approved_by": "-", "request":

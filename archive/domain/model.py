@@ -186,6 +186,11 @@ class Description:
     important: bool = False
     note: str | None = None
     extra: dict = field(default_factory=dict)
+    # the 题名 (archive/domain/titles.py): given by a person, or composed from the fields above
+    # (``title_composed``); both are left out of the signed JSON while unset, so versions
+    # signed before titles existed verify as they were signed
+    title: str | None = None
+    title_composed: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -229,6 +234,10 @@ class Description:
             d[name] = dict(d[name])
         for name in ("recorded_start", "recorded_end", "offloaded_at"):
             d[name] = iso(d[name])
+        if d["title"] is None:
+            del d["title"]
+        if not d["title_composed"]:
+            del d["title_composed"]
         return d
 
     @classmethod
@@ -363,6 +372,12 @@ def dedupe_key(sha256: str, description: Description) -> str:
     d = description.to_dict()
     d.pop("source", None)
     d.pop("offloaded_at", None)
+    # a composed title is made of the rest: it makes no other item, and an item stored before
+    # titles existed is the same item as its copy offloaded since. A title a person gave is
+    # part of the description, counted where manifests used to put it (extra.title)
+    title, composed = d.pop("title", None), d.pop("title_composed", False)
+    if title and not composed:
+        d["extra"] = {**(d.get("extra") or {}), "title": title}
     return f"{sha256}:{hashlib.sha256(canonical(d)).hexdigest()[:32]}"
 
 
@@ -427,5 +442,6 @@ def item_summary(item: Item) -> dict[str, Any]:
     return {"id": item.id, "kind": d.kind, "unit": d.unit, "device_id": d.device_id,
             "officers": d.officers, "recorded_start": iso(d.recorded_start),
             "recorded_end": iso(d.recorded_end), "party": d.party, "cause": d.cause,
-            "case_id": d.case_id, "activity_id": d.activity_id, "tier": item.tier,
+            "case_id": d.case_id, "activity_id": d.activity_id,
+            "activity_type": d.activity_type, "title": d.title, "tier": item.tier,
             "status": item.status, "sha256": item.sha256}

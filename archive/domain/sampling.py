@@ -47,3 +47,51 @@ def draw(ids: Sequence[str], n: int, seed: int) -> list[str]:
     if n >= len(ordered):
         return ordered
     return random.Random(seed).sample(ordered, n)
+
+
+# --- acceptance and rejection numbers (Table 2-A, normal inspection, single sampling) ---------
+LETTERS = "ABCDEFGHJKLMNPQR"
+# AQL (percent nonconforming) -> the code letter whose plan is Ac 0 / Re 1 for it
+ZERO_ROW = {0.010: "Q", 0.015: "P", 0.025: "N", 0.040: "M", 0.065: "L", 0.10: "K", 0.15: "J",
+            0.25: "H", 0.40: "G", 0.65: "F", 1.0: "E", 1.5: "D", 2.5: "C", 4.0: "B", 6.5: "A"}
+AQLS = tuple(sorted(ZERO_ROW))
+# Down each AQL column of Table 2-A: 0/1, an arrow up (back to 0/1), an arrow down (on to
+# 1/2), then these acceptance numbers one code letter after another; Re is always Ac + 1
+_ACCEPT = (1, 2, 3, 5, 7, 10, 14, 21)
+
+
+def acceptance(letter: str, aql: float | None = None) -> dict:
+    """The single sampling plan of GB/T 2828.1 Table 2-A (normal inspection) for the lot's
+    code letter: ``letter`` and ``sample_size`` as the table's arrows lead (a cell with an
+    arrow uses the first plan it points to, with that plan's sample size), ``ac`` and ``re``.
+
+    Without an ``aql``: the zero-acceptance plan at the code letter's own sample size (Ac 0,
+    Re 1: one damaged record fails the lot), which is the table's plan for the AQL whose 0/1
+    cell is on that letter (``equivalent_aql``)."""
+    if letter not in LETTERS:
+        raise InputError(f"{letter!r} is not a sample size code letter")
+    if aql is None:
+        same = [a for a, row in ZERO_ROW.items() if row == letter]
+        return {"letter": letter, "sample_size": SAMPLE_SIZE[letter], "ac": 0, "re": 1,
+                "aql": None, "equivalent_aql": same[0] if same else None}
+    if aql not in ZERO_ROW:
+        raise InputError(f"AQL {aql} is not one of GB/T 2828.1's "
+                         f"{', '.join(f'{a:g}' for a in AQLS)}")
+    zero, here = LETTERS.index(ZERO_ROW[aql]), LETTERS.index(letter)
+    if here <= zero + 1:  # an arrow down to the 0/1 cell, the 0/1 cell, or an arrow up to it
+        used, ac = zero, 0
+    else:
+        step = max(here - zero - 3, 0)  # the arrow down after the arrow up leads to 1/2
+        step = min(step, len(_ACCEPT) - 1)  # below 21/22 the arrows point back up to it
+        used, ac = zero + 3 + step, _ACCEPT[step]
+    used_letter = LETTERS[used]
+    return {"letter": used_letter, "sample_size": SAMPLE_SIZE[used_letter], "ac": ac,
+            "re": ac + 1, "aql": aql, "equivalent_aql": None}
+
+
+def lot_verdict(defects: int, ac: int, re: int) -> str:
+    """accept (批合格) when the nonconforming items found are at most Ac, reject (批不合格)
+    from Re on."""
+    if re != ac + 1:
+        raise InputError("a single sampling plan has Re = Ac + 1")
+    return "accept" if defects <= ac else "reject"

@@ -34,7 +34,10 @@ def public_pem(public: Ed25519PublicKey) -> str:
 
 
 def load_public_pem(pem: str) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem.encode())
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError) as exc:  # cryptography's "could not deserialize"
+        raise InputError("not a PEM public key") from exc
     if not isinstance(key, Ed25519PublicKey):
         raise InputError("not an Ed25519 public key")
     return key

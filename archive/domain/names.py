@@ -1,0 +1,111 @@
+"""What people read for the codes custody stores: kinds, tiers, states, classes and roles by
+their Chinese names, people by name with their id, units by their configured name, and times
+in the unit's zone. Pure: no I/O; the callers pass the people and units they know.
+
+The stored codes (``video``, ``archived``, ...) never change: JSON and the catalog keep them,
+and the Chinese text is put beside them where a person reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+KIND_ZH = {"video": "视频", "audio": "音频", "photo": "照片", "document": "文书", "data": "数据"}
+TIER_ZH = {"routine": "常规", "case": "案件", "permanent": "永久"}
+# An item's status. ``archived`` is the stored code of an item that is stored and locked: it is
+# read 已入库, because 已归档 means archived with a 档号 (custody archive finalize).
+STATUS_ZH = {"archived": "已入库", "pending-metadata": "待补元数据", "attention": "需关注",
+             "disposed": "已销毁"}
+ARCHIVED_WITH_CODE_ZH = "已归档"
+DESTROYED_ZH = "已销毁"
+# The outcome of one file at ingest (ingest/pipeline.py FileOutcome.state).
+INGEST_STATE_ZH = {
+    "archived": "已入库",
+    "archived-pending-metadata": "已入库（待补元数据）",
+    "archived-attention": "已入库（需关注）",
+    "quarantined": "已隔离（感染病毒）",
+    "rejected": "已拒收（格式不允许）",
+    "not-scanned": "未完成扫描（原地保留）",
+}
+CONFIDENTIAL_ZH = {"state-secret": "国家秘密", "commercial-secret": "商业秘密",
+                   "personal-privacy": "个人隐私"}
+ROLE_ZH = {"officer": "执法人员", "assisting": "协助人员", "archivist": "档案管理员",
+           "auditor": "审计人员", "approver": "审批人", "legal": "法制审核人员",
+           "administrator": "系统管理员"}
+# Activity types and record forms are stored in Chinese already (model.ACTIVITY_TYPES).
+# What a recording is called in a 题名, by kind (a body-worn camera's files: 执法记录仪).
+KIND_TITLE_ZH = {"video": "执法记录仪视频", "audio": "执法记录仪音频", "photo": "现场照片",
+                 "document": "文书", "data": "电子数据"}
+ZONE_ZH = {"Asia/Shanghai": "北京时间", "Asia/Urumqi": "乌鲁木齐时间",
+           "Asia/Hong_Kong": "香港时间", "Asia/Macau": "澳门时间", "UTC": "协调世界时"}
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def zh(table: Mapping[str, str], code: str | None) -> str:
+    """The Chinese name of a code; the code itself when the table has none, '' for None."""
+    if code is None:
+        return ""
+    return table.get(code, code)
+
+
+def person_label(person_id: str, name: str | None) -> str:
+    """张警官（P1001）; the id alone when the person is not registered."""
+    return f"{name}（{person_id}）" if name and name != person_id else person_id
+
+
+def zone_label(zone: tzinfo | None) -> str:
+    """The zone named once per table or document: 北京时间（Asia/Shanghai）."""
+    if zone is None:
+        return "UTC"
+    key = getattr(zone, "key", None) or str(zone)
+    return f"{ZONE_ZH[key]}（{key}）" if key in ZONE_ZH else key
+
+
+def local_time(value: str | datetime | None, zone: tzinfo | None) -> str:
+    """A stored time (ISO 8601, UTC) as people read it in the zone: 2025-06-18 14:00:00."""
+    if value is None or value == "":
+        return ""
+    dt = value if isinstance(value, datetime) else datetime.fromisoformat(
+        str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:  # never stored so; shown as is rather than guessed
+        return dt.strftime(TIME_FORMAT)
+    return dt.astimezone(zone).strftime(TIME_FORMAT) if zone else dt.strftime(TIME_FORMAT)
+
+
+def local_iso(value: str | None, zone: tzinfo | None) -> str | None:
+    """A stored time as ISO 8601 with the zone's own offset (2025-06-18T14:00:00+08:00)."""
+    if not value:
+        return None
+    dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (dt.astimezone(zone) if zone else dt).isoformat()
+
+
+@dataclass(frozen=True)
+class View:
+    """How one face shows codes to people: each unit's zone and name, people's names.
+
+    ``zone_of(unit)`` is the unit's zone (settings.unit_zone); ``unit_names`` the configured
+    names; ``people`` person id -> name (filled by the service that reads the register)."""
+
+    zone_of: Callable[[str | None], tzinfo | None] = lambda unit: None
+    unit_names: Mapping[str, str] = field(default_factory=dict)
+    people: Mapping[str, str] = field(default_factory=dict)
+
+    def with_people(self, people: Mapping[str, str]) -> View:
+        return View(self.zone_of, self.unit_names, dict(people))
+
+    def unit(self, code: str | None) -> str:
+        if not code:
+            return ""
+        return self.unit_names.get(code) or code
+
+    def person(self, person_id: str) -> str:
+        return person_label(person_id, self.people.get(person_id))
+
+    def time(self, value: str | datetime | None, unit: str | None = None) -> str:
+        return local_time(value, self.zone_of(unit))
+
+    def zone(self, unit: str | None = None) -> str:
+        return zone_label(self.zone_of(unit))

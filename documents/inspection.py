@@ -1,0 +1,82 @@
+"""抽样检验报告 (the report of one sampled machine-read verification: the lot, the GB/T 2828.1
+plan with its Ac/Re, the defects found, the lot verdict the service signed, every failed item
+with what restores it) and 检查台帐 (the inspection ledger over a period). Their data are the
+signed inspection records (archive/verification.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from archive.domain.errors import InputError
+from archive.domain.model import iso, parse_iso
+from documents import names
+from documents.kinds import Kind, Source, register
+
+ROLES = ("auditor", "archivist", "administrator")
+
+
+def _inspection(src: Source, inspection_id: str) -> dict:
+    doc = src.archive.catalog.get_record("inspections", inspection_id)
+    if doc is None:
+        raise InputError(f"no inspection {inspection_id!r}", subject=inspection_id)
+    return doc
+
+
+def _problems(codes: list[str]) -> list[dict]:
+    return [{"code": c, "name": names.zh("problem", c), "action": names.zh("action", c)}
+            for c in codes]
+
+
+def build_report(src: Source, subject: str, params: dict) -> dict:
+    rec = _inspection(src, subject)
+    if rec["type"] != "sampled-verification":
+        raise InputError(f"inspection {subject} is a {rec['type']}, not a sampled "
+                         "verification: print its 检查台帐 instead", subject=subject)
+    rows, failed = [], []
+    for n, r in enumerate(rec["results"], 1):
+        row = {"n": n, "item": src.item(r["item"]), "ok": r["ok"],
+               "not_replicated": bool(r.get("not_replicated")),
+               "problems": _problems([p["code"] for p in r["problems"]])}
+        rows.append(row)
+        if not r["ok"]:
+            failed.append(row)
+    plan = rec["plan"]
+    return {"inspection": rec["id"], "at": rec["at"], "by": src.person(rec["by"]),
+            "lot": rec["lot"], "plan": plan, "seed": str(rec["seed"]),
+            "copy": rec.get("copy", "primary"), "summary": rec["summary"],
+            "verdict": rec.get("verdict"), "rows": rows, "failed": failed}
+
+
+def build_ledger(src: Source, subject: str, params: dict) -> dict:
+    """The inspections from ``from`` up to ``to`` (ISO, either missing; at most now)."""
+    now = datetime.now(timezone.utc)
+    start = parse_iso(params["from"]) if params.get("from") else None
+    end = min(parse_iso(params["to"]), now) if params.get("to") else now
+    rows = []
+    for d in sorted(src.archive.catalog.list_records("inspections"), key=lambda d: d["at"]):
+        at = parse_iso(d["at"])
+        if (start and at < start) or at >= end:
+            continue
+        row = {"id": d["id"], "type": d["type"], "at": d["at"], "by": src.person(d["by"]),
+               "count": len(d["items"])}
+        if d["type"] == "conduct-check":
+            res = d.get("resolution")
+            row |= {"item": src.item(d["items"][0]), "finding": d["finding"],
+                    "note": d.get("note") or None,
+                    "officers": src.people(d.get("officers")),
+                    "resolution": {"by": src.person(res["by"]), "at": res["at"],
+                                   "note": res["note"]} if res else None}
+        else:
+            row |= {"lot": d["lot"], "plan": d["plan"], "verdict": d.get("verdict"),
+                    "failed": len(d.get("summary", {}).get("failed", [])),
+                    "copy": d.get("copy", "primary")}
+        rows.append(row)
+    return {"from": iso(start) if start else None, "to": iso(end), "rows": rows}
+
+
+REPORT = register(Kind(code="sampling-report", title="抽样检验报告",
+                       template="sampling_report.html", build=build_report, abbr="CJ",
+                       roles=ROLES))
+LEDGER = register(Kind(code="inspection-ledger", title="检查台帐",
+                       template="inspection_ledger.html", build=build_ledger, abbr="JC",
+                       landscape=True, fresh=True, roles=ROLES))
