@@ -275,3 +275,34 @@ def test_stored_times_are_utc(mongo):
     assert mongo.db["items"].find_one({"_id": it.id})["start"] == T0
     assert mongo.count(Query(start=T0, end=T0 + H)) == 1
 
+
+
+def test_a_dedupe_conflict_waits_for_the_racing_winner_to_be_readable(mongo, monkeypatch):
+    """Another station's insert took the bytes and description a moment ago and cannot be
+    read yet: the unique index refuses ours, and the catalog looks again for the winner
+    instead of calling our own new id 'already exists'."""
+    from archive.domain.errors import DuplicateItem
+    from archive.domain.model import dedupe_key
+
+    winner = make_item(seed="raced", party="王五")
+    winner.dedupe = dedupe_key(winner.sha256, winner.description)
+    mongo.add_item(winner)
+    loser = make_item(seed="raced", party="王五")
+    loser.dedupe = dedupe_key(loser.sha256, loser.description)
+    # the race: our pre-check saw nothing, and the winner is unreadable for two looks
+    monkeypatch.setattr(mongo, "_refuse_existing", lambda items: None)
+    real, looks = mongo.item_by_dedupe, []
+
+    def late(key):
+        looks.append(key)
+        return None if len(looks) <= 2 else real(key)
+
+    monkeypatch.setattr(mongo, "item_by_dedupe", late)
+    monkeypatch.setattr("archive.catalog.mongo.time.sleep", lambda s: None)
+    with pytest.raises(DuplicateItem) as exc:
+        mongo.add_item(loser)
+    assert exc.value.existing_id == winner.id and len(looks) == 3
+    # a winner that never shows is not invented: the refusal names our item
+    monkeypatch.setattr(mongo, "item_by_dedupe", lambda key: None)
+    with pytest.raises(InputError, match=loser.id):
+        mongo.add_item(loser)
