@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,14 +22,17 @@ import click
 from rich.console import Console
 
 import bootstrap
+import i18n
 from archive import people
 from archive.catalog.base import Query, parse_query_text
 from archive.domain.errors import CustodyError
 from archive.domain.model import parse_iso
+from archive.domain.names import View, zone_label
 from archive.domain.timeutil import parse_time
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config import settings as settings_mod
+from i18n import N_, Text, _, localize
 
 
 @dataclass
@@ -107,25 +111,28 @@ def command(fn: Callable) -> Callable:
             if as_json:
                 emit_json(exc.to_dict())
             else:
-                click.echo(f"custody: {exc.message}", err=True)
+                click.echo(f"custody: {localize(exc)}", err=True)
             code = exc.exit_code
         except _backend_errors() as exc:  # a refusal the adapters did not classify: fail closed
-            message = f"a storage backend refused the request: {exc}"
+            text = Text("a storage backend refused the request: {reason}", reason=str(exc))
             if as_json:
-                emit_json({"error": "backend-refused", "message": message})
+                emit_json({"error": "backend-refused", "message": str(text),
+                           "text": localize(text)})
             else:
-                click.echo(f"custody: {message}", err=True)
+                click.echo(f"custody: {localize(text)}", err=True)
             code = 3
         except click.ClickException:
             raise
         except Exception as exc:  # noqa: BLE001 - a fault of custody, never dressed as bad input
             where = _log_unexpected(ctx, exc)
-            message = (f"unexpected error ({type(exc).__name__}: {exc}); this is a fault in "
-                       f"custody, not in what you typed; the details are in {where}")
+            text = Text("unexpected error ({kind}: {detail}); this is a fault in custody, not "
+                        "in what you typed; the details are in {log}",
+                        kind=type(exc).__name__, detail=str(exc), log=str(where))
             if as_json:
-                emit_json({"error": "unexpected", "message": message, "log": str(where)})
+                emit_json({"error": "unexpected", "message": str(text), "text": localize(text),
+                           "log": str(where)})
             else:
-                click.echo(f"custody: {message}", err=True)
+                click.echo(f"custody: {localize(text)}", err=True)
             code = UNEXPECTED
         sys.exit(code)
 
@@ -184,6 +191,93 @@ def local(ctx: Context, stored: str | None, unit: str | None = None) -> str:
     zone = ctx.settings.unit_zone(unit)
     dt = parse_iso(stored)
     return f"{dt.astimezone(zone):%Y-%m-%d %H:%M}" if zone else stored
+
+
+def zone_named(ctx: Context, unit: str | None = None) -> str:
+    """The line that names the zone once above a table or listing of local times."""
+    return _("Times: {zone}").format(zone=zone_label(ctx.settings.unit_zone(unit)))
+
+
+def view_of(ctx: Context, people_ids: Iterable[str] = ()) -> View:
+    """How this archive shows codes to people: its units' zones and configured names, and
+    the names of ``people_ids`` (张警官（P1001）)."""
+    ids = {p for p in people_ids if p}
+    return View(zone_of=ctx.settings.unit_zone,
+                unit_names={u: r["name"] for u, r in ctx.settings.units.items()
+                            if r.get("name")},
+                people=people.people_names(ctx.archive.catalog, ids) if ids else {})
+
+
+def named(table: Mapping[str, str], code: str | None) -> str:
+    """A stored code as the reader reads it: its Chinese name (archive.domain.names) for a
+    Chinese reader, the code itself (which is English) for an English one."""
+    if not code:
+        return "-"
+    return code if i18n.language() == "en" else table.get(code, code)
+
+
+def columns(text: str) -> int:
+    """How many terminal columns ``text`` takes (a Chinese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def echo_fields(rows: list[tuple[str, object]]) -> None:
+    """Label：value lines with the labels right-aligned; an empty value shows as '-'."""
+    width = max((columns(k) for k, _v in rows), default=0)
+    colon = ": " if i18n.language() == "en" else "："
+    for k, v in rows:
+        click.echo(f"{' ' * (width - columns(k))}{k}{colon}{'-' if v in (None, '') else v}")
+
+
+def joined(parts: Iterable[str], chinese: str = "，") -> str:
+    """Parts of a list as the reader's language separates them."""
+    return (", " if i18n.language() == "en" else chinese).join(parts)
+
+
+def item_label(ctx: Context, item_id: str) -> str:
+    """题名（id） of an item in a listing: the title to read, the id to type next."""
+    from archive.access.masking import hidden
+    from archive.domain.titles import masked_title, title_of
+
+    item = ctx.archive.catalog.get_item(item_id) if item_id else None
+    if item is None:
+        return item_id or "-"
+    d = item.description
+    title = title_of(d, ctx.settings.unit_zone(d.unit),
+                     view_of(ctx, [*d.officers, *d.assisting]).people)
+    if hidden(d.confidential, ctx.clearances()):  # a title may name the party and cause
+        title = masked_title(d.to_dict() | {"title": title}) or title
+    return f"{title}（{item_id}）"
+
+
+def yes_no(flag: object) -> str:
+    return _("yes") if flag else _("no")
+
+
+def station_label(station: str | None) -> str:
+    """A station id, or what the station without one is called."""
+    return station or _("(no station id)")
+
+
+def reason_text(reason: dict) -> str:
+    """One reason or problem record (code, message[, text]) as the reader reads it: the text
+    its producer localized, else its message (translated when the catalog holds it whole)."""
+    text = reason.get("text")
+    return text if isinstance(text, str) and text else localize(reason.get("message"))
+
+
+def reasons_text(reasons: Iterable[dict]) -> str:
+    return "；".join(reason_text(r) for r in reasons)
+
+
+# what a lock read from the store is called, by its mode
+LOCK_MODES = {"LOCAL-WORM": N_("the local WORM directory's lock"),
+              "COMPLIANCE": N_("S3 Object Lock in COMPLIANCE mode"),
+              "GOVERNANCE": N_("S3 Object Lock in GOVERNANCE mode")}
+
+
+def lock_mode(mode: str | None) -> str:
+    return _(LOCK_MODES[mode]) if mode in LOCK_MODES else (mode or "-")
 
 
 class Bar:

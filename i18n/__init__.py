@@ -113,3 +113,61 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention extractors l
 _gettext.bindtextdomain(DOMAIN, str(LOCALES))
 _gettext.textdomain(DOMAIN)
 os.environ.setdefault("LANGUAGE", DEFAULT)
+
+
+class Text:
+    """A message shown in the reader's language when it is shown, not when it is made.
+
+    ``template`` is the English message id (a ``str.format`` template, marked with ``N_()`` or
+    written as ``Text("…")`` so the catalogs find it); ``params`` fill it. ``str()`` is the
+    English text — what logs, JSON ``message`` fields and stored reports keep, stable across
+    languages — and :func:`localize` the current language's. A parameter may itself be a
+    ``Text`` (a reason inside a refusal); it is localized with its container.
+    """
+
+    __slots__ = ("template", "params")
+
+    def __init__(self, template: str, /, **params: object) -> None:
+        self.template = template
+        self.params = params
+
+    def __str__(self) -> str:
+        return _fill(self.template, self.params, str)
+
+    def __repr__(self) -> str:
+        return f"Text({self.template!r}, **{self.params!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Text) and (self.template, self.params) == (
+            other.template, other.params)
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+    def localized(self) -> str:
+        translated = _(self.template)
+        if translated is not self.template and translated != self.template:
+            try:
+                return _fill(translated, self.params, localize)
+            except (KeyError, IndexError, ValueError):
+                pass  # a catalog entry with a broken placeholder: the English text, never a crash
+        return _fill(self.template, self.params, localize)
+
+
+def _fill(template: str, params: dict, render) -> str:
+    if not params:
+        return template
+    return template.format(**{k: render(v) if isinstance(v, Text) else v
+                              for k, v in params.items()})
+
+
+def localize(message: object) -> str:
+    """A ``Text`` (or an exception carrying one as ``.text``) in the current language; any
+    other value as ``str()`` translated when the catalog holds it whole."""
+    if isinstance(message, Text):
+        return message.localized()
+    text = getattr(message, "text", None)
+    if isinstance(text, Text):
+        return text.localized()
+    plain = "" if message is None else str(message)
+    return _(plain) if plain else ""  # gettext("") is the catalog's header

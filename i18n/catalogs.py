@@ -4,6 +4,9 @@ compile the ``.mo`` files, and list what is still untranslated.
     python -m i18n.catalogs update     # after changing messages: new ids into every .po
     python -m i18n.catalogs compile    # what scripts/install.sh does
     python -m i18n.catalogs missing    # ids without a translation (the tests fail on any)
+    python -m i18n.catalogs fill MAP.json ...
+                                       # update, then take translations from JSON maps
+                                       # ({id: translation}; Chinese ids get English)
 
 Besides ``_()``, ``N_()`` and ``ngettext()`` calls, the extractor takes click's help texts as
 people see them — every ``help="…"`` and the docstring of every command and group — and
@@ -29,11 +32,11 @@ from i18n import DOMAIN, LANGUAGES, LOCALES
 
 ROOT = LOCALES.parents[1]
 SOURCES = ("archive", "commands", "ingest", "retention", "reports", "scanners", "config",
-           "documents", "web", "i18n")
+           "documents", "web", "working", "i18n")
 ROOT_MODULES = ("cli.py", "bootstrap.py")
 # click's own words that its code passes to gettext through a variable, unseen by extraction
 CLICK_EXTRA = ("required",)
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "help": None}
+KEYWORDS = {"_": None, "N_": None, "Text": None, "ngettext": (1, 2), "help": None}
 
 
 def help_text(doc: str) -> str:
@@ -57,7 +60,7 @@ def extract_custody(fileobj: IO[bytes], keywords: object, comment_tags: object,
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
             args = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str)
                     else None for a in node.args]
-            if name in ("_", "N_") and args and args[0]:
+            if name in ("_", "N_", "Text") and args and args[0]:
                 yield node.lineno, name, args[0], []
             elif name == "ngettext" and len(args) >= 2 and args[0] and args[1]:
                 yield node.lineno, name, (args[0], args[1]), []
@@ -79,7 +82,9 @@ def template() -> Catalog:
     for folder in SOURCES:
         if (ROOT / folder).is_dir():
             for name, lineno, message, _c, _ctx in extract_from_dir(
-                    ROOT / folder, method_map=[("**.py", extract_custody)],
+                    ROOT / folder, method_map=[("**.py", extract_custody),
+                                               ("**/templates/**.html",
+                                                "jinja2.ext:babel_extract")],
                     keywords=KEYWORDS):
                 found.append((f"{folder}/{name}", lineno, message))
     for module in ROOT_MODULES:
@@ -158,10 +163,70 @@ def missing(lang: str) -> list[str]:
     return out
 
 
+def fill(maps: list[Path]) -> int:
+    """Update the catalogs, then take each translation the JSON maps give (several people may
+    do this at once: one at a time under a lock). Returns how many entries were filled."""
+    import fcntl
+    import json
+
+    given: dict[str, str | list[str]] = {}
+    for path in maps:
+        given.update(json.loads(path.read_text(encoding="utf-8")))
+    with (LOCALES / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        update()
+        filled = 0
+        for lang in LANGUAGES:
+            catalog = read(lang)
+            for message in catalog:
+                key = message.id[0] if isinstance(message.id, tuple) else message.id
+                if not key or key not in given or written_in_chinese(key) != (lang == "en"):
+                    continue
+                value = given[key]
+                message.string = tuple(value) if isinstance(message.id, tuple) else value
+                message.flags.discard("fuzzy")
+                filled += 1
+            write(lang, catalog)
+    return filled
+
+
+def placeholders(text: str) -> set[str]:
+    """The ``{name}`` fields of a template (``{{`` is no field)."""
+    import string
+
+    try:
+        return {field for _lit, field, _spec, _conv in string.Formatter().parse(text)
+                if field is not None}
+    except ValueError:
+        return {"<malformed>"}
+
+
+def broken_placeholders(lang: str) -> list[str]:
+    """Ids whose translation names other fields than the id: it would fall back to English."""
+    out = []
+    for message in read(lang):
+        if not message.id or not message.string:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        if len(ids) > 1:  # a language with one plural form may use the plural's fields
+            allowed = set().union(*(placeholders(i) for i in ids))
+            bad = any(s and not placeholders(s) <= allowed for s in strings)
+        else:
+            bad = any(s and placeholders(s) != placeholders(ids[0]) for s in strings)
+        if bad:
+            out.append(ids[0])
+    return out
+
+
 def main(argv: list[str]) -> int:
     action = argv[0] if argv else "missing"
     if action == "update":
         update()
+    elif action == "fill":
+        print(f"{fill([Path(a) for a in argv[1:]])} entries filled")
+        gaps = sum(len(missing(lang)) for lang in LANGUAGES)
+        print(f"{gaps} still untranslated (python -m i18n.catalogs missing)")
     elif action == "compile":
         compile_all()
     elif action == "missing":

@@ -12,7 +12,7 @@ export DEBIAN_FRONTEND=noninteractive
 # ceph-mon, ceph-osd and radosgw bring ceph-common (the ceph and rados tools) with them
 # poppler-utils: the documents' tests read text boxes (pdftotext -bbox-layout) and pages as
 # pictures (pdftoppm)
-apt_packages=(ceph-mon ceph-osd radosgw clamav-testfiles chromium poppler-utils)
+apt_packages=(ceph-mon ceph-osd radosgw clamav-testfiles chromium chromium-driver poppler-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

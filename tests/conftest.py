@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support.catalogs import CATALOG_FACTORIES
@@ -11,6 +13,11 @@ from tests.support.clamd import (  # noqa: F401  (pytest fixtures)
 )
 from tests.support.stores import STORE_FACTORIES
 from tests.support.wire import fixture_wire_server  # noqa: F401  (pytest fixture)
+
+# The suite reads custody in English (the message ids), set here so that subprocesses inherit
+# it; the Chinese default is what tests/test_i18n.py and tests/test_chinese_output.py check,
+# each asking for it (tests.support.language.chinese).
+os.environ["CUSTODY_LANG"] = "en"
 
 
 @pytest.fixture(params=sorted(STORE_FACTORIES))

@@ -20,10 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def _default_language():
+def _default_language(monkeypatch):
+    monkeypatch.delenv("CUSTODY_LANG", raising=False)
     i18n.use(None)
     yield
-    i18n.use(None)
+    i18n.use("en")
 
 
 def _help(*args: str, env: dict | None = None) -> str:
@@ -44,6 +45,27 @@ def test_the_catalogs_hold_every_message_of_the_code():
     for lang in i18n.LANGUAGES:
         held = {m.id for m in catalogs.read(lang) if m.id}
         assert sorted(str(i) for i in wanted - held) == [], lang
+
+
+def test_translations_keep_the_fields_of_their_message():
+    """A translation naming other {fields} than its message would fail when shown."""
+    for lang in i18n.LANGUAGES:
+        assert catalogs.broken_placeholders(lang) == [], lang
+
+
+def test_a_message_is_shown_in_the_readers_language_and_kept_in_english():
+    from archive.domain.errors import ConfigError, InputError
+
+    zh = i18n.translations("zh_CN").gettext
+    inner = i18n.Text("unknown key")
+    exc = ConfigError("custody.toml", "archive.colour", inner)
+    assert exc.message == "custody.toml: archive.colour: unknown key"
+    shown = i18n.localize(exc)
+    assert zh("unknown key") in shown and zh("unknown key") != "unknown key"
+    assert exc.to_dict()["message"] == exc.message and exc.to_dict()["text"] == shown
+    i18n.use("en")
+    assert i18n.localize(exc) == exc.message
+    assert str(InputError("plain text")) == "plain text"
 
 
 def test_help_is_chinese_by_default():

@@ -6,20 +6,33 @@
 
 from __future__ import annotations
 
+from i18n import N_, Text
+
 
 class CustodyError(Exception):
-    """Base of every error custody reports to a person."""
+    """Base of every error custody reports to a person.
+
+    The message is an English template marked for the catalogs, filled from keyword
+    parameters — ``InputError(N_("{path}: not a regular file"), path=p)`` — so that the face
+    shows it in the reader's language (``i18n.localize(exc)``) while ``message``, logs and
+    ``--json`` keep the stable English text. A ready ``Text`` is taken as it is.
+    """
 
     exit_code = 2
     code = "error"
 
-    def __init__(self, message: str, *, subject: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Text, *, subject: str | None = None,
+                 **params: object) -> None:
+        self.text = message if isinstance(message, Text) else Text(message, **params)
+        self.message = str(self.text)
+        super().__init__(self.message)
         self.subject = subject
 
     def to_dict(self) -> dict:
-        d = {"error": self.code, "message": self.message}
+        """``message`` in English (stable for machines), ``text`` in the reader's language."""
+        from i18n import localize
+
+        d = {"error": self.code, "message": self.message, "text": localize(self)}
         if self.subject:
             d["subject"] = self.subject
         return d
@@ -37,7 +50,8 @@ class DuplicateItem(InputError):
     code = "duplicate-item"
 
     def __init__(self, existing_id: str) -> None:
-        super().__init__(f"already archived as item {existing_id}", subject=existing_id)
+        super().__init__(N_("already archived as item {item}"), subject=existing_id,
+                         item=existing_id)
         self.existing_id = existing_id
 
 
@@ -45,7 +59,8 @@ class ConfigError(InputError):
     code = "bad-config"
 
     def __init__(self, file: str, key: str, problem: str) -> None:
-        super().__init__(f"{file}: {key}: {problem}", subject=file)
+        super().__init__(N_("{file}: {key}: {problem}"), subject=file, file=file, key=key,
+                         problem=problem)
         self.file = file
         self.key = key
         self.problem = problem
@@ -62,7 +77,8 @@ class ServiceUnavailable(CustodyError):
     code = "service-unavailable"
 
     def __init__(self, service: str, endpoint: str, reason: str) -> None:
-        super().__init__(f"{service} unreachable at {endpoint}: {reason}", subject=endpoint)
+        super().__init__(N_("{service} unreachable at {endpoint}: {reason}"), subject=endpoint,
+                         service=service, endpoint=endpoint, reason=reason)
         self.service = service
         self.endpoint = endpoint
 
