@@ -27,6 +27,7 @@ from archive.service import ARCHIVE_KEYS_PREFIX, Archive
 from archive.worm.base import WormStore
 from config import settings as settings_mod
 from config.settings import Settings
+from i18n import N_, Text
 
 if TYPE_CHECKING:
     from retention.engine import RetentionEngine
@@ -86,11 +87,11 @@ def open_replica(settings: Settings, create: bool = False) -> WormStore | None:
     primary = settings.section("store")
     if primary["backend"] == "local" and root.resolve() == settings.path_in_home(
             primary["path"], "worm").expanduser().resolve():
-        raise InputError(f"[replica] path {root} is the primary store: a second copy must be "
-                         "another store")
+        raise InputError(N_("[replica] path {path} is the primary store: a second copy must "
+                            "be another store"), path=str(root))
     if not create and not (root / "keys").is_dir():
-        raise InputError(f"the replica store {root} is not there (disk not mounted?); "
-                         "'custody init' creates it")
+        raise InputError(N_("the replica store {path} is not there (disk not mounted?); "
+                            "'custody init' creates it"), path=str(root))
     return LocalWormStore(root, immutable=cfg["immutable"])
 
 
@@ -121,8 +122,8 @@ def load_archive_key(settings: Settings) -> SigningKey:
     try:
         return SigningKey.load(path)
     except NotFound as exc:
-        raise InputError(f"no archive key at {path}: run 'custody init' first",
-                         subject=str(path)) from exc
+        raise InputError(N_("no archive key at {path}: run 'custody init' first"),
+                         subject=str(path), path=str(path)) from exc
 
 
 def archive_keyring(settings: Settings, store: WormStore | None) -> Keyring:
@@ -182,10 +183,20 @@ def refuse_lost_catalog(catalog: Catalog, store: WormStore) -> None:
     if catalog.ledger_head() is None and not catalog.list_records("people") and \
             next(iter(store.list_keys(ARCHIVE_KEYS_PREFIX)), None) is not None:
         catalog.close()
-        raise CatalogLost(f"the catalog {catalog.endpoint} is empty but the WORM store "
-                          f"{store.location} holds an archive: the catalog was lost or the "
-                          "wrong one is configured; rebuild it from the store with 'custody "
-                          "rebuild-catalog' (or restore a backup)", subject=catalog.endpoint)
+        raise CatalogLost(N_("the catalog {catalog} is empty but the WORM store {store} "
+                             "holds an archive: the catalog was lost or the wrong one is "
+                             "configured; rebuild it from the store with 'custody "
+                             "rebuild-catalog' (or restore a backup)"),
+                          subject=catalog.endpoint, catalog=catalog.endpoint,
+                          store=store.location)
+
+
+def console_app(settings: Settings):  # -> flask.Flask
+    """custody web: the console (web.app) over the configured archive, opened by the first
+    request that needs it (after the server has forked)."""
+    from web.app import create_app
+
+    return create_app(settings, archive_factory=lambda: open_archive(settings))
 
 
 def catalog_uri(settings: Settings) -> str | None:
@@ -197,8 +208,8 @@ def require_replica(settings: Settings) -> WormStore:
     """The second copy's store; refused when no [replica] is configured."""
     replica = open_replica(settings)
     if replica is None:
-        raise InputError("no [replica] is configured (config: [replica] backend = \"local\" "
-                         "or \"s3\")")
+        raise InputError(N_("no [replica] is configured (config: [replica] backend = "
+                            "\"local\" or \"s3\")"))
     return replica
 
 
@@ -284,19 +295,21 @@ def _joining_operator(catalog: Catalog, station: str | None) -> Actor:
     except IdentityError as exc:
         account = people.os_account()
         if catalog.list_records("people", os_account=account):
-            what = ("the person's own key must be in their home on this machine (made by "
-                    "'custody people add' or 'custody people rekey'; a station never makes "
-                    "one for them)")
+            what = Text("the person's own key must be in their home on this machine (made by "
+                        "'custody people add' or 'custody people rekey'; a station never "
+                        "makes one for them)")
         else:
-            what = ("an administrator of the archive first adds this OS account (custody "
-                    f"people add ID --name NAME --account {account} --role administrator), "
-                    "with the person's key in their home here (~/.config/custody/)")
+            what = Text("an administrator of the archive first adds this OS account (custody "
+                        "people add ID --name NAME --account {account} --role "
+                        "administrator), with the person's key in their home here "
+                        "(~/.config/custody/)", account=account)
         raise IdentityError(
-            f"{exc.message}. This archive already has people: a new station joins it through "
-            f"an administrator it knows; {what}. Then run 'custody init' here again",
-            subject=exc.subject) from exc
+            N_("{refusal}. This archive already has people: a new station joins it through "
+               "an administrator it knows; {what}. Then run 'custody init' here again"),
+            subject=exc.subject, refusal=exc.text, what=what) from exc
     people.require_role(catalog, actor, people.ADMINISTRATORS,
-                        f"register station {stations.shown(station)} in the archive")
+                        Text("register station {station} in the archive",
+                             station=stations.shown(station)))
     stations.refuse_claimed(catalog, station, None)
     return actor
 
@@ -332,14 +345,16 @@ def open_rebuild(settings: Settings, source: str = "primary",
     """What rebuild-catalog works on, as one archive: the WORM store to read (the primary or
     the replica) under the catalog to build (the configured one, or a new SQLite file)."""
     if source not in REBUILD_SOURCES:
-        raise InputError(f"source must be one of {', '.join(REBUILD_SOURCES)}")
+        raise InputError(N_("source must be one of {choices}"),
+                         choices=", ".join(REBUILD_SOURCES))
     store = open_store(settings)
     if source == "replica":
         store = open_replica(settings)
         if store is None:
-            raise InputError("no replica store is configured ([replica] in the config)")
+            raise InputError(N_("no replica store is configured ([replica] in the config)"))
     if into is not None and into.exists():
-        raise InputError(f"{into} exists; a rebuild makes a new catalog", subject=str(into))
+        raise InputError(N_("{path} exists; a rebuild makes a new catalog"), subject=str(into),
+                         path=str(into))
     key = load_archive_key(settings)
     if into is not None:
         from archive.catalog.sqlite import SQLiteCatalog

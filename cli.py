@@ -17,11 +17,13 @@ from commands import (
     documents,
     ingest,
     items,
+    jobs,
     people,
     reports,
     retention,
     scanner,
     setup,
+    web,
 )
 from commands.base import Context
 from commands.language import (
@@ -49,7 +51,7 @@ def main(ctx: click.Context, config: str | None, home: str | None) -> None:
 
 
 for _module in (setup, ingest, items, audit, people, scanner, retention, cycle, access, copies,
-                reports, documents):
+                reports, documents, jobs, web):
     for _command in _module.COMMANDS:
         main.add_command(_command)
 translate_help(main)

@@ -15,6 +15,7 @@ from archive import failpoints
 from archive.catalog.base import Catalog
 from archive.domain.errors import CustodyError, IdentityError, InputError, NotFound
 from archive.domain.model import CONFIDENTIAL_CLASSES, ROLES, Person, iso
+from archive.domain.names import role_choice
 from archive.integrity.signing import (
     Keyring,
     SigningKey,
@@ -24,6 +25,7 @@ from archive.integrity.signing import (
 )
 from archive.ledger.chain import Actor
 from config.settings import APPROVER_ROLES
+from i18n import N_, Text, localize
 
 
 def os_account() -> str:
@@ -48,7 +50,8 @@ def home_of(account: str) -> Path:
     try:
         return Path(pwd.getpwnam(account).pw_dir)
     except KeyError as exc:
-        raise InputError(f"no OS account {account!r} on this machine", subject=account) from exc
+        raise InputError(N_("no OS account {account!r} on this machine"), subject=account,
+                         account=account) from exc
 
 
 def create_personal_key(person_id: str, account: str) -> SigningKey:
@@ -71,41 +74,48 @@ POSITIONS = APPROVER_ROLES  # the approving positions a unit may name (法制股
 def check_grants(clearances: list[str], positions: list[str]) -> None:
     bad = [c for c in clearances if c not in CONFIDENTIAL_CLASSES]
     if bad:
-        raise InputError(f"unknown clearances: {', '.join(bad)}; choose from "
-                         f"{', '.join(CONFIDENTIAL_CLASSES)}")
+        raise InputError(N_("unknown clearances: {unknown}; choose from {choices}"),
+                         unknown=", ".join(bad), choices=", ".join(CONFIDENTIAL_CLASSES))
     bad = [p for p in positions if p not in POSITIONS]
     if bad:
-        raise InputError(f"unknown positions: {', '.join(bad)}; choose from "
-                         f"{', '.join(POSITIONS)}")
+        raise InputError(N_("unknown positions: {unknown}; choose from {choices}"),
+                         unknown=", ".join(bad), choices=", ".join(POSITIONS))
 
 
-def register(catalog: Catalog, person_id: str, name: str, account: str, roles: list[str],
-             key: SigningKey, units: list[str] | None = None,
+def register(catalog: Catalog, person_id: str, name: str, account: str | None,
+             roles: list[str], key: SigningKey | None, units: list[str] | None = None,
              clearances: list[str] | None = None,
              positions: list[str] | None = None) -> Person:
     bad = [r for r in roles if r not in ROLES]
     if bad:
-        raise InputError(f"unknown roles: {', '.join(bad)}; choose from {', '.join(ROLES)}")
+        raise InputError(N_("unknown roles: {unknown}; choose from {choices}"),
+                         unknown=", ".join(bad), choices=", ".join(ROLES))
     check_grants(list(clearances or []), list(positions or []))
     if catalog.get_record("people", person_id) is not None:
-        raise InputError(f"person {person_id} already exists", subject=person_id)
-    if catalog.list_records("people", os_account=account):
-        raise InputError(f"OS account {account} is already bound to a person", subject=account)
+        raise InputError(N_("person {person} already exists"), subject=person_id,
+                         person=person_id)
+    if account and catalog.list_records("people", os_account=account):
+        raise InputError(N_("OS account {account} is already bound to a person"),
+                         subject=account, account=account)
     person = Person(id=person_id, name=name, os_account=account, roles=list(roles),
                     units=list(units or []), clearances=list(clearances or []),
                     positions=list(positions or []),
                     public_keys=[{"key_id": key.key_id, "public_key": public_pem(key.public),
-                                  "from": iso(datetime.now(timezone.utc))}])
+                                  "from": iso(datetime.now(timezone.utc))}] if key else [])
     catalog.put_record("people", person_id, person.to_dict())
     return person
 
 
-def require_role(catalog: Catalog, actor: Actor, roles: tuple[str, ...], what: str) -> Person:
-    """Refuse (and say who may) unless the acting person holds one of ``roles``."""
+def require_role(catalog: Catalog, actor: Actor, roles: tuple[str, ...],
+                 what: str | Text) -> Person:
+    """Refuse (and say who may) unless the acting person holds one of ``roles``. ``what``
+    is the action in words, marked for the catalogs (``N_("close a case")``) or a ``Text``."""
     person = Person.from_dict(catalog.get_record("people", actor.person_id) or {})
     if not set(person.roles) & set(roles):
-        raise IdentityError(f"{person.id} may not {what}: it takes the role "
-                            f"{' or '.join(roles)}", subject=person.id)
+        raise IdentityError(N_("{person} may not {action}: it takes the role {roles}"),
+                            subject=person.id, person=person.id,
+                            action=what if isinstance(what, Text) else Text(what),
+                            roles=role_choice(roles))
     return person
 
 
@@ -115,7 +125,7 @@ def grant(catalog: Catalog, person_id: str, clearances: list[str], positions: li
     check_grants(clearances, positions)
     doc = catalog.get_record("people", person_id)
     if doc is None:
-        raise NotFound(f"no person {person_id!r}", subject=person_id)
+        raise NotFound(N_("no person {person!r}"), subject=person_id, person=person_id)
     person = Person.from_dict(doc)
     for attr, values in (("clearances", clearances), ("positions", positions)):
         held = getattr(person, attr)
@@ -146,7 +156,7 @@ def people_names(catalog: Catalog, ids: set[str] | list[str]) -> dict[str, str]:
 def set_enabled(catalog: Catalog, person_id: str, enabled: bool) -> Person:
     doc = catalog.get_record("people", person_id)
     if doc is None:
-        raise NotFound(f"no person {person_id!r}", subject=person_id)
+        raise NotFound(N_("no person {person!r}"), subject=person_id, person=person_id)
     doc["enabled"] = enabled
     catalog.put_record("people", person_id, doc)
     return Person.from_dict(doc)
@@ -156,7 +166,11 @@ def rekey(catalog: Catalog, person_id: str) -> SigningKey:
     """A new key for a person; their old public keys stay, so old signatures verify."""
     doc = catalog.get_record("people", person_id)
     if doc is None:
-        raise NotFound(f"no person {person_id!r}", subject=person_id)
+        raise NotFound(N_("no person {person!r}"), subject=person_id, person=person_id)
+    if not doc.get("os_account"):
+        raise InputError(N_("{person} has no OS account here and signs with a passkey: "
+                            "invite them to enroll a new one"), subject=person_id,
+                         person=person_id)
     path = personal_key_path(person_id, None if test_keyring_dir() else
                              home_of(doc["os_account"]))
     if path.exists():
@@ -194,6 +208,23 @@ def people_keyring(catalog: Catalog) -> Keyring:
     return ring
 
 
+def signing_ring(catalog: Catalog, person_id: str) -> Keyring:
+    """The keys a record signed for ``person_id`` may verify under: their own Ed25519 keys,
+    and — when they sign at the web console with a confirmed passkey — the console's
+    registered keys. The console signs such records on the person's behalf; what proves the
+    person is the passkey assertion in the ledger entry of the same act, which
+    ``audit verify`` checks (archive.passkeys.evidence)."""
+    ring = Keyring()
+    doc = catalog.get_record("people", person_id) or {}
+    for k in doc.get("public_keys", []):
+        ring.add(load_public_pem(k["public_key"]))
+    if any(r.get("person") == person_id and r.get("confirmed_seq")  # revoked later too
+           for r in catalog.list_records("meta", kind="passkey")):
+        for r in catalog.list_records("meta", kind="console-key"):
+            ring.add(load_public_pem(r["public_key"]))
+    return ring
+
+
 def acting_person(catalog: Catalog, home: Path | None = None) -> Actor:
     """The person bound to this OS account, with their key; refused otherwise."""
     account = os_account()
@@ -204,21 +235,23 @@ def acting_person(catalog: Catalog, home: Path | None = None) -> Actor:
         found = [doc] if doc else []
         account = act_as
     if not found:
-        raise IdentityError(f"OS account {account!r} is not a registered person; "
-                            "an administrator must add it first", subject=account)
+        raise IdentityError(N_("OS account {account!r} is not a registered person; "
+                               "an administrator must add it first"), subject=account,
+                            account=account)
     person = Person.from_dict(found[0])
     if not person.enabled:
-        raise IdentityError(f"person {person.id} ({account}) is disabled", subject=person.id)
+        raise IdentityError(N_("person {person} ({account}) is disabled"), subject=person.id,
+                            person=person.id, account=account)
     path = personal_key_path(person.id, home)
     try:
         key = SigningKey.load(path)
     except NotFound as exc:
-        raise IdentityError(f"person {person.id}: no private key at {path}",
-                            subject=person.id) from exc
+        raise IdentityError(N_("person {person}: no private key at {path}"),
+                            subject=person.id, person=person.id, path=str(path)) from exc
     current = person.public_keys[-1]["key_id"] if person.public_keys else None
     if key.key_id != current:
-        raise IdentityError(f"person {person.id}: the key at {path} is not their registered "
-                            "key", subject=person.id)
+        raise IdentityError(N_("person {person}: the key at {path} is not their registered "
+                               "key"), subject=person.id, person=person.id, path=str(path))
     return Actor(person.id, key)
 
 
@@ -241,8 +274,8 @@ def record_refusal(archive: Any, actor: Actor | None, action: str, exc: CustodyE
             "attempted": action, "reason": exc.message, "by": who})
         archive.catalog.put_record("access_register", uuid7(), {
             "kind": "refusal", "at": entry.at, "person": who, "action": action,
-            "subject": exc.subject or "-", "reason": exc.message, "details": {},
-            "ledger_seq": entry.seq})
+            "subject": exc.subject or "-", "reason": exc.message,
+            "text": localize(exc), "details": {}, "ledger_seq": entry.seq})
         exc.recorded = True
     except Exception:  # noqa: BLE001 - the original refusal is what the person must see
         pass
@@ -289,37 +322,44 @@ def identify(archive: Any, action: str = "sign-in", home: Path | None = None) ->
 ADMINISTRATORS = ("administrator",)
 
 
-def _check_new_person(catalog: Catalog, person_id: str, account: str, roles: list[str],
+def _check_new_person(catalog: Catalog, person_id: str, account: str | None, roles: list[str],
                       clearances: list[str], positions: list[str]) -> None:
     """Everything ``register`` refuses, asked before a key is made in anybody's home."""
     bad = [r for r in roles if r not in ROLES]
     if bad:
-        raise InputError(f"unknown roles: {', '.join(bad)}; choose from {', '.join(ROLES)}")
+        raise InputError(N_("unknown roles: {unknown}; choose from {choices}"),
+                         unknown=", ".join(bad), choices=", ".join(ROLES))
     check_grants(clearances, positions)
     if catalog.get_record("people", person_id) is not None:
-        raise InputError(f"person {person_id} already exists", subject=person_id)
-    if catalog.list_records("people", os_account=account):
-        raise InputError(f"OS account {account} is already bound to a person", subject=account)
+        raise InputError(N_("person {person} already exists"), subject=person_id,
+                         person=person_id)
+    if account and catalog.list_records("people", os_account=account):
+        raise InputError(N_("OS account {account} is already bound to a person"),
+                         subject=account, account=account)
 
 
 @records_refusals("people add")
-def add_person(archive: Any, actor: Actor, person_id: str, name: str, account: str,
+def add_person(archive: Any, actor: Actor, person_id: str, name: str, account: str | None,
                roles: list[str], units: list[str] | None = None,
                clearances: list[str] | None = None,
                positions: list[str] | None = None) -> dict:
     """Register a person bound to an OS account, with a new key in their own home
-    (administrators only); the person as registered, and where their key is."""
-    require_role(archive.catalog, actor, ADMINISTRATORS, "add people")
+    (administrators only); the person as registered, and where their key is. Without an
+    account (``None``): a person of the web console only, with no key here."""
+    require_role(archive.catalog, actor, ADMINISTRATORS, N_("add people"))
     roles, units = list(roles), list(units or [])
     clearances, positions = list(clearances or []), list(positions or [])
     _check_new_person(archive.catalog, person_id, account, roles, clearances, positions)
-    key = create_personal_key(person_id, account)
+    # a person of the web console only (a leader) has no OS account here, so no key either:
+    # they sign with their passkey (archive.passkeys)
+    key = create_personal_key(person_id, account) if account else None
     person = register(archive.catalog, person_id, name, account, roles, key, units,
                       clearances, positions)
     archive.ledger.append(actor, "person-registered", person_id,
-                          {"roles": roles, "os_account": account, "key_id": key.key_id,
+                          {"roles": roles, "os_account": account,
+                           "key_id": key.key_id if key else None,
                            "clearances": clearances, "positions": positions})
-    return person.to_dict() | {"key_file": str(key.path)}
+    return person.to_dict() | ({"key_file": str(key.path)} if key else {})
 
 
 def list_people(catalog: Catalog) -> list[dict]:
@@ -329,14 +369,19 @@ def list_people(catalog: Catalog) -> list[dict]:
                "positions": d.get("positions", [])} for d in catalog.list_records("people")]
 
 
+# each change as the refusal of a person who may not make it names it
+_CHANGE_ACTIONS = {"disable": N_("disable people"), "enable": N_("enable people"),
+                   "rekey": N_("rekey people")}
+
+
 def _change(archive: Any, actor: Actor, person_id: str, action: str) -> dict:
     catalog = archive.catalog
-    require_role(catalog, actor, ADMINISTRATORS, f"{action} people")
+    require_role(catalog, actor, ADMINISTRATORS, _CHANGE_ACTIONS[action])
     if action == "rekey":
         detail = {"key_id": rekey(catalog, person_id).key_id}
     else:
         if person_id == actor.person_id:
-            raise InputError("nobody disables themselves")
+            raise InputError(N_("nobody disables themselves"))
         set_enabled(catalog, person_id, action == "enable")
         detail = {}
     archive.ledger.append(actor, f"person-{action}", person_id, detail)
@@ -367,16 +412,17 @@ CHANGES = {"disable": disable_person, "enable": enable_person, "rekey": rekey_pe
 def change_person(archive: Any, actor: Actor, person_id: str, action: str) -> dict:
     """``action``: disable, enable or rekey."""
     if action not in CHANGES:
-        raise InputError(f"action must be one of {', '.join(CHANGES)}")
+        raise InputError(N_("action must be one of {choices}"), choices=", ".join(CHANGES))
     return CHANGES[action](archive, actor, person_id)
 
 
 def _grant(archive: Any, actor: Actor, person_id: str, clearances: list[str],
            positions: list[str], revoke: bool) -> dict:
     if not clearances and not positions:
-        raise InputError("name a --clearance or a --position")
+        raise InputError(N_("name a --clearance or a --position"))
     what = "revoke" if revoke else "grant"
-    require_role(archive.catalog, actor, ADMINISTRATORS, f"{what} clearances")
+    require_role(archive.catalog, actor, ADMINISTRATORS,
+                 N_("revoke clearances") if revoke else N_("grant clearances"))
     person = grant(archive.catalog, person_id, list(clearances), list(positions), revoke)
     archive.ledger.append(actor, f"person-{what}", person_id,
                           {"clearances": list(clearances), "positions": list(positions)})

@@ -42,6 +42,7 @@ from archive.ledger.journal import Journal
 from archive.ledger.journal import flush as flush_journal
 from archive.people import person_keyrings
 from archive.worm.base import WormStore, metadata_key, object_key
+from i18n import N_, Text, localize
 
 ARCHIVE_KEYS_PREFIX = "keys/archive/"
 JOURNAL_BATCH = 2000  # item states held before a journal segment is written mid-command
@@ -49,6 +50,12 @@ JOURNAL_BATCH = 2000  # item states held before a journal segment is written mid
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def problem(code: str, key: str | None, message: Text) -> dict:
+    """A problem as ``show`` reports it: ``message`` in English for machines and logs, ``text``
+    in the reader's language beside it."""
+    return {"code": code, "key": key, "message": str(message), "text": localize(message)}
 
 
 def event(kind: str, actor: str, outcome: str, **detail: object) -> dict:
@@ -203,7 +210,8 @@ class Archive:
                     raise
                 lock = self.store.lock(stored.key, stored.version_id)
         if not lock.covers(retain_until, legal_hold):
-            raise LockNotConfirmed(f"{stored.key}: lock not confirmed", subject=stored.key)
+            raise LockNotConfirmed(N_("{key}: lock not confirmed"), subject=stored.key,
+                                   key=stored.key)
         return lock
 
     def _adoptable_manifest(self, d: Digests, dedupe: str
@@ -258,7 +266,8 @@ class Archive:
         more (a case now named: legal hold), never lowered."""
         item = self.item(item_id)
         if description.to_dict() == item.description.to_dict():
-            raise InputError(f"item {item_id}: the correction changes nothing", subject=item_id)
+            raise InputError(N_("item {item}: the correction changes nothing"), subject=item_id,
+                             item=item_id)
         version = self.sign_version(MetadataVersion(
             item_id=item_id, version=item.version + 1, description=description,
             digests=item.current.digests, created_at=_now(), created_by=actor.person_id,
@@ -301,7 +310,7 @@ class Archive:
     def item(self, item_id: str) -> Item:
         item = self.catalog.get_item(item_id)
         if item is None:
-            raise NotFound(f"no item {item_id!r}", subject=item_id)
+            raise NotFound(N_("no item {item!r}"), subject=item_id, item=item_id)
         return item
 
     def show(self, item_id: str, read_lock: bool = False) -> dict:
@@ -318,21 +327,20 @@ class Archive:
             out["lock_in_store"] = None
             obj = item.storage.get("object") or {}
             if not obj.get("key"):
-                out["problems"].append({"code": "object-missing", "key": None, "message":
-                                        f"item {item_id} names no stored object"})
+                out["problems"].append(problem("object-missing", None, Text(
+                    "item {item} names no stored object", item=item_id)))
             else:
                 try:
                     lock = self.store.lock(obj["key"], obj["version_id"])
                     out["lock_in_store"] = lock.to_dict()
                 except NotFound:
-                    out["problems"].append({
-                        "code": "object-missing", "key": obj["key"],
-                        "message": f"the object {obj['key']} (version {obj['version_id']}) "
-                                   "is not in the store"})
+                    out["problems"].append(problem("object-missing", obj["key"], Text(
+                        "the object {key} (version {version}) is not in the store",
+                        key=obj["key"], version=obj["version_id"])))
                 except CustodyError as exc:
-                    out["problems"].append({
-                        "code": "lock-unreadable", "key": obj["key"],
-                        "message": f"the lock of {obj['key']} cannot be read: {exc.message}"})
+                    out["problems"].append(problem("lock-unreadable", obj["key"], Text(
+                        "the lock of {key} cannot be read: {reason}", key=obj["key"],
+                        reason=exc.text)))
         return out
 
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:

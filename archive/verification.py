@@ -30,46 +30,74 @@ from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import WormStore
 from config.settings import Settings
+from i18n import N_, Text, localize
 
 MediaProbe = Callable[[BinaryIO], float | None]  # duration in seconds, None if unparseable
 FINDINGS = {"late-start": "录像开始过晚", "no-notice": "未事先告知当事人",
             "unrelated": "含无关内容", "interrupted": "中断未说明", "other": "其他"}
+# What to do about each problem: stored in English with the problem, shown in the reader's
+# language (the catalog holds each sentence whole)
 ACTIONS = {
-    "ingest-finding": "the original was already damaged or inconsistent when it was "
-                      "archived (its findings): no copy is better; watch it, record what "
-                      "you see (custody inspect) and keep it as it is",
-    "object-unreadable": "restore the object from the second copy and verify again; report "
-                         "it to the archivist",
-    "digest-mismatch": "the stored bytes changed: restore from the second copy, keep the "
-                       "failed version as evidence, report it",
-    "manifest-unreadable": "rebuild the item's metadata version from the catalog and a "
-                           "second copy; report it",
-    "signature-invalid": "the signed description does not verify: check the archive keys "
-                         "(custody key list); report it",
-    "manifest-mismatch": "the catalog and the signed description differ: the store is "
-                         "authoritative; rebuild the catalog entry from it",
-    "lock-missing": "apply the required lock again (custody retention check) and report it",
-    "lock-too-short": "extend the lock to the required retain-until (custody retention "
-                      "check)",
-    "legal-hold-missing": "set the legal hold again; a reason still holds the item",
-    "media-unreadable": "the recording no longer parses: restore from the second copy",
-    "duration-changed": "the recording's duration changed: restore from the second copy",
-    "search-field-mismatch": "the catalog's search index differs from the signed description "
-                             "(edited outside custody): the signed description is "
-                             "authoritative; report it and rebuild the catalog from the store "
-                             "(custody rebuild-catalog)",
-    "version-mismatch": "the item's current metadata version is not its latest stored one: "
-                        "report it and rebuild the catalog from the store",
-    "index-missing": "the item is missing from the search index: rebuild the catalog from "
-                     "the store (custody rebuild-catalog)",
+    "ingest-finding": N_("the original was already damaged or inconsistent when it was archived "
+                         "(its findings): no copy is better; watch it, record what you see "
+                         "(custody inspect) and keep it as it is"),
+    "object-unreadable": N_("restore the object from the second copy and verify again; report it "
+                            "to the archivist"),
+    "digest-mismatch": N_("the stored bytes changed: restore from the second copy, keep the "
+                          "failed version as evidence, report it"),
+    "manifest-unreadable": N_("rebuild the item's metadata version from the catalog and a second "
+                              "copy; report it"),
+    "signature-invalid": N_("the signed description does not verify: check the archive keys "
+                            "(custody key list); report it"),
+    "manifest-mismatch": N_("the catalog and the signed description differ: the store is "
+                            "authoritative; rebuild the catalog entry from it"),
+    "lock-missing": N_("apply the required lock again (custody retention check) and report it"),
+    "lock-too-short": N_("extend the lock to the required retain-until (custody retention check)"),
+    "legal-hold-missing": N_("set the legal hold again; a reason still holds the item"),
+    "media-unreadable": N_("the recording no longer parses: restore from the second copy"),
+    "duration-changed": N_("the recording's duration changed: restore from the second copy"),
+    "search-field-mismatch": N_("the catalog's search index differs from the signed description "
+                                "(edited outside custody): the signed description is "
+                                "authoritative; report it and rebuild the catalog from the store "
+                                "(custody rebuild-catalog)"),
+    "version-mismatch": N_("the item's current metadata version is not its latest stored one: "
+                           "report it and rebuild the catalog from the store"),
+    "index-missing": N_("the item is missing from the search index: rebuild the catalog from the "
+                        "store (custody rebuild-catalog)"),
 }
 INSPECTORS = ("auditor", "archivist")  # who verifies and records inspection findings
+# an inspection's type as a reader meets it inside a message (the stored codes are the keys)
+INSPECTION_TYPES = {"sampled-verification": N_("sampled verification"),
+                    "conduct-check": N_("playback check")}
 NOT_REPLICATED = "not-replicated"  # --copy replica: not there yet; not a failure of the item
 COPIES = ("primary", "replica")
 
 
-def _problem(code: str, message: str) -> dict:
-    return {"code": code, "message": message, "action": ACTIONS[code]}
+# each problem's name in the 检查台帐, beside its stable code
+PROBLEM_ZH = {"ingest-finding": "入库时已有问题", "object-unreadable": "对象无法读取",
+              "digest-mismatch": "摘要值不符", "manifest-unreadable": "元数据版本无法读取",
+              "signature-invalid": "签名核验未通过", "manifest-mismatch": "元数据版本不一致",
+              "lock-missing": "缺少锁定", "lock-too-short": "锁定期限不足",
+              "legal-hold-missing": "缺少法律保全", "media-unreadable": "录音录像无法解析",
+              "duration-changed": "时长已改变", "search-field-mismatch": "检索字段不一致",
+              "version-mismatch": "元数据版本不是最新", "index-missing": "不在检索索引中"}
+# how a plan's method is named in the 检查台帐 (the stored method stays as filed)
+METHOD_ZH = {"full sweep (全检)": "全检", "fixed sample size": "固定样本量"}
+
+
+def _problem(code: str, message: Text) -> dict:
+    """``message`` in English (what the signed record and JSON keep), ``text`` in the
+    language of the person who ran the check, and what to do."""
+    return {"code": code, "message": str(message), "text": localize(message),
+            "action": ACTIONS[code]}
+
+
+def _note(code: str, message: Text) -> dict:
+    return {"code": code, "message": str(message), "text": localize(message)}
+
+
+def _reason(exc: BaseException) -> Text | str:
+    return exc.text if isinstance(exc, CustodyError) else str(exc)
 
 
 def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = None,
@@ -81,10 +109,11 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
     records in ``item.storage["replica"]``; an item not yet (fully) copied there is reported
     as ``not_replicated``, which is not a failure of the item."""
     if copy not in COPIES:
-        raise InputError(f"copy must be one of {', '.join(COPIES)}")
+        raise InputError(N_("copy must be one of {choices}"), choices=", ".join(COPIES))
     if copy == "replica":
         if replica is None:
-            raise InputError("no [replica] is configured: there is no second copy to verify")
+            raise InputError(N_("no [replica] is configured: there is no second copy to "
+                                "verify"))
         store = replica
         ref = item.storage.get("replica") or {}
         manifests = {m["key"]: m for m in ref.get("manifests", [])}
@@ -93,8 +122,8 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
             return {"item": item.id, "sha256": item.sha256, "copy": copy,
                     "key": item.storage["object"]["key"], "version_id": None,
                     "not_replicated": True, "problems": [], "ok": True,
-                    "notes": [{"code": NOT_REPLICATED, "message": "not yet on the replica: "
-                               "run custody replicate"}]}
+                    "notes": [_note(NOT_REPLICATED, Text("not yet on the replica: run "
+                                                         "custody replicate"))]}
         key, vid = ref["object"]["key"], ref["object"]["version_id"]
         manifest_ref = manifests[current["key"]]
     else:
@@ -114,35 +143,39 @@ def verify_item(archive: Archive, item: Item, media_probe: MediaProbe | None = N
         got = digests.finish()
         result["read"] = got.to_dict()
         if got != item.current.digests:
-            problems.append(_problem("digest-mismatch", f"read {got.sha256[:16]}… "
-                                     f"({got.size} bytes), signed {item.sha256[:16]}… "
-                                     f"({item.current.digests.size} bytes)"))
+            problems.append(_problem("digest-mismatch", Text(
+                "read {read}… ({read_size} bytes), signed {signed}… ({signed_size} bytes)",
+                read=got.sha256[:16], read_size=got.size, signed=item.sha256[:16],
+                signed_size=item.current.digests.size)))
     except _read_errors() as exc:
         digests.finish()
-        problems.append(_problem("object-unreadable",
-                                 getattr(exc, "message", None) or str(exc)))
+        problems.append(_problem("object-unreadable", Text(
+            "the object cannot be read: {reason}", reason=_reason(exc))))
     problems += _check_manifest(archive, item, store, manifest_ref)
     try:
         lock = store.lock(key, vid)
         result["lock"] = lock.to_dict()
         if lock.mode is None or lock.retain_until is None:
-            problems.append(_problem("lock-missing", "the store shows no retention"))
+            problems.append(_problem("lock-missing", Text("the store shows no retention")))
         elif item.retain_until and lock.retain_until < item.retain_until:
-            problems.append(_problem("lock-too-short", f"locked until "
-                                     f"{iso(lock.retain_until)}, rules require "
-                                     f"{iso(item.retain_until)}"))
+            problems.append(_problem("lock-too-short", Text(
+                "locked until {locked}, rules require {required}",
+                locked=iso(lock.retain_until), required=iso(item.retain_until))))
         if item.legal_hold and not lock.legal_hold:
-            problems.append(_problem("legal-hold-missing", "a reason holds the item but the "
-                                     "store shows no legal hold"))
+            problems.append(_problem("legal-hold-missing", Text(
+                "a reason holds the item but the store shows no legal hold")))
     except CustodyError as exc:
-        problems.append(_problem("lock-missing", exc.message))
+        problems.append(_problem("lock-missing", Text("the lock cannot be read: {reason}",
+                                                      reason=exc.text)))
     if media_probe and item.description.kind in ("video", "audio") and not any(
             p["code"] == "object-unreadable" for p in problems):
         problems += _check_media(store, key, vid, item, media_probe)
     if copy == "primary":
         problems += _check_index(archive, item)
-    problems += [_problem("ingest-finding", f"found at ingest ({f.get('check')}): "
-                          f"{f.get('message') or f.get('code')}")
+    # a stored finding's English sentence is shown through the catalog where it is whole
+    problems += [_problem("ingest-finding", Text(
+        "found at ingest ({check}): {finding}", check=f.get("check"),
+        finding=Text(f.get("message") or f.get("code") or "-")))
                  for f in item.checks.get("findings") or []]
     result["problems"] = problems
     result["ok"] = not problems
@@ -160,13 +193,15 @@ def _check_manifest(archive: Archive, item: Item, store: WormStore, ref: dict) -
         doc = json.loads(store.read_bytes(ref["key"], ref["version_id"]))
         stored = MetadataVersion.from_dict(doc)
     except (*_read_errors(), ValueError, KeyError, TypeError) as exc:
-        return [_problem("manifest-unreadable", f"{ref['key']}: {exc}")]
+        return [_problem("manifest-unreadable", Text("{key}: {reason}", key=ref["key"],
+                                                     reason=_reason(exc)))]
     if not archive.archive_keys.verify(doc["manifest"], stored.key_id, stored.signature):
-        return [_problem("signature-invalid", f"{ref['key']} does not verify with any "
-                         "archive key")]
+        return [_problem("signature-invalid", Text("{key} does not verify with any archive "
+                                                   "key", key=ref["key"]))]
     if stored.manifest() != item.current.manifest():
-        return [_problem("manifest-mismatch", f"{ref['key']} (version {stored.version}) "
-                         f"differs from the catalog's version {item.version}")]
+        return [_problem("manifest-mismatch", Text(
+            "{key} (version {stored}) differs from the catalog's version {catalog}",
+            key=ref["key"], stored=stored.version, catalog=item.version))]
     return []
 
 
@@ -178,8 +213,9 @@ def _check_index(archive: Archive, item: Item) -> list[dict]:
     for p in item_index_problems(archive.catalog, item, archive.archive_keys):
         if p["code"] == SIGNATURE_INVALID:  # _check_manifest names what does not verify
             continue
-        out.append(_problem(p["code"], p["message"]) | {
-            k: p[k] for k in ("field", "stored", "signed") if k in p})
+        found = _problem(p["code"], Text(p["message"]))
+        found["text"] = p.get("text") or found["text"]  # the index check's own sentence
+        out.append(found | {k: p[k] for k in ("field", "stored", "signed") if k in p})
     return out
 
 
@@ -188,11 +224,12 @@ def _check_media(store, key: str, vid: str, item: Item, probe: MediaProbe) -> li
         duration = probe(f)
     expected = (item.checks.get("format") or {}).get("duration_s")
     if duration is None:
-        return [] if expected is None else [_problem("media-unreadable",
-                                                     "MediaInfo cannot parse it any more")]
+        return [] if expected is None else [_problem("media-unreadable", Text(
+            "MediaInfo cannot parse it any more"))]
     if expected is not None and abs(duration - expected) > 0.5:
-        return [_problem("duration-changed", f"{duration:.1f} s now, {expected:.1f} s at "
-                         "ingest")]
+        return [_problem("duration-changed", Text(
+            "{now} s now, {then} s at ingest", now=f"{duration:.1f}",
+            then=f"{expected:.1f}"))]
     return []
 
 
@@ -230,7 +267,7 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
     size also Ac = 0). Whatever the verdict, each failed item is listed with what restores it;
     a rejected sample offers the full check of the lot."""
     if not lot:
-        raise InputError("the lot is empty: nothing to inspect")
+        raise InputError(N_("the lot is empty: nothing to inspect"))
     seed = secrets.randbits(63) if seed is None else seed
     if everything:
         plan = {"method": "full sweep (全检)", "sample_size": len(lot), "ac": 0, "re": 1}
@@ -313,7 +350,8 @@ def spot_check(archive: Archive, actor: Actor, item_id: str, finding: str,
                note: str) -> dict:
     """A conduct finding from watching a recording (回放检查), into the same ledger."""
     if finding not in FINDINGS:
-        raise InputError(f"finding {finding!r} is not one of {', '.join(FINDINGS)}")
+        raise InputError(N_("finding {finding!r} is not one of {choices}"), finding=finding,
+                         choices=", ".join(FINDINGS))
     item = archive.item(item_id)
     record = {"id": uuid7(), "type": "conduct-check", "by": actor.person_id,
               "at": iso(datetime.now(timezone.utc)), "items": [item.id],
@@ -349,9 +387,9 @@ def render_zh(record: dict) -> str:
     plan = record["plan"]
     lines += ["类型 抽样机读检验",
               f"批 {json.dumps(record['lot'], ensure_ascii=False)}",
-              f"抽样方案 {plan['method']}" + (f" 检验水平 {plan['level']} 样本量字码 "
-                                            f"{plan['code_letter']}" if "level" in plan
-                                            else "") + f" 样本量 {plan['sample_size']}",
+              f"抽样方案 {METHOD_ZH.get(plan['method'], plan['method'])}"
+              + (f" 检验水平 {plan['level']} 样本量字码 {plan['code_letter']}"
+                 if "level" in plan else "") + f" 样本量 {plan['sample_size']}",
               f"随机种子 {record['seed']}",
               f"结果 检查 {record['summary']['checked']} 合格 {record['summary']['passed']}"
               f" 不合格 {len(record['summary']['failed'])}"]
@@ -372,7 +410,10 @@ def render_zh(record: dict) -> str:
             continue
         lines.append(f"  {r['item']}  {'合格' if r['ok'] else '不合格'}")
         for p in r["problems"]:
-            lines.append(f"    {p['code']}: {p['message']}；处理：{p['action']}")
+            # filed before texts were kept: the English message through the catalog
+            shown = p.get("text") or localize(p["message"])
+            name = PROBLEM_ZH.get(p["code"], p["code"])
+            lines.append(f"    {name}（{p['code']}）：{shown}；处理：{localize(p['action'])}")
     return "\n".join(lines)
 
 
@@ -394,10 +435,10 @@ def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
     signed inspection record. ``open_replica`` (``bootstrap.open_replica``) gives the second
     copy for ``copy="replica"``."""
     if (year is None) == (query is None):
-        raise InputError("give the lot as --year N or as --query FILTERS (one of them)")
+        raise InputError(N_("give the lot as --year N or as --query FILTERS (one of them)"))
     if sample is not None and everything:
-        raise InputError("--sample and --all exclude each other")
-    people.require_role(archive.catalog, actor, INSPECTORS, "run a sampled verification")
+        raise InputError(N_("--sample and --all exclude each other"))
+    people.require_role(archive.catalog, actor, INSPECTORS, N_("run a sampled verification"))
     if year is not None:
         lot = year_lot(archive, year, settings.unit_zone(None))
         described: dict = {"year": year}
@@ -423,13 +464,15 @@ def record_finding(archive: Archive, actor: Actor, item_id: str, finding: str,
     from archive.access.requests import _record_refusal
     from archive.access.viewing import watch_problem
 
-    people.require_role(archive.catalog, actor, INSPECTORS, "record inspection findings")
+    people.require_role(archive.catalog, actor, INSPECTORS, N_("record inspection findings"))
     if finding not in FINDINGS:  # bad input before any refusal is recorded
-        raise InputError(f"finding {finding!r} is not one of {', '.join(FINDINGS)}")
+        raise InputError(N_("finding {finding!r} is not one of {choices}"), finding=finding,
+                         choices=", ".join(FINDINGS))
     why = watch_problem(archive, actor, archive.item(item_id))
     if why is not None:
-        raise _record_refusal(archive, actor, "inspect", item_id, f"{actor.person_id} could "
-                              f"not watch item {item_id}, so cannot record what it shows: {why}")
+        raise _record_refusal(archive, actor, "inspect", item_id, Text(
+            "{person} could not watch item {item}, so cannot record what it shows: {reason}",
+            person=actor.person_id, item=item_id, reason=why))
     return spot_check(archive, actor, item_id, finding, note)
 
 
@@ -444,7 +487,8 @@ def list_inspections(catalog: Catalog) -> list[dict]:
 def get_inspection(catalog: Catalog, inspection_id: str) -> dict:
     doc = catalog.get_record("inspections", inspection_id)
     if doc is None:
-        raise InputError(f"no inspection {inspection_id!r}")
+        raise InputError(N_("no inspection {inspection!r}"), subject=inspection_id,
+                         inspection=inspection_id)
     return doc
 
 
@@ -453,7 +497,7 @@ def checkpoint_ledger(archive: Archive) -> dict:
     checkpoint); refused while the ledger is empty."""
     signed = archive.ledger.checkpoint()
     if signed is None:
-        raise InputError("the ledger is empty; nothing to checkpoint")
+        raise InputError(N_("the ledger is empty; nothing to checkpoint"))
     return signed
 
 
@@ -464,17 +508,19 @@ def resolve_finding(archive: Archive, actor: Actor, inspection_id: str, note: st
     WORM store, so it is never edited: the resolution is a record of its own, signed by the
     person who settles it, stored beside it; only then does the finding stop holding its item
     from disposal."""
-    people.require_role(archive.catalog, actor, INSPECTORS, "resolve inspection findings")
+    people.require_role(archive.catalog, actor, INSPECTORS, N_("resolve inspection findings"))
     doc = get_inspection(archive.catalog, inspection_id)
     if doc["type"] != "conduct-check":
-        raise InputError(f"inspection {inspection_id} is a {doc['type']}, not a finding from "
-                         "a playback check; nothing to resolve", subject=inspection_id)
+        raise InputError(N_("inspection {inspection} is a {kind}, not a finding from a "
+                            "playback check; nothing to resolve"), subject=inspection_id,
+                         inspection=inspection_id,
+                         kind=Text(INSPECTION_TYPES.get(doc["type"], doc["type"])))
     if doc.get("resolution"):
-        raise InputError(f"the finding {inspection_id} was resolved already by "
-                         f"{doc['resolution']['by']} at {doc['resolution']['at']}",
-                         subject=inspection_id)
+        raise InputError(N_("the finding {inspection} was resolved already by {person} at "
+                            "{at}"), subject=inspection_id, inspection=inspection_id,
+                         person=doc["resolution"]["by"], at=doc["resolution"]["at"])
     if not note.strip():
-        raise InputError("say how the finding was resolved (--note)", subject=inspection_id)
+        raise InputError(N_("say how the finding was resolved (--note)"), subject=inspection_id)
     resolution = {"inspection": inspection_id, "by": actor.person_id,
                   "at": iso(datetime.now(timezone.utc)), "note": note,
                   "signer_key_id": actor.key.key_id}

@@ -28,11 +28,20 @@ from commands.base import (
     Context,
     command,
     emit_json,
+    joined,
     json_option,
+    local,
+    named,
     parse_query,
     progress,
+    reason_text,
+    view_of,
+    zone_named,
+    zone_text,
 )
 from commands.documents import deliver
+from documents.names import OUTCOME
+from i18n import N_, _, ngettext
 from reports.registers import register_document
 
 
@@ -45,20 +54,19 @@ def _day_or_time(ctx: Context, text: str | None, what: str, end_of_day: bool) ->
         try:
             day = datetime.fromisoformat(text.strip()).date()
         except ValueError as exc:
-            raise InputError(f"{what}: {text!r} is not a date") from exc
+            raise InputError(N_("{option}: {value!r} is not a date"), option=what,
+                             value=text) from exc
         if zone is None:
-            raise InputError(f"{what}: no time zone is configured to read a date in")
+            raise InputError(N_("{option}: no time zone is configured to read a date in"),
+                             option=what)
         if end_of_day:
             day += timedelta(days=1)
         return datetime.combine(day, time(0), zone)
     return parse_time(text, zone, what)
 
 
-def _request_line(r: dict) -> str:
-    d = r.get("decision") or {}
-    by = d.get("decision", {}).get("by") if d else None
-    return (f"{r['id']}  {r['status']:<8} {r['requester']:<8} {r['purpose']:<7} "
-            f"{len(r['items'])} items  {r['reason']}" + (f"  (by {by})" if by else ""))
+# what a request's state is called (the codes stay in --json)
+REQUEST_STATUS_ZH = {"pending": "待审批", "approved": "已批准", "denied": "已驳回"}
 
 
 @click.group("access")
@@ -90,9 +98,43 @@ def access_request(ctx: Context, items: tuple[str, ...], query_text: str | None,
     if as_json:
         emit_json(out)
     else:
-        click.echo(f"request {doc['id']}: {purpose} {len(doc['items'])} items, waiting for "
-                   f"approval ({', '.join(u or '-' for u in doc['units'])})")
+        view = view_of(ctx)
+        click.echo(ngettext(
+            "Request {request}: {purpose} {count} item; waiting for approval ({units})",
+            "Request {request}: {purpose} {count} items; waiting for approval ({units})",
+            len(doc["items"])).format(
+                request=doc["id"], purpose=named(access.PURPOSE_ZH, purpose),
+                count=len(doc["items"]),
+                units=joined((view.unit(u) or "-" for u in doc["units"]), "、")))
     return 0
+
+
+def _show_decision(ctx: Context, req: dict, as_json: bool) -> None:
+    d = req["decision"]["decision"]
+    if as_json:
+        emit_json({"id": req["id"], "status": req["status"], "by": d["by"], "at": d["at"],
+                    "until": d["until"], "note": d["note"], "exports": d.get("exports"),
+                    "key": fingerprint(req["decision"]["key_id"])}
+                  | {k: d[k] for k in ("basis", "recorded_by", "signed_on", "scan") if k in d})
+        return
+    line = _("Request {request}: {status} by {person}").format(
+        request=req["id"], status=named(REQUEST_STATUS_ZH, req["status"]),
+        person=view_of(ctx, [d["by"]]).person(d["by"]))
+    if d["until"]:
+        line += _(", good until {until} ({zone})").format(until=local(ctx, d["until"]),
+                                                          zone=zone_text(ctx))
+    if d.get("exports"):
+        line += ngettext(", {count} export allowed", ", {count} exports allowed",
+                         d["exports"]).format(count=d["exports"])
+    click.echo(line + _("; signed with key {fingerprint}").format(
+        fingerprint=fingerprint(req["decision"]["key_id"])))
+    if d.get("basis") == "paper":
+        scan = d["scan"]
+        recorder = view_of(ctx, [d["recorded_by"]]).person(d["recorded_by"])
+        click.echo(_("Recorded from the signed form {file} (SHA-256 {sha256}) by {keeper}; "
+                     "the scan is kept in the store at {key}").format(
+                         file=scan["file"], sha256=scan["sha256"], keeper=recorder,
+                         key=scan["key"]))
 
 
 def _decide(approve: bool):
@@ -105,17 +147,7 @@ def _decide(approve: bool):
         actor = ctx.actor()
         req = access.decide(ctx.archive, actor, request_id, approve, note,
                             access.AccessContext.from_settings(ctx.settings), exports)
-        d = req["decision"]["decision"]
-        if as_json:
-            emit_json({"id": req["id"], "status": req["status"], "by": d["by"], "at": d["at"],
-                        "until": d["until"], "note": d["note"], "exports": d.get("exports"),
-                        "key": fingerprint(req["decision"]["key_id"])})
-        else:
-            click.echo(f"request {req['id']} {req['status']} by {d['by']}"
-                       + (f", good until {d['until']}" if d["until"] else "")
-                       + (f", {d['exports']} export{'s' if d['exports'] != 1 else ''}"
-                          if d.get("exports") else "")
-                       + f"; signed with key {fingerprint(req['decision']['key_id'])}")
+        _show_decision(ctx, req, as_json)
         return 0
 
     if approve:
@@ -127,6 +159,37 @@ def _decide(approve: bool):
 
 access_cmd.command("approve", help="Approve a request, signed with your own key.")(_decide(True))
 access_cmd.command("deny", help="Refuse a request, signed with your own key.")(_decide(False))
+
+
+@access_cmd.command("record-paper")
+@click.argument("request_id")
+@click.option("--approver", "approver_id", required=True,
+              help="The person who signed the paper form (registered; no account needed).")
+@click.option("--approve/--deny", "approve", required=True,
+              help="What the signed form decides.")
+@click.option("--scan", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The scanned signed form (PDF, JPEG, PNG or TIFF), kept in the store.")
+@click.option("--signed-on", "signed_on", required=True,
+              help="The date (or time) written on the form, in the unit's zone.")
+@click.option("--note", default="", help="The approver's note as written on the form.")
+@click.option("--exports", type=int, default=None,
+              help="Extract requests: how many exports the form allows.")
+@json_option
+@command
+def access_record_paper(ctx: Context, request_id: str, approver_id: str, approve: bool,
+                        scan: Path, signed_on: str, note: str, exports: int | None,
+                        as_json: bool) -> int:
+    """Record an approver's decision signed on paper: the scan is kept, the record is
+    signed by you, the keeper (archivist or administrator)."""
+    from archive.access.paper import record_paper_decision
+
+    actor = ctx.actor()
+    when = _day_or_time(ctx, signed_on, "--signed-on", end_of_day=False)
+    req = record_paper_decision(ctx.archive, actor, request_id, approver_id, approve, scan,
+                                when, note, access.AccessContext.from_settings(ctx.settings),
+                                exports)
+    _show_decision(ctx, req, as_json)
+    return 0
 
 
 @access_cmd.command("list")
@@ -141,12 +204,15 @@ def access_list(ctx: Context, status: str | None, mine: bool, as_json: bool) -> 
     if as_json:
         emit_json({"requests": rows})
         return 0
+    view = view_of(ctx, {p for r in rows for p in (r["requester"], r["decided_by"]) if p})
     t = Table("申请编号", "状态", "申请人", "用途", "条目", "事由", "审批人", "有效至",
-              "可提取次数")
+              "可提取次数", title=zone_named(ctx))
     for r in rows:
-        t.add_row(r["id"], {"pending": "待审批", "approved": "已批准", "denied": "已驳回"}
-                  [r["status"]], r["requester"], access.PURPOSE_ZH[r["purpose"]],
-                  str(r["items"]), r["reason"], r["decided_by"] or "-", r["until"] or "-",
+        t.add_row(r["id"], REQUEST_STATUS_ZH.get(r["status"], r["status"]),
+                  view.person(r["requester"]), access.PURPOSE_ZH[r["purpose"]],
+                  str(r["items"]), r["reason"],
+                  view.person(r["decided_by"]) if r["decided_by"] else "-",
+                  local(ctx, r["until"]) if r["until"] else "-",
                   str(r["exports_allowed"]) if r["exports_allowed"] else "-")
     Console(width=200).print(t)
     return 0
@@ -168,13 +234,15 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
     ``custody print access-register ID`` prints it again."""
     if fmt == "pdf":
         if out is None:
-            raise InputError("--format pdf needs --out FILE")
+            raise InputError(N_("--format pdf needs --out FILE"))
         doc = register_document(ctx.archive, ctx.actor(), ctx.settings,
                                 _day_or_time(ctx, start, "--from", False),
                                 _day_or_time(ctx, end, "--to", True),
                                 keys_dir=bootstrap.keys_dir(ctx.settings))
-        deliver(doc, out, as_json, f"调阅登记 {doc['number']} written to {out}; print it "
-                f"again with custody print access-register {doc['subject']}")
+        deliver(doc, out, as_json, _(
+            "{title} {number} written to {file}; print it again with: {command}").format(
+                title="调阅登记", number=doc["number"], file=out,
+                command=f"custody print access-register {doc['subject']}"))
         return 0
     rows = register.read_register(ctx.archive, ctx.actor(),
                                   _day_or_time(ctx, start, "--from", False),
@@ -192,7 +260,9 @@ def access_register(ctx: Context, start: str | None, end: str | None, fmt: str,
         text = buf.getvalue()
         if out is not None:
             write_output(out, text.encode("utf-8-sig"), "--out")  # BOM: spreadsheets read UTF-8
-            click.echo(f"调阅登记 written to {out} ({len(rows)} entries)")
+            click.echo(ngettext("{title} written to {file} ({count} entry)",
+                                "{title} written to {file} ({count} entries)",
+                                len(rows)).format(title="调阅登记", file=out, count=len(rows)))
         else:
             click.echo(text, nl=False)
         return 0
@@ -227,14 +297,15 @@ def view(ctx: Context, item_id: str, request_id: str | None, inspection_id: str 
     verification drew), without leaving a copy on disk; registered in the access register
     (调阅登记)."""
     if bool(player) == link:
-        raise InputError("choose --player CMD or --link (one of them)")
+        raise InputError(N_("choose --player CMD or --link (one of them)"))
     actor = ctx.actor()
     if player:
         result = viewing.view_with_player(ctx.archive, actor, item_id, request_id,
                                           shlex.split(player), inspection_id)
     else:
         def ready(url: str) -> None:
-            click.echo(f"open once within {wait} s: {url}", err=not as_json)
+            click.echo(_("Open once within {seconds} s: {url}").format(seconds=wait, url=url),
+                       err=not as_json)
             sys.stdout.flush()
 
         result = viewing.view_by_link(ctx.archive, actor, item_id, request_id, ready,
@@ -242,9 +313,13 @@ def view(ctx: Context, item_id: str, request_id: str | None, inspection_id: str 
     if as_json:
         emit_json(result)
     else:
-        basis = (f"request {result['request']}" if result["request"]
-                 else f"inspection {result['inspection']} (回放检查)")
-        click.echo(f"registered {result['register']}: {result['outcome']} under {basis}",
+        basis = (_("request {request}").format(request=result["request"])
+                 if result["request"] else
+                 _("inspection {inspection} (回放检查)").format(
+                     inspection=result["inspection"]))
+        click.echo(_("Registered in the access register as {entry}: {outcome}, under "
+                     "{basis}").format(entry=result["register"],
+                                       outcome=named(OUTCOME, result["outcome"]), basis=basis),
                    err=True)
     return 0
 
@@ -270,7 +345,8 @@ def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool, new: 
     from archive.access.export import REDELIVER_HOURS, export
 
     actor = ctx.actor()
-    with progress(f"export {request_id[:13]}", as_json, unit="bytes") as bar:
+    with progress(_("export {request}").format(request=request_id[:13]), as_json,
+                  unit="bytes") as bar:
         doc = export(ctx.archive, actor, request_id, dest,
                      fonds=ctx.settings.section("archive").get("fonds", ""),
                      iso_image=iso_image, new=new, progress=bar, total=bar.total)
@@ -281,18 +357,22 @@ def export_cmd(ctx: Context, request_id: str, dest: Path, iso_image: bool, new: 
                                 doc["id"], keys_dir=bootstrap.keys_dir(ctx.settings))
         write_output(pdf, statement["pdf"], "--pdf")
         if not as_json:
-            click.echo(f"提取说明 {statement['number']} written to {pdf}", err=True)
+            click.echo(_("{title} {number} written to {file}").format(
+                title="提取说明", number=statement["number"], file=pdf), err=True)
     if as_json:
         emit_json(doc)
     else:
         uses = doc["uses"]
-        how = (f"the same package again (made {doc['at']}; not counted, within "
-               f"{REDELIVER_HOURS} h)" if doc["redelivered"]
-               else f"export {doc['use']} of {uses['allowed']}")
-        click.echo(f"export {doc['id']}: {len(doc['items'])} items to {doc['to']}"
-                   + (f" and {doc['iso']}" if doc["iso"] else "")
-                   + f"; {how}; {uses['left']} left"
-                   + f"; archive key {fingerprint(ctx.archive.key.key_id)}")
+        how = (_("the same package again (made {at}; not counted, within {hours} h)").format(
+                   at=local(ctx, doc["at"]), hours=REDELIVER_HOURS) if doc["redelivered"]
+               else _("export {use} of {allowed}").format(use=doc["use"],
+                                                          allowed=uses["allowed"]))
+        click.echo(_("Export {export}: {count} items to {folder}").format(
+                       export=doc["id"], count=len(doc["items"]), folder=doc["to"])
+                   + (_(" and {iso}").format(iso=doc["iso"]) if doc["iso"] else "")
+                   + _("; {how}; {left} left; archive key {fingerprint}").format(
+                       how=how, left=uses["left"],
+                       fingerprint=fingerprint(ctx.archive.key.key_id)))
     return 0
 
 
@@ -310,20 +390,25 @@ def verify_export_cmd(ctx: Context, path: Path, key_file: Path | None, fp: str |
     from archive.access.export import verify_export
 
     if (key_file is None) == (fp is None):
-        raise InputError("give the trusted archive key as --key FILE or --fingerprint FP "
-                         "(one of them)")
+        raise InputError(N_("give the trusted archive key as --key FILE or --fingerprint FP "
+                            "(one of them)"))
     report = verify_export(path, key_file, fp)
     if as_json:
         emit_json(report.to_dict())
     else:
         r = report.to_dict()
-        click.echo(f"{path}: export {r['export_id']}, request {r['request']}, "
-                   f"{r['items']} items, extracted by {r['extractor']}")
-        click.echo(f"trusted archive key: {r['trusted_key'] or '(none matched)'}")
-        for p in report.problems:
-            click.echo(f"  {p['code']:<22} {p['message']}")
-        click.echo("export intact: every file matches the signed extraction record"
-                   if report.ok else f"{len(report.problems)} problem(s)")
+        click.echo(_("{path}: export {export}, request {request}, {count} items, extracted "
+                     "by {person}").format(path=path, export=r["export_id"],
+                                           request=r["request"], count=r["items"],
+                                           person=r["extractor"]))
+        click.echo(_("Trusted archive key: {key}").format(
+            key=r["trusted_key"] or _("(none matched)")))
+        for p in r["problems"]:
+            click.echo(f"  {reason_text(p)}")
+        click.echo(_("Export intact: every file matches the signed extraction record")
+                   if report.ok else ngettext("{count} problem", "{count} problems",
+                                              len(r["problems"])).format(
+                                                  count=len(r["problems"])))
     return 0 if report.ok else 1
 
 

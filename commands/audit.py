@@ -11,16 +11,47 @@ from rich.console import Console
 from rich.table import Table
 
 import bootstrap
+import i18n
 from archive.inputs import write_output
 from archive.integrity.signing import fingerprint
 from commands.base import (
     Context,
+    colon,
     command,
     emit_json,
+    item_label,
     json_option,
     local,
+    named,
     progress,
+    reason_text,
+    view_of,
+    zone_named,
+    zone_text,
 )
+from documents.names import PROBLEM
+from i18n import _, localize, ngettext
+
+# what each kind of ledger problem is called (the codes stay in --json)
+LEDGER_PROBLEM_ZH = {"edited": "记录被改动", "removed": "记录被删除", "reordered": "记录顺序被打乱",
+                     "truncated": "末尾记录被截去", "rewritten": "记录与检查点不符",
+                     "broken-link": "哈希链断开", "bad-signature": "签名无法验证",
+                     "bad-checkpoint": "检查点无效",
+                     # the web console's entries (archive.passkeys.evidence)
+                     "bad-passkey": "通行密钥签名无法验证",
+                     "passkey-invalid": "通行密钥不在有效期内",
+                     "unsigned-decision": "决定缺少本人通行密钥签名",
+                     "console-unattested": "控制台记录未注明登录会话",
+                     "decision-mismatch": "签名的决定与记录不符",
+                     "decision-stale": "决定签名已过时",
+                     "decision-replayed": "决定签名被重复使用",
+                     "credential-key-swapped": "通行密钥公钥被替换",
+                     "credential-unregistered": "通行密钥未在审计日志中登记",
+                     "credential-key-mismatch": "确认的通行密钥公钥与登记不符",
+                     "unknown-credential": "未登记的通行密钥",
+                     "credential-reenrolled": "通行密钥重复登记",
+                     "credential-unpublished": "通行密钥未在 WORM 存储中发布",
+                     "bad-console-key": "控制台密钥无效"}
 
 
 # --- audit ----------------------------------------------------------------------------------
@@ -35,29 +66,49 @@ def audit() -> None:
 def audit_verify(ctx: Context, as_json: bool) -> int:
     """Check the hash chain, signatures and signed checkpoints, and every item's search
     fields against its signed metadata; name every problem."""
-    with progress("auditing", as_json) as bar:
+    with progress(_("auditing"), as_json) as bar:
         report = ctx.archive.audit(progress=bar)
     if as_json:
         emit_json(report)
         return 0 if report["ok"] else 1
-    click.echo(f"{report['entries']} entries, head {report['head_seq']}, "
-               f"{report['checkpoints']} signed checkpoints")
+    click.echo(_("Audit ledger: {entries} entries, the last is number {head}; {checkpoints} "
+                 "signed checkpoints").format(entries=report["entries"],
+                                              head=report["head_seq"] or "-",
+                                              checkpoints=report["checkpoints"]))
     for p in report["problems"]:
-        click.echo(f"  {p['code']:<14} at {p['seq'] if p['seq'] is not None else '-':>6}: "
-                   f"{p['message']}")
-    click.echo("ledger intact" if report["ledger_ok"] else
-               f"{len(report['problems'])} problem(s)")
+        where = (_("entry {seq}").format(seq=p["seq"]) if p["seq"] is not None
+                 else _("checkpoints"))
+        click.echo(f"  {named(LEDGER_PROBLEM_ZH, p['code'])} ({where}){colon()}"
+                   f"{reason_text(p)}" if i18n.language() == "en" else
+                   f"  {named(LEDGER_PROBLEM_ZH, p['code'])}（{where}）：{reason_text(p)}")
+    click.echo(_("The audit ledger is intact") if report["ledger_ok"] else ngettext(
+        "{count} problem in the audit ledger", "{count} problems in the audit ledger",
+        len(report["problems"])).format(count=len(report["problems"])))
+    attested = report.get("attested") or {}
+    if any(attested.values()):  # the web console's entries, told apart from a person's own
+        click.echo(_("{signed} entries signed by a person's passkey; {attested} recorded and "
+                     "attested by the web console").format(
+            signed=attested.get("passkey_signed", 0),
+            attested=attested.get("console_attested", 0)))
     index = report["index_problems"]
-    click.echo(f"{report['items_checked']} items: search fields "
-               + ("agree with the signed metadata" if not index else
-                  f"differ from the signed metadata in {len(index)} place(s)"))
+    checked = report["items_checked"]
+    click.echo(_("{count} items checked: their search fields agree with the signed "
+                 "metadata").format(count=checked) if not index else
+               ngettext("{count} items checked: their search fields differ from the signed "
+                        "metadata in {places} place",
+                        "{count} items checked: their search fields differ from the signed "
+                        "metadata in {places} places", len(index)).format(
+                   count=checked, places=len(index)))
     for p in index:
-        where = p["item"] if p["item"] != "-" else "index"
+        where = item_label(ctx, p["item"]) if p["item"] != "-" else _("the search index")
         if "stored" in p:
-            click.echo(f"  {p['code']:<22} {where} {p['field']}: catalog {p['stored']!r}, "
-                       f"signed {p['signed']!r}")
+            click.echo("  " + _("{problem}: {item}, {field}: catalog {stored!r}, signed "
+                                "metadata {signed!r}").format(
+                problem=named(PROBLEM, p["code"]), item=where, field=p["field"],
+                stored=p["stored"], signed=p["signed"]))
         else:
-            click.echo(f"  {p['code']:<22} {where}: {p['message']}")
+            click.echo(f"  {named(PROBLEM, p['code'])}{colon()}{where}{colon()}"
+                       f"{reason_text(p)}")
     return 0 if report["ok"] else 1
 
 
@@ -73,8 +124,9 @@ def audit_checkpoint(ctx: Context, as_json: bool) -> int:
         emit_json(signed)
     else:
         cp = signed["checkpoint"]
-        click.echo(f"checkpoint of entry {cp['seq']} ({cp['hash'][:16]}…) signed by "
-                   f"{fingerprint(signed['key_id'])}")
+        click.echo(_("Checkpoint of entry {seq} ({hash}…) signed with the archive key "
+                     "{fingerprint}").format(seq=cp["seq"], hash=cp["hash"][:16],
+                                             fingerprint=fingerprint(signed["key_id"])))
     return 0
 
 
@@ -125,8 +177,9 @@ def _print_document(ctx: Context, actor, kind: str, subject: str | None, out: Pa
                       keys_dir=bootstrap.keys_dir(ctx.settings))
     write_output(out, doc["pdf"], "--pdf")
     if not as_json:
-        click.echo(f"{doc['title']} {doc['number']} written to {out}; print it again with "
-                   f"custody print {kind} {doc['subject']}", err=True)
+        click.echo(_("{title} {number} written to {file}; print it again with: {command}")
+                   .format(title=localize(doc["title"]), number=doc["number"], file=out,
+                           command=f"custody print {kind} {doc['subject']}"), err=True)
     return doc
 
 
@@ -169,10 +222,11 @@ def inspections_list(ctx: Context, pdf: Path | None, as_json: bool) -> int:
     if as_json:
         emit_json({"inspections": rows})
         return 0
-    t = Table("编号", "类型", "检查人", "时间", "条目数", "不合格")
+    view = view_of(ctx, [r["by"] for r in rows])
+    t = Table("编号", "类型", "检查人", "时间", "条目数", "不合格", title=zone_named(ctx))
     for r in rows:
         t.add_row(r["id"], "抽样机读检验" if r["type"] == "sampled-verification" else "回放检查",
-                  r["by"], r["at"], str(r["items"]), str(r["failed"]))
+                  view.person(r["by"]), local(ctx, r["at"]), str(r["items"]), str(r["failed"]))
     Console(width=200).print(t)
     return 0
 
@@ -202,7 +256,10 @@ def inspections_resolve(ctx: Context, inspection_id: str, note: str, as_json: bo
     doc = verification.resolve_finding(ctx.archive, ctx.actor(), inspection_id, note)
     r = doc["resolution"]
     emit_json(doc) if as_json else click.echo(
-        f"finding {inspection_id} resolved by {r['by']} at {local(ctx, r['at'], doc['unit'])}")
+        _("Finding {inspection} resolved by {person} at {at} ({zone})").format(
+            inspection=inspection_id, person=view_of(ctx, [r["by"]]).person(r["by"]),
+            at=local(ctx, r["at"], doc["unit"]),
+            zone=zone_text(ctx, doc["unit"])))
     return 0
 
 

@@ -195,7 +195,7 @@ def local(ctx: Context, stored: str | None, unit: str | None = None) -> str:
 
 def zone_named(ctx: Context, unit: str | None = None) -> str:
     """The line that names the zone once above a table or listing of local times."""
-    return _("Times: {zone}").format(zone=zone_label(ctx.settings.unit_zone(unit)))
+    return _("Times: {zone}").format(zone=zone_text(ctx, unit))
 
 
 def view_of(ctx: Context, people_ids: Iterable[str] = ()) -> View:
@@ -224,29 +224,36 @@ def columns(text: str) -> int:
 def echo_fields(rows: list[tuple[str, object]]) -> None:
     """Label：value lines with the labels right-aligned; an empty value shows as '-'."""
     width = max((columns(k) for k, _v in rows), default=0)
-    colon = ": " if i18n.language() == "en" else "："
     for k, v in rows:
-        click.echo(f"{' ' * (width - columns(k))}{k}{colon}{'-' if v in (None, '') else v}")
+        click.echo(f"{' ' * (width - columns(k))}{k}{colon()}{'-' if v in (None, '') else v}")
+
+
+def colon() -> str:
+    """The colon between a label and its text in the reader's language."""
+    return ": " if i18n.language() == "en" else "："
+
+
+def zone_text(ctx: Context, unit: str | None = None) -> str:
+    """The unit's zone as the reader reads it: 北京时间（Asia/Shanghai）, or its name alone in
+    English."""
+    zone = ctx.settings.unit_zone(unit)
+    if i18n.language() == "en":
+        return getattr(zone, "key", None) or str(zone or "UTC")
+    return zone_label(zone)
 
 
 def joined(parts: Iterable[str], chinese: str = "，") -> str:
     """Parts of a list as the reader's language separates them."""
-    return (", " if i18n.language() == "en" else chinese).join(parts)
+    return ({"；": "; "}.get(chinese, ", ") if i18n.language() == "en" else chinese).join(parts)
 
 
 def item_label(ctx: Context, item_id: str) -> str:
     """题名（id） of an item in a listing: the title to read, the id to type next."""
-    from archive.access.masking import hidden
-    from archive.domain.titles import masked_title, title_of
+    from archive.access.lookup import item_title
 
-    item = ctx.archive.catalog.get_item(item_id) if item_id else None
-    if item is None:
+    title = item_title(ctx.archive, ctx.clearances(), item_id, view_of(ctx))
+    if title is None:
         return item_id or "-"
-    d = item.description
-    title = title_of(d, ctx.settings.unit_zone(d.unit),
-                     view_of(ctx, [*d.officers, *d.assisting]).people)
-    if hidden(d.confidential, ctx.clearances()):  # a title may name the party and cause
-        title = masked_title(d.to_dict() | {"title": title}) or title
     return f"{title}（{item_id}）"
 
 
@@ -267,7 +274,7 @@ def reason_text(reason: dict) -> str:
 
 
 def reasons_text(reasons: Iterable[dict]) -> str:
-    return "；".join(reason_text(r) for r in reasons)
+    return joined((reason_text(r) for r in reasons), "；")
 
 
 # what a lock read from the store is called, by its mode

@@ -13,11 +13,22 @@ import bootstrap
 from archive import people
 from commands.base import (
     Context,
+    colon,
     command,
+    echo_fields,
     emit_json,
+    item_label,
+    joined,
     json_option,
+    named,
     progress,
+    reason_text,
 )
+from i18n import _, localize
+
+# what restore did to an item (the codes stay in --json)
+RESTORE_ZH = {"restored": "已恢复", "ok": "完好", "unrecoverable": "无完好副本",
+              "disposed": "已销毁"}
 
 
 @click.command("backup")
@@ -34,11 +45,14 @@ def backup_cmd(ctx: Context, to_dir: Path, as_json: bool) -> int:
     if as_json:
         emit_json(doc)
     else:
-        click.echo(f"catalog backed up to {to_dir / doc['file']} ({doc['size']} bytes, "
-                   f"SHA-256 {doc['sha256']}); "
-                   + (f"{doc['items']} items, ledger head {doc['ledger_head']}, integrity "
-                      f"{doc['integrity_check']}" if doc["backend"] == "sqlite" else
-                      f"restore with: {doc['restore']}"))
+        click.echo(_("Catalog backed up to {file} ({size} bytes, SHA-256 {digest})").format(
+                       file=to_dir / doc["file"], size=doc["size"], digest=doc["sha256"])
+                   + "; " + (_("{items} items, last ledger entry {head}, SQLite integrity "
+                              "check: {check}").format(items=doc["items"],
+                                                       head=doc["ledger_head"],
+                                                       check=doc["integrity_check"])
+                             if doc["backend"] == "sqlite" else
+                             _("restore with: {command}").format(command=doc["restore"])))
     return 0
 
 
@@ -55,26 +69,30 @@ def rebuild_catalog(ctx: Context, source: str, into: Path | None, as_json: bool)
     from archive.copies.rebuild import rebuild_catalog as rebuild
 
     target = bootstrap.open_rebuild(ctx.settings, source, into)
-    with progress("rebuilding", as_json) as bar:
+    with progress(_("rebuilding"), as_json) as bar:
         doc = rebuild(target, progress=bar)
     if as_json:
         emit_json(doc)
     else:
-        click.echo(f"catalog {doc['catalog']} rebuilt from {doc['store']['location']}: "
-                   f"{doc['items']} items ({doc['versions']} metadata versions; states from "
-                   f"the journal {doc['states_from_journal']}, from the store alone "
-                   f"{doc['states_from_store']}), {doc['objects']} objects, {doc['records']} "
-                   f"records, {doc['ledger_entries']} ledger entries from {doc['segments']} "
-                   f"signed journal segments; ledger "
-                   f"{'verifies' if doc['ledger_ok'] else 'does NOT verify'}")
+        click.echo(_("Catalog {catalog} rebuilt from {store}: {items} items ({versions} "
+                     "metadata versions; states from the journal {journal}, from the store "
+                     "alone {alone}), {objects} objects, {records} records, {entries} ledger "
+                     "entries from {segments} signed journal segments").format(
+            catalog=doc["catalog"], store=doc["store"]["location"], items=doc["items"],
+            versions=doc["versions"], journal=doc["states_from_journal"],
+            alone=doc["states_from_store"], objects=doc["objects"], records=doc["records"],
+            entries=doc["ledger_entries"], segments=doc["segments"]))
+        click.echo(_("The audit ledger verifies") if doc["ledger_ok"]
+                   else _("The audit ledger does NOT verify"))
         for p in doc["problems"]:
-            click.echo(f"  {p['code']}: {p['key']}: {p['message']}")
+            click.echo(f"  {p['key']}{colon()}{reason_text(p)}")
         if doc["superseded"]:  # evidence of two stations at once, not a problem
-            click.echo(f"{len(doc['superseded'])} superseded metadata versions (a second "
-                       "station signed the same bytes and description at the same moment; "
-                       "kept in the store as evidence, not catalogued):")
+            click.echo(_("{count} superseded metadata versions (a second station signed the "
+                         "same bytes and description at the same moment; kept in the store "
+                         "as evidence, not catalogued):").format(count=len(doc["superseded"])))
         for s in doc["superseded"]:
-            click.echo(f"  superseded: {s['key']}: by item {s['superseded_by']}")
+            click.echo("  " + _("superseded: {key}: by item {item}").format(
+                key=s["key"], item=s["superseded_by"]))
     return 0 if doc["ledger_ok"] and not doc["problems"] else 1
 
 
@@ -91,7 +109,7 @@ def migrate_cmd(ctx: Context, to_config: Path, as_json: bool) -> int:
     # not ctx.archive: nothing is written to the source; the target's ledger is the one
     # checkpointed at the end
     with bootstrap.migration(ctx.settings, to_config) as (source, open_target), \
-            progress("migrating", as_json) as bar:
+            progress(_("migrating"), as_json) as bar:
         report = migrate_archive(source, people.identify(source),
                                  lambda: ctx.use(open_target()),
                                  progress=lambda _stage, n: bar(n))
@@ -99,7 +117,8 @@ def migrate_cmd(ctx: Context, to_config: Path, as_json: bool) -> int:
         emit_json(report.to_dict())
     else:
         click.echo(render_zh(report))
-        click.echo(f"report stored in the target at {report.stored_at['key']}")
+        click.echo(_("Report stored in the target at {key}").format(
+            key=report.stored_at["key"]))
     return 1 if report.failed else 0
 
 
@@ -116,7 +135,7 @@ def replicate(ctx: Context, rate: float | None, as_json: bool) -> int:
     everything else in the primary store, with the same locks and holds; resumable."""
     from archive.copies.replica import replicate_archive
 
-    with progress("replicating", as_json, unit="bytes") as bar:
+    with progress(_("replicating"), as_json, unit="bytes") as bar:
         out = replicate_archive(ctx.archive, ctx.actor(),
                                 functools.partial(bootstrap.require_replica, ctx.settings),
                                 rate=rate, progress=bar,
@@ -126,14 +145,20 @@ def replicate(ctx: Context, rate: float | None, as_json: bool) -> int:
         emit_json(out)
     else:
         v = out["versions"]
-        click.echo(f"replica:  {out['replica']['backend']} {out['replica']['location']}")
-        click.echo(f"versions: {v['copied']} copied ({_mb(v['bytes'])}), {v['present']} "
-                   f"already there, {v['skipped']} left out (failed versions kept as "
-                   f"evidence), {v['failed']} failed")
-        click.echo(f"items:    {out['items_copied']} newly copied, {out['items_pending']} "
-                   "not yet complete on the replica")
+        echo_fields([
+            (_("Replica"), f"{out['replica']['backend']} {out['replica']['location']}"),
+            (_("Versions"), _("{copied} copied ({size}), {present} already there, {skipped} "
+                              "left out (failed versions kept as evidence), {failed} "
+                              "failed").format(copied=v["copied"], size=_mb(v["bytes"]),
+                                               present=v["present"], skipped=v["skipped"],
+                                               failed=v["failed"])),
+            (_("Items"), _("{copied} newly copied, {pending} not yet complete on the "
+                           "replica").format(copied=out["items_copied"],
+                                             pending=out["items_pending"]))])
         for f in out["failed"]:
-            click.echo(f"  failed: {f['key']}@{f['version_id']}: {f['reason']}")
+            click.echo("  " + _("failed: {key}@{version}: {reason}").format(
+                key=f["key"], version=f["version_id"],
+                reason=localize(f.get("text") or f["reason"])))
     return 1 if out["failed"] else 0
 
 
@@ -155,13 +180,16 @@ def restore(ctx: Context, item_ids: tuple[str, ...], report: Path | None,
     if as_json:
         emit_json(out)
     elif "message" in out:
-        click.echo(out["message"])
+        click.echo(reason_text(out))
     else:
         for r in out["results"]:
-            click.echo(f"{r['item']}  {r['outcome']}: {r['message']}")
-        click.echo(f"{len(out['restored'])} restored, {len(out['ok'])} already good, "
-                   f"{len(out['unrecoverable'])} with no good copy"
-                   + (": " + ", ".join(out["unrecoverable"]) if out["unrecoverable"] else ""))
+            click.echo(f"{item_label(ctx, r['item'])}  {named(RESTORE_ZH, r['outcome'])}"
+                       f"{colon()}{reason_text(r)}")
+        click.echo(_("{restored} restored, {good} already good, {lost} with no good "
+                     "copy").format(restored=len(out["restored"]), good=len(out["ok"]),
+                                    lost=len(out["unrecoverable"]))
+                   + (": " + joined(item_label(ctx, i) for i in out["unrecoverable"])
+                      if out["unrecoverable"] else ""))
     return 1 if out["unrecoverable"] else 0
 
 

@@ -14,14 +14,26 @@ from rich.console import Console
 from rich.table import Table
 
 import bootstrap
+from archive.domain.names import TIER_ZH
 from archive.domain.timeutil import parse_time
 from commands.base import (
     Context,
     command,
     emit_json,
     json_option,
+    named,
     progress,
+    reason_text,
 )
+from i18n import _, ngettext
+
+_TRANSFER_STATE_ZH = {"prepared": "待接收", "accepted": "已接收"}
+
+
+def _trusted_key(key: str | None) -> str:
+    """The key a package was checked with: its fingerprint, or this home's own keys."""
+    return "本档案库的公钥" if key == "this archive's keys" else (key or "-")
+
 
 YEAR = click.IntRange(1900, 9999)
 
@@ -67,9 +79,13 @@ def transfer() -> None:
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the transfer package (a BagIt bag).")
 @click.option("--no-media", is_flag=True, help="Skip re-parsing recordings (durations).")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also check the package as written, as the receiver will, and write its "
+                   "four-property check report (四性检测报告) as a signed PDF to this file.")
 @json_option
 @command
-def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json: bool) -> int:
+def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, pdf: Path | None,
+                     as_json: bool) -> int:
     """Check every item of the year from the store; write the list, report and manifest."""
     from retention import transfer as tr
 
@@ -77,11 +93,20 @@ def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json:
         rec = tr.prepare(ctx.archive, ctx.actor(), _policy(ctx), year, to, _now(),
                          None if no_media else bootstrap.media_probe(), bar, bar.total)
     listing = rec.pop("listing")
+    doc = None
+    if pdf is not None:
+        # the package as handed over, read back as the receiver reads it (a second read)
+        formats = ctx.settings.section("formats")
+        report = tr.verify_package(Path(rec["package"]), None, ctx.archive.archive_keys,
+                                   formats)
+        doc = _check_report(ctx, report, bool(formats), "sender", pdf)
     if as_json:
-        emit_json(rec)
+        emit_json(rec | ({"document": doc} if doc else {}))
     else:
         click.echo(listing)
-        click.echo(f"package: {rec['package']}")
+        click.echo(_("package: {path}").format(path=rec["package"]))
+        if doc:
+            click.echo(_written(doc))
     return 1 if rec["withheld"] else 0
 
 
@@ -89,21 +114,50 @@ def transfer_prepare(ctx: Context, year: int, to: Path, no_media: bool, as_json:
 @click.argument("package", type=click.Path(exists=True, path_type=Path))
 @click.option("--key", "key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The archive public key (PEM) you trust; without it, this home's keys.")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the four-property check report (四性检测报告) of the package as "
+                   "a signed PDF to this file.")
 @json_option
 @command
-def transfer_verify(ctx: Context, package: Path, key_file: Path | None, as_json: bool) -> int:
+def transfer_verify(ctx: Context, package: Path, key_file: Path | None, pdf: Path | None,
+                    as_json: bool) -> int:
     """The receiver's check of a handover package on the package alone (四性检测, DA/T 70):
     every record and the package; prints the 登记表's figures."""
     from retention import transfer as tr
 
+    formats = ctx.settings.section("formats")
     report = tr.verify_package(package, key_file,
-                               None if key_file else ctx.archive.archive_keys,
-                               ctx.settings.section("formats"))
+                               None if key_file else ctx.archive.archive_keys, formats)
+    doc = _check_report(ctx, report, bool(formats), "receiver", pdf)
     if as_json:
-        emit_json(report)
+        emit_json(report | ({"document": doc} if doc else {}))
     else:
         click.echo(render_verify_zh(report))
+        if doc:
+            click.echo(_written(doc))
     return 0 if report["ok"] else 1
+
+
+def _check_report(ctx: Context, report: dict, formats_checked: bool, by: str,
+                  pdf: Path | None) -> dict | None:
+    """The 四性检测报告 of a package check issued and written to ``pdf`` (its record, without
+    the bytes); None without --pdf."""
+    if pdf is None:
+        return None
+    from archive.inputs import write_output
+    from documents import issue
+
+    doc = issue.issue(ctx.archive, ctx.actor(), ctx.settings, "handover-check-report",
+                      keys_dir=bootstrap.keys_dir(ctx.settings),
+                      params={"report": report, "formats_checked": formats_checked, "by": by})
+    write_output(pdf, doc["pdf"], "--pdf")
+    return {k: v for k, v in doc.items() if k != "pdf"} | {"out": str(pdf)}
+
+
+def _written(doc: dict) -> str:
+    from commands.documents import written_line
+
+    return written_line(doc)
 
 
 def render_verify_zh(report: dict) -> str:
@@ -112,7 +166,7 @@ def render_verify_zh(report: dict) -> str:
     f = report["form"]
     lines = [f"移交数据包核验  批次 {f['transfer'] or '-'}  {f['year'] or '-'}年度  "
              f"全宗 {f['fonds'] or '-'}",
-             f"核验密钥 {report['trusted_key'] or '-'}",
+             f"核验密钥 {_trusted_key(report['trusted_key'])}",
              f"电子档案 {f['items']} 件  {f['bytes']} 字节  暂缓移交 {f['withheld']} 件  "
              f"载体 {f['carrier']}",
              f"移交清单摘要（{f['digest_algorithm']}） {f['manifest_sha256'] or '-'}"]
@@ -121,7 +175,7 @@ def render_verify_zh(report: dict) -> str:
         lines.append(f"  {PROPERTY_ZH[p]}：{RESULT_ZH[r['result']]}"
                      + (f"（不通过 {r['failed_items']} 件）" if r["failed_items"] else ""))
     for pr in report["problems"]:
-        lines.append(f"  包 {PROPERTY_ZH[pr['property']]} {pr['code']}: {pr['message']}")
+        lines.append(f"  包 {PROPERTY_ZH[pr['property']]} {pr['code']}: {reason_text(pr)}")
     for it in report["items"]:
         bad = [f"{PROPERTY_ZH[p]}-{'、'.join(it['properties'][p]['problems'])}"
                for p in PROPERTIES if it["properties"][p]["result"] == "fail"]
@@ -137,19 +191,28 @@ def render_verify_zh(report: dict) -> str:
 @click.option("--year", required=True, type=YEAR)
 @click.option("--package", type=click.Path(exists=True, path_type=Path),
               help="The package as received (default: where prepare wrote it).")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the four-property check report (四性检测报告) of the package "
+                   "received as a signed PDF to this file.")
 @json_option
 @command
-def transfer_accept(ctx: Context, year: int, package: Path | None, as_json: bool) -> int:
+def transfer_accept(ctx: Context, year: int, package: Path | None, pdf: Path | None,
+                    as_json: bool) -> int:
     """Check the package received and sign the receipt of the latest prepared transfer (not
     the preparer); the check is recorded in the receipt and the ledger."""
     from retention import transfer as tr
 
-    t = tr.accept(ctx.archive, ctx.actor(), year, _now(), package,
-                  ctx.settings.section("formats"))
+    formats = ctx.settings.section("formats")
+    t = tr.accept(ctx.archive, ctx.actor(), year, _now(), package, formats)
+    report = t.pop("package_report", None)
+    doc = _check_report(ctx, report, bool(formats), "receiver", pdf) if report else None
     if as_json:
-        emit_json({k: v for k, v in t.items() if k != "items"} | {"items": len(t["items"])})
+        emit_json({k: v for k, v in t.items() if k != "items"} | {"items": len(t["items"])}
+                  | ({"document": doc} if doc else {}))
     else:
         click.echo(tr.render_receipt_zh(t, _policy(ctx)))
+        if doc:
+            click.echo(_written(doc))
     return 0
 
 
@@ -167,7 +230,8 @@ def transfer_list(ctx: Context, year: int | None, as_json: bool) -> int:
         return 0
     t = Table("批次", "年度", "状态", "件数", "暂缓", "移交人", "接收人")
     for r in rows:
-        t.add_row(r["id"], str(r["year"]), r["status"], str(r["items"]), str(r["withheld"]),
+        t.add_row(r["id"], str(r["year"]), named(_TRANSFER_STATE_ZH, r["status"]),
+                  str(r["items"]), str(r["withheld"]),
                   r["prepared_by"], r["accepted_by"] or "-")
     Console(width=200).print(t)
     return 0
@@ -194,14 +258,15 @@ def archive_finalize(ctx: Context, year: int, as_json: bool) -> int:
         return 0
     for d in out["new_codes"]:
         click.echo(f"{d['code']}  {d['item']}")
-    click.echo(f"{len(out['new_codes'])} new codes, {out['codes']} in year {year}; "
-               f"{len(out['notes'])} promotion notes")
+    click.echo(_("{new} new codes, {codes} in year {year}; {notes} promotion notes").format(
+        new=len(out["new_codes"]), codes=out["codes"], year=year, notes=len(out["notes"])))
     m = out["manifest"]
-    click.echo(f"yearly manifest {m['number']} stored under {m['prefix']}/" if m else
-               "nothing changed: no new manifest")
+    click.echo(_("yearly manifest {number} stored under {prefix}/").format(
+        number=m["number"], prefix=m["prefix"]) if m else
+        _("nothing changed: no new manifest"))
     if out["not_transferred"]:
-        click.echo(f"{len(out['not_transferred'])} items of {year} are in no accepted "
-                   "transfer yet (custody cycle status)")
+        click.echo(_("{n} items of {year} are in no accepted transfer yet (custody cycle "
+                     "status)").format(n=len(out["not_transferred"]), year=year))
     return 0
 
 
@@ -234,6 +299,20 @@ def disc() -> None:
     """Write-once disc copies of permanent records (刻录光盘) and where each disc is kept."""
 
 
+def _inside_pdf(ctx: Context):  # -> retention.discs.InsidePdf
+    """The 盘内说明 of a disc issued as an official document (kept, printed again with
+    'custody print disc-readme DISC'), its PDF written onto the disc."""
+    from documents import issue
+
+    def make(disc_id: str, label: dict, rows: list[dict]) -> bytes:
+        doc = issue.issue(ctx.archive, ctx.actor(), ctx.settings, "disc-readme", disc_id,
+                          keys_dir=bootstrap.keys_dir(ctx.settings),
+                          params={"label": label, "rows": rows})
+        return doc["pdf"]
+
+    return make
+
+
 @disc.command("build")
 @click.option("--tier", type=click.Choice(["permanent"]), default="permanent",
               show_default=True)
@@ -249,16 +328,18 @@ def disc_build(ctx: Context, tier: str, year: int | None, capacity: str, to: Pat
     from retention import discs
 
     cap = discs.parse_capacity(capacity)
-    out = discs.build(ctx.archive, ctx.actor(), _policy(ctx), tier, year, cap, to, _now())
+    out = discs.build(ctx.archive, ctx.actor(), _policy(ctx), tier, year, cap, to, _now(),
+                      inside_pdf=_inside_pdf(ctx))
     if as_json:
         emit_json(out)
     else:
         for d in out["discs"]:
-            click.echo(f"{d['id']}  {len(d['items'])} items  {d['size']} bytes  {d['image']}")
+            click.echo(_("{disc}  {n} items  {size} bytes  {image}").format(
+                disc=d["id"], n=len(d["items"]), size=d["size"], image=d["image"]))
         if not out["discs"]:
-            click.echo("nothing to write: every matching item is already on a disc")
+            click.echo(_("nothing to write: every matching item is already on a disc"))
         for r in out["refused"]:
-            click.echo(f"refused: {r['message']}", err=True)
+            click.echo(_("refused: {reason}").format(reason=reason_text(r)), err=True)
     return 1 if out["refused"] else 0
 
 
@@ -275,11 +356,13 @@ def disc_verify(ctx: Context, path: Path, as_json: bool) -> int:
     if as_json:
         emit_json(rep)
     else:
-        click.echo(f"{rep['path']}: {rep['items']} items, {rep['files']} files, "
-                   f"{rep['bytes']} bytes")
+        click.echo(_("{path}: {items} items, {files} files, {bytes} bytes").format(
+            path=rep["path"], items=rep["items"], files=rep["files"], bytes=rep["bytes"]))
         for p in rep["problems"]:
-            click.echo(f"  {p['code']:<18} {p['path']}: {p['message']}")
-        click.echo("disc intact" if rep["ok"] else f"{len(rep['problems'])} problem(s)")
+            click.echo(f"  {p['code']:<18} {p['path']}: {reason_text(p)}")
+        n = len(rep["problems"])
+        click.echo(_("disc intact") if rep["ok"] else
+                   ngettext("{n} problem", "{n} problems", n).format(n=n))
     return 0 if rep["ok"] else 1
 
 
@@ -293,7 +376,8 @@ def disc_place(ctx: Context, disc_id: str, location: str, as_json: bool) -> int:
     from retention import discs
 
     doc = discs.place(ctx.archive, ctx.actor(), disc_id, location, _now())
-    emit_json(doc) if as_json else click.echo(f"{disc_id}: kept at {location}")
+    emit_json(doc) if as_json else click.echo(_("{disc}: kept at {location}").format(
+        disc=disc_id, location=location))
     return 0
 
 
@@ -312,10 +396,12 @@ def disc_list(ctx: Context, as_json: bool) -> int:
         emit_json({"discs": rows, "note": discs.NEVER_LENT})
         return 0
     zone = ctx.settings.unit_zone(None) or timezone.utc
-    t = Table("光盘编号", "tier", "year", "items", "bytes", "存放位置", "written", "image SHA-256")
+    t = Table("光盘编号", "保管类别", "年度", "件数", "字节数", "存放位置", "写入时间",
+              "镜像 SHA-256")
     for r in rows:
         written = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).astimezone(zone)
-        t.add_row(r["id"], r["tier"], str(r["year"] or "all"), str(r["items"]), str(r["size"]),
+        t.add_row(r["id"], named(TIER_ZH, r["tier"]), str(r["year"] or _("all")),
+                  str(r["items"]), str(r["size"]),
                   r["location"] or "-", f"{written:%Y-%m-%d %H:%M}",
                   (r["image_sha256"] or "-")[:16] + "…")
     Console(width=200).print(t)

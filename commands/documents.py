@@ -17,6 +17,7 @@ from archive.integrity.signing import Keyring
 from commands.base import Context, command, emit_json, json_option
 from documents import issue, kinds
 from documents.sign import verify_pdf
+from i18n import N_, _, ngettext
 
 
 @click.command("print")
@@ -32,10 +33,35 @@ def print_cmd(ctx: Context, kind: str, document_id: str, out: Path, as_json: boo
     'custody documents' lists."""
     doc = issue.issue(ctx.archive, ctx.actor(), ctx.settings, kind, document_id,
                       keys_dir=bootstrap.keys_dir(ctx.settings))
-    deliver(doc, out, as_json, f"{doc['title']} {doc['number']} "
-            f"{'issued' if doc['new'] else 'printed'} to {out} ({doc['size']} bytes, "
-            f"SHA-256 {doc['sha256']})")
+    line = (_("{title} {number} issued to {out} ({size} bytes, SHA-256 {sha256})") if doc["new"]
+            else _("{title} {number} printed again to {out} ({size} bytes, SHA-256 {sha256})"))
+    deliver(doc, out, as_json, line.format(title=doc["title"], number=doc["number"], out=out,
+                                           size=doc["size"], sha256=doc["sha256"]))
     return 0
+
+
+def print_document(ctx: Context, kind: str, subject: str | None, out: Path, as_json: bool,
+                   params: dict | None = None, option: str = "--pdf",
+                   quiet: bool = False) -> dict:
+    """Issue (or print again) the document ``kind`` of ``subject`` to ``out``, for a command
+    that offers its document beside its own output; the document's record (not its bytes),
+    shown unless ``quiet`` (the command shows it with its own output)."""
+    doc = issue.issue(ctx.archive, ctx.actor(), ctx.settings, kind, subject,
+                      keys_dir=bootstrap.keys_dir(ctx.settings), params=params)
+    write_output(out, doc["pdf"], option)
+    shown = {k: v for k, v in doc.items() if k != "pdf"} | {"out": str(out)}
+    if quiet:
+        return shown
+    if as_json:
+        emit_json(shown)
+    else:
+        click.echo(written_line(shown))
+    return shown
+
+
+def written_line(doc: dict) -> str:
+    return _("{title} {number} written to {out}").format(title=doc["title"],
+                                                         number=doc["number"], out=doc["out"])
 
 
 def deliver(doc: dict, out: Path, as_json: bool, line: str) -> None:
@@ -58,9 +84,11 @@ def documents_cmd(ctx: Context, kind: str | None, as_json: bool) -> int:
         emit_json({"kinds": [{"code": k.code, "title": k.title} for k in kinds.all_kinds()],
                    "documents": rows})
         return 0
-    click.echo("kinds: " + ", ".join(f"{k.code} ({k.title})" for k in kinds.all_kinds()))
+    click.echo(_("kinds: {kinds}").format(
+        kinds=", ".join(f"{k.code} ({k.title})" for k in kinds.all_kinds())))
     for r in rows:
-        click.echo(f"{r['kind']:<24} {r['subject']:<40} {r['size']:>9} bytes")
+        click.echo(_("{kind} {id} {size} bytes").format(
+            kind=f"{r['kind']:<24}", id=f"{r['subject']:<40}", size=f"{r['size']:>9}"))
     return 0
 
 
@@ -82,7 +110,8 @@ def verify_pdf_cmd(ctx: Context, path: Path, key_files: tuple[Path, ...], as_jso
             try:
                 ring.add_pem(read_text_input(f, "public key"))
             except InputError as exc:
-                raise InputError(f"{f}: {exc.message}", subject=str(f)) from exc
+                raise InputError(N_("{path}: {reason}"), path=str(f), reason=exc.text,
+                                 subject=str(f)) from exc
     else:
         ring = ctx.archive.archive_keys
     report = verify_pdf(read_input(path, "PDF"), ring)
@@ -94,7 +123,8 @@ def verify_pdf_cmd(ctx: Context, path: Path, key_files: tuple[Path, ...], as_jso
         for p in report["problems"]:
             click.echo(f"  {p['code']:<28} {p['message']}")
         click.echo("文书完好：签名有效，证书由档案密钥认证，文书记录签名有效" if report["ok"]
-                   else f"{len(report['problems'])} problem(s)")
+                   else ngettext("{n} problem", "{n} problems",
+                                 len(report["problems"])).format(n=len(report["problems"])))
     return 0 if report["ok"] else 1
 
 

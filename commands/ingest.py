@@ -10,23 +10,53 @@ from rich.console import Console
 from rich.table import Table
 
 import bootstrap
+import i18n
+from archive.domain.names import INGEST_STATE_ZH, STATUS_ZH
 from commands.base import (
     Context,
+    colon,
     command,
+    echo_fields,
     emit_json,
+    item_label,
+    joined,
     json_option,
+    local,
+    named,
     progress,
+    reason_text,
+    reasons_text,
+    view_of,
+    zone_named,
 )
+from i18n import N_, _, localize, ngettext
+
+# what each count of custody reconcile is (the keys stay in --json)
+RECONCILED = {"adopted": N_("Objects adopted"), "versions_adopted": N_("Metadata versions adopted"),
+              "superseded": N_("Superseded versions"),
+              "ledger_recovered": N_("Ledger entries recovered"),
+              "pending_discarded": N_("Unfinished uploads removed"),
+              "pending_kept": N_("Unfinished uploads kept"),
+              "scratch_removed": N_("Scratch folders removed")}
+CLOCKS = {"utc": N_("UTC"), "local": N_("local time")}
+DEVICE_STATUS_ZH = {"in-service": "在用", "faulty": "故障"}
 
 
 # --- ingest ---------------------------------------------------------------------------------
 def _state_table(report: dict) -> Table:
-    from ingest.pipeline import STATES
-
-    t = Table("state", "状态", "files")
+    """Files by state; an English reader sees the code with its Chinese name beside it."""
+    english = i18n.language() == "en"
+    t = Table(*(("state", "状态") if english else ("状态",)), _("Files"))
     for state, n in report["counts"].items():
-        t.add_row(state, STATES[state], str(n))
+        t.add_row(*((state,) if english else ()), INGEST_STATE_ZH[state], str(n))
     return t
+
+
+# what each event of custody watch is called (the codes stay in --json)
+WATCH_EVENT_ZH = {"ignored": "忽略", "seen": "发现采集数据", "resuming": "继续中断的批次",
+                  "ingesting": "入库中", "refused": "拒绝", "batch-done": "批次完成",
+                  "retry": "稍后重试", "error": "出错", "moved": "已移出", "started": "已启动",
+                  "stopped": "已停止", "stopping": "正在停止"}
 
 
 @click.command()
@@ -44,28 +74,34 @@ def ingest(ctx: Context, path: Path, manifest: Path | None, station: str | None,
 
     actor = ctx.actor()
     scanner = bootstrap.open_scanner(ctx.settings)
-    with progress(f"ingest {path.name}", as_json, unit="bytes") as bar:
+    with progress(_("ingest {folder}").format(folder=path.name), as_json,
+                  unit="bytes") as bar:
         report = ingest_offload(ctx.archive, actor, ctx.settings, scanner, path, manifest,
                                 station, workers=workers, progress=bar, total=bar.total)
     if as_json:
         emit_json(report)
         return report["exit_code"]
-    t = Table("file", "state", "item", "reasons")
+    t = Table(_("File"), _("State"), _("Item id"), _("Reasons"))
     for f in report["files"]:
         t.add_row(f["file"], f["state_zh"], f["item_id"] or "-",
-                  "; ".join(r["message"] for r in f["reasons"]) or "-")
+                  reasons_text(f["reasons"]) or "-")
     Console(width=200).print(t)
     Console().print(_state_table(report))
     for p in report["manifest_problems"]:
-        click.echo(f"manifest line {p['line']}: {p['file'] or '-'}: {p['message']}")
+        click.echo(_("Manifest line {line}: {file}: {problem}").format(
+            line=p["line"], file=p["file"] or "-", problem=reason_text(p)))
     for dev, gaps in report["sequence_gaps"].items():
-        click.echo(f"device {dev}: file numbers missing: {', '.join(map(str, gaps))}")
+        click.echo(_("Device {device}: file numbers missing: {numbers}").format(
+            device=dev, numbers=joined(map(str, gaps), "、")))
     for dev, off in report["clock_offsets"].items():
-        click.echo(f"device {dev}: clock off by {off:+.0f} s")
-    click.echo(f"batch {report['batch_id']}: {len(report['files'])} files, "
-               f"{report['bytes']} bytes, {report['late']} late")
+        click.echo(_("Device {device}: clock off by {seconds} s").format(
+            device=dev, seconds=f"{off:+.0f}"))
+    click.echo(_("Batch {batch}: {files} files, {bytes} bytes, {late} offloaded late").format(
+        batch=report["batch_id"], files=len(report["files"]), bytes=report["bytes"],
+        late=report["late"]))
     if report["scanner_lost"]:
-        click.echo(f"custody: clamd was lost: {report['scanner_lost']}", err=True)
+        click.echo("custody: " + _("clamd was lost: {reason}").format(
+            reason=localize(report["scanner_lost"])), err=True)
     return report["exit_code"]
 
 
@@ -96,9 +132,9 @@ def watch(ctx: Context, folder: Path, once: bool, station: str | None, workers: 
         if as_json:
             click.echo(json.dumps(event, ensure_ascii=False, default=str))
         else:
-            click.echo(f"custody watch: {event['event']}"
+            click.echo(f"custody watch: {named(WATCH_EVENT_ZH, event['event'])}"
                        + (f" {event['folder']}" if event["folder"] else "")
-                       + f": {event['message']}", err=True)
+                       + f"{colon()}{reason_text(event)}", err=True)
 
     return run(ctx.archive, ctx.actor(), ctx.settings,
                lambda: bootstrap.open_scanner(ctx.settings), folder, once=once,
@@ -121,9 +157,10 @@ def batch_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"batches": rows})
         return 0
-    t = Table("batch", "station", "started", "files", "late", "source")
+    t = Table(_("Batch"), _("Station"), _("Started"), _("Files"), _("Offloaded late"),
+              _("Source folder"), title=zone_named(ctx))
     for r in rows:
-        t.add_row(r["batch_id"], r["station"] or "-", r["started_at"],
+        t.add_row(r["batch_id"], r["station"] or "-", local(ctx, r["started_at"]),
                   str(sum(r["counts"].values())), str(r["late"]), r["root"])
     Console(width=200).print(t)
     return 0
@@ -131,14 +168,22 @@ def batch_list(ctx: Context, as_json: bool) -> int:
 
 @batch.command("show")
 @click.argument("batch_id")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the batch's four-property check report (四性检测报告, with the files "
+                   "not stored) as a signed PDF to this file.")
 @json_option
 @command
-def batch_show(ctx: Context, batch_id: str, as_json: bool) -> int:
+def batch_show(ctx: Context, batch_id: str, pdf: Path | None, as_json: bool) -> int:
     """The batch report: every file's state and reasons and its four-property checks."""
     from ingest.batches import batch_report, render_batch_zh
 
     doc = batch_report(ctx.archive, batch_id)
-    emit_json(doc) if as_json else click.echo(render_batch_zh(doc))
+    if pdf is not None:
+        from commands.documents import print_document
+
+        print_document(ctx, "ingest-check-report", batch_id, pdf, as_json)
+        return 0
+    emit_json(doc) if as_json else click.echo(render_batch_zh(doc, ctx.settings.unit_zone(None)))
     return 0
 
 
@@ -149,6 +194,16 @@ def pending(click_ctx: click.Context, as_json: bool) -> None:
     """Items archived while waiting for metadata (preserve first, describe later)."""
     if click_ctx.invoked_subcommand is None:
         click_ctx.invoke(pending_list, as_json=as_json)
+
+
+def _field_name(field: str) -> str:
+    """A metadata field a pending item lacks, by the name a manifest's reader knows."""
+    return named(FIELD_ZH, field)
+
+
+FIELD_ZH = {"unit": "单位", "device_id": "设备编号", "officers": "执法人员",
+            "recorded_start": "开始时间", "recorded_end": "结束时间", "party": "当事人",
+            "cause": "案由", "kind": "类型", "case_id": "案件编号"}
 
 
 @pending.command("list")
@@ -162,12 +217,14 @@ def pending_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"items": rows})
         return 0
-    t = Table("id", "original name", "sha256", "missing")
+    t = Table(_("Item id"), _("Original file name"), "SHA-256", _("Missing"))
     for r in rows:
         t.add_row(r["id"], r["original_name"] or "-", r["sha256"][:16] + "…",
-                  ", ".join(r["missing"]) or "(conflict to settle)")
+                  joined(_field_name(m) for m in r["missing"])
+                  or _("(a conflict to settle)"))
     Console(width=200).print(t)
-    click.echo(f"{len(rows)} items pending metadata")
+    click.echo(ngettext("{count} item pending metadata", "{count} items pending metadata",
+                        len(rows)).format(count=len(rows)))
     return 0
 
 
@@ -186,11 +243,13 @@ def pending_complete(ctx: Context, manifest: Path, as_json: bool) -> int:
         emit_json(result)
     else:
         for r in result["completed"]:
-            found = "; ".join(f["message"] for f in r.get("findings", []))
-            click.echo(f"completed {r['item']} -> version {r['version']} ({r['status']}"
-                       + (f": {found}" if found else "") + ")")
+            found = reasons_text(r.get("findings", []))
+            click.echo(_("Completed {item}: metadata version {version}, {status}").format(
+                item=item_label(ctx, r["item"]), version=r["version"],
+                status=named(STATUS_ZH, r["status"])) + (f"（{found}）" if found else ""))
         for p in result["problems"]:
-            click.echo(f"line {p['line']}: {p['message']}", err=True)
+            click.echo(_("Line {line}: {problem}").format(line=p["line"],
+                                                          problem=reason_text(p)), err=True)
     return 1 if result["problems"] else 0
 
 
@@ -209,10 +268,11 @@ def quarantine_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"files": rows})
         return 0
-    t = Table("id", "file", "virus", "sha256", "at")
+    t = Table(_("Entry"), _("File"), _("Virus"), "SHA-256", _("Quarantined at"),
+              title=zone_named(ctx))
     for r in rows:
-        t.add_row(r["id"], r["file"], "; ".join(x["message"] for x in r["reasons"]),
-                  (r["sha256"] or "")[:16], r["at"])
+        t.add_row(r["id"], r["file"], reasons_text(r["reasons"]),
+                  (r["sha256"] or "")[:16], local(ctx, r["at"]))
     Console(width=200).print(t)
     return 0
 
@@ -244,15 +304,15 @@ def reconcile(ctx: Context, discard_pending: bool, as_json: bool) -> int:
     if as_json:
         emit_json(report)
     else:
-        for k in ("adopted", "versions_adopted", "superseded", "ledger_recovered",
-                  "pending_discarded", "pending_kept", "scratch_removed"):
-            click.echo(f"{k.replace('_', ' ')}: {len(report[k])}")
+        echo_fields([(_(RECONCILED[k]), len(report[k])) for k in RECONCILED])
         for s in report["superseded"]:  # evidence of two stations at once, not a problem
-            click.echo(f"superseded {s['key']}: by item {s['superseded_by']} (the same bytes "
-                       "and description, signed by a second station at the same moment; kept "
-                       "as evidence)")
+            click.echo(_("Superseded {key}: by item {item} (the same bytes and description, "
+                         "signed by a second station at the same moment; kept as "
+                         "evidence)").format(key=s["key"],
+                                             item=item_label(ctx, s["superseded_by"])))
         for o in report["orphans"]:
-            click.echo(f"orphan {o['key']}: {o['reason']}")
+            click.echo(_("Orphan {key}: {reason}").format(
+                key=o["key"], reason=localize(o.get("text") or o["reason"])))
     return 1 if report["orphans"] else 0
 
 
@@ -275,7 +335,8 @@ def devices_add(ctx: Context, device_id, model, clock, officer, unit, as_json: b
 
     doc = add_device(ctx.archive, ctx.actor(), device_id, model, clock, officer, unit,
                      units=ctx.settings.units)
-    emit_json(doc) if as_json else click.echo(f"device {device_id} added")
+    emit_json(doc) if as_json else click.echo(
+        _("Device {device} added to the register").format(device=device_id))
     return 0
 
 
@@ -289,14 +350,16 @@ def devices_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"devices": rows})
         return 0
-    t = Table("device", "model", "clock", "officer", "unit", "status", "files",
-              "gaps (by year)")
+    view = view_of(ctx, [r["officer"] for r in rows if r["officer"]])
+    t = Table(_("Device"), _("Model"), _("Clock"), _("Officer"), _("Unit"), _("Status"),
+              _("Files"), _("Missing file numbers (by year)"))
     for r in rows:
-        by_year = "; ".join(f"{y}: {','.join(map(str, g))}"
-                            for y, g in sorted(r["gaps_by_year"].items()))
-        t.add_row(r["id"], r["model"], r["clock"], r["officer"] or "-", r["unit"] or "-",
-                  r["status"], str(r["files_seen"]),
-                  by_year or ",".join(map(str, r["gaps"])) or "-")
+        by_year = joined((f"{y}{colon()}{joined(map(str, g), '、')}"
+                          for y, g in sorted(r["gaps_by_year"].items())), "；")
+        t.add_row(r["id"], r["model"], _(CLOCKS.get(r["clock"], r["clock"])),
+                  view.person(r["officer"]) if r["officer"] else "-",
+                  view.unit(r["unit"]) or "-", named(DEVICE_STATUS_ZH, r["status"]),
+                  str(r["files_seen"]), by_year or joined(map(str, r["gaps"]), "、") or "-")
     Console(width=200).print(t)
     return 0
 
@@ -310,7 +373,8 @@ def _device_status(status: str):
         from ingest.devices import set_device_status
 
         doc = set_device_status(ctx.archive, ctx.actor(), device_id, status, note)
-        emit_json(doc) if as_json else click.echo(f"device {device_id}: {status}")
+        emit_json(doc) if as_json else click.echo(_("Device {device}: {status}").format(
+            device=device_id, status=named(DEVICE_STATUS_ZH, status)))
         return 0
 
     return change

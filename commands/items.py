@@ -8,22 +8,44 @@ from rich.table import Table
 
 from archive.access import lookup
 from archive.catalog.base import Query
-from archive.domain.names import View
+from archive.domain.names import KIND_ZH, STATUS_ZH, TIER_ZH, View
 from commands.base import (
     Context,
+    colon,
     command,
+    echo_fields,
     emit_json,
     json_option,
+    lock_mode,
+    named,
+    reason_text,
+    view_of,
     when,
+    yes_no,
+    zone_named,
+    zone_text,
 )
+from i18n import N_, _, localize, ngettext
+
+# what each key of a search or count is called
+KEYS = {"unit": N_("Unit"), "device_id": N_("Device"), "officer": N_("Officer"),
+        "case_id": N_("Case"), "tier": N_("Tier"), "kind": N_("Kind"),
+        "activity_type": N_("Activity type"), "activity_id": N_("Activity"),
+        "status": N_("Status"), "party": N_("Party"), "cause": N_("Cause")}
+# what each problem show reports is called (the codes stay in --json)
+PROBLEM_ZH = {"object-missing": "存储中缺少该对象", "lock-unreadable": "无法从存储读取锁定"}
 
 
-# --- search and show ------------------------------------------------------------------------
-def view_of(ctx: Context) -> View:
-    """How this archive shows codes to people: its units' zones and configured names."""
-    return View(zone_of=ctx.settings.unit_zone,
-                unit_names={u: r["name"] for u, r in ctx.settings.units.items()
-                            if r.get("name")})
+def _group_value(ctx: Context, key: str, value: str, view: View) -> str:
+    """A count's group as a person reads it: units and people by name, codes by name."""
+    if not value:
+        return "-"
+    if key == "unit":
+        return view.unit(value)
+    if key == "officer":
+        return view.person(value)
+    table = {"tier": TIER_ZH, "kind": KIND_ZH, "status": STATUS_ZH}.get(key)
+    return named(table, value) if table else value
 
 
 @click.command()
@@ -58,9 +80,10 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
         if as_json:
             emit_json({"count_by": count_by, "counts": counts})
         else:
-            t = Table(count_by, "items")
+            view = view_of(ctx, counts if count_by == "officer" else ())
+            t = Table(_(KEYS.get(count_by, count_by)), _("Items"))
             for k, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-                t.add_row(k or "-", str(n))
+                t.add_row(_group_value(ctx, count_by, k, view), str(n))
             Console().print(t)
         return 0
     page = lookup.search_items(ctx.archive, ctx.clearances(), q, limit, cursor, view_of(ctx))
@@ -68,18 +91,21 @@ def search(ctx: Context, unit, device_id, officer, start, end, party, cause, cas
     if as_json:
         emit_json(page)
         return 0
-    t = Table("档号", "题名", "kind", "unit", "device", "officers", "recorded", "party", "cause",
-              "tier", "status", "id", title=f"times: {page['zone']}")
+    t = Table("档号", "题名", _("Kind"), _("Unit"), _("Device"), _("Officers"),
+              _("Recorded"), _("Party"), _("Cause"), _("Tier"), _("Status"), _("Item id"),
+              title=zone_named(ctx, unit))
     for r in rows:
         z = r["zh"]
         code = r["archive_code"] or "-"
         t.add_row(code + ("（已销毁）" if r["destroyed"] and r["archive_code"] else ""),
-                  r["title"] or "-", z["kind"], z["unit"] or "-", r["device_id"] or "-",
-                  "、".join(z["officers"]) or "-", z["recorded_start"] or "-",
-                  r["party"] or "-", r["cause"] or "-", z["tier"], z["status"], r["id"])
+                  r["title"] or "-", named(KIND_ZH, r["kind"]), z["unit"] or "-",
+                  r["device_id"] or "-", "、".join(z["officers"]) or "-",
+                  z["recorded_start"][:16] or "-", r["party"] or "-", r["cause"] or "-",
+                  named(TIER_ZH, r["tier"]), z["status"], r["id"])
     Console(width=240).print(t)
-    click.echo(f"{len(rows)} items" + (f"; next page: --cursor {next_cursor}"
-                                      if next_cursor else ""))
+    click.echo(ngettext("{count} item", "{count} items", len(rows)).format(count=len(rows))
+               + (_("; next page: --cursor {cursor}").format(cursor=next_cursor)
+                  if next_cursor else ""))
     return 0
 
 
@@ -96,38 +122,48 @@ def show(ctx: Context, item_id: str, read_lock: bool, as_json: bool) -> int:
         emit_json(out)
         return 0 if out["signature_valid"] and not problems else 1
     d, z = out["description"], out["zh"]
-    code = out["archive_code"]
+    code, unit = out["archive_code"], d.get("unit")
+    holds = out["retention"].get("holds", [])
     lines = [("档号", (code + ("（已销毁）" if out["destroyed"] else "")) if code else None),
-             ("题名", out["title"]), ("id", out["id"]), ("status", z["status"]),
-             ("kind", z["kind"]), ("unit", z["unit"]), ("device", d["device_id"]),
-             ("officers", "、".join(z["officers"])),
-             ("assisting", "、".join(z["assisting"])),
-             ("recorded", f"{z['recorded_start'] or '-'} .. {z['recorded_end'] or '-'}"),
-             ("times", z["zone"]),
-             ("party", d["party"]), ("cause", d["cause"]), ("case", d["case_id"]),
-             ("activity", f"{d['activity_id'] or '-'} {d['activity_type'] or ''}"),
-             ("confidential", z["confidential"]),
-             ("sha256", out["sha256"]), ("tier", z["tier"]),
-             ("ingested", z["ingested_at"]),
-             ("retain until", z["retain_until"]), ("legal hold", out["legal_hold"]),
-             ("retention rule", out["retention"].get("rule")),
-             ("held by", "; ".join(out["retention"].get("holds", []))),
-             ("metadata version", f"{out['version']} of {len(out['versions'])}, signature "
-                                  f"{'valid' if out['signature_valid'] else 'INVALID'}")]
+             ("题名", out["title"]), (_("Item id"), out["id"]), (_("Status"), z["status"]),
+             (_("Kind"), named(KIND_ZH, d["kind"])), (_("Unit"), z["unit"]),
+             (_("Device"), d["device_id"]), (_("Officers"), "、".join(z["officers"])),
+             (_("Assisting"), "、".join(z["assisting"])),
+             (_("Recorded"), f"{z['recorded_start'][:16] or '-'} — "
+                             f"{z['recorded_end'][:16] or '-'}"),
+             (_("Times"), zone_text(ctx, unit)),
+             (_("Party"), d["party"]), (_("Cause"), d["cause"]), (_("Case"), d["case_id"]),
+             (_("Activity"), f"{d['activity_id'] or '-'} {d['activity_type'] or ''}".strip()),
+             (_("Confidential"), z["confidential"]),
+             ("SHA-256", out["sha256"]), (_("Tier"), named(TIER_ZH, out["tier"])),
+             (_("Ingested"), z["ingested_at"][:16]),
+             (_("Retain until"), z["retain_until"][:16]),
+             (_("Legal hold"), yes_no(out["legal_hold"])),
+             (_("Retention rule"), localize(out["retention"].get("rule"))
+              if out["retention"].get("rule") else None),
+             (_("Held by"), "；".join(localize(h) for h in holds)),
+             (_("Metadata version"), _("{version} of {count}; signature {verdict}").format(
+                 version=out["version"], count=len(out["versions"]),
+                 verdict=_("valid") if out["signature_valid"] else _("INVALID")))]
     disp = out["retention"].get("disposal")
     if disp:  # what the 销毁清册 says of this item
-        lines += [("destroyed", f"{view_of(ctx).time(disp['destroyed_at'], d['unit'])}, list "
-                                f"{disp['list']}, 销毁清册 {disp['register']['key']} line "
-                                f"{disp['line']}"),
-                  ("decision", disp["decision"]), ("witnesses", "、".join(disp["witnesses"])),
-                  ("executed by", disp["executed_by"])]
+        lines += [(_("Destroyed"), _(
+                      "{at}; disposal list {list}; 销毁清册 {register}, line {line}").format(
+                      at=view_of(ctx).time(disp["destroyed_at"], unit)[:16], list=disp["list"],
+                      register=disp["register"]["key"], line=disp["line"])),
+                  (_("Decision"), disp["decision"]),
+                  (_("Witnesses"), "、".join(disp["witnesses"])),
+                  (_("Executed by"), disp["executed_by"])]
     if read_lock:
         lk = out["lock_in_store"]
-        lines.append(("lock in store", None if lk is None else
-                      f"{lk['mode']} until {lk['retain_until']}, hold {lk['legal_hold']}"))
-    lines += [("PROBLEM", f"{p['code']}: {p['message']}") for p in problems]
-    for k, v in lines:
-        click.echo(f"{k:>17}: {'-' if v in (None, '') else v}")
+        lines.append((_("Lock in the store"), None if lk is None else _(
+            "{mode} until {until}; legal hold: {hold}").format(
+                mode=lock_mode(lk["mode"]), until=view_of(ctx).time(lk["retain_until"],
+                                                                     unit)[:16],
+                hold=yes_no(lk["legal_hold"]))))
+    lines += [(_("PROBLEM"), named(PROBLEM_ZH, p["code"]) + colon() + reason_text(p))
+              for p in problems]
+    echo_fields(lines)
     return 0 if out["signature_valid"] and not problems else 1
 
 

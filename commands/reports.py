@@ -17,6 +17,7 @@ from commands.base import (
     emit_json,
     json_option,
 )
+from i18n import _, localize
 
 
 # --- statistics -----------------------------------------------------------------------------
@@ -67,15 +68,17 @@ def report(ctx: Context, year: int, unit: str | None, fmt: str, out: Path | None
     if as_json:
         emit_json({"out": str(out), "format": fmt})
     else:
-        click.echo(f"report written to {out}")
+        click.echo(_("Report written to {file}").format(file=out))
     return 0
 
 
 def _coverage(c: dict) -> str:
     if c["mode"] == "cached":
-        return (f"coverage: the figures computed {c['last_full_sweep']}, unchanged since "
-                f"({c['items_read']} changed items read to know it; --all computes anew)")
-    return f"coverage: every item of the year read ({c['reason']}); computed now"
+        return _("Coverage: the figures computed at {at}, unchanged since ({count} changed "
+                 "items read to know it; --all computes anew)").format(
+                     at=c["last_full_sweep"], count=c["items_read"])
+    return _("Coverage: every item of the year read ({reason}); computed now").format(
+        reason=localize(c["reason"]))
 
 
 def _print_tables(console: Console, sections: list[tuple[str, list[str], list[list[str]]]]

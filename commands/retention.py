@@ -12,15 +12,21 @@ from rich.console import Console
 from rich.table import Table
 
 import bootstrap
+from archive.domain.names import TIER_ZH
 from commands.base import (
     Context,
     command,
     emit_json,
+    joined,
     json_option,
     local,
+    named,
+    reason_text,
 )
+from i18n import N_, _, localize
 from retention import cases, disposal, flags
 from retention.engine import RetentionEngine
+from retention.flags import FLAG_STATE_ZH
 from retention.rules import FLAG_REASONS
 
 
@@ -28,17 +34,32 @@ def _engine(ctx: Context) -> RetentionEngine:
     return bootstrap.retention_engine(ctx.archive, ctx.settings)
 
 
-_FIELD_NAMES = {"tier": "tier", "retain_until": "retain until", "legal_hold": "legal hold",
-               "permanent": "permanent", "period": "period"}
+def tier_name(tier: str | None) -> str:
+    return named(TIER_ZH, tier)
+
+
+def _evidence_flag(flag: str) -> str:
+    return _("  evidence flag {flag} raised (an item names the case and the unit keeps "
+             "evidence permanently; a second person confirms it: custody flag confirm)").format(
+        flag=flag)
+
+
+
+
+_FIELD_NAMES = {"tier": N_("tier"), "retain_until": N_("retain until"),
+                "legal_hold": N_("legal hold"), "permanent": N_("permanent"),
+                "period": N_("period")}
 
 
 def _field_value(ctx: Context, name: str, value: object, unit: str | None) -> str:
     if name == "retain_until":
         return local(ctx, value, unit)  # type: ignore[arg-type]
     if name == "legal_hold":
-        return "held" if value else "not held"
+        return _("held") if value else _("not held")
     if name == "permanent":
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
+    if name == "tier" and isinstance(value, str):
+        return tier_name(value)
     return str(value)
 
 
@@ -49,7 +70,8 @@ def _changes(ctx: Context, changes: list[dict]) -> None:
                                      for k, v in c["after"].items()
                                      if c["before"].get(k) != v}
         what = "; ".join(
-            f"{_FIELD_NAMES.get(k, k)} {_field_value(ctx, k, f['before'], c.get('unit'))} -> "
+            f"{_(_FIELD_NAMES[k]) if k in _FIELD_NAMES else k} "
+            f"{_field_value(ctx, k, f['before'], c.get('unit'))} -> "
             f"{_field_value(ctx, k, f['after'], c.get('unit'))}" for k, f in fields.items())
         click.echo(f"  {c['item']}: {what}  [{c['rule']}]")
 
@@ -71,11 +93,12 @@ def case_import(ctx: Context, file: Path, as_json: bool) -> int:
     if as_json:
         emit_json(result)
         return 0
-    click.echo(f"{result['cases']} cases in {file}: {result['added']} added, "
-               f"{result['updated']} updated, {len(result['retention_changes'])} items changed")
+    click.echo(_("{cases} cases in {file}: {added} added, {updated} updated, {changed} items "
+                 "changed").format(cases=result["cases"], file=file, added=result["added"],
+                                   updated=result["updated"],
+                                   changed=len(result["retention_changes"])))
     for f in result["evidence_flags"]:
-        click.echo(f"  evidence flag {f} raised (an item names the case and the unit keeps "
-                   "evidence permanently; a second person confirms it: custody flag confirm)")
+        click.echo(_evidence_flag(f))
     _changes(ctx, result["retention_changes"])
     return 0
 
@@ -91,10 +114,10 @@ def case_link(ctx: Context, items: tuple[str, ...], case_id: str, as_json: bool)
     if as_json:
         emit_json(result)
         return 0
-    click.echo(f"linked {len(result['linked'])} items to case {case_id}")
+    click.echo(_("linked {n} items to case {case}").format(n=len(result["linked"]),
+                                                          case=case_id))
     for f in result["evidence_flags"]:
-        click.echo(f"  evidence flag {f} raised (the unit keeps evidence permanently; a second "
-                   "person confirms it: custody flag confirm)")
+        click.echo(_evidence_flag(f))
     _changes(ctx, result["retention_changes"])
     return 0
 
@@ -110,7 +133,8 @@ def case_close(ctx: Context, case_id: str, closed: str, as_json: bool) -> int:
     if as_json:
         emit_json(result)
         return 0
-    click.echo(f"case {case_id} closed on {result['closed']}; {len(result['items'])} items")
+    click.echo(_("case {case} closed on {closed}; {n} items").format(
+        case=case_id, closed=result["closed"], n=len(result["items"])))
     _changes(ctx, result["retention_changes"])
     return 0
 
@@ -124,10 +148,11 @@ def case_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"cases": docs})
         return 0
-    t = Table("case", "type", "unit", "opened", "closed", "filed", "items", "of them linked")
+    t = Table(_("case"), _("type"), _("unit"), _("opened"), _("closed"), _("filed"),
+              _("items"), _("of them linked"))
     for d in docs:
         t.add_row(d["id"], d["type"], d["unit"], d.get("opened") or "-",
-                  d.get("closed") or "open", str(d.get("filing_year") or "-"),
+                  d.get("closed") or _("open"), str(d.get("filing_year") or "-"),
                   str(len(d["items"])), str(len(d["linked"])))
     Console(width=160).print(t)
     return 0
@@ -166,8 +191,9 @@ def flag_raise(ctx: Context, item_id: str, reason: str, note: str | None,
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"flag {doc['id']} ({doc['reason_zh']}) on {len(doc['items'])} items; held "
-               "until confirmed or withdrawn")
+    click.echo(_("flag {flag} ({reason}) on {n} items; held until confirmed or "
+                 "withdrawn").format(flag=doc["id"], reason=doc["reason_zh"],
+                                     n=len(doc["items"])))
     _changes(ctx, doc["retention_changes"])
     return 0
 
@@ -182,8 +208,8 @@ def flag_confirm(ctx: Context, flag_id: str, as_json: bool) -> int:
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"flag {flag_id} confirmed by {doc['confirmed_by']}: {len(doc['items'])} "
-               "items permanent")
+    click.echo(_("flag {flag} confirmed by {person}: {n} items permanent").format(
+        flag=flag_id, person=doc["confirmed_by"], n=len(doc["items"])))
     _changes(ctx, doc["retention_changes"])
     return 0
 
@@ -199,7 +225,7 @@ def flag_withdraw(ctx: Context, flag_id: str, note: str | None, as_json: bool) -
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"flag {flag_id} withdrawn")
+    click.echo(_("flag {flag} withdrawn").format(flag=flag_id))
     _changes(ctx, doc["retention_changes"])
     return 0
 
@@ -213,9 +239,11 @@ def flag_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"flags": docs})
         return 0
-    t = Table("flag", "reason", "state", "item", "items", "raised by", "confirmed by")
+    t = Table(_("flag"), _("reason"), _("state"), _("item"), _("items"), _("raised by"),
+              _("confirmed by"))
     for d in docs:
-        t.add_row(d["id"], d["reason_zh"], d["state"], d["item"], str(len(d["items"])),
+        t.add_row(d["id"], d["reason_zh"], named(FLAG_STATE_ZH, d["state"]), d["item"],
+                  str(len(d["items"])),
                   d["raised_by"], d.get("confirmed_by") or "-")
     Console(width=180).print(t)
     return 0
@@ -229,21 +257,29 @@ def retention_group() -> None:
 
 def _coverage(ctx: Context, c: dict) -> str:
     """One line: what a run read, and when every item was last read."""
-    last = local(ctx, c["last_full_sweep"], None) if c.get("last_full_sweep") else "never"
+    last = (local(ctx, c["last_full_sweep"], None) if c.get("last_full_sweep")
+            else _("never"))
     if c["mode"] == "full":
-        why = f" ({c['reason']})" if c.get("reason") else ""
-        return f"coverage: every item ({c['items_read']} read){why}; last full sweep {last}"
+        if c.get("reason"):
+            return _("coverage: every item ({n} read) ({reason}); last full sweep {last}").format(
+                n=c["items_read"], reason=localize(c["reason"]), last=last)
+        return _("coverage: every item ({n} read); last full sweep {last}").format(
+            n=c["items_read"], last=last)
     if c["mode"] == "slice":
-        state = ("sweep complete" if c["sweep_complete"] else
-                 f"sweep begun {local(ctx, c['sweep_started'], None)}: {c['sweep_read']} of "
-                 f"{c['items']}")
-        return (f"coverage: {c['items_read']} of {c['items']} items' locks read ({state}; "
-                f"every lock within {c['within_days']} days); last full sweep {last}")
+        state = (_("sweep complete") if c["sweep_complete"] else
+                 _("sweep begun {at}: {read} of {items}").format(
+                     at=local(ctx, c["sweep_started"], None), read=c["sweep_read"],
+                     items=c["items"]))
+        return _("coverage: {read} of {items} items' locks read ({state}; every lock within "
+                 "{days} days); last full sweep {last}").format(
+            read=c["items_read"], items=c["items"], state=state, days=c["within_days"],
+            last=last)
     start, end = c["due_window"]
-    return (f"coverage: {c['items_read']} items read: changed since the last run (change "
-            f"{c['since_seq']} to {c['to_seq']}), fell due from {local(ctx, start, None)} to "
-            f"{local(ctx, end, None)}, permanent locks due for renewal; last full sweep {last} "
-            "(--all reads every item)")
+    return _("coverage: {read} items read: changed since the last run (change {since} to "
+             "{to}), fell due from {start} to {end}, permanent locks due for renewal; last "
+             "full sweep {last} (--all reads every item)").format(
+        read=c["items_read"], since=c["since_seq"], to=c["to_seq"],
+        start=local(ctx, start, None), end=local(ctx, end, None), last=last)
 
 
 @retention_group.command("run")
@@ -263,30 +299,35 @@ def retention_run(ctx: Context, as_of: str | None, full: bool, as_json: bool) ->
         emit_json(report.to_dict())
         return 1 if report.problems else 0
     click.echo(_coverage(ctx, report.coverage))
-    mode = "applied" if report.applied else f"what-if as of {report.as_of}, nothing applied"
-    refreshed = (f" ({len(report.refreshed)} rule descriptions refreshed)"
+    mode = (_("applied") if report.applied else
+            _("what-if as of {at}, nothing applied").format(at=report.as_of))
+    refreshed = (_(" ({n} rule descriptions refreshed)").format(n=len(report.refreshed))
                  if report.refreshed else "")
-    renewed = (f", {len(report.renewed)} record locks renewed" if report.renewed else "")
-    click.echo(f"retention run ({mode}): {len(report.changed)} changed{refreshed}{renewed}, "
-               f"{len(report.expiring)} expiring within {engine.expiring_days} days, "
-               f"{len(report.candidates)} disposal candidates")
+    renewed = (_(", {n} record locks renewed").format(n=len(report.renewed))
+               if report.renewed else "")
+    click.echo(_("retention run ({mode}): {changed} changed{refreshed}{renewed}, {expiring} "
+                 "expiring within {days} days, {candidates} disposal candidates").format(
+        mode=mode, changed=len(report.changed), refreshed=refreshed, renewed=renewed,
+        expiring=len(report.expiring), days=engine.expiring_days,
+        candidates=len(report.candidates)))
     for r in report.renewed:  # keys, checkpoints, journal segments...: kept for ever
-        click.echo(f"  renewed {r['key']}: until {local(ctx, r['before'], None)} -> "
-                   f"{local(ctx, r['after'], None)}")
+        click.echo(_("  renewed {key}: until {before} -> {after}").format(
+            key=r["key"], before=local(ctx, r["before"], None),
+            after=local(ctx, r["after"], None)))
     for f in report.evidence_flags:
-        click.echo(f"  evidence flag {f} raised (an item names a case and the unit keeps "
-                   "evidence permanently; a second person confirms it: custody flag confirm)")
+        click.echo(_evidence_flag(f))
     _changes(ctx, report.changed)
-    for title, rows in (("expiring", report.expiring), ("disposal candidates",
-                                                         report.candidates)):
+    for title, rows in ((_("expiring"), report.expiring),
+                        (_("disposal candidates"), report.candidates)):
         if rows:
-            t = Table("item", "unit", "tier", "retain until", "rule", title=title)
+            t = Table(_("item"), _("unit"), _("tier"), _("retain until"), _("rule"),
+                      title=title)
             for r in rows:
-                t.add_row(r["item"], r["unit"] or "-", r["tier"],
+                t.add_row(r["item"], r["unit"] or "-", tier_name(r["tier"]),
                           local(ctx, r["retain_until"], r["unit"]), r["rule"])
             Console(width=200).print(t)
     for p in report.problems:
-        click.echo(f"{p.get('item') or p.get('key')}: {p['message']}", err=True)
+        click.echo(f"{p.get('item') or p.get('key')}: {reason_text(p)}", err=True)
     return 1 if report.problems else 0
 
 
@@ -306,12 +347,13 @@ def retention_check(ctx: Context, full: bool, as_json: bool) -> int:
     click.echo(_coverage(ctx, out["coverage"]))
     if problems:
         for p in problems:
-            click.echo(f"{p['code']}: item {p['item']} {p['what']} {p['key']}: {p['message']} "
-                       f"(rule: {p['rule']})")
+            click.echo(_("{code}: item {item} {what} {key}: {message} (rule: {rule})").format(
+                code=p["code"], item=p["item"], what=p["what"], key=p["key"],
+                message=reason_text(p), rule=p["rule"]))
     elif out["coverage"]["items_read"] >= out["coverage"]["items"]:
-        click.echo("every lock in the store is at least what the rules require")
+        click.echo(_("every lock in the store is at least what the rules require"))
     else:
-        click.echo("every lock read in this slice is at least what the rules require")
+        click.echo(_("every lock read in this slice is at least what the rules require"))
     return 1 if problems else 0
 
 
@@ -324,24 +366,33 @@ def dispose_group() -> None:
 
 _DECISION_ZH = {"to-destroy": "拟销毁", "taken-out": "已撤出", "rejected": "不同意销毁",
                 "destroyed": "已销毁"}
+_LIST_STATE_ZH = {"proposed": "待鉴定", "approved": "已鉴定同意销毁",
+                  "rejected": "不同意销毁（无可销毁条目）", "executed": "已执行销毁"}
+
+
+def _state(state: str) -> str:
+    """A disposal list's state: its Chinese name for a Chinese reader, the code in English."""
+    return named(_LIST_STATE_ZH, state)
 
 
 def _list_rows(ctx: Context, rows: list[dict], title: str | None = None) -> None:
-    t = Table("序号", "档号", "条目", "题名", "单位", "tier", "保管至", "当事人", "案由", "规则",
-              "鉴定", title=title)
+    t = Table("序号", "档号", "条目", "题名", "单位", "保管类别", "保管至", "当事人", "案由",
+              "规则", "鉴定", title=title)
     for r in rows:
         decision = _DECISION_ZH.get(r["decision"], r["decision"])
         if r.get("reason"):
-            decision += f"：{r['reason']}"
+            decision += f"：{disposal.reason_shown(r)}"
         t.add_row(str(r["n"]), r.get("code") or "-", r["item"], r.get("title") or "-",
-                  r["unit"] or "-", r["tier"], local(ctx, r["retain_until"], r["unit"]),
+                  r["unit"] or "-", TIER_ZH.get(r["tier"], r["tier"]),
+                  local(ctx, r["retain_until"], r["unit"]),
                   r.get("party") or "-", r.get("cause") or "-", r["rule"], decision)
     Console(width=240).print(t)
 
 
 def _held(held: list[dict]) -> None:
     for h in held:
-        click.echo(f"  held from disposal: {h['item']}: {h['reason']}")
+        click.echo(_("  held from disposal: {item}: {reason}").format(
+            item=h["item"], reason=disposal.reason_shown(h)))
 
 
 @dispose_group.command("propose")
@@ -359,11 +410,14 @@ def dispose_propose(ctx: Context, as_of: str | None, as_json: bool) -> int:
         emit_json(doc)
         return 0
     if doc.get("rehearsal"):
-        click.echo(f"rehearsal as of {local(ctx, doc['as_of'])}: {len(doc['items'])} items "
-                   f"would be proposed, {len(doc['held'])} held; nothing was proposed")
+        click.echo(_("rehearsal as of {at}: {n} items would be proposed, {held} held; "
+                     "nothing was proposed").format(at=local(ctx, doc["as_of"]),
+                                                    n=len(doc["items"]),
+                                                    held=len(doc["held"])))
     else:
-        click.echo(f"disposal list {doc['id']}: {len(doc['items'])} items, proposed by "
-                   f"{doc['proposed_by']}; the appraisal group approves it next")
+        click.echo(_("disposal list {list}: {n} items, proposed by {person}; the appraisal "
+                     "group approves it next").format(list=doc["id"], n=len(doc["items"]),
+                                                      person=doc["proposed_by"]))
     if doc["rows"]:
         _list_rows(ctx, doc["rows"])
     _held(doc["held"])
@@ -372,32 +426,45 @@ def dispose_propose(ctx: Context, as_of: str | None, as_json: bool) -> int:
 
 @dispose_group.command("show")
 @click.argument("list_id")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the list's appraisal opinion (鉴定意见) as a signed PDF to this file "
+                   "(once the appraisal is concluded); printed again the same every time.")
 @json_option
 @command
-def dispose_show(ctx: Context, list_id: str, as_json: bool) -> int:
+def dispose_show(ctx: Context, list_id: str, pdf: Path | None, as_json: bool) -> int:
     """A disposal list as the appraisers read it: every item, each decision, the appraisals."""
+    if pdf is not None:
+        from commands.documents import print_document
+
+        print_document(ctx, "appraisal-opinion", list_id, pdf, as_json)
+        return 0
     out = disposal.show(_engine(ctx), ctx.actor(), list_id)
     if as_json:
         emit_json(out)
         return 0
-    click.echo(f"disposal list {out['id']}  state {out['state']}  proposed by "
-               f"{out['proposed_by']} at {local(ctx, out['proposed_at'])}")
+    click.echo(_("disposal list {list}  state {state}  proposed by {person} at {at}").format(
+        list=out["id"], state=_state(out["state"]), person=out["proposed_by"],
+        at=local(ctx, out["proposed_at"])))
     _list_rows(ctx, out["rows"])
     _held(out["held"])
-    click.echo(f"appraisals ({len(out['valid_approvals'])} valid approvals of "
-               f"{out['approvals_needed']} needed):")
+    click.echo(_("appraisals ({valid} valid approvals of {need} needed):").format(
+        valid=len(out["valid_approvals"]), need=out["approvals_needed"]))
     for a in out["appraisals"]:
-        what = "approves" if a["decision"] == "approve" else "rejects the list"
-        click.echo(f"  {a['by']} {what}" + (f": {a['note']}" if a["note"] else "")
-                   + "".join(f"\n    rejects {r['item']}: {r['reason']}"
-                             for r in a["rejected"]))
+        what = (_("{person} approves") if a["decision"] == "approve"
+                else _("{person} rejects the list")).format(person=a["by"])
+        click.echo("  " + what + (f": {a['note']}" if a["note"] else "")
+                   + "".join("\n    " + _("rejects {item}: {reason}").format(
+                       item=r["item"], reason=r["reason"]) for r in a["rejected"]))
     for t in out["taken_out"]:
-        click.echo(f"  taken out by {t['by']}: {', '.join(t['items'])}: {t['reason']}")
+        click.echo(_("  taken out by {person}: {items}: {reason}").format(
+            person=t["by"], items=joined(t["items"], "、"), reason=t["reason"]))
     if out["witnesses"]:
-        click.echo(f"witnesses: {', '.join(out['witnesses'])}")
+        click.echo(_("witnesses: {people}").format(people=joined(out["witnesses"], "、")))
     for e in out["executions"]:
-        click.echo(f"executed by {e['by']} at {local(ctx, e['at'])}: {len(e['destroyed'])} "
-                   f"destroyed, {len(e['left'])} left; register {e['register']}")
+        click.echo(_("executed by {person} at {at}: {destroyed} destroyed, {left} left; "
+                     "register {register}").format(
+            person=e["by"], at=local(ctx, e["at"]), destroyed=len(e["destroyed"]),
+            left=len(e["left"]), register=e["register"]))
     return 0
 
 
@@ -416,9 +483,10 @@ def dispose_approve(ctx: Context, list_id: str, note: str | None,
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"list {list_id}: {len(doc['approvals'])} appraisals, state {doc['state']}")
+    click.echo(_("list {list}: {n} appraisals, state {state}").format(
+        list=list_id, n=len(doc["approvals"]), state=_state(doc["state"])))
     for item, reason in rejected:
-        click.echo(f"  rejected {item}: {reason}")
+        click.echo(_("  rejected {item}: {reason}").format(item=item, reason=reason))
     return 0
 
 
@@ -433,7 +501,8 @@ def dispose_reject(ctx: Context, list_id: str, reason: str, as_json: bool) -> in
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"list {list_id}: rejected by {ctx.actor().person_id}, state {doc['state']}")
+    click.echo(_("list {list}: rejected by {person}, state {state}").format(
+        list=list_id, person=ctx.actor().person_id, state=_state(doc["state"])))
     return 0
 
 
@@ -450,7 +519,8 @@ def dispose_take_out(ctx: Context, list_id: str, items: tuple[str, ...], reason:
     if as_json:
         emit_json(doc)
         return 0
-    click.echo(f"list {list_id}: {len(items)} items taken out, state {doc['state']}")
+    click.echo(_("list {list}: {n} items taken out, state {state}").format(
+        list=list_id, n=len(items), state=_state(doc["state"])))
     return 0
 
 
@@ -464,7 +534,8 @@ def dispose_witness(ctx: Context, list_id: str, as_json: bool) -> int:
     if as_json:
         emit_json({"list": list_id, "witnesses": [w["by"] for w in doc["witnesses"]]})
         return 0
-    click.echo(f"list {list_id}: witness {ctx.actor().person_id} signed")
+    click.echo(_("list {list}: witness {person} signed").format(
+        list=list_id, person=ctx.actor().person_id))
     return 0
 
 
@@ -472,17 +543,35 @@ def dispose_witness(ctx: Context, list_id: str, as_json: bool) -> int:
 @click.argument("list_id")
 @click.option("--witness", "witnesses", multiple=True, required=True,
               help="A witness who signed their presence (repeat).")
+@click.option("--pdf", "pdf", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the destruction register (销毁清册) as a signed PDF to this file; "
+                   "'custody print disposal-register LIST' prints it again.")
 @json_option
 @command
 def dispose_execute(ctx: Context, list_id: str, witnesses: tuple[str, ...],
-                    as_json: bool) -> int:
+                    pdf: Path | None, as_json: bool) -> int:
     """Destroy what still qualifies by the real clock; write the destruction register."""
     result = disposal.execute(_engine(ctx), ctx.actor(), list_id, list(witnesses))
+    if pdf is not None:
+        from commands.documents import print_document
+
+        # the register first (it stands whatever happens to the PDF), then its document
+        if not as_json:
+            click.echo(result["register"]["text_zh"])
+            click.echo(_("\nregister stored at {key}").format(key=result["register"]["key"]))
+        doc = print_document(ctx, "disposal-register", list_id, pdf, True, quiet=True)
+        if as_json:
+            emit_json(result | {"document": doc})
+        else:
+            from commands.documents import written_line
+
+            click.echo(written_line(doc))
+        return 0
     if as_json:
         emit_json(result)
         return 0
     click.echo(result["register"]["text_zh"])
-    click.echo(f"\nregister stored at {result['register']['key']}")
+    click.echo(_("\nregister stored at {key}").format(key=result["register"]["key"]))
     return 0
 
 
@@ -495,11 +584,12 @@ def dispose_list(ctx: Context, as_json: bool) -> int:
     if as_json:
         emit_json({"lists": docs})
         return 0
-    t = Table("list", "state", "items", "proposed by", "appraisals", "witnesses")
+    t = Table(_("list"), _("state"), _("items"), _("proposed by"), _("appraisals"),
+              _("witnesses"))
     for d in docs:
-        t.add_row(d["id"], d["state"], str(len(d["items"])), d["proposed_by"],
-                  ", ".join(a["by"] for a in d["approvals"]) or "-",
-                  ", ".join(w["by"] for w in d["witnesses"]) or "-")
+        t.add_row(d["id"], _state(d["state"]), str(len(d["items"])), d["proposed_by"],
+                  joined((a["by"] for a in d["approvals"]), "、") or "-",
+                  joined((w["by"] for w in d["witnesses"]), "、") or "-")
     Console(width=160).print(t)
     return 0
 

@@ -10,9 +10,29 @@ import bootstrap
 from commands.base import (
     Context,
     command,
+    echo_fields,
     emit_json,
+    joined,
     json_option,
+    local,
+    view_of,
 )
+from i18n import N_, _
+
+# what each field of the scanner's status is called (the keys stay in --json)
+STATUS_FIELDS = {"running": N_("Running"), "where": N_("Where"), "engine": N_("Engine"),
+                 "database": N_("Database"), "error": N_("Error"), "pid": N_("Process id"),
+                 "home": N_("Folder"), "socket": N_("Socket"), "config": N_("Configuration"),
+                 "log": N_("Log"), "database_dir": N_("Database folder"),
+                 "test_signatures": N_("Test signatures"), "window_size": N_("Window size"),
+                 "overlap": N_("Overlap"), "stream_max": N_("Largest stream"),
+                 "responding": N_("Responding")}
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return "-" if value in (None, "") else str(value)
 
 
 @click.group()
@@ -28,7 +48,8 @@ def scanner_start(ctx: Context, as_json: bool) -> int:
 
     status = start_private(bootstrap.private_clamd(ctx.settings))
     emit_json(status) if as_json else click.echo(
-        f"clamd running: {status['engine']} {status['database']} on {status['socket']}")
+        _("clamd running: {engine}, database {database}, on {socket}").format(
+            engine=status["engine"], database=status["database"], socket=status["socket"]))
     return 0
 
 
@@ -44,11 +65,14 @@ def scanner_status(ctx: Context, as_json: bool) -> int:
         emit_json(status)
     else:
         last = status.pop("last_update", None)
-        for k, v in status.items():
-            click.echo(f"{k:>20}: {v}")
+        rows = [(_(STATUS_FIELDS.get(k, k)), _show(v)) for k, v in status.items()]
         if last:
-            click.echo(f"{'last update':>20}: {last['at']} by {last['by']} from {last['source']}"
-                       f" ({', '.join(last['files'])}{'; unsigned' if last['unsigned'] else ''})")
+            rows.append((_("Last update"), _(
+                "{at} by {person} from {source} ({files}{unsigned})").format(
+                    at=local(ctx, last["at"]), person=last["by"], source=last["source"],
+                    files=joined(last["files"]),
+                    unsigned=_("; unsigned") if last["unsigned"] else "")))
+        echo_fields(rows)
     return 0 if status.get("running") else 3
 
 
@@ -75,16 +99,19 @@ def scanner_update(ctx: Context, source: Path, allow_unsigned: bool, as_json: bo
     if as_json:
         emit_json(doc)
         return 0
-    daemon = ("clamd restarted on it" if doc["restarted"]
-              else "clamd is not running; it loads this at its next start")
-    click.echo(f"signatures updated by {doc['installed_by']}: database {doc['database']}"
-               f" ({daemon})")
+    daemon = (_("clamd restarted on it") if doc["restarted"]
+              else _("clamd is not running; it loads this at its next start"))
+    click.echo(_("Signatures updated by {person}: database {database} ({daemon})").format(
+        person=view_of(ctx, [doc["installed_by"]]).person(doc["installed_by"]),
+        database=doc["database"], daemon=daemon))
     for f in doc["files"]:
-        click.echo(f"  {f['name']:<14} version {f['version'] or '-':<8} built "
-                   f"{f['build_time'] or '-':<21} {f['signatures']:>9} signatures  "
-                   f"sha256 {f['sha256'][:16]}")
+        click.echo("  " + _("{name}: version {version}, built {built}, {count} signatures, "
+                            "SHA-256 {digest}").format(
+            name=f["name"], version=f["version"] or "-", built=f["build_time"] or "-",
+            count=f["signatures"], digest=f["sha256"][:16]))
     if doc["ignored"]:
-        click.echo(f"  ignored (not database files): {', '.join(doc['ignored'])}")
+        click.echo("  " + _("ignored (not database files): {files}").format(
+            files=joined(doc["ignored"])))
     return 0
 
 
@@ -94,7 +121,7 @@ def scanner_stop(ctx: Context) -> int:
     from ingest.scanning import stop_private
 
     stop_private(bootstrap.private_clamd(ctx.settings))
-    click.echo("clamd stopped")
+    click.echo(_("clamd stopped"))
     return 0
 
 

@@ -8,13 +8,30 @@ import click
 
 import bootstrap
 from archive import people
-from archive.integrity import stations
+from archive.domain.names import STATUS_ZH
 from commands.base import (
     Context,
     command,
+    echo_fields,
     emit_json,
+    item_label,
+    joined,
     json_option,
+    local,
+    named,
+    station_label,
+    view_of,
+    zone_text,
 )
+from i18n import N_, _, localize
+
+# the catalog and store backends by what people call them
+BACKENDS = {"sqlite": "SQLite", "mongodb": "MongoDB", "local": N_("local WORM directory"),
+            "s3": "S3 Object Lock"}
+
+
+def _backend(name: str | None) -> str:
+    return _(BACKENDS[name]) if name in BACKENDS else (name or "-")
 
 
 # --- init ----------------------------------------------------------------------------------
@@ -33,17 +50,19 @@ def init(ctx: Context, person_id: str, name: str, as_json: bool) -> int:
         emit_json(out)
         return 0
     store, replica = out["store"], out["replica"]
-    click.echo(f"data home:    {out['home']}")
-    click.echo(f"catalog:      {out['catalog']}")
-    click.echo(f"store:        {store['backend']} {store['location']}")
+    admin = out["administrator"]
+    rows = [(_("Data home"), out["home"]), (_("Catalog"), out["catalog"]),
+            (_("Store"), f"{_backend(store['backend'])} {store['location']}")]
     if replica is not None:
-        click.echo(f"replica:      {replica['backend']} {replica['location']}")
-    click.echo(f"administrator:{out['administrator']} ({people.os_account()})")
-    click.echo(f"station:      {stations.shown(out['station'])}"
-               + ("  (joined the archive)" if out["joined"] else ""))
-    click.echo(f"archive key:  {out['archive_key']}")
-    click.echo(f"fingerprint:  {out['fingerprint']}"
-               + ("" if out["created"] else "  (existing key kept)"))
+        rows.append((_("Replica"), f"{_backend(replica['backend'])} {replica['location']}"))
+    rows += [(_("Administrator"), _("{person}, OS account {account}").format(
+                 person=view_of(ctx, [admin]).person(admin), account=people.os_account())),
+             (_("Station"), station_label(out["station"])
+              + (_(" (joined the archive)") if out["joined"] else "")),
+             (_("Archive key"), out["archive_key"]),
+             (_("Fingerprint"), out["fingerprint"]
+              + ("" if out["created"] else _(" (existing key kept)")))]
+    echo_fields(rows)
     return 0
 
 
@@ -57,7 +76,7 @@ def demo(ctx: Context, directory: str, as_json: bool) -> int:
     from ingest.demo import run_demo
 
     result = run_demo(Path(directory), bootstrap.create_archive, config=ctx.config,
-                      echo=None if as_json else click.echo)
+                      echo=None if as_json else lambda line: click.echo(localize(line)))
     if as_json:
         emit_json(result)
     return 0 if result["ok"] else 1
@@ -76,30 +95,39 @@ def status(ctx: Context, as_json: bool) -> int:
         return 0
     replica, items = out["replica"], dict(out["items"])
     total = items.pop("total")
-    click.echo(f"catalog:  {out['catalog']['backend']} {out['catalog']['endpoint']}")
-    click.echo(f"store:    {out['store']['backend']} {out['store']['location']}")
+    catalog, store = out["catalog"], out["store"]
+    rows = [(_("Catalog"), f"{_backend(catalog['backend'])} {catalog['endpoint']}"),
+            (_("Store"), f"{_backend(store['backend'])} {store['location']}")]
     if not replica["backend"]:
-        click.echo("replica:  none configured (no second copy)")
+        rows.append((_("Replica"), _("none configured (no second copy)")))
     else:
-        click.echo(f"replica:  {replica['backend']} {replica['location']}"
-                   + ("  (written on ingest)" if replica["write_on_ingest"] else ""))
-    click.echo("items:    " + f"{total} total; " + ", ".join(
-        f"{n} {s}" for s, n in items.items() if n))
+        rows.append((_("Replica"), f"{_backend(replica['backend'])} {replica['location']}"
+                     + (_(" (written on ingest)") if replica["write_on_ingest"] else "")))
+    rows.append((_("Items"), _("{total} in all: {counts}").format(total=total, counts=joined(
+        f"{named(STATUS_ZH, s)} {n}" for s, n in items.items() if n) or "-")))
     lag = out["lag"]
     if lag is not None:
         last = lag["last_run"]
         if last is None:
-            click.echo(f"replica lag: never replicated; {lag['items_behind']} items "
-                       "without a second copy (custody replicate)")
+            rows.append((_("Replica lag"), _(
+                "never replicated; {count} items without a second copy (custody "
+                "replicate)").format(count=lag["items_behind"])))
         else:
-            click.echo(f"last replication: finished {last['finished_at']} by {last['by']}: "
-                       f"{last['items_copied']} items copied, "
-                       f"{last['versions']['failed']} versions failed")
-            click.echo(f"replica lag: {lag['items_behind']} items without a full second copy"
-                       f"; {lag['ledger_entries_since']} ledger entries since the last run"
-                       + ("  (up to date)" if lag["up_to_date"] else ""))
-            for item_id in lag["item_ids"][:10]:
-                click.echo(f"  behind: {item_id}")
+            rows.append((_("Last replication"), _(
+                "finished {at} ({zone}) by {person}: {items} items copied, {failed} "
+                "versions failed").format(
+                    at=local(ctx, last["finished_at"]), zone=zone_text(ctx),
+                    person=view_of(ctx, [last["by"]]).person(last["by"]),
+                    items=last["items_copied"], failed=last["versions"]["failed"])))
+            rows.append((_("Replica lag"), _(
+                "{items} items without a full second copy; {entries} ledger entries since "
+                "the last run").format(items=lag["items_behind"],
+                                       entries=lag["ledger_entries_since"])
+                + (_(" (up to date)") if lag["up_to_date"] else "")))
+    echo_fields(rows)
+    if lag is not None and lag["last_run"] is not None:
+        for item_id in lag["item_ids"][:10]:
+            click.echo(_("  behind: {item}").format(item=item_label(ctx, item_id)))
     return 0
 
 
@@ -120,13 +148,16 @@ def upgrade(ctx: Context, backup_dir: Path | None, as_json: bool) -> int:
         emit_json(out)
         return 0
     if not out["upgraded"]:
-        click.echo(f"catalog {out['catalog']}: schema version {out['to']}, nothing to do")
+        click.echo(_("Catalog {catalog}: schema version {version}, nothing to do").format(
+            catalog=out["catalog"], version=out["to"]))
         return 0
     b = out["backup"]
-    click.echo(f"catalog {out['catalog']}: schema version {out['from']} -> {out['to']}")
-    click.echo(f"backup first: {Path(b['dir']) / b['file']} (SHA-256 {b['sha256']})")
+    click.echo(_("Catalog {catalog}: schema version {old} -> {new}").format(
+        catalog=out["catalog"], old=out["from"], new=out["to"]))
+    click.echo(_("Backup made first: {file} (SHA-256 {digest})").format(
+        file=Path(b["dir"]) / b["file"], digest=b["sha256"]))
     for step in out["steps"]:
-        click.echo(f"  {step['version']}: {step['title']}")
+        click.echo(f"  {step['version']}: {localize(step['title'])}")
     return 0
 
 

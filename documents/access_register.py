@@ -10,6 +10,7 @@ from archive.access.register import register_rows
 from archive.domain.errors import InputError
 from archive.domain.model import iso, parse_iso
 from documents.kinds import Kind, Source, register
+from i18n import N_
 
 
 def build(src: Source, subject: str, params: dict) -> dict:
@@ -19,7 +20,7 @@ def build(src: Source, subject: str, params: dict) -> dict:
     start = parse_iso(params["from"]) if params.get("from") else None
     end = parse_iso(params["to"]) if params.get("to") else None
     if start and end and end <= start:
-        raise InputError("the period ends before it starts")
+        raise InputError(N_("the period ends before it starts"))
     until = min(end, now) if end else now
     rows = []
     for r in register_rows(src.archive.catalog, start, until, access_only=True):
@@ -40,5 +41,5 @@ def build(src: Source, subject: str, params: dict) -> dict:
 
 
 KIND = register(Kind(code="access-register", title="调阅登记", template="access_register.html",
-                     build=build, abbr="DY", landscape=True, fresh=True,
+                     build=build, abbr="DY", word="阅", landscape=True, fresh=True,
                      roles=("archivist", "auditor", "legal", "administrator")))

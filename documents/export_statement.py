@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from archive.domain.errors import InputError
 from documents.kinds import Kind, Source, register
+from i18n import N_
 
 
 def _export(src: Source, export_id: str) -> dict:
     doc = src.archive.catalog.get_record("exports", export_id)
     if doc is None or not doc.get("record"):
-        raise InputError(f"no export {export_id!r} (made by custody export)", subject=export_id)
+        raise InputError(N_("no export {export} (made by custody export)"), export=export_id,
+                         subject=export_id)
     return doc
 
 
@@ -55,5 +57,5 @@ def readers(src: Source, subject: str) -> list[str]:
 
 
 KIND = register(Kind(code="export-statement", title="提取说明", template="export_statement.html",
-                     build=build, abbr="TQ", readers=readers,
+                     build=build, abbr="TQ", word="取", readers=readers,
                      roles=("archivist", "auditor", "legal", "administrator")))

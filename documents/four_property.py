@@ -12,6 +12,7 @@ from __future__ import annotations
 from archive.domain.errors import InputError
 from documents import names
 from documents.kinds import Kind, Source, register
+from i18n import N_
 
 PROPERTIES = ("authenticity", "integrity", "usability", "security")
 # ingest/checks.py four_properties(): its check names -> (code, Chinese name)
@@ -43,6 +44,37 @@ REREAD_CHECKS = {
     "AQ-11": ("security", "保留锁与法律保全", ("lock-missing", "lock-too-short",
                                                 "legal-hold-missing")),
 }
+# the receiver's check of a handover package (retention/handover.py verify_package): its
+# per-record problem codes -> the check that finds them; 2x at handover
+HANDOVER_CHECKS = {
+    "ZS-21": ("authenticity", "元数据版本签名有效（档案库公钥）",
+              ("metadata-missing", "metadata-unreadable", "metadata-signature-invalid")),
+    "ZS-22": ("authenticity", "元数据与签名移交清单一致", ("metadata-mismatch",)),
+    "ZS-23": ("authenticity", "文件目录著录（档号、题名、路径、摘要）与签名移交清单一致",
+              ("catalog-mismatch",)),
+    "WZ-21": ("integrity", "电子档案文件齐全", ("record-missing",)),
+    "WZ-22": ("integrity", "摘要值复核（SHA-256、SM3）与文件大小", ("digest-mismatch",)),
+    "KY-21": ("usability", "文件非空", ("empty",)),
+    "KY-22": ("usability", "文件格式可识别、未损坏、符合该类别",
+              ("unreadable", "damaged", "format-not-allowed", "extension-mismatch")),
+}
+# what the sender's full check found and handed over with the record (附问题移交)
+SENDER_FINDING = {"authenticity": "ZS-29", "integrity": "WZ-29", "usability": "KY-29",
+                  "security": "AQ-29"}
+# the package's own checks: its problem codes -> (code, Chinese name); records-<property>
+# (some record failed it) is read from the per-record table instead
+PACKAGE_CHECKS = {
+    "bag": ("WZ-20", "integrity", "BagIt 数据包完整（清单、校验值、无缺失文件）"),
+    "bag-unsafe": ("AQ-20", "security", "数据包内无未登记文件、无越界路径"),
+    "manifest": ("ZS-20", "authenticity", "移交清单经档案库密钥签名有效"),
+    "signed-files": ("ZS-24", "authenticity", "文件目录、说明文件为签名清单所列"),
+    "catalog": ("KY-20", "usability", "文件目录（XML）可读、条目数与清单一致"),
+}
+_PACKAGE_PROBLEM = {"no-manifest": "manifest", "manifest-signature-invalid": "manifest",
+                    "file-not-signed": "signed-files", "no-catalog": "catalog",
+                    "catalog-unreadable": "catalog", "catalog-count": "catalog",
+                    "undeclared-file": "bag-unsafe", "bag-unlisted": "bag-unsafe",
+                    "bag-tag-unlisted": "bag-unsafe", "bag-unsafe-path": "bag-unsafe"}
 STAGE_ZH = {"ingest": "归档（入库）环节", "preservation": "保存环节", "handover": "移交环节"}
 
 
@@ -85,12 +117,15 @@ def _observed(value: object) -> str | None:
 def build_ingest(src: Source, subject: str, params: dict) -> dict:
     batch = src.archive.catalog.get_record("batches", subject)
     if batch is None:
-        raise InputError(f"no batch {subject!r}", subject=subject)
-    items, units = [], set()
+        raise InputError(N_("no batch {batch}"), batch=subject, subject=subject)
+    items, units, not_stored = [], set(), []
     for f in batch["files"]:
         entries = (f.get("checks") or {}).get("four_property") or []
-        if not entries:
-            continue  # quarantined or rejected: never an item, named in the batch report
+        if not entries:  # quarantined or rejected: never an item, listed with its reasons
+            not_stored.append({"file": f["file"], "state": f.get("state"),
+                               "state_zh": f.get("state_zh") or f.get("state"),
+                               "reasons": [_reason_zh(r) for r in f.get("reasons") or []]})
+            continue
         checks = []
         for e in entries:
             code, name = INGEST_CHECKS.get(e["check"], (e["check"], e["check"]))
@@ -103,13 +138,24 @@ def build_ingest(src: Source, subject: str, params: dict) -> dict:
              "started_at": batch.get("started_at"), "finished_at": batch.get("finished_at"),
              "files": len(batch["files"]), "states": batch.get("counts") or {}}
     units.discard(None)
-    return report("ingest", scope, items, units.pop() if len(units) == 1 else None)
+    return report("ingest", scope, items, units.pop() if len(units) == 1 else None) | {
+        "not_stored": not_stored}
+
+
+def _reason_zh(reason: dict) -> str:
+    """A reason as the batch stored it: the wording made for the person who ran the ingest
+    when it is Chinese (the default), else the English message."""
+    text = reason.get("text")
+    if isinstance(text, str) and any("\u4e00" <= c <= "\u9fff" for c in text):
+        return text
+    return str(reason.get("message") or reason.get("code") or "")
 
 
 def build_preservation(src: Source, subject: str, params: dict) -> dict:
     rec = src.archive.catalog.get_record("inspections", subject)
     if rec is None or rec.get("type") != "sampled-verification":
-        raise InputError(f"no sampled verification {subject!r}", subject=subject)
+        raise InputError(N_("no sampled verification {inspection}"), inspection=subject,
+                         subject=subject)
     items = []
     for r in rec["results"]:
         if r.get("not_replicated"):
@@ -127,10 +173,77 @@ def build_preservation(src: Source, subject: str, params: dict) -> dict:
     return report("preservation", scope, items)
 
 
+def handover_data(check: dict, formats_checked: bool, by: str) -> dict:
+    """The report's data for a handover package (``check``: what retention.handover
+    verify_package returned), checked by ``by`` ("receiver" or "sender")."""
+    from retention.transfer import REASON_ZH
+
+    items = []
+    for r in check["items"]:
+        problems = {p: set(v["problems"]) for p, v in r["properties"].items()}
+        checks = []
+        for code, (prop, name, found) in HANDOVER_CHECKS.items():
+            hit = [c for c in found if c in problems.get(prop, ())]
+            result = "fail" if hit else "pass"
+            if code == "KY-22" and not formats_checked:
+                result = "not-checkable"
+            checks.append({"code": code, "name": name, "property": prop, "result": result,
+                           "observed": "、".join(names.zh("problem", c) for c in hit) or None})
+        for prop, code in SENDER_FINDING.items():
+            hit = "sender-finding" in problems.get(prop, ())
+            findings = r.get("findings") or []
+            checks.append({"code": code, "name": "移交方检测发现的问题（附问题移交）",
+                           "property": prop, "result": "fail" if hit else "pass",
+                           "observed": "、".join(REASON_ZH.get(f, f) for f in findings)
+                           if hit and findings else None})
+        items.append({"item": {"id": r["item"], "archive_code": r.get("archive_code"),
+                               "title": r.get("title")},
+                      "checks": checks, "label": r.get("file")})
+    f = check["form"]
+    scope = {"transfer": f.get("transfer"), "year": f.get("year"), "fonds": f.get("fonds"),
+             "path": check.get("path"), "by": by, "trusted_key": check.get("trusted_key"),
+             "manifest_sha256": f.get("manifest_sha256"), "bytes": f.get("bytes"),
+             "withheld": f.get("withheld"), "prepared_by": f.get("prepared_by"),
+             "prepared_by_name": f.get("prepared_by_name"),
+             "prepared_at": f.get("prepared_at")}
+    return report("handover", scope, items) | {"package_checks": _package_checks(check),
+                                               "package_ok": check["ok"]}
+
+
+def _package_checks(check: dict) -> list[dict]:
+    """The package's checks, each pass or fail with what failed it."""
+    failed: dict[str, list[str]] = {}
+    for p in check["problems"]:
+        code = p["code"]
+        key = _PACKAGE_PROBLEM.get(code) or ("bag" if code.startswith("bag-") else None)
+        if key is None:
+            key = {"authenticity": "manifest", "integrity": "bag", "usability": "catalog",
+                   "security": "bag-unsafe"}[p["property"]]
+        failed.setdefault(key, []).append(f"{code}：{p.get('path') or ''}")
+    return [{"code": code, "property": prop, "name": name,
+             "result": "fail" if key in failed else "pass",
+             "observed": "；".join(failed.get(key, [])[:5]) or None}
+            for key, (code, prop, name) in PACKAGE_CHECKS.items()]
+
+
+def build_handover(src: Source, subject: str, params: dict) -> dict:
+    """四性检测报告 of a handover package, from the check just run on it (custody transfer
+    verify PACKAGE --pdf, or transfer accept --pdf): the report's data travels in
+    ``params``, and the issued record keeps it."""
+    if not params.get("report"):
+        raise InputError(N_("a handover check report is made from a check of the package: "
+                            "custody transfer verify PACKAGE --pdf OUT"))
+    return handover_data(params["report"], bool(params.get("formats_checked")),
+                         params.get("by") or "receiver")
+
+
 ROLES = ("archivist", "auditor", "administrator")
 INGEST = register(Kind(code="ingest-check-report", title="四性检测报告",
-                       template="four_property.html", build=build_ingest, abbr="SX",
+                       template="four_property.html", build=build_ingest, abbr="SX", word="测",
                        landscape=True, roles=ROLES))
 PRESERVATION = register(Kind(code="preservation-check-report", title="四性检测报告",
                              template="four_property.html", build=build_preservation,
-                             abbr="SXBC", landscape=True, roles=ROLES))
+                             abbr="SXBC", word="测", landscape=True, roles=ROLES))
+HANDOVER = register(Kind(code="handover-check-report", title="四性检测报告",
+                         template="four_property.html", build=build_handover, abbr="SXYJ",
+                         word="测", landscape=True, fresh=True, roles=ROLES))

@@ -11,6 +11,7 @@ from archive.domain.errors import InputError
 from archive.domain.model import iso, parse_iso
 from documents import names
 from documents.kinds import Kind, Source, register
+from i18n import N_
 
 ROLES = ("auditor", "archivist", "administrator")
 
@@ -18,7 +19,8 @@ ROLES = ("auditor", "archivist", "administrator")
 def _inspection(src: Source, inspection_id: str) -> dict:
     doc = src.archive.catalog.get_record("inspections", inspection_id)
     if doc is None:
-        raise InputError(f"no inspection {inspection_id!r}", subject=inspection_id)
+        raise InputError(N_("no inspection {inspection}"), inspection=inspection_id,
+                         subject=inspection_id)
     return doc
 
 
@@ -30,8 +32,9 @@ def _problems(codes: list[str]) -> list[dict]:
 def build_report(src: Source, subject: str, params: dict) -> dict:
     rec = _inspection(src, subject)
     if rec["type"] != "sampled-verification":
-        raise InputError(f"inspection {subject} is a {rec['type']}, not a sampled "
-                         "verification: print its 检查台帐 instead", subject=subject)
+        raise InputError(N_("inspection {inspection} is a {type}, not a sampled verification: "
+                            "print its inspection ledger (inspection-ledger) instead"),
+                         inspection=subject, type=rec["type"], subject=subject)
     rows, failed = [], []
     for n, r in enumerate(rec["results"], 1):
         row = {"n": n, "item": src.item(r["item"]), "ok": r["ok"],
@@ -75,8 +78,8 @@ def build_ledger(src: Source, subject: str, params: dict) -> dict:
 
 
 REPORT = register(Kind(code="sampling-report", title="抽样检验报告",
-                       template="sampling_report.html", build=build_report, abbr="CJ",
+                       template="sampling_report.html", build=build_report, abbr="CJ", word="检",
                        roles=ROLES))
 LEDGER = register(Kind(code="inspection-ledger", title="检查台帐",
-                       template="inspection_ledger.html", build=build_ledger, abbr="JC",
+                       template="inspection_ledger.html", build=build_ledger, abbr="JC", word="查",
                        landscape=True, fresh=True, roles=ROLES))

@@ -24,7 +24,8 @@ from archive.domain.model import iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config.settings import Settings
-from documents import kinds, render, sign
+from documents import kinds, numbers, render, sign
+from i18n import N_, Text
 
 PREFIX = "documents/"
 RECORD_TYPE = "custody.document-record"
@@ -41,7 +42,7 @@ def pdf_key(kind: str, subject: str) -> str:
 
 def _check_subject(subject: str) -> str:
     if not _SUBJECT.match(subject or ""):
-        raise InputError(f"{subject!r} is not a document id", subject=str(subject))
+        raise InputError(N_("{id} is not a document id"), id=str(subject), subject=str(subject))
     return subject
 
 
@@ -59,20 +60,24 @@ def _may_print(src: kinds.Source, kind: kinds.Kind, subject: str) -> None:
     of the subject's own readers (the extractor of an export)."""
     if kind.roles is None:
         people.require_role(src.archive.catalog, src.actor,
-                            tuple(people.ROLES), f"print a {kind.title}")
+                            tuple(people.ROLES), Text("print a {title}", title=kind.title))
         return
     if kind.readers is not None and src.actor.person_id in kind.readers(src, subject):
         return
-    people.require_role(src.archive.catalog, src.actor, kind.roles, f"print a {kind.title}")
+    people.require_role(src.archive.catalog, src.actor, kind.roles,
+                        Text("print a {title}", title=kind.title))
 
 
 def _make_record(src: kinds.Source, kind: kinds.Kind, subject: str, params: dict) -> dict:
     data = kind.build(src, subject, params)
     unit = data.get("unit") if isinstance(data.get("unit"), str) else None
     at = datetime.now(timezone.utc)
-    fonds = src.settings.section("archive").get("fonds") or "custody"
+    zone = src.settings.unit_zone(unit)
+    year = at.astimezone(zone).year if zone is not None else at.year
+    serial = numbers.allocate(src.archive, src.actor, kind.code, kind.word, year, subject, at)
     body = {"type": RECORD_TYPE, "id": uuid7(), "kind": kind.code, "title": kind.title,
-            "subject": subject, "number": f"{fonds}-{kind.abbr}-{subject}",
+            "subject": subject, "number": numbers.format_number(kind.word, year, serial),
+            "serial": {"word": kind.word, "year": year, "number": serial},
             "issued_at": iso(at), "issued_by": src.person(src.actor.person_id),
             "zone": src.zone_name(unit), "unit_name": src.unit_name(unit),
             "landscape": kind.landscape, "template": kind.template, "data": data,
@@ -110,8 +115,8 @@ def issue(archive: Archive, actor: Actor, settings: Settings, kind_code: str,
     src = kinds.Source(archive, settings, actor)
     if subject is None:
         if not kind.fresh:
-            raise InputError(f"a {kind.title} ({kind.code}) is printed for a subject: give "
-                             "its id")
+            raise InputError(N_("a {title} ({kind}) is printed for a subject: give its id"),
+                             title=kind.title, kind=kind.code)
         subject = uuid7()
     _check_subject(subject)
     raw = _stored(archive, record_key(kind.code, subject))
@@ -119,7 +124,8 @@ def issue(archive: Archive, actor: Actor, settings: Settings, kind_code: str,
     _may_print(src, kind, subject)
     if record is None:
         if kind.fresh and params is None:
-            raise InputError(f"no {kind.title} {subject} was issued", subject=subject)
+            raise InputError(N_("no {title} {id} was issued"), title=kind.title, id=subject,
+                             subject=subject)
         record = _make_record(src, kind, subject, params or {})
         try:
             archive.store.put_blob(record_key(kind.code, subject), canonical(record),
@@ -151,7 +157,8 @@ def _wait_for(archive: Archive, key: str, seconds: float = 30) -> bytes:
         if data is not None:
             return data
         time.sleep(0.2)
-    raise NotFound(f"{key} is being written by another process; print again", subject=key)
+    raise NotFound(N_("{key} is being written by another process; print again"), key=key,
+                   subject=key)
 
 
 @people.records_refusals("print")
@@ -161,8 +168,8 @@ def reprint(archive: Archive, actor: Actor, settings: Settings, kind_code: str,
     kind = kinds.get(kind_code)
     _check_subject(subject)
     if not archive.store.versions(record_key(kind.code, subject)):
-        raise InputError(f"no {kind.title} ({kind.code}) {subject} has been issued",
-                         subject=subject)
+        raise InputError(N_("no {title} ({kind}) {id} has been issued"), title=kind.title,
+                         kind=kind.code, id=subject, subject=subject)
     return issue(archive, actor, settings, kind_code, subject, keys_dir=keys_dir)
 
 
@@ -184,8 +191,8 @@ def html(archive: Archive, actor: Actor, settings: Settings, kind_code: str,
     kind = kinds.get(kind_code)
     raw = _stored(archive, record_key(kind.code, _check_subject(subject)))
     if raw is None:
-        raise InputError(f"no {kind.title} ({kind.code}) {subject} has been issued",
-                         subject=subject)
+        raise InputError(N_("no {title} ({kind}) {id} has been issued"), title=kind.title,
+                         kind=kind.code, id=subject, subject=subject)
     record = json.loads(raw)
     _may_print(kinds.Source(archive, settings, actor), kind, subject)
     return render.render_html(record, record.get("template") or kind.template)

@@ -16,6 +16,7 @@ from archive.domain.errors import InputError
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config.settings import Settings
+from i18n import N_
 
 # every module that declares kinds (each calls register() at import)
 MODULES = ("documents.access_register", "documents.export_statement", "documents.inspection",
@@ -117,7 +118,7 @@ class Kind:
     period) are issued anew each time under a new id; the others once per subject (an export,
     an inspection, a batch). ``roles`` may issue and print it (None: every registered
     person); ``readers(src, subject)`` names further people who may (the extractor of
-    an export)."""
+    an export). ``word`` names the sequence of its 文号 (documents.numbers)."""
 
     code: str
     title: str
@@ -129,6 +130,8 @@ class Kind:
     fresh: bool = False
     readers: Callable[[Source, str], list[str]] | None = None
     signers: tuple[str, ...] = field(default_factory=tuple)
+    # the word of its 文号 (〔2026〕移字第0003号): kinds sharing a word share a sequence
+    word: str = "文"
 
 
 KINDS: dict[str, Kind] = {}
@@ -149,8 +152,8 @@ def _load() -> None:
 def get(code: str) -> Kind:
     _load()
     if code not in KINDS:
-        raise InputError(f"no document kind {code!r}; the kinds are "
-                         f"{', '.join(sorted(KINDS))}", subject=code)
+        raise InputError(N_("no document kind {kind}; the kinds are {kinds}"), kind=code,
+                         kinds=", ".join(sorted(KINDS)), subject=code)
     return KINDS[code]
 
 

@@ -24,7 +24,8 @@ TIER = TIER_ZH
 STATUS = STATUS_ZH | {"filed": ARCHIVED_WITH_CODE_ZH}  # "archived" is 已入库, not 已归档
 ROLE = ROLE_ZH
 PURPOSE = {"view": "查看", "extract": "提取"}
-HOW = {"player": "播放器", "link": "本机链接", "export": "提取拷贝", "view": "查看",
+HOW = {"player": "播放器", "browser": "浏览器播放", "link": "本机链接", "export": "提取拷贝",
+       "view": "查看",
        "extract": "提取", "approve": "批准", "deny": "驳回", "inspect": "回放检查记录"}
 OUTCOME = {"completed": "已调阅", "started": "调阅中", "stopped": "中止",
            "digest-mismatch": "校验不符", "exported": "已提取",
@@ -44,6 +45,13 @@ PROBLEM = {
     "duration-changed": "时长改变", "search-field-mismatch": "检索字段与签名元数据不一致",
     "version-mismatch": "元数据版本不是最新", "index-missing": "检索索引缺失",
     "not-replicated": "尚未复制到第二副本",
+    # the receiver's check of a handover package (retention/handover.py)
+    "metadata-missing": "元数据版本文件缺失", "metadata-unreadable": "元数据版本文件无法读取",
+    "metadata-signature-invalid": "元数据签名无效", "metadata-mismatch": "元数据与移交清单不一致",
+    "catalog-mismatch": "文件目录著录与移交清单不一致", "record-missing": "电子档案文件缺失",
+    "empty": "空文件", "unreadable": "文件无法读取", "damaged": "文件已损坏",
+    "format-not-allowed": "格式不符合该类别", "extension-mismatch": "扩展名与内容不符",
+    "sender-finding": "移交方检测发现的问题",
 }
 # what restores the item, for each problem (the verification's own ACTIONS are English)
 ACTION = {

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from archive.domain.errors import ServiceUnavailable
 from archive.domain.model import parse_iso
 from documents import names
+from i18n import N_
 
 TEMPLATES = Path(__file__).parent / "templates"
 RECORD_ATTACHMENT = "custody-document-record.json"  # verified by documents.sign
@@ -97,8 +98,8 @@ def _fonts_installed() -> bool:
 @lru_cache(maxsize=1)
 def _check_fonts() -> None:
     if not _fonts_installed():
-        raise ServiceUnavailable("the Chinese fonts for documents are not installed "
-                                 "(Debian: apt-get install fonts-noto-cjk)")
+        raise ServiceUnavailable(N_("the Chinese fonts for documents are not installed "
+                                    "(Debian: apt-get install fonts-noto-cjk)"))
 
 
 def html_to_pdf(html: str, record: dict | None = None,

@@ -13,6 +13,7 @@ import json
 
 from archive.domain.errors import InputError
 from documents.kinds import Kind, Source, register
+from i18n import N_
 
 PROPERTIES = ("authenticity", "integrity", "usability", "security")
 ROLES = ("archivist", "auditor", "administrator")
@@ -21,8 +22,8 @@ ROLES = ("archivist", "auditor", "administrator")
 def _transfer(src: Source, transfer_id: str) -> tuple[dict, dict]:
     t = src.archive.catalog.get_record("transfers", transfer_id)
     if t is None:
-        raise InputError(f"no transfer {transfer_id!r} (custody transfer list)",
-                         subject=transfer_id)
+        raise InputError(N_("no transfer {transfer} (custody transfer list)"),
+                         transfer=transfer_id, subject=transfer_id)
     ref = t["manifest"]
     signed = json.loads(src.archive.store.read_bytes(ref["key"], ref["version_id"]))
     return t, signed["manifest"]
@@ -90,7 +91,8 @@ def build_disposal_register(src: Source, subject: str, params: dict) -> dict:
 
     doc = src.archive.catalog.get_record("disposals", subject)
     if doc is None:
-        raise InputError(f"no disposal list {subject!r} (custody dispose list)", subject=subject)
+        raise InputError(N_("no disposal list {list} (custody dispose list)"), list=subject,
+                         subject=subject)
     registers = []
     for e in doc.get("executions", []):
         ref = e.get("register") or {}
@@ -99,8 +101,8 @@ def build_disposal_register(src: Source, subject: str, params: dict) -> dict:
         body = json.loads(src.archive.store.read_bytes(ref["key"], ref["version_id"]))["register"]
         registers.append(body | {"key": ref["key"]})
     if not registers:
-        raise InputError(f"disposal list {subject} has not been executed: no 销毁清册 yet",
-                         subject=subject)
+        raise InputError(N_("disposal list {list} has not been executed: no destruction "
+                            "register yet"), list=subject, subject=subject)
     destroyed, n = [], 0
     for body in registers:
         for t in body["destroyed"]:
@@ -115,7 +117,7 @@ def build_disposal_register(src: Source, subject: str, params: dict) -> dict:
     decided = {r["item"]: r for r in opinion["rejected"] + opinion["taken_out"]}
     kept = [{"item": src.item(i), "reason": r["reason"], "by": src.person(r["by"])}
             for i, r in decided.items()]
-    kept += [{"item": src.item(x["item"]), "reason": x["reason"], "by": None}
+    kept += [{"item": src.item(x["item"]), "reason": x.get("zh") or x["reason"], "by": None}
              for body in registers for x in body.get("left", [])]
     return {"unit": _unit_of([{"unit": d["unit"]["id"] if d["unit"] else None}
                               for d in destroyed]),
@@ -131,11 +133,62 @@ def build_disposal_register(src: Source, subject: str, params: dict) -> dict:
             "registers": [b["key"] for b in registers]}
 
 
+def build_appraisal_opinion(src: Source, subject: str, params: dict) -> dict:
+    """鉴定意见 of a disposal list once its appraisal is concluded (approved by the group, or
+    nothing left to destroy): what was appraised (each item with 档号, 题名, tier and
+    retain-until), by whom (each appraiser's decision and note, signed), and the decision
+    and reason per item; a signature line for each appraiser by name."""
+    doc = src.archive.catalog.get_record("disposals", subject)
+    if doc is None:
+        raise InputError(N_("no disposal list {list} (custody dispose list)"), list=subject,
+                         subject=subject)
+    need = int(src.settings.section("disposal").get("appraisers", 2))
+    if doc["state"] == "proposed":
+        raise InputError(N_("the appraisal of disposal list {list} is not concluded "
+                            "({given} of {needed} approvals): no appraisal opinion yet"),
+                         list=subject, given=len(doc["approvals"]), needed=need,
+                         subject=subject)
+    appraisals, decided = [], {}
+    for a in doc["approvals"]:
+        st = a["statement"]
+        whole = st.get("action") == "dispose-reject"
+        appraisals.append({"by": src.person(a["by"]), "at": st.get("at"),
+                           "decision": "reject" if whole else "approve",
+                           "note": st.get("reason") if whole else st.get("note"),
+                           "rejected": len(st.get("rejected", []))})
+        for e in doc["items"] if whole else st.get("rejected", []):
+            decided.setdefault(e["item"], {"decision": "rejected", "by": a["by"],
+                                           "reason": st["reason"] if whole else e["reason"]})
+    for t in doc.get("taken_out", []):
+        for i in t["statement"]["items"]:
+            decided.setdefault(i, {"decision": "taken-out", "by": t["by"],
+                                   "reason": t["statement"]["reason"]})
+    items = []
+    for n, e in enumerate(doc["items"], 1):
+        ref = src.item(e["item"])
+        d = decided.get(e["item"])
+        items.append({"n": n, "id": e["item"], "archive_code": ref["archive_code"],
+                      "title": ref["title"], "kind": e.get("kind"),
+                      "unit": src.unit(e.get("unit")), "tier": e.get("tier"),
+                      "retain_until": e.get("retain_until"),
+                      "decision": d["decision"] if d else "destroy",
+                      "reason": d["reason"] if d else None,
+                      "by": src.person(d["by"]) if d else None})
+    return {"unit": _unit_of([{"unit": e.get("unit")} for e in doc["items"]]),
+            "list": doc["id"], "state": doc["state"],
+            "proposed_by": src.person(doc["proposed_by"]), "proposed_at": doc["proposed_at"],
+            "appraisers_needed": need, "appraisals": appraisals, "items": items,
+            "to_destroy": sum(1 for i in items if i["decision"] == "destroy"),
+            "kept": sum(1 for i in items if i["decision"] != "destroy"),
+            "items_hash": doc["items_hash"]}
+
+
 def build_disc_label(src: Source, subject: str, params: dict) -> dict:
     """光盘标签: disc number, 档号 range, counts, written time, image digest, where kept."""
     disc = src.archive.catalog.get_record("discs", subject)
     if disc is None:
-        raise InputError(f"no disc {subject!r} (custody disc list)", subject=subject)
+        raise InputError(N_("no disc {disc} (custody disc list)"), disc=subject,
+                         subject=subject)
     label = disc.get("label") or {}
     return {"disc": disc["id"], "tier": disc["tier"], "year": disc.get("year"),
             "first_code": label.get("first_code"), "last_code": label.get("last_code"),
@@ -147,12 +200,53 @@ def build_disc_label(src: Source, subject: str, params: dict) -> dict:
 
 
 register(Kind(code="handover-list", title="电子档案移交清单", template="handover_list.html",
-              build=build_handover_list, abbr="YJ", landscape=True, roles=ROLES))
+              build=build_handover_list, abbr="YJ", word="移", landscape=True, roles=ROLES))
 register(Kind(code="handover-form", title="电子档案移交与接收登记表",
-              template="handover_form.html", build=build_handover_form, abbr="DJ",
+              template="handover_form.html", build=build_handover_form, abbr="DJ", word="登",
               roles=ROLES))
 register(Kind(code="disposal-register", title="电子档案销毁清册",
               template="disposal_register.html", build=build_disposal_register, abbr="XH",
-              landscape=True, roles=ROLES))
+              word="销", landscape=True, roles=ROLES))
+def _disposal_people(src: Source, subject: str) -> list[str]:
+    """Who took part in a disposal list (its proposer, appraisers, witnesses): they read its
+    鉴定意见 whatever their role (the appraiser role is per bureau)."""
+    doc = src.archive.catalog.get_record("disposals", subject) or {}
+    return ([doc.get("proposed_by")] + [a["by"] for a in doc.get("approvals", [])]
+            + [w["by"] for w in doc.get("witnesses", [])])
+
+
+def build_disc_readme(src: Source, subject: str, params: dict) -> dict:
+    """盘内说明: what a disc holds, so that a person can find, check and play its records
+    without custody: 档号 range, counts, written time, the layout, and every file with its
+    size and digests. Made while the disc is written (``params``: the label's data and the
+    rows), else from the disc inventory."""
+    label, rows = params.get("label"), params.get("rows")
+    disc = None
+    if label is None or rows is None:
+        disc = src.archive.catalog.get_record("discs", subject)
+        if disc is None:
+            raise InputError(N_("no disc {disc} (custody disc list)"), disc=subject,
+                             subject=subject)
+        label, rows = disc.get("label") or {}, disc["items"]
+    files = [{"n": n, "id": r["item"], "archive_code": r.get("archive_code"),
+              "file": r["file"], "kind": r.get("kind"), "size": r["size"],
+              "sha256": r["sha256"], "sm3": r.get("sm3")} for n, r in enumerate(rows, 1)]
+    return {"disc": subject, "tier": label.get("tier") or (disc or {}).get("tier"),
+            "year": label.get("year"), "first_code": label.get("first_code"),
+            "last_code": label.get("last_code"), "items": len(files),
+            "uncoded": label.get("uncoded", 0), "kinds": label.get("kinds", {}),
+            "bytes": sum(f["size"] for f in files),
+            "written_at": label.get("written_at") or (disc or {}).get("created_at"),
+            "written_by": src.person(src.actor.person_id if disc is None
+                                     else disc.get("created_by")),
+            "files": files}
+
+
+register(Kind(code="appraisal-opinion", title="电子档案鉴定意见",
+              template="appraisal_opinion.html", build=build_appraisal_opinion, abbr="JD",
+              word="鉴", landscape=True, roles=ROLES + ("approver", "legal"),
+              readers=_disposal_people))
+register(Kind(code="disc-readme", title="盘内说明", template="disc_readme.html",
+              build=build_disc_readme, abbr="PN", word="盘", landscape=True, roles=ROLES))
 register(Kind(code="disc-label", title="光盘标签", template="disc_label.html",
-              build=build_disc_label, abbr="GP", roles=ROLES))
+              build=build_disc_label, abbr="GP", word="盘", roles=ROLES))

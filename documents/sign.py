@@ -28,6 +28,7 @@ from archive.domain.errors import InputError, WormViolation
 from archive.domain.model import iso
 from archive.integrity.signing import Keyring, SigningKey, fingerprint
 from archive.worm.base import WormStore
+from i18n import N_
 
 ALGORITHM = "ECDSA P-256 / SHA-256 (PAdES B-B)"
 STORE_PREFIX = "keys/document/"
@@ -112,15 +113,16 @@ def _load(keys_dir: Path) -> DocumentKey | None:
     except FileNotFoundError:
         return None
     if mode & 0o077:
-        raise InputError(f"key file {key_path} has mode {mode:04o}; it must be readable by "
-                         "its owner only (0600)", subject=str(key_path))
+        raise InputError(N_("key file {path} has mode {mode}; it must be readable by its "
+                            "owner only (0600)"), path=str(key_path), mode=f"{mode:04o}",
+                         subject=str(key_path))
     try:
         return DocumentKey(key_path.read_bytes(), (keys_dir / "document.crt").read_bytes(),
                            json.loads((keys_dir / "document.statement.json").read_text()))
     except (OSError, ValueError) as exc:
-        raise InputError(f"the document-signing key in {keys_dir} is incomplete ({exc}); "
-                         "move document.* aside and print again to make a new one",
-                         subject=str(keys_dir)) from exc
+        raise InputError(N_("the document-signing key in {folder} is incomplete ({reason}); "
+                            "move document.* aside and print again to make a new one"),
+                         folder=str(keys_dir), reason=str(exc), subject=str(keys_dir)) from exc
 
 
 def document_key(keys_dir: Path, archive_key: SigningKey, store: WormStore,

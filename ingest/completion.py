@@ -23,8 +23,10 @@ from archive.ledger.chain import Actor
 from archive.people import people_names
 from archive.service import Archive
 from config.settings import Settings
+from i18n import Text
 from ingest.manifest import COMPLETION_FIELDS, normalise, parse_fields, read_records
 from retention.rules import routine_retain_until
+from scanners.problems import problem
 
 _TEXT = ("unit", "device_id", "party", "cause", "case_id", "activity_id", "activity_type",
          "confidential", "note")
@@ -79,20 +81,22 @@ def complete(archive: Archive, settings: Settings, actor: Actor, path: Path) -> 
     for rec in records:
         line, row = rec.line, rec.values
         if rec.unknown:
-            result["problems"].append({"line": line, "message": "unknown field(s) "
-                                       f"{', '.join(rec.unknown)} ignored"})
+            result["problems"].append(problem("unknown-column", Text(
+                "unknown field(s) {fields} ignored", fields=", ".join(rec.unknown)), line=line))
         item = _find(archive, pending, row)
         if item is None:
-            result["problems"].append({"line": line, "message": "names no single item (give "
-                                       "item_id, sha256 or the original file name)"})
+            result["problems"].append(problem("no-item", Text(
+                "names no single item (give item_id, sha256 or the original file name)"),
+                line=line))
             continue
         try:
             desc, bad = merged(item, row, settings)
             desc = retitled(desc, settings.unit_zone(desc.unit),
                             people_names(archive.catalog, desc.officers))
             for p in bad:
-                result["problems"].append({"line": line, "item": item.id, "field": p["field"],
-                                           "message": p["message"]})
+                result["problems"].append({"code": p["code"], "message": p["message"],
+                                           "text": p.get("text", p["message"]), "line": line,
+                                           "item": item.id, "field": p["field"]})
             unit_rules = settings.units.get(desc.unit or "")
             until = None
             if unit_rules:
@@ -100,7 +104,7 @@ def complete(archive: Archive, settings: Settings, actor: Actor, path: Path) -> 
                                              settings.unit_zone(desc.unit))
             updated = archive.correct(item.id, desc, actor, "metadata completed", until)
         except CustodyError as exc:
-            result["problems"].append({"line": line, "item": item.id, "message": exc.message})
+            result["problems"].append(problem(exc.code, exc.text, line=line, item=item.id))
             continue
         result["completed"].append({"item": updated.id, "version": updated.version,
                                     "status": updated.status,

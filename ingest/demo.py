@@ -8,19 +8,22 @@ from __future__ import annotations
 import copy
 import csv
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from archive import people
 from archive.catalog.base import Query
+from archive.domain.names import INGEST_STATE_ZH, local_time, person_label, zone_label
+from archive.domain.titles import title_of
 from archive.integrity.signing import SigningKey, fingerprint, public_pem
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config import settings
+from i18n import Text, language, localize
 from ingest import devices
 from ingest.completion import complete
-from ingest.pipeline import STATES, Ingest
+from ingest.pipeline import Ingest
 from ingest.samples import make_image, make_mp4, make_pdf, make_wav, truncate
 from scanners.clamd import TEST_SIGNATURES_DIR, PrivateClamd
 
@@ -103,6 +106,28 @@ def _offload(root: Path, day: datetime, rng: random.Random) -> list[dict]:
     return rows
 
 
+# what a lock read from the store is called, by its mode
+LOCK_MODES = {"LOCAL-WORM": Text("the local WORM directory's lock"),
+              "COMPLIANCE": Text("S3 Object Lock in COMPLIANCE mode"),
+              "GOVERNANCE": Text("S3 Object Lock in GOVERNANCE mode")}
+
+
+def _yes(flag: object) -> Text:
+    return Text("yes") if flag else Text("no")
+
+
+def _reasons(reasons: list[dict]) -> str:
+    """A file's reasons as the reader reads them: each one's own text when its producer made
+    one, else its message (translated when the catalog holds it whole)."""
+    return _joined((r["text"] if isinstance(r.get("text"), str) else localize(r["message"])
+                    for r in reasons), "；")
+
+
+def _joined(parts: Iterable[str], chinese: str = "，") -> str:
+    """The narration is shown at once: parts separated as its reader's language does."""
+    return ({"；": "; "}.get(chinese, ", ") if language() == "en" else chinese).join(parts)
+
+
 def _write_csv(path: Path, rows: list[dict]) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, FIELDS)
@@ -112,9 +137,11 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 
 
 def run_demo(directory: Path, new_archive: Callable[[settings.Settings], Archive],
-             config: str | None = None, echo: Callable[[str], None] | None = None) -> dict:
+             config: str | None = None, echo: Callable[[Text], None] | None = None) -> dict:
     """The demo in a fresh home under ``directory``; ``new_archive`` (the wiring's
-    ``bootstrap.create_archive``) makes the archive there from the demo's settings."""
+    ``bootstrap.create_archive``) makes the archive there from the demo's settings. ``echo``
+    is told each line of the narration as a ``Text``, for the face to show in its reader's
+    language."""
     say = echo or (lambda _line: None)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
     home = directory.resolve() / f"run-{stamp}"
@@ -130,14 +157,15 @@ def run_demo(directory: Path, new_archive: Callable[[settings.Settings], Archive
     people.register(catalog, "demo-admin", "演示管理员", f"demo-{stamp}", ["administrator"],
                     pkey)
     actor = Actor("demo-admin", pkey)
-    say(f"demo archive in {home}")
-    say(f"archive key fingerprint {fingerprint(key.key_id)}")
+    say(Text("Demo archive in {home}", home=str(home)))
+    say(Text("Archive key fingerprint: {fingerprint}", fingerprint=fingerprint(key.key_id)))
     for device, (officer, unit) in CAMERAS.items():
         devices.add_device(archive, actor, device, "DSJ-X9", "utc", officer, unit)
 
     daemon = PrivateClamd(home / "scanner", allow_test_signatures=True)
     scanner = daemon.start()
-    say(f"clamd started on the project's test signatures ({scanner.version()[0]})")
+    say(Text("clamd started on the project's test signatures ({version})",
+             version=scanner.version()[0]))
     try:
         # the day's recordings: the last five hours, the first camera out first
         day = (datetime.now(timezone.utc) - timedelta(hours=5)).astimezone(
@@ -145,62 +173,92 @@ def run_demo(directory: Path, new_archive: Callable[[settings.Settings], Archive
         offload = home / "offload"
         rows = _offload(offload, day, random.Random(20260315))
         manifest = _write_csv(home / "manifest.csv", rows)
-        say(f"offload: {sum(1 for p in offload.rglob('*') if p.is_file())} files from "
-            f"{len(CAMERAS)} cameras, a recorder and a scanner; manifest {manifest.name}")
+        say(Text("Offload: {files} files from {cameras} body cameras, a recorder and a "
+                 "scanner; manifest {manifest}",
+                 files=sum(1 for p in offload.rglob("*") if p.is_file()),
+                 cameras=len(CAMERAS), manifest=manifest.name))
         report = Ingest(archive, s, scanner, actor).run(offload, manifest, "STATION-01")
     finally:
         daemon.stop()
     for f in report.files:
-        why = "; ".join(r["message"] for r in f.reasons) or ""
-        say(f"  {STATES[f.state]:<14} {f.file}  {why}")
+        why = _reasons(f.reasons)
+        say(Text("  {state}  {file}: {reasons}", state=INGEST_STATE_ZH[f.state], file=f.file,
+                 reasons=why) if why else
+            Text("  {state}  {file}", state=INGEST_STATE_ZH[f.state], file=f.file))
     counts = report.counts()
-    say("states: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
-    say(f"device file-number gaps: {report.sequence_gaps}")
+    say(Text("Files by state: {counts}", counts=_joined(
+        f"{INGEST_STATE_ZH[k]} {v}" for k, v in counts.items() if v)))
+    for device, gaps in sorted(report.sequence_gaps.items()):
+        say(Text("Device {device}: file numbers missing: {numbers}", device=device,
+                 numbers=_joined(map(str, gaps), "、")))
 
     fix = home / "fix.csv"
     _write_csv(fix, [{"file": "unsorted/VID_0001.mp4", "kind": "video", "unit": "market-001",
                       "device_id": "DSJ-0102", "officer_id": "P1002", "party": "李秀英",
                       "cause": "占道经营"}])
     completed = complete(archive, s, actor, fix)
-    say(f"pending metadata completed: {completed['completed']}")
+    say(Text("Metadata completed from {manifest} for {count} item(s):", manifest=fix.name,
+             count=len(completed["completed"])))
+    for done in completed["completed"]:
+        say(Text("  {title} (metadata version {version})",
+                 title=_title(archive, s, done["item"]), version=done["version"]))
 
     again = Ingest(archive, s, daemon.start(), actor).run(offload, manifest, "STATION-01")
     daemon.stop()
     dup = sum(f.duplicate for f in again.files)
-    say(f"the same offload again: {dup} duplicates recognised, "
-        f"{catalog.count(Query())} items in the catalog")
+    say(Text("The same offload ingested again: {duplicates} duplicates recognised; {items} "
+             "items in the catalog", duplicates=dup, items=catalog.count(Query())))
 
     q = Query(officer="P1001", start=day - timedelta(hours=1), end=day + timedelta(hours=3))
     by_officer = archive.search(q).items
-    say(f"search officer P1001 {q.start.astimezone(day.tzinfo):%H:%M}-"
-        f"{q.end.astimezone(day.tzinfo):%H:%M}: {len(by_officer)} items")
+    names = people.people_names(catalog, ["P1001"])
+    say(Text("Search by officer {officer}, {start} to {end} ({zone}): {count} items",
+             officer=person_label("P1001", names.get("P1001")),
+             start=f"{q.start.astimezone(day.tzinfo):%Y-%m-%d %H:%M}",
+             end=f"{q.end.astimezone(day.tzinfo):%H:%M}", zone=zone_label(day.tzinfo),
+             count=len(by_officer)))
+    for item in by_officer:
+        say(Text("  {title}", title=_title(archive, s, item.id)))
     by_party = archive.search(Query(party="王五")).items
-    say(f"search party contains 王五: {sorted({i.description.party for i in by_party})}")
-    say(f"items per unit: {catalog.count_by('unit')}")
+    say(Text("Search by party containing {text}: {count} items, parties {parties}",
+             text="王五", count=len(by_party),
+             parties=_joined(sorted({i.description.party or "-" for i in by_party}), "、")))
+    say(Text("Items by unit: {counts}", counts=_joined(
+        f"{_unit(s, u)} {n}" for u, n in sorted(catalog.count_by("unit").items()))))
     first = by_officer[0]
     shown = archive.show(first.id, read_lock=True)
-    say(f"show {first.id}: {shown['description']['party']} / {shown['description']['cause']},"
-        f" signature valid {shown['signature_valid']}, lock "
-        f"{shown['lock_in_store']['mode']} until {shown['lock_in_store']['retain_until']}, "
-        f"legal hold {shown['lock_in_store']['legal_hold']}")
+    lock, unit = shown["lock_in_store"], shown["description"].get("unit")
+    say(Text("Shown: {title} (party {party}, cause {cause}); signature valid: {valid}; "
+             "{lock} until {until}; legal hold: {hold}", title=_title(archive, s, first.id),
+             party=shown["description"]["party"] or "-",
+             cause=shown["description"]["cause"] or "-",
+             valid=_yes(shown["signature_valid"]),
+             lock=LOCK_MODES.get(lock["mode"], lock["mode"]),
+             until=local_time(lock["retain_until"], s.unit_zone(unit))[:16],
+             hold=_yes(lock["legal_hold"])))
     items = archive.search(Query(), limit=1000).items
     fixity = [archive.fixity(i.id) for i in items]
     fixity_ok = all(f["digests_match"] and f["signature_valid"] for f in fixity)
-    say(f"read back {len(fixity)} objects: digests and signatures "
-        f"{'all match' if fixity_ok else 'MISMATCH'}")
+    say(Text("Read back {count} objects: every digest and signature matches", count=len(fixity))
+        if fixity_ok else
+        Text("Read back {count} objects: DIGESTS OR SIGNATURES DO NOT MATCH", count=len(fixity)))
     exported = _export(archive, s, home, stamp, say)
     archive.ledger.checkpoint()
     ledger = archive.verify_ledger()
-    say(f"ledger: {ledger.entries} entries, {ledger.checkpoints} signed checkpoint(s), "
-        f"{'intact' if ledger.ok else 'PROBLEMS'}")
+    say(Text("Audit ledger: {entries} entries, {checkpoints} signed checkpoints; {verdict}",
+             entries=ledger.entries, checkpoints=ledger.checkpoints,
+             verdict=Text("intact") if ledger.ok else Text("PROBLEMS FOUND")))
     catalog.close()
-    say(f"(stored files are write-protected like real evidence; to remove the demo: "
-        f"chattr -R -i {directory.resolve()} && rm -rf {directory.resolve()})")
+    say(Text("(Stored files are write-protected like real evidence; to remove the demo: "
+             "{command})", command=f"chattr -R -i {directory.resolve()} && "
+                                   f"rm -rf {directory.resolve()}"))
     expected = {"quarantined": 1, "archived-attention": 1, "archived-pending-metadata": 1}
     ok = (all(counts[k] == v for k, v in expected.items()) and fixity_ok and ledger.ok
           and report.sequence_gaps == {"DSJ-0102": [2]} and not completed["problems"]
           and dup == counts["archived"] + counts["archived-attention"] + 1
           and bool(by_officer) and exported["ok"])
+    say(Text("Every expectation of the demo was met") if ok else
+        Text("SOME EXPECTATIONS OF THE DEMO FAILED"))
     return {"ok": ok, "home": str(home), "counts": counts, "batch": report.batch_id,
             "sequence_gaps": report.sequence_gaps, "completed": completed["completed"],
             "duplicates_on_rerun": dup, "officer_search": len(by_officer),
@@ -209,8 +267,22 @@ def run_demo(directory: Path, new_archive: Callable[[settings.Settings], Archive
             "export": exported}
 
 
+def _title(archive: Archive, s: settings.Settings, item_id: str) -> str:
+    """The item's 题名, as a person finds it (its id is not what a reader reads)."""
+    item = archive.catalog.get_item(item_id)
+    if item is None:
+        return item_id
+    d = item.description
+    return title_of(d, s.unit_zone(d.unit),
+                    people.people_names(archive.catalog, [*d.officers, *d.assisting]))
+
+
+def _unit(s: settings.Settings, unit: str | None) -> str:
+    return (s.units.get(unit) or {}).get("name") or unit or "-"
+
+
 def _export(archive: Archive, s: settings.Settings, home: Path, stamp: str,
-            say: Callable[[str], None]) -> dict:
+            say: Callable[[Text], None]) -> dict:
     """Copies only, with approval: a clerk asks for the case's recordings, the unit's legal
     office (法制股) approves, the clerk exports a signed BagIt copy, which is then checked
     offline against the archive's public key alone."""
@@ -237,8 +309,13 @@ def _export(archive: Archive, s: settings.Settings, home: Path, stamp: str,
     public = home / "archive-public.pem"  # all an outside checker is given
     public.write_text(public_pem(archive.key.public))
     check = verify_export(out, key_file=public)
-    say(f"export: request {req['id']} approved by demo-legal (法制股); "
-        f"{len(doc['items'])} copies in {out.name} (BagIt, signed 提取说明); verify-export "
-        f"against the archive's public key: {'intact' if check.ok else 'PROBLEMS'}")
+    names = people.people_names(catalog, ["demo-clerk", "demo-legal"])
+    say(Text("Access request {request} by {requester} approved by {approver} (法制股); {count} "
+             "copies exported to {folder} (a BagIt bag with its signed 提取说明)",
+             request=req["id"], requester=person_label("demo-clerk", names.get("demo-clerk")),
+             approver=person_label("demo-legal", names.get("demo-legal")),
+             count=len(doc["items"]), folder=out.name))
+    say(Text("verify-export against the archive's public key {key}: {verdict}",
+             key=public.name, verdict=Text("intact") if check.ok else Text("PROBLEMS FOUND")))
     return {"ok": check.ok and len(doc["items"]) > 0, "request": req["id"], "to": str(out),
             "items": len(doc["items"])}

@@ -11,6 +11,7 @@ from archive.domain.errors import InputError, NotFound
 from archive.domain.model import Item, iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
+from i18n import N_
 
 STATUSES = ("in-service", "faulty")
 CLOCKS = ("utc", "local")  # what an MP4 creation_time written by this model means
@@ -23,8 +24,8 @@ def _now() -> str:
 def get(catalog: Catalog, device_id: str) -> dict:
     doc = catalog.get_record("devices", device_id)
     if doc is None:
-        raise NotFound(f"no device {device_id!r}; add it with 'custody devices add'",
-                       subject=device_id)
+        raise NotFound(N_("no device {device!r}; add it with 'custody devices add'"),
+                       subject=device_id, device=device_id)
     return doc
 
 
@@ -36,12 +37,13 @@ def add_device(archive: Archive, actor: Actor, device_id: str, model: str, clock
     not exist would describe every file it records with it)."""
     catalog, ledger = archive.catalog, archive.ledger
     if clock not in CLOCKS:
-        raise InputError(f"clock must be one of {', '.join(CLOCKS)}")
+        raise InputError(N_("clock must be one of {choices}"), choices=", ".join(CLOCKS))
     if unit is not None and units is not None and unit not in units:
-        raise InputError(f"no unit {unit!r} in the config (units: "
-                         f"{', '.join(sorted(units)) or 'none'})", subject=unit)
+        raise InputError(N_("no unit {unit!r} in the config (units: {units})"), subject=unit,
+                         unit=unit, units=", ".join(sorted(units)) or "-")
     if catalog.get_record("devices", device_id) is not None:
-        raise InputError(f"device {device_id} already exists", subject=device_id)
+        raise InputError(N_("device {device} already exists"), subject=device_id,
+                         device=device_id)
     doc = {"id": device_id, "model": model, "clock": clock, "officer": officer, "unit": unit,
            "status": "in-service", "sequences": [], "sequence_years": {},
            "gaps_by_year": {}, "clock_offsets": [],
@@ -58,7 +60,7 @@ def set_device_status(archive: Archive, actor: Actor, device_id: str, status: st
     catalog, ledger = archive.catalog, archive.ledger
     doc = get(catalog, device_id)
     if status not in STATUSES:
-        raise InputError(f"status must be one of {', '.join(STATUSES)}")
+        raise InputError(N_("status must be one of {choices}"), choices=", ".join(STATUSES))
     doc["status"] = status
     doc["history"].append({"at": _now(), "by": actor.person_id, "event": status, "note": note})
     catalog.put_record("devices", device_id, doc)

@@ -30,6 +30,8 @@ from archive.domain.errors import InputError
 from archive.domain.model import ACTIVITY_TYPES, CONFIDENTIAL_CLASSES, KINDS
 from archive.domain.timeutil import parse_time
 from archive.inputs import read_input
+from i18n import N_, Text
+from scanners.problems import problem
 
 FIELDS = ("file", "kind", "unit", "device_id", "officer_id", "assisting", "recorded_start",
           "recorded_end", "returned_at", "party", "cause", "case_id", "activity_id",
@@ -75,8 +77,8 @@ class Record:
     surplus: bool = False                               # a CSV row longer than its header
 
 
-def _problem(m: Manifest, code: str, file: str | None, line: int, message: str) -> None:
-    m.problems.append({"code": code, "file": file, "line": line, "message": message})
+def _problem(m: Manifest, code: str, file: str | None, line: int, message: Text) -> None:
+    m.problems.append(problem(code, message, file=file, line=line))
 
 
 def normalise(path: str) -> str | None:
@@ -92,9 +94,12 @@ def normalise(path: str) -> str | None:
 
 
 # --- reading the file -------------------------------------------------------------------------
-def _refuse(path: Path, line: int | None, reason: str) -> InputError:
-    where = f"manifest {path}" + (f", line {line}" if line is not None else "")
-    return InputError(f"{where}: {reason}", subject=str(path))
+def _refuse(path: Path, line: int | None, reason: Text) -> InputError:
+    if line is None:
+        return InputError(N_("manifest {path}: {reason}"), subject=str(path), path=str(path),
+                          reason=reason)
+    return InputError(N_("manifest {path}, line {line}: {reason}"), subject=str(path),
+                      path=str(path), line=line, reason=reason)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -109,14 +114,15 @@ def _decode(path: Path, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        hint = ""
+        byte = f"0x{data[exc.start]:02x}"
         try:
             data.decode("gb18030")
-            hint = "; it reads as GBK/GB18030: save it as UTF-8"
         except UnicodeDecodeError:
-            pass
-        raise _refuse(path, line, f"not UTF-8 (byte 0x{data[exc.start]:02x} at column "
-                      f"{column}){hint}") from exc
+            raise _refuse(path, line, Text("not UTF-8 (byte {byte} at column {column})",
+                                           byte=byte, column=column)) from exc
+        raise _refuse(path, line, Text("not UTF-8 (byte {byte} at column {column}); it reads "
+                                       "as GBK/GB18030: save it as UTF-8", byte=byte,
+                                       column=column)) from exc
 
 
 def _is_json(path: Path, text: str) -> bool:
@@ -143,36 +149,40 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, object]]:
     except json.JSONDecodeError as exc:
         cut = _skip(text, exc.pos) >= len(text) or (
             exc.msg.startswith("Unterminated string") and '"' not in text[exc.pos + 1:])
-        why = (f"the JSON ends early (cut off?): {exc.msg}" if cut
-               else f"not valid JSON: {exc.msg}")
-        raise _refuse(path, exc.lineno, f"{why} (column {exc.colno})") from exc
+        why = (Text("the JSON ends early (cut off?): {error} (column {column})",
+                    error=exc.msg, column=exc.colno) if cut
+               else Text("not valid JSON: {error} (column {column})", error=exc.msg,
+                         column=exc.colno))
+        raise _refuse(path, exc.lineno, why) from exc
     except RecursionError as exc:
-        raise _refuse(path, 1, "the JSON is nested too deeply") from exc
-    shape = 'a JSON manifest is a list of objects, or {"files": [...]}'
+        raise _refuse(path, 1, Text("the JSON is nested too deeply")) from exc
     if isinstance(doc, dict):
         if not isinstance(doc.get("files"), list):
-            keys = ", ".join(sorted(map(str, doc))) or "none"
-            raise _refuse(path, 1, f"{shape}; this object has no \"files\" list "
-                          f"(its keys: {keys})")
+            keys = ", ".join(sorted(map(str, doc))) or "-"
+            raise _refuse(path, 1, Text('a JSON manifest is a list of objects, or {{"files": '
+                                        '[...]}}; this object has no "files" list (its keys: '
+                                        '{keys})', keys=keys))
         rows = doc["files"]
     elif isinstance(doc, list):
         rows = doc
     else:
-        raise _refuse(path, 1, f"{shape}, not a {type(doc).__name__}")
+        raise _refuse(path, 1, Text('a JSON manifest is a list of objects, or {{"files": '
+                                    '[...]}}, not a {type}', type=type(doc).__name__))
     lines = _entry_lines(text, isinstance(doc, dict))
     out = []
     for n, row in enumerate(rows):
         line = lines[n] if n < len(lines) else 1
         if not isinstance(row, dict):
-            raise _refuse(path, line, f"entry {n + 1} is {_json_type(row)}, not an object "
-                          "with a \"file\" key")
+            raise _refuse(path, line, Text('entry {number} is {type}, not an object with a '
+                                           '"file" key', number=n + 1, type=_json_type(row)))
         out.append((line, row))
     return out
 
 
-def _json_type(value: object) -> str:
-    return {str: "a string", int: "a number", float: "a number", bool: "true/false",
-            list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+def _json_type(value: object) -> Text | str:
+    return {str: Text("a string"), int: Text("a number"), float: Text("a number"),
+            bool: "true/false", list: Text("a list"), type(None): "null"}.get(
+                type(value), type(value).__name__)
 
 
 def _entry_lines(text: str, wrapped: bool) -> list[int]:
@@ -210,16 +220,18 @@ def _csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, dict, b
         while header is not None and not any(h.strip() for h in header):
             header = next(reader, None)  # blank lines before the header
         if header is None:
-            raise _refuse(path, 1, "no header row")
+            raise _refuse(path, 1, Text("no header row"))
         names = [h.strip() for h in header]
         header_line = reader.line_num
         if "file" not in names:
-            raise _refuse(path, header_line, "the header row has no 'file' column (found: "
-                          f"{', '.join(n for n in names if n) or 'nothing'}); a CSV manifest "
-                          "is comma-separated with a header row")
+            raise _refuse(path, header_line, Text(
+                "the header row has no 'file' column (found: {columns}); a CSV manifest is "
+                "comma-separated with a header row",
+                columns=", ".join(n for n in names if n) or "-"))
         twice = sorted({n for n in names if n and names.count(n) > 1})
         if twice:
-            raise _refuse(path, header_line, f"column(s) {', '.join(twice)} named twice")
+            raise _refuse(path, header_line, Text("column(s) {columns} named twice",
+                                                  columns=", ".join(twice)))
         rows = []
         for cells in reader:
             if not any(c.strip() for c in cells):
@@ -227,7 +239,8 @@ def _csv_rows(path: Path, text: str) -> tuple[list[str], list[tuple[int, dict, b
             values = {n: c for n, c in zip(names, cells, strict=False) if n}
             rows.append((reader.line_num, values, len(cells) > len(names)))
     except csv.Error as exc:
-        raise _refuse(path, reader.line_num, f"not readable as CSV: {exc}") from exc
+        raise _refuse(path, reader.line_num, Text("not readable as CSV: {error}",
+                                                  error=str(exc))) from exc
     return names, rows
 
 
@@ -236,11 +249,11 @@ def read_records(path: Path, fields: Collection[str] = FIELDS) -> list[Record]:
     naming the file, the line and the reason) when it cannot be one."""
     data = read_bytes(path)
     if not data.strip():
-        raise _refuse(path, 1, "the file is empty")
+        raise _refuse(path, 1, Text("the file is empty"))
     text = _decode(path, data)
     if "\x00" in text:
-        raise _refuse(path, _line_of(text, text.index("\x00")), "a NUL byte: a text manifest "
-                      "has none (is it UTF-16, or not a manifest at all?)")
+        raise _refuse(path, _line_of(text, text.index("\x00")), Text(
+            "a NUL byte: a text manifest has none (is it UTF-16, or not a manifest at all?)"))
     records = []
     if _is_json(path, text):
         for line, row in _json_rows(path, text):
@@ -254,7 +267,7 @@ def read_records(path: Path, fields: Collection[str] = FIELDS) -> list[Record]:
             records.append(Record(line, {k: _text(v) for k, v in values.items()
                                          if k in fields}, unknown, surplus))
     if not records:
-        raise _refuse(path, 1, "it names no file (no rows)")
+        raise _refuse(path, 1, Text("it names no file (no rows)"))
     return records
 
 
@@ -266,24 +279,26 @@ def load(path: Path) -> Manifest:
         raw = values.get("file", "")
         if rec.unknown:
             _problem(m, "unknown-column", raw or None, line,
-                     f"unknown field(s) {', '.join(rec.unknown)} ignored")
+                     Text("unknown field(s) {fields} ignored", fields=", ".join(rec.unknown)))
         if rec.surplus:
             _problem(m, "surplus-values", raw or None, line,
-                     "more values than the header has columns; the surplus ignored")
+                     Text("more values than the header has columns; the surplus ignored"))
         rel = normalise(raw)
         if rel is None:
             _problem(m, "unsafe-path", raw or None, line,
-                     "the file path is empty or points outside the offload folder; row ignored")
+                     Text("the file path is empty or points outside the offload folder; row "
+                          "ignored"))
             continue
         values["file"] = rel
         if rel in m.rows:
             if m.rows[rel].values != values:
                 m.conflicted.add(rel)
-                _problem(m, "conflicting-rows", rel, line, f"named again (first at line "
-                         f"{m.rows[rel].line}) with other metadata; its metadata is left "
-                         "for a person to settle")
+                _problem(m, "conflicting-rows", rel, line, Text(
+                    "named again (first at line {first}) with other metadata; its metadata is "
+                    "left for a person to settle", first=m.rows[rel].line))
             else:
-                _problem(m, "duplicate-row", rel, line, "the same row twice; counted once")
+                _problem(m, "duplicate-row", rel, line,
+                         Text("the same row twice; counted once"))
             continue
         m.rows[rel] = Row(line, values)
     return m
@@ -318,7 +333,7 @@ def flag(values: dict[str, str], key: str) -> bool:
         return True
     if v in _FALSE:
         return False
-    raise InputError(f"{key} {values.get(key)!r} is not yes/no")
+    raise InputError(N_("{field} {value!r} is not yes/no"), field=key, value=values.get(key))
 
 
 def kind_of(value: str) -> str | None:
@@ -329,10 +344,12 @@ def kind_of(value: str) -> str | None:
 
 
 # --- the fields of one row --------------------------------------------------------------------
-def _bad(problems: list[dict], name: str, value: str, why: str, code: str = "bad-field",
-         outcome: str = "this field was not taken") -> None:
-    problems.append({"code": code, "field": name, "value": value,
-                     "message": f"{name} {value!r}: {why}; {outcome}"})
+def _bad(problems: list[dict], name: str, value: str, why: Text, code: str = "bad-field",
+         outcome: Text | None = None) -> None:
+    problems.append(problem(code, Text("{field} {value!r}: {why}; {outcome}", field=name,
+                                       value=value, why=why,
+                                       outcome=outcome or Text("this field was not taken")),
+                            field=name, value=value))
 
 
 def _unicode(value: str) -> bool:
@@ -360,28 +377,29 @@ def parse_fields(values: dict[str, str], *, units: Collection[str] | None,
     for name, value in list(v.items()):
         if not _unicode(value):
             _bad(problems, name, value.encode("utf-8", "backslashreplace").decode(),
-                 "not valid Unicode text")
+                 Text("not valid Unicode text"))
             del v[name]
     if "kind" in v:
         kind = kind_of(v["kind"])
         if kind:
             out["kind"] = kind
         else:
-            _bad(problems, "kind", v["kind"], f"not one of {', '.join(KINDS)}; the kind is "
-                 "taken from the content")
+            _bad(problems, "kind", v["kind"], Text("not one of {choices}; the kind is taken "
+                                                   "from the content", choices=", ".join(KINDS)))
     if "unit" in v:
         if units is None or v["unit"] in units:
             out["unit"] = v["unit"]
         else:
-            _bad(problems, "unit", v["unit"], "not a unit of this archive (configured: "
-                 f"{', '.join(sorted(units)) or 'none'})", code="unknown-unit")
+            _bad(problems, "unit", v["unit"], Text(
+                "not a unit of this archive (configured: {units})",
+                units=", ".join(sorted(units)) or "-"), code="unknown-unit")
     zone = zone_of(out.get("unit") or unit_default)
     for name in TEXTS:
         if name in v:
             out[name] = v[name]
     if "segment" in out and not _segment_ok(out["segment"]):
-        _bad(problems, "segment", out.pop("segment"), "not a part as n/m (2/3: the second of "
-             "three files)")
+        _bad(problems, "segment", out.pop("segment"), Text("not a part as n/m (2/3: the second "
+                                                           "of three files)"))
     officers, assisting = officers_of(v)
     if officers:
         out["officers"] = officers
@@ -392,16 +410,17 @@ def parse_fields(values: dict[str, str], *, units: Collection[str] | None,
             try:
                 out[name] = parse_time(v[name], zone, name)
             except InputError as exc:
-                _bad(problems, name, v[name], "not an ISO 8601 time (write 2026-12-01 08:14 "
-                     "or 2026-12-01T08:14:00+08:00)" if "ISO 8601" in exc.message
-                     else "no UTC offset, and no time zone is configured for its unit")
+                _bad(problems, name, v[name], Text(
+                    "not an ISO 8601 time (write 2026-12-01 08:14 or 2026-12-01T08:14:00+08:00)")
+                    if "ISO 8601" in exc.message
+                    else Text("no UTC offset, and no time zone is configured for its unit"))
     _times_together(out, v, problems, max_hours)
     if "activity_type" in v:
         if v["activity_type"] in ACTIVITY_TYPES:
             out["activity_type"] = v["activity_type"]
         else:
             _bad(problems, "activity_type", v["activity_type"],
-                 f"not one of {'、'.join(ACTIVITY_TYPES)}")
+                 Text("not one of {choices}", choices="、".join(ACTIVITY_TYPES)))
     if "confidential" in v:
         cls = _CONFIDENTIAL_ZH.get(v["confidential"], v["confidential"])
         if cls in CONFIDENTIAL_CLASSES:
@@ -411,13 +430,16 @@ def parse_fields(values: dict[str, str], *, units: Collection[str] | None,
             # dropping the mark would show the party's name to everyone
             out["confidential"] = "state-secret"
             _bad(problems, "confidential", v["confidential"],
-                 f"not one of {', '.join(CONFIDENTIAL_CLASSES)} (国家秘密, 商业秘密, 个人隐私)",
-                 outcome="kept confidential as state-secret until corrected")
+                 Text("not one of {choices} ({names})",
+                      choices=", ".join(CONFIDENTIAL_CLASSES),
+                      names="国家秘密, 商业秘密, 个人隐私"),
+                 outcome=Text("kept confidential as state-secret until corrected"))
     if "important" in v:
         try:
             out["important"] = flag(v, "important")
         except InputError:
-            _bad(problems, "important", v["important"], "not yes/no (是/否)")
+            _bad(problems, "important", v["important"], Text("not yes/no ({choices})",
+                                                             choices="是/否"))
     return out, problems
 
 
@@ -435,13 +457,15 @@ def _times_together(out: dict, v: dict[str, str], problems: list[dict],
         return
     why = None
     if end < start:
-        why = "recorded_end is before recorded_start"
+        why = Text("recorded_end is before recorded_start")
     elif max_hours is not None and end - start > timedelta(hours=max_hours):
-        why = f"a recording of {end - start} is longer than {max_hours} h: a typing error?"
+        why = Text("a recording of {length} is longer than {hours} h: a typing error?",
+                   length=str(end - start), hours=max_hours)
     if why:
         for name in ("recorded_start", "recorded_end"):
             del out[name]
-        problems.append({"code": "bad-field", "field": "recorded_start,recorded_end",
-                         "value": f"{v['recorded_start']} .. {v['recorded_end']}",
-                         "message": f"recorded_start {v['recorded_start']!r} and recorded_end "
-                                    f"{v['recorded_end']!r}: {why}; neither was taken"})
+        problems.append(problem("bad-field", Text(
+            "recorded_start {start!r} and recorded_end {end!r}: {why}; neither was taken",
+            start=v["recorded_start"], end=v["recorded_end"], why=why),
+            field="recorded_start,recorded_end",
+            value=f"{v['recorded_start']} .. {v['recorded_end']}"))

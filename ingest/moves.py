@@ -13,6 +13,7 @@ from archive.domain.errors import InputError, ProblemFound
 from archive.domain.model import Digests
 from archive.integrity.fixity import digest_chunks, digest_file, read_chunks
 from archive.worm.fsutil import fsync_dir
+from i18n import N_
 
 
 def free_name(dest: Path) -> Path:
@@ -36,8 +37,9 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
     the copy is on disk and reads back with the expected digests."""
     mode = os.lstat(src).st_mode
     if not stat.S_ISREG(mode) and not stat.S_ISLNK(mode):
-        raise ProblemFound(f"{src} is not a regular file: it is never opened (custody sets "
-                           "special files aside without reading them)", subject=str(src))
+        raise ProblemFound(N_("{path} is not a regular file: it is never opened (custody sets "
+                              "special files aside without reading them)"), subject=str(src),
+                           path=str(src))
     dest = free_name(area / rel)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if src.is_symlink():
@@ -49,8 +51,8 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         with os.fdopen(fd, "rb") as fin:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ProblemFound(f"{src} is no longer a regular file; left in place",
-                                   subject=str(src))
+                raise ProblemFound(N_("{path} is no longer a regular file; left in place"),
+                                   subject=str(src), path=str(src))
             with open(tmp, "xb") as fout:
                 while chunk := fin.read(8 << 20):
                     fout.write(chunk)
@@ -60,9 +62,9 @@ def move_verified(src: Path, area: Path, rel: str, expected: Digests | None,
         want = expected or _digest_regular(src)
         if got != want:
             tmp.unlink()
-            raise ProblemFound(f"{src}: the copy into {area} does not match the original "
-                               "(changed while moving?); the original is left in place",
-                               subject=str(src))
+            raise ProblemFound(N_("{path}: the copy into {area} does not match the original "
+                                  "(changed while moving?); the original is left in place"),
+                               subject=str(src), path=str(src), area=str(area))
         os.replace(tmp, dest)
         fsync_dir(dest.parent)
     side = dest.with_name(dest.name + ".report.json")
@@ -79,8 +81,8 @@ def _digest_regular(src: Path) -> Digests:
     fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ProblemFound(f"{src} is no longer a regular file; left in place",
-                               subject=str(src))
+            raise ProblemFound(N_("{path} is no longer a regular file; left in place"),
+                               subject=str(src), path=str(src))
         return digest_chunks(read_chunks(f))
 
 
@@ -111,4 +113,5 @@ def read_report(path: Path) -> dict:
     try:
         return json.loads(side.read_text("utf-8"))
     except (OSError, ValueError) as exc:
-        raise InputError(f"no readable report beside {path}: {exc}", subject=str(path)) from exc
+        raise InputError(N_("no readable report beside {path}: {error}"), subject=str(path),
+                         path=str(path), error=str(exc)) from exc

@@ -12,6 +12,7 @@ a clean verdict.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import re
 import stat
@@ -37,14 +38,17 @@ from archive.ledger.chain import Actor
 from archive.people import people_names
 from archive.service import Archive, event
 from config.settings import Settings, check_station_id
+from i18n import N_, Text
 from ingest import checks, devices, scratch
 from ingest.manifest import Manifest, Row, kind_of, parse_fields
 from ingest.manifest import load as load_manifest
 from ingest.moves import move_verified, set_aside_special
 from ingest.naming import CameraName, parse_camera_name
 from retention.rules import routine_retain_until
+from retention.wording import local_minute
 from scanners.base import Scanner, ScannerUnavailable, ScanSession, Verdict
-from scanners.formats import FormatReport, check_format, guess_kind, identify
+from scanners.formats import FormatReport, check_format, guess_kind, identify, kind_text
+from scanners.problems import problem
 
 # what each outcome reads: 已入库 (stored and locked), not 已归档, which is archiving with a
 # 档号 (custody archive finalize); the stored codes stay
@@ -57,6 +61,11 @@ _BENIGN_FORMAT = frozenset({"pdf_xref_offset"})
 # reasons that leave an item waiting for a person's metadata (custody pending complete)
 _METADATA_PROBLEMS = ("bad-metadata", "conflicting-rows", "bad-field", "unknown-unit")
 _TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
+# each required field a file lacks, as the archivist reads it
+_MISSING = {"unit": N_("unit is missing"), "device_id": N_("device_id is missing"),
+            "officers": N_("officers is missing"),
+            "recorded_start": N_("recorded_start is missing"),
+            "recorded_end": N_("recorded_end is missing")}
 
 
 @dataclass
@@ -76,8 +85,14 @@ class FileOutcome:
     # (device, running file number, year) of a file named by the camera convention
     number: tuple[str, int, int] | None = None
 
-    def reason(self, code: str, message: str) -> None:
-        self.reasons.append({"code": code, "message": message})
+    def reason(self, code: str, message: Text) -> None:
+        """A reason as stored and emitted: its code, the English ``message`` and the ``text``
+        in the language of the person who ran the ingest."""
+        self.reasons.append(problem(code, message))
+
+    def found(self, found: dict) -> None:
+        """A problem a check already worded (a format problem, a manifest field)."""
+        self.reasons.append({k: found[k] for k in ("code", "message", "text") if k in found})
 
     def to_dict(self) -> dict:
         return {"file": self.file, "state": self.state, "state_zh": STATES[self.state],
@@ -122,6 +137,11 @@ class BatchReport:
                 "sequence_gaps": self.sequence_gaps, "clock_offsets": self.clock_offsets,
                 "scanner_lost": self.scanner_lost, "exit_code": self.exit_code,
                 "files": [f.to_dict() for f in self.files]}
+
+
+def _infected(verdict: Verdict) -> Text:
+    return Text("{signature} ({engine} {database})", signature=verdict.signature or "",
+                engine=verdict.engine, database=verdict.database)
 
 
 class _Infected(Exception):
@@ -189,19 +209,21 @@ class Ingest:
     def run(self, root: Path, manifest_path: Path | None = None,
             station: str | None = None) -> BatchReport:
         if not root.is_dir():
-            raise InputError(f"{root} is not a folder", subject=str(root))
+            raise InputError(N_("{path} is not a folder"), subject=str(root), path=str(root))
         root = root.resolve()
         manifest = load_manifest(manifest_path) if manifest_path else None
         try:
             self.scanner.ping()
         except ScannerUnavailable as exc:
-            raise ServiceUnavailable("clamd", str(exc), "no answer; nothing was touched") from exc
+            raise ServiceUnavailable("clamd", str(exc), Text("no answer; nothing was touched")
+                                     ) from exc
         scratch.remove_dead()  # what killed runs left in the temporary directory
         try:
             self._scratch = scratch.make()
         except OSError as exc:
-            raise ServiceUnavailable("the temporary directory", tempfile.gettempdir(),
-                                     f"{exc.strerror or exc}; nothing was touched") from exc
+            raise ServiceUnavailable(Text("the temporary directory"), tempfile.gettempdir(),
+                                     Text("{error}; nothing was touched",
+                                          error=exc.strerror or str(exc))) from exc
         try:
             return self._run(root, manifest_path, manifest, station)
         finally:
@@ -218,12 +240,13 @@ class Ingest:
         if manifest:
             report.manifest_problems = list(manifest.problems)
             for rel in sorted(set(manifest.rows) - rels):
-                report.manifest_problems.append({
-                    "code": "missing-file", "file": rel, "line": manifest.rows[rel].line,
-                    "message": "named in the manifest but not in the offload folder"})
+                report.manifest_problems.append(problem(
+                    "missing-file", Text("named in the manifest but not in the offload folder"),
+                    file=rel, line=manifest.rows[rel].line))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            futures = [pool.submit(self._one, root, p, manifest, station, report.batch_id)
-                       for p in entries]
+            # each file in the caller's context: its reasons are worded in the reader's language
+            futures = [pool.submit(contextvars.copy_context().run, self._one, root, p, manifest,
+                                   station, report.batch_id) for p in entries]
             report.files = [f.result() for f in futures]
         for f in report.files:
             report.manifest_problems += f.row_problems
@@ -251,13 +274,15 @@ class Ingest:
             with self._lock:
                 self._lost = str(exc)
             out.state = "not-scanned"
-            out.reason("scanner-unavailable", f"clamd stopped answering: {exc}; left in place")
+            out.reason("scanner-unavailable", Text("clamd stopped answering: {reason}; left in "
+                                                   "place", reason=exc.text))
         except OSError as exc:
             out.state = "not-scanned"
-            out.reason("unreadable", f"{exc.strerror or exc}; left in place")
+            out.reason("unreadable", Text("the file cannot be read ({error}); left in place",
+                                          error=exc.strerror or str(exc)))
         except ProblemFound as exc:  # it changed while being moved aside: never lost
             out.state = "not-scanned"
-            out.reason("changed", exc.message)
+            out.reason("changed", exc.text)
         self.progress(0, 1)
         return out
 
@@ -265,17 +290,17 @@ class Ingest:
     def _process(self, path: Path, rel: str, shown: dict, out: FileOutcome,
                  manifest: Manifest | None, station: str | None, batch: str) -> None:
         if self._lost:
-            out.reason("scanner-unavailable", "clamd was lost earlier in this batch; left in "
-                       "place")
+            out.reason("scanner-unavailable", Text("clamd was lost earlier in this batch; left "
+                                                   "in place"))
             return
         mode = os.lstat(path).st_mode
         if stat.S_ISLNK(mode):
-            out.reason("not-a-regular-file", "a symlink: its target is never read; moved "
-                       "aside as it is")
+            out.reason("not-a-regular-file", Text("a symlink: its target is never read; moved "
+                                                  "aside as it is"))
             self._move(path, self.rejected, batch, rel, None, out, "rejected")
             return
         if not stat.S_ISREG(mode):
-            self._set_aside(path, rel, batch, out, special_kind(mode) or "a special file")
+            self._set_aside(path, rel, batch, out, special_kind(mode) or N_("a special file"))
             return
         row = manifest.rows.get(rel) if manifest else None
         # O_NONBLOCK: were a FIFO put in the file's place since lstat, opening it must not
@@ -285,7 +310,7 @@ class Ingest:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 f.close()
                 self._set_aside(path, rel, batch, out,
-                                special_kind(os.lstat(path).st_mode) or "a special file")
+                                special_kind(os.lstat(path).st_mode) or N_("a special file"))
                 return
             with self._through(fd, rel) as opened:
                 self._read_and_archive(f, opened, path, rel, shown, out, row, manifest,
@@ -294,13 +319,14 @@ class Ingest:
     def _set_aside(self, path: Path, rel: str, batch: str, out: FileOutcome,
                    what: str) -> None:
         """A FIFO, socket or device in an offload is rejected without ever being opened."""
-        out.reason("special-file", f"{what}: not a recording or document; never opened")
+        out.reason("special-file", Text("{what}: not a recording or document; never opened",
+                                        what=Text(what)))
         report = {"batch": batch, "file": out.file, "state": "rejected",
                   "reasons": out.reasons, "at": iso(_now()), "by": self.actor.person_id}
         dest = set_aside_special(path, self.rejected / batch, rel, report)
         if dest is None:
-            out.reason("left-in-place", "it could not be renamed into the rejected area (another "
-                       "file system); left where it is")
+            out.reason("left-in-place", Text("it could not be renamed into the rejected area "
+                                             "(another file system); left where it is"))
         out.state, out.moved_to = "rejected", str(dest) if dest else None
         self.archive.ledger.append(self.actor, "rejected", out.file,
                                    {"batch": batch, "sha256": None, "to": out.moved_to,
@@ -312,7 +338,7 @@ class Ingest:
                           batch: str) -> None:
         first = f.read(self.chunk)
         if not first:
-            out.reason("empty", "the file is empty")
+            out.reason("empty", Text("the file is empty"))
             self._move(path, self.rejected, batch, rel, None, out, "rejected")
             return
         mime, _ = identify(opened, first)
@@ -372,15 +398,16 @@ class Ingest:
         out.checks = {"virus": verdict.to_dict(), "format": fmt.to_dict() if fmt else
                       {"mime": mime}}
         if verdict.status == "infected":
-            out.reason("infected", f"{verdict.signature} ({verdict.engine} {verdict.database})")
+            out.reason("infected", _infected(verdict))
             self._move(path, self.quarantine, batch, rel, d, out, "quarantined")
             return
-        why = (f"{mime} is not an allowed format for {kind}" if kind
-               else f"{mime} is not a format custody archives")
+        why = (Text("{mime} is not an allowed format for {kind}", mime=mime,
+                    kind=kind_text(kind)) if kind
+               else Text("{mime} is not a format custody archives", mime=mime))
         out.reason("format-not-allowed", why)
         if fmt:
             for p in fmt.problems:
-                out.reason(p["code"], p["message"])
+                out.found(p)
         self._move(path, self.rejected, batch, rel, d, out, "rejected")
 
     def _archive(self, f: BinaryIO, first: bytes, path: Path, rel: str, batch: str,
@@ -429,14 +456,14 @@ class Ingest:
         except _Infected as inf:
             out.sha256, out.size = inf.digests.sha256, inf.digests.size
             out.checks = {"virus": inf.verdict.to_dict(), "format": fmt.to_dict()}
-            out.reasons = [{"code": "infected", "message": f"{inf.verdict.signature} "
-                            f"({inf.verdict.engine} {inf.verdict.database})"}]
+            out.reasons = [problem("infected", _infected(inf.verdict))]
             self._move(path, self.quarantine, batch, rel, inf.digests, out, "quarantined")
             return
         except _NotScanned as ns:
             out.size = counter[0]
             out.checks = {"virus": ns.verdict.to_dict()}
-            out.reason("not-scanned", f"{ns.verdict.reason}; not archived, left in place")
+            out.reason("not-scanned", Text("{reason}; not archived, left in place",
+                                           reason=ns.verdict.reason or ""))
             return
         except BaseException:
             scan.abort()
@@ -451,7 +478,8 @@ class Ingest:
         out.state = _STATUS_STATE[item.status]
         out.checks = item.checks
         if res.duplicate:
-            out.reason("duplicate", f"the same bytes and metadata are already item {item.id}")
+            out.reason("duplicate", Text("the same bytes and metadata are already item {item}",
+                                         item=item.id))
             return
         out.late = item_checks.get("deadline", {}).get("late", False)
 
@@ -471,10 +499,10 @@ class Ingest:
         rest stands. Returns (description, times from media, sequence number)."""
         v = dict(row.values) if row else {}
         if manifest and row is None:
-            out.reason("no-manifest-row", "the manifest does not name this file")
+            out.reason("no-manifest-row", Text("the manifest does not name this file"))
         if manifest and rel in manifest.conflicted:
-            out.reason("conflicting-rows", "the manifest names this file twice with other "
-                       "metadata; archived pending metadata")
+            out.reason("conflicting-rows", Text("the manifest names this file twice with other "
+                                                "metadata; archived pending metadata"))
             v = {}
         units = self.settings.units
         cam = parse_camera_name(Path(rel).name)
@@ -485,14 +513,17 @@ class Ingest:
                                    unit_default=device_unit if device_unit in units else None,
                                    max_hours=self.cfg["max_recording_hours"])
         for p in bad:
-            out.reason(p["code"], p["message"])
+            out.found(p)
             out.row_problems.append({"code": p["code"], "file": rel,
                                      "line": row.line if row else None, "field": p["field"],
-                                     "value": p["value"], "message": p["message"]})
+                                     "value": p["value"], "message": p["message"],
+                                     "text": p.get("text", p["message"])})
         unit = fields.get("unit") or device_unit
         if unit and unit not in units:  # a device registered under a unit since removed
-            out.reason("unknown-unit", f"unit {unit!r} of device {device_id} is not in the "
-                       f"configuration (configured: {', '.join(sorted(units))}); left out")
+            out.reason("unknown-unit", Text(
+                "unit {unit!r} of device {device} is not in the configuration (configured: "
+                "{units}); left out", unit=unit, device=device_id,
+                units=", ".join(sorted(units))))
             unit = None
         zone = self.settings.unit_zone(unit)
         source = {"original_name": shown["name"], "station": station, "batch": batch,
@@ -519,8 +550,8 @@ class Ingest:
                 important=fields.get("important", False), note=fields.get("note"),
                 source=source, extra=extra)
         except InputError as exc:  # fields that pass alone but not together: keep the bytes
-            out.reason("bad-metadata", f"{exc.message}; the bytes are preserved and wait "
-                       "for corrected metadata")
+            out.reason("bad-metadata", Text("{reason}; the bytes are preserved and wait for "
+                                            "corrected metadata", reason=exc.text))
             desc = Description(kind=kind, device_id=device_id, offloaded_at=_now(),
                                source=source, extra=extra,
                                confidential="state-secret" if v.get("confidential") else None)
@@ -528,7 +559,8 @@ class Ingest:
         desc = with_title(desc, fields.get("title"), zone,
                           people_names(self.archive.catalog, desc.officers))
         for field_name in desc.missing():
-            out.reason("missing-metadata", f"{field_name} is missing")
+            out.reason("missing-metadata", Text(_MISSING.get(field_name, N_(
+                "{field} is missing")), field=field_name))
         return desc, from_media, cam.sequence if cam else None
 
     def _times(self, fields: dict, kind: str, fmt: FormatReport, device: dict | None,
@@ -589,12 +621,14 @@ class Ingest:
                 ingest_time, self.cfg["document_deadline_days"], zone)
         if device and device.get("status") == "faulty":
             result["device"] = {"status": "faulty", "result": checks.FAIL}
-            out.reason("faulty-device", f"device {desc.device_id} is marked faulty")
+            out.reason("faulty-device", Text("device {device} is marked faulty",
+                                             device=desc.device_id))
         if result.get("deadline", {}).get("late"):
-            out.reason("late", f"offloaded after {result['deadline']['due']}")
+            out.reason("late", Text("offloaded after {due}",
+                                    due=local_minute(result["deadline"]["due"], zone)))
         cons = result.get("consistency", {})
-        for p in cons.get("problems", []):
-            out.reason("time-inconsistent", p)
+        for text in checks.problem_texts(cons):
+            out.reason("time-inconsistent", text)
         return result
 
     @staticmethod
@@ -606,19 +640,20 @@ class Ingest:
         ``checks["manifest"]`` what was wrong with the row. Missing or refused metadata
         comes first in the status (the item waits for a person to describe it) and the
         findings make it ``attention`` once it is described (archive.service.correct)."""
-        findings = [{"check": "format", "code": p["code"], "message": p["message"]}
+        findings = [{"check": "format", **{k: p[k] for k in ("code", "message", "text")
+                                            if k in p}}
                     for p in fmt.problems if p["code"] not in _BENIGN_FORMAT]
         for p in fmt.problems:
-            out.reason(p["code"], p["message"])
+            out.found(p)
         if fmt.truncated and not any(f["code"] == "truncated" for f in findings):
-            findings.append({"check": "format", "code": "truncated",
-                             "message": "the media is cut short"})
-        for p in item_checks.get("consistency", {}).get("problems", []):
-            findings.append({"check": "consistency", "code": "time-inconsistent",
-                             "message": p})
+            findings.append(problem("truncated", Text("the media is cut short"),
+                                    check="format"))
+        for text in checks.problem_texts(item_checks.get("consistency", {})):
+            findings.append(problem("time-inconsistent", text, check="consistency"))
         if item_checks.get("device"):
-            findings.append({"check": "device", "code": "faulty-device",
-                             "message": f"device {desc.device_id} is marked faulty"})
+            findings.append(problem("faulty-device", Text("device {device} is marked faulty",
+                                                          device=desc.device_id),
+                                    check="device"))
         if findings:
             item_checks["findings"] = findings
         refused = [r for r in out.reasons if r["code"] in _METADATA_PROBLEMS]

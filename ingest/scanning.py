@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from archive.domain.errors import InputError, ServiceUnavailable
+from i18n import N_
 from scanners.base import Scanner, ScannerRefused, ScannerUnavailable
 from scanners.clamd import PrivateClamd
 from scanners.signature_update import installed_manifest
@@ -25,9 +26,9 @@ def guarded(make: Callable[[], T]) -> T:
     try:
         return make()
     except ScannerUnavailable as exc:
-        raise ServiceUnavailable("clamd", "clamd", str(exc)) from exc
+        raise ServiceUnavailable("clamd", "clamd", exc.text) from exc
     except ScannerRefused as exc:
-        raise InputError(f"virus scanner refused: {exc}") from exc
+        raise InputError(N_("virus scanner refused: {reason}"), reason=exc.text) from exc
 
 
 def answering(scanner: Scanner) -> Scanner:

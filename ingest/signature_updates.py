@@ -17,6 +17,7 @@ from archive.domain.errors import InputError, ServiceUnavailable
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config.settings import Settings
+from i18n import N_
 from scanners.clamd import PrivateClamd, ScannerUnavailable
 from scanners.signature_update import UpdateRefused, install
 
@@ -29,9 +30,9 @@ def refuse_external_clamd(settings: Settings) -> None:
     sc = settings.section("scanner")
     where = sc["socket"] or (f"{sc['host']}:{sc['port']}" if sc["host"] else None)
     if where:
-        raise InputError(f"the scanner is an external clamd ({where}); 'custody scanner "
-                         "update' manages only the private clamd's database: update that clamd's "
-                         "signatures where it runs")
+        raise InputError(N_("the scanner is an external clamd ({where}); 'custody scanner "
+                            "update' manages only the private clamd's database: update that "
+                            "clamd's signatures where it runs"), where=where)
 
 
 @people.records_refusals("scanner update")
@@ -53,10 +54,10 @@ def update_signatures(archive: Archive, actor: Actor, settings: Settings, daemon
         archive.ledger.append(actor, "scanner-update-refused", str(source),
                               {"file": exc.file, "reason": exc.reason,
                                "allow_unsigned": allow_unsigned})
-        raise InputError(f"signature update refused, the database in use is unchanged: {exc}",
-                         subject=exc.file) from exc
+        raise InputError(N_("signature update refused, the database in use is unchanged: "
+                            "{reason}"), subject=exc.file, reason=exc.text) from exc
     except ScannerUnavailable as exc:
-        raise ServiceUnavailable("clamd", str(daemon.home), str(exc)) from exc
+        raise ServiceUnavailable("clamd", str(daemon.home), exc.text) from exc
     record_id = f"{RECORD_PREFIX}{now:%Y%m%dT%H%M%S%fZ}"
     doc = {"kind": "scanner-update", "id": record_id, **result.to_dict()}
     archive.catalog.put_record("meta", record_id, doc)

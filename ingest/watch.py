@@ -40,18 +40,47 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import i18n
 from archive.domain.errors import CustodyError, InputError, ServiceUnavailable
 from archive.domain.model import iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.worm.fsutil import fsync_dir
 from config.settings import Settings, check_station_id
+from i18n import N_, Text, localize
 from ingest.moves import free_name
-from ingest.pipeline import ingest_offload
+from ingest.pipeline import STATES, ingest_offload
 from scanners.base import Scanner
 
 # a folder's life in the watcher's state
 SETTLING, INGESTING, RETRY, REFUSED, DONE = "settling", "ingesting", "retry", "refused", "done"
+# why a batch is run, as the ingesting event says it
+_WHY = {"resumed": Text("resumed after a cut-off run"), "retry": Text("tried again"),
+        "marker": Text("its marker is there"),
+        "settled": Text("nothing in it changed for the settle time")}
+
+
+class _Summary(Text):
+    """A batch's counts by state: "2 archived, 1 rejected" (the stored codes) in English,
+    the states' Chinese names (已入库 2，已拒收（格式不允许） 1) for a Chinese reader."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        super().__init__("no files")
+        self.counts = counts
+
+    def __str__(self) -> str:
+        return ", ".join(f"{v} {k}" for k, v in self.counts.items()) or "no files"
+
+    def localized(self) -> str:
+        if not self.counts:
+            return localize(Text("no files"))
+        if i18n.language() == "en":
+            return str(self)
+        return "，".join(f"{STATES.get(k, k)} {v}" for k, v in self.counts.items())
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS offloads (
     id INTEGER PRIMARY KEY,
@@ -165,8 +194,8 @@ class WatchState:
             self.db.row_factory = sqlite3.Row
             self.db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise InputError(f"the watch state {path} cannot be used: {exc}",
-                             subject=str(path)) from exc
+            raise InputError(N_("the watch state {path} cannot be used: {error}"),
+                             subject=str(path), path=str(path), error=str(exc)) from exc
         self.path = path
 
     def find(self, root: str, name: str, dev: int, ino: int) -> sqlite3.Row | None:
@@ -209,8 +238,8 @@ def _exclusive(folder: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise InputError(f"another custody watch is already watching {folder}",
-                                 subject=str(folder)) from exc
+                raise InputError(N_("another custody watch is already watching {folder}"),
+                                 subject=str(folder), folder=str(folder)) from exc
             raise
         yield
     finally:
@@ -230,7 +259,8 @@ class Watcher:
                  on_event: Callable[[dict], None] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         if not folder.is_dir() or folder.is_symlink():
-            raise InputError(f"{folder} is not a folder", subject=str(folder))
+            raise InputError(N_("{path} is not a folder"), subject=str(folder),
+                             path=str(folder))
         self.archive, self.actor, self.settings = archive, actor, settings
         self.open_scanner = open_scanner
         self.root = folder.resolve()
@@ -254,25 +284,27 @@ class Watcher:
         """Finished folders are renamed into the done area, never copied: it must be on the
         watched folder's file system."""
         if self.done.exists() and not self.done.is_dir():
-            raise InputError(f"the done area {self.done} is not a folder",
-                             subject=str(self.done))
+            raise InputError(N_("the done area {path} is not a folder"),
+                             subject=str(self.done), path=str(self.done))
         try:
             self.done.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"the done area {self.done} cannot be made: "
-                             f"{exc.strerror or exc}", subject=str(self.done)) from exc
+            raise InputError(N_("the done area {path} cannot be made: {error}"),
+                             subject=str(self.done), path=str(self.done),
+                             error=exc.strerror or str(exc)) from exc
         self.done = self.done.resolve()
         if self.done.stat().st_dev != self.root.stat().st_dev:
-            raise InputError(f"the done area {self.done} is on another file system than "
-                             f"{self.root}: finished offloads are renamed, never copied",
-                             subject=str(self.done))
+            raise InputError(N_("the done area {path} is on another file system than "
+                                "{root}: finished offloads are renamed, never copied"),
+                             subject=str(self.done), path=str(self.done), root=str(self.root))
 
     # --- events ----------------------------------------------------------------------------
-    def _emit(self, event: str, folder: str | None, message: str, **extra: object) -> None:
-        self.on_event({"event": event, "folder": folder, "at": _utc(), "message": message,
-                       **extra})
+    def _emit(self, event: str, folder: str | None, message: Text, **extra: object) -> None:
+        """``message`` in English (the stable field), ``text`` in the reader's language."""
+        self.on_event({"event": event, "folder": folder, "at": _utc(), "message": str(message),
+                       "text": localize(message), **extra})
 
-    def _once(self, row_id: int, event: str, folder: str, message: str,
+    def _once(self, row_id: int, event: str, folder: str, message: Text,
               **extra: object) -> None:
         """An event said once per folder and state (waiting is not news every poll)."""
         if (row_id, event) not in self._said:
@@ -296,8 +328,8 @@ class Watcher:
                 out.append(p)
             elif entry.name not in self._ignored:  # an offload is a folder of its own
                 self._ignored.add(entry.name)
-                self._emit("ignored", entry.name, "not a folder of its own (each offload is "
-                           "a sub-folder); left where it is")
+                self._emit("ignored", entry.name, Text("not a folder of its own (each offload "
+                                                       "is a sub-folder); left where it is"))
         return out
 
     def poll(self) -> list[int]:
@@ -322,22 +354,23 @@ class Watcher:
         row = self.state.find(str(self.root), name, st.st_dev, st.st_ino)
         if row is None:
             row_id = self.state.add(str(self.root), name, st.st_dev, st.st_ino, fp, now)
-            self._emit("seen", name, "offload seen")
+            self._emit("seen", name, Text("offload seen"))
             row = self.state.get(row_id)
         state = row["state"]
         if state == DONE:  # finished before a restart, not yet moved: moved, never re-run
             self._move_done(row, folder)
             return None
         if state == INGESTING:  # a run cut off (killed, the machine down): run it again
-            self._emit("resuming", name, "a batch of this folder was cut off; running it "
-                       "again (ingest takes up what the cut-off run left)")
+            self._emit("resuming", name, Text("a batch of this folder was cut off; running it "
+                                              "again (ingest takes up what the cut-off run "
+                                              "left)"))
             return self._ingest(row, folder, why="resumed")
         if fp != row["fingerprint"]:
             if state != SETTLING:
                 self._said.discard((row["id"], "waiting"))
             self.state.update(row["id"], fingerprint=fp, since=now, state=SETTLING)
-            self._once(row["id"], "waiting", name, "still being written; waiting until it "
-                       "settles")
+            self._once(row["id"], "waiting", name, Text("still being written; waiting until "
+                                                        "it settles"))
             return None
         if state == REFUSED:
             return None  # waits for the station to change it
@@ -349,11 +382,16 @@ class Watcher:
             self.root / f"{name}{self.policy.marker}").exists()
         settled = not self.policy.require_marker and now - row["since"] >= self.policy.settle_s
         if not (marked or settled):
-            self._once(row["id"], "waiting", name,
-                       "waiting for its marker" if self.policy.require_marker else
-                       f"waiting until nothing in it changed for {self.policy.settle_s} s"
-                       + (f" (or its marker {name}{self.policy.marker})"
-                          if self.policy.marker else ""))
+            if self.policy.require_marker:
+                waiting = Text("waiting for its marker")
+            elif self.policy.marker:
+                waiting = Text("waiting until nothing in it changed for {seconds} s (or its "
+                               "marker {marker})", seconds=self.policy.settle_s,
+                               marker=f"{name}{self.policy.marker}")
+            else:
+                waiting = Text("waiting until nothing in it changed for {seconds} s",
+                               seconds=self.policy.settle_s)
+            self._once(row["id"], "waiting", name, waiting)
             return None
         return self._ingest(row, folder, why="marker" if marked else "settled")
 
@@ -362,23 +400,25 @@ class Watcher:
         found = [folder / m for m in self.policy.manifests
                  if (folder / m).is_file() and not (folder / m).is_symlink()]
         if len(found) > 1:
-            raise InputError(f"{folder.name} holds {len(found)} manifests "
-                             f"({', '.join(p.name for p in found)}); one is its manifest",
-                             subject=str(folder))
+            raise InputError(N_("{folder} holds {count} manifests ({names}); one is its "
+                                "manifest"), subject=str(folder), folder=folder.name,
+                             count=len(found), names=", ".join(p.name for p in found))
         return found[0] if found else None
 
     def _ingest(self, row: sqlite3.Row, folder: Path, why: str) -> int | None:
         name, row_id = folder.name, row["id"]
         writing = open_for_writing(folder)
         if writing:
-            self._once(row_id, "busy", name, f"{len(writing)} file(s) still open for writing "
-                       f"({', '.join(writing[:3])}); waiting", files=writing)
+            self._once(row_id, "busy", name, Text(
+                "{count} file(s) still open for writing ({names}); waiting",
+                count=len(writing), names=", ".join(writing[:3])), files=writing)
             return None
         self._said.discard((row_id, "busy"))
         attempts = row["attempts"] + 1
         batches = json.loads(row["batches"])
         self.state.update(row_id, state=INGESTING, attempts=attempts)
-        self._emit("ingesting", name, f"ingesting ({why}, attempt {attempts})",
+        self._emit("ingesting", name, Text("ingesting ({why}, attempt {attempt})",
+                                           why=_WHY.get(why, why), attempt=attempts),
                    attempt=attempts)
         try:
             manifest = self._manifest(folder)
@@ -387,41 +427,46 @@ class Watcher:
                                     workers=self.workers)
         except CustodyError as exc:
             if exc.exit_code == 3:
-                return self._retry(row_id, name, attempts, batches, folder, exc.message)
+                return self._retry(row_id, name, attempts, batches, folder, exc.text)
             self.state.update(row_id, state=REFUSED, exit_code=exc.exit_code,
                               error=exc.message, fingerprint=self._fp(folder))
-            self._emit("refused", name, f"{exc.message}; waiting until the folder changes",
+            self._emit("refused", name, Text("{reason}; waiting until the folder changes",
+                                             reason=exc.text),
                        exit_code=exc.exit_code, error=exc.code)
             return exc.exit_code
         except Exception as exc:  # noqa: BLE001 - a backend refusal nobody classified, or a
             # fault: never the end of the service; the folder stays and is tried again
             return self._retry(row_id, name, attempts, batches, folder,
-                               f"{type(exc).__name__}: {exc}")
+                               Text("{kind}: {detail}", kind=type(exc).__name__,
+                                    detail=str(exc)))
         batches.append(report["batch_id"])
         self._finish_command(name)
         counts = {k: v for k, v in report["counts"].items() if v}
-        summary = ", ".join(f"{v} {k}" for k, v in counts.items()) or "no files"
+        summary = _Summary(counts)
         if report["exit_code"] == 3:  # clamd lost mid-batch: what was left is taken later
-            return self._retry(row_id, name, attempts, batches, folder,
-                               f"clamd was lost: {report['scanner_lost']} (batch "
-                               f"{report['batch_id']}: {summary})")
+            return self._retry(row_id, name, attempts, batches, folder, Text(
+                "clamd was lost: {reason} (batch {batch}: {summary})",
+                reason=report["scanner_lost"], batch=report["batch_id"], summary=summary))
         self.state.update(row_id, state=DONE, exit_code=report["exit_code"],
                           batches=json.dumps(batches), counts=json.dumps(report["counts"]),
                           error=None, done_at=_utc(), fingerprint=self._fp(folder))
-        self._emit("batch-done", name, f"batch {report['batch_id']}: exit "
-                   f"{report['exit_code']}: {summary}, {report['late']} late, "
-                   f"{len(report['manifest_problems'])} manifest problem(s)",
+        self._emit("batch-done", name, Text(
+                   "batch {batch}: exit {code}: {summary}, {late} late, {problems} manifest "
+                   "problem(s)", batch=report["batch_id"], code=report["exit_code"],
+                   summary=summary, late=report["late"],
+                   problems=len(report["manifest_problems"])),
                    batch_id=report["batch_id"], exit_code=report["exit_code"],
                    counts=report["counts"], late=report["late"])
         self._move_done(self.state.get(row_id), folder)
         return int(report["exit_code"])
 
     def _retry(self, row_id: int, name: str, attempts: int, batches: list[str],
-               folder: Path, why: str) -> int:
+               folder: Path, why: Text) -> int:
         wait = self.policy.retry_after(attempts)
-        self.state.update(row_id, state=RETRY, next_try=self.clock() + wait, error=why,
+        self.state.update(row_id, state=RETRY, next_try=self.clock() + wait, error=str(why),
                           exit_code=3, batches=json.dumps(batches), fingerprint=self._fp(folder))
-        self._emit("retry", name, f"{why}; not done, tried again in {wait:.0f} s",
+        self._emit("retry", name, Text("{reason}; not done, tried again in {seconds} s",
+                                       reason=why, seconds=f"{wait:.0f}"),
                    exit_code=3, retry_in_s=wait)
         return 3
 
@@ -438,7 +483,8 @@ class Watcher:
         try:
             self.archive.finish_command()
         except ServiceUnavailable as exc:
-            self._emit("error", name, f"the ledger checkpoint waits: {exc.message}")
+            self._emit("error", name, Text("the ledger checkpoint waits: {reason}",
+                                           reason=exc.text))
 
     def _move_done(self, row: sqlite3.Row, folder: Path) -> None:
         """The finished folder (and its marker) into the done area; never deleted."""
@@ -451,12 +497,13 @@ class Watcher:
             fsync_dir(self.root)
             fsync_dir(self.done)
         except OSError as exc:
-            self._once(row["id"], "error", folder.name,
-                       f"finished, but it could not be moved to {self.done}: "
-                       f"{exc.strerror or exc}; left where it is, never taken again")
+            self._once(row["id"], "error", folder.name, Text(
+                "finished, but it could not be moved to {done}: {error}; left where it is, "
+                "never taken again", done=str(self.done), error=exc.strerror or str(exc)))
             return
         self.state.update(row["id"], moved_to=str(dest))
-        self._emit("moved", folder.name, f"moved to {dest}", moved_to=str(dest))
+        self._emit("moved", folder.name, Text("moved to {path}", path=str(dest)),
+                   moved_to=str(dest))
 
     # --- the service loop ------------------------------------------------------------------
     def run(self, once: bool = False) -> int:
@@ -466,16 +513,18 @@ class Watcher:
         outage left for a retry."""
         worst = 0
         with _exclusive(self.root):
-            self._emit("started", None, f"watching {self.root} (done area {self.done}, state "
-                       f"{self.state.path}, station {self.station or '-'})",
+            self._emit("started", None, Text(
+                "watching {root} (done area {done}, state {state}, station {station})",
+                root=str(self.root), done=str(self.done), state=str(self.state.path),
+                station=self.station or "-"),
                        root=str(self.root), once=once)
             while not self.stop.is_set():
                 worst = max([worst, *self.poll()])
                 if once:
                     break
                 self._sleep(self.policy.poll_s)
-            self._emit("stopped", None, "stopped as asked" if self.stop.is_set()
-                       else "one look taken (--once)", worst_exit_code=worst)
+            self._emit("stopped", None, Text("stopped as asked") if self.stop.is_set()
+                       else Text("one look taken (--once)"), worst_exit_code=worst)
         return worst if once else 0
 
     def _sleep(self, seconds: float) -> None:
@@ -499,8 +548,8 @@ def _stopped_by_signals(watcher: Watcher) -> Iterator[None]:
 
     def stop(signum: int, _frame: object) -> None:
         if not watcher.stop.is_set():
-            watcher._emit("stopping", None, f"{signal.Signals(signum).name}: stopping after "
-                          "the batch in progress")
+            watcher._emit("stopping", None, Text("{signal}: stopping after the batch in "
+                                                 "progress", signal=signal.Signals(signum).name))
         watcher.stop.set()
 
     before = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}

@@ -23,6 +23,7 @@ from archive.catalog.years import parse_when
 from archive.domain.errors import InputError
 from archive.domain.model import TIERS, Item
 from config.settings import Settings
+from i18n import N_
 
 # Activities whose enforcement regulations demand a full audio-visual record. Configurable
 # (the CLI reads ``[report] required_activity_types``); this is the list the bureaus share.
@@ -519,6 +520,11 @@ def _verification(catalog: Catalog, year: int, zone_of, unit: str | None) -> dic
 
 # what the figures read besides the year's items: a change to one of them is a change
 REGISTERS = ("devices", "cases", "inspections")
+# why the kept figures were computed again (``coverage.reason``: English, each whole in the
+# catalogs, so a face shows it with ``localize``)
+_REGISTER_CHANGED = {"devices": N_("the devices register changed"),
+                     "cases": N_("the cases register changed"),
+                     "inspections": N_("the inspections register changed")}
 
 
 def _stale(catalog: Catalog, cached: dict | None, config: str, year: int,
@@ -527,22 +533,22 @@ def _stale(catalog: Catalog, cached: dict | None, config: str, year: int,
     many changed items were read to know it: the items changed since they were computed
     (in the year, or re-described: it may have moved out of it) and the registers."""
     if cached is None:
-        return "no earlier report", 0
+        return N_("no earlier report"), 0
     if cached.get("config") != config:
-        return "the configuration changed", 0
+        return N_("the configuration changed"), 0
     since = max(0, int(cached["seq"]) - catalog.cursor_overlap)
     for name in REGISTERS:
         if catalog.changed_records(name, since):
-            return f"the {name} register changed", 0
+            return _REGISTER_CHANGED[name], 0
     read = 0
     for item in catalog.iter_changed_items(since):
         read += 1
         d = item.description
         if item.version > 1 or years.item_year(item, zone_of(d.unit)) == year:
-            return "items of the year changed", read
+            return N_("items of the year changed"), read
         # read across years: the recordings of the year's cases, the activities' work records
         if item_cases(item) or (d.kind == "document" and d.activity_id):
-            return "items of the year's cases or activities changed", read
+            return N_("items of the year's cases or activities changed"), read
     return None, read
 
 
@@ -562,8 +568,8 @@ def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | Non
     from archive.domain.model import iso
 
     if unit is not None and unit not in settings.units:
-        raise InputError(f"no unit {unit!r} in the config (units: "
-                         f"{', '.join(sorted(settings.units))})")
+        raise InputError(N_("no unit {unit!r} in the config (units: {units})"), subject=unit,
+                         unit=unit, units=", ".join(sorted(settings.units)) or "-")
     zone = settings.unit_zone(unit) or ZoneInfo("UTC")  # none configured: UTC, not a guess
     required = (settings.section("report").get("required_activity_types")
                 or DEFAULT_REQUIRED)

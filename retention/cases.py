@@ -22,9 +22,12 @@ from archive.domain.model import ACTIVITY_TYPES, iso
 from archive.inputs import read_text_input
 from archive.ledger.chain import Actor
 from archive.people import require_role
+from i18n import N_, Text
 from retention.engine import RetentionEngine, RunReport, add_reference, sign_statement
 from retention.flags import flag_for_rule, raise_flag
 from retention.rules import CaseFacts, case_period_years
+from retention.wording import Joined, Stored
+from scanners.problems import problem
 
 REGISTER_ROLES = ("archivist", "legal", "administrator")
 LINK_ROLES = ("officer", "archivist", "legal", "approver")
@@ -38,7 +41,8 @@ def _date(value: object, what: str) -> date | None:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError as exc:
-        raise ValueError(f"{what} {value!r} is not a date (YYYY-MM-DD)") from exc
+        raise InputError(N_("{field} {value!r} is not a date (YYYY-MM-DD)"), field=what,
+                         value=value) from exc
 
 
 def read_register(path: Path) -> list[tuple[int, dict]]:
@@ -49,15 +53,18 @@ def read_register(path: Path) -> list[tuple[int, dict]]:
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON: {exc}", subject=str(path)) from exc
+            raise InputError(N_("{path}: not valid JSON: {error}"), subject=str(path),
+                             path=str(path), error=str(exc)) from exc
         if not isinstance(rows, list):
-            raise InputError(f"{path}: expected a list of cases", subject=str(path))
+            raise InputError(N_("{path}: expected a list of cases"), subject=str(path),
+                             path=str(path))
         return list(enumerate(rows, start=1))
     reader = csv.DictReader(io.StringIO(text))
     unknown = [f for f in reader.fieldnames or [] if f not in FIELDS]
     if unknown or "id" not in (reader.fieldnames or []):
-        raise InputError(f"{path}: columns must be {', '.join(FIELDS)} (unknown: "
-                         f"{', '.join(unknown) or '-'})", subject=str(path))
+        raise InputError(N_("{path}: columns must be {columns} (unknown: {unknown})"),
+                         subject=str(path), path=str(path), columns=", ".join(FIELDS),
+                         unknown=", ".join(unknown) or "-")
     out = []
     for n, row in enumerate(reader, start=2):
         acts = (row.get("activities") or "").replace("、", ";")
@@ -67,30 +74,36 @@ def read_register(path: Path) -> list[tuple[int, dict]]:
 
 def _check_row(engine: RetentionEngine, row: object) -> dict:
     if not isinstance(row, dict):
-        raise ValueError("not an object")
+        raise InputError(N_("not an object"))
     case_id = str(row.get("id") or "").strip()
     if not case_id:
-        raise ValueError("no case id")
+        raise InputError(N_("no case id"))
     unit = str(row.get("unit") or "").strip()
     if unit not in engine.settings.units:
-        raise ValueError(f"unknown unit {unit!r}")
+        raise InputError(N_("unknown unit {unit!r}"), unit=unit)
     ctype = str(row.get("type") or "").strip()
     opened = _date(row.get("opened"), "opened")
     closed = _date(row.get("closed"), "closed")
     fy = row.get("filing_year")
-    filing_year = int(fy) if fy not in (None, "") else None
+    try:
+        filing_year = int(fy) if fy not in (None, "") else None
+    except (TypeError, ValueError) as exc:
+        raise InputError(N_("filing_year {value!r} is not a year"), value=fy) from exc
     rules = engine.settings.units[unit]
     case_period_years(rules, CaseFacts(case_id, ctype))
     if opened and closed and closed < opened:
-        raise ValueError(f"closed {closed} before it opened {opened}")
+        raise InputError(N_("closed {closed} before it opened {opened}"), closed=str(closed),
+                         opened=str(opened))
     if closed and closed > engine.clock().astimezone(engine.zone(unit)).date():
-        raise ValueError(f"closed {closed} is in the future")
+        raise InputError(N_("closed {closed} is in the future"), closed=str(closed))
     if filing_year is not None and closed and filing_year < closed.year:
-        raise ValueError(f"filing year {filing_year} before the closing year {closed.year}")
+        raise InputError(N_("filing year {year} before the closing year {closing_year}"),
+                         year=filing_year, closing_year=closed.year)
     acts = [a for a in row.get("activities") or []]
     bad = [a for a in acts if a not in ACTIVITY_TYPES]
     if bad:
-        raise ValueError(f"unknown activity types: {', '.join(map(str, bad))}")
+        raise InputError(N_("unknown activity types: {types}"),
+                         types=", ".join(map(str, bad)))
     return {"id": case_id, "type": ctype, "unit": unit,
             "opened": opened.isoformat() if opened else None,
             "closed": closed.isoformat() if closed else None, "filing_year": filing_year,
@@ -103,28 +116,31 @@ class RegisterProblems(InputError):
     code = "register-problems"
 
     def __init__(self, path: Path, problems: list[dict]) -> None:
-        lines = "; ".join(f"line {p['line']}: {p['message']}" for p in problems)
-        super().__init__(f"{path}: {len(problems)} problem(s), nothing imported: {lines}",
-                         subject=str(path))
+        lines = Joined([Text("line {line}: {problem}", line=p["line"],
+                             problem=Stored(p)) for p in problems])
+        super().__init__(N_("{path}: {count} problem(s), nothing imported: {problems}"),
+                         subject=str(path), path=str(path), count=len(problems),
+                         problems=lines)
         self.problems = problems
 
     def to_dict(self) -> dict:
         return super().to_dict() | {"problems": self.problems}
 
 
-def _lowers(engine: RetentionEngine, old: dict, new: dict) -> str | None:
+def _lowers(engine: RetentionEngine, old: dict, new: dict) -> Text | None:
     """Why an update of a register entry would lower retention (None: it does not)."""
     rules = engine.settings.units[new["unit"]]
     if old["unit"] != new["unit"]:
-        return f"the unit changes from {old['unit']} to {new['unit']}"
+        return Text("the unit changes from {old} to {new}", old=old["unit"], new=new["unit"])
     if old.get("closed") and new.get("closed") != old["closed"]:
-        return f"it was closed on {old['closed']}"
+        return Text("it was closed on {closed}", closed=old["closed"])
     old_years = case_period_years(rules, CaseFacts(old["id"], old["type"]))
     new_years = case_period_years(rules, CaseFacts(new["id"], new["type"]))
     if (old_years == 0 and new_years != 0) or (new_years and old_years and new_years < old_years):
-        return f"its type {old['type']} keeps the case file longer than {new['type']}"
+        return Text("its type {old} keeps the case file longer than {new}", old=old["type"],
+                    new=new["type"])
     if (old.get("filing_year") and (new.get("filing_year") or 0) < old["filing_year"]):
-        return f"its filing year is {old['filing_year']}"
+        return Text("its filing year is {year}", year=old["filing_year"])
     return None
 
 
@@ -132,27 +148,29 @@ def _lowers(engine: RetentionEngine, old: dict, new: dict) -> str | None:
 def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
     """All or nothing: every problem in the file is reported (line and reason) and nothing is
     imported while any remains."""
-    require_role(engine.catalog, actor, REGISTER_ROLES, "import the case register")
+    require_role(engine.catalog, actor, REGISTER_ROLES, Text("import the case register"))
     problems, rows = [], []
     seen: set[str] = set()
     for line, raw in read_register(path):
         try:
             row = _check_row(engine, raw)
         except (ValueError, InputError) as exc:
-            msg = exc.message if isinstance(exc, InputError) else str(exc)
-            problems.append({"line": line, "case": (raw or {}).get("id") if isinstance(
-                raw, dict) else None, "message": msg})
+            said = exc.text if isinstance(exc, InputError) else Text(str(exc))
+            problems.append(problem("bad-row", said, line=line, case=(raw or {}).get("id")
+                                    if isinstance(raw, dict) else None))
             continue
         if row["id"] in seen:
-            problems.append({"line": line, "case": row["id"], "message": "listed twice"})
+            problems.append(problem("listed-twice", Text("listed twice"), line=line,
+                                    case=row["id"]))
             continue
         seen.add(row["id"])
         old = engine.catalog.get_record("cases", row["id"])
         if old is not None:
             why = _lowers(engine, old, row)
             if why:
-                problems.append({"line": line, "case": row["id"],
-                                 "message": f"refused: would lower retention ({why})"})
+                problems.append(problem("would-lower", Text(
+                    "refused: would lower retention ({reason})", reason=why), line=line,
+                    case=row["id"]))
                 continue
         rows.append((row, old))
     if problems:
@@ -254,15 +272,15 @@ def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = N
 def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: str) -> dict:
     """Make items evidence of a case: held while it is open. In a unit whose evidence is
     permanent, each linked item also gets an evidence flag, which a second person confirms."""
-    require_role(engine.catalog, actor, LINK_ROLES, "link items to a case")
+    require_role(engine.catalog, actor, LINK_ROLES, Text("link items to a case"))
     case = engine.catalog.get_record("cases", case_id)
     if case is None:
-        raise NotFound(f"case {case_id} is not in the case register; import it first "
-                       "(custody case import)", subject=case_id)
+        raise NotFound(N_("case {case} is not in the case register; import it first "
+                          "(custody case import)"), subject=case_id, case=case_id)
     items = [engine.archive.item(i) for i in item_ids]
     for item in items:
         if item.status == "disposed":
-            raise InputError(f"item {item.id} was disposed of", subject=item.id)
+            raise InputError(N_("item {item} was disposed of"), subject=item.id, item=item.id)
     linked = []
     for item in items:
         if add_reference(engine.catalog, item.id, "cases", case_id):
@@ -294,20 +312,27 @@ def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str,
 @people.records_refusals("case close")
 def close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
     """Close a case on ``closed`` (not in the future, not before it opened, once)."""
-    require_role(engine.catalog, actor, CLOSE_ROLES, "close a case")
+    require_role(engine.catalog, actor, CLOSE_ROLES, Text("close a case"))
     case = engine.catalog.get_record("cases", case_id)
     if case is None:
-        raise NotFound(f"case {case_id} is not in the case register", subject=case_id)
+        raise NotFound(N_("case {case} is not in the case register"), subject=case_id,
+                       case=case_id)
     today = engine.clock().astimezone(engine.zone(case["unit"])).date()
     if closed > today:
-        raise InputError(f"case {case_id}: closing date {closed} is in the future "
-                         f"(today is {today} in the unit's zone)", subject=case_id)
+        raise InputError(N_("case {case}: closing date {closed} is in the future (today is "
+                            "{today} in the unit's zone)"), subject=case_id, case=case_id,
+                         closed=str(closed), today=str(today))
     if case.get("opened") and closed < date.fromisoformat(case["opened"]):
-        raise InputError(f"case {case_id}: closing date {closed} is before it opened "
-                         f"({case['opened']})", subject=case_id)
+        raise InputError(N_("case {case}: closing date {closed} is before it opened "
+                            "({opened})"), subject=case_id, case=case_id, closed=str(closed),
+                         opened=case["opened"])
     if case.get("closed"):
-        raise InputError(f"case {case_id} was already closed on {case['closed']} by "
-                         f"{case.get('closed_by', 'the register')}", subject=case_id)
+        by = case.get("closed_by")
+        if by:
+            raise InputError(N_("case {case} was already closed on {closed} by {person}"),
+                             subject=case_id, case=case_id, closed=case["closed"], person=by)
+        raise InputError(N_("case {case} was already closed on {closed} by the register"),
+                         subject=case_id, case=case_id, closed=case["closed"])
     statement = {"action": "case-close", "case": case_id, "closed": closed.isoformat(),
                  "at": iso(engine.clock())}
     case.update(closed=closed.isoformat(), closed_by=actor.person_id,
@@ -336,7 +361,7 @@ def parse_day(value: str) -> date:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as exc:
-        raise InputError(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+        raise InputError(N_("{value!r} is not a date (YYYY-MM-DD)"), value=value) from exc
 
 
 def list_cases(engine: RetentionEngine) -> list[dict]:

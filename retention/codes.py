@@ -30,6 +30,7 @@ from archive.domain.ids import uuid7
 from archive.domain.model import Item, LedgerEntry, iso, parse_iso
 from archive.ledger.chain import Actor, build_entry
 from archive.service import Archive
+from i18n import N_
 
 CODE_ACTION = "archive-codes"
 WATERMARK = "archive-codes-watermark"  # meta record: ledger seq up to which the cache is whole
@@ -394,7 +395,7 @@ def _digest(data: bytes) -> str:
 
 def check_year(year: int) -> int:
     if not 1900 <= year <= 9999:
-        raise InputError(f"year {year} is out of range")
+        raise InputError(N_("year {year} is out of range"), year=year)
     return year
 
 

@@ -18,12 +18,18 @@ from archive import people
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError
 from archive.domain.model import Item, iso
+from archive.domain.names import TIER_ZH
 from archive.ledger.chain import Actor
 from archive.service import Archive
+from i18n import N_, Text, _, language, ngettext
 from retention import codes as codes_mod
 from retention.policy import CyclePolicy, items_of_year
 from retention.transfer import ROLES, accepted_items, transfers_of
+from retention.wording import Named
 
+# a transfer's status as the refusals name it (the codes stay in the records)
+TRANSFER_STATUS_ZH = {"prepared": "已准备（待接收）", "accepted": "已接收",
+                      "superseded": "已被新的移交取代"}
 PHASE_ZH = {"collecting": "收集中", "handover-due": "待移交", "transferred": "已移交待归档",
             "archiving": "归档中", "finalized": "归档完成"}
 BLOCKER_ZH = {"pending-metadata": "元数据不全", "attention": "需关注（移交时重新检测）",
@@ -147,14 +153,15 @@ def finalize(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, wor
              now: datetime) -> dict:
     """Codes for every item in an accepted transfer that has none, notes for promotions, and
     a new signed yearly manifest when anything changed. Refused before any acceptance."""
-    people.require_role(archive.catalog, actor, ROLES, "finalize a year")
+    people.require_role(archive.catalog, actor, ROLES, Text("finalize a year"))
     codes_mod.check_year(year)
     transfers = transfers_of(archive, year)
     accepted = accepted_items(archive, year)
     if not accepted:
-        state = transfers[-1]["status"] if transfers else "none prepared"
-        raise InputError(f"year {year}: no accepted transfer (latest: {state}); "
-                         "custody transfer accept comes first")
+        state = (Named(transfers[-1]["status"], TRANSFER_STATUS_ZH) if transfers
+                 else Text("none prepared"))
+        raise InputError(N_("year {year}: no accepted transfer (latest: {state}); custody "
+                            "transfer accept comes first"), year=year, state=state)
     items = items_of_year(archive.catalog, policy, year)
     by_id = {i.id: i for i in items}
     wanted = [codes_mod.Wanted(i, codes_mod.item_period(i, policy.units))
@@ -198,27 +205,47 @@ def render_catalogue_zh(body: dict, policy: CyclePolicy) -> str:
 
 
 def render_status(st: dict) -> str:
-    lines = [f"{st['year']}年度  阶段 {st['phase_zh']} ({st['phase']})  "
-             f"报告日期 {st['as_of_local']}",
-             f"条目 {st['items']}  " + "  ".join(f"{k} {v}" for k, v in
-                                                sorted(st["by_tier"].items())),
-             f"移交 {len(st['transfers'])} 批  档号 {st['codes']}  年度清单版本 {st['manifests']}",
-             "", "unit            items  routine  case  permanent  transferred  coded"]
+    """The year's state as `custody cycle status` prints it, in the reader's language (the
+    codes stay in --json)."""
+    lines = [_("Year {year}  phase {phase} ({code})  as of {as_of}").format(
+                 year=st["year"], phase=_named(st["phase_zh"], st["phase"]), code=st["phase"],
+                 as_of=st["as_of_local"]),
+             _("Items {count}").format(count=st["items"]) + "  " + "  ".join(
+                 f"{_named(TIER_ZH.get(k, k), k)} {v}" for k, v in sorted(st["by_tier"].items())),
+             _("Transfers {transfers}  archive codes {codes}  yearly manifest versions "
+               "{manifests}").format(transfers=len(st["transfers"]), codes=st["codes"],
+                                     manifests=st["manifests"]),
+             "", "  ".join([f"{_('Unit'):<15}", _("Items"), _named("常规", "routine"),
+                            _named("案件", "case"), _named("永久", "permanent"),
+                            _("Transferred"), _("Coded")])]
     for u in st["units"]:
         t = u["tiers"]
         lines.append(f"{u['unit']:<15} {u['items']:>5}  {t.get('routine', 0):>7}  "
                      f"{t.get('case', 0):>4}  {t.get('permanent', 0):>9}  "
                      f"{u['transferred']:>11}  {u['coded']:>5}")
     if st["blockers"]:
-        lines += ["", "blocking the next step:"]
+        lines += ["", _("Blocking the next step:")]
         for b in st["blockers"]:
             shown = ", ".join(b["items"][:5]) + (" …" if len(b["items"]) > 5 else "")
             lines.append(f"  {b['code']} ({b['zh']})" + (f": {b['count']} {shown}"
                                                         if b["items"] else "")
                          + (f" {b['transfer']}" if "transfer" in b else ""))
     if st["overdue"]:
-        lines += ["", "overdue:"]
+        lines += ["", _("Overdue:")]
         for o in st["overdue"]:
-            lines.append(f"  {o['unit']}: {o['deadline']} due before {o['due_local']}, "
-                         f"{len(o['items'])} items")
+            lines.append("  " + ngettext(
+                "{unit}: {deadline} due before {due}, {count} item",
+                "{unit}: {deadline} due before {due}, {count} items", len(o["items"])).format(
+                    unit=o["unit"], deadline=_named(DEADLINE_ZH.get(o["deadline"], o["deadline"]),
+                                                    o["deadline"]),
+                    due=o["due_local"], count=len(o["items"])))
     return "\n".join(lines)
+
+
+# the two deadlines of the year, as the status names them
+DEADLINE_ZH = {"handover": "移交", "archiving": "归档"}
+
+
+def _named(zh: str, code: str) -> str:
+    """A code's Chinese name for a Chinese reader, the code itself for a reader of English."""
+    return code if language() == "en" else zh

@@ -34,6 +34,7 @@ from archive.integrity.signing import Keyring
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.worm.base import now_utc
+from i18n import N_, Text, localize
 from retention.codes import ordered
 from retention.handover import record_name
 from retention.policy import CyclePolicy, items_of_year
@@ -53,14 +54,21 @@ METADATA = "metadata"
 INSIDE = "盘内说明.txt"
 
 
+def _said(text: Text) -> dict:
+    """A problem's words: ``message`` in English (JSON, logs), ``text`` in the reader's."""
+    return {"message": str(text), "text": localize(text)}
+
+
 def parse_capacity(text: str) -> int:
     """25G, 50G, 100G (decimal, as disc makers count) or any size such as 1M; bytes."""
     m = _SIZE.match(text.strip())
     if not m:
-        raise InputError(f"capacity {text!r} is not a size such as 25G, 50G or 100G")
+        raise InputError(N_("capacity {capacity} is not a size such as 25G, 50G or 100G"),
+                         capacity=text)
     n = int(float(m.group(1)) * _UNITS[m.group(2).upper()])
     if n < DISC_RESERVE + 2 * ITEM_RESERVE:
-        raise InputError(f"capacity {text!r} is too small for even one item")
+        raise InputError(N_("capacity {capacity} is too small for even one item"),
+                         capacity=text)
     return n
 
 
@@ -90,11 +98,11 @@ def plan(items: list[tuple[Item, int]], capacity: int) -> Plan:
     free: list[int] = []
     for item, size in items:
         if size > room:
+            why = Text("item {item} needs {size} bytes on a disc; a {capacity}-byte disc "
+                       "holds {room} after its own structures: use a larger disc",
+                       item=item.id, size=size, capacity=capacity, room=room)
             out.refused.append({"item": item.id, "size": item.current.digests.size,
-                                "needs": size, "capacity": capacity,
-                                "message": f"item {item.id} needs {size} bytes on a disc; a "
-                                           f"{capacity}-byte disc holds {room} after its own "
-                                           "structures: use a larger disc"})
+                                "needs": size, "capacity": capacity} | _said(why))
             continue
         for n, left in enumerate(free):
             if size <= left:
@@ -148,14 +156,21 @@ def _claim_disc(archive: Archive, fonds: str, number: int, actor: Actor,
             number += 1
 
 
+# makes the 盘内说明 as a PDF document from (disc id, label data, rows); given by the face
+# (the document engine needs the home's settings and signing key, which retention does not)
+InsidePdf = Callable[[str, dict, list[dict]], bytes]
+INSIDE_PDF = "盘内说明.pdf"
+
+
 @people.records_refusals("disc build")
 def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: int | None,
           capacity: int, out_dir: Path, now: datetime,
-          progress: Callable[[int], None] | None = None) -> dict:
+          progress: Callable[[int], None] | None = None,
+          inside_pdf: InsidePdf | None = None) -> dict:
     from archive.packaging.bags import BagWriter
     from archive.packaging.iso import write_iso
 
-    people.require_role(archive.catalog, actor, ROLES, "build disc copies")
+    people.require_role(archive.catalog, actor, ROLES, N_("build disc copies"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     items = candidates(archive, policy, tier, year)
@@ -168,7 +183,8 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
         number, disc_id = _claim_disc(archive, policy.fonds, number, actor, now)
         image = out_dir / f"{disc_id}.iso"
         if image.exists():
-            raise InputError(f"{image} exists; refusing to replace it", subject=str(image))
+            raise InputError(N_("{path} exists; refusing to replace it"), path=str(image),
+                             subject=str(image))
         staging = out_dir / f".{disc_id}.staging"
         shutil.rmtree(staging, ignore_errors=True)
         try:
@@ -176,15 +192,16 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
                 "Source-Organization": policy.fonds, "External-Identifier": disc_id,
                 "External-Description": f"永久保存电子档案光盘 {disc_id}"}),
                 disc_id, tier, year, [i for i, _ in disc_items], now, progress,
-                codes_by_item(archive.catalog), policy.zone)
+                codes_by_item(archive.catalog), policy.zone, inside_pdf)
             write_iso(staging, image, disc_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         size = image.stat().st_size
         if size > capacity:
             image.unlink()
-            raise ProblemFound(f"{disc_id}: the image came out at {size} bytes, more than the "
-                               f"{capacity}-byte disc (the size estimate is wrong: report it)")
+            raise ProblemFound(N_("{disc}: the image came out at {size} bytes, more than the "
+                                  "{capacity}-byte disc (the size estimate is wrong: report "
+                                  "it)"), disc=disc_id, size=size, capacity=capacity)
         digests = digest_file(image)  # the inventory names the very image to be burnt
         record = {"id": disc_id, "number": number, "tier": tier, "year": year,
                   "capacity": capacity, "image": str(image), "size": size,
@@ -207,10 +224,12 @@ def _meta_size(archive: Archive, ref: dict) -> int:
 def _write_bag(archive: Archive, bag, disc_id: str, tier: str, year: int | None,
                items: list[Item], now: datetime,
                progress: Callable[[int], None] | None, codes: dict[str, str],
-               zone: tzinfo | None) -> tuple[list[dict], dict]:
+               zone: tzinfo | None, inside_pdf: InsidePdf | None = None
+               ) -> tuple[list[dict], dict]:
     """The records under records/ named by 档号 (the item id while it has none) with their
     real extension, so that they play without custody; the signed metadata under metadata/;
-    the signed disc manifest and the 盘内说明. Returns the rows and the label's data."""
+    the signed disc manifest and the 盘内说明 (plain text, and a signed PDF when
+    ``inside_pdf`` makes one). Returns the rows and the label's data."""
     rows = []
     for item in items:
         obj = item.storage["object"]
@@ -219,10 +238,11 @@ def _write_bag(archive: Archive, bag, disc_id: str, tier: str, year: int | None,
         got = bag.add_stream(file, _counted(
             archive.store.read(obj["key"], obj["version_id"]), progress))
         if got != item.current.digests:
-            raise ProblemFound(f"item {item.id}: the store returned {got.sha256[:16]}… "
-                               f"({got.size} bytes), the signed digest is "
-                               f"{item.sha256[:16]}…; no disc written (restore the object "
-                               "from the second copy first)", subject=item.id)
+            raise ProblemFound(N_("item {item}: the store returned {got}… ({size} bytes), "
+                                  "the signed digest is {signed}…; no disc written (restore "
+                                  "the object from the second copy first)"), item=item.id,
+                               got=got.sha256[:16], size=got.size, signed=item.sha256[:16],
+                               subject=item.id)
         versions, metadata = [], []
         for ref in item.storage["manifests"]:
             data = archive.store.read_bytes(ref["key"], ref["version_id"])
@@ -243,6 +263,8 @@ def _write_bag(archive: Archive, bag, disc_id: str, tier: str, year: int | None,
                   .encode("utf-8"))
     label = label_data(disc_id, tier, year, rows, iso(now), zone)
     bag.add_bytes(INSIDE, inside_text(label, rows).encode("utf-8"))  # 盘内说明
+    if inside_pdf is not None:
+        bag.add_bytes(INSIDE_PDF, inside_pdf(disc_id, label, rows))
     bag.add_bytes("disc-label-zh.txt", label_text(label).encode("utf-8"))  # 光盘标签
     bag.finish()
     return rows, label
@@ -309,12 +331,13 @@ def _counted(chunks, progress):
 
 @people.records_refusals("disc place")
 def place(archive: Archive, actor: Actor, disc_id: str, location: str, now: datetime) -> dict:
-    people.require_role(archive.catalog, actor, ROLES, "record where a disc is kept")
+    people.require_role(archive.catalog, actor, ROLES, N_("record where a disc is kept"))
     doc = archive.catalog.get_record("discs", disc_id)
     if doc is None:
-        raise InputError(f"no disc {disc_id!r} (custody disc list)", subject=disc_id)
+        raise InputError(N_("no disc {disc} (custody disc list)"), disc=disc_id,
+                         subject=disc_id)
     if not location.strip():
-        raise InputError("--location must say where the disc is kept")
+        raise InputError(N_("--location must say where the disc is kept"))
     doc["location"] = location
     doc["placements"].append({"location": location, "at": iso(now), "by": actor.person_id})
     archive.catalog.put_record("discs", disc_id, doc)
@@ -337,8 +360,8 @@ def verify(path: Path, keys: Keyring) -> dict:
     with open_bag(Path(path)) as src:
         files = src.files()
         if "data/disc-manifest.json" not in files:
-            problems.append({"code": "no-disc-manifest", "path": "data/disc-manifest.json",
-                             "message": "the disc carries no signed disc manifest"})
+            problems.append({"code": "no-disc-manifest", "path": "data/disc-manifest.json"}
+                            | _said(Text("the disc carries no signed disc manifest")))
             listed = []
         else:
             doc = _load(src, "data/disc-manifest.json", problems)
@@ -347,9 +370,9 @@ def verify(path: Path, keys: Keyring) -> dict:
                 if not keys.verify(doc.get("manifest", {}), doc.get("key_id", ""),
                                    doc.get("signature", "")):
                     problems.append({"code": "signature-invalid",
-                                     "path": "data/disc-manifest.json",
-                                     "message": "the disc manifest does not verify with any "
-                                                "archive key"})
+                                     "path": "data/disc-manifest.json"}
+                                    | _said(Text("the disc manifest does not verify with any "
+                                                 "archive key")))
                 listed = doc.get("manifest", {}).get("items", [])
         for row in listed:
             items += 1
@@ -360,9 +383,9 @@ def verify(path: Path, keys: Keyring) -> dict:
                 f"{base}/metadata-v{v:04d}.json" for v in row.get("metadata_versions", [])]
             for v, mpath in zip(row.get("metadata_versions", []), mpaths, strict=False):
                 if mpath not in files:
-                    problems.append({"code": "missing", "path": mpath,
-                                     "message": f"{mpath} is named by the disc manifest but "
-                                                "absent"})
+                    problems.append({"code": "missing", "path": mpath}
+                                    | _said(Text("{path} is named by the disc manifest but "
+                                                 "absent", path=mpath)))
                     continue
                 mdoc = _load(src, mpath, problems)
                 if mdoc is None:
@@ -370,21 +393,24 @@ def verify(path: Path, keys: Keyring) -> dict:
                 try:
                     version = MetadataVersion.from_dict(mdoc)
                 except (KeyError, TypeError, ValueError, InputError) as exc:
-                    problems.append({"code": "metadata-unreadable", "path": mpath,
-                                     "message": f"{mpath}: {exc}"})
+                    problems.append({"code": "metadata-unreadable", "path": mpath}
+                                    | _said(Text("{path}: {reason}", path=mpath,
+                                                 reason=str(exc))))
                     continue
                 if not keys.verify(mdoc["manifest"], version.key_id, version.signature):
-                    problems.append({"code": "signature-invalid", "path": mpath,
-                                     "message": f"{mpath} does not verify with any archive "
-                                                "key"})
+                    problems.append({"code": "signature-invalid", "path": mpath}
+                                    | _said(Text("{path} does not verify with any archive key",
+                                                 path=mpath)))
                 if got is not None and (version.digests.sha256 != got.sha256
                                         or version.digests.size != got.size):
-                    problems.append({"code": "object-mismatch", "path": obj,
-                                     "message": f"{obj} is not the object its signed metadata "
-                                                f"v{v} names"})
+                    problems.append({"code": "object-mismatch", "path": obj}
+                                    | _said(Text("{path} is not the object its signed "
+                                                 "metadata v{version} names", path=obj,
+                                                 version=v)))
             if obj not in files:
-                problems.append({"code": "missing", "path": obj,
-                                 "message": f"{obj} is named by the disc manifest but absent"})
+                problems.append({"code": "missing", "path": obj}
+                                | _said(Text("{path} is named by the disc manifest but absent",
+                                             path=obj)))
     problems = _dedupe(problems)
     return {"path": str(path), "ok": not problems, "files": report.files,
             "bytes": report.bytes, "items": items, "problems": problems}
@@ -394,7 +420,8 @@ def _load(src, rel: str, problems: list[dict]) -> dict | None:
     try:
         return json.loads(src.read_bytes(rel))
     except (OSError, ValueError) as exc:
-        problems.append({"code": "unreadable", "path": rel, "message": f"{rel}: {exc}"})
+        problems.append({"code": "unreadable", "path": rel}
+                        | _said(Text("{path}: {reason}", path=rel, reason=str(exc))))
         return None
 
 

@@ -25,10 +25,13 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, iso, parse_iso
+from archive.domain.names import joined
 from archive.domain.titles import masked_title, title_of
 from archive.ledger.chain import Actor
 from archive.people import require_role
 from archive.worm.base import now_utc
+from i18n import N_, Text, localize, use
+from i18n import language as current_language
 from retention.engine import (
     RetentionEngine,
     person_doc,
@@ -72,50 +75,76 @@ def _items_hash(entries: list[dict]) -> str:
     return hashlib.sha256(canonical(entries)).hexdigest()
 
 
-def due(engine: RetentionEngine, item: Item, now: datetime) -> str | None:
+def due(engine: RetentionEngine, item: Item, now: datetime) -> Text | None:
     """Why the item may not be destroyed at ``now`` (None: it may)."""
     if item.status == "disposed":
-        return "already destroyed"
+        return Text("already destroyed")
     req = engine.requirement_of(item)
     if req.holds:
-        return "held: " + "; ".join(req.holds)
+        return Text("held: {holds}", holds="; ".join(req.holds))
     if item.legal_hold:
-        return "under legal hold"
+        return Text("under legal hold")
     if req.until is None:
-        return f"kept permanently ({req.rule})"
+        return Text("kept permanently ({rule})", rule=req.rule)
     if req.until > now:
-        return f"retained until {iso(req.until)} ({req.rule})"
+        return Text("retained until {until} ({rule})", until=iso(req.until), rule=req.rule)
     if item.retain_until is None or item.retain_until > now:
-        return f"locked until {iso(item.retain_until)}"
+        return Text("locked until {until}", until=iso(item.retain_until))
     return None
 
 
-def open_findings(engine: RetentionEngine) -> dict[str, list[str]]:
+def open_findings(engine: RetentionEngine) -> dict[str, list[Text]]:
     """item id -> each open inspection finding on it (a spot check's finding nobody has
     resolved yet): evidence under review is not destroyed."""
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[Text]] = {}
     for doc in engine.catalog.list_records("inspections"):
         if doc.get("type") not in FINDING_TYPES or not doc.get("finding"):
             continue
         if doc.get("resolution") or doc.get("resolved_at"):
             continue
-        what = (f"open inspection finding {doc['id']} ({doc.get('finding_zh') or doc['finding']}"
-                f", {doc.get('by')} {doc.get('at')})")
+        what = Text("open inspection finding {inspection} ({finding}, {person} {at})",
+                    inspection=doc["id"], finding=doc.get("finding_zh") or doc["finding"],
+                    person=doc.get("by"), at=doc.get("at"))
         for item_id in doc.get("items", []):
             out.setdefault(item_id, []).append(what)
     return out
 
 
-def findings_hold(item: Item, findings: dict[str, list[str]]) -> str | None:
+def findings_hold(item: Item, findings: dict[str, list[Text]]) -> Text | None:
     """Why an item is held from disposal by what inspections found (None: nothing)."""
-    reasons = list(findings.get(item.id, []))
-    for key, what in (("verification", "verification"),
-                      ("verification_replica", "verification of the second copy")):
+    reasons: list[Text] = list(findings.get(item.id, []))
+    for key, what in (("verification", N_("failed verification at {at} ({problems})")),
+                      ("verification_replica",
+                       N_("failed verification of the second copy at {at} ({problems})"))):
         v = (item.checks or {}).get(key) or {}
         if v.get("ok") is False:
-            reasons.append(f"failed {what} at {v.get('at')} "
-                           f"({', '.join(v.get('problems') or []) or 'failed'})")
-    return "held: " + "; ".join(reasons) if reasons else None
+            reasons.append(Text(what, at=v.get("at"),
+                                problems=", ".join(v.get("problems") or []) or "failed"))
+    if not reasons:
+        return None
+    return Text("held: {reasons}", reasons=joined(reasons))
+
+
+def reason(text: Text | str) -> dict:
+    """A reason as stored and emitted: ``reason`` in English (stable, signed into registers),
+    ``text`` in the language of the person who acted."""
+    return {"reason": str(text), "text": localize(text)}
+
+
+def reason_shown(record: dict) -> str:
+    """A stored reason as a person reads it: its ``text``, else its English through the
+    catalog."""
+    return record.get("text") or localize(record.get("reason"))
+
+
+def in_chinese(text: Text | str) -> str:
+    """``text`` in Chinese whatever the reader's language: the 销毁清册 is a Chinese document."""
+    before = current_language()
+    use(None)
+    try:
+        return localize(text)
+    finally:
+        use(before)
 
 
 def _candidates(engine: RetentionEngine, when: datetime) -> tuple[list[Item], list[dict]]:
@@ -129,7 +158,7 @@ def _candidates(engine: RetentionEngine, when: datetime) -> tuple[list[Item], li
         if why is None:
             due_items.append(item)
         else:
-            held.append({"item": item.id, "reason": why})
+            held.append({"item": item.id} | reason(why))
     return due_items, held
 
 
@@ -138,19 +167,22 @@ def propose(engine: RetentionEngine, actor: Actor, as_of: datetime | None = None
     """Propose a list of every item due now, or (``as_of``) rehearse one: what would be proposed
     at that date, as the appraisers would read it, with nothing recorded or changed."""
     if as_of is not None:
-        require_role(engine.catalog, actor, _reader_roles(engine), "rehearse a disposal")
+        require_role(engine.catalog, actor, _reader_roles(engine), N_("rehearse a disposal"))
         items, held = _candidates(engine, as_of)
         entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
         return {"rehearsal": True, "as_of": iso(as_of), "items": entries, "held": held,
                 "rows": _rows(engine, actor, {"items": entries})}
-    require_role(engine.catalog, actor, PROPOSE_ROLES, "propose a disposal list")
+    require_role(engine.catalog, actor, PROPOSE_ROLES, N_("propose a disposal list"))
     now = now_utc()
     items, held = _candidates(engine, now)
     entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
     if not entries:
-        more = (f"; {len(held)} expired items are held by inspection findings or failed "
-                f"verifications: " + ", ".join(h["item"] for h in held)) if held else ""
-        raise InputError("nothing is due for disposal: no item is expired and unheld" + more)
+        if held:
+            raise InputError(N_("nothing is due for disposal: no item is expired and unheld; "
+                                "{n} expired items are held by inspection findings or failed "
+                                "verifications: {items}"), n=len(held),
+                             items=", ".join(h["item"] for h in held))
+        raise InputError(N_("nothing is due for disposal: no item is expired and unheld"))
     list_id = "D" + uuid7()
     statement = {"action": "dispose-propose", "list": list_id, "items": _items_hash(entries),
                  "at": iso(now)}
@@ -214,7 +246,7 @@ def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
         row["decision"] = ("destroyed" if destroyed else decision["decision"] if decision
                            else "to-destroy")
         if decision and not destroyed:
-            row["reason"] = decision["reason"]
+            row |= reason(decision["reason"])
         rows.append(row)
     return rows
 
@@ -222,29 +254,31 @@ def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
 def _list(engine: RetentionEngine, list_id: str) -> dict:
     doc = engine.catalog.get_record("disposals", list_id)
     if doc is None:
-        raise NotFound(f"no disposal list {list_id!r}", subject=list_id)
+        raise NotFound(N_("no disposal list {list}"), list=list_id, subject=list_id)
     if _items_hash(doc["items"]) != doc["items_hash"]:
-        raise IdentityError(f"disposal list {list_id} was altered after it was proposed",
-                            subject=list_id)
+        raise IdentityError(N_("disposal list {list} was altered after it was proposed"),
+                            list=list_id, subject=list_id)
     return doc
 
 
 def _appraiser(engine: RetentionEngine, actor: Actor, doc: dict) -> None:
     list_id = doc["id"]
     if actor.person_id == doc["proposed_by"]:
-        raise IdentityError(f"{actor.person_id} proposed list {list_id}: the appraisal group "
-                            "is other people", subject=list_id)
-    require_role(engine.catalog, actor, (_appraiser_role(engine),), "appraise a disposal list")
+        raise IdentityError(N_("{person} proposed list {list}: the appraisal group is other "
+                               "people"), person=actor.person_id, list=list_id,
+                            subject=list_id)
+    require_role(engine.catalog, actor, (_appraiser_role(engine),), N_("appraise a disposal list"))
     if any(a["by"] == actor.person_id for a in doc["approvals"]):
-        raise InputError(f"{actor.person_id} already appraised list {list_id}",
-                         subject=list_id)
+        raise InputError(N_("{person} already appraised list {list}"),
+                         person=actor.person_id, list=list_id, subject=list_id)
     if doc["state"] == "executed":
-        raise InputError(f"list {list_id} was executed", subject=list_id)
+        raise InputError(N_("list {list} was executed"), list=list_id, subject=list_id)
 
 
 def _on_list(doc: dict, item_id: str) -> None:
     if item_id not in {e["item"] for e in doc["items"]}:
-        raise InputError(f"item {item_id} is not on list {doc['id']}", subject=item_id)
+        raise InputError(N_("item {item} is not on list {list}"), item=item_id,
+                         list=doc["id"], subject=item_id)
 
 
 def _excluded(doc: dict) -> dict[str, dict]:
@@ -254,18 +288,23 @@ def _excluded(doc: dict) -> dict[str, dict]:
     for t in doc.get("taken_out", []):
         for item_id in t["statement"]["items"]:
             out.setdefault(item_id, {"decision": "taken-out", "by": t["by"],
-                                     "reason": f"taken out by {t['by']}: "
-                                               f"{t['statement']['reason']}"})
+                                     "reason": Text("taken out by {person}: {reason}",
+                                                    person=t["by"],
+                                                    reason=t["statement"]["reason"])})
     for a in doc.get("approvals", []):
         st = a["statement"]
         if st.get("action") == "dispose-reject":
             for e in doc["items"]:
                 out.setdefault(e["item"], {"decision": "rejected", "by": a["by"],
-                                           "reason": f"rejected by {a['by']}: {st['reason']}"})
+                                           "reason": _rejected_by(a["by"], st["reason"])})
         for r in st.get("rejected", []):
             out.setdefault(r["item"], {"decision": "rejected", "by": a["by"],
-                                       "reason": f"rejected by {a['by']}: {r['reason']}"})
+                                       "reason": _rejected_by(a["by"], r["reason"])})
     return out
+
+
+def _rejected_by(person: str, why: str) -> Text:
+    return Text("rejected by {person}: {reason}", person=person, reason=why)
 
 
 def _settle(engine: RetentionEngine, doc: dict) -> None:
@@ -290,7 +329,8 @@ def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | Non
     for item_id, reason in rejected or []:
         _on_list(doc, item_id)
         if not (reason or "").strip():
-            raise InputError(f"rejecting item {item_id} needs a reason", subject=item_id)
+            raise InputError(N_("rejecting item {item} needs a reason"), item=item_id,
+                             subject=item_id)
         rejections.append({"item": item_id, "reason": reason.strip()})
     statement = {"action": "dispose-approve", "list": list_id, "items": doc["items_hash"],
                  "note": note, "at": iso(now_utc())}
@@ -313,7 +353,7 @@ def reject(engine: RetentionEngine, actor: Actor, list_id: str, reason: str) -> 
     """A member of the appraisal group rejects the whole list (不同意销毁), with a reason:
     nothing on it is destroyed."""
     if not (reason or "").strip():
-        raise InputError("rejecting a disposal list needs a reason (--reason)",
+        raise InputError(N_("rejecting a disposal list needs a reason (--reason)"),
                          subject=list_id)
     doc = _list(engine, list_id)
     _appraiser(engine, actor, doc)
@@ -333,17 +373,17 @@ def take_out(engine: RetentionEngine, actor: Actor, list_id: str, item_ids: list
     """The proposer takes items out of a list before it is executed, with a reason: they are
     kept, and the appraisals of the rest stand (they approved more than is now destroyed)."""
     doc = _list(engine, list_id)
-    require_role(engine.catalog, actor, PROPOSE_ROLES, "take items out of a disposal list")
+    require_role(engine.catalog, actor, PROPOSE_ROLES, N_("take items out of a disposal list"))
     if actor.person_id != doc["proposed_by"]:
-        raise IdentityError(f"list {list_id} was proposed by {doc['proposed_by']}: only they "
-                            "take items out of it (an appraiser rejects items instead)",
-                            subject=list_id)
+        raise IdentityError(N_("list {list} was proposed by {person}: only they take items "
+                               "out of it (an appraiser rejects items instead)"),
+                            list=list_id, person=doc["proposed_by"], subject=list_id)
     if doc["state"] == "executed":
-        raise InputError(f"list {list_id} was executed", subject=list_id)
+        raise InputError(N_("list {list} was executed"), list=list_id, subject=list_id)
     if not item_ids:
-        raise InputError("name the items to take out", subject=list_id)
+        raise InputError(N_("name the items to take out"), subject=list_id)
     if not (reason or "").strip():
-        raise InputError("taking items out needs a reason (--reason)", subject=list_id)
+        raise InputError(N_("taking items out needs a reason (--reason)"), subject=list_id)
     for item_id in item_ids:
         _on_list(doc, item_id)
     statement = {"action": "dispose-take-out", "list": list_id,
@@ -363,7 +403,7 @@ def show(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
     """A disposal list as the appraisers read it: every item with its 档号, 题名, unit, tier,
     retain-until and rule (masked for this viewer as elsewhere), each item's decision, the
     appraisals, take-outs and executions."""
-    require_role(engine.catalog, actor, _reader_roles(engine), "read a disposal list")
+    require_role(engine.catalog, actor, _reader_roles(engine), N_("read a disposal list"))
     doc = _list(engine, list_id)
     appraisals = [{"by": a["by"], "at": a["statement"].get("at"),
                    "decision": ("reject" if a["statement"].get("action") == "dispose-reject"
@@ -387,10 +427,10 @@ def show(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
 @people.records_refusals("dispose witness")
 def witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
     doc = _list(engine, list_id)
-    require_role(engine.catalog, actor, WITNESS_ROLES, "witness a destruction")
+    require_role(engine.catalog, actor, WITNESS_ROLES, N_("witness a destruction"))
     if actor.person_id == doc["proposed_by"]:
-        raise IdentityError(f"{actor.person_id} proposed list {list_id} and cannot witness it",
-                            subject=list_id)
+        raise IdentityError(N_("{person} proposed list {list} and cannot witness it"),
+                            person=actor.person_id, list=list_id, subject=list_id)
     statement = {"action": "dispose-witness", "list": list_id, "items": doc["items_hash"],
                  "at": iso(now_utc())}
     doc["witnesses"].append(sign_statement(actor, statement) | {"statement": statement})
@@ -421,11 +461,12 @@ def _present_witnesses(engine: RetentionEngine, doc: dict, named: list[str],
     need = int(engine.settings.section("disposal").get("witnesses", 2))
     named = list(dict.fromkeys(named))
     if executor in named:
-        raise IdentityError(f"{executor} executes the destruction and cannot witness it",
-                            subject=doc["id"])
+        raise IdentityError(N_("{person} executes the destruction and cannot witness it"),
+                            person=executor, subject=doc["id"])
     if len(named) < need:
-        raise IdentityError(f"destruction needs {need} witnesses (监销); named: "
-                            f"{', '.join(named) or 'none'}", subject=doc["id"])
+        raise IdentityError(N_("destruction needs {need} witnesses; named: {named}"),
+                            need=need, named=", ".join(named) or Text("none"),
+                            subject=doc["id"])
     for person in named:
         person_doc(engine.catalog, person)
         signed = [w for w in doc["witnesses"] if w["by"] == person
@@ -433,9 +474,9 @@ def _present_witnesses(engine: RetentionEngine, doc: dict, named: list[str],
                   and now - parse_iso(w["statement"]["at"]) <= timedelta(hours=hours)
                   and verify_person_signature(engine.catalog, person, w["statement"], w)]
         if not signed:
-            raise IdentityError(f"witness {person} has not signed their presence for list "
-                                f"{doc['id']} within {hours} hours (custody dispose witness)",
-                                subject=person)
+            raise IdentityError(N_("witness {person} has not signed their presence for list "
+                                   "{list} within {hours} hours (custody dispose witness)"),
+                                person=person, list=doc["id"], hours=hours, subject=person)
     return named
 
 
@@ -443,16 +484,18 @@ def _present_witnesses(engine: RetentionEngine, doc: dict, named: list[str],
 def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list[str]) -> dict:
     """Destroy what still qualifies by the real clock; report and keep everything else."""
     doc = _list(engine, list_id)
-    require_role(engine.catalog, actor, EXECUTE_ROLES, "execute a destruction")
+    require_role(engine.catalog, actor, EXECUTE_ROLES, N_("execute a destruction"))
     excluded = _excluded(doc)
     if doc["state"] == "rejected" or len(excluded) >= len(doc["items"]):
-        raise InputError(f"list {list_id} was rejected or every item on it was taken out: "
-                         "nothing on it is destroyed (custody dispose show)", subject=list_id)
+        raise InputError(N_("list {list} was rejected or every item on it was taken out: "
+                            "nothing on it is destroyed (custody dispose show)"), list=list_id,
+                         subject=list_id)
     need = int(engine.settings.section("disposal").get("appraisers", 2))
     approvals = _valid_approvals(engine, doc)
     if len(approvals) < need:
-        raise IdentityError(f"list {list_id} has {len(approvals)} valid appraisal approvals "
-                            f"of {need} needed", subject=list_id)
+        raise IdentityError(N_("list {list} has {valid} valid appraisal approvals of {need} "
+                               "needed"), list=list_id, valid=len(approvals), need=need,
+                            subject=list_id)
     now = now_utc()  # never a supplied date: the store judges by the same clock
     present = _present_witnesses(engine, doc, witnesses, actor.person_id, now)
     engine.forget()
@@ -464,17 +507,19 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
         item = engine.catalog.get_item(entry["item"])
         why = excluded.get(entry["item"], {}).get("reason")
         if why is None:
-            why = "not in the catalog" if item is None else due(engine, item, now)
+            why = Text("not in the catalog") if item is None else due(engine, item, now)
         if item is not None and why is None:
             why = findings_hold(item, findings)
         if item is not None and why is None and item.sha256 != entry["sha256"]:
-            why = "its object changed since the proposal"
+            why = Text("its object changed since the proposal")
         if why is None:
             why = _store_refuses(engine, item, now, listed)
         if why is None:
             destroy[item.id] = item
         else:
-            left.append({"item": entry["item"], "reason": why})
+            # English in the signed register, the actor's language beside it, Chinese in
+            # the register's own text
+            left.append({"item": entry["item"]} | reason(why) | {"zh": in_chinese(why)})
     destroyed = []
     for item in destroy.values():
         destroyed.append(_destroy(engine, actor, item, doc, destroy, now))
@@ -513,7 +558,7 @@ def _needed_by(engine: RetentionEngine, item: Item, destroying: set[str]) -> lis
 
 
 def _store_refuses(engine: RetentionEngine, item: Item, now: datetime,
-                   listed: set[str]) -> str | None:
+                   listed: set[str]) -> Text | None:
     keys = [(m["key"], m["version_id"]) for m in item.storage.get("manifests", [])]
     if not _needed_by(engine, item, listed):  # an object still needed is kept, not judged
         keys.append((item.storage["object"]["key"], item.storage["object"]["version_id"]))
@@ -522,9 +567,10 @@ def _store_refuses(engine: RetentionEngine, item: Item, now: datetime,
             continue  # gone already: a resumed execution
         lock = engine.store.lock(key, vid)
         if lock.legal_hold:
-            return f"{key} is under legal hold in the store"
+            return Text("{key} is under legal hold in the store", key=key)
         if lock.retain_until is not None and lock.retain_until > now:
-            return f"{key} is locked in the store until {iso(lock.retain_until)}"
+            return Text("{key} is locked in the store until {until}", key=key,
+                        until=iso(lock.retain_until))
     return None
 
 
@@ -592,7 +638,7 @@ def _register(engine: RetentionEngine, actor: Actor, doc: dict, execution: dict,
     opinion = appraisal_opinion(doc)
     lines += ["", "鉴定意见:"] + [f"  {line}" for line in opinion["lines"]]
     if execution["left"]:
-        lines += ["", "未销毁（保留）:"] + [f"{x['item']}\t{x['reason']}"
+        lines += ["", "未销毁（保留）:"] + [f"{x['item']}\t{x.get('zh') or x['reason']}"
                                          for x in execution["left"]]
     body = {"type": "destruction-register", "list": doc["id"], "text_zh": "\n".join(lines),
             "destroyed": destroyed, "left": execution["left"],

@@ -25,15 +25,20 @@ from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import now_utc
 from config.settings import Settings
+from i18n import N_, Text
 from retention.renewal import renew_records
 from retention.rules import (
     CaseFacts,
     FlagFacts,
     Requirement,
     add_years,
+    holds_text,
     requirement,
     retention_start,
+    rule_text,
 )
+from retention.wording import Named, local_minute
+from scanners.problems import problem
 
 
 @dataclass
@@ -56,7 +61,7 @@ class RunReport:
 def person_doc(catalog, person_id: str) -> dict:
     doc = catalog.get_record("people", person_id)
     if doc is None:
-        raise IdentityError(f"no person {person_id!r}", subject=person_id)
+        raise IdentityError(N_("no person {person!r}"), subject=person_id, person=person_id)
     return doc
 
 
@@ -75,6 +80,7 @@ def sign_statement(actor: Actor, statement: dict) -> dict:
 
 
 RUN_CURSOR = "cursor:retention-run"
+_YES_NO = {"yes": "是", "no": "否"}
 CHECK_CURSOR = "cursor:retention-check"
 _TIERS_THAT_EXPIRE = ("routine", "case")
 # a check reads at least this many items' locks: a small archive is read whole every run
@@ -207,7 +213,7 @@ class RetentionEngine:
             # the store already holds what these fields say: only the catalog's wording moves
             fresh = self.catalog.get_item(item.id)
             if fresh is None:
-                raise NotFound(f"no item {item.id}", subject=item.id)
+                raise NotFound(N_("no item {item}"), subject=item.id, item=item.id)
             fresh.retention = {**state, "cases": fresh.retention.get("cases", []),
                                "flags": fresh.retention.get("flags", [])}
             self.catalog.save_state(fresh)
@@ -222,7 +228,7 @@ class RetentionEngine:
             self.raise_lock(m["key"], m["version_id"], until, hold)
         fresh = self.catalog.get_item(item.id)
         if fresh is None:
-            raise NotFound(f"no item {item.id}", subject=item.id)
+            raise NotFound(N_("no item {item}"), subject=item.id, item=item.id)
         fresh.tier, fresh.retain_until, fresh.legal_hold = req.tier, until, hold
         fresh.retention = {**state, "cases": fresh.retention.get("cases", []),
                            "flags": fresh.retention.get("flags", [])}
@@ -248,8 +254,10 @@ class RetentionEngine:
         lock = self.store.lock(key, version_id)
         if (lock.retain_until is None or lock.retain_until < until
                 or lock.legal_hold != hold):
-            raise LockNotConfirmed(f"{key}@{version_id}: the store did not confirm retention "
-                                   f"until {iso(until)} with legal hold {hold}", subject=key)
+            raise LockNotConfirmed(N_("{key}@{version}: the store did not confirm retention "
+                                      "until {until} with legal hold {hold}"), subject=key,
+                                   key=key, version=version_id, until=iso(until),
+                                   hold=Named("yes" if hold else "no", _YES_NO))
         return lock
 
     def apply_all(self, item_ids: Iterable[str], actor: Actor, cause: str) -> list[dict]:
@@ -262,7 +270,7 @@ class RetentionEngine:
                 changes.append(change)
         return changes
 
-    def refuse_lowering(self, item: Item, proposed: Requirement, why: str) -> None:
+    def refuse_lowering(self, item: Item, proposed: Requirement, why: str | Text) -> None:
         """Promotion only: a change that would give an earlier date or drop the permanent tier
         is refused, naming the rule that holds the item."""
         current = item.retention
@@ -270,8 +278,9 @@ class RetentionEngine:
             current.get("required_until") and proposed.until is not None
             and proposed.until < parse_iso(current["required_until"]))
         if lower:
-            raise InputError(f"{why} would lower the retention of item {item.id}, which is "
-                             f"held by: {current.get('rule')}", subject=item.id)
+            raise InputError(N_("{change} would lower the retention of item {item}, which is "
+                                "held by: {rule}"), subject=item.id, change=why, item=item.id,
+                             rule=rule_text(current.get("rule")))
 
     # --- the periodic run and the store check ----------------------------------------------
     def items(self) -> Iterable[Item]:
@@ -293,9 +302,9 @@ class RetentionEngine:
         expiring) and every permanent item whose lock is due for renewal (the renewal moves
         it out of range). Each item once."""
         seq = self.catalog.change_seq()
-        why = None if cursor else "no earlier run"
+        why = None if cursor else N_("no earlier run")
         if cursor and cursor.get("rules") != self.rules_fingerprint():
-            why = "the retention rules changed"
+            why = N_("the retention rules changed")
         if full or why:
             coverage = {"mode": "full", "reason": "--all" if full else why,
                         "to_seq": seq, "last_full_sweep": iso(now)}
@@ -381,8 +390,7 @@ class RetentionEngine:
                 try:
                     change = self.apply(item, actor, "retention run")
                 except (LockNotConfirmed, InputError) as exc:
-                    report.problems.append({"item": item.id, "code": "not-applied",
-                                            "message": exc.message})
+                    report.problems.append(problem("not-applied", exc.text, item=item.id))
                     retry.append(item.id)  # read again next time, changed or not
                     continue
                 if change is not None and change.get("refreshed"):
@@ -467,6 +475,7 @@ class RetentionEngine:
             req = self.requirement_of(item)
             need = req.lock_until(self.start_of(item), self.permanent_years)
             hold = bool(req.holds)
+            zone = self.zone(item.description.unit)
             obj = item.storage.get("object", {})
             keys = [(obj.get("key"), obj.get("version_id"), "object")] + [
                 (m["key"], m["version_id"], f"metadata v{m['version']}")
@@ -477,19 +486,21 @@ class RetentionEngine:
                 try:
                     lock = self.store.lock(key, vid)
                 except Exception as exc:  # noqa: BLE001 - unreadable is a finding, not a crash
-                    problems.append(base | {"code": "lock-unreadable", "message": str(exc)})
+                    problems.append(base | problem("lock-unreadable", Text(
+                        "the lock cannot be read: {error}", error=str(exc))))
                     continue
                 if lock.mode is None or lock.retain_until is None:
-                    problems.append(base | {"code": "lock-missing",
-                                            "message": "no retention in the store"})
+                    problems.append(base | problem("lock-missing",
+                                                   Text("no retention in the store")))
                 elif lock.retain_until < need:
-                    problems.append(base | {
-                        "code": "lock-short", "message": f"locked until "
-                        f"{iso(lock.retain_until)}, the rules require {iso(need)}"})
+                    problems.append(base | problem("lock-short", Text(
+                        "locked until {until}, the rules require {need}",
+                        until=local_minute(lock.retain_until, zone),
+                        need=local_minute(need, zone))))
                 if hold and not lock.legal_hold:
-                    problems.append(base | {"code": "hold-missing", "message":
-                                            "held by " + "; ".join(req.holds) +
-                                            ", but the store has no legal hold"})
+                    problems.append(base | problem("hold-missing", Text(
+                        "held by {holds}, but the store has no legal hold",
+                        holds=holds_text(req.holds))))
         return problems
 
 
@@ -497,7 +508,7 @@ def add_reference(catalog, item_id: str, field_name: str, ref: str) -> bool:
     """Record on an item that a case or flag concerns it (state, not description)."""
     item = catalog.get_item(item_id)
     if item is None:
-        raise NotFound(f"no item {item_id!r}", subject=item_id)
+        raise NotFound(N_("no item {item!r}"), subject=item_id, item=item_id)
     refs = list(item.retention.get(field_name, []))
     if ref in refs:
         return False

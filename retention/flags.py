@@ -13,8 +13,10 @@ from archive.catalog.base import Query
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
 from archive.domain.model import iso
+from archive.domain.names import ROLE_ZH
 from archive.ledger.chain import Actor
 from archive.people import require_role
+from i18n import N_, Text
 from retention.engine import (
     RetentionEngine,
     add_reference,
@@ -22,14 +24,16 @@ from retention.engine import (
     verify_person_signature,
 )
 from retention.rules import FLAG_REASONS
+from retention.wording import Named
 
 FLAG_ROLES = ("officer", "assisting", "archivist", "legal", "approver")
+FLAG_STATE_ZH = {"unconfirmed": "待确认", "confirmed": "已确认", "withdrawn": "已撤销"}
 
 
 def _flag(engine: RetentionEngine, flag_id: str) -> dict:
     doc = engine.catalog.get_record("flags", flag_id)
     if doc is None:
-        raise NotFound(f"no flag {flag_id!r}", subject=flag_id)
+        raise NotFound(N_("no flag {flag!r}"), subject=flag_id, flag=flag_id)
     return doc
 
 
@@ -46,7 +50,7 @@ def scope(engine: RetentionEngine, item_id: str) -> tuple[str | None, list[str]]
 @people.records_refusals("flag")
 def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
                note: str | None = None, case_id: str | None = None) -> dict:
-    require_role(engine.catalog, actor, FLAG_ROLES, "flag a record")
+    require_role(engine.catalog, actor, FLAG_ROLES, Text("flag a record"))
     return flag_for_rule(engine, actor, item_id, reason, note, case_id)
 
 
@@ -57,19 +61,19 @@ def flag_for_rule(engine: RetentionEngine, actor: Actor, item_id: str, reason: s
     (``raised_by_rule`` says which), raised by whoever runs them and signed by them. It still
     holds only until a second person with the confirming role confirms or withdraws it."""
     if reason not in FLAG_REASONS:
-        raise InputError(f"unknown flag reason {reason!r}; choose one of "
-                         f"{', '.join(FLAG_REASONS)}", subject=item_id)
+        raise InputError(N_("unknown flag reason {reason!r}; choose one of {choices}"),
+                         subject=item_id, reason=reason, choices=", ".join(FLAG_REASONS))
     if reason == "other" and not (note or "").strip():
-        raise InputError("a flag for another reason needs a written reason (--note)",
+        raise InputError(N_("a flag for another reason needs a written reason (--note)"),
                          subject=item_id)
     item = engine.archive.item(item_id)
     if item.status == "disposed":
-        raise InputError(f"item {item_id} was disposed of", subject=item_id)
+        raise InputError(N_("item {item} was disposed of"), subject=item_id, item=item_id)
     unit, rules = engine.unit_rules(item.description.unit)
     if reason == "evidence" and rules.get("evidence") != "permanent":
-        raise InputError(f"reason 'evidence' is for units whose evidence is kept permanently; "
-                         f"{unit} keeps evidence by rule {rules.get('evidence')!r}",
-                         subject=item_id)
+        raise InputError(N_("reason 'evidence' is for units whose evidence is kept "
+                            "permanently; {unit} keeps evidence by rule {rule!r}"),
+                         subject=item_id, unit=unit, rule=rules.get("evidence"))
     activity, items = scope(engine, item_id)
     flag_id = uuid7()
     statement = {"action": "flag", "flag": flag_id, "item": item_id, "reason": reason,
@@ -99,16 +103,19 @@ def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | No
     the hold goes only where no other reason is left."""
     doc = _flag(engine, flag_id)
     if doc["state"] == "confirmed":
-        raise InputError(f"flag {flag_id} was confirmed by {doc.get('confirmed_by')}: the "
-                         "permanent tier cannot be withdrawn", subject=flag_id)
+        raise InputError(N_("flag {flag} was confirmed by {person}: the permanent tier "
+                            "cannot be withdrawn"), subject=flag_id, flag=flag_id,
+                         person=doc.get("confirmed_by"))
     if doc["state"] == "withdrawn":
-        raise InputError(f"flag {flag_id} was already withdrawn", subject=flag_id)
+        raise InputError(N_("flag {flag} was already withdrawn"), subject=flag_id,
+                         flag=flag_id)
     # a flag the rules raised is not the runner's own decision: only a confirmer withdraws it
     if actor.person_id != doc["raised_by"] or doc.get("raised_by_rule"):
         _, rules = engine.unit_rules(doc.get("unit"))
         require_role(engine.catalog, actor, (rules.get("confirm_role", "approver"),),
-                     f"withdraw a flag raised by {doc['raised_by']}"
-                     + (" for a rule" if doc.get("raised_by_rule") else ""))
+                     Text("withdraw a flag raised by {person} for a rule",
+                          person=doc["raised_by"]) if doc.get("raised_by_rule")
+                     else Text("withdraw a flag raised by {person}", person=doc["raised_by"]))
     statement = {"action": "flag-withdraw", "flag": flag_id, "note": note,
                  "at": iso(engine.clock())}
     doc.update(state="withdrawn", withdrawn_by=actor.person_id,
@@ -126,18 +133,21 @@ def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
     """The second person: applies the permanent tier's lock, which can never be undone."""
     doc = _flag(engine, flag_id)
     if doc["state"] != "unconfirmed":
-        raise InputError(f"flag {flag_id} is {doc['state']}", subject=flag_id)
+        raise InputError(N_("flag {flag} is {state}"), subject=flag_id, flag=flag_id,
+                         state=Named(doc["state"], FLAG_STATE_ZH))
     _, rules = engine.unit_rules(doc.get("unit"))
     role = rules.get("confirm_role", "approver")
-    require_role(engine.catalog, actor, (role,), "confirm a permanent flag")
+    require_role(engine.catalog, actor, (role,), Text("confirm a permanent flag"))
     if actor.person_id == doc["raised_by"]:
-        raise IdentityError(f"flag {flag_id} was raised by {actor.person_id}: a second person "
-                            f"with the role {role} confirms it", subject=flag_id)
+        raise IdentityError(N_("flag {flag} was raised by {person}: a second person with the "
+                               "role {role} confirms it"), subject=flag_id, flag=flag_id,
+                            person=actor.person_id, role=Named(role, ROLE_ZH))
     raised = doc["raised"]
     if not verify_person_signature(engine.catalog, doc["raised_by"], raised["statement"],
                                    raised):
-        raise IdentityError(f"flag {flag_id}: the signature of {doc['raised_by']} does not "
-                            "verify against their registered key", subject=flag_id)
+        raise IdentityError(N_("flag {flag}: the signature of {person} does not verify "
+                               "against their registered key"), subject=flag_id,
+                            flag=flag_id, person=doc["raised_by"])
     statement = {"action": "flag-confirm", "flag": flag_id, "at": iso(engine.clock())}
     doc.update(state="confirmed", confirmed_by=actor.person_id,
                confirmed=sign_statement(actor, statement) | {"statement": statement})

@@ -33,6 +33,7 @@ from archive.domain.names import (
     person_label,
 )
 from archive.integrity.signing import Keyring, fingerprint
+from i18n import Text, localize
 
 CATALOG_NS = "urn:custody:transfer-catalog:1"
 EXPLANATION = "说明文件.txt"
@@ -219,14 +220,16 @@ def verify_package(path: Path, keys: Keyring, allowed_formats: dict | None = Non
     pkg = _prop()
     problems: list[dict] = []
 
-    def problem(prop: str, code: str, where: str, message: str) -> None:
+    def problem(prop: str, code: str, where: str, message: str | Text) -> None:
+        # "message" English (JSON, receipts, logs), "text" in the reader's language
         _fail(pkg, prop, code)
-        problems.append({"property": prop, "code": code, "path": where, "message": message})
+        problems.append({"property": prop, "code": code, "path": where,
+                         "message": str(message), "text": localize(message)})
 
     for p in bag.problems:
         # a file slipped in (or a path out of the bag) is a security matter; the rest integrity
         prop = "security" if p.code in ("unlisted", "tag-unlisted", "unsafe-path") else "integrity"
-        problem(prop, f"bag-{p.code}", p.path, p.message)
+        problem(prop, f"bag-{p.code}", p.path, p.text)
     rows: list[dict] = []
     manifest: dict = {}
     with open_bag(path) as src:
@@ -236,17 +239,19 @@ def verify_package(path: Path, keys: Keyring, allowed_formats: dict | None = Non
             manifest = signed["manifest"]
         except (OSError, KeyError, ValueError, TypeError) as exc:
             problem("authenticity", "no-manifest", f"data/{MANIFEST}",
-                    f"the signed transfer manifest cannot be read: {exc}")
+                    Text("the signed transfer manifest cannot be read: {reason}",
+                         reason=str(exc)))
             signed = {}
         if signed and not keys.verify(manifest, signed.get("key_id", ""),
                                       signed.get("signature", "")):
             problem("authenticity", "manifest-signature-invalid", f"data/{MANIFEST}",
-                    "the transfer manifest does not verify with the archive key you trust")
+                    Text("the transfer manifest does not verify with the archive key you "
+                         "trust"))
         for name, key in ((CATALOG, "catalog_sha256"), (EXPLANATION, "explanation_sha256")):
             got = bag.digests.get(f"data/{name}")
             if manifest and (got is None or got.sha256 != manifest.get(key)):
                 problem("authenticity", "file-not-signed", f"data/{name}",
-                        f"{name} is not the one the signed manifest names")
+                        Text("{file} is not the one the signed manifest names", file=name))
         listed_xml = _read_catalog(src, files, problem)
         declared = {f"data/{MANIFEST}", f"data/{CATALOG}", f"data/{EXPLANATION}",
                     "data/transfer-list-zh.txt", "data/check-report.json",
@@ -256,12 +261,14 @@ def verify_package(path: Path, keys: Keyring, allowed_formats: dict | None = Non
                                       allowed_formats, declared))
         if manifest and len(listed_xml) != len(manifest.get("items", [])):
             problem("integrity", "catalog-count", f"data/{CATALOG}",
-                    f"the 文件目录 lists {len(listed_xml)} records, the signed manifest "
-                    f"{len(manifest.get('items', []))}")
+                    Text("the file catalog (文件目录) lists {listed} records, the signed "
+                         "manifest {signed}", listed=len(listed_xml),
+                         signed=len(manifest.get("items", []))))
         for rel in sorted(files):
             if rel.startswith("data/") and rel not in declared:
                 problem("security", "undeclared-file", rel,
-                        f"{rel} is in the package but named by no signed record")
+                        Text("{file} is in the package but named by no signed record",
+                             file=rel))
     for r in rows:
         for p in PROPERTIES:
             if r["properties"][p]["result"] == "fail":
@@ -292,13 +299,15 @@ def _read_catalog(src, files, problem) -> dict[str, dict]:
     """item id -> what the 文件目录 says of it (file, digests, 档号, 题名)."""
     rel = f"data/{CATALOG}"
     if rel not in files:
-        problem("usability", "no-catalog", rel, "the package has no 文件目录")
+        problem("usability", "no-catalog", rel,
+                Text("the package has no file catalog (文件目录)"))
         return {}
     try:
         root = ET.fromstring(src.read_bytes(rel))
     except (OSError, ET.ParseError) as exc:
-        problem("usability", "catalog-unreadable", rel, f"the 文件目录 is not readable XML: "
-                f"{exc}")
+        problem("usability", "catalog-unreadable", rel,
+                Text("the file catalog (文件目录) is not readable XML: {reason}",
+                     reason=str(exc)))
         return {}
     ns = {"c": CATALOG_NS}
     out = {}

@@ -25,7 +25,9 @@ from archive.domain.model import iso, parse_iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from config.settings import MIN_HORIZON_YEARS
+from i18n import N_
 from retention.rules import add_years
+from scanners.problems import problem
 
 CONTENT_PREFIX = "objects/"  # content and metadata versions: the items' own rules lock them
 NOTE = ("meta", "lock-renewal")
@@ -65,16 +67,17 @@ def renew_records(archive: Archive, actor: Actor, now: datetime, within_years: i
             if until is None or until - now < window:
                 lock = archive.store.extend_retention(key, version_id, target)
                 if lock.retain_until is None or lock.retain_until < target:
-                    raise LockNotConfirmed(f"{key}@{version_id}: the store did not confirm "
-                                           f"retention until {iso(target)}", subject=key)
+                    raise LockNotConfirmed(N_("{key}@{version}: the store did not confirm "
+                                              "retention until {until}"), subject=key,
+                                           key=key, version=version_id, until=iso(target))
                 change = {"key": key, "version_id": version_id, "before": iso(until),
                           "after": iso(lock.retain_until), "years": years}
                 archive.ledger.append(actor, ACTION, key, change)
                 renewed.append(change)
                 until = lock.retain_until
         except CustodyError as exc:
-            problems.append({"item": None, "key": key, "version_id": version_id,
-                             "code": "not-renewed", "message": exc.message})
+            problems.append(problem("not-renewed", exc.text, item=None, key=key,
+                                    version_id=version_id))
             continue
         if until is not None and (earliest is None or until < earliest):
             earliest = until

@@ -17,6 +17,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from archive.domain.errors import InputError
+from i18n import N_, Text
+from retention.wording import Joined, Named, reword
 
 PERMANENT = "permanent"
 
@@ -29,6 +31,41 @@ FLAG_REASONS: dict[str, str] = {
     "difficult": "疑难案件", "evidence": "证据（本单位规定证据永久保存）", "other": "其他",
 }
 FLAG_STATES = ("unconfirmed", "confirmed", "withdrawn")
+
+# The rule that sets an item's date and every reason that holds it, as the item's record keeps
+# them: English sentences, stable whatever the reader's language. ``rule_text`` reads one back
+# as a text in the reader's language.
+ROUTINE = N_("routine footage of {unit}: {months} months from {start}")
+CASE_UNREGISTERED = N_("case {case} is not in the case register")
+CASE_OPEN = N_("case {case} is open")
+CASE_PERMANENT = N_("case {case} ({type}) is kept permanently: its evidence awaits a "
+                    "confirmed flag")
+CASE_FILE = N_("case file {case} ({type}, filed {filed}): {years} years from {start}")
+EVIDENCE = N_("evidence of {unit} is kept {years} years: case {case} from {start}")
+FLAG_UNCONFIRMED = N_("flag {flag} ({reason}) awaits confirmation")
+FLAG_CONFIRMED = N_("flag {flag} ({reason}) is confirmed")
+CONFIRMED_FLAG = N_("confirmed flag {flag} ({reason})")
+RULE_TEMPLATES = (ROUTINE, CASE_UNREGISTERED, CASE_OPEN, CASE_PERMANENT, CASE_FILE, EVIDENCE,
+                  FLAG_UNCONFIRMED, FLAG_CONFIRMED, CONFIRMED_FLAG)
+
+
+def rule_text(stored: str | None) -> Text | str:
+    """A stored rule or hold (``Requirement.rule``, one of ``holds``) as the reader reads it:
+    the sentence in their language, a flag's reason by its Chinese name; a sentence of no
+    known form as it is."""
+    if not stored:
+        return ""
+    said = reword(stored, RULE_TEMPLATES)
+    if said is None:
+        return stored
+    if "reason" in said.params:
+        said.params["reason"] = Named(str(said.params["reason"]), FLAG_REASONS)
+    return said
+
+
+def holds_text(holds: list[str] | tuple[str, ...]) -> Joined:
+    """Every reason that holds an item, each in the reader's language."""
+    return Joined([rule_text(h) for h in holds])
 
 
 def add_months(dt: datetime, months: int) -> datetime:
@@ -64,7 +101,7 @@ def period_code(period: str) -> str:
         return f"D{int(period[:-1])}"
     if period.endswith("m") and period[:-1].isdigit():
         return f"M{int(period[:-1])}"
-    raise InputError(f"not a retention period: {period!r}")
+    raise InputError(N_("not a retention period: {period!r}"), period=period)
 
 
 def period_zh(period: str) -> str:
@@ -115,8 +152,9 @@ class Requirement:
 def case_period_years(unit_rules: dict, case: CaseFacts) -> int:
     periods = unit_rules.get("case_periods", {})
     if case.type not in periods:
-        raise InputError(f"case {case.id}: no period for case type {case.type!r} "
-                         f"(known: {', '.join(sorted(periods))})", subject=case.id)
+        raise InputError(N_("case {case}: no period for case type {type!r} (known: {known})"),
+                         subject=case.id, case=case.id, type=case.type,
+                         known=", ".join(sorted(periods)) or "-")
     return int(periods[case.type])
 
 
@@ -138,7 +176,7 @@ def requirement(unit: str, unit_rules: dict, zone: ZoneInfo, recorded_end: datet
     months = int(unit_rules["routine_months"])
     dated: list[tuple[datetime, str, str]] = [
         (add_months(start, months), _period(months=months),
-         f"routine footage of {unit}: {months} months from {start:%Y-%m-%d}")]
+         ROUTINE.format(unit=unit, months=months, start=f"{start:%Y-%m-%d}"))]
     holds: list[str] = []
     prospective: list[tuple[int, str]] = []  # open cases: the period they will give
     tier = "routine"
@@ -146,13 +184,13 @@ def requirement(unit: str, unit_rules: dict, zone: ZoneInfo, recorded_end: datet
     for case in cases:
         tier = "case"
         if case.type is None:  # named by the item, not (yet) in the register
-            holds.append(f"case {case.id} is not in the case register")
+            holds.append(CASE_UNREGISTERED.format(case=case.id))
             continue
         years = case_period_years(unit_rules, case)
         evidence_years = (int(unit_rules.get("evidence_years", 0))
                           if unit_rules.get("evidence") == "long-term" else 0)
         if case.closed is None:
-            holds.append(f"case {case.id} is open")
+            holds.append(CASE_OPEN.format(case=case.id))
             prospective.append((years, case.id))
             continue
         filed = case.filing_year or case.closed.year
@@ -160,23 +198,23 @@ def requirement(unit: str, unit_rules: dict, zone: ZoneInfo, recorded_end: datet
         if years == 0:
             # a permanent case file keeps its evidence for good; the lock that says so waits
             # for a confirmed flag (retention.cases raises it), this holds meanwhile
-            holds.append(f"case {case.id} ({case.type}) is kept permanently: its evidence "
-                         "awaits a confirmed flag")
+            holds.append(CASE_PERMANENT.format(case=case.id, type=case.type))
             prospective.append((0, case.id))
             continue
         dated.append((add_years(counted_from, years), _period(years),
-                      f"case file {case.id} ({case.type}, filed {filed}): {years} years "
-                      f"from {counted_from:%Y-%m-%d}"))
+                      CASE_FILE.format(case=case.id, type=case.type, filed=filed, years=years,
+                                       start=f"{counted_from:%Y-%m-%d}")))
         if evidence_years:
             dated.append((add_years(counted_from, evidence_years), _period(evidence_years),
-                          f"evidence of {unit} is kept {evidence_years} years: case {case.id} "
-                          f"from {counted_from:%Y-%m-%d}"))
+                          EVIDENCE.format(unit=unit, years=evidence_years, case=case.id,
+                                          start=f"{counted_from:%Y-%m-%d}")))
     for flag in flags:
         if flag.state == "unconfirmed":
-            holds.append(f"flag {flag.id} ({flag.reason}) awaits confirmation")
+            holds.append(FLAG_UNCONFIRMED.format(flag=flag.id, reason=flag.reason))
         elif flag.state == "confirmed":
-            holds.append(f"flag {flag.id} ({flag.reason}) is confirmed")
-            permanent_rule = permanent_rule or f"confirmed flag {flag.id} ({flag.reason})"
+            holds.append(FLAG_CONFIRMED.format(flag=flag.id, reason=flag.reason))
+            permanent_rule = permanent_rule or CONFIRMED_FLAG.format(flag=flag.id,
+                                                                     reason=flag.reason)
     if permanent_rule is not None:
         return Requirement("permanent", None, PERMANENT, permanent_rule, tuple(holds))
     until, period, rule = max(dated, key=lambda d: d[0])

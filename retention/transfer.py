@@ -31,6 +31,7 @@ from archive.integrity.signing import Keyring, fingerprint, public_pem
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.verification import MediaProbe, verify_item
+from i18n import N_, Text
 from retention import handover
 from retention.policy import CyclePolicy, items_of_year
 
@@ -196,9 +197,10 @@ def _package_record(archive: Archive, bag, item: Item, code: str | None,
     obj = item.storage["object"]
     got = bag.add_stream(file, archive.store.read(obj["key"], obj["version_id"]))
     if got != item.current.digests:
-        raise ProblemFound(f"item {item.id}: the store returned {got.sha256[:16]}… "
-                           f"({got.size} bytes), the signed digest is {item.sha256[:16]}…; "
-                           "no package written (restore the object first)", subject=item.id)
+        raise ProblemFound(N_("item {item}: the store returned {got}… ({size} bytes), the "
+                              "signed digest is {signed}…; no package written (restore the "
+                              "object first)"), item=item.id, got=got.sha256[:16],
+                           size=got.size, signed=item.sha256[:16], subject=item.id)
     ref = item.storage["manifests"][-1]
     metadata_file = f"metadata/{item.id}/v{ref['version']:04d}.json"
     bag.add_bytes(metadata_file, archive.store.read_bytes(ref["key"], ref["version_id"]))
@@ -236,13 +238,13 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     ``total`` is told how many items will be checked, ``progress`` each one done."""
     from archive.packaging.bags import BagWriter
 
-    people.require_role(archive.catalog, actor, ROLES, "prepare a transfer")
+    people.require_role(archive.catalog, actor, ROLES, N_("prepare a transfer"))
     out_dir = Path(out_dir)
     done = accepted_items(archive, year)
     items = [i for i in items_of_year(archive.catalog, policy, year) if i.id not in done]
     if not items:
-        raise InputError(f"year {year}: nothing left to transfer "
-                         f"({len(done)} items already in accepted transfers)")
+        raise InputError(N_("year {year}: nothing left to transfer ({n} items already in "
+                            "accepted transfers)"), year=year, n=len(done))
     items.sort(key=lambda i: (i.description.unit or "", i.id))
     if total is not None:
         total(len(items))
@@ -329,12 +331,12 @@ def verify_package(path: Path, key_file: Path | None = None, keys: Keyring | Non
 
     path = Path(path)
     if not path.exists():
-        raise InputError(f"no package at {path}", subject=str(path))
+        raise InputError(N_("no package at {path}"), path=str(path), subject=str(path))
     if key_file is not None:
         keys, kid = trusted_keyring(key_file, None, None)
         source = fingerprint(kid)
     elif keys is None:
-        raise InputError("give the archive public key you trust: --key FILE")
+        raise InputError(N_("give the archive public key you trust: --key FILE"))
     else:
         source = "this archive's keys"
     return handover.verify_package(path, keys, allowed_formats, source)
@@ -347,24 +349,25 @@ def accept(archive: Archive, actor: Actor, year: int, now: datetime,
     recording the receiver's check of the package (``package``, else where it was written):
     a package that is not the one prepared (authenticity or integrity failed) is refused;
     what the check found of usability and security is recorded in the receipt."""
-    people.require_role(archive.catalog, actor, ROLES, "accept a transfer")
+    people.require_role(archive.catalog, actor, ROLES, N_("accept a transfer"))
     pending = [t for t in transfers_of(archive, year) if t["status"] == "prepared"]
     if not pending:
-        raise NotFound(f"year {year}: no prepared transfer waits for acceptance "
-                       "(custody transfer prepare first)")
+        raise NotFound(N_("year {year}: no prepared transfer waits for acceptance (custody "
+                          "transfer prepare first)"), year=year)
     t = pending[-1]
     if t["prepared_by"] == actor.person_id:
-        raise IdentityError(f"transfer {t['id']} was prepared by {actor.person_id}; another "
-                            "archivist must accept it", subject=actor.person_id)
+        raise IdentityError(N_("transfer {transfer} was prepared by {person}; another "
+                               "archivist must accept it"), transfer=t["id"],
+                            person=actor.person_id, subject=actor.person_id)
     ref = t["manifest"]
     doc = json.loads(archive.store.read_bytes(ref["key"], ref["version_id"]))
     if (_sha256(canonical(doc)) != ref["sha256"]
             or not archive.archive_keys.verify(doc["manifest"], doc["key_id"],
                                                doc["signature"])):
-        raise ProblemFound(f"transfer {t['id']}: the stored manifest does not verify; "
-                           "nothing accepted", subject=t["id"])
-    check = _check_for_acceptance(t, doc, Path(package or t["package"]), archive,
-                                  allowed_formats)
+        raise ProblemFound(N_("transfer {transfer}: the stored manifest does not verify; "
+                              "nothing accepted"), transfer=t["id"], subject=t["id"])
+    check, report = _check_for_acceptance(t, doc, Path(package or t["package"]), archive,
+                                          allowed_formats)
     receipt = {"type": "custody.transfer-receipt", "transfer": t["id"], "year": year,
                "manifest_sha256": ref["sha256"], "items": len(t["items"]),
                "withheld": len(t["withheld"]), "prepared_by": t["prepared_by"],
@@ -382,15 +385,17 @@ def accept(archive: Archive, actor: Actor, year: int, now: datetime,
                           {"year": year, "items": len(t["items"]), "receipt": stored.key,
                            "package_check": {"ok": check["ok"], "failed": {
                                p: v["failed_items"] for p, v in check["properties"].items()}}})
-    return t
+    # the whole check, for a face that issues its 四性检测报告 (not stored: the receipt is)
+    return t | {"package_report": report}
 
 
 def _check_for_acceptance(t: dict, stored: dict, package: Path, archive: Archive,
-                          allowed_formats: dict | None) -> dict:
-    """The receiver's check of the package, as the receipt records it."""
+                          allowed_formats: dict | None) -> tuple[dict, dict]:
+    """The receiver's check of the package, as the receipt records it, and in full."""
     if not package.exists():
-        raise InputError(f"transfer {t['id']}: no package at {package}; give the package "
-                         "received (--package)", subject=t["id"])
+        raise InputError(N_("transfer {transfer}: no package at {path}; give the package "
+                            "received (--package)"), transfer=t["id"], path=str(package),
+                         subject=t["id"])
     report = handover.verify_package(package, archive.archive_keys, allowed_formats,
                                      "this archive's keys")
     try:
@@ -400,20 +405,22 @@ def _check_for_acceptance(t: dict, stored: dict, package: Path, archive: Archive
         same = False
     # what the sender's check found and handed over (附问题移交) is known and recorded; a
     # record or a package altered since is not the transfer prepared
-    bad = [f"{p['code']}: {p['message']}" for p in report["problems"]
+    bad = [f"{p['code']}: {p['path']}" for p in report["problems"]
            if p["property"] in ("authenticity", "integrity")]
     bad += [f"{r['item']}: {c}" for r in report["items"]
             for prop in ("authenticity", "integrity")
             for c in r["properties"][prop]["problems"] if c != "sender-finding"]
     if bad or not same:
-        why = "; ".join(bad[:5]) or "its manifest is not the one stored for this transfer"
-        raise ProblemFound(f"transfer {t['id']}: the package at {package} is not the one "
-                           f"prepared ({why}); nothing accepted", subject=t["id"])
+        why = "; ".join(bad[:5]) or Text("its manifest is not the one stored for this "
+                                         "transfer")
+        raise ProblemFound(N_("transfer {transfer}: the package at {path} is not the one "
+                              "prepared ({why}); nothing accepted"), transfer=t["id"],
+                           path=str(package), why=why, subject=t["id"])
     return {"ok": report["ok"], "path": str(package), "properties": report["form"]["properties"],
             "items": report["form"]["items"], "bytes": report["form"]["bytes"],
             "manifest_sha256": report["form"]["manifest_sha256"],
             "problems": [{k: p[k] for k in ("property", "code", "path")}
-                         for p in report["problems"]]}
+                         for p in report["problems"]]}, report
 
 
 def verify_receipt(archive: Archive, transfer: dict) -> bool:

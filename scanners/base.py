@@ -14,17 +14,29 @@ import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from i18n import Text
+
 CLEAN = "clean"
 INFECTED = "infected"
 NOT_SCANNED = "not-scanned"
 _SLICE = 8 << 20
 
 
-class ScannerUnavailable(Exception):
+class ScannerError(Exception):
+    """A scanner's trouble told to a person: an English template marked with ``N_`` and its
+    values, as custody's own errors take them. ``str()`` is the English text (logs, JSON);
+    ``text`` what the face localizes, also when the error is the reason inside another."""
+
+    def __init__(self, message: str | Text, **params: object) -> None:
+        self.text = message if isinstance(message, Text) else Text(message, **params)
+        super().__init__(str(self.text))
+
+
+class ScannerUnavailable(ScannerError):
     """The scanner cannot be reached, or went away during a scan (ingest: exit 3)."""
 
 
-class ScannerRefused(Exception):
+class ScannerRefused(ScannerError):
     """The scanner will not run as asked (no signature database, test signatures not allowed)."""
 
 

@@ -27,6 +27,7 @@ from clamav_client.clamd import (
     ResponseError,
 )
 
+from i18n import N_
 from scanners.base import (
     CLEAN,
     INFECTED,
@@ -193,7 +194,8 @@ class StreamScan(ScanSession):
         try:
             first.connect()
         except CommunicationError as err:
-            raise ScannerUnavailable(f"clamd not reachable at {scanner.where}: {err}") from err
+            raise ScannerUnavailable(N_("clamd not reachable at {where}: {error}"),
+                                     where=scanner.where, error=str(err)) from err
         self._open.append(first)
         self._next_start = self._step
 
@@ -257,7 +259,8 @@ class StreamScan(ScanSession):
             try:
                 self._scanner.ping()
             except ScannerUnavailable as err:
-                raise ScannerUnavailable(f"clamd went away during the scan: {err}") from err
+                raise ScannerUnavailable(N_("clamd went away during the scan: {reason}"),
+                                         reason=err.text) from err
         many = len(sessions) > 1
         signatures = [j[2] for j in judged if j[1] == INFECTED]
         reasons = [(f"window {i + 1}/{len(sessions)} at byte {s.start}: {r}" if many else r)
@@ -327,12 +330,14 @@ class ClamdScanner(Scanner):
         try:
             return self._client()._basic_command(name)
         except (ClamdError, OSError) as err:
-            raise ScannerUnavailable(f"clamd not reachable at {self.where}: {err}") from err
+            raise ScannerUnavailable(N_("clamd not reachable at {where}: {error}"),
+                                     where=self.where, error=str(err)) from err
 
     def ping(self) -> None:
         reply = self._command("PING")
         if reply != "PONG":
-            raise ScannerUnavailable(f"clamd at {self.where} answered PING with {reply!r}")
+            raise ScannerUnavailable(N_("clamd at {where} answered PING with {reply!r}"),
+                                     where=self.where, reply=reply)
 
     def version(self) -> tuple[str, str]:
         """(engine, database): "ClamAV 1.4.6/27000/Sun Nov 22 ..." splits at the first '/'."""

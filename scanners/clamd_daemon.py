@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from i18n import N_
 from scanners.clamd_client import (
     DEFAULT_OVERLAP,
     DEFAULT_WINDOW,
@@ -149,7 +150,8 @@ class PrivateClamd:
         st = directory.lstat()
         # Someone else's directory there could intercept the scans.
         if not directory.is_dir() or directory.is_symlink() or st.st_uid != os.getuid():
-            raise ScannerRefused(f"{directory} is not a private directory of this user")
+            raise ScannerRefused(N_("{directory} is not a private directory of this user"),
+                                 directory=str(directory))
         return directory / "clamd.sock"
 
     def _state(self) -> dict | None:
@@ -205,13 +207,14 @@ class PrivateClamd:
         directory = installed or self.database_dir or SYSTEM_DATABASE_DIR
         if not signature_files(directory):
             raise ScannerRefused(
-                f"no signature database in {directory}: load one with freshclam or "
-                "'custody scanner update --from DIR'")
+                N_("no signature database in {directory}: load one with freshclam or "
+                   "'custody scanner update --from DIR'"), directory=str(directory))
         test = test_signature_files(directory)
         if test and not self.allow_test_signatures:
             raise ScannerRefused(
-                f"{directory} holds custody test signatures ({', '.join(p.name for p in test)}); "
-                "test signatures are for tests and the demo only")
+                N_("{directory} holds custody test signatures ({files}); test signatures are "
+                   "for tests and the demo only"), directory=str(directory),
+                files=", ".join(p.name for p in test))
         return directory, bool(test)
 
     def _max_file_size(self) -> int | None:
@@ -305,7 +308,8 @@ class PrivateClamd:
             "max_file_size": self._max_file_size(),
         }, indent=2) + "\n")
         if not Path(self.clamd).exists():
-            raise ScannerUnavailable(f"{self.clamd} not found: install clamav-daemon")
+            raise ScannerUnavailable(N_("{program} not found: install clamav-daemon"),
+                                     program=str(self.clamd))
         out = self.home / "clamd.out"
         with out.open("wb") as sink:
             # clamd loads the database, then forks into the background: a zero exit means
@@ -316,12 +320,12 @@ class PrivateClamd:
                                         timeout=wait, start_new_session=True, check=False)
             except subprocess.TimeoutExpired as err:
                 raise ScannerUnavailable(
-                    f"clamd did not load its database within {wait} s; see {self.log_path}"
-                ) from err
+                    N_("clamd did not load its database within {seconds} s; see {log}"),
+                    seconds=wait, log=str(self.log_path)) from err
         if result.returncode != 0:
             raise ScannerUnavailable(
-                f"clamd did not start (exit {result.returncode}): "
-                f"{out.read_text(errors='replace').strip()[-2000:]}")
+                N_("clamd did not start (exit {code}): {output}"), code=result.returncode,
+                output=out.read_text(errors="replace").strip()[-2000:])
 
     def switch_database(self, directory: Path, wait: float = 300) -> dict:
         """Make `directory` (inside databases_dir) the one the daemon loads: swap the `current`
@@ -350,8 +354,9 @@ class PrivateClamd:
                 try:
                     self._launch(wait)
                 except (ScannerUnavailable, ScannerRefused) as again:
-                    raise ScannerUnavailable(f"{err}; clamd did not come back on the previous "
-                                             f"database either: {again}") from err
+                    raise ScannerUnavailable(
+                        N_("{reason}; clamd did not come back on the previous database "
+                           "either: {again}"), reason=err.text, again=again.text) from err
                 raise
         return {"previous": previous, "restarted": True}
 
@@ -375,12 +380,13 @@ class PrivateClamd:
         state = self._state()
         if state is None:
             raise ScannerUnavailable(
-                f"no private clamd was started in {self.home}: run 'custody scanner start'")
+                N_("no private clamd was started in {home}: run 'custody scanner start'"),
+                home=str(self.home))
         if state["test_signatures"] and not self.allow_test_signatures:
             raise ScannerRefused(
-                f"the private clamd in {self.home} runs on custody test signatures; "
-                "test signatures are for tests and the demo only (stop it and start it "
-                "on a real signature database)")
+                N_("the private clamd in {home} runs on custody test signatures; test "
+                   "signatures are for tests and the demo only (stop it and start it on a "
+                   "real signature database)"), home=str(self.home))
         return ClamdScanner(socket_path=state["socket"], window_size=state["window_size"],
                             overlap=state["overlap"], timeout=timeout,
                             database_label=state["database_label"],

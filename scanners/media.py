@@ -15,6 +15,9 @@ from xml.etree.ElementTree import ParseError
 
 from pymediainfo import MediaInfo
 
+from i18n import Text
+from scanners.problems import problem
+
 # Where an embedded creation time may sit, most trusted first. Encoded/Tagged are the mp4/mov
 # mvhd/tkhd times; Recorded is ©day/ID3 date; the Apple key is written by phones.
 _TIME_FIELDS = ("encoded_date", "tagged_date", "recorded_date", "comapplequicktimecreationdate")
@@ -42,7 +45,8 @@ def read_media(path: str | os.PathLike | BinaryIO) -> MediaFacts:
         # parse_speed=0: headers and index only; IsTruncated is still computed from box sizes.
         info = MediaInfo.parse(source, parse_speed=0)
     except (RuntimeError, ParseError) as e:
-        facts.problems.append({"code": "media_unreadable", "message": f"MediaInfo failed: {e}"})
+        facts.problems.append(problem("media_unreadable",
+                                      Text("MediaInfo failed: {error}", error=str(e))))
         return facts
     general = info.general_tracks[0] if info.general_tracks else None
     streams = info.video_tracks + info.audio_tracks
@@ -62,18 +66,17 @@ def read_media(path: str | os.PathLike | BinaryIO) -> MediaFacts:
         facts.creation_time_utc = time_is_utc(facts.creation_time)
 
     if facts.truncated:
-        facts.problems.append({"code": "truncated",
-                               "message": "MediaInfo: the file is shorter than its headers say"})
+        facts.problems.append(problem(
+            "truncated", Text("MediaInfo: the file is shorter than its headers say")))
     if facts.container is None:
-        facts.problems.append({"code": "media_unreadable",
-                               "message": "MediaInfo does not recognise the container"})
+        facts.problems.append(problem(
+            "media_unreadable", Text("MediaInfo does not recognise the container")))
     elif not streams:
-        facts.problems.append({"code": "no_streams",
-                               "message": f"{facts.container} without audio or video stream "
-                                          "(index missing or damaged)"})
+        facts.problems.append(problem("no_streams", Text(
+            "{container} without audio or video stream (index missing or damaged)",
+            container=facts.container)))
     if facts.container is not None and not facts.duration_s:
-        facts.problems.append({"code": "no_duration",
-                               "message": "no duration (zero or missing)"})
+        facts.problems.append(problem("no_duration", Text("no duration (zero or missing)")))
     return facts
 
 

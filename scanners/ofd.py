@@ -14,6 +14,9 @@ import zipfile
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
+from i18n import Text
+from scanners.problems import problem
+
 OFD_NS = "http://www.ofdspec.org/2016"
 ROOT_ENTRY = "OFD.xml"
 MAX_ROOT_XML = 1024 * 1024  # real OFD.xml files are a few KiB
@@ -42,60 +45,67 @@ def check_ofd(path: str | os.PathLike, head: bytes) -> OfdCheck:
             entries, directory_bytes = _directory_size(f)
             if entries > MAX_ENTRIES or directory_bytes > MAX_DIRECTORY_BYTES:
                 return OfdCheck(first_is_root, [_p(
-                    "ofd_too_large", f"zip directory of {entries} entries, {directory_bytes} "
-                    "bytes: not read")])
+                    "ofd_too_large", Text(
+                        "zip directory of {entries} entries, {size} bytes: not read",
+                        entries=entries, size=directory_bytes))])
             with zipfile.ZipFile(f) as z:
                 return _check_package(z)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             struct.error) as e:
-        return OfdCheck(first_is_root, [_p("ofd_unreadable", f"the zip cannot be read: {e}")])
+        return OfdCheck(first_is_root, [_p("ofd_unreadable", Text("the zip cannot be read: {error}",
+                                                                 error=str(e)))])
 
 
 def _check_package(z: zipfile.ZipFile) -> OfdCheck:
     names = set(z.namelist())
     if ROOT_ENTRY not in names:
-        return OfdCheck(False, [_p("ofd_no_root", "no OFD.xml at the root of the zip")])
+        return OfdCheck(False, [_p("ofd_no_root", Text("no OFD.xml at the root of the zip"))])
     info = z.getinfo(ROOT_ENTRY)
     if info.file_size > MAX_ROOT_XML:
-        return OfdCheck(True, [_p("ofd_too_large", f"OFD.xml declares {info.file_size} bytes")])
+        return OfdCheck(True, [_p("ofd_too_large", Text("OFD.xml declares {size} bytes",
+                                                        size=info.file_size))])
     try:
         with z.open(info) as member:
             # Read one byte past the limit: the declared size may lie.
             data = member.read(MAX_ROOT_XML + 1)
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
             ValueError) as e:  # RuntimeError: encrypted entry; NotImplementedError: method
-        return OfdCheck(True, [_p("ofd_unreadable", f"OFD.xml cannot be read: {e}")])
+        return OfdCheck(True, [_p("ofd_unreadable", Text("OFD.xml cannot be read: {error}",
+                                                         error=str(e)))])
     if len(data) > MAX_ROOT_XML:
-        return OfdCheck(True, [_p("ofd_too_large", "OFD.xml inflates past its declared size")])
+        return OfdCheck(True, [_p("ofd_too_large",
+                                  Text("OFD.xml inflates past its declared size"))])
     root = _parse_xml(data)
-    if isinstance(root, str):
+    if isinstance(root, Text):
         return OfdCheck(True, [_p("ofd_bad_xml", root)])
     if root.tag != f"{{{OFD_NS}}}OFD":
-        return OfdCheck(True, [_p("ofd_bad_root",
-                                  f"OFD.xml root is {root.tag}, not ofd:OFD ({OFD_NS})")])
+        return OfdCheck(True, [_p("ofd_bad_root", Text(
+            "OFD.xml root is {tag}, not ofd:OFD ({namespace})", tag=root.tag,
+            namespace=OFD_NS))])
     problems = []
     doc_roots = [(e.text or "").strip() for e in root.iter(f"{{{OFD_NS}}}DocRoot")]
     if not any(doc_roots):
-        problems.append(_p("ofd_no_docroot", "OFD.xml has no DocBody/DocRoot"))
+        problems.append(_p("ofd_no_docroot", Text("OFD.xml has no DocBody/DocRoot")))
     for target in filter(None, doc_roots):
         # DocRoot is a package path, absolute ("/Doc_0/...") or relative to OFD.xml (the root).
         if target.lstrip("/").removeprefix("./") not in names:
-            problems.append(_p("ofd_missing_docroot", f"DocRoot {target} is not in the package"))
+            problems.append(_p("ofd_missing_docroot",
+                                Text("DocRoot {target} is not in the package", target=target)))
     return OfdCheck(True, problems)
 
 
-def _parse_xml(data: bytes) -> ElementTree.Element | str:
+def _parse_xml(data: bytes) -> ElementTree.Element | Text:
     """The root element, or what is wrong."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return "OFD.xml is not UTF-8"
+        return Text("OFD.xml is not UTF-8")
     if "<!doctype" in text.lower() or "<!entity" in text.lower():
-        return "OFD.xml has a DOCTYPE (refused: entity expansion)"
+        return Text("OFD.xml has a DOCTYPE (refused: entity expansion)")
     try:
         return ElementTree.fromstring(text)
     except ElementTree.ParseError as e:
-        return f"OFD.xml is not well-formed XML: {e}"
+        return Text("OFD.xml is not well-formed XML: {error}", error=str(e))
 
 
 def _directory_size(f) -> tuple[int, int]:
@@ -124,5 +134,5 @@ def _first_local_name(head: bytes) -> str | None:
     return head[30:30 + name_len].decode("utf-8", "replace")
 
 
-def _p(code: str, message: str) -> dict:
-    return {"code": code, "message": message}
+def _p(code: str, text: Text) -> dict:
+    return problem(code, text)

@@ -12,6 +12,9 @@ import os
 import re
 from collections.abc import Iterator
 
+from i18n import Text
+from scanners.problems import problem
+
 TAIL_BYTES = 64 * 1024
 EOF_WINDOW = 1024  # readers (Acrobat first) want %%EOF within the last 1024 bytes
 _AT_XREF_BYTES = 4096
@@ -32,33 +35,33 @@ def check_pdf(path: str | os.PathLike, head: bytes) -> list[dict]:
         f.seek(max(0, size - TAIL_BYTES))
         tail = f.read()
         if b"%PDF-" not in head[:1024]:
-            problems.append({"code": "pdf_no_header",
-                             "message": "no %PDF- header in the first 1024 bytes"})
+            problems.append(problem("pdf_no_header",
+                                    Text("no %PDF- header in the first 1024 bytes")))
         if b"%%EOF" not in tail[-EOF_WINDOW:]:
-            problems.append({"code": "truncated",
-                             "message": "no %%EOF in the last 1024 bytes: the PDF is cut short"})
+            problems.append(problem(
+                "truncated", Text("no %%EOF in the last 1024 bytes: the PDF is cut short")))
         at_xref = b""
         matches = list(_STARTXREF.finditer(tail))
         if not matches:
-            problems.append({"code": "pdf_no_startxref",
-                             "message": "no startxref at the end: the PDF cannot be read"})
+            problems.append(problem(
+                "pdf_no_startxref", Text("no startxref at the end: the PDF cannot be read")))
         else:
             offset = int(matches[-1].group(1))
             if offset >= size:
-                problems.append({"code": "pdf_bad_xref",
-                                 "message": f"startxref {offset} lies beyond the end of the file "
-                                            f"({size} bytes)"})
+                problems.append(problem("pdf_bad_xref", Text(
+                    "startxref {offset} lies beyond the end of the file ({size} bytes)",
+                    offset=offset, size=size)))
             else:
                 f.seek(offset)
                 at_xref = f.read(_AT_XREF_BYTES)
                 if not _XREF_AT.match(at_xref):
                     # Readers rebuild the table by scanning, so this is worth a note, not damage.
-                    problems.append({"code": "pdf_xref_offset",
-                                     "message": f"startxref {offset} does not point at a "
-                                                "cross-reference section"})
+                    problems.append(problem("pdf_xref_offset", Text(
+                        "startxref {offset} does not point at a cross-reference section",
+                        offset=offset)))
     if any(_ENCRYPT.search(d) for buf in (head, tail, at_xref) for d in _trailer_dicts(buf)):
-        problems.append({"code": "pdf_encrypted",
-                         "message": "the PDF is encrypted (/Encrypt in its trailer)"})
+        problems.append(problem("pdf_encrypted",
+                                Text("the PDF is encrypted (/Encrypt in its trailer)")))
     return problems
 
 

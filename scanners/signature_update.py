@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from i18n import N_, Text
 from scanners.clamd_client import CLEAN, ScannerRefused, ScannerUnavailable
 from scanners.clamd_daemon import (
     AUX_DB,
@@ -60,9 +61,13 @@ LOAD_WAIT = 600  # s; the official main+daily load in tens of seconds on a slow 
 class UpdateRefused(Exception):
     """The update was refused; the database in use is untouched."""
 
-    def __init__(self, file: str | None, reason: str) -> None:
-        super().__init__(f"{file}: {reason}" if file else reason)
-        self.file, self.reason = file, reason
+    def __init__(self, file: str | None, reason: str | Text, **params: object) -> None:
+        # ``reason`` is an English template (N_) filled from ``params``: the ledger keeps the
+        # English ``reason``; ``text`` is what a person reads, in their language
+        said = reason if isinstance(reason, Text) else Text(reason, **params)
+        self.text = Text(N_("{file}: {reason}"), file=file, reason=said) if file else said
+        super().__init__(str(self.text))
+        self.file, self.reason = file, str(said)
 
 
 @dataclass
@@ -107,7 +112,7 @@ def container_header(path: Path) -> dict:
     with path.open("rb") as f:
         head = f.read(HEADER)
     if not head.startswith(b"ClamAV-VDB:"):
-        raise ValueError("not a ClamAV database (no ClamAV-VDB header)")
+        raise ValueError(N_("not a ClamAV database (no ClamAV-VDB header)"))
     try:
         fields = head.rstrip(b" \0").decode("ascii").split(":")
         stime = int(fields[8]) if len(fields) > 8 and fields[8].strip().isdigit() else None
@@ -140,7 +145,7 @@ def _official(directory: Path) -> dict[str, tuple[str, int]]:
 def _look(source: Path, allow_unsigned: bool) -> tuple[list[str], list[str]]:
     """(database file names to take, names ignored), or UpdateRefused."""
     if not source.is_dir():
-        raise UpdateRefused(str(source), "not a directory")
+        raise UpdateRefused(str(source), N_("not a directory"))
     take, ignored, seen = [], [], {}
     with os.scandir(source) as listing:
         entries = sorted(listing, key=lambda e: e.name)
@@ -151,28 +156,31 @@ def _look(source: Path, allow_unsigned: bool) -> tuple[list[str], list[str]]:
             ignored.append(name)
             continue
         if not SAFE_NAME.match(name):
-            raise UpdateRefused(repr(name), "refused file name (only letters, digits, '.', "
-                                "'_' and '-', starting with a letter or digit)")
+            raise UpdateRefused(repr(name), N_("refused file name (only letters, digits, '.', "
+                                   "'_' and '-', starting with a letter or digit)"))
         if suffix != suffix.lower():
-            raise UpdateRefused(name, "upper-case suffix: clamd and custody expect "
-                                f"{suffix.lower()}; rename it on the media")
+            raise UpdateRefused(name, N_("upper-case suffix: clamd and custody expect {suffix}; "
+                                   "rename it on the media"), suffix=suffix.lower())
         if entry.is_symlink():
-            raise UpdateRefused(name, f"a symbolic link (to {os.readlink(entry.path)!r}); "
-                                "copy the file itself onto the media")
+            raise UpdateRefused(name, N_("a symbolic link (to {target!r}); copy the file itself "
+                                   "onto the media"), target=os.readlink(entry.path))
         if not entry.is_file(follow_symlinks=False):
-            raise UpdateRefused(name, "not a regular file")
+            raise UpdateRefused(name, N_("not a regular file"))
         if suffix in UNSIGNED_DB and not allow_unsigned:
-            kind = "an unsigned container" if suffix in SIGNED_DB else "a plain signature file"
-            raise UpdateRefused(name, f"{kind}: nobody's signature vouches for it; install it "
-                                "deliberately with --allow-unsigned (official .cvd/.cld need not)")
+            kind = (Text("an unsigned container") if suffix in SIGNED_DB
+                    else Text("a plain signature file"))
+            raise UpdateRefused(name, N_("{kind}: nobody's signature vouches for it; install it "
+                                         "deliberately with --allow-unsigned (official "
+                                         ".cvd/.cld need not)"), kind=kind)
         db = _database_name(name)
         if db in seen:
-            raise UpdateRefused(name, f"the same database as {seen[db]}: keep one of them")
+            raise UpdateRefused(name, N_("the same database as {other}: keep one of them"),
+                                other=seen[db])
         seen[db] = name
         take.append(name)
     if not take:
-        raise UpdateRefused(str(source), "no ClamAV database files (.cvd .cld .cud .ndb .hdb "
-                            "...) in it")
+        raise UpdateRefused(str(source), N_("no ClamAV database files (.cvd .cld .cud .ndb .hdb "
+                                            "...) in it"))
     return take, ignored
 
 
@@ -181,11 +189,11 @@ def _copy(source: Path, name: str, target: Path) -> tuple[str, int]:
     try:
         src = os.open(source / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as err:
-        raise UpdateRefused(name, f"cannot open it: {err.strerror}") from err
+        raise UpdateRefused(name, N_("cannot open it: {error}"), error=err.strerror) from err
     digest, size = hashlib.sha256(), 0
     try:
         if not stat.S_ISREG(os.fstat(src).st_mode):
-            raise UpdateRefused(name, "not a regular file")
+            raise UpdateRefused(name, N_("not a regular file"))
         dst = os.open(target / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
                       0o644)
         try:
@@ -199,7 +207,7 @@ def _copy(source: Path, name: str, target: Path) -> tuple[str, int]:
         finally:
             os.close(dst)
     except OSError as err:
-        raise UpdateRefused(name, f"could not copy it: {err}") from err
+        raise UpdateRefused(name, N_("could not copy it: {error}"), error=str(err)) from err
     finally:
         os.close(src)
     again = hashlib.sha256()
@@ -207,10 +215,11 @@ def _copy(source: Path, name: str, target: Path) -> tuple[str, int]:
         while chunk := f.read(CHUNK):
             again.update(chunk)
     if again.hexdigest() != digest.hexdigest():
-        raise UpdateRefused(name, "the copy does not match what was read from the media "
-                            f"(sha256 {again.hexdigest()} != {digest.hexdigest()})")
+        raise UpdateRefused(name, N_("the copy does not match what was read from the media "
+                                     "(sha256 {copy} != {read})"), copy=again.hexdigest(),
+                            read=digest.hexdigest())
     if size == 0:
-        raise UpdateRefused(name, "empty")
+        raise UpdateRefused(name, N_("empty"))
     return digest.hexdigest(), size
 
 
@@ -224,8 +233,8 @@ def _inspect(path: Path, sha256: str, size: int) -> DatabaseFile:
         return DatabaseFile(path.name, kind, sha256, size, **header)
     data = path.read_bytes()
     if b"\0" in data:
-        raise UpdateRefused(path.name, "not a ClamAV signature file (binary content in a "
-                            f"{path.suffix} file)")
+        raise UpdateRefused(path.name, N_("not a ClamAV signature file (binary content in a "
+                                          "{suffix} file)"), suffix=path.suffix)
     lines = [ln for ln in data.splitlines() if ln.strip() and not ln.startswith(b"#")]
     return DatabaseFile(path.name, "plain", sha256, size, signatures=len(lines))
 
@@ -257,11 +266,14 @@ def _check_versions(files: list[DatabaseFile], in_use: Path | None) -> None:
     for db, (old_name, old_version) in _official(in_use).items():
         f = new.get(db)
         if f is None:
-            raise UpdateRefused(old_name, f"in use (version {old_version}) but not in the "
-                                "update: bring the whole set (main, daily, bytecode, ...)")
+            raise UpdateRefused(old_name, N_("in use (version {version}) but not in the update: "
+                                             "bring the whole set (main, daily, bytecode, "
+                                             "...)"), version=old_version)
         if f.version is not None and f.version < old_version:
-            raise UpdateRefused(f.name, f"version {f.version} is older than {old_name} "
-                                f"version {old_version} in use ({in_use})")
+            raise UpdateRefused(f.name, N_("version {version} is older than {other} version "
+                                           "{other_version} in use ({in_use})"),
+                                version=f.version, other=old_name, other_version=old_version,
+                                in_use=str(in_use))
 
 
 _LOAD_ERROR = re.compile(r"Can't load (\S+?): (.+)")
@@ -279,21 +291,23 @@ def _test_load(daemon: PrivateClamd, directory: Path, wait: float) -> tuple[str,
         try:
             scanner = probe.start(wait=wait)
         except ScannerRefused as err:
-            raise UpdateRefused(None, str(err)) from err
+            raise UpdateRefused(None, err.text) from err
         except ScannerUnavailable as err:
             text = str(err)
             if not text.startswith("clamd did not start"):
                 raise
             found = _LOAD_ERROR.search(text)
             if found:
-                raise UpdateRefused(Path(found.group(1)).name,
-                                    f"clamd cannot load it: {found.group(2).strip()}") from err
-            raise UpdateRefused(None, f"clamd cannot load the update: {text}") from err
+                raise UpdateRefused(Path(found.group(1)).name, N_("clamd cannot load it: {error}"),
+                                    error=found.group(2).strip()) from err
+            raise UpdateRefused(None, N_("clamd cannot load the update: {reason}"),
+                                reason=err.text) from err
         answer = scanner._command("VERSION")
         verdict = scanner.scan_bytes(PROBE)
         if verdict.status != CLEAN:
-            raise UpdateRefused(None, f"clamd loaded the update but did not scan a plain probe "
-                                f"clean: {verdict.status} {verdict.signature or verdict.reason}")
+            raise UpdateRefused(None, N_("clamd loaded the update but did not scan a plain probe "
+                                         "clean: {status} {detail}"), status=verdict.status,
+                                detail=verdict.signature or verdict.reason)
         return answer, verdict.database
     finally:
         probe.stop()
@@ -348,8 +362,8 @@ def install(daemon: PrivateClamd, source: Path, *, installed_by: str,
             _fsync_dir(stage)
             for f in files:
                 if not daemon.allow_test_signatures and _holds_test_signatures(stage / f.name):
-                    raise UpdateRefused(f.name, "holds custody test signatures; they are for "
-                                        "tests and the demo only")
+                    raise UpdateRefused(f.name, N_("holds custody test signatures; they are for "
+                                                 "tests and the demo only"))
             in_use = daemon.selected_database()
             _check_versions(files, in_use)
             clamd_version, database = _test_load(daemon, stage, wait)

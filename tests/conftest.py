@@ -11,6 +11,7 @@ from tests.support.clamd import (  # noqa: F401  (pytest fixtures)
     fixture_clamd_scanner,
     fixture_clamd_small_limits,
 )
+from tests.support.language import chinese  # noqa: F401  (pytest fixture)
 from tests.support.stores import STORE_FACTORIES
 from tests.support.wire import fixture_wire_server  # noqa: F401  (pytest fixture)
 

@@ -77,11 +77,11 @@ def test_decisions_are_checked_and_refusals_recorded(team):
     # a decision edited in the catalog no longer verifies
     forged = json.loads(json.dumps(done))
     forged["items"].append(s.items["state"])
-    assert "changed after it was approved" in access.usable_problem(s.catalog, forged, None,
-                                                                    "view")
+    assert "changed after it was approved" in str(access.usable_problem(s.catalog, forged,
+                                                                        None, "view"))
     forged = json.loads(json.dumps(done))
     forged["decision"]["decision"]["until"] = "2099-01-01T00:00:00Z"
-    assert "do not verify" in access.usable_problem(s.catalog, forged, None, "view")
+    assert "do not verify" in str(access.usable_problem(s.catalog, forged, None, "view"))
 
 
 def test_view_streams_verified_bytes_and_registers(team):
@@ -107,8 +107,8 @@ def test_view_streams_verified_bytes_and_registers(team):
     assert len(_refusals(s)) == 4
     # expired: the same request a day after its end
     later = datetime.now(timezone.utc) + timedelta(days=access.DEFAULT_DAYS + 1)
-    assert "expired" in access.usable_problem(s.catalog, s.catalog.get_record(
-        "requests", req["id"]), s.items["a"], "view", now=later)
+    assert "expired" in str(access.usable_problem(s.catalog, s.catalog.get_record(
+        "requests", req["id"]), s.items["a"], "view", now=later))
 
 
 def test_view_reports_a_digest_mismatch(team, monkeypatch):

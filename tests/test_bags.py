@@ -54,7 +54,7 @@ def test_bagit_python_sees_what_check_bag_sees(tmp_path):
     report = check_bag(root)
     assert [(p.code, p.path) for p in report.problems] == [
         ("altered", "data/item1/metadata/v0001.json")]
-    assert "SHA256 and SM3" in report.problems[0].message
+    assert "SHA256 / SM3" in report.problems[0].message
 
 
 def test_check_bag_reports_every_problem(tmp_path):
@@ -122,7 +122,7 @@ def test_unsafe_names_refused(tmp_path, bad):
 def test_writer_refusals(tmp_path):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "f").write_bytes(b"x")
-    with pytest.raises(InputError, match="not an empty directory"):
+    with pytest.raises(InputError, match="not an empty folder"):
         BagWriter(tmp_path / "full", {})
     with pytest.raises(InputError, match="single lines"):
         BagWriter(tmp_path / "b1", {"Label": "two\nlines"})

@@ -45,7 +45,7 @@ def test_init_creates_key_and_keeps_it(env):
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     again = run_json("init")
     assert again["created"] is False and again["archive_key"] == out["archive_key"]
-    assert "fingerprint:" in run("init").stdout
+    assert "Fingerprint:" in run("init").stdout
 
 
 def test_search_show_and_counts(filled):
@@ -110,8 +110,9 @@ def test_audit_verify_names_an_edited_search_field(filled, env):
     assert (party["stored"], party["signed"]) == ("某某食品有限公司", "王五")
     assert found[(filled[2], "start")]["signed"] == "2026-03-15T03:00:00Z"
     text = run("audit", "verify", code=1).stdout
-    assert "ledger intact" in text
-    assert f"{filled[0]} party: catalog '某某食品有限公司', signed '王五'" in text
+    assert "The audit ledger is intact" in text
+    assert (f"{filled[0]}）, party: catalog '某某食品有限公司', signed metadata '王五'"
+            in text)
 
 
 def test_show_lock_names_a_missing_object(filled, env):

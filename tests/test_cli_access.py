@@ -169,7 +169,7 @@ def test_export_is_a_valid_bag_and_verifies(exported):
     bagit.Bag(str(o.dest)).validate()
     assert o.export["iso"] == str(o.dest) + ".iso"
     text = run("verify-export", str(o.dest), "--key", str(o.pem)).stdout
-    assert "export intact" in text
+    assert "Export intact" in text
     iso = run_json("verify-export", o.export["iso"], "--key", str(o.pem))
     assert iso["ok"] and iso["items"] == 2 and iso["extractor"] == "O1"
     fp = run_json("key", "list")["keys"][0]["fingerprint"]
@@ -201,7 +201,7 @@ def test_verify_export_names_alterations(exported):
     assert ("unlisted", "extra.txt") in got and ("added", "extra.txt") in got
     assert ("missing", meta.name) in got and ("removed", meta.name) in got
     text = run("verify-export", str(o.dest), "--key", str(o.pem), code=1).stdout
-    assert "a.mp4" in text and "problem(s)" in text
+    assert "a.mp4" in text and " problems" in text
 
 
 def test_rebagged_alteration_still_caught(exported):
@@ -275,7 +275,7 @@ def test_an_approval_counts_its_exports(office):
     req = run_json("access", "request", "--items", ids["a"], "--reason", "移送公安机关",
                    "--purpose", "extract")["id"]
     act(office, "L1")
-    assert ", 2 exports;" in run("access", "approve", req, "--exports", "2").stdout
+    assert ", 2 exports allowed;" in run("access", "approve", req, "--exports", "2").stdout
     assert "--exports" in run("access", "deny", req, "--exports", "2", code=2).stderr
     act(office, "O1")
     first = run_json("export", req, "--to", str(office.tmp / "e1"))
@@ -284,7 +284,7 @@ def test_an_approval_counts_its_exports(office):
         "redeliverable": [{"export": first["id"], "by": "O1",
                            "until": first["uses"]["redeliverable"][0]["until"]}]}
     text = run("export", req, "--to", str(office.tmp / "e1-again")).stdout
-    assert f"export {first['id']}:" in text and "the same package again" in text
+    assert f"Export {first['id']}:" in text and "the same package again" in text
     assert "1 left" in text
     assert "export 2 of 2; 0 left" in run("export", req, "--to", str(office.tmp / "e2"),
                                           "--new").stdout
@@ -410,3 +410,28 @@ def test_audit_verify_locates_tampered_access_entries(office, tamper, code):
     db.close()
     report = run_json("audit", "verify", code=1)
     assert (code, where) in {(p["code"], p["seq"]) for p in report["problems"]}, report
+
+
+def test_a_paper_approval_recorded_by_the_keeper(office, chinese):
+    """A leader with no account signs on paper; the administrator (a keeper) records it with
+    the scan; the requester then exports under it; refusals are shown in Chinese."""
+    run("people", "add", "Z1", "--name", "赵局长", "--role", "legal", "--position", "法制股")
+    act(office, "O1")
+    req = run_json("access", "request", "--items", office.ids["a"], "--reason", "行政复议答复",
+                   "--purpose", "extract")
+    scan = office.tmp / "审批单.pdf"
+    scan.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    today = datetime.now(timezone.utc).astimezone(settings.load().unit_zone(None)).date()
+    refused = run("access", "record-paper", req["id"], "--approver", "Z1", "--approve",
+                  "--scan", str(scan), "--signed-on", str(today), code=2)
+    assert "登记纸质审批" in refused.output  # an officer is no keeper
+    act(office, None)
+    out = run("access", "record-paper", req["id"], "--approver", "Z1", "--approve",
+              "--scan", str(scan), "--signed-on", datetime.now(timezone.utc).isoformat())
+    assert "赵局长（Z1）" in out.output and "审批单.pdf" in out.output
+    doc = run_json("access", "list")["requests"]
+    mine = next(r for r in doc if r["id"] == req["id"])
+    assert mine["status"] == "approved"
+    act(office, "O1")
+    run("export", req["id"], "--to", str(office.tmp / "out"))
+    assert run("audit", "verify").exit_code == 0

@@ -141,7 +141,7 @@ def test_unknown_unit_gaps_by_year_and_scratch_through_the_cli(cfg, env):  # noq
     problem = out["manifest_problems"][0]
     assert (problem["code"], problem["line"], problem["value"]) == ("unknown-unit", 2, "城管大队")
     text = run(*c, "ingest", str(root), "--manifest", str(manifest), code=1).stdout
-    assert "manifest line 2" in text and "城管大队" in text
+    assert "Manifest line 2" in text and "城管大队" in text
     assert run_json(*c, "devices", "list")["devices"][0]["gaps_by_year"] == {"2026": [2]}
     assert "2026: 2" in run(*c, "devices", "list").stdout
     assert run_json(*c, "reconcile")["scratch_removed"] == []

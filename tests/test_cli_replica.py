@@ -94,7 +94,8 @@ def test_init_replicate_status_verify_restore(home, tmp_path):
     late = _ingest(1, offset=10)
     st = run_json("status")
     assert st["lag"]["items_behind"] == 1 and st["lag"]["item_ids"] == late
-    assert f"behind: {late[0]}" in run("status").stdout
+    behind = run("status").stdout
+    assert "behind: " in behind and f"（{late[0]}）" in behind  # its 题名, then its id
 
     # damage one primary object behind the store's back
     item, store = _item(ids[1])

@@ -175,8 +175,8 @@ def test_two_custody_ingests_at_once_then_reconcile_and_rebuild(env, clamd_scann
     assert len(run_json(*c, "search")["items"]) == 4
 
     text = run(*c, "reconcile").stdout
-    assert "superseded: 4" in text and "orphan" not in text
-    assert text.count("superseded objects/") == 4
+    assert "Superseded versions: 4" in text and "Orphan" not in text
+    assert text.count("Superseded objects/") == 4
     live = SQLiteCatalog(env / "data" / "catalog.sqlite")
     before = snapshot(live)
     live.close()

@@ -55,7 +55,13 @@ def test_the_year_from_handover_to_finalize(office):
     assert {b["code"] for b in st["blockers"]} == {"pending-metadata", "no-transfer"}
     early = run_json("cycle", "status", "--year", "2025", "--as-of", "2026-02-28T23:59")
     assert early["overdue"] == []  # before March 1 in Shanghai: not yet late
-    assert "待移交" in run("cycle", "status", "--year", "2025", "--as-of", "2026-01-05").stdout
+    english = run("cycle", "status", "--year", "2025", "--as-of", "2026-01-05").stdout
+    assert "phase handover-due" in english and "Blocking the next step:" in english
+    env.delenv("CUSTODY_LANG")  # custody's default: the phase and headings in Chinese
+    chinese = run("cycle", "status", "--year", "2025", "--as-of", "2026-01-05").stdout
+    env.setenv("CUSTODY_LANG", "en")
+    assert "阶段 待移交（handover-due）" in chinese and "妨碍下一步的事项：" in chinese
+    assert "Blocking" not in chinese and "phase" not in chinese
 
     assert "takes the role archivist" in run("transfer", "prepare", "--year", "2025", "--to",
                                              str(tmp / "t"), code=2).stderr

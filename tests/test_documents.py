@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -56,6 +58,8 @@ def test_a_document_is_kept_and_printed_again_byte_for_byte(team):
     people.record_refusal(s.archive, s.officer, "flag confirm", IdentityError("不得确认"))
     doc = register_document(s.archive, s.archivist, s.settings, None, None, keys_dir=s.keys)
     assert doc["new"] and doc["pdf"].startswith(b"%PDF")
+    year = datetime.now(timezone.utc).astimezone(ZoneInfo("Asia/Shanghai")).year
+    assert doc["number"] == f"〔{year}〕阅字第0001号"  # the 文号 people cite; the id stays
     rows = json.loads(s.store.read_bytes(
         doc["record_key"], s.store.versions(doc["record_key"])[0]))["data"]["rows"]
     assert [(r["how"], r["refusal"]) for r in rows] == [("view", True)]
@@ -228,11 +232,15 @@ def test_the_ingest_four_property_report(team):
         "counts": {"archived": 1}, "late": 0,
         "files": [{"file": "DSJ_0001.MP4", "item_id": s.items["a"], "state": "archived",
                    "checks": {"four_property": entries}},
-                  {"file": "virus.exe", "item_id": None, "state": "quarantined", "checks": {}}]})
+                  {"file": "virus.exe", "item_id": None, "state": "quarantined",
+                   "state_zh": "已隔离", "checks": {},
+                   "reasons": [{"code": "virus", "message": "virus found: Eicar-Signature",
+                                "text": "发现病毒：Eicar-Signature"}]}]})
     text = _text(issue.issue(s.archive, s.archivist, s.settings, "ingest-check-report", "B1",
                              keys_dir=s.keys)["pdf"])
     for expected in ("四性检测报告", "归档（入库）环节", "ZS-04", "媒体时间与登记时间一致", "AQ-01",
-                     "病毒检测", "不通过", "DSJ_0001.MP4"):
+                     "病毒检测", "不通过", "DSJ_0001.MP4", "未入库文件", "virus.exe", "已隔离",
+                     "发现病毒：Eicar-Signature"):
         assert expected in text, expected
 
 
@@ -298,3 +306,24 @@ def test_at_the_command_line(tmp_path, monkeypatch):
     assert doc["kind"] == "inspection-ledger" and "检查台帐" in _text(ledger.read_bytes())
     run("print", "access-register", "0197a3b2-0000-7000-8000-000000000009", "--out",
         str(tmp_path / "x.pdf"), code=2)
+    # batch show --pdf: the batch's 四性检测报告, the same bytes as print gives
+    import bootstrap
+    from config import settings as settings_mod
+
+    archive = bootstrap.open_archive(settings_mod.load())
+    archive.catalog.put_record("batches", "B9", {
+        "batch_id": "B9", "station": "S1", "root": "/媒体/2026", "counts": {"rejected": 1},
+        "started_at": "2026-03-01T01:00:00Z", "finished_at": "2026-03-01T01:05:00Z",
+        "late": 0, "files": [{"file": "空文件.mp4", "item_id": None, "state": "rejected",
+                              "state_zh": "拒收", "checks": {},
+                              "reasons": [{"code": "empty", "message": "empty file"}]}]})
+    archive.catalog.close()
+    batch_pdf = tmp_path / "batch.pdf"
+    shown = run_json("batch", "show", "B9", "--pdf", str(batch_pdf))
+    assert shown["kind"] == "ingest-check-report" and "测字第" in shown["number"]
+    btext = _text(batch_pdf.read_bytes())
+    assert "未入库文件" in btext and "空文件.mp4" in btext and "拒收" in btext
+    run("print", "ingest-check-report", "B9", "--out", str(again))
+    assert again.read_bytes() == batch_pdf.read_bytes()
+    assert "no batch" in run("batch", "show", "B10", "--pdf", str(tmp_path / "b.pdf"),
+                             code=2).stderr

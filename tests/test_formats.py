@@ -321,7 +321,8 @@ def test_report_to_dict_is_json(corpus, allowed):
     d = check(corpus["mp4_truncated"], "video", allowed).to_dict()
     assert json.loads(json.dumps(d)) == d
     assert d["damaged"] is True and d["problems"][0] == {
-        "code": "truncated", "message": d["problems"][0]["message"]}
+        "code": "truncated", "message": "MediaInfo: the file is shorter than its headers say",
+        "text": d["problems"][0]["text"]}
 
 
 @pytest.mark.parametrize(("mime", "extension", "kind"), [

@@ -186,3 +186,75 @@ def test_accept_refuses_a_package_altered_since_prepared(package):
         transfer.accept(setup.archive, a2, 2025, NOW)
     assert transfer.transfers_of(setup.archive, 2025)[-1]["status"] == "prepared"
     assert json.loads(json.dumps(rec["withheld"])) == []
+
+
+def _pdf_text(pdf: bytes) -> str:
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "d.pdf"
+        path.write_bytes(pdf)
+        return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True,
+                              text=True, check=True).stdout.replace(" ", "")
+
+
+def test_the_receiver_issues_the_four_property_report(package, tmp_path, monkeypatch):
+    """transfer verify --pdf at the receiver's own home (initialised, holding the sender's
+    public key only): the 四性检测报告 of the package, per record and for the package, each
+    check by its code and Chinese name; a damaged record fails it, named by its 档号."""
+    import os
+
+    from tests.support import documents as docs
+    from tests.support.cli import held_keys_home
+
+    _, _, _, rec, pem, items, code = package
+    held_keys_home(tmp_path / "receiver", monkeypatch)
+    out = tmp_path / "check.pdf"
+    got = run_json("transfer", "verify", rec["package"], "--key", str(pem), "--pdf", str(out))
+    doc = got["document"]
+    assert got["ok"] and doc["kind"] == "handover-check-report" and "测字第0001号" in \
+        doc["number"]
+    pdf = out.read_bytes()
+    text = _pdf_text(pdf)
+    for words in ("四性检测报告", "移交环节", "接收方检测", "ZS-21", "元数据版本签名有效",
+                  "WZ-22", "数据包检测", "ZS-20", code, "检测人", "签名"):
+        assert words in text, words
+    assert "存在不通过项0件" in text and "数据包检测结论通过" in text
+    assert docs.layout_problems(pdf) == []
+    assert {c for c in docs.missing_glyphs(pdf, text) if not c.isdigit()} == set()
+    again = tmp_path / "again.pdf"
+    run("print", "handover-check-report", doc["subject"], "--out", str(again))
+    assert again.read_bytes() == pdf
+    if os.environ.get("CUSTODY_DOC_PNG"):
+        docs.to_png(pdf, Path(os.environ["CUSTODY_DOC_PNG"]) / "handover_check")
+
+    target = Path(rec["package"]) / "data" / handover.RECORDS / f"{code}.mp4"
+    raw = bytearray(target.read_bytes())
+    raw[100] ^= 0xFF
+    target.write_bytes(bytes(raw))
+    bad_out = tmp_path / "bad.pdf"
+    bad = run_json("transfer", "verify", rec["package"], "--key", str(pem), "--pdf",
+                   str(bad_out), code=1)
+    assert bad["document"]["number"].endswith("测字第0002号")
+    btext = _pdf_text(bad_out.read_bytes())
+    assert "存在不通过项1件" in btext and "摘要值不符" in btext
+    # without a check there is nothing to report: refused, not an empty report
+    run("print", "handover-check-report", "0197a3b2-0000-7000-8000-000000000009", "--out",
+        str(tmp_path / "none.pdf"), code=2)
+
+
+def test_accept_hands_its_check_to_the_report(package, tmp_path):
+    from config import settings as settings_mod
+    from documents import issue
+
+    setup, _, a2, rec, _, items, code = package
+    t = transfer.accept(setup.archive, a2, 2025, NOW)
+    report = t["package_report"]
+    assert report["ok"] and len(report["items"]) == 3
+    assert "package_report" not in setup.catalog.get_record("transfers", t["id"])
+    doc = issue.issue(setup.archive, a2, settings_mod.load(None, tmp_path / "home"),
+                      "handover-check-report", keys_dir=tmp_path / "keys",
+                      params={"report": report, "formats_checked": False, "by": "receiver"})
+    text = _pdf_text(doc["pdf"])
+    assert "四性检测报告" in text and code in text and "无法检测" in text  # KY-22 not run

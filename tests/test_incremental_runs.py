@@ -194,5 +194,5 @@ def test_the_commands_state_their_coverage_and_take_all(office):  # noqa: F811
     year = str(start.year)
     assert run_json("report", "--year", year)["coverage"]["mode"] == "full"
     assert run_json("report", "--year", year)["coverage"]["mode"] == "cached"
-    assert "coverage: every item of the year read (--all)" in run(
+    assert "Coverage: every item of the year read (--all)" in run(
         "report", "--year", year, "--all").stdout

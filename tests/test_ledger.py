@@ -14,6 +14,7 @@ from archive.ledger.chain import Actor, check_chain
 from archive.people import people_keyring
 from archive.worm.local import LocalWormStore
 from tests.support.archives import make_archive
+from tests.support.language import chinese, english_phrases  # noqa: F401
 from tests.support.worm import release_all_for_tests
 
 
@@ -68,7 +69,7 @@ def test_reordered_pair(setup):
          "UPDATE ledger SET seq=4 WHERE seq=-1")
     problems = setup.archive.verify_ledger().problems
     assert [(p.code, p.seq) for p in problems] == [("reordered", 3)]
-    assert "3, 4" in problems[0].message
+    assert "3, 4" in str(problems[0].message)
 
 
 def test_truncated_tail(setup):
@@ -76,7 +77,17 @@ def test_truncated_tail(setup):
     _sql(setup, "DELETE FROM ledger WHERE seq>=8")
     problems = setup.archive.verify_ledger().problems
     assert [(p.code, p.seq) for p in problems] == [("truncated", 8)]
-    assert "8..10" in problems[0].message
+    assert "8..10" in str(problems[0].message)
+
+
+def test_a_problem_reads_in_chinese_and_stays_english_in_json(setup, chinese):
+    """The report's JSON keeps the English message; beside it the reader's text."""
+    _fill(setup)
+    _sql(setup, "DELETE FROM ledger WHERE seq>=8")
+    [problem] = setup.archive.verify_ledger().to_dict()["problems"]
+    assert problem["message"].startswith("entries 8..10 were cut off")
+    assert "审计日志记录 8..10 被截去" in problem["text"]
+    assert english_phrases(problem["text"]) == []
 
 
 def test_recomputed_hash_is_a_broken_link(setup):

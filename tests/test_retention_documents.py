@@ -117,6 +117,31 @@ def _realistic(kind: str, n: int) -> dict:
                 "prepared_at": docs.T0, "prepared_by": person[0], "items": items,
                 "withheld": [{"item": items[0], "reasons": ["pending-metadata"]}],
                 "bytes": sum(i["size"] for i in items), "manifest_sha256": "ab" * 32}
+    if kind == "disc_readme":
+        return {"disc": "J001-GP-0001", "tier": "permanent", "year": 2025,
+                "first_code": items[0]["archive_code"], "last_code": items[-2]["archive_code"],
+                "items": n, "uncoded": 1, "kinds": {"video": n - 2, "photo": 2},
+                "bytes": sum(i["size"] for i in items), "written_at": docs.T0,
+                "written_by": person[0],
+                "files": [{"n": i["n"], "id": i["id"],
+                           "archive_code": None if i["n"] == n else i["archive_code"],
+                           "file": f"records/{i['archive_code']}.mp4", "kind": "video",
+                           "size": i["size"], "sha256": i["sha256"], "sm3": i["sm3"]}
+                          for i in items]}
+    if kind == "appraisal_opinion":
+        rows = [it | {"tier": "routine", "retain_until": docs.T0,
+                      "decision": ("destroy", "rejected", "taken-out")[i % 3],
+                      "reason": None if i % 3 == 0 else f"涉及{docs.PARTY}未结行政复议，需继续保存",
+                      "by": None if i % 3 == 0 else person[1 + i % 2]}
+                for i, it in enumerate(items)]
+        return {"unit": None, "list": "D0197a3b2-0000-7000-8000-000000000009",
+                "state": "approved", "proposed_by": person[0], "proposed_at": docs.T0,
+                "appraisers_needed": 2,
+                "appraisals": [{"by": p, "at": docs.T0, "decision": "approve",
+                                "note": "保管期限已满，经逐件鉴定无继续保存价值", "rejected": 3}
+                               for p in person[1:5]],
+                "items": rows, "to_destroy": sum(r["decision"] == "destroy" for r in rows),
+                "kept": sum(r["decision"] != "destroy" for r in rows), "items_hash": "ef" * 32}
     return {"unit": None, "list": "D0197a3b2-0000-7000-8000-000000000009",
             "proposed_by": person[0], "proposed_at": docs.T0,
             "appraisals": [{"by": p, "decision": "approve", "note": "保管期限已满，无继续保存价值",
@@ -128,7 +153,9 @@ def _realistic(kind: str, n: int) -> dict:
 
 
 @pytest.mark.parametrize("kind,title", [("handover_list", "电子档案移交清单"),
-                                        ("disposal_register", "电子档案销毁清册")])
+                                        ("disposal_register", "电子档案销毁清册"),
+                                        ("appraisal_opinion", "电子档案鉴定意见"),
+                                        ("disc_readme", "盘内说明")])
 def test_papers_with_realistic_data_fit_their_cells(kind, title, tmp_path):
     rec = docs.record(kind, _realistic(kind, 30), True, title)
     pdf = render.html_to_pdf(render.render_html(rec, f"{kind}.html"), rec)

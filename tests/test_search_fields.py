@@ -21,6 +21,7 @@ from archive.domain.model import Description
 from archive.verification import verify_item
 from tests.support.archives import Setup, make_archive
 from tests.support.catalogs import CATALOG_FACTORIES
+from tests.support.language import chinese, english_phrases  # noqa: F401
 from tests.support.stores import local_store
 from tests.support.worm import release_all_for_tests
 
@@ -214,3 +215,20 @@ def test_verify_names_the_field_of_an_item_it_reads(on_both):
     assert (p["field"], p["stored"], p["signed"]) == ("unit", "urban-001", "market-001")
     assert "authoritative" in p["action"]
     assert verify_item(setup.archive, setup.archive.item(ids[1]))["ok"]
+
+
+# --- what a person reads: the reader's language beside the English kept in reports ------------
+def test_a_difference_reads_in_chinese_and_keeps_its_english_message(on_sqlite, chinese):
+    setup, ids = on_sqlite
+    _sqlite(setup, SQLITE_EDITS["unit"][0], ids)
+    _sqlite(setup, SQLITE_TOTALS["longest recording"][0], ids)
+    problems = check_catalog(setup.catalog, setup.archive.archive_keys)["problems"]
+    unit = next(p for p in problems if p.get("field") == "unit")
+    assert unit["message"] == (f"item {ids[0]}: unit is 'urban-001' in the catalog's index, "
+                               "'market-001' in the signed description")
+    assert unit["text"] == (f"条目 {ids[0]}：unit 在目录库索引中为 'urban-001'，"
+                            "在经签名的著录信息中为 'market-001'")
+    span = next(p for p in problems if p.get("field") == "max_span_us")
+    assert span["message"].startswith("the longest recording lasts 1200000000 µs")
+    assert span["text"].startswith("最长的录制时长为 1200000000 微秒")
+    assert english_phrases(span["text"]) == []

@@ -18,6 +18,7 @@ from scanners.media import read_media
 from tests.support.archives import make_archive
 from tests.support.builders import T0
 from tests.support.corpus import make_mp4
+from tests.support.language import chinese  # noqa: F401
 
 
 def probe(f):
@@ -154,3 +155,46 @@ def test_throttle_keeps_to_the_rate(monkeypatch):
     t(5_000_000)
     assert len(slept) == 1
     Throttle(None)(10**12)  # no rate: never waits
+
+
+def test_a_finding_reads_in_chinese_and_keeps_its_english(setup, chinese):
+    import i18n
+
+    zh = i18n.translations("zh_CN").gettext
+    store = _local(setup)
+    rotten = setup.items[0]
+    obj = rotten.storage["object"]
+    path = _version_file(store, obj["key"], obj["version_id"])
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    (found,) = verification.verify_item(setup.archive, rotten)["problems"]
+    size = rotten.current.digests.size
+    assert found["message"].startswith("read ") and f"({size} bytes), signed " in found["message"]
+    template = "read {read}… ({read_size} bytes), signed {signed}… ({signed_size} bytes)"
+    assert zh(template) != template
+    assert found["text"].startswith(zh(template).split("{read}")[0])
+    assert f"{size}" in found["text"] and "bytes" not in found["text"]
+    record = verification.inspect_lot(setup.archive, setup.actor, [rotten.id], {"q": 1},
+                                      everything=True)
+    shown = verification.render_zh(record)
+    action = verification.ACTIONS["digest-mismatch"]
+    assert zh(action) != action and zh(action) in shown and found["text"] in shown
+    assert "抽样方案 全检" in shown and "摘要值不符（digest-mismatch）：" in shown
+    # the filed record keeps the English beside the text, as it was signed
+    assert record["results"][0]["problems"][0]["message"] == found["message"]
+    assert record["results"][0]["problems"][0]["action"] == action
+
+
+def test_a_refusal_of_verification_reads_in_chinese(setup, chinese):
+    import i18n
+
+    with pytest.raises(InputError) as caught:
+        verification.verify_item(setup.archive, setup.items[0], copy="replica")
+    template = "no [replica] is configured: there is no second copy to verify"
+    assert caught.value.message == template
+    assert i18n.localize(caught.value) == i18n.translations("zh_CN").gettext(template) != template
+    with pytest.raises(InputError) as caught:
+        verification.spot_check(setup.archive, setup.actor, setup.items[0].id, "asleep", "")
+    assert caught.value.message.startswith("finding 'asleep' is not one of late-start, ")
+    assert i18n.localize(caught.value).startswith("检查问题 'asleep' ")

@@ -39,6 +39,7 @@ from archive.ledger.chain import Actor
 from archive.packaging.bags import BagReport, BagWriter, check_relpath, check_source, open_bag
 from archive.people import person_of
 from archive.service import Archive
+from i18n import N_, Text, localize
 
 RECORD = "custody/extraction-record.json"
 SIGNATURES = "custody/extraction-record.signatures.json"
@@ -62,7 +63,7 @@ def _file_name(item_id: str, source: dict, kind: str) -> str:
     try:
         check_relpath(name)
         if name.startswith("metadata-v"):
-            raise InputError("clashes with the metadata file")
+            raise InputError("clashes with the metadata file")  # caught below: never shown
         return name
     except InputError:
         return f"{item_id}.{kind}"
@@ -153,20 +154,22 @@ def export(archive: Archive, actor: Actor, request_id: str, dest: Path, *, fonds
     catalog = archive.catalog
     req = catalog.get_record("requests", request_id)
     if req is None:
-        raise InputError(f"no access request {request_id!r}", subject=request_id)
+        raise InputError(N_("no access request {request!r}"), subject=request_id,
+                         request=request_id)
     person = person_of(catalog, actor.person_id)
     problem = usable_problem(catalog, req, None, "extract")
     if problem is None and actor.person_id != req["requester"] and (
             person is None or "archivist" not in person.roles):
-        problem = (f"{actor.person_id} is neither the requester ({req['requester']}) nor an "
-                   "archivist")
+        problem = Text("{person} is neither the requester ({requester}) nor an archivist",
+                       person=actor.person_id, requester=req["requester"])
     if problem is not None:
         raise _record_refusal(archive, actor, "export", request_id, problem,
                               {"request": request_id})
     dest = Path(dest)
     iso_path = dest.with_name(dest.name + ".iso")
     if iso_image and iso_path.exists():
-        raise InputError(f"{iso_path} exists; refusing to replace it", subject=str(iso_path))
+        raise InputError(N_("{path} exists; refusing to replace it"), subject=str(iso_path),
+                         path=str(iso_path))
     if not new:
         mine = [d for d in catalog.list_records("exports", request=request_id)
                 if d["by"] == actor.person_id and _redeliverable(d, _now())]
@@ -226,8 +229,11 @@ def _claim(archive: Archive, actor: Actor, req: dict) -> str:
         catalog.put_record("exports", export_id, catalog.get_record("exports", export_id)
                            | {"status": "withdrawn"})
         before = [u for u in uses if u != export_id]
-    why = (f"request {req['id']} allows {allowed} export{'s' if allowed != 1 else ''}, "
-           f"all used ({', '.join(before)}); a further copy needs a new approval")
+    why = Text(N_("request {request} allows {allowed} export, all used ({used}); a further "
+                  "copy needs a new approval") if allowed == 1 else
+               N_("request {request} allows {allowed} exports, all used ({used}); a further "
+                  "copy needs a new approval"),
+               request=req["id"], allowed=allowed, used=", ".join(before))
     raise _record_refusal(archive, actor, "export", req["id"], why,
                           {"request": req["id"], "allowed": allowed, "used": before})
 
@@ -305,10 +311,10 @@ def _redeliver(archive: Archive, actor: Actor, req: dict, doc: dict, dest: Path,
     record, signatures = doc["record"], doc["signatures"]
     if _sha256(canonical(record)) != doc["record_sha256"] or not _record_verifies(
             archive, record, signatures):
-        raise _record_refusal(archive, actor, "export", req["id"], f"export {doc['id']}: "
-                              "its stored extraction record does not verify (altered in the "
-                              "catalog?); it is not handed out again", {"request": req["id"],
-                                                                       "export": doc["id"]})
+        raise _record_refusal(archive, actor, "export", req["id"], Text(
+            "export {export}: its stored extraction record does not verify (altered in the "
+            "catalog?); it is not handed out again", export=doc["id"]),
+            {"request": req["id"], "export": doc["id"]})
     if total is not None:
         total(sum(int(it["size"]) for it in record["items"]))
     writer = BagWriter(dest, _bag_info(fonds, doc["id"], req["id"]))
@@ -348,6 +354,13 @@ def _record_verifies(archive: Archive, record: dict, signatures: dict) -> bool:
     ring = Keyring()
     for k in person.public_keys if person else []:
         ring.add(load_public_pem(k["public_key"]))
+    # a package made at the web console carries the console's signature for the person (no
+    # personal key is on the server): the console key registered to the archive verifies it
+    from archive.passkeys.console_key import registration
+
+    console = registration(archive.catalog, ext.get("key_id", ""))
+    if console is not None:
+        ring.add(load_public_pem(console["public_key"]))
     return (archive.archive_keys.verify(record, arch.get("key_id", ""),
                                         arch.get("signature", ""))
             and ext.get("key_id") == record["extractor"]["key_id"]
@@ -362,9 +375,9 @@ def _recopy_item(archive: Archive, writer: BagWriter, it: dict,
                 if m["version"] == it["metadata_version"]), None)
     raw = archive.store.read_bytes(ref["key"], ref["version_id"]) if ref else b""
     if _sha256(raw) != it["metadata_sha256"]:
-        raise ProblemFound(f"item {item.id}: its metadata version {it['metadata_version']} "
-                           "in the store is not the one the package names; not re-delivered",
-                           subject=item.id)
+        raise ProblemFound(N_("item {item}: its metadata version {version} in the store is "
+                              "not the one the package names; not re-delivered"),
+                           subject=item.id, item=item.id, version=it["metadata_version"])
     obj = item.storage["object"]
 
     def chunks():
@@ -375,8 +388,9 @@ def _recopy_item(archive: Archive, writer: BagWriter, it: dict,
 
     got = writer.add_stream(it["path"].removeprefix("data/"), chunks())
     if got != Digests(int(it["size"]), it["sha256"], it["sm3"]):
-        raise ProblemFound(f"item {item.id}: the copy read from the store does not match the "
-                           "package's signed digests; not re-delivered", subject=item.id)
+        raise ProblemFound(N_("item {item}: the copy read from the store does not match the "
+                              "package's signed digests; not re-delivered"), subject=item.id,
+                           item=item.id)
     writer.add_bytes(it["metadata_path"].removeprefix("data/"), raw)
 
 
@@ -405,16 +419,16 @@ def _copy_item(archive: Archive, writer: BagWriter, item, progress) -> dict:
     manifests = item.storage.get("manifests") or []
     current = next((m for m in manifests if m["version"] == item.version), None)
     if current is None:
-        raise ProblemFound(f"item {item.id}: no stored metadata version {item.version}",
-                           subject=item.id)
+        raise ProblemFound(N_("item {item}: no stored metadata version {version}"),
+                           subject=item.id, item=item.id, version=item.version)
     raw = archive.store.read_bytes(current["key"], current["version_id"])
     version = archive.read_manifest(current["key"], current["version_id"])
     if version is None:
-        raise ProblemFound(f"item {item.id}: the stored metadata version does not verify with "
-                           "an archive key; not exported", subject=item.id)
+        raise ProblemFound(N_("item {item}: the stored metadata version does not verify with "
+                              "an archive key; not exported"), subject=item.id, item=item.id)
     if version.digests != item.current.digests or version.item_id != item.id:
-        raise ProblemFound(f"item {item.id}: the stored metadata names other bytes than the "
-                           "catalog", subject=item.id)
+        raise ProblemFound(N_("item {item}: the stored metadata names other bytes than the "
+                              "catalog"), subject=item.id, item=item.id)
     d = version.description
     obj = item.storage["object"]
     name = _file_name(item.id, d.source, d.kind)
@@ -427,9 +441,10 @@ def _copy_item(archive: Archive, writer: BagWriter, item, progress) -> dict:
 
     got = writer.add_stream(f"{item.id}/{name}", chunks())
     if got != version.digests:
-        raise ProblemFound(f"item {item.id}: the copy read from the store does not match its "
-                           f"digests (read {got.sha256}, signed {version.digests.sha256}); "
-                           "the export is abandoned", subject=item.id)
+        raise ProblemFound(N_("item {item}: the copy read from the store does not match its "
+                              "digests (read {read}, signed {signed}); the export is "
+                              "abandoned"), subject=item.id, item=item.id, read=got.sha256,
+                           signed=version.digests.sha256)
     meta_name = f"metadata-v{version.version:04d}.json"
     writer.add_bytes(f"{item.id}/{meta_name}", raw)
     return {"item_id": item.id, "path": f"data/{item.id}/{name}",
@@ -455,8 +470,10 @@ class ExportReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def add(self, code: str, path: str, message: str) -> None:
-        self.problems.append({"code": code, "path": path, "message": message})
+    def add(self, code: str, path: str, message: Text | str) -> None:
+        """``message`` in English for JSON, ``text`` beside it in the reader's language."""
+        self.problems.append({"code": code, "path": path, "message": str(message),
+                              "text": localize(message)})
 
     def to_dict(self) -> dict:
         r = self.record or {}
@@ -475,14 +492,16 @@ def trusted_keyring(key_file: Path | None, fp: str | None, carried_pem: str | No
         try:
             kid = ring.add(load_public_pem(read_text_input(key_file, "--key", 1 << 16)))
         except (OSError, ValueError, InputError) as exc:
-            raise InputError(f"--key {key_file}: not an Ed25519 public key: {exc}") from exc
+            reason = exc.text if isinstance(exc, InputError) else str(exc)
+            raise InputError(N_("--key {path}: not an Ed25519 public key: {reason}"),
+                             path=str(key_file), reason=reason) from exc
         return ring, kid
     if not fp:
-        raise InputError("give the archive key you trust: --key FILE or --fingerprint FP")
+        raise InputError(N_("give the archive key you trust: --key FILE or --fingerprint FP"))
     want = fp.replace(" ", "").replace(":", "").lower()
     if len(want) < 32:
-        raise InputError("--fingerprint: give at least the 32 hex digits that "
-                         "custody key list prints")
+        raise InputError(N_("--fingerprint: give at least the 32 hex digits that "
+                            "custody key list prints"))
     if carried_pem:
         try:
             public = load_public_pem(carried_pem)
@@ -504,31 +523,34 @@ def verify_export(path: Path, key_file: Path | None = None, fp: str | None = Non
         bag = check_source(source)
         report.bag = bag
         for p in bag.problems:
-            report.add(p.code, p.path, p.message)
+            report.add(p.code, p.path, p.text)
         files = source.files()
         try:
             raw = source.read_bytes(RECORD)
             record = json.loads(raw)
             sigs = json.loads(source.read_bytes(SIGNATURES))
         except (OSError, KeyError, ValueError) as exc:
-            report.add("no-record", RECORD, f"the extraction record or its signatures cannot be "
-                       f"read: {exc}")
+            report.add("no-record", RECORD, Text("the extraction record or its signatures "
+                                                 "cannot be read: {reason}", reason=str(exc)))
             return report
         report.record = record
         carried = (record.get("archive_key") or {}).get("public_key")
         ring, kid = trusted_keyring(key_file, fp, carried)
         report.trusted_key = fingerprint(kid) if kid else ""
         if not kid:
-            report.add("untrusted-key", ARCHIVE_PEM, "the archive key in the package does not "
-                       f"have the fingerprint {fp}: it is not the key you trust")
+            report.add("untrusted-key", ARCHIVE_PEM, Text(
+                "the archive key in the package does not have the fingerprint {fingerprint}: "
+                "it is not the key you trust", fingerprint=fp))
         arch = sigs.get("archive") or {}
         if kid and arch.get("key_id") != kid:
-            report.add("wrong-key", SIGNATURES, "the extraction record is signed by archive key "
-                       f"{fingerprint(arch.get('key_id') or '')}, not by the key you trust "
-                       f"({fingerprint(kid)})")
+            report.add("wrong-key", SIGNATURES, Text(
+                "the extraction record is signed by archive key {signer}, not by the key you "
+                "trust ({trusted})", signer=fingerprint(arch.get("key_id") or ""),
+                trusted=fingerprint(kid)))
         elif kid and not ring.verify(record, arch.get("key_id", ""), arch.get("signature", "")):
-            report.add("forged-record", RECORD, "the archive signature over the extraction "
-                       "record does not verify: the record was altered or forged")
+            report.add("forged-record", RECORD, Text(
+                "the archive signature over the extraction record does not verify: the record "
+                "was altered or forged"))
         ext = sigs.get("extractor") or {}
         exring = Keyring()
         try:
@@ -537,16 +559,18 @@ def verify_export(path: Path, key_file: Path | None = None, fp: str | None = Non
             pass
         if ext.get("key_id") != record.get("extractor", {}).get("key_id") or not exring.verify(
                 record, ext.get("key_id", ""), ext.get("signature", "")):
-            report.add("bad-extractor-signature", SIGNATURES, "the exporting person's signature "
-                       "does not verify with the key the signed record names")
+            report.add("bad-extractor-signature", SIGNATURES, Text(
+                "the exporting person's signature does not verify with the key the signed "
+                "record names"))
         listed: set[str] = set()
         for it in record.get("items", []):
             for rel, want in ((it["path"], (it["size"], it["sha256"], it["sm3"])),
                               (it["metadata_path"], (None, it["metadata_sha256"], None))):
                 listed.add(rel)
                 if rel not in files:
-                    report.add("removed", rel, f"{rel} (item {it['item_id']}) is in the signed "
-                               "extraction record but not in the package")
+                    report.add("removed", rel, Text(
+                        "{path} (item {item}) is in the signed extraction record but not in the "
+                        "package", path=rel, item=it["item_id"]))
                     continue
                 got = bag.digests.get(rel)
                 if got is None:
@@ -555,11 +579,13 @@ def verify_export(path: Path, key_file: Path | None = None, fp: str | None = Non
                     got = digest_chunks(source.chunks(rel))
                 if (want[0] is not None and got.size != want[0]) or got.sha256 != want[1] or (
                         want[2] is not None and got.sm3 != want[2]):
-                    report.add("altered", rel, f"{rel} (item {it['item_id']}) differs from the "
-                               "digests in the signed extraction record")
+                    report.add("altered", rel, Text(
+                        "{path} (item {item}) differs from the digests in the signed extraction "
+                        "record", path=rel, item=it["item_id"]))
             _check_metadata(source, it, ring, kid, report)
         for rel in sorted(f for f in files if f.startswith("data/") and f not in listed):
-            report.add("added", rel, f"{rel} is not in the signed extraction record (added)")
+            report.add("added", rel, Text("{path} is not in the signed extraction record "
+                                          "(added)", path=rel))
     seen = set()
     unique = []
     for p in report.problems:  # the bag check and the record check may name one change twice
@@ -577,10 +603,13 @@ def _check_metadata(source, it: dict, ring: Keyring, kid: str, report: ExportRep
         doc = json.loads(source.read_bytes(rel))
         version = MetadataVersion.from_dict(doc)
     except (OSError, KeyError, ValueError, TypeError, InputError):
-        report.add("bad-metadata", rel, f"{rel} is not a readable metadata version")
+        report.add("bad-metadata", rel, Text("{path} is not a readable metadata version",
+                                             path=rel))
         return
     if version.key_id == kid and not ring.verify(doc["manifest"], version.key_id,
                                                  version.signature):
-        report.add("bad-metadata-signature", rel, f"{rel}: the archive signature does not verify")
+        report.add("bad-metadata-signature", rel, Text(
+            "{path}: the archive signature does not verify", path=rel))
     if version.digests != Digests(it["size"], it["sha256"], it["sm3"]):
-        report.add("metadata-mismatch", rel, f"{rel} names other bytes than the copy")
+        report.add("metadata-mismatch", rel, Text("{path} names other bytes than the copy",
+                                                  path=rel))

@@ -29,9 +29,10 @@ from archive.domain.names import (
     View,
     zh,
 )
-from archive.domain.titles import title_of
+from archive.domain.titles import masked_title, title_of
 from archive.people import people_names
 from archive.service import Archive
+from i18n import N_
 
 SENSITIVE_KEYS = ("party", "cause", "case_id")  # what masking hides, as search keys
 PENDING_LIMIT = 1000
@@ -159,6 +160,22 @@ def show_item(archive: Archive, clearances: frozenset[str], item_id: str,
 
 
 
+def item_title(archive: Archive, clearances: frozenset[str], item_id: str,
+               view: View | None = None) -> str | None:
+    """An item's 题名 as this viewer may read it: a title names party and cause, so for a
+    confidential item without the clearance it is the masked title. None: no such item."""
+    item = archive.catalog.get_item(item_id) if item_id else None
+    if item is None:
+        return None
+    d = item.description
+    view = view or View()
+    names = people_names(archive.catalog, {*d.officers, *d.assisting}) | dict(view.people)
+    title = title_of(d, view.zone_of(d.unit), names)
+    if d.confidential and hidden(d.confidential, clearances):
+        title = masked_title(d.to_dict() | {"title": title}) or title
+    return title
+
+
 def pending_items(archive: Archive, clearances: frozenset[str],
                   limit: int = PENDING_LIMIT) -> list[dict]:
     """Items archived while waiting for metadata, as search rows with what each lacks and
@@ -179,5 +196,5 @@ def quarantine_show(archive: Archive, clearances: frozenset[str], entry_id: str)
     """One quarantine record, masked."""
     doc = archive.catalog.get_record("quarantine", entry_id)
     if doc is None:
-        raise InputError(f"no quarantine entry {entry_id!r}")
+        raise InputError(N_("no quarantine entry {entry!r}"), subject=entry_id, entry=entry_id)
     return mask_record(doc, clearances)

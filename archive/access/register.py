@@ -8,6 +8,7 @@ from archive.catalog.base import Catalog
 from archive.domain.model import parse_iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
+from i18n import localize
 
 # --- the register ---------------------------------------------------------------------------
 REGISTER_COLUMNS = ("时间", "调阅人", "调阅事由", "审批人", "申请编号", "条目", "方式", "结果")
@@ -35,8 +36,13 @@ def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None
         if access_only and doc["kind"] == "refusal" and doc.get("action") not in ACCESS_ACTIONS:
             continue
         if doc["kind"] == "refusal":
+            # ``reason`` stays the stored English; ``reason_text`` is what a person reads: the
+            # refusal as its person read it, else (refused before texts were kept) the English
+            # through the catalog
             row = {"at": doc["at"], "person": person, "name": names.get(person, person),
-                   "reason": doc["reason"], "approved_by": "-", "request":
+                   "reason": doc["reason"],
+                   "reason_text": doc.get("text") or localize(doc["reason"]),
+                   "approved_by": "-", "request":
                    doc["details"].get("request", "-"), "item": doc["subject"],
                    "how": doc["action"], "outcome": "拒绝"}
         else:
@@ -65,9 +71,11 @@ def read_register(archive: Archive, actor: Actor, start: datetime | None,
 def row_cells(r: dict, zone) -> list[str]:
     at = parse_iso(r["at"])
     when = at.astimezone(zone).strftime("%Y-%m-%d %H:%M") if zone else r["at"]
-    how = {"player": "播放器", "link": "本机链接", "export": "提取拷贝", "view": "查看",
+    how = {"player": "播放器", "browser": "浏览器播放", "link": "本机链接", "export": "提取拷贝",
+           "view": "查看",
            "extract": "提取", "approve": "批准", "deny": "驳回",
            "inspect": "回放检查记录"}.get(r["how"], r["how"])
     basis = r["request"] or (f"检查 {r['inspection']}" if r.get("inspection") else "-")
-    return [when, f"{r['name']}（{r['person']}）", r["reason"], r["approved_by"], basis,
+    reason = r.get("reason_text") or r["reason"]
+    return [when, f"{r['name']}（{r['person']}）", reason, r["approved_by"], basis,
             r["item"], how, r["outcome"]]

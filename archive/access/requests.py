@@ -26,10 +26,11 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import CustodyError, IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, Person, iso, parse_iso
-from archive.integrity.signing import Keyring, load_public_pem
+from archive.domain.names import joined, role_choice
 from archive.ledger.chain import Actor
 from archive.people import person_of
 from archive.service import Archive
+from i18n import N_, Text, localize
 
 PURPOSES = ("view", "extract")
 DEFAULT_DAYS = 30  # an approval without --until is good for this many days
@@ -80,23 +81,27 @@ class AccessContext:
         return cls(approver_position=approver_position, zone_of=settings.unit_zone)
 
 
-def _record_refusal(archive: Archive, actor: Actor, action: str, subject: str, why: str,
-                    details: dict | None = None) -> AccessRefused:
+def _record_refusal(archive: Archive, actor: Actor, action: str, subject: str,
+                    why: str | Text, details: dict | None = None) -> AccessRefused:
     """File a refusal (register + ledger) and return the error to raise.
 
     The access rules' own refusals: the ledger entry is an ``access-refused`` naming the
     request involved, which the register shows. A refusal of who is acting (IdentityError) is
     ``people.record_refusal``'s, through the ``people.records_refusals`` decorator on the entry
     points. The error returned is marked recorded, so that mechanism never files it again.
+    The register and the ledger keep the reason in English; the error shows it in the
+    reader's language.
     """
+    reason = str(why)
     rid = uuid7()
     doc = {"id": rid, "kind": "refusal", "at": iso(_now()), "person": actor.person_id,
-           "action": action, "subject": subject, "reason": why, "details": details or {}}
+           "action": action, "subject": subject, "reason": reason, "text": localize(why),
+           "details": details or {}}
     entry = archive.ledger.append(actor, "access-refused", subject,
-                                  {"attempted": action, "reason": why} | (details or {}))
+                                  {"attempted": action, "reason": reason} | (details or {}))
     doc["ledger_seq"] = entry.seq
     archive.catalog.put_record("access_register", rid, doc)
-    refused = AccessRefused(f"refused: {why}", subject=subject)
+    refused = AccessRefused(N_("refused: {reason}"), subject=subject, reason=why)
     refused.recorded = True  # people.record_refusal skips it
     return refused
 
@@ -114,13 +119,14 @@ def create_request(archive: Archive, actor: Actor, reason: str, purpose: str,
     """A request for the named items, or for what a query finds (confidential items are only
     ever included when named). Signed by its maker."""
     if purpose not in PURPOSES:
-        raise InputError(f"purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+        raise InputError(N_("purpose {purpose!r} is not one of {choices}"), purpose=purpose,
+                         choices=", ".join(PURPOSES))
     if not reason or not reason.strip():
-        raise InputError("a request needs a reason (--reason)")
+        raise InputError(N_("a request needs a reason (--reason)"))
     if bool(items) == (query is not None):
-        raise InputError("name the items (--items) or give a query (--query), one of them")
+        raise InputError(N_("name the items (--items) or give a query (--query), one of them"))
     if until is not None and until <= _now():
-        raise InputError(f"--until {iso(until)} is not in the future")
+        raise InputError(N_("--until {until} is not in the future"), until=iso(until))
     named = list(dict.fromkeys(items or []))
     chosen: list[Item] = []
     if named:
@@ -134,11 +140,13 @@ def create_request(archive: Archive, actor: Actor, reason: str, purpose: str,
                 continue
             chosen.append(item)
             if len(chosen) > MAX_QUERY_ITEMS:
-                raise InputError(f"the query finds more than {MAX_QUERY_ITEMS} items; narrow it")
+                raise InputError(N_("the query finds more than {limit} items; narrow it"),
+                                 limit=MAX_QUERY_ITEMS)
         if not chosen:
-            raise InputError("the query finds no items" + (
-                f" ({left_out} confidential items are included only when named)"
-                if left_out else ""))
+            if left_out:
+                raise InputError(N_("the query finds no items ({count} confidential items are "
+                                    "included only when named)"), count=left_out)
+            raise InputError(N_("the query finds no items"))
     doc = {"id": uuid7(), "requester": actor.person_id, "at": iso(_now()),
            "reason": reason.strip(), "purpose": purpose, "until": iso(until),
            "items": [i.id for i in chosen], "query": query_text, "named": bool(named)}
@@ -160,6 +168,9 @@ def create_request(archive: Archive, actor: Actor, reason: str, purpose: str,
 
 
 REQUEST_STATUSES = ("pending", "approved", "denied")
+# the statuses as a reader meets them inside a reason (the stored codes stay as above)
+REQUEST_STATUS_NAMES = {"pending": N_("pending"), "approved": N_("approved"),
+                        "denied": N_("denied")}
 
 
 def list_requests(archive: Archive, status: str | None = None,
@@ -167,7 +178,8 @@ def list_requests(archive: Archive, status: str | None = None,
     """Access requests (optionally of one status, or one requester's) in the order they were
     made, as rows: who asked, why, for how many items, who decided, until when."""
     if status is not None and status not in REQUEST_STATUSES:
-        raise InputError(f"status {status!r} is not one of {', '.join(REQUEST_STATUSES)}")
+        raise InputError(N_("status {status!r} is not one of {choices}"), status=status,
+                         choices=", ".join(REQUEST_STATUSES))
     equal = {"status": status} if status else {}
     if requester is not None:
         equal["requester"] = requester
@@ -184,28 +196,35 @@ def list_requests(archive: Archive, status: str | None = None,
 def get_request(catalog: Catalog, request_id: str) -> dict:
     doc = catalog.get_record("requests", request_id)
     if doc is None:
-        raise NotFound(f"no access request {request_id!r}", subject=request_id)
+        raise NotFound(N_("no access request {request!r}"), subject=request_id, request=request_id)
     return doc
 
 
 def _approval_problem(catalog: Catalog, req: dict, approver: Person,
-                      ctx: AccessContext) -> str | None:
+                      ctx: AccessContext) -> Text | None:
     if approver.id == req["requester"]:
-        return f"{approver.id} may not decide their own request {req['id']}"
+        return Text("{person} may not decide their own request {request}", person=approver.id,
+                    request=req["id"])
     if not set(approver.roles) & set(APPROVING_ROLES):
-        return (f"{approver.id} may not decide access requests: it takes the role "
-                f"{' or '.join(APPROVING_ROLES)}")
+        return Text("{person} may not decide access requests: it takes the role {roles}",
+                    person=approver.id, roles=role_choice(APPROVING_ROLES))
     for unit in req["units"]:
         position = ctx.approver_position(unit or None) if unit else FALLBACK_POSITION
         if position not in approver.positions:
-            return (f"{approver.id} does not hold the position {position} that approves "
-                    f"access for unit {unit or '(none)'}")
+            if not unit:
+                return Text("{person} does not hold the position {position} that approves "
+                            "access for items of no unit", person=approver.id,
+                            position=position)
+            return Text("{person} does not hold the position {position} that approves access "
+                        "for unit {unit}", person=approver.id, position=position, unit=unit)
         if unit and approver.units and unit not in approver.units:
-            return f"{approver.id} approves for {', '.join(approver.units)}, not {unit}"
+            return Text("{person} approves for {units}, not {unit}", person=approver.id,
+                        units=", ".join(approver.units), unit=unit)
     missing = sorted(set(req["confidential"].values()) - set(approver.clearances))
     if missing:
-        return (f"{approver.id} lacks the clearance {', '.join(missing)} that items of request "
-                f"{req['id']} need")
+        return Text("{person} lacks the clearance {clearances} that items of request "
+                    "{request} need", person=approver.id, clearances=", ".join(missing),
+                    request=req["id"])
     return None
 
 
@@ -229,63 +248,87 @@ def decide(archive: Archive, actor: Actor, request_id: str, approve: bool, note:
     req = get_request(catalog, request_id)
     if exports is not None:
         if not approve:
-            raise InputError("--exports is for an approval; a denial allows nothing")
+            raise InputError(N_("--exports is for an approval; a denial allows nothing"))
         if req["purpose"] != "extract":
-            raise InputError(f"request {request_id} asks to view; --exports is for extract "
-                             "requests", subject=request_id)
+            raise InputError(N_("request {request} asks to view; --exports is for extract "
+                                "requests"), subject=request_id, request=request_id)
         if not 1 <= exports <= MAX_EXPORTS:
-            raise InputError(f"--exports {exports}: give 1 to {MAX_EXPORTS}",
-                             subject=request_id)
-    action = "approve" if approve else "deny"
+            raise InputError(N_("--exports {exports}: give 1 to {limit}"), subject=request_id,
+                             exports=exports, limit=MAX_EXPORTS)
     approver = person_of(catalog, actor.person_id)
     if approver is None:  # identified, then removed (a race): fail closed, and recorded
-        raise IdentityError(f"{actor.person_id} is not a registered person",
-                            subject=actor.person_id)
+        raise IdentityError(N_("{person} is not a registered person"), subject=actor.person_id,
+                            person=actor.person_id)
+    return record_decision(archive, actor, req, approver, approve, note, ctx, exports=exports)
+
+
+def refusal(archive: Archive, actor: Actor, action: str, subject: str,
+            why: str | Text) -> AccessRefused:
+    """A refusal under the access rules, filed (register and ledger): the error to raise."""
+    return _record_refusal(archive, actor, action, subject, why)
+
+
+def record_decision(archive: Archive, actor: Actor, req: dict, approver: Person,
+                    approve: bool, note: str, ctx: AccessContext, *,
+                    exports: int | None = None, basis: dict | None = None) -> dict:
+    """``approver``'s decision on ``req``, after the approval rules, signed by ``actor`` —
+    the approver themselves, or the keeper recording a paper decision (``basis`` names the
+    scan and the keeper: archive.access.paper)."""
+    catalog = archive.catalog
+    request_id = req["id"]
+    action = "approve" if approve else "deny"
     problem = _approval_problem(catalog, req, approver, ctx)
     if problem is None and req["status"] != "pending":
-        problem = f"request {request_id} is already {req['status']}"
+        problem = Text("request {request} is already {status}", request=request_id,
+                       status=Text(REQUEST_STATUS_NAMES.get(req["status"], req["status"])))
     if problem is None and req["until"] and parse_iso(req["until"]) <= _now():
-        problem = f"request {request_id} expired at {req['until']}"
+        problem = Text("request {request} expired at {until}", request=request_id,
+                       until=req["until"])
     if problem is not None:
         raise _record_refusal(archive, actor, action, request_id, problem)
     at = _now()
     until = req["until"] or iso(at + timedelta(days=DEFAULT_DAYS))
     decision = {"type": "custody.access-decision", "request": request_id,
                 "request_hash": _hash(request_body(req)),
-                "decision": "approved" if approve else "denied", "by": actor.person_id,
+                "decision": "approved" if approve else "denied", "by": approver.id,
                 "at": iso(at),
                 "note": note or "", "until": until if approve else None,
-                "position": sorted(set(approver.positions))}
+                "position": sorted(set(approver.positions))} | (basis or {})
     if approve and req["purpose"] == "extract":
         decision["exports"] = exports or DEFAULT_EXPORTS
     signed = {"decision": decision, "key_id": actor.key.key_id,
               "signature": actor.key.sign(decision)}
     if not verify_decision(catalog, signed):
-        raise AccessRefused(f"{actor.person_id}: the signature does not verify with the key "
-                            "registered for them")
+        raise AccessRefused(N_("{person}: the signature does not verify with the key "
+                               "registered for them"), person=actor.person_id)
     req["decision"] = signed
     req["status"] = decision["decision"]
     if approve:
         req["valid_until"] = until
-    entry = archive.ledger.append(actor, f"access-{decision['decision']}", request_id, {
-        "request_hash": decision["request_hash"], "note": decision["note"],
-        "until": decision["until"], "signature": signed["signature"]}
-        | ({"exports": decision["exports"]} if "exports" in decision else {}))
+    details = {"request_hash": decision["request_hash"], "note": decision["note"],
+               "until": decision["until"], "signature": signed["signature"]}
+    if "exports" in decision:
+        details["exports"] = decision["exports"]
+    if basis:
+        details |= {"basis": basis["basis"], "approver": approver.id,
+                    "scan": {k: basis["scan"][k] for k in ("key", "version_id", "sha256")}}
+    entry = archive.ledger.append(actor, f"access-{decision['decision']}", request_id, details)
     req["decision_ledger_seq"] = entry.seq
     catalog.put_record("requests", request_id, req)
     return req
 
 
 def verify_decision(catalog: Catalog, signed: dict | None) -> bool:
-    """The decision's signature verifies with a key registered to the person it names."""
+    """The decision's signature verifies with a key registered to the person who signed it:
+    the approver it names, or for a paper decision the keeper who recorded it."""
     if not signed:
         return False
-    person = person_of(catalog, signed["decision"]["by"])
+    decision = signed["decision"]
+    signer = decision.get("recorded_by") if decision.get("basis") == "paper" else None
+    person = person_of(catalog, signer or decision["by"])
     if person is None:
         return False
-    ring = Keyring()
-    for k in person.public_keys:
-        ring.add(load_public_pem(k["public_key"]))
+    ring = people.signing_ring(catalog, person.id)  # the console's too, for passkey signers
     return ring.verify(signed["decision"], signed["key_id"], signed["signature"])
 
 
@@ -293,43 +336,45 @@ def verify_request(catalog: Catalog, req: dict) -> bool:
     person = person_of(catalog, req["requester"])
     if person is None:
         return False
-    ring = Keyring()
-    for k in person.public_keys:
-        ring.add(load_public_pem(k["public_key"]))
+    ring = people.signing_ring(catalog, person.id)  # the console's too, for passkey signers
     sig = req.get("signature") or {}
     return ring.verify(request_body(req), sig.get("key_id", ""), sig.get("signature", ""))
 
 
 def usable_problem(catalog: Catalog, req: dict, item_id: str | None, purpose: str,
-                   now: datetime | None = None) -> str | None:
+                   now: datetime | None = None) -> Text | None:
     """Why this approved request does not allow this use now (None: it does)."""
     now = now or _now()
+    rid = req["id"]
     if req["status"] != "approved":
-        return f"request {req['id']} is {req['status']}, not approved"
+        return Text("request {request} is {status}, not approved", request=rid,
+                    status=Text(REQUEST_STATUS_NAMES.get(req["status"], req["status"])))
     if req["decision"]["decision"]["request_hash"] != _hash(request_body(req)):
-        return f"request {req['id']} was changed after it was approved"
+        return Text("request {request} was changed after it was approved", request=rid)
     if not verify_decision(catalog, req["decision"]) or not verify_request(catalog, req):
-        return f"request {req['id']}: its signatures do not verify (altered in the catalog?)"
+        return Text("request {request}: its signatures do not verify (altered in the "
+                    "catalog?)", request=rid)
     until = parse_iso(req["decision"]["decision"]["until"])
     if until is not None and until <= now:
-        return f"request {req['id']} expired at {iso(until)}"
+        return Text("request {request} expired at {until}", request=rid, until=iso(until))
     if purpose == "extract" and req["purpose"] != "extract":
-        return f"request {req['id']} allows viewing only, not extraction"
+        return Text("request {request} allows viewing only, not extraction", request=rid)
     if item_id is not None and item_id not in req["items"]:
-        return f"request {req['id']} does not cover item {item_id}"
+        return Text("request {request} does not cover item {item}", request=rid, item=item_id)
     return None
 
 
 def request_for(catalog: Catalog, person_id: str, item_id: str, request_id: str | None,
-                purpose: str) -> tuple[dict | None, str]:
+                purpose: str) -> tuple[dict | None, Text | None]:
     """The person's approved, unexpired request covering the item (``request_id``, or their
-    newest that does), and ''; or None and why none does. Nothing is recorded here."""
+    newest that does), and None; or None and why none does. Nothing is recorded here."""
     if request_id is not None:
         req = get_request(catalog, request_id)
         problem = usable_problem(catalog, req, item_id, purpose)
         if problem is None and req["requester"] != person_id:
-            problem = f"request {request_id} was made by {req['requester']}, not {person_id}"
-        return (req, "") if problem is None else (None, problem)
+            problem = Text("request {request} was made by {requester}, not {person}",
+                           request=request_id, requester=req["requester"], person=person_id)
+        return (req, None) if problem is None else (None, problem)
     mine = catalog.list_records("requests", requester=person_id)
     reasons = []
     for req in sorted(mine, key=lambda r: r["at"], reverse=True):
@@ -337,10 +382,11 @@ def request_for(catalog: Catalog, person_id: str, item_id: str, request_id: str 
             continue
         problem = usable_problem(catalog, req, item_id, purpose)
         if problem is None:
-            return req, ""
+            return req, None
         reasons.append(problem)
-    return None, "; ".join(reasons) if reasons else (
-        f"{person_id} has no approved request covering item {item_id}")
+    return None, joined(reasons) if reasons else Text(
+        "{person} has no approved request covering item {item}", person=person_id,
+        item=item_id)
 
 
 def find_request_for(archive: Archive, actor: Actor, item_id: str, request_id: str | None,
@@ -349,5 +395,6 @@ def find_request_for(archive: Archive, actor: Actor, item_id: str, request_id: s
     req, why = request_for(archive.catalog, actor.person_id, item_id, request_id, purpose)
     if req is not None:
         return req
+    assert why is not None  # request_for gives a reason whenever it finds no request
     raise _record_refusal(archive, actor, purpose, item_id, why,
                           {"request": request_id} if request_id is not None else None)

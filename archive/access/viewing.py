@@ -25,11 +25,13 @@ from archive.catalog.base import Catalog
 from archive.domain.errors import InputError, ProblemFound
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, iso, parse_iso
+from archive.domain.names import joined
 from archive.integrity.fixity import StreamDigests
 from archive.integrity.signing import Keyring, load_public_pem
 from archive.ledger.chain import Actor
 from archive.people import person_of
 from archive.service import Archive
+from i18n import N_, Text
 
 PLAYBACK_ROLE = "auditor"
 PLAYBACK_DAYS = 30  # how long after drawing its sample an inspection lets its auditor play it
@@ -52,18 +54,18 @@ def _inspection_signed(catalog: Catalog, doc: dict) -> bool:
 
 def playback_grant(catalog: Catalog, person_id: str, item: Item,
                    inspection_id: str | None = None, now: datetime | None = None
-                   ) -> tuple[dict | None, str]:
-    """The inspection that lets this person play this item without a request, and ''; or
+                   ) -> tuple[dict | None, Text | None]:
+    """The inspection that lets this person play this item without a request, and None; or
     None and why none does. ``inspection_id`` names one; otherwise their newest that
     qualifies."""
     now = now or _now()
     person = person_of(catalog, person_id)
     if person is None or PLAYBACK_ROLE not in person.roles:
-        return None, f"{person_id} is not an auditor"
+        return None, Text("{person} is not an auditor", person=person_id)
     if inspection_id is not None:
         doc = catalog.get_record("inspections", inspection_id)
         if doc is None:
-            return None, f"no inspection {inspection_id!r}"
+            return None, Text("no inspection {inspection!r}", inspection=inspection_id)
         candidates = [doc]
     else:
         candidates = sorted(catalog.list_records("inspections", by=person_id, type=SAMPLED),
@@ -71,30 +73,33 @@ def playback_grant(catalog: Catalog, person_id: str, item: Item,
     reasons = []
     for doc in candidates:
         if doc.get("type") != SAMPLED or doc.get("by") != person_id:
-            reasons.append(f"inspection {doc['id']} is not a sampled verification by "
-                           f"{person_id}")
+            reasons.append(Text("inspection {inspection} is not a sampled verification by "
+                                "{person}", inspection=doc["id"], person=person_id))
         elif item.id not in doc.get("items", []):
             if inspection_id is not None:
-                reasons.append(f"inspection {doc['id']} did not draw item {item.id} into "
-                               "its sample")
+                reasons.append(Text("inspection {inspection} did not draw item {item} into "
+                                    "its sample", inspection=doc["id"], item=item.id))
         elif parse_iso(doc["at"]) + timedelta(days=PLAYBACK_DAYS) <= now:
-            reasons.append(f"inspection {doc['id']} drew item {item.id} on {doc['at']}, "
-                           f"more than {PLAYBACK_DAYS} days ago")
+            reasons.append(Text("inspection {inspection} drew item {item} on {at}, more "
+                                "than {days} days ago", inspection=doc["id"], item=item.id,
+                                at=doc["at"], days=PLAYBACK_DAYS))
         elif not _inspection_signed(catalog, doc):
-            reasons.append(f"inspection {doc['id']}: its signature does not verify with a key "
-                           f"registered to {person_id} (altered in the catalog?)")
+            reasons.append(Text("inspection {inspection}: its signature does not verify with "
+                                "a key registered to {person} (altered in the catalog?)",
+                                inspection=doc["id"], person=person_id))
         else:
             conf = item.description.confidential
             if conf and conf not in person.clearances:
-                return None, (f"{person_id} lacks the clearance {conf} that item {item.id} "
-                              "needs, also for an inspection's playback")
-            return doc, ""
-    return None, reasons[0] if reasons else (
-        f"no sampled verification by {person_id} in the last {PLAYBACK_DAYS} days drew item "
-        f"{item.id}")
+                return None, Text("{person} lacks the clearance {clearance} that item {item} "
+                                  "needs, also for an inspection's playback",
+                                  person=person_id, clearance=conf, item=item.id)
+            return doc, None
+    return None, reasons[0] if reasons else Text(
+        "no sampled verification by {person} in the last {days} days drew item {item}",
+        person=person_id, days=PLAYBACK_DAYS, item=item.id)
 
 
-def watch_problem(archive: Archive, actor: Actor, item: Item) -> str | None:
+def watch_problem(archive: Archive, actor: Actor, item: Item) -> Text | None:
     """Why this person could not watch this item (None: they could), under the rules
     ``open_view`` applies: an approved request of theirs covering it, or their playback
     right as an auditor. Nothing is recorded here."""
@@ -105,7 +110,8 @@ def watch_problem(archive: Archive, actor: Actor, item: Item) -> str | None:
     req, why = request_for(catalog, actor.person_id, item.id, None, "view")
     if req is not None:
         return None
-    return f"{why}; {why_not_played}" if _is_auditor(catalog, actor.person_id) else why
+    assert why is not None and why_not_played is not None
+    return joined([why, why_not_played]) if _is_auditor(catalog, actor.person_id) else why
 
 
 def _is_auditor(catalog: Catalog, person_id: str) -> bool:
@@ -125,13 +131,15 @@ def _basis(archive: Archive, actor: Actor, item: Item, request_id: str | None,
         if grant is not None:
             return {"request": None, "inspection": grant["id"],
                     "reason": f"回放检查（抽样机读检验 {grant['id']}）", "approved_by": "-"}
+        assert why_not_played is not None  # playback_grant gives a reason with no grant
         if inspection_id is not None:
             raise _record_refusal(archive, actor, "view", item.id, why_not_played,
                                   {"inspection": inspection_id})
         req, why = request_for(catalog, actor.person_id, item.id, None, "view")
         if req is None:
+            assert why is not None
             raise _record_refusal(archive, actor, "view", item.id,
-                                  f"{why}; {why_not_played}")
+                                  joined([why, why_not_played]))
     else:
         req = find_request_for(archive, actor, item.id, request_id, "view")
     return {"request": req["id"], "inspection": None, "reason": req["reason"],
@@ -152,7 +160,7 @@ def open_view(archive: Archive, actor: Actor, item_id: str, request_id: str | No
     ProblemFound (and is recorded) after the last byte.
     """
     if request_id is not None and inspection_id is not None:
-        raise InputError("view under a request or an inspection, not both")
+        raise InputError(N_("view under a request or an inspection, not both"))
     item = archive.item(item_id)
     basis = _basis(archive, actor, item, request_id, inspection_id)
     at = _now()
@@ -191,8 +199,9 @@ def open_view(archive: Archive, actor: Actor, item_id: str, request_id: str | No
                     "during": "view", "read": got.to_dict(),
                     "expected": item.current.digests.to_dict()})
         if not ok:
-            raise ProblemFound(f"item {item_id}: the bytes read from the store do not match "
-                               "their digests; the view is recorded as failed", subject=item_id)
+            raise ProblemFound(N_("item {item}: the bytes read from the store do not match "
+                                  "their digests; the view is recorded as failed"),
+                               subject=item_id, item=item_id)
 
     return entry, stream()
 
@@ -242,7 +251,8 @@ def pipe_to_player(chunks: Iterable[bytes], argv: list[str]) -> int:
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
     except OSError as exc:
-        raise InputError(f"cannot start the player {argv[0]!r}: {exc}") from exc
+        raise InputError(N_("cannot start the player {player!r}: {reason}"), player=argv[0],
+                         reason=str(exc)) from exc
     assert proc.stdin is not None
     it = iter(chunks)
     try:

@@ -24,6 +24,7 @@ from archive.domain.model import (
     iso,
     utc,
 )
+from i18n import N_, Text
 
 RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta", "batches",
                       "quarantine", "inspections",
@@ -32,6 +33,7 @@ RECORD_COLLECTIONS = ("activities", "cases", "devices", "people", "meta", "batch
                       # retention and the annual cycle (issue 4)
                       "flags", "disposals", "tombstones", "discs", "transfers", "archive_codes")
 MIN_SUBSTRING = 2  # party/cause search needs two characters (a two-character name: 王五)
+_SUBSTRING_FIELDS = {"party": N_("party"), "cause": N_("cause")}
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,12 @@ class Query:
             if v is not None:
                 object.__setattr__(self, name, utc(v))
         if self.start and self.end and self.end <= self.start:
-            raise InputError("the time range ends before it starts")
+            raise InputError(N_("the time range ends before it starts"))
         for name in ("party", "cause"):
             v = getattr(self, name)
             if v is not None and len(v.strip()) < MIN_SUBSTRING:
-                raise InputError(f"{name} search needs at least {MIN_SUBSTRING} characters")
+                raise InputError(N_("{field} search needs at least {n} characters"),
+                                 field=Text(_SUBSTRING_FIELDS[name]), n=MIN_SUBSTRING)
 
     def given(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)
@@ -85,8 +88,8 @@ def parse_query_text(text: str, zone_of: Callable[[str | None], object]) -> Quer
     for part in text.split():
         name, sep, value = part.partition("=")
         if not sep or name not in QUERY_KEYS:
-            raise InputError(f"--query: {part!r} is not KEY=VALUE with KEY one of "
-                             f"{', '.join(sorted(QUERY_KEYS))}")
+            raise InputError(N_("--query: '{part}' is not KEY=VALUE with KEY one of {keys}"),
+                             part=part, keys=", ".join(sorted(QUERY_KEYS)))
         given[QUERY_KEYS[name]] = value
     for t in ("start", "end"):
         if t in given:
@@ -102,7 +105,8 @@ class Page:
 
 def check_group_key(key: str) -> None:
     if key not in GROUP_KEYS:
-        raise InputError(f"cannot group by {key!r}; choose one of {', '.join(GROUP_KEYS)}")
+        raise InputError(N_("cannot group by '{key}'; choose one of {keys}"), key=key,
+                         keys=", ".join(GROUP_KEYS))
 
 
 def bigrams(text: str) -> set[str]:
@@ -378,10 +382,11 @@ def expected_index(item: Item, resolution_us: int = 1,
 
 def check_collection(collection: str) -> None:
     if collection not in RECORD_COLLECTIONS:
-        raise InputError(f"no collection {collection!r}")
+        raise InputError(N_("no collection '{collection}'"), collection=collection)
 
 
 def check_next_version(current: int, version: MetadataVersion) -> None:
     if version.version != current + 1:
-        raise InputError(f"item {version.item_id}: version {version.version} does not follow "
-                         f"current version {current}")
+        raise InputError(N_("item {item}: version {version} does not follow current version "
+                            "{current}"), item=version.item_id, version=version.version,
+                         current=current)

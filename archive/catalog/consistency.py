@@ -19,6 +19,7 @@ from datetime import timedelta
 from archive.catalog.base import Catalog, Query
 from archive.domain.model import Item, MetadataVersion
 from archive.integrity.signing import Keyring
+from i18n import N_, Text, localize
 
 FIELD_MISMATCH = "search-field-mismatch"
 VERSION_MISMATCH = "version-mismatch"
@@ -34,8 +35,10 @@ def _signed(keys: Keyring | None, version: MetadataVersion) -> bool:
     return keys is None or keys.verify(version.manifest(), version.key_id, version.signature)
 
 
-def _problem(code: str, item_id: str, message: str, **extra: object) -> dict:
-    return {"code": code, "item": item_id, "message": message, **extra}
+def _problem(code: str, item_id: str, message: Text, **extra: object) -> dict:
+    """``message`` in English (kept in reports and JSON), ``text`` in the reader's language."""
+    return {"code": code, "item": item_id, "message": str(message),
+            "text": localize(message), **extra}
 
 
 def item_index_problems(catalog: Catalog, item: Item, keys: Keyring | None) -> list[dict]:
@@ -47,38 +50,42 @@ def item_index_problems(catalog: Catalog, item: Item, keys: Keyring | None) -> l
     latest = versions[-1] if versions else None
     if latest is not None and latest.to_dict() != item.current.to_dict():
         problems.append(_problem(
-            VERSION_MISMATCH, item.id, f"item {item.id}: the item's current metadata version "
-            f"({item.version}) is not its latest stored version ({latest.version})",
+            VERSION_MISMATCH, item.id, Text(N_(
+                "item {item}: the item's current metadata version ({current}) is not its "
+                "latest stored version ({latest})"), item=item.id, current=item.version,
+                latest=latest.version),
             field="current", stored=item.version, signed=latest.version))
     numbers = [v.version for v in versions]
     if numbers and numbers != list(range(1, len(numbers) + 1)):
         # a version row rewritten or copied over another: the history is not the signed one
         problems.append(_problem(
-            VERSION_MISMATCH, item.id, f"item {item.id}: its stored versions are numbered "
-            f"{numbers}, not 1 to {len(numbers)}", field="current", stored=numbers,
+            VERSION_MISMATCH, item.id, Text(N_(
+                "item {item}: its stored versions are numbered {numbers}, not 1 to {n}"),
+                item=item.id, numbers=numbers, n=len(numbers)), field="current", stored=numbers,
             signed=list(range(1, len(numbers) + 1))))
     reference = next((v for v in (item.current, latest)
                       if v is not None and _signed(keys, v)), None)
     if reference is None:
-        problems.append(_problem(SIGNATURE_INVALID, item.id, f"item {item.id}: no metadata "
-                                 "version of it verifies with an archive key; its index "
-                                 "cannot be checked", field="metadata"))
+        problems.append(_problem(SIGNATURE_INVALID, item.id, Text(N_(
+            "item {item}: no metadata version of it verifies with an archive key; its index "
+            "cannot be checked"), item=item.id), field="metadata"))
         return problems
     if reference is not item.current:
         item = Item.from_record(item.to_record() | {"current": reference.to_dict()})
     stored = catalog.index_state(item.id)
     if stored is None:
-        return problems + [_problem(MISSING, item.id, f"item {item.id} is not in the index",
-                                    field="item")]
+        return problems + [_problem(MISSING, item.id, Text(N_("item {item} is not in the index"),
+                                                           item=item.id), field="item")]
     for name, want in catalog.expected_index(item).items():
         have = stored.get(name)
         if have != want:
-            source = "the item's record" if name in STATE_FIELDS else \
-                "the signed description"
+            source = Text(N_("the item's record")) if name in STATE_FIELDS else \
+                Text(N_("the signed description"))
             problems.append(_problem(
-                FIELD_MISMATCH, item.id, f"item {item.id}: {name} is {have!r} in the "
-                f"catalog's index, {want!r} in {source}", field=name, stored=have,
-                signed=want))
+                FIELD_MISMATCH, item.id, Text(N_(
+                    "item {item}: {field} is {stored} in the catalog's index, {signed} in "
+                    "{source}"), item=item.id, field=name, stored=repr(have),
+                    signed=repr(want), source=source), field=name, stored=have, signed=want))
     return problems
 
 
@@ -107,14 +114,15 @@ class Totals:
         stored = catalog.index_totals()
         out: list[dict] = []
 
-        def differ(field: str, have: object, want: object, message: str) -> None:
+        def differ(field: str, have: object, want: object, message: Text) -> None:
             out.append(_problem(TOTAL_MISMATCH, "-", message, field=field, stored=have,
                                 signed=want))
 
         if "max_span_us" in stored and stored["max_span_us"] < self.span_us:
             differ("max_span_us", stored["max_span_us"], self.span_us,
-                   f"the longest recording lasts {self.span_us} µs, but time-range searches "
-                   f"assume {stored['max_span_us']} µs: longer recordings are missed")
+                   Text(N_("the longest recording lasts {longest} µs, but time-range "
+                           "searches assume {assumed} µs: longer recordings are missed"),
+                        longest=self.span_us, assumed=stored["max_span_us"]))
         for group, want_all in (("counts", self.counts), ("terms", self.terms)):
             have_all = stored.get(group)
             if have_all is None:
@@ -124,9 +132,10 @@ class Totals:
                 for value in sorted(set(want) | set(have)):
                     if have.get(value, 0) != want.get(value, 0):
                         differ(f"{group}.{key}.{value}", have.get(value, 0),
-                               want.get(value, 0), f"{group} of {key} {value!r}: "
-                               f"{have.get(value, 0)} in the index, {want.get(value, 0)} "
-                               "items")
+                               want.get(value, 0), Text(N_(
+                                   "{group} of {key} '{value}': {stored} in the index, "
+                                   "{items} items"), group=group, key=key, value=value,
+                                   stored=have.get(value, 0), items=want.get(value, 0)))
         return out
 
 

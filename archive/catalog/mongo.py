@@ -49,8 +49,9 @@ from archive.catalog.base import (
 )
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso, utc
+from i18n import N_, Text
 
-SERVICE = "MongoDB catalog"
+SERVICE = N_("MongoDB catalog")
 DUPLICATE_KEY = 11000
 _EQUAL_FIELDS = ("unit", "device_id", "tier", "kind", "activity_type", "activity_id",
                  "status")
@@ -155,7 +156,9 @@ class MongoCatalog(Catalog):
             try:
                 self.client = MongoClient(client_or_uri, tz_aware=True)
             except ConfigurationError as exc:
-                raise InputError(f"{SERVICE} URI {self.endpoint}: {exc}") from exc
+                raise InputError(N_("{service} URI {endpoint}: {reason}"),
+                                 service=Text(SERVICE), endpoint=self.endpoint,
+                                 reason=str(exc)) from exc
         else:
             self.client = client_or_uri
             self.endpoint = _client_endpoint(client_or_uri)
@@ -217,7 +220,7 @@ class MongoCatalog(Catalog):
         if isinstance(exc, ConnectionFailure) or exc.timeout:
             # pymongo appends a dump of its topology: useful in a debugger, noise to a person
             reason = str(exc).split(", Topology Description:")[0]
-            raise ServiceUnavailable(SERVICE, self.endpoint, reason) from exc
+            raise ServiceUnavailable(Text(SERVICE), self.endpoint, reason) from exc
 
     def close(self) -> None:
         if self._owns_client:
@@ -246,7 +249,8 @@ class MongoCatalog(Catalog):
             changes["doc.storage.version_id"] = version_id
         done = self._objects.update_one({"_id": sha256}, {"$set": changes})
         if done.matched_count == 0:
-            raise NotFound(f"object {sha256} is not in the catalog", subject=sha256)
+            raise NotFound(N_("object {sha256} is not in the catalog"), subject=sha256,
+                           sha256=sha256)
         self._items.update_many({"sha256": sha256}, {"$set": {"seq": self._next_seq()}})
 
     @_service_errors
@@ -291,16 +295,17 @@ class MongoCatalog(Catalog):
         # the unique _id still decides when another writer races us.
         ids = [i.id for i in items]
         if len(set(ids)) < len(ids):
-            raise InputError("the batch holds an item id twice")
+            raise InputError(N_("the batch holds an item id twice"))
         keys = [i.dedupe for i in items if i.dedupe]
         if len(set(keys)) < len(keys):
-            raise InputError("the batch holds the same bytes and description twice")
+            raise InputError(N_("the batch holds the same bytes and description twice"))
         found = self._items.find_one({"dedupe": {"$in": keys}}, {"_id": 1}) if keys else None
         if found:
             raise DuplicateItem(found["_id"])
         found = self._items.find_one({"_id": {"$in": ids}}, {"_id": 1})
         if found:
-            raise InputError(f"item {found['_id']} already exists", subject=found["_id"])
+            raise InputError(N_("item {item} already exists"), subject=found["_id"],
+                             item=found["_id"])
 
     @staticmethod
     def _version_doc(version: MetadataVersion) -> dict:
@@ -326,8 +331,8 @@ class MongoCatalog(Catalog):
             existing = self._racing_duplicate(items[done])
             if existing:
                 raise DuplicateItem(existing.id) from exc
-            raise InputError(f"item {items[done].id} already exists",
-                             subject=items[done].id) from exc
+            raise InputError(N_("item {item} already exists"), subject=items[done].id,
+                             item=items[done].id) from exc
         for item in items:
             self._note_item(item)
 
@@ -348,7 +353,7 @@ class MongoCatalog(Catalog):
     def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
         found = self._items.find_one({"_id": item_id}, {"doc": 1})
         if found is None:
-            raise NotFound(f"no item {item_id}", subject=item_id)
+            raise NotFound(N_("no item {item}"), subject=item_id, item=item_id)
         old = Item.from_record(found["doc"])
         check_next_version(old.version, version)
         item = dataclasses.replace(old, current=version, status=status)  # validates status
@@ -364,8 +369,9 @@ class MongoCatalog(Catalog):
         if self._items.find_one_and_update({"_id": item_id, "version": old.version},
                                            {"$set": self._fields(item)
                                             | {"seq": self._next_seq()}}) is None:
-            raise InputError(f"item {item_id} changed while version {version.version} was "
-                             "being added; read it again", subject=item_id)
+            raise InputError(N_("item {item} changed while version {version} was being "
+                                "added; read it again"), subject=item_id, item=item_id,
+                             version=version.version)
         self._note_item(item)
         return item
 
@@ -379,9 +385,10 @@ class MongoCatalog(Catalog):
             return
         found = self._items.find_one({"_id": item.id}, {"version": 1})
         if found is None:
-            raise NotFound(f"no item {item.id}", subject=item.id)
-        raise InputError(f"item {item.id}: state saved against version {item.version}, "
-                         f"catalog has {found['version']}", subject=item.id)
+            raise NotFound(N_("no item {item}"), subject=item.id, item=item.id)
+        raise InputError(N_("item {item}: state saved against version {version}, catalog has "
+                            "{current}"), subject=item.id, item=item.id,
+                         version=item.version, current=found["version"])
 
     @_service_errors
     def get_item(self, item_id: str) -> Item | None:
@@ -433,7 +440,7 @@ class MongoCatalog(Catalog):
             try:
                 value = decode(at)
             except (ValueError, InputError) as exc:
-                raise InputError(f"bad page cursor {cursor!r}") from exc
+                raise InputError(N_("bad page cursor '{cursor}'"), cursor=cursor) from exc
             cond = _and([cond, {key: {"$gte": value}},
                          {"$or": [{key: {"$gt": value}}, {key: value, "_id": {"$gt": item_id}}]}])
         found = list(self._items.find(cond, {"doc": 1, key: 1})
@@ -508,9 +515,9 @@ class MongoCatalog(Catalog):
         try:
             sort = utc(datetime.fromisoformat(at))
         except (ValueError, InputError) as exc:
-            raise InputError(f"bad page cursor {cursor!r}") from exc
+            raise InputError(N_("bad page cursor '{cursor}'"), cursor=cursor) from exc
         if not item_id:
-            raise InputError(f"bad page cursor {cursor!r}")
+            raise InputError(N_("bad page cursor '{cursor}'"), cursor=cursor)
         # the bound beside the $or lets the server start the index walk at the page
         return {"sort": {"$gte": sort},
                 "$or": [{"sort": {"$gt": sort}}, {"sort": sort, "_id": {"$gt": item_id}}]}
@@ -518,7 +525,7 @@ class MongoCatalog(Catalog):
     @_service_errors
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
         if limit < 1:
-            raise InputError("page size must be at least 1")
+            raise InputError(N_("page size must be at least 1"))
         cond = self._conditions(query)
         if cursor:
             cond.append(self._after(cursor))
@@ -622,7 +629,8 @@ class MongoCatalog(Catalog):
             head = self.ledger_head()
             entry = build(head)
             if entry.seq != (head.seq + 1 if head else 1):
-                raise InputError(f"ledger entry {entry.seq} does not follow the head")
+                raise InputError(N_("ledger entry {seq} does not follow the head"),
+                                 seq=entry.seq)
             try:
                 # the unique _id lets exactly one writer take each seq: no gaps, no forks
                 self._ledger.insert_one({"_id": entry.seq, **entry.to_dict()})

@@ -31,6 +31,7 @@ from archive.catalog import packing
 from archive.catalog.base import Catalog, item_cases
 from archive.domain.errors import CustodyError, InputError
 from archive.domain.model import Item
+from i18n import N_, Text
 
 BACKENDS = ("sqlite", "mongodb")
 FIRST = 1  # the catalog before versions existed
@@ -44,7 +45,8 @@ class CatalogVersionError(CustodyError):
     exit_code = 3
     code = "catalog-version"
 
-    def __init__(self, message: str, *, endpoint: str, found: int, expected: int) -> None:
+    def __init__(self, message: str | Text, *, endpoint: str, found: int, expected: int
+                 ) -> None:
         super().__init__(message, subject=endpoint)
         self.found = found
         self.expected = expected
@@ -64,8 +66,9 @@ class Step:
     def function(self, backend: str) -> StepFn:
         fn = self.by_backend.get(backend) or self.neutral
         if fn is None:
-            raise InputError(f"catalog upgrade step {self.version} ({self.title}) has nothing "
-                             f"for the {backend} backend")
+            raise InputError(N_("catalog upgrade step {step} ({title}) has nothing for the "
+                                "{backend} backend"), step=self.version, title=Text(self.title),
+                             backend=backend)
         return fn
 
     def apply(self, catalog: Catalog) -> dict:
@@ -122,13 +125,15 @@ def refuse_other_version(catalog: Catalog) -> None:
     if found == expected:
         return
     if found > expected:
-        message = (f"the catalog {catalog.endpoint} has schema version {found}, newer than "
-                   f"this custody's {expected}: use the custody that wrote it (or a newer "
-                   "one); 'custody upgrade' never goes back")
+        message = Text(N_("the catalog {catalog} has schema version {found}, newer than this "
+                          "custody's {expected}: use the custody that wrote it (or a newer "
+                          "one); 'custody upgrade' never goes back"),
+                       catalog=catalog.endpoint, found=found, expected=expected)
     else:
-        message = (f"the catalog {catalog.endpoint} has schema version {found}; this custody "
-                   f"uses {expected}: run 'custody upgrade' (an archivist or administrator; "
-                   "it backs the catalog up first and records each step in the ledger)")
+        message = Text(N_("the catalog {catalog} has schema version {found}; this custody uses "
+                          "{expected}: run 'custody upgrade' (an archivist or administrator; "
+                          "it backs the catalog up first and records each step in the "
+                          "ledger)"), catalog=catalog.endpoint, found=found, expected=expected)
     raise CatalogVersionError(message, endpoint=catalog.endpoint, found=found,
                               expected=expected)
 
@@ -142,7 +147,7 @@ def reapply(catalog: Catalog) -> list[dict]:
 
 
 # --- the steps -----------------------------------------------------------------------------------
-@step(2, "items are found by every case they belong to (named, or linked by case link)",
+@step(2, N_("items are found by every case they belong to (named, or linked by case link)"),
       backend="sqlite")
 def _cases_sqlite(catalog: Catalog) -> dict:
     db = catalog.db  # type: ignore[attr-defined]
@@ -164,7 +169,7 @@ def _cases_sqlite(catalog: Catalog) -> dict:
     return {"case_rows": len(rows)}
 
 
-@step(2, "items are found by every case they belong to (named, or linked by case link)",
+@step(2, N_("items are found by every case they belong to (named, or linked by case link)"),
       backend="mongodb")
 def _cases_mongo(catalog: Catalog) -> dict:
     items = catalog.db["items"]  # type: ignore[attr-defined]
@@ -179,7 +184,7 @@ def _cases_mongo(catalog: Catalog) -> dict:
     return {"items": n}
 
 
-@step(3, "export approvals count their uses")
+@step(3, N_("export approvals count their uses"))
 def _approval_uses(catalog: Catalog) -> dict:
     """Approvals signed before they named a number of exports allow one
     (archive.access.requests.LEGACY_EXPORTS, read from the signed decision itself: a signed
@@ -196,7 +201,7 @@ def _approval_uses(catalog: Catalog) -> dict:
     return {"exports_marked": n, "legacy_approvals": legacy}
 
 
-@step(4, "documents packed; each signed metadata version stored once", backend="sqlite")
+@step(4, N_("documents packed; each signed metadata version stored once"), backend="sqlite")
 def _packed_sqlite(catalog: Catalog) -> dict:
     """Item, object and version documents packed (``archive.catalog.packing``: a third of
     the catalog's bytes were item records); the copy of each item's current version among
@@ -222,7 +227,7 @@ def _packed_sqlite(catalog: Catalog) -> dict:
     return {"documents_packed": packed, "version_copies_dropped": dropped}
 
 
-@step(4, "documents packed; each signed metadata version stored once", backend="mongodb")
+@step(4, N_("documents packed; each signed metadata version stored once"), backend="mongodb")
 def _packed_mongo(catalog: Catalog) -> dict:
     """MongoDB compresses its own pages (WiredTiger): its documents stay as they are. The
     copy of each item's current version among its versions is dropped."""
@@ -249,7 +254,7 @@ _CURSOR_SQLITE = (
 )
 
 
-@step(5, "a change cursor and an index on due dates", backend="sqlite")
+@step(5, N_("a change cursor and an index on due dates"), backend="sqlite")
 def _cursor_sqlite(catalog: Catalog) -> dict:
     """Items and records take a change sequence number; retain-until is indexed by tier.
     Items already there have sequence 0: a run without a cursor sweeps everything first."""
@@ -266,7 +271,7 @@ def _cursor_sqlite(catalog: Catalog) -> dict:
     return {"column_added": "seq" not in columns}
 
 
-@step(5, "a change cursor and an index on due dates", backend="mongodb")
+@step(5, N_("a change cursor and an index on due dates"), backend="mongodb")
 def _cursor_mongo(catalog: Catalog) -> dict:
     items = catalog.db["items"]  # type: ignore[attr-defined]
     if "retain_until_1" in items.index_information():

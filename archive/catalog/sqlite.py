@@ -32,6 +32,7 @@ from archive.catalog.base import (
 )
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
+from i18n import N_, Text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -152,9 +153,9 @@ class SQLiteCatalog(Catalog):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.schema_version = self._open_schema()
         except sqlite3.DatabaseError as exc:
-            raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+            raise ServiceUnavailable(Text("SQLite catalog"), self.endpoint, str(exc)) from exc
         except OSError as exc:
-            raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+            raise ServiceUnavailable(Text("SQLite catalog"), self.endpoint, str(exc)) from exc
 
     def _open_schema(self) -> int:
         """The stored schema version (PRAGMA user_version). A new file gets the current schema
@@ -195,7 +196,7 @@ class SQLiteCatalog(Catalog):
                                        check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
             except sqlite3.DatabaseError as exc:
-                raise ServiceUnavailable("SQLite catalog", self.endpoint, str(exc)) from exc
+                raise ServiceUnavailable(Text("SQLite catalog"), self.endpoint, str(exc)) from exc
             conn.execute("PRAGMA synchronous=FULL")  # evidence: a commit survives power loss
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA cache_size=-262144")
@@ -238,7 +239,8 @@ class SQLiteCatalog(Catalog):
         with self._write() as db:
             row = db.execute("SELECT doc FROM objects WHERE sha256=?", (sha256,)).fetchone()
             if row is None:
-                raise NotFound(f"object {sha256} is not in the catalog", subject=sha256)
+                raise NotFound(N_("object {sha256} is not in the catalog"), subject=sha256,
+                           sha256=sha256)
             doc = packing.unpack(row[0])
             doc["storage"]["lock"] = lock.to_dict()
             doc["storage"]["lock_verified_at"] = iso(datetime.now(timezone.utc))
@@ -302,9 +304,9 @@ class SQLiteCatalog(Catalog):
         ids = [i.id for i in items]
         keys = [i.dedupe for i in items if i.dedupe]
         if len(set(ids)) < len(ids):
-            raise InputError("the batch holds an item id twice")
+            raise InputError(N_("the batch holds an item id twice"))
         if len(set(keys)) < len(keys):
-            raise InputError("the batch holds the same bytes and description twice")
+            raise InputError(N_("the batch holds the same bytes and description twice"))
         # the same bytes and description first: two writers adopting one signed manifest
         # race for the same id too, and that is a duplicate, not an error
         for n in range(0, len(keys), 500):
@@ -318,7 +320,8 @@ class SQLiteCatalog(Catalog):
             row = db.execute(f"SELECT id FROM items WHERE id IN ({','.join('?' * len(part))})",
                              part).fetchone()
             if row:
-                raise InputError(f"item {row[0]} already exists", subject=row[0])
+                raise InputError(N_("item {item} already exists"), subject=row[0],
+                                 item=row[0])
 
     def add_items(self, items: list[Item]) -> None:
         if not items:
@@ -372,7 +375,7 @@ class SQLiteCatalog(Catalog):
             row = db.execute("SELECT rowid, doc, party_term, cause_term FROM items WHERE id=?",
                              (item_id,)).fetchone()
             if row is None:
-                raise NotFound(f"no item {item_id}", subject=item_id)
+                raise NotFound(N_("no item {item}"), subject=item_id, item=item_id)
             rowid, doc, old_party, old_cause = row
             item = Item.from_record(packing.unpack(doc))
             check_next_version(item.version, version)
@@ -427,10 +430,11 @@ class SQLiteCatalog(Catalog):
             row = db.execute("SELECT version, rowid, sort_us FROM items WHERE id=?",
                              (item.id,)).fetchone()
             if row is None:
-                raise NotFound(f"no item {item.id}", subject=item.id)
+                raise NotFound(N_("no item {item}"), subject=item.id, item=item.id)
             if row[0] != item.version:
-                raise InputError(f"item {item.id}: state saved against version "
-                                 f"{item.version}, catalog has {row[0]}", subject=item.id)
+                raise InputError(N_("item {item}: state saved against version {version}, "
+                                    "catalog has {current}"), subject=item.id, item=item.id,
+                                 version=item.version, current=row[0])
             db.execute("UPDATE items SET status=?, tier=?, retain_until_us=?, doc=?, seq=? "
                        "WHERE id=?", (item.status, item.tier, to_us(item.retain_until),
                                       packing.pack(item.to_record()), _next_seq(db),
@@ -481,7 +485,7 @@ class SQLiteCatalog(Catalog):
         try:
             key, rowid = (int(x) for x in cursor.split(":"))
         except ValueError as exc:
-            raise InputError(f"bad page cursor {cursor!r}") from exc
+            raise InputError(N_("bad page cursor '{cursor}'"), cursor=cursor) from exc
         return f" AND ({col}>? OR ({col}=? AND rowid>?))", [key, key, rowid]
 
     def changed_items(self, since: int, limit: int = 1000, cursor: str | None = None) -> Page:
@@ -607,14 +611,14 @@ class SQLiteCatalog(Catalog):
                    cursor: str | None = None) -> tuple[str, list] | None:
         """The statement ``search`` runs (None: nothing can match)."""
         if limit < 1:
-            raise InputError("page size must be at least 1")
+            raise InputError(N_("page size must be at least 1"))
         pos = None
         if cursor:
             try:
                 s, r = cursor.split(":")
                 pos = (int(s), int(r))
             except ValueError as exc:
-                raise InputError(f"bad page cursor {cursor!r}") from exc
+                raise InputError(N_("bad page cursor '{cursor}'"), cursor=cursor) from exc
         # with an officer, item_officers drives: its primary key gives the order directly
         sort, tie = ("o.sort_us", "o.item_rowid") if query.officer else ("i.sort_us", "i.rowid")
         return self._select(query, f"i.doc, {sort}, {tie}",
@@ -792,7 +796,8 @@ class SQLiteCatalog(Catalog):
             head = self._head(db)
             entry = build(head)
             if entry.seq != (head.seq + 1 if head else 1):
-                raise InputError(f"ledger entry {entry.seq} does not follow the head")
+                raise InputError(N_("ledger entry {seq} does not follow the head"),
+                                 seq=entry.seq)
             db.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?,?,?)",
                        (entry.seq, entry.at, entry.actor, entry.action, entry.subject,
                         _dumps(entry.details), entry.prev_hash, entry.hash,

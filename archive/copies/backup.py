@@ -29,6 +29,7 @@ from archive.inputs import output_dir
 from archive.ledger.chain import Actor
 from archive.service import Archive
 from archive.worm.fsutil import fsync_dir
+from i18n import N_, Text
 
 
 def _stamp() -> str:
@@ -47,7 +48,7 @@ def _sha256(path: Path) -> str:
 def back_up(archive: Archive, actor: Actor, to_dir: Path, uri: str | None = None) -> dict:
     """custody backup (archivists, administrators): the catalog's backup, described, and a
     ledger entry naming it. ``uri``: the catalog server's, for mongodump."""
-    people.require_role(archive.catalog, actor, OPERATORS, "back up the catalog")
+    people.require_role(archive.catalog, actor, OPERATORS, Text(N_("back up the catalog")))
     doc = backup(archive.catalog, Path(to_dir), uri)
     archive.ledger.append(actor, "catalog-backup", doc["file"],
                           {k: doc[k] for k in ("sha256", "size", "at")})
@@ -59,7 +60,7 @@ def backup_before_upgrade(catalog: Catalog, to_dir: Path, uri: str | None = None
     offline archive machine may lack the Database Tools): every document of every collection
     in MongoDB Extended JSON, one gzip file, rather than no backup at all."""
     if catalog.backend == "mongodb" and (shutil.which("mongodump") is None or not uri):
-        output_dir(to_dir, "backup folder")
+        output_dir(to_dir, Text(N_("backup folder")))
         return _documents(catalog, to_dir)
     return backup(catalog, to_dir, uri)
 
@@ -78,7 +79,8 @@ def _sqlite(catalog, to_dir: Path) -> dict:
     dest = to_dir / f"catalog-{stamp}.sqlite"
     part = dest.with_name(dest.name + ".part")
     if dest.exists() or part.exists():
-        raise InputError(f"{dest} exists; a backup never overwrites", subject=str(dest))
+        raise InputError(N_("{path} exists; a backup never overwrites"), subject=str(dest),
+                         path=str(dest))
     head = catalog.ledger_head()
     items = catalog.count(Query())
     target = sqlite3.connect(part)
@@ -92,8 +94,8 @@ def _sqlite(catalog, to_dir: Path) -> dict:
         target.close()
     if check != "ok":
         part.unlink(missing_ok=True)
-        raise ProblemFound(f"{dest}: the copy fails its integrity check: {check}",
-                           subject=str(dest))
+        raise ProblemFound(N_("{path}: the copy fails its integrity check: {result}"),
+                           subject=str(dest), path=str(dest), result=check)
     with open(part, "rb") as f:
         os.fsync(f.fileno())
     os.replace(part, dest)
@@ -113,9 +115,9 @@ def _mongodump(catalog, to_dir: Path, uri: str | None) -> dict:
     tool = shutil.which("mongodump")
     if tool is None or not uri:
         raise ServiceUnavailable("mongodump", catalog.endpoint,
-                                 "mongodump (MongoDB Database Tools) is not installed here; "
-                                 "run 'mongodump --uri URI --oplog --gzip --archive=FILE' on a "
-                                 "machine that has it")
+                                 Text(N_("mongodump (MongoDB Database Tools) is not installed "
+                                         "here; run 'mongodump --uri URI --oplog --gzip "
+                                         "--archive=FILE' on a machine that has it")))
     dest = to_dir / f"catalog-{_stamp()}.archive.gz"
     run = subprocess.run([tool, f"--uri={uri}", "--oplog", "--gzip", f"--archive={dest}"],
                          capture_output=True, text=True)
@@ -123,7 +125,7 @@ def _mongodump(catalog, to_dir: Path, uri: str | None) -> dict:
         dest.unlink(missing_ok=True)
         raise ServiceUnavailable("mongodump", catalog.endpoint,
                                  run.stderr.strip().splitlines()[-1] if run.stderr else
-                                 f"exit {run.returncode}")
+                                 Text(N_("exit {code}"), code=run.returncode))
     doc = {"type": "custody.catalog-backup", "backend": "mongodb", "source": catalog.endpoint,
            "file": dest.name, "sha256": _sha256(dest), "size": dest.stat().st_size,
            "at": iso(datetime.now(timezone.utc)), "restore": "mongorestore --oplogReplay "
@@ -141,7 +143,8 @@ def _documents(catalog, to_dir: Path) -> dict:
     dest = to_dir / f"catalog-{_stamp()}.documents.jsonl.gz"
     part = dest.with_name(dest.name + ".part")
     if dest.exists() or part.exists():
-        raise InputError(f"{dest} exists; a backup never overwrites", subject=str(dest))
+        raise InputError(N_("{path} exists; a backup never overwrites"), subject=str(dest),
+                         path=str(dest))
     counts: dict[str, int] = {}
     options = json_util.CANONICAL_JSON_OPTIONS
     with gzip.open(part, "wt", encoding="utf-8") as out:

@@ -32,6 +32,7 @@ from archive.ledger.chain import Actor
 from archive.ledger.journal import WATERMARK
 from archive.ledger.journal import flush as flush_journal
 from archive.service import Archive
+from i18n import N_, Text, localize
 
 MIGRATIONS_PREFIX = "migrations/"
 
@@ -74,15 +75,15 @@ def migrate_archive(source: Archive, actor: Actor, open_target: Callable[[], Arc
     """custody migrate (archivists, administrators): the whole archive into new backends.
     The target (``bootstrap.migration``) is opened, and its store created, only once the
     migration is allowed; the source is only read."""
-    people.require_role(source.catalog, actor, OPERATORS, "migrate the archive")
+    people.require_role(source.catalog, actor, OPERATORS, Text(N_("migrate the archive")))
     return migrate(source, open_target(), actor, progress=progress)
 
 
 def migrate(source: Archive, target: Archive, actor: Actor, *,
             progress: Callable[[str, int], None] | None = None) -> MigrationReport:
     if _same(source, target):
-        raise InputError("the target names the same catalog or store as the source; a "
-                         "migration copies to new backends and leaves the source untouched")
+        raise InputError(N_("the target names the same catalog or store as the source; a "
+                            "migration copies to new backends and leaves the source untouched"))
     report = MigrationReport(id=uuid7(), started=iso(datetime.now(timezone.utc)),
                              source=describe(source), target=describe(target))
     damaged, known = _damaged_versions(source, target)
@@ -133,14 +134,20 @@ def describe_store(item: Item, failed: dict) -> str:
     return f"{obj.get('backend', '?')} {obj.get('location', '?')}"
 
 
-def _remap(item: Item, sync: SyncReport, target: Archive) -> tuple[dict | None, str | None]:
+def _failed(what: str, reason: Text, **where: str) -> dict:
+    """A failure as the signed report keeps it: ``reason`` in English, ``text`` as read."""
+    return {"what": what, **where, "reason": str(reason), "text": localize(reason)}
+
+
+def _remap(item: Item, sync: SyncReport, target: Archive) -> tuple[dict | None, Text | None]:
     """The item's storage pointed at the target's versions; a reason when it cannot be."""
     storage = copy.deepcopy(item.storage)
     obj = storage.get("object")
     if obj:
         vid = _target_version(sync, target, obj["key"], obj["version_id"])
         if vid is None:
-            return None, f"object {obj['key']}@{obj['version_id']} is not in the target store"
+            return None, Text(N_("object {key}@{version} is not in the target store"),
+                              key=obj["key"], version=obj["version_id"])
         lock = target.store.lock(obj["key"], vid)
         storage["object"] = {**obj, "backend": target.store.backend,
                              "location": target.store.location, "version_id": vid,
@@ -148,7 +155,8 @@ def _remap(item: Item, sync: SyncReport, target: Archive) -> tuple[dict | None, 
     for m in storage.get("manifests", []):
         vid = _target_version(sync, target, m["key"], m["version_id"])
         if vid is None:
-            return None, f"metadata {m['key']}@{m['version_id']} is not in the target store"
+            return None, Text(N_("metadata {key}@{version} is not in the target store"),
+                              key=m["key"], version=m["version_id"])
         m["version_id"] = vid
     for failed in storage.get("failed_versions", []):  # the evidence stays in the source
         if failed.get("copy", "primary") == "primary":
@@ -168,8 +176,8 @@ def _catalog(source: Archive, target: Archive, sync: SyncReport, report: Migrati
         key = obj.storage.key
         vid = _target_version(sync, target, key, obj.storage.version_id)
         if vid is None:
-            report.failed.append({"what": "object", "key": key,
-                                  "reason": "not in the target store"})
+            report.failed.append(_failed("object", Text(N_("not in the target store")),
+                                         key=key))
             continue
         stored = StoredVersion(target.store.backend, target.store.location, key, vid,
                                obj.storage.size, target.store.lock(key, vid))
@@ -202,7 +210,7 @@ def _item(src, dst, item: Item, sync: SyncReport, target: Archive,
           report: MigrationReport) -> bool:
     storage, why = _remap(item, sync, target)
     if why is not None:
-        report.failed.append({"what": "item", "item": item.id, "reason": why})
+        report.failed.append(_failed("item", why, item=item.id))
         return False
     versions = src.versions(item.id)
     there = dst.get_item(item.id)
@@ -237,15 +245,17 @@ def _verify(target: Archive, report: MigrationReport,
             if read_verified(target.store, obj["key"], obj["version_id"], item.sha256):
                 report.verified_objects += 1
             else:
-                report.failed.append({"what": "verify", "item": item.id, "reason":
-                                      f"{obj['key']} does not read back with its SHA-256"})
+                report.failed.append(_failed("verify", Text(N_(
+                    "{key} does not read back with its SHA-256"), key=obj["key"]),
+                    item=item.id))
         for m in item.storage.get("manifests", []):
             if item.status == "disposed":
                 continue
             version = target.read_manifest(m["key"], m["version_id"])
             if version is None or version.item_id != item.id:
-                report.failed.append({"what": "verify", "item": item.id, "reason":
-                                      f"{m['key']}: signature does not verify on the target"})
+                report.failed.append(_failed("verify", Text(N_(
+                    "{key}: signature does not verify on the target"), key=m["key"]),
+                    item=item.id))
             else:
                 report.verified_versions += 1
         if progress:
@@ -269,7 +279,8 @@ def render_zh(report: MigrationReport) -> str:
              f"{report.verified_versions} 个",
              f"已修复前的损坏版本留在源存储中作为证据（未迁移）：{len(report.left_as_evidence)} 个",
              f"未能迁移：{len(report.failed)} 项"]
-    lines += [f"  {f.get('item') or f.get('key')}: {f['reason']}" for f in report.failed]
+    lines += [f"  {f.get('item') or f.get('key')}：{f.get('text') or f['reason']}"
+              for f in report.failed]
     return "\n".join(lines)
 
 

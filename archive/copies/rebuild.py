@@ -35,9 +35,11 @@ from archive.domain.model import (
 from archive.integrity.signing import Keyring
 from archive.ledger.chain import Ledger
 from archive.ledger.journal import JOURNAL_PREFIX, WATERMARK
+from archive.passkeys import records as passkey_records
 from archive.people import person_keyrings
 from archive.service import Archive
 from archive.worm.base import WormStore
+from i18n import N_, Text, localize
 
 REGISTER_PREFIX = "registers/destruction/"
 
@@ -56,8 +58,10 @@ class RebuildReport:
     superseded: list[dict] = field(default_factory=list)
     ledger_ok: bool | None = None
 
-    def problem(self, code: str, key: str, message: str) -> None:
-        self.problems.append({"code": code, "key": key, "message": message})
+    def problem(self, code: str, key: str, message: str | Text) -> None:
+        """``message`` in English (the report's JSON), ``text`` in the reader's language."""
+        self.problems.append({"code": code, "key": key, "message": str(message),
+                              "text": localize(message)})
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -73,8 +77,9 @@ def _segments(store: WormStore, keys: Keyring, report: RebuildReport) -> list[di
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
-            report.problem("bad-segment", key, "journal segment unreadable or its signature "
-                           "does not verify against the archive keys; left out")
+            report.problem("bad-segment", key, Text(N_(
+                "journal segment unreadable or its signature does not verify against the "
+                "archive keys; left out")))
             continue
         out.append(body)
     report.segments = len(out)
@@ -94,8 +99,8 @@ def _manifests(archive: Archive, report: RebuildReport
             continue                                    # choice comes from the journal
         version = archive.read_manifest(key, vid)
         if version is None:
-            report.problem("bad-metadata", key, "metadata version unreadable or not signed by "
-                           "an archive key; left out")
+            report.problem("bad-metadata", key, Text(N_(
+                "metadata version unreadable or not signed by an archive key; left out")))
             continue
         by_item[version.item_id].append((version, {"key": key, "version_id": vid,
                                                    "version": version.version}))
@@ -133,9 +138,9 @@ def _drop_superseded(by_item: dict[str, list[tuple[MetadataVersion, dict]]],
         for other in others:
             # a race's loser was never catalogued: no state, no entry, never corrected
             if other in states or other in named or len(by_item[other]) > 1:
-                report.problem("duplicate-item", other, f"item {other} describes the same "
-                               f"bytes with the same metadata as item {winner}, and both were "
-                               "catalogued; left out")
+                report.problem("duplicate-item", other, Text(N_(
+                    "item {item} describes the same bytes with the same metadata as item "
+                    "{winner}, and both were catalogued; left out"), item=other, winner=winner))
                 by_item.pop(other)
                 continue
             version, ref = by_item.pop(other)[0]
@@ -150,8 +155,9 @@ def rebuild(archive: Archive, target: Catalog,
             progress: Callable[[int], None] | None = None) -> RebuildReport:
     """Build ``target`` (empty) from ``archive.store``; ``archive.catalog`` is not read."""
     if target.ledger_head() is not None or target.count(Query()) > 0:
-        raise InputError(f"the target catalog {target.endpoint} is not empty; a rebuild "
-                         "never merges into a live catalog", subject=target.endpoint)
+        raise InputError(N_("the target catalog {catalog} is not empty; a rebuild never "
+                            "merges into a live catalog"), subject=target.endpoint,
+                         catalog=target.endpoint)
     report = RebuildReport()
     store = archive.store
     segments = _segments(store, archive.archive_keys, report)
@@ -181,8 +187,8 @@ def rebuild(archive: Archive, target: Catalog,
             versions = [v for vs in by_item.values() for v, _ in vs
                         if v.digests.sha256 == sha]
             if not versions:
-                report.problem("orphan-object", key, "no signed metadata version names these "
-                               "bytes; left for reconcile")
+                report.problem("orphan-object", key, Text(N_(
+                    "no signed metadata version names these bytes; left for reconcile")))
                 continue
             stored = StoredVersion(store.backend, store.location, key, vid, size,
                                    store.lock(key, vid))
@@ -195,7 +201,9 @@ def rebuild(archive: Archive, target: Catalog,
                                                               key=lambda p: p[0].version),
                               states.get(item_id), objects, report)
             except DuplicateItem as dup:  # whatever the store holds, the rest is rebuilt
-                report.problem("duplicate-item", item_id, f"item {item_id}: {dup}; left out")
+                report.problem("duplicate-item", item_id, Text(N_("item {item}: {reason}; left "
+                                                                  "out"), item=item_id,
+                                                               reason=dup.text))
             if progress:
                 progress(1)
         for (collection, record_id), doc in sorted(records.items()):
@@ -204,6 +212,11 @@ def rebuild(archive: Archive, target: Catalog,
                 report.records += 1
         _tombstones(archive, target, records, report)
         _ledger(target, ledger, report)
+        # passkeys and console keys are in the ledger: those no segment carried come back
+        for record_id, doc in passkey_records.from_ledger(target.ledger_entries()).items():
+            if target.get_record("meta", record_id) is None:
+                target.put_record("meta", record_id, doc)
+                report.records += 1
     finally:
         target.journal = saved_journal
     rebuilt = Ledger(target, store, archive.key, archive.checkpoint_years)
@@ -232,20 +245,23 @@ def _rebuild_item(archive: Archive, target: Catalog, item_id: str,
                   objects: dict, report: RebuildReport) -> None:
     numbers = [v.version for v, _ in versions]
     if numbers != list(range(1, len(numbers) + 1)):
-        report.problem("version-gap", item_id, f"metadata versions {numbers} of item "
-                       f"{item_id} are not 1..n; the missing ones are not in the store")
+        report.problem("version-gap", item_id, Text(N_(
+            "metadata versions {numbers} of item {item} are not 1..n; the missing ones are not "
+            "in the store"), numbers=numbers, item=item_id))
     first, _ = versions[0]
     sha = first.digests.sha256
     if sha not in objects:
-        report.problem("object-missing", item_id, f"the object {sha} of item {item_id} is not "
-                       "in the store (destroyed or lost); the item is kept with its metadata")
+        report.problem("object-missing", item_id, Text(N_(
+            "the object {sha256} of item {item} is not in the store (destroyed or lost); the "
+            "item is kept with its metadata"), sha256=sha, item=item_id))
     if state is not None and state["current"] == versions[-1][0].to_dict():
         item = Item.from_record(state)
         report.states_from_journal += 1
     else:
         if state is not None:
-            report.problem("stale-state", item_id, "the journal's state of this item does not "
-                           "match its latest signed metadata version; rebuilt from the store")
+            report.problem("stale-state", item_id, Text(N_(
+                "the journal's state of this item does not match its latest signed metadata "
+                "version; rebuilt from the store")))
         item = _state_from_store(archive.store, item_id, versions, objects)
         report.states_from_store += 1
     current = item.current
@@ -298,7 +314,8 @@ def _tombstones(archive: Archive, target: Catalog, records: dict, report: Rebuil
         except (ValueError, KeyError, TypeError):
             ok = False
         if not ok:
-            report.problem("bad-register", key, "destruction register unreadable or unsigned")
+            report.problem("bad-register", key, Text(N_(
+                "destruction register unreadable or unsigned")))
             continue
         for tomb in body.get("destroyed", []):
             if ("tombstones", tomb["id"]) not in records:
@@ -315,5 +332,6 @@ def _ledger(target: Catalog, ledger: dict[int, dict], report: RebuildReport) -> 
         seq += 1
     missing = [s for s in ledger if s >= seq]
     if missing:
-        report.problem("ledger-gap", str(seq), f"ledger entry {seq} is in no journal segment; "
-                       f"{len(missing)} later entries could not be chained and were left out")
+        report.problem("ledger-gap", str(seq), Text(N_(
+            "ledger entry {seq} is in no journal segment; {later} later entries could not be "
+            "chained and were left out"), seq=seq, later=len(missing)))

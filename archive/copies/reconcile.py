@@ -32,6 +32,7 @@ from archive.domain.model import (
 from archive.integrity.fixity import digest_chunks
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
+from i18n import N_, Text, localize
 
 
 def _alive(pid: int) -> bool:
@@ -49,6 +50,11 @@ def _owner_pid(name: str) -> int | None:
     return int(head) if head.isdigit() else None
 
 
+def _why(reason: Text) -> dict:
+    """``reason`` in English (the report's JSON), ``text`` in the reader's language."""
+    return {"reason": str(reason), "text": localize(reason)}
+
+
 def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> dict:
     report: dict = {"adopted": [], "versions_adopted": [], "superseded": [], "orphans": [],
                     "ledger_recovered": [], "pending_discarded": [], "pending_kept": []}
@@ -61,12 +67,13 @@ def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> 
         for mkey, mvid in manifests:
             version = archive.read_manifest(mkey, mvid)
             if version is None:
-                report["orphans"].append({"key": mkey, "reason": "metadata version unreadable "
-                                          "or not signed by an archive key"})
+                report["orphans"].append({"key": mkey} | _why(Text(N_(
+                    "metadata version unreadable or not signed by an archive key"))))
                 continue
             if version.digests.sha256 != sha:
-                report["orphans"].append({"key": mkey, "reason": "a signed metadata version "
-                                          "of other bytes than the object it lies beside"})
+                report["orphans"].append({"key": mkey} | _why(Text(N_(
+                    "a signed metadata version of other bytes than the object it lies "
+                    "beside"))))
                 continue
             existing = catalog.get_item(version.item_id)
             ref = {"key": mkey, "version_id": mvid, "version": version.version}
@@ -86,8 +93,9 @@ def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> 
                 report["versions_adopted"].append({"item": existing.id,
                                                    "version": version.version})
         if not adopted_here and not catalog.items_of_object(sha):
-            report["orphans"].append({"key": key, "reason": "no item and no adoptable signed "
-                                      "metadata version beside it; it stays locked"})
+            report["orphans"].append({"key": key} | _why(Text(N_(
+                "no item and no adoptable signed metadata version beside it; it stays "
+                "locked"))))
     for item in list(catalog.iter_items(Query())):
         if "ledger_seq" not in item.storage:
             entry = archive.ledger.append(actor, "ingestion", item.id,
@@ -108,9 +116,9 @@ def reconcile(archive: Archive, actor: Actor, discard_pending: bool = False) -> 
 def _superseded(report: dict, ref: dict, version: MetadataVersion, winner: str) -> None:
     report["superseded"].append({
         "key": ref["key"], "version_id": ref["version_id"], "item": version.item_id,
-        "superseded_by": winner, "created_at": iso(version.created_at),
-        "reason": f"the same bytes and description are already item {winner}: a second "
-                  "station signed them at the same moment; kept as evidence of the race"})
+        "superseded_by": winner, "created_at": iso(version.created_at)} | _why(Text(N_(
+            "the same bytes and description are already item {winner}: a second station "
+            "signed them at the same moment; kept as evidence of the race"), winner=winner)))
 
 
 def _adopt(archive: Archive, actor: Actor, key: str, version_id: str,
@@ -118,8 +126,8 @@ def _adopt(archive: Archive, actor: Actor, key: str, version_id: str,
     store, catalog = archive.store, archive.catalog
     got = digest_chunks(store.read(key, version_id))
     if got != version.digests:
-        report["orphans"].append({"key": ref["key"], "reason": "the object's bytes do not "
-                                  "match its signed metadata"})
+        report["orphans"].append({"key": ref["key"]} | _why(Text(N_(
+            "the object's bytes do not match its signed metadata"))))
         return False
     dedupe = dedupe_key(got.sha256, version.description)
     winner = catalog.item_by_dedupe(dedupe)

@@ -29,6 +29,7 @@ from archive.ledger.chain import CHECKPOINT_PREFIX, Actor
 from archive.ledger.journal import flush as flush_journal
 from archive.service import Archive, event
 from archive.worm.base import WormStore
+from i18n import N_, Text
 
 RUN_ID = "replication"  # the last run's summary: catalog collection "meta", this id
 PENDING_LISTED = 1000  # item ids kept in the summary of those still without a full copy
@@ -53,13 +54,15 @@ class Unreachable:
         self.backend = cfg.get("backend", "")
         self.location = cfg.get("bucket") or cfg.get("path") or ""
         self.reason = getattr(exc, "message", None) or str(exc)
+        # shown in the reader's language when the refusal is shown
+        self.reason_text: Text | str = getattr(exc, "text", None) or self.reason
 
     def describe(self) -> dict:
         return {"backend": self.backend, "location": self.location}
 
     def __getattr__(self, name: str):
         def unavailable(*_args: object, **_kw: object):
-            raise ServiceUnavailable("replica", self.location, self.reason)
+            raise ServiceUnavailable(Text(N_("replica")), self.location, self.reason_text)
         return unavailable
 
 
@@ -173,7 +176,7 @@ def replicate_archive(archive: Archive, actor: Actor, open_replica: Callable[[],
     ``open_replica`` (``bootstrap.require_replica``) is called once the run is allowed;
     ``total``, when given, hears how many bytes the primary store holds (a progress bar's
     end) before the run."""
-    people.require_role(archive.catalog, actor, OPERATORS, "replicate the archive")
+    people.require_role(archive.catalog, actor, OPERATORS, Text(N_("replicate the archive")))
     replica = open_replica()
     if total is not None:
         total(sum(n for _key, _vid, n in archive.store.list_keys()))
@@ -188,7 +191,7 @@ def replicate(archive: Archive, replica: WormStore, actor: Actor, rate: float | 
     Resumable: a run that stops (or is stopped: ``stop_after`` versions) leaves what it copied
     in place, and the next run recognises it and copies nothing twice."""
     if replica.backend == archive.store.backend and replica.location == archive.store.location:
-        raise InputError("the replica is the primary store itself")
+        raise InputError(N_("the replica is the primary store itself"))
     started = _now()
     head = archive.catalog.ledger_head()
     known, failed = _known_and_failed(archive)

@@ -28,6 +28,7 @@ from archive.inputs import read_text_input
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import WormStore
+from i18n import N_, Text, localize
 
 GOOD = "good"
 NOT_REPLICATED = "not-replicated"
@@ -36,14 +37,54 @@ REPAIRED = {"object-unreadable", "digest-mismatch", "manifest-unreadable", "sign
             "media-unreadable", "duration-changed", "not-replicated"}
 # a version restored with the lock the item needs answers these of the failed version too
 LOCK_CODES = {"lock-missing", "lock-too-short", "legal-hold-missing"}
+# a copy's state and each copy as a person reads them: in English the code itself (as the
+# messages always said it), in Chinese its name; the JSON keeps the codes
+STATE_TEXT = {GOOD: N_("good"), NOT_REPLICATED: N_("not-replicated"),
+              "missing": N_("missing"), "unreadable": N_("unreadable"),
+              "digest-mismatch": N_("digest-mismatch"),
+              "signature-invalid": N_("signature-invalid"),
+              "manifest-mismatch": N_("manifest-mismatch")}
+COPY_TEXT = {"primary": N_("primary"), "replica": N_("replica")}
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _state(state: str, vid: str | None, message: str = "", **extra: object) -> dict:
-    return {"state": state, "version_id": vid, "message": message, **extra}
+def _state(state: str, vid: str | None, message: str | Text = "", **extra: object) -> dict:
+    """``message`` in English (kept with a failed version), ``text`` in the reader's language."""
+    return {"state": state, "version_id": vid, "message": str(message),
+            "text": localize(message), **extra}
+
+
+def _named(table: dict[str, str], code: str) -> Text | str:
+    return Text(table[code]) if code in table else code
+
+
+def _part(part: dict) -> Text | str:
+    """"object" or "metadata v2" (the part's stored name) as a person reads it."""
+    name = part["part"]
+    if name == "object":
+        return Text(N_("object"))
+    if name.startswith("metadata v"):
+        return Text(N_("metadata v{version}"), version=name.removeprefix("metadata v"))
+    return name
+
+
+def _joined(texts: list[Text], separator: str = "; ") -> Text:
+    """Several texts as one, each shown in the reader's language."""
+    return Text(separator.join(f"{{t{i}}}" for i in range(len(texts))),
+                **{f"t{i}": t for i, t in enumerate(texts)})
+
+
+def _reason(exc: BaseException) -> Text | str:
+    """What went wrong, as the refusal says it (a Text), else the exception's own words."""
+    text = getattr(exc, "text", None)
+    return text if isinstance(text, Text) else str(exc)
+
+
+def _said(message: Text) -> dict:
+    return {"message": str(message), "text": localize(message)}
 
 
 def check_object(store: WormStore, key: str, vid: str, sha256: str) -> dict:
@@ -52,12 +93,13 @@ def check_object(store: WormStore, key: str, vid: str, sha256: str) -> dict:
         for chunk in store.read(key, vid):
             h.update(chunk)
     except NotFound as exc:
-        return _state("missing", vid, exc.message)
+        return _state("missing", vid, _reason(exc))
     except read_errors() as exc:
-        return _state("unreadable", vid, getattr(exc, "message", None) or str(exc))
+        return _state("unreadable", vid, _reason(exc))
     if h.hexdigest() != sha256:
-        return _state("digest-mismatch", vid, f"read SHA-256 {h.hexdigest()[:16]}…, signed "
-                      f"{sha256[:16]}…")
+        return _state("digest-mismatch", vid, Text(N_("read SHA-256 {read}…, signed {signed}…"),
+                                                    read=h.hexdigest()[:16],
+                                                    signed=sha256[:16]))
     return _state(GOOD, vid)
 
 
@@ -66,20 +108,22 @@ def check_manifest(archive: Archive, store: WormStore, key: str, vid: str,
     try:
         data = store.read_bytes(key, vid)
     except NotFound as exc:
-        return _state("missing", vid, exc.message)
+        return _state("missing", vid, _reason(exc))
     except read_errors() as exc:
-        return _state("unreadable", vid, getattr(exc, "message", None) or str(exc))
+        return _state("unreadable", vid, _reason(exc))
     try:
         doc = json.loads(data)
         version = MetadataVersion.from_dict(doc)
         signed = archive.archive_keys.verify(doc["manifest"], version.key_id,
                                              version.signature)
     except (ValueError, KeyError, TypeError, InputError) as exc:
-        return _state("unreadable", vid, f"not a metadata version: {exc}")
+        return _state("unreadable", vid, Text(N_("not a metadata version: {reason}"),
+                                              reason=_reason(exc)))
     if not signed:
-        return _state("signature-invalid", vid, "does not verify with any archive key")
+        return _state("signature-invalid", vid,
+                      Text(N_("does not verify with any archive key")))
     if expected is None or version.manifest() != expected.manifest():
-        return _state("manifest-mismatch", vid, "differs from the catalog's version")
+        return _state("manifest-mismatch", vid, Text(N_("differs from the catalog's version")))
     return _state(GOOD, vid, sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -144,12 +188,13 @@ def _repair(archive: Archive, replica: WormStore, actor: Actor, item: Item, part
     stored = copy_version(src, key, src_vid, dst, retain_until=until, legal_hold=hold,
                           new_version=True, expected_sha256=expected)
     if not read_verified(dst, key, stored.version_id, expected):
-        raise ProblemFound(f"{key}@{stored.version_id}: the restored version does not read "
-                           "back with its digest", subject=item.id)
+        raise ProblemFound(N_("{key}@{version}: the restored version does not read back with "
+                              "its digest"), subject=item.id, key=key,
+                           version=stored.version_id)
     lock = dst.lock(key, stored.version_id)
     if not lock.covers(until, hold):
-        raise ProblemFound(f"{key}@{stored.version_id}: the restored version's lock was not "
-                           "confirmed", subject=item.id)
+        raise ProblemFound(N_("{key}@{version}: the restored version's lock was not "
+                              "confirmed"), subject=item.id, key=key, version=stored.version_id)
     done = {"part": part["part"], "copy": bad, "key": key, "failed_version": bad_vid,
             "problem": part[bad]["state"], "new_version": stored.version_id, "from": good,
             "lock": lock.to_dict()}
@@ -205,16 +250,20 @@ def restore_item(archive: Archive, replica: WormStore, actor: Actor, item_id: st
     """Check both copies of one item and repair what one copy can give the other."""
     item = archive.item(item_id)
     if item.status == "disposed":
-        return {"item": item_id, "outcome": "disposed", "parts": [], "restored": [],
-                "message": "destroyed by an approved disposal; nothing to restore"}
+        return {"item": item_id, "outcome": "disposed", "parts": [], "restored": []} | _said(
+            Text(N_("destroyed by an approved disposal; nothing to restore")))
     parts = check_item(archive, replica, item)
     lost = [p for p in parts if p["primary"]["state"] != GOOD
             and p["replica"]["state"] != GOOD]
     if lost:
-        return {"item": item_id, "outcome": "unrecoverable", "parts": parts, "restored": [],
-                "message": "no good copy of " + ", ".join(
-                    f"{p['part']} (primary {p['primary']['state']}, replica "
-                    f"{p['replica']['state']})" for p in lost) + "; nothing changed"}
+        states = _joined([
+            Text(N_("{part} (primary {primary}, replica {replica})"), part=_part(p),
+                 primary=_named(STATE_TEXT, p["primary"]["state"]),
+                 replica=_named(STATE_TEXT, p["replica"]["state"]))
+            for p in lost], ", ")
+        return {"item": item_id, "outcome": "unrecoverable", "parts": parts,
+                "restored": []} | _said(Text(N_("no good copy of {parts}; nothing changed"),
+                                             parts=states))
     restored = []
     for p in parts:
         for bad in ("primary", "replica"):
@@ -231,15 +280,20 @@ def restore_item(archive: Archive, replica: WormStore, actor: Actor, item_id: st
             fresh.status = "pending-metadata" if fresh.description.missing() else "archived"
             archive.catalog.save_state(fresh)
         outcome = "restored"
-        message = "; ".join(f"{r['part']}: {r['copy']} {r['problem']} → new version "
-                            f"{r['new_version']} from the {r['from']}" for r in restored)
+        message = _joined([
+            Text(N_("{part}: {copy} {problem} → new version {version} from the {source}"),
+                 part=_part(r), copy=_named(COPY_TEXT, r["copy"]),
+                 problem=_named(STATE_TEXT, r["problem"]), version=r["new_version"],
+                 source=_named(COPY_TEXT, r["from"]))
+            for r in restored])
     else:
         outcome = "ok"
-        message = "both copies are good" if not notes else \
-            "the primary copy is good; not yet on the replica: " + ", ".join(notes) + \
-            " (custody replicate)"
-    return {"item": item_id, "outcome": outcome, "parts": parts, "restored": restored,
-            "message": message}
+        message = Text(N_("both copies are good")) if not notes else Text(N_(
+            "the primary copy is good; not yet on the replica: {parts} (custody replicate)"),
+            parts=_joined([_part(p) for p in parts
+                           if p["replica"]["state"] == NOT_REPLICATED], ", "))
+    return {"item": item_id, "outcome": outcome, "parts": parts,
+            "restored": restored} | _said(message)
 
 
 @people.records_refusals("restore")
@@ -250,21 +304,22 @@ def restore_items(archive: Archive, actor: Actor, open_replica: Callable[[], Wor
     one. ``open_replica`` (``bootstrap.require_replica``) is called only when there is
     something to restore."""
     if bool(item_ids) == bool(report):
-        raise InputError("give ITEM... or --from-report FILE (one of them)")
-    people.require_role(archive.catalog, actor, OPERATORS, "restore items")
+        raise InputError(N_("give ITEM... or --from-report FILE (one of them)"))
+    people.require_role(archive.catalog, actor, OPERATORS, Text(N_("restore items")))
     ids = list(item_ids) if item_ids else failed_in_report(report)
     if not ids:
-        return {"results": [], "restored": [], "unrecoverable": [], "ok": [],
-                "message": "the report failed no item: nothing to restore"}
+        return {"results": [], "restored": [], "unrecoverable": [], "ok": []} | _said(
+            Text(N_("the report failed no item: nothing to restore")))
     return restore(archive, open_replica(), actor, ids)
 
 
 def restore(archive: Archive, replica: WormStore | None, actor: Actor,
             item_ids: list[str]) -> dict:
     if replica is None:
-        raise InputError("no [replica] is configured: there is no second copy to restore from")
+        raise InputError(N_("no [replica] is configured: there is no second copy to restore "
+                            "from"))
     if not item_ids:
-        raise InputError("no items to restore")
+        raise InputError(N_("no items to restore"))
     results = [restore_item(archive, replica, actor, i) for i in dict.fromkeys(item_ids)]
     return {"results": results,
             "restored": [r["item"] for r in results if r["outcome"] == "restored"],
@@ -274,12 +329,12 @@ def restore(archive: Archive, replica: WormStore | None, actor: Actor,
 
 def failed_in_report(path: Path) -> list[str]:
     """The items a ``custody verify --json`` report found failing."""
-    text = read_text_input(path, "verification report")  # a FIFO or device is never read
+    text = read_text_input(path, Text(N_("verification report")))  # a FIFO or device is never read
     try:
         doc = json.loads(text)
         results = doc["results"]
         ids = [r["item"] for r in results if not r["ok"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a 'custody verify --json' report ({exc})",
-                         subject=str(path)) from exc
+        raise InputError(N_("{path}: not a 'custody verify --json' report ({reason})"),
+                         subject=str(path), path=str(path), reason=str(exc)) from exc
     return ids

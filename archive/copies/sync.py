@@ -19,6 +19,7 @@ from archive.domain.errors import CustodyError, LockNotConfirmed, ProblemFound
 from archive.domain.model import Lock, StoredVersion
 from archive.integrity.fixity import StreamDigests
 from archive.worm.base import WormStore, now_utc
+from i18n import N_, localize
 
 _OBJECT = re.compile(r"^objects/[0-9a-f]{2}/([0-9a-f]{64})$")
 
@@ -64,8 +65,8 @@ def raise_to(dst: WormStore, key: str, version_id: str, retain_until: datetime |
     if (retain_until is not None and (lock.retain_until is None
                                       or lock.retain_until < retain_until)) \
             or lock.legal_hold != legal_hold:
-        raise LockNotConfirmed(f"{key}@{version_id}: the destination did not confirm the lock",
-                               subject=key)
+        raise LockNotConfirmed(N_("{key}@{version}: the destination did not confirm the lock"),
+                               subject=key, key=key, version=version_id)
     return lock
 
 
@@ -81,8 +82,9 @@ def copy_version(src: WormStore, key: str, version_id: str, dst: WormStore, *,
     sha = content_sha(key)
     if sha is not None:
         if until is None:
-            raise ProblemFound(f"{key}@{version_id}: an object needs a retention date to be "
-                               "copied into a WORM store; its lock has run out", subject=key)
+            raise ProblemFound(N_("{key}@{version}: an object needs a retention date to be "
+                                  "copied into a WORM store; its lock has run out"),
+                               subject=key, key=key, version=version_id)
         digests = StreamDigests()
         pending = dst.begin_object(until, hold, new_version=new_version)
         with pending:
@@ -93,27 +95,29 @@ def copy_version(src: WormStore, key: str, version_id: str, dst: WormStore, *,
                     throttle(len(chunk))
             got = digests.finish()
             if got.sha256 != (expected_sha256 or sha):
-                raise ProblemFound(f"{key}@{version_id}: read back with SHA-256 {got.sha256}, "
-                                   "not the content address; not copied", subject=key)
+                raise ProblemFound(N_("{key}@{version}: read back with SHA-256 {digest}, not "
+                                      "the content address; not copied"), subject=key,
+                                   key=key, version=version_id, digest=got.sha256)
             stored = pending.commit(sha, got.size)
     else:
         data = src.read_bytes(key, version_id)
         digest = hashlib.sha256(data).hexdigest()
         if expected_sha256 and digest != expected_sha256:
-            raise ProblemFound(f"{key}@{version_id}: SHA-256 {digest}, expected "
-                               f"{expected_sha256}; not copied", subject=key)
+            raise ProblemFound(N_("{key}@{version}: SHA-256 {digest}, expected {expected}; "
+                                  "not copied"), subject=key, key=key, version=version_id,
+                               digest=digest, expected=expected_sha256)
         existing = dst.versions(key)
         if existing and not new_version:
             for vid in existing:  # a resumed copy: the same document is there already
                 if hashlib.sha256(dst.read_bytes(key, vid)).hexdigest() == digest:
                     raise_to(dst, key, vid, until, hold)
                     return _stored(dst, key, vid, len(data))
-            raise ProblemFound(f"{key}: the destination holds other bytes under this key",
-                               subject=key)
+            raise ProblemFound(N_("{key}: the destination holds other bytes under this key"),
+                               subject=key, key=key)
         stored = dst.put_blob(key, data, until, hold, new_version=new_version)
         if hashlib.sha256(dst.read_bytes(key, stored.version_id)).hexdigest() != digest:
-            raise ProblemFound(f"{key}@{stored.version_id}: read back differs from the "
-                               "source", subject=key)
+            raise ProblemFound(N_("{key}@{version}: read back differs from the source"),
+                               subject=key, key=key, version=stored.version_id)
         if throttle:
             throttle(len(data))
     raise_to(dst, key, stored.version_id, until, hold)
@@ -184,7 +188,8 @@ def sync_store(src: WormStore, dst: WormStore, *, prefix: str = "",
                 report.mapping[(key, vid)] = stored.version_id
         except (CustodyError, OSError) as exc:
             report.failed.append({"key": key, "version_id": vid,
-                                  "reason": getattr(exc, "message", str(exc))})
+                                  "reason": getattr(exc, "message", str(exc)),
+                                  "text": localize(exc)})
         done += 1
         if progress:
             progress(size)

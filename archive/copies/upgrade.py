@@ -17,6 +17,7 @@ from archive.copies import OPERATORS
 from archive.copies.backup import backup_before_upgrade
 from archive.ledger.chain import Actor
 from archive.service import Archive
+from i18n import N_, Text
 
 
 @people.records_refusals("upgrade")
@@ -28,7 +29,7 @@ def upgrade_catalog(archive: Archive, actor: Actor, backup_dir: Path,
     found, target = catalog.schema_version, schema.current()
     if found > target:
         schema.refuse_other_version(catalog)
-    people.require_role(catalog, actor, OPERATORS, "upgrade the catalog")
+    people.require_role(catalog, actor, OPERATORS, Text(N_("upgrade the catalog")))
     report: dict = {"catalog": catalog.endpoint, "backend": catalog.backend, "from": found,
                     "to": target, "upgraded": found < target, "backup": None, "steps": []}
     if found == target:

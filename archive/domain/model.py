@@ -13,6 +13,7 @@ from typing import Any
 
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError
+from i18n import N_
 
 KINDS = ("video", "audio", "photo", "document", "data")
 RECORD_FORMS = ("文字记录", "音像记录", "电子数据")
@@ -39,7 +40,7 @@ _RECORD_FORM_OF_KIND = {"video": "音像记录", "audio": "音像记录", "photo
 
 def utc(dt: datetime) -> datetime:
     if dt.tzinfo is None:
-        raise InputError(f"time {dt.isoformat()} has no zone")
+        raise InputError(N_("time {time} has no zone"), time=dt.isoformat())
     return dt.astimezone(timezone.utc)
 
 
@@ -142,8 +143,8 @@ def _check_text(value: object, where: str) -> None:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise InputError(f"{where}: {value!r} is not valid Unicode text (a non-UTF-8 "
-                             "name?)") from exc
+            raise InputError(N_("{where}: {value!r} is not valid Unicode text (a non-UTF-8 "
+                                "name?)"), where=where, value=value) from exc
     elif isinstance(value, dict):
         for k, v in value.items():
             _check_text(k, where)
@@ -194,25 +195,27 @@ class Description:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+            raise InputError(N_("kind {kind!r} is not one of {choices}"), kind=self.kind,
+                             choices=", ".join(KINDS))
         if self.record_form is None:
             self.record_form = _RECORD_FORM_OF_KIND[self.kind]
         elif self.record_form not in RECORD_FORMS:
-            raise InputError(f"record form {self.record_form!r} is not one of "
-                             f"{', '.join(RECORD_FORMS)}")
+            raise InputError(N_("record form {form!r} is not one of {choices}"),
+                             form=self.record_form, choices=", ".join(RECORD_FORMS))
         if self.activity_type is not None and self.activity_type not in ACTIVITY_TYPES:
-            raise InputError(f"activity type {self.activity_type!r} is not one of "
-                             f"{', '.join(ACTIVITY_TYPES)}")
+            raise InputError(N_("activity type {activity_type!r} is not one of {choices}"),
+                             activity_type=self.activity_type, choices=", ".join(ACTIVITY_TYPES))
         if self.confidential is not None and self.confidential not in CONFIDENTIAL_CLASSES:
-            raise InputError(f"confidential class {self.confidential!r} is not one of "
-                             f"{', '.join(CONFIDENTIAL_CLASSES)}")
+            raise InputError(N_("confidential class {confidential!r} is not one of {choices}"),
+                             confidential=self.confidential,
+                             choices=", ".join(CONFIDENTIAL_CLASSES))
         for name in ("recorded_start", "recorded_end", "offloaded_at"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, utc(v))
         if (self.recorded_start and self.recorded_end
                 and self.recorded_end < self.recorded_start):
-            raise InputError("recorded_end is before recorded_start")
+            raise InputError(N_("recorded_end is before recorded_start"))
         self.officers = list(self.officers)
         self.assisting = list(self.assisting)
         _check_text(self.to_dict(), "metadata")
@@ -248,7 +251,8 @@ class Description:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise InputError(f"unknown metadata fields: {', '.join(sorted(unknown))}")
+            raise InputError(N_("unknown metadata fields: {fields}"),
+                             fields=", ".join(sorted(unknown)))
         return cls(**d)
 
 
@@ -313,9 +317,11 @@ class Item:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise InputError(f"status {self.status!r} is not one of {', '.join(STATUSES)}")
+            raise InputError(N_("status {status!r} is not one of {choices}"), status=self.status,
+                             choices=", ".join(STATUSES))
         if self.tier not in TIERS:
-            raise InputError(f"tier {self.tier!r} is not one of {', '.join(TIERS)}")
+            raise InputError(N_("tier {tier!r} is not one of {choices}"), tier=self.tier,
+                             choices=", ".join(TIERS))
 
     @property
     def description(self) -> Description:

@@ -8,9 +8,11 @@ and the Chinese text is put beside them where a person reads it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+
+from i18n import N_, Text
 
 KIND_ZH = {"video": "视频", "audio": "音频", "photo": "照片", "document": "文书", "data": "数据"}
 TIER_ZH = {"routine": "常规", "case": "案件", "permanent": "永久"}
@@ -41,6 +43,35 @@ KIND_TITLE_ZH = {"video": "执法记录仪视频", "audio": "执法记录仪音�
 ZONE_ZH = {"Asia/Shanghai": "北京时间", "Asia/Urumqi": "乌鲁木齐时间",
            "Asia/Hong_Kong": "香港时间", "Asia/Macau": "澳门时间", "UTC": "协调世界时"}
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# The roles by name inside a message (its reader's language); the stored codes are the keys.
+ROLE_NAMES = {"officer": N_("officer"), "assisting": N_("assisting"),
+              "archivist": N_("archivist"), "auditor": N_("auditor"),
+              "approver": N_("approver"), "legal": N_("legal"),
+              "administrator": N_("administrator")}
+_AS_GIVEN = "{text}"  # a value shown as it is, in no language (not a catalog id)
+
+
+def role_choice(roles: Iterable[str]) -> Text:
+    """'auditor or archivist' in the reader's language (a role not in ROLE_NAMES, from a
+    unit's config, as it is written)."""
+    names = [Text(ROLE_NAMES.get(r, r)) for r in roles]
+    if not names:
+        return Text(_AS_GIVEN, text="")
+    out = names[-1]
+    for name in reversed(names[:-1]):
+        out = Text(N_("{first} or {rest}"), first=name, rest=out)
+    return out
+
+
+def joined(texts: Iterable[Text | str]) -> Text:
+    """Several reasons as one, separated by '; ' ('；' in Chinese)."""
+    parts = list(texts)
+    if not parts:
+        return Text(_AS_GIVEN, text="")
+    out = parts[-1] if isinstance(parts[-1], Text) else Text(_AS_GIVEN, text=parts[-1])
+    for part in reversed(parts[:-1]):
+        out = Text(N_("{first}; {rest}"), first=part, rest=out)
+    return out
 
 
 def zh(table: Mapping[str, str], code: str | None) -> str:

@@ -8,6 +8,7 @@ import random
 from collections.abc import Sequence
 
 from archive.domain.errors import InputError
+from i18n import N_
 
 # Upper bound of each lot-size range (inclusive) and its code letters at levels I, II, III.
 _TABLE1 = (
@@ -22,9 +23,9 @@ LEVELS = ("I", "II", "III")
 
 def code_letter(lot_size: int, level: str = "II") -> str:
     if level not in LEVELS:
-        raise InputError(f"inspection level {level!r} is not one of I, II, III")
+        raise InputError(N_("inspection level {level!r} is not one of I, II, III"), level=level)
     if lot_size < 2:
-        raise InputError("a lot of fewer than 2 items is checked in full, not sampled")
+        raise InputError(N_("a lot of fewer than 2 items is checked in full, not sampled"))
     column = LEVELS.index(level)
     for upper, letters in _TABLE1:
         if upper is None or lot_size <= upper:
@@ -69,14 +70,14 @@ def acceptance(letter: str, aql: float | None = None) -> dict:
     Re 1: one damaged record fails the lot), which is the table's plan for the AQL whose 0/1
     cell is on that letter (``equivalent_aql``)."""
     if letter not in LETTERS:
-        raise InputError(f"{letter!r} is not a sample size code letter")
+        raise InputError(N_("{letter!r} is not a sample size code letter"), letter=letter)
     if aql is None:
         same = [a for a, row in ZERO_ROW.items() if row == letter]
         return {"letter": letter, "sample_size": SAMPLE_SIZE[letter], "ac": 0, "re": 1,
                 "aql": None, "equivalent_aql": same[0] if same else None}
     if aql not in ZERO_ROW:
-        raise InputError(f"AQL {aql} is not one of GB/T 2828.1's "
-                         f"{', '.join(f'{a:g}' for a in AQLS)}")
+        raise InputError(N_("AQL {aql} is not one of GB/T 2828.1's {choices}"), aql=aql,
+                         choices=", ".join(f"{a:g}" for a in AQLS))
     zero, here = LETTERS.index(ZERO_ROW[aql]), LETTERS.index(letter)
     if here <= zero + 1:  # an arrow down to the 0/1 cell, the 0/1 cell, or an arrow up to it
         used, ac = zero, 0
@@ -93,5 +94,5 @@ def lot_verdict(defects: int, ac: int, re: int) -> str:
     """accept (批合格) when the nonconforming items found are at most Ac, reject (批不合格)
     from Re on."""
     if re != ac + 1:
-        raise InputError("a single sampling plan has Re = Ac + 1")
+        raise InputError(N_("a single sampling plan has Re = Ac + 1"))
     return "accept" if defects <= ac else "reject"

@@ -6,6 +6,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from archive.domain.errors import InputError
+from i18n import N_
 
 
 def parse_time(text: str, zone: ZoneInfo | None, what: str = "time") -> datetime:
@@ -17,10 +18,11 @@ def parse_time(text: str, zone: ZoneInfo | None, what: str = "time") -> datetime
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
-        raise InputError(f"{what}: {text!r} is not an ISO 8601 time") from exc
+        raise InputError(N_("{what}: {text!r} is not an ISO 8601 time"), what=what,
+                         text=text) from exc
     if dt.tzinfo is None:
         if zone is None:
-            raise InputError(f"{what}: {text!r} has no UTC offset and no time zone is "
-                             "configured for its unit")
+            raise InputError(N_("{what}: {text!r} has no UTC offset and no time zone is "
+                                "configured for its unit"), what=what, text=text)
         dt = dt.replace(tzinfo=zone)
     return dt

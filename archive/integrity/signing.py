@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, NotFound
+from i18n import N_
 
 
 def key_id_of(public: Ed25519PublicKey) -> str:
@@ -37,9 +38,9 @@ def load_public_pem(pem: str) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(pem.encode())
     except (ValueError, TypeError) as exc:  # cryptography's "could not deserialize"
-        raise InputError("not a PEM public key") from exc
+        raise InputError(N_("not a PEM public key")) from exc
     if not isinstance(key, Ed25519PublicKey):
-        raise InputError("not an Ed25519 public key")
+        raise InputError(N_("not an Ed25519 public key"))
     return key
 
 
@@ -61,7 +62,8 @@ class SigningKey:
     @classmethod
     def generate(cls, path: Path) -> SigningKey:
         if path.exists():
-            raise InputError(f"{path} exists; refusing to replace a key", subject=str(path))
+            raise InputError(N_("{path} exists; refusing to replace a key"), subject=str(path),
+                             path=str(path))
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = Ed25519PrivateKey.generate()
         pem = private.private_bytes(serialization.Encoding.PEM,
@@ -79,17 +81,20 @@ class SigningKey:
         try:
             st = path.stat()
         except FileNotFoundError as exc:
-            raise NotFound(f"key file {path} does not exist", subject=str(path)) from exc
+            raise NotFound(N_("key file {path} does not exist"), subject=str(path),
+                           path=str(path)) from exc
         if stat.S_IMODE(st.st_mode) & 0o077:
-            raise InputError(f"key file {path} has mode {stat.S_IMODE(st.st_mode):04o}; "
-                             "it must be readable by its owner only (0600)", subject=str(path))
+            raise InputError(N_("key file {path} has mode {mode}; it must be readable by its "
+                                "owner only (0600)"), subject=str(path), path=str(path),
+                             mode=f"{stat.S_IMODE(st.st_mode):04o}")
         try:
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (ValueError, TypeError, OSError) as exc:
-            raise InputError(f"key file {path} is not a readable private key: {exc}",
-                             subject=str(path)) from exc
+            raise InputError(N_("key file {path} is not a readable private key: {reason}"),
+                             subject=str(path), path=str(path), reason=str(exc)) from exc
         if not isinstance(private, Ed25519PrivateKey):
-            raise InputError(f"key file {path} is not an Ed25519 key", subject=str(path))
+            raise InputError(N_("key file {path} is not an Ed25519 key"), subject=str(path),
+                             path=str(path))
         return cls(private, path)
 
     def sign(self, doc: object) -> str:

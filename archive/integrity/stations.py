@@ -23,6 +23,7 @@ from archive.domain.errors import InputError
 from archive.domain.model import iso
 from archive.integrity.signing import fingerprint
 from archive.ledger.chain import Actor
+from i18n import N_, Text
 
 KIND = "archive-key"
 ACTIVE, RETIRED = "active", "retired"
@@ -37,9 +38,9 @@ def _now() -> str:
     return iso(datetime.now(timezone.utc))
 
 
-def shown(station: str | None) -> str:
+def shown(station: str | None) -> str | Text:
     """A station as people read it: its id, or "(none)" for the station without one."""
-    return station or "(none)"
+    return station or Text(N_("(none)"))
 
 
 def registration(catalog: Catalog, key_id: str) -> dict | None:
@@ -65,11 +66,12 @@ def refuse_claimed(catalog: Catalog, station: str | None, key_id: str | None) ->
     other = active_key(catalog, station)
     if other is not None and other["key_id"] != key_id:
         raise InputError(
-            f"station {shown(station)} is already registered in this archive with another "
-            f"key ({other['fingerprint']}, since {other.get('from', '?')}): two homes are "
-            "never one station. Give this home a station id of its own ([station] id in its "
-            "config, or CUSTODY_STATION) and run 'custody init' again",
-            subject=station or "station")
+            N_("station {station} is already registered in this archive with another key "
+               "({fingerprint}, since {since}): two homes are never one station. Give this "
+               "home a station id of its own ([station] id in its config, or CUSTODY_STATION) "
+               "and run 'custody init' again"), subject=station or "station",
+            station=shown(station), fingerprint=other["fingerprint"],
+            since=other.get("from", "?"))
 
 
 def refuse_renamed(catalog: Catalog, station: str | None, key_id: str) -> None:
@@ -78,10 +80,12 @@ def refuse_renamed(catalog: Catalog, station: str | None, key_id: str) -> None:
     reg = registration(catalog, key_id)
     if reg is not None and reg.get("station") != (station or None):
         raise InputError(
-            f"this home's archive key ({reg['fingerprint']}) is registered as station "
-            f"{shown(reg.get('station'))}, but the config says {shown(station)}: a station "
-            f"keeps its id (set [station] id = \"{reg.get('station') or ''}\"); a new station "
-            "is a new data home", subject=station or "station")
+            N_("this home's archive key ({fingerprint}) is registered as station {registered}, "
+               "but the config says {station}: a station keeps its id (set [station] id = "
+               "\"{registered_id}\"); a new station is a new data home"),
+            subject=station or "station", fingerprint=reg["fingerprint"],
+            registered=shown(reg.get("station")), station=shown(station),
+            registered_id=reg.get("station") or "")
 
 
 def register_key(archive: Any, actor: Actor, key_id: str, station: str | None,

@@ -19,7 +19,9 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import WormViolation
 from archive.domain.model import LedgerEntry, iso
 from archive.integrity.signing import Keyring, SigningKey
+from archive.passkeys import evidence as passkey_evidence
 from archive.worm.base import WormStore
+from i18n import N_, Text, localize
 
 CHECKPOINT_PREFIX = "ledger/checkpoints/"
 # How far ahead a record kept for ever (a checkpoint, a journal segment, a public key) is
@@ -32,10 +34,15 @@ LOCK_HORIZON_YEARS = 50
 
 @dataclass(frozen=True)
 class Actor:
-    """The person acting, with the key that proves it."""
+    """The person acting, with the key that proves it.
+
+    At the web console ``key`` is the console's registered key and ``evidence`` what proves
+    the person (a passkey-signed decision, or the sign-in of their session): every entry the
+    actor appends carries it (``archive.passkeys.evidence``)."""
 
     person_id: str
     key: SigningKey
+    evidence: dict | None = None
 
 
 def entry_hash(entry: LedgerEntry) -> str:
@@ -46,6 +53,8 @@ def entry_hash(entry: LedgerEntry) -> str:
 
 def build_entry(prev: LedgerEntry | None, actor: Actor, action: str, subject: str,
                 details: dict, at: datetime) -> LedgerEntry:
+    if actor.evidence is not None:
+        details = details | {passkey_evidence.EVIDENCE: actor.evidence}
     draft = LedgerEntry(seq=prev.seq + 1 if prev else 1, at=iso(at), actor=actor.person_id,
                         action=action, subject=subject, details=details,
                         prev_hash=prev.hash if prev else "", hash="")
@@ -58,10 +67,12 @@ def build_entry(prev: LedgerEntry | None, actor: Actor, action: str, subject: st
 class Problem:
     code: str  # edited, removed, reordered, truncated, rewritten, broken-link, bad-signature, ...
     seq: int | None
-    message: str
+    message: str | Text
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "seq": self.seq, "message": self.message}
+        """``message`` in English (stable for machines), ``text`` in the reader's language."""
+        return {"code": self.code, "seq": self.seq, "message": str(self.message),
+                "text": localize(self.message)}
 
 
 @dataclass
@@ -70,6 +81,8 @@ class LedgerReport:
     head_seq: int | None
     checkpoints: int
     problems: list[Problem] = field(default_factory=list)
+    # entries proved by a person's passkey, and those the console attests (not decisions)
+    attested: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -78,31 +91,42 @@ class LedgerReport:
     def to_dict(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "head_seq": self.head_seq,
                 "checkpoints": self.checkpoints,
-                "problems": [p.to_dict() for p in self.problems]}
+                "problems": [p.to_dict() for p in self.problems],
+                "attested": self.attested}
 
 
 def check_chain(rows: list[LedgerEntry],
-                actor_keys: Keyring | Mapping[str, Keyring]) -> list[Problem]:
+                actor_keys: Keyring | Mapping[str, Keyring],
+                seen: passkey_evidence.Attestations | None = None) -> list[Problem]:
     """Every problem in the stored entries, each with its kind and position.
 
     ``actor_keys`` by person: an entry verifies only under a key registered to the very
-    person it names (a registered key of somebody else does not do)."""
+    person it names (a registered key of somebody else does not do). An entry signed by the
+    console's key (registered earlier in the ledger) verifies by the passkey rules instead;
+    ``seen`` collects what the ledger registers and attests on the way."""
     problems: list[Problem] = []
+    seen = seen if seen is not None else passkey_evidence.Attestations()
     for r in rows:
         ring = (actor_keys.get(r.actor) or Keyring()) if isinstance(actor_keys, Mapping) \
             else actor_keys
         if entry_hash(r) != r.hash:
-            problems.append(Problem("edited", r.seq, f"entry {r.seq} ({r.action} {r.subject}) "
-                                    "was changed after it was written"))
+            problems.append(Problem("edited", r.seq, Text(N_(
+                "entry {seq} ({action} {subject}) was changed after it was written"),
+                seq=r.seq, action=r.action, subject=r.subject)))
+        elif seen.signed_by_console(r):
+            problems += [Problem(code, r.seq, why) for code, why in seen.check(r)]
         elif not ring.verify_bytes(r.hash.encode(), r.actor_key_id, r.actor_signature):
-            problems.append(Problem("bad-signature", r.seq, f"entry {r.seq}: the signature of "
-                                    f"{r.actor} does not verify with a key registered to "
-                                    f"{r.actor}"))
+            problems.append(Problem("bad-signature", r.seq, Text(N_(
+                "entry {seq}: the signature of {person} does not verify with a key registered "
+                "to {person}"), seq=r.seq, person=r.actor)))
+        else:
+            problems += [Problem(code, r.seq, why) for code, why in seen.observe(r)]
     expected = 1
     for r in rows:
         if r.seq > expected:
             span = f"{expected}" if r.seq - 1 == expected else f"{expected}..{r.seq - 1}"
-            problems.append(Problem("removed", expected, f"entries {span} are missing"))
+            problems.append(Problem("removed", expected, Text(N_("entries {span} are missing"),
+                                                              span=span)))
         expected = r.seq + 1
 
     # Follow the links from the first entry; if they visit every row, any difference from the
@@ -118,8 +142,9 @@ def check_chain(rows: list[LedgerEntry],
     if len(chain) == len(rows):
         moved = [rows[i].seq for i in range(len(rows)) if chain[i] is not rows[i]]
         if moved:
-            problems.append(Problem("reordered", moved[0], "entries stored at "
-                                    f"{', '.join(map(str, moved))} are out of chain order"))
+            problems.append(Problem("reordered", moved[0], Text(N_(
+                "entries stored at {positions} are out of chain order"),
+                positions=", ".join(map(str, moved)))))
         return problems
     hashes = {r.hash for r in rows}
     for i, r in enumerate(rows):
@@ -127,12 +152,12 @@ def check_chain(rows: list[LedgerEntry],
         if r.prev_hash == want or (i and rows[i - 1].seq != r.seq - 1):
             continue  # linked, or a gap already reported as removed
         if r.prev_hash in hashes or r.prev_hash == "":
-            problems.append(Problem("reordered", r.seq, f"entry {r.seq} links to an entry "
-                                    "stored elsewhere"))
+            problems.append(Problem("reordered", r.seq, Text(N_(
+                "entry {seq} links to an entry stored elsewhere"), seq=r.seq)))
         else:
-            problems.append(Problem("broken-link", r.seq, f"entry {r.seq} links to an entry "
-                                    "that no longer exists: the entry before it was rewritten, "
-                                    "or entries were removed and the rest renumbered"))
+            problems.append(Problem("broken-link", r.seq, Text(N_(
+                "entry {seq} links to an entry that no longer exists: the entry before it was "
+                "rewritten, or entries were removed and the rest renumbered"), seq=r.seq)))
     return problems
 
 
@@ -190,7 +215,13 @@ class Ledger:
     def verify(self, archive_keys: Keyring,
                actor_keys: Keyring | Mapping[str, Keyring]) -> LedgerReport:
         rows = list(self.catalog.ledger_entries())
-        problems = check_chain(rows, actor_keys)
+        seen = passkey_evidence.Attestations()
+        problems = check_chain(rows, actor_keys, seen)
+        # a credential's key swapped in the catalog or the store differs from the ledger's
+        problems += [Problem(code, None, why) for code, why in passkey_evidence.
+                     credential_problems(passkey_evidence.catalog_credentials(self.catalog),
+                                         seen,
+                                         passkey_evidence.published_credentials(self.store))]
         by_seq = {r.seq: r for r in rows}
         head = rows[-1].seq if rows else 0
         n = 0
@@ -200,20 +231,22 @@ class Ledger:
             if signed is None or not archive_keys.verify(signed.get("checkpoint"),
                                                          signed.get("key_id", ""),
                                                          signed.get("signature", "")):
-                problems.append(Problem("bad-checkpoint", None,
-                                        f"checkpoint {key} is unreadable or its signature "
-                                        "does not verify"))
+                problems.append(Problem("bad-checkpoint", None, Text(N_(
+                    "checkpoint {key} is unreadable or its signature does not verify"),
+                    key=key)))
                 continue
             cp = signed["checkpoint"]
             seq = cp["seq"]
             if seq > head:
                 truncated_to = max(truncated_to, seq)
             elif seq in by_seq and by_seq[seq].hash != cp["hash"]:
-                problems.append(Problem("rewritten", seq, f"entry {seq} differs from the signed "
-                                        f"checkpoint of {cp['at']}"))
+                problems.append(Problem("rewritten", seq, Text(N_(
+                    "entry {seq} differs from the signed checkpoint of {at}"), seq=seq,
+                    at=cp["at"])))
         if truncated_to:
-            problems.append(Problem("truncated", head + 1, f"entries {head + 1}..{truncated_to} "
-                                    "were cut off: a signed checkpoint names entry "
-                                    f"{truncated_to}, the ledger ends at {head}"))
+            problems.append(Problem("truncated", head + 1, Text(N_(
+                "entries {first}..{last} were cut off: a signed checkpoint names entry {last}, "
+                "the ledger ends at {head}"), first=head + 1, last=truncated_to, head=head)))
         problems.sort(key=lambda p: (p.seq or 0, p.code))
-        return LedgerReport(len(rows), rows[-1].seq if rows else None, n, problems)
+        return LedgerReport(len(rows), rows[-1].seq if rows else None, n, problems,
+                            dict(seen.counts))

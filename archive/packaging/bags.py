@@ -31,6 +31,7 @@ from archive.integrity.fixity import StreamDigests
 from archive.packaging.iso import IsoSource
 from archive.packaging.source import BagSource, check_relpath
 from archive.worm.fsutil import fsync_dir
+from i18n import N_, Text, localize
 
 ALGORITHMS = ("sha256", "sm3")
 RESERVED_TAG_FILES = {"bagit.txt", "bag-info.txt", "fetch.txt"}
@@ -71,13 +72,14 @@ class BagWriter:
     def __init__(self, root: Path, info: dict[str, str | list[str]] | None = None) -> None:
         root = Path(root)
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise InputError(f"{root} exists and is not an empty directory", subject=str(root))
+            raise InputError(N_("{path} exists and is not an empty folder"), subject=str(root),
+                             path=str(root))
         for label, value in (info or {}).items():
             values = value if isinstance(value, list) else [value]
             if not re.match(r"^[^:\s][^:\r\n]*$", label) or any(
                     not isinstance(v, str) or "\n" in v or "\r" in v for v in values):
-                raise InputError(f"bag-info label {label!r}: labels have no ':' and values "
-                                 "are single lines")
+                raise InputError(N_("bag-info label {label!r}: labels have no ':' and values "
+                                    "are single lines"), label=label)
         self.root = root
         self.info = dict(info or {})
         (root / "data").mkdir(parents=True, exist_ok=True)
@@ -87,13 +89,13 @@ class BagWriter:
 
     def _target(self, relpath: str, base: Path) -> tuple[str, Path]:
         if self.finished:
-            raise InputError("the bag is finished")
+            raise InputError(N_("the bag is finished"))
         rel = check_relpath(relpath)
         if "%" in rel:
             # RFC 8493 writes '%' as %25, but bagit-python 1.9 decodes only %0D and %0A and
             # would report such a file as missing: name it without '%' (callers use '％').
-            raise InputError(f"bag path {relpath!r}: '%' in a name is misread by bagit-python",
-                             subject=relpath)
+            raise InputError(N_("bag path {path!r}: '%' in a name is misread by bagit-python"),
+                             subject=relpath, path=relpath)
         target = base.joinpath(*rel.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
         return rel, target
@@ -119,7 +121,7 @@ class BagWriter:
         """Write ``data/<relpath>`` from ``chunks`` in one pass; returns its digests."""
         rel, target = self._target(relpath, self.root / "data")
         if rel in self.payload or target.exists():
-            raise InputError(f"data/{rel} is already in the bag", subject=rel)
+            raise InputError(N_("data/{path} is already in the bag"), subject=rel, path=rel)
         d = self._write(target, chunks)
         self.payload[rel] = d
         return d
@@ -133,10 +135,11 @@ class BagWriter:
         rel = check_relpath(name)
         if (rel.split("/")[0] == "data" or rel in RESERVED_TAG_FILES
                 or _MANIFEST.match(rel)):
-            raise InputError(f"{name!r} is not a name a tag file may have", subject=name)
+            raise InputError(N_("{name!r} is not a name a tag file may have"), subject=name,
+                             name=name)
         rel, target = self._target(rel, self.root)
         if rel in self.tags:
-            raise InputError(f"{rel} is already in the bag", subject=rel)
+            raise InputError(N_("{path} is already in the bag"), subject=rel, path=rel)
         d = self._write(target, [data])
         self.tags[rel] = d
         return d
@@ -192,12 +195,12 @@ class DirectorySource(BagSource):
                 p = Path(dirpath) / n
                 rel = p.relative_to(self.root).as_posix()
                 if p.is_symlink():
-                    self._odd.append((rel, "a symbolic link"))
+                    self._odd.append((rel, N_("a symbolic link")))
                 elif n in filenames:
                     if p.is_file():
                         out[unicodedata.normalize("NFC", rel)] = p.stat().st_size
                     else:
-                        self._odd.append((rel, "not a regular file"))
+                        self._odd.append((rel, N_("not a regular file")))
         return out
 
     def oddities(self) -> list[tuple[str, str]]:
@@ -214,7 +217,8 @@ def open_source(path: Path) -> BagSource:
         return DirectorySource(path)
     if path.is_file():
         return IsoSource(path)
-    raise InputError(f"{path}: neither a bag directory nor an ISO image", subject=str(path))
+    raise InputError(N_("{path}: neither a bag folder nor an ISO image"), subject=str(path),
+                     path=str(path))
 
 
 @contextmanager
@@ -231,10 +235,16 @@ def open_bag(path: Path) -> Iterator[BagSource]:
 class BagProblem:
     code: str  # missing, altered, unlisted, oxum, tag-missing, tag-altered, tag-unlisted, ...
     path: str
-    message: str
+    text: Text | str  # what a person reads, in their language when shown
+
+    @property
+    def message(self) -> str:
+        """The English sentence: what JSON, stored reports and logs keep."""
+        return str(self.text)
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "path": self.path, "message": self.message}
+        return {"code": self.code, "path": self.path, "message": self.message,
+                "text": localize(self.text)}
 
 
 @dataclass
@@ -251,7 +261,7 @@ class BagReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def add(self, code: str, path: str, message: str) -> None:
+    def add(self, code: str, path: str, message: Text | str) -> None:
         self.problems.append(BagProblem(code, path, message))
 
     def to_dict(self) -> dict:
@@ -264,7 +274,7 @@ def _parse_tag_text(data: bytes, name: str, report: BagReport) -> list[tuple[str
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        report.add("bad-tag-file", name, f"{name} is not UTF-8")
+        report.add("bad-tag-file", name, Text("{name} is not UTF-8", name=name))
         return None
     out: list[tuple[str, str]] = []
     for line in text.splitlines():
@@ -275,7 +285,8 @@ def _parse_tag_text(data: bytes, name: str, report: BagReport) -> list[tuple[str
             continue
         label, sep, value = line.partition(":")
         if not sep:
-            report.add("bad-tag-file", name, f"{name}: line {line!r} is not 'Label: value'")
+            report.add("bad-tag-file", name, Text("{name}: line {line!r} is not 'Label: value'",
+                                                  name=name, line=line))
             continue
         out.append((label.strip(), value.strip()))
     return out
@@ -286,7 +297,7 @@ def _parse_manifest(data: bytes, name: str, report: BagReport) -> dict[str, str]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        report.add("bad-manifest", name, f"{name} is not UTF-8")
+        report.add("bad-manifest", name, Text("{name} is not UTF-8", name=name))
         return entries
     for n, line in enumerate(text.split("\n"), 1):
         line = line.rstrip("\r")
@@ -295,16 +306,19 @@ def _parse_manifest(data: bytes, name: str, report: BagReport) -> dict[str, str]
         checksum, _, path = line.partition(" ")
         path = decode_path(path.lstrip(" ").lstrip("*"))
         if not checksum or not path:
-            report.add("bad-manifest", name, f"{name} line {n}: not 'CHECKSUM PATH'")
+            report.add("bad-manifest", name, Text("{name} line {line}: not 'CHECKSUM PATH'",
+                                                  name=name, line=n))
             continue
         try:
             check_relpath(path)
         except InputError:
-            report.add("unsafe-path", path, f"{name} line {n} names an unsafe path {path!r}")
+            report.add("unsafe-path", path, Text("{name} line {line} names an unsafe path {path!r}",
+                                                 name=name, line=n, path=path))
             continue
         path = unicodedata.normalize("NFC", path)
         if path in entries:
-            report.add("bad-manifest", path, f"{name} lists {path} twice")
+            report.add("bad-manifest", path, Text("{name} lists {path} twice", name=name,
+                                                  path=path))
         entries[path] = checksum.lower()
     return entries
 
@@ -316,7 +330,8 @@ def _digest(source: BagSource, relpath: str, report: BagReport) -> Digests | Non
             d.update(chunk)
         got = d.finish()
     except OSError as exc:
-        report.add("unreadable", relpath, f"{relpath} cannot be read: {exc}")
+        report.add("unreadable", relpath, Text("{path} cannot be read: {reason}", path=relpath,
+                                                reason=str(exc)))
         return None
     report.digests[relpath] = got
     return got
@@ -326,22 +341,24 @@ def check_source(source: BagSource) -> BagReport:
     report = BagReport(source.name)
     files = source.files()
     for path, problem in source.oddities():
-        report.add("unsafe-path", path, f"{path} is {problem}")
+        report.add("unsafe-path", path, Text("{path} is {kind}", path=path, kind=Text(problem)))
     for rel in files:
         try:
             check_relpath(rel)
         except InputError as exc:
-            report.add("unsafe-path", rel, exc.message)
+            report.add("unsafe-path", rel, exc.text)
 
     if "bagit.txt" not in files:
-        report.add("no-declaration", "bagit.txt", "bagit.txt is missing: not a bag")
+        report.add("no-declaration", "bagit.txt", Text("bagit.txt is missing: not a bag"))
     else:
         tags = dict(_parse_tag_text(source.read_bytes("bagit.txt"), "bagit.txt", report) or [])
         if tags.get("BagIt-Version") not in ("1.0", "0.97"):
             report.add("bad-declaration", "bagit.txt",
-                       f"BagIt-Version is {tags.get('BagIt-Version')!r}, not 1.0")
+                       Text("BagIt-Version is {version!r}, not 1.0",
+                            version=tags.get("BagIt-Version")))
         if (tags.get("Tag-File-Character-Encoding") or "").upper() != "UTF-8":
-            report.add("bad-declaration", "bagit.txt", "Tag-File-Character-Encoding is not UTF-8")
+            report.add("bad-declaration", "bagit.txt",
+                       Text("Tag-File-Character-Encoding is not UTF-8"))
     if "bag-info.txt" in files:
         for label, value in _parse_tag_text(source.read_bytes("bag-info.txt"), "bag-info.txt",
                                             report) or []:
@@ -355,7 +372,7 @@ def check_source(source: BagSource) -> BagReport:
             target = tagmanifests if m.group(1) else manifests
             target[m.group(2)] = _parse_manifest(source.read_bytes(rel), rel, report)
     if not manifests:
-        report.add("no-manifest", "manifest-sha256.txt", "the bag has no payload manifest")
+        report.add("no-manifest", "manifest-sha256.txt", Text("the bag has no payload manifest"))
     report.algorithms = sorted(manifests)
 
     payload = {rel for rel in files if rel.startswith("data/")}
@@ -364,14 +381,17 @@ def check_source(source: BagSource) -> BagReport:
         listed |= set(entries)
         for rel in entries:
             if not rel.startswith("data/"):
-                report.add("bad-manifest", rel, f"manifest-{alg}.txt lists {rel} outside data/")
+                report.add("bad-manifest", rel, Text("manifest-{alg}.txt lists {path} outside "
+                                                      "data/", alg=alg, path=rel))
     for alg, entries in sorted(manifests.items()):
         for rel in sorted(listed - set(entries)):
             if rel in payload:
-                report.add("manifest-incomplete", rel, f"manifest-{alg}.txt does not list {rel}")
+                report.add("manifest-incomplete", rel, Text("manifest-{alg}.txt does not list "
+                                                             "{path}", alg=alg, path=rel))
     if manifests and not set(manifests) & set(ALGORITHMS):
         report.add("unsupported-algorithm", "manifest-sha256.txt",
-                   f"no manifest in an algorithm custody checks ({', '.join(ALGORITHMS)})")
+                   Text("no manifest in an algorithm custody checks ({algorithms})",
+                        algorithms=", ".join(ALGORITHMS)))
     in_data = {rel for rel in listed if rel.startswith("data/")}
     _check_entries(source, files, manifests, sorted(in_data | payload), report, "")
 
@@ -379,8 +399,9 @@ def check_source(source: BagSource) -> BagReport:
     if oxum:
         got = f"{sum(files[r] for r in payload)}.{len(payload)}"
         if oxum[0] != got:
-            report.add("oxum", "bag-info.txt", f"Payload-Oxum says {oxum[0]} (bytes.files), "
-                       f"the payload is {got}")
+            report.add("oxum", "bag-info.txt", Text("Payload-Oxum says {said} (bytes.files), "
+                                                    "the payload is {got}", said=oxum[0],
+                                                    got=got))
     report.files = len(payload)
     report.bytes = sum(files[r] for r in payload)
 
@@ -392,7 +413,8 @@ def check_source(source: BagSource) -> BagReport:
     _check_entries(source, files, tagmanifests, sorted(tlisted | tag_files), report, "tag-")
     for rel in sorted(tlisted):
         if rel.startswith("data/"):
-            report.add("bad-manifest", rel, f"a tag manifest lists payload file {rel}")
+            report.add("bad-manifest", rel, Text("a tag manifest lists payload file {path}",
+                                                  path=rel))
     order = {"unsafe-path": 0}
     report.problems.sort(key=lambda p: (order.get(p.code, 1), p.path, p.code))
     return report
@@ -407,13 +429,15 @@ def _check_entries(source: BagSource, files: dict[str, int],
     for rel in paths:
         wanted = {alg: entries[rel] for alg, entries in manifests.items() if rel in entries}
         if rel not in files:
-            report.add(f"{prefix}missing", rel, f"{rel} is listed in "
-                       f"{', '.join(f'{prefix}manifest-{a}.txt' for a in wanted)} but absent")
+            report.add(f"{prefix}missing", rel, Text(
+                "{path} is listed in {manifests} but absent", path=rel,
+                manifests=", ".join(f"{prefix}manifest-{a}.txt" for a in wanted)))
             continue
         if not wanted:
-            where = "the tag manifests" if prefix else "the payload manifests"
-            report.add(f"{prefix}unlisted", rel, f"{rel} is in the bag but not in {where} "
-                       "(added?)")
+            where = Text(N_("the tag manifests") if prefix else N_("the payload manifests"))
+            report.add(f"{prefix}unlisted", rel, Text("{path} is in the bag but not in "
+                                                      "{where} (added?)", path=rel,
+                                                      where=where))
             continue
         got = report.digests.get(rel) or _digest(source, rel, report)
         if got is None:
@@ -421,8 +445,9 @@ def _check_entries(source: BagSource, files: dict[str, int],
         bad = [alg for alg, want in wanted.items()
                if alg in ALGORITHMS and getattr(got, alg) != want]
         if bad:
-            report.add(f"{prefix}altered", rel, f"{rel} does not match its "
-                       f"{' and '.join(a.upper() for a in bad)} digest (altered)")
+            report.add(f"{prefix}altered", rel, Text(
+                "{path} does not match its {algorithms} digest (altered)", path=rel,
+                algorithms=" / ".join(a.upper() for a in bad)))
 
 
 def check_bag(path: Path) -> BagReport:

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from archive.domain.errors import InputError, ProblemFound
 from archive.packaging.source import BagSource
+from i18n import N_
 
 MAX_FILE_SIZE = 64 * 1024**3  # tested to 4 GiB + 12345 bytes; a BD-R XL disc holds 128 GB
 BLOCK = 2048
@@ -60,16 +61,19 @@ def write_iso(src_dir: Path, out: Path, volume_id: str,
 
     src_dir, out = Path(src_dir), Path(out)
     if out.exists():
-        raise InputError(f"{out} exists; refusing to replace it", subject=str(out))
+        raise InputError(N_("{path} exists; refusing to replace it"), subject=str(out),
+                         path=str(out))
     vol = re.sub(r"[^A-Z0-9_]", "_", volume_id.upper())[:32] or "CUSTODY"
     entries: list[tuple[Path, bool]] = []
     for p in sorted(src_dir.rglob("*")):
         if p.is_symlink() or not (p.is_file() or p.is_dir()):
-            raise InputError(f"{p}: only plain files and directories go on a disc", subject=str(p))
+            raise InputError(N_("{path}: only plain files and folders go on a disc"),
+                             subject=str(p), path=str(p))
         if p.is_file() and p.stat().st_size > MAX_FILE_SIZE:
-            raise InputError(f"{p.relative_to(src_dir)}: {p.stat().st_size} bytes is more than "
-                             f"the {MAX_FILE_SIZE} bytes a single file may have on an image "
-                             "written here", subject=str(p))
+            raise InputError(N_("{path}: {size} bytes is more than the {limit} bytes a single "
+                                "file may have on an image written here"), subject=str(p),
+                             path=str(p.relative_to(src_dir)), size=p.stat().st_size,
+                             limit=MAX_FILE_SIZE)
         entries.append((p, p.is_dir()))
 
     iso = pycdlib.PyCdlib()
@@ -118,8 +122,8 @@ class IsoSource(BagSource):
         try:
             self._iso.open(str(path))
         except (PyCdlibException, OSError, ValueError) as exc:
-            raise ProblemFound(f"{path}: not a readable ISO image: {exc}",
-                               subject=str(path)) from exc
+            raise ProblemFound(N_("{path}: not a readable ISO image: {reason}"),
+                               subject=str(path), path=str(path), reason=str(exc)) from exc
         if self._iso.has_udf():
             self._kw = "udf_path"
         elif self._iso.has_rock_ridge():

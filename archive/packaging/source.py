@@ -10,10 +10,16 @@ from typing import BinaryIO
 
 from archive.domain.errors import InputError
 from archive.integrity.fixity import CHUNK, read_chunks
+from i18n import N_, Text
 
 _ODD = re.compile(r'[\x00-\x1f\x7f\\:*?"<>|]')
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
                      *(f"lpt{i}" for i in range(1, 10))}
+
+
+def _unsafe(relpath: object, problem: str) -> InputError:
+    return InputError(N_("unsafe bag path {path!r}: {problem}"), path=relpath,
+                      problem=Text(problem))
 
 
 def check_relpath(relpath: str) -> str:
@@ -21,19 +27,19 @@ def check_relpath(relpath: str) -> str:
     control or Windows-reserved characters, no trailing dot or space, at most 255 bytes a name.
     Chinese names are fine."""
     if not isinstance(relpath, str) or not relpath:
-        raise InputError(f"unsafe bag path {relpath!r}: empty")
+        raise _unsafe(relpath, N_("the path is empty"))
     path = unicodedata.normalize("NFC", relpath)
     if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        raise InputError(f"unsafe bag path {relpath!r}: absolute")
+        raise _unsafe(relpath, N_("the path is absolute"))
     for part in path.split("/"):
         if part in ("", ".", ".."):
-            raise InputError(f"unsafe bag path {relpath!r}: empty, '.' or '..' component")
+            raise _unsafe(relpath, N_("empty, '.' or '..' component"))
         if _ODD.search(part):
-            raise InputError(f"unsafe bag path {relpath!r}: control or reserved character")
+            raise _unsafe(relpath, N_("control or reserved character"))
         if part[-1] in ". " or part.split(".")[0].lower() in _WINDOWS_RESERVED:
-            raise InputError(f"unsafe bag path {relpath!r}: a name Windows cannot hold")
+            raise _unsafe(relpath, N_("a name Windows cannot hold"))
         if len(part.encode("utf-8")) > 255:
-            raise InputError(f"unsafe bag path {relpath!r}: a name longer than 255 bytes")
+            raise _unsafe(relpath, N_("a name longer than 255 bytes"))
     return path
 
 

@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 from archive.domain.errors import InputError, WormViolation
 from archive.domain.model import Lock, StoredVersion
+from i18n import N_
 
 CHUNK = 8 * 1024 * 1024
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]*$")
@@ -25,7 +26,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 def object_key(sha256: str) -> str:
     if not _SHA256.match(sha256):
-        raise InputError(f"not a SHA-256 digest: {sha256!r}")
+        raise InputError(N_("not a SHA-256 digest: '{digest}'"), digest=sha256)
     return f"objects/{sha256[:2]}/{sha256}"
 
 
@@ -38,7 +39,7 @@ def check_key(key: str) -> str:
     """Keys are '/'-joined plain segments: no '..', no absolute paths, no odd characters."""
     parts = key.split("/")
     if not key or any(not _SEGMENT.match(p) or p in (".", "..") for p in parts):
-        raise InputError(f"unsafe store key {key!r}")
+        raise InputError(N_("unsafe store key '{key}'"), key=key)
     return key
 
 
@@ -50,24 +51,28 @@ def now_utc() -> datetime:
 def check_retention(retain_until: datetime | None) -> None:
     if retain_until is not None:
         if retain_until.tzinfo is None:
-            raise InputError("retain-until needs a time zone")
+            raise InputError(N_("retain-until needs a time zone"))
         if retain_until <= now_utc():
-            raise InputError(f"retain-until {retain_until.isoformat()} is not in the future")
+            raise InputError(N_("retain-until {until} is not in the future"),
+                             until=retain_until.isoformat())
 
 
 def refuse_shortening(key: str, version_id: str, current: Lock, wanted: datetime) -> None:
     if current.retain_until is not None and wanted < current.retain_until:
         raise WormViolation(
-            f"{key}@{version_id}: retention cannot be shortened from "
-            f"{current.retain_until.isoformat()} to {wanted.isoformat()}", subject=key)
+            N_("{key}@{version}: retention cannot be shortened from {current} to {wanted}"),
+            subject=key, key=key, version=version_id,
+            current=current.retain_until.isoformat(), wanted=wanted.isoformat())
 
 
 def refuse_early_delete(key: str, version_id: str, lock: Lock) -> None:
     if lock.legal_hold:
-        raise WormViolation(f"{key}@{version_id} is under legal hold", subject=key)
+        raise WormViolation(N_("{key}@{version} is under legal hold"), subject=key, key=key,
+                            version=version_id)
     if lock.retain_until is not None and lock.retain_until > now_utc():
-        raise WormViolation(f"{key}@{version_id} is retained until "
-                            f"{lock.retain_until.isoformat()}", subject=key)
+        raise WormViolation(N_("{key}@{version} is retained until {until}"), subject=key,
+                            key=key, version=version_id,
+                            until=lock.retain_until.isoformat())
 
 
 class PendingObject(ABC):

@@ -34,6 +34,7 @@ from archive.worm.base import (
     refuse_shortening,
 )
 from archive.worm.fsutil import fsync_dir
+from i18n import N_
 
 MODE = "LOCAL-WORM"
 _FS_IOC_GETFLAGS = 0x80086601
@@ -65,8 +66,8 @@ def set_immutable(path: Path, on: bool) -> bool:
 
 def _full(exc: OSError, what: str) -> Exception:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StorageFull(f"{what}: the store's disk is full; nothing was stored",
-                           subject=what)
+        return StorageFull(N_("{path}: the store's disk is full; nothing was stored"),
+                           subject=what, path=what)
     return exc
 
 
@@ -98,11 +99,12 @@ class _LocalPending(PendingObject):
         key = object_key(sha256)
         if size != self.size:
             self.abort()
-            raise InputError(f"{key}: {self.size} bytes received, {size} declared")
+            raise InputError(N_("{key}: {received} bytes received, {declared} declared"),
+                             key=key, received=self.size, declared=size)
         if self.sha256.hexdigest() != sha256:
             self.abort()
-            raise InputError(f"{key}: the bytes received have SHA-256 "
-                             f"{self.sha256.hexdigest()}", subject=key)
+            raise InputError(N_("{key}: the bytes received have SHA-256 {digest}"),
+                             subject=key, key=key, digest=self.sha256.hexdigest())
         try:
             os.fsync(self.fd)
         except OSError as exc:
@@ -164,7 +166,7 @@ class LocalWormStore(WormStore):
 
     def _version_path(self, key: str, version_id: str) -> Path:
         if not version_id or "/" in version_id or version_id.startswith("."):
-            raise InputError(f"unsafe version id {version_id!r}")
+            raise InputError(N_("unsafe version id '{version}'"), version=version_id)
         return self._key_dir(key) / version_id
 
     # --- writing -------------------------------------------------------------------------
@@ -183,8 +185,8 @@ class LocalWormStore(WormStore):
         # one writer per key: two racing writers must not both add a "first" version
         with self._key_lock(key):
             if self.versions(key) and not new_version:
-                raise WormViolation(f"{key} already exists; the store never overwrites",
-                                    subject=key)
+                raise WormViolation(N_("{key} already exists; the store never overwrites"),
+                                    subject=key, key=key)
             return self._put_blob_locked(key, data, retain_until, legal_hold)
 
     def _put_blob_locked(self, key: str, data: bytes, retain_until: datetime | None,
@@ -220,7 +222,8 @@ class LocalWormStore(WormStore):
         try:
             os.link(tmp, final)  # fails if the name exists: no overwrite, even in a race
         except FileExistsError as exc:
-            raise WormViolation(f"{key}@{version_id} exists", subject=key) from exc
+            raise WormViolation(N_("{key}@{version} exists"), subject=key, key=key,
+                                version=version_id) from exc
         os.unlink(tmp)
         fsync_dir(kdir)
         immutable = self.try_immutable and set_immutable(final, True)
@@ -230,8 +233,8 @@ class LocalWormStore(WormStore):
                                  "legal_hold": legal_hold, "protection": protection})
         stored = self._stored(key, version_id)
         if not stored.lock.covers(retain_until, legal_hold):
-            raise LockNotConfirmed(f"{key}@{version_id}: lock could not be confirmed",
-                                   subject=key)
+            raise LockNotConfirmed(N_("{key}@{version}: lock could not be confirmed"),
+                                   subject=key, key=key, version=version_id)
         return stored
 
     def _write_lock(self, version_path: Path, doc: dict) -> None:
@@ -252,12 +255,14 @@ class LocalWormStore(WormStore):
         path = self._version_path(key, version_id)
         side = path.with_name(path.name + _LOCK_SUFFIX)
         if not path.exists():
-            raise NotFound(f"{key}@{version_id} is not in the store", subject=key)
+            raise NotFound(N_("{key}@{version} is not in the store"), subject=key, key=key,
+                           version=version_id)
         try:
             return json.loads(side.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise LockNotConfirmed(f"{key}@{version_id}: lock record unreadable: {exc}",
-                                   subject=key) from exc
+            raise LockNotConfirmed(N_("{key}@{version}: lock record unreadable: {reason}"),
+                                   subject=key, key=key, version=version_id,
+                                   reason=str(exc)) from exc
 
     def _stored(self, key: str, version_id: str) -> StoredVersion:
         path = self._version_path(key, version_id)
@@ -270,7 +275,8 @@ class LocalWormStore(WormStore):
         try:
             f = open(path, "rb")
         except FileNotFoundError as exc:
-            raise NotFound(f"{key}@{version_id} is not in the store", subject=key) from exc
+            raise NotFound(N_("{key}@{version} is not in the store"), subject=key, key=key,
+                           version=version_id) from exc
         with f:
             while chunk := f.read(chunk_size):
                 yield chunk
@@ -280,7 +286,8 @@ class LocalWormStore(WormStore):
         try:
             return open(path, "rb")  # noqa: SIM115 - the caller closes it
         except FileNotFoundError as exc:
-            raise NotFound(f"{key}@{version_id} is not in the store", subject=key) from exc
+            raise NotFound(N_("{key}@{version} is not in the store"), subject=key, key=key,
+                           version=version_id) from exc
 
     def lock(self, key: str, version_id: str) -> Lock:
         doc = self._read_lock(key, version_id)
@@ -331,7 +338,8 @@ class LocalWormStore(WormStore):
             self._write_lock(self._version_path(key, version_id), doc)
         lock = self.lock(key, version_id)
         if not lock.covers(retain_until, False):
-            raise LockNotConfirmed(f"{key}@{version_id}: extension not confirmed", subject=key)
+            raise LockNotConfirmed(N_("{key}@{version}: extension not confirmed"), subject=key,
+                                   key=key, version=version_id)
         return lock
 
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> Lock:
@@ -341,8 +349,8 @@ class LocalWormStore(WormStore):
             self._write_lock(self._version_path(key, version_id), doc)
         lock = self.lock(key, version_id)
         if lock.legal_hold != bool(on):
-            raise LockNotConfirmed(f"{key}@{version_id}: legal hold not confirmed",
-                                   subject=key)
+            raise LockNotConfirmed(N_("{key}@{version}: legal hold not confirmed"),
+                                   subject=key, key=key, version=version_id)
         return lock
 
     def pending(self) -> list[str]:
@@ -350,7 +358,7 @@ class LocalWormStore(WormStore):
 
     def discard_pending(self, name: str) -> None:
         if "/" in name or not name.endswith(".part"):
-            raise InputError(f"not a pending upload: {name!r}")
+            raise InputError(N_("not a pending upload: '{name}'"), name=name)
         (self.root / "tmp" / name).unlink(missing_ok=True)
 
     def delete_version(self, key: str, version_id: str) -> None:

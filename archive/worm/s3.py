@@ -56,6 +56,7 @@ from archive.worm.base import (
     refuse_early_delete,
     refuse_shortening,
 )
+from i18n import N_, Text
 
 MIB = 1024 * 1024
 # The bucket's default retention: the least lock any object gets from the moment it exists.
@@ -99,7 +100,7 @@ def _call(client: Any, op: str, **params: Any) -> dict:
 def _check_version(key: str, version_id: str) -> None:
     check_key(key)
     if not version_id:  # S3 would read the latest version instead: never what was meant
-        raise InputError(f"{key}: no version id given", subject=key)
+        raise InputError(N_("{key}: no version id given"), subject=key, key=key)
 
 
 def _b64(hex_digest: str) -> str:
@@ -179,9 +180,10 @@ def _floor_days(conf: dict) -> int | None:
     days = rule.get("Days")
     if rule.get("Mode") != COMPLIANCE or rule.get("Years") or not days \
             or not 1 <= int(days) <= MAX_FLOOR_DAYS:
-        raise InputError(f"the bucket's default retention {rule} is not a floor custody can "
-                         f"use: it must be {COMPLIANCE} for 1 to {MAX_FLOOR_DAYS} days "
-                         f"(init_bucket sets {FLOOR_DAYS})")
+        raise InputError(N_("the bucket's default retention {rule} is not a floor custody can "
+                            "use: it must be {mode} for 1 to {max_days} days (init_bucket sets "
+                            "{days})"), rule=rule, mode=COMPLIANCE, max_days=MAX_FLOOR_DAYS,
+                         days=FLOOR_DAYS)
     return int(days)
 
 
@@ -189,23 +191,25 @@ def _check_bucket(client: Any, bucket: str) -> int:
     """The bucket's floor in days, or a refusal saying what is wrong with the bucket."""
     conf = _lock_configuration(client, bucket)
     if conf is None:
-        raise NotFound(f"S3 bucket {bucket} does not exist; create it with init_bucket",
-                       subject=bucket)
+        raise NotFound(N_("S3 bucket {bucket} does not exist; create it with init_bucket"),
+                       subject=bucket, bucket=bucket)
     if conf.get("ObjectLockEnabled") != "Enabled":
-        raise InputError(f"S3 bucket {bucket} has no Object Lock enabled; custody cannot "
-                         "prove COMPLIANCE retention there. Use a bucket created with "
-                         "Object Lock (init_bucket on a new name)", subject=bucket)
+        raise InputError(N_("S3 bucket {bucket} has no Object Lock enabled; custody cannot "
+                            "prove COMPLIANCE retention there. Use a bucket created with "
+                            "Object Lock (init_bucket on a new name)"), subject=bucket,
+                         bucket=bucket)
     try:
         floor = _floor_days(conf)
     except InputError as exc:
-        raise InputError(f"S3 bucket {bucket}: {exc}", subject=bucket) from exc
+        raise InputError(N_("S3 bucket {bucket}: {reason}"), subject=bucket, bucket=bucket,
+                         reason=exc.text) from exc
     if floor is None:
         # Without it, a server that drops lock headers (Ceph RGW on every staged object)
         # would hold an unlocked object until the store locks it explicitly.
-        raise InputError(f"S3 bucket {bucket} has no default retention, so an object could "
-                         "exist unlocked on a server that drops lock headers; `custody init` "
-                         f"(init_bucket) adds the {FLOOR_DAYS}-day {COMPLIANCE} floor",
-                         subject=bucket)
+        raise InputError(N_("S3 bucket {bucket} has no default retention, so an object could "
+                            "exist unlocked on a server that drops lock headers; `custody "
+                            "init` (init_bucket) adds the {days}-day {mode} floor"),
+                         subject=bucket, bucket=bucket, days=FLOOR_DAYS, mode=COMPLIANCE)
     return floor
 
 
@@ -223,8 +227,8 @@ def init_bucket(client: Any, bucket: str) -> None:
             _call(client, "create_bucket", **params)
         except ClientError as exc:
             if _code(exc) != "BucketAlreadyOwnedByYou":  # a concurrent init is fine
-                raise InputError(f"S3 bucket {bucket} could not be created: {exc}",
-                                 subject=bucket) from exc
+                raise InputError(N_("S3 bucket {bucket} could not be created: {reason}"),
+                                 subject=bucket, bucket=bucket, reason=str(exc)) from exc
         conf = _lock_configuration(client, bucket) or {}
     if conf.get("ObjectLockEnabled") == "Enabled" and not conf.get("Rule"):
         # Set before anything is written to the bucket, so no object ever exists without it.
@@ -233,8 +237,9 @@ def init_bucket(client: Any, bucket: str) -> None:
                   ObjectLockConfiguration={"ObjectLockEnabled": "Enabled", "Rule": {
                       "DefaultRetention": {"Mode": COMPLIANCE, "Days": FLOOR_DAYS}}})
         except ClientError as exc:
-            raise InputError(f"S3 bucket {bucket}: its {FLOOR_DAYS}-day {COMPLIANCE} default "
-                             f"retention could not be set: {exc}", subject=bucket) from exc
+            raise InputError(N_("S3 bucket {bucket}: its {days}-day {mode} default retention "
+                                "could not be set: {reason}"), subject=bucket, bucket=bucket,
+                             days=FLOOR_DAYS, mode=COMPLIANCE, reason=str(exc)) from exc
     _check_bucket(client, bucket)
 
 
@@ -260,7 +265,7 @@ class _S3Pending(PendingObject):
 
     def write(self, chunk: bytes) -> None:
         if self.closed:
-            raise InputError(f"{self.key}: upload already committed or aborted")
+            raise InputError(N_("{key}: upload already committed or aborted"), key=self.key)
         self.sha256.update(chunk)
         self.size += len(chunk)
         self.buffer += chunk
@@ -286,15 +291,16 @@ class _S3Pending(PendingObject):
 
     def commit(self, sha256: str, size: int) -> StoredVersion:
         if self.closed:
-            raise InputError(f"{self.key}: upload already committed or aborted")
+            raise InputError(N_("{key}: upload already committed or aborted"), key=self.key)
         key = object_key(sha256)
         try:
             if size != self.size:
-                raise InputError(f"{key}: {self.size} bytes received, {size} declared")
+                raise InputError(N_("{key}: {received} bytes received, {declared} declared"),
+                                 key=key, received=self.size, declared=size)
             if self.sha256.hexdigest() != sha256:
                 # The key names the content: a wrong digest would lock bytes under a lie.
-                raise InputError(f"{key}: the bytes received have SHA-256 "
-                                 f"{self.sha256.hexdigest()}", subject=key)
+                raise InputError(N_("{key}: the bytes received have SHA-256 {digest}"),
+                                 subject=key, key=key, digest=self.sha256.hexdigest())
             existing = self.store.versions(key)
             if existing and not self.new_version:
                 self.abort()
@@ -355,7 +361,8 @@ class S3WormStore(WormStore):
     def __init__(self, client: Any, bucket: str, *, part_size: int = DEFAULT_PART_SIZE,
                  multipart_threshold: int | None = None) -> None:
         if part_size < MIN_PART_SIZE:
-            raise InputError(f"S3 part size {part_size} is below the minimum {MIN_PART_SIZE}")
+            raise InputError(N_("S3 part size {size} is below the minimum {minimum}"),
+                             size=part_size, minimum=MIN_PART_SIZE)
         self.client = client
         self.bucket = bucket
         self.location = bucket
@@ -373,7 +380,7 @@ class S3WormStore(WormStore):
         Credentials come from boto3's usual chain, never from the settings file."""
         bucket = cfg.get("bucket") or ""
         if not bucket:
-            raise InputError("[store] backend is s3 but no bucket is set")
+            raise InputError(N_("[store] backend is s3 but no bucket is set"))
         client = make_client(cfg.get("endpoint_url") or None, cfg.get("region") or None)
         if create:
             init_bucket(client, bucket)
@@ -389,12 +396,13 @@ class S3WormStore(WormStore):
             self.wraps_dates = self._probe_wrapping()
         if self.wraps_dates:
             raise LockNotConfirmed(
-                f"{key or 'object'}: this S3 server keeps retention dates in 32-bit seconds "
-                f"(Ceph RGW) and cannot lock past {iso(WRAP_LIMIT)}; {iso(retain_until)} would "
-                "wrap round and unlock the object, so nothing was sent. Set a lock horizon "
-                "that ends before then: [retention] permanent_lock_years (and [ledger] "
-                "checkpoint_retention_years if set; the default 50 fits until 2056); "
-                "'custody retention run' renews each lock before it ends", subject=key)
+                N_("{key}: this S3 server keeps retention dates in 32-bit seconds (Ceph RGW) "
+                   "and cannot lock past {limit}; {until} would wrap round and unlock the "
+                   "object, so nothing was sent. Set a lock horizon that ends before then: "
+                   "[retention] permanent_lock_years (and [ledger] checkpoint_retention_years "
+                   "if set; the default 50 fits until 2056); 'custody retention run' renews "
+                   "each lock before it ends"), subject=key, key=key or Text(N_("object")),
+                limit=iso(WRAP_LIMIT), until=iso(retain_until))
 
     def _probe_wrapping(self) -> bool:
         """Does the server wrap a date past WRAP_LIMIT? One empty object under staging/,
@@ -428,17 +436,18 @@ class S3WormStore(WormStore):
         check_key(key)
         check_retention(retain_until)
         if key.startswith(STAGING):
-            raise InputError(f"{key}: {STAGING} is reserved for uploads in progress")
+            raise InputError(N_("{key}: {prefix} is reserved for uploads in progress"),
+                             key=key, prefix=STAGING)
         self._refuse_wrapping_dates(retain_until, key)
         if self.versions(key) and not new_version:
-            raise WormViolation(f"{key} already exists; the store never overwrites",
-                                subject=key)
+            raise WormViolation(N_("{key} already exists; the store never overwrites"),
+                                subject=key, key=key)
         digest = hashlib.sha256(data).hexdigest()
         version_id = self._put(key, data, digest, retain_until, legal_hold,
                                exclusive=not new_version)
         if version_id is None:
-            raise WormViolation(f"{key} already exists; the store never overwrites",
-                                subject=key)
+            raise WormViolation(N_("{key} already exists; the store never overwrites"),
+                                subject=key, key=key)
         return self._confirm(key, version_id, retain_until, legal_hold, len(data))
 
     def _put_content(self, key: str, data: bytes, sha256: str, retain_until: datetime,
@@ -495,17 +504,18 @@ class S3WormStore(WormStore):
         # A composite checksum ("...-N") is not a digest of the whole object, and Ceph RGW 16
         # reports none: nothing to say then.
         if claimed and "-" not in claimed and claimed != _b64(sha256):
-            raise ProblemFound(f"{key}@{r.get('VersionId', '?')}: S3 reports SHA-256 "
-                               f"{claimed} for the copied bytes, not the content address; do "
-                               "not catalog it", subject=key)
+            raise ProblemFound(N_("{key}@{version}: S3 reports SHA-256 {claimed} for the "
+                                  "copied bytes, not the content address; do not catalog it"),
+                               subject=key, key=key, version=r.get("VersionId", "?"),
+                               claimed=claimed)
         version_id = r.get("VersionId")
         if not version_id:
             # Ceph RGW 16 does not say which version a copy made: the newest is the copy (or a
             # racing writer's copy, as good: the key names the content)
             versions = self.versions(key)
             if not versions:
-                raise ProblemFound(f"{key}: S3 reported a copy that it does not list",
-                                   subject=key)
+                raise ProblemFound(N_("{key}: S3 reported a copy that it does not list"),
+                                   subject=key, key=key)
             version_id = versions[-1]
         return self._first_writer(key, version_id, bool(guard))
 
@@ -563,18 +573,22 @@ class S3WormStore(WormStore):
                 # meanwhile, and S3 refuses an earlier one: what counts is what S3 now shows
                 stored = self._stored(key, version_id)
                 if not _holds(stored.lock, retain_until, legal_hold):
-                    raise LockNotConfirmed(f"{key}@{version_id}: S3 refused to apply the "
-                                           f"lock: {exc}", subject=key) from exc
+                    raise LockNotConfirmed(N_("{key}@{version}: S3 refused to apply the "
+                                              "lock: {reason}"), subject=key, key=key,
+                                           version=version_id, reason=str(exc)) from exc
             stored = self._stored(key, version_id)
             if not _holds(stored.lock, retain_until, legal_hold):
                 raise LockNotConfirmed(
-                    f"{key}@{version_id}: S3 shows {stored.lock.mode} until "
-                    f"{iso(stored.lock.retain_until)}, legal hold {stored.lock.legal_hold}; "
-                    f"asked for {COMPLIANCE} until {iso(retain_until)}, legal hold "
-                    f"{legal_hold}", subject=key)
+                    N_("{key}@{version}: S3 shows {mode} until {until}, legal hold {hold}; "
+                       "asked for {wanted_mode} until {wanted_until}, legal hold "
+                       "{wanted_hold}"), subject=key, key=key, version=version_id,
+                    mode=stored.lock.mode, until=iso(stored.lock.retain_until),
+                    hold=stored.lock.legal_hold, wanted_mode=COMPLIANCE,
+                    wanted_until=iso(retain_until), wanted_hold=legal_hold)
         if stored.size != size:
-            raise ProblemFound(f"{key}@{version_id}: S3 stored {stored.size} bytes, "
-                               f"{size} were sent", subject=key)
+            raise ProblemFound(N_("{key}@{version}: S3 stored {stored} bytes, {sent} were "
+                                  "sent"), subject=key, key=key, version=version_id,
+                               stored=stored.size, sent=size)
         return stored
 
     # --- reading -------------------------------------------------------------------------
@@ -584,7 +598,8 @@ class S3WormStore(WormStore):
             return self._s3("head_object", Key=key, VersionId=version_id)
         except ClientError as exc:
             if _code(exc) in _MISSING:
-                raise NotFound(f"{key}@{version_id} is not in the store", subject=key) from exc
+                raise NotFound(N_("{key}@{version} is not in the store"), subject=key,
+                               key=key, version=version_id) from exc
             raise
 
     def _stored(self, key: str, version_id: str) -> StoredVersion:
@@ -613,7 +628,8 @@ class S3WormStore(WormStore):
             body = self._s3("get_object", Key=key, VersionId=version_id)["Body"]
         except ClientError as exc:
             if _code(exc) in _MISSING:
-                raise NotFound(f"{key}@{version_id} is not in the store", subject=key) from exc
+                raise NotFound(N_("{key}@{version} is not in the store"), subject=key,
+                               key=key, version=version_id) from exc
             raise
         try:
             # S3 (and moto) may not verify checksums on the way out: callers verify digests.
@@ -621,8 +637,9 @@ class S3WormStore(WormStore):
         except _UNREACHABLE as exc:
             raise ServiceUnavailable("S3", self.client.meta.endpoint_url, str(exc)) from exc
         except FlexibleChecksumError as exc:  # the stored bytes no longer match their checksum
-            raise ProblemFound(f"{key}@{version_id}: S3 reports a checksum mismatch reading "
-                               f"it back: {exc}", subject=key) from exc
+            raise ProblemFound(N_("{key}@{version}: S3 reports a checksum mismatch reading it "
+                                  "back: {reason}"), subject=key, key=key, version=version_id,
+                               reason=str(exc)) from exc
         finally:
             body.close()
 
@@ -674,13 +691,15 @@ class S3WormStore(WormStore):
                      Retention={"Mode": COMPLIANCE, "RetainUntilDate": _whole_ms(wanted)})
         except ClientError as exc:
             if _code(exc) == "AccessDenied":
-                raise WormViolation(f"{key}@{version_id}: S3 refused the retention change: "
-                                    f"{exc}", subject=key) from exc
+                raise WormViolation(N_("{key}@{version}: S3 refused the retention change: "
+                                       "{reason}"), subject=key, key=key, version=version_id,
+                                    reason=str(exc)) from exc
             raise
         lock = self.lock(key, version_id)
         if not _holds(lock, wanted, False):
-            raise LockNotConfirmed(f"{key}@{version_id}: extension to {iso(wanted)} not "
-                                   "confirmed", subject=key)
+            raise LockNotConfirmed(N_("{key}@{version}: extension to {until} not confirmed"),
+                                   subject=key, key=key, version=version_id,
+                                   until=iso(wanted))
         return lock
 
     def set_legal_hold(self, key: str, version_id: str, on: bool) -> Lock:
@@ -689,8 +708,8 @@ class S3WormStore(WormStore):
                  LegalHold={"Status": "ON" if on else "OFF"})
         lock = self.lock(key, version_id)
         if lock.legal_hold != bool(on):
-            raise LockNotConfirmed(f"{key}@{version_id}: legal hold not confirmed",
-                                   subject=key)
+            raise LockNotConfirmed(N_("{key}@{version}: legal hold not confirmed"),
+                                   subject=key, key=key, version=version_id)
         return lock
 
     def delete_version(self, key: str, version_id: str) -> None:
@@ -699,8 +718,9 @@ class S3WormStore(WormStore):
             self._s3("delete_object", Key=key, VersionId=version_id)
         except ClientError as exc:
             if _code(exc) == "AccessDenied":
-                raise WormViolation(f"{key}@{version_id}: S3 refused the delete: {exc}",
-                                    subject=key) from exc
+                raise WormViolation(N_("{key}@{version}: S3 refused the delete: {reason}"),
+                                    subject=key, key=key, version=version_id,
+                                    reason=str(exc)) from exc
             raise
 
     # --- unfinished uploads --------------------------------------------------------------
@@ -766,7 +786,7 @@ class S3WormStore(WormStore):
             check_key(key)
             self._delete_staging(key, version_id)
         else:
-            raise InputError(f"not a pending upload: {name!r}")
+            raise InputError(N_("not a pending upload: '{name}'"), name=name)
 
 
 class _RangedReader(io.RawIOBase):

@@ -137,7 +137,7 @@ def record(kind: str, data: dict, landscape: bool, title: str) -> dict:
     """A document record as documents.issue makes it (unsigned: rendering needs no key)."""
     return {"type": "custody.document-record", "id": "0197a3b2-0000-7000-8000-000000000001",
             "kind": kind, "title": title, "subject": "0197a3b2-0000-7000-8000-000000000002",
-            "number": "J001-X-0197a3b2-0000-7000-8000-000000000002", "issued_at": T0,
+            "number": "〔2025〕移字第0003号", "issued_at": T0,
             "issued_by": PEOPLE[0], "zone": "Asia/Shanghai", "unit_name": UNIT_NAME,
             "landscape": landscape, "template": f"{kind}.html", "data": data}
 
