@@ -25,7 +25,7 @@ from archive.integrity.signing import (
 )
 from archive.ledger.chain import Actor
 from config.settings import APPROVER_ROLES
-from i18n import N_, Text, localize
+from i18n import N_, Text, localize, localize_in
 
 
 def os_account() -> str:
@@ -275,7 +275,8 @@ def record_refusal(archive: Any, actor: Actor | None, action: str, exc: CustodyE
         archive.catalog.put_record("access_register", uuid7(), {
             "kind": "refusal", "at": entry.at, "person": who, "action": action,
             "subject": exc.subject or "-", "reason": exc.message,
-            "text": localize(exc), "details": {}, "ledger_seq": entry.seq})
+            "text": localize(exc), "text_zh": localize_in("zh_CN", exc), "details": {},
+            "ledger_seq": entry.seq})
         exc.recorded = True
     except Exception:  # noqa: BLE001 - the original refusal is what the person must see
         pass

@@ -23,6 +23,7 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import CustodyError, InputError
 from archive.domain.ids import uuid7
 from archive.domain.model import Item, MetadataVersion, iso
+from archive.domain.names import CHECK_PROBLEM_ZH
 from archive.domain.sampling import acceptance, lot_verdict, sample_size
 from archive.domain.sampling import draw as draw_sample
 from archive.integrity.fixity import StreamDigests
@@ -73,14 +74,8 @@ NOT_REPLICATED = "not-replicated"  # --copy replica: not there yet; not a failur
 COPIES = ("primary", "replica")
 
 
-# each problem's name in the 检查台帐, beside its stable code
-PROBLEM_ZH = {"ingest-finding": "入库时已有问题", "object-unreadable": "对象无法读取",
-              "digest-mismatch": "摘要值不符", "manifest-unreadable": "元数据版本无法读取",
-              "signature-invalid": "签名核验未通过", "manifest-mismatch": "元数据版本不一致",
-              "lock-missing": "缺少锁定", "lock-too-short": "锁定期限不足",
-              "legal-hold-missing": "缺少法律保全", "media-unreadable": "录音录像无法解析",
-              "duration-changed": "时长已改变", "search-field-mismatch": "检索字段不一致",
-              "version-mismatch": "元数据版本不是最新", "index-missing": "不在检索索引中"}
+# each problem's name in the 检查台帐, beside its stable code (the one table: names.py)
+PROBLEM_ZH = CHECK_PROBLEM_ZH
 # how a plan's method is named in the 检查台帐 (the stored method stays as filed)
 METHOD_ZH = {"full sweep (全检)": "全检", "fixed sample size": "固定样本量"}
 

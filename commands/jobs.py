@@ -20,9 +20,7 @@ from working import exports
 from working import jobs as jobs_mod
 from working.jobs import Jobs
 
-STATUS_NAMES = {"queued": N_("queued"), "running": N_("running"), "done": N_("done"),
-             "failed": N_("failed"), "cancelled": N_("cancelled"),
-             "interrupted": N_("interrupted")}
+STATUS_NAMES = jobs_mod.STATUS_NAMES
 
 
 def _jobs(ctx: Context) -> Jobs:

@@ -64,6 +64,10 @@ def _serve(app, bind: str, port: int, threads: int, cert: str, key: str) -> None
 @command
 def web(ctx: Context, bind: str | None, port: int | None, origin: str | None) -> int:
     """Serve the web console (passkey sign-in, search, items, access requests)."""
+    for option, value in (("--bind", bind), ("--origin", origin)):
+        if value is not None and not value.strip():
+            raise InputError(N_("{option} is empty: give a value, or leave the option out for "
+                                "the configured one"), option=option)
     settings = ctx.settings
     cfg = dict(settings.section("web"))
     cfg |= {k: v for k, v in (("bind", bind), ("port", port), ("origin", origin))

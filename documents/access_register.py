@@ -27,7 +27,9 @@ def build(src: Source, subject: str, params: dict) -> dict:
         rows.append({
             "at": r["at"], "person": src.person(r["person"]) or {"id": r["person"],
                                                                   "name": r["name"]},
-            "reason": r["reason"], "approved_by": src.person(r["approved_by"]),
+            # a refusal's reason as the document's reader reads it: in Chinese
+            "reason": r.get("reason_zh") or r["reason"],
+            "approved_by": src.person(r["approved_by"]),
             "request": r.get("request") if r.get("request") not in (None, "-") else None,
             "inspection": r.get("inspection"), "export": r.get("export"),
             "item": src.item(r["item"]) if r["kind"] != "refusal" or

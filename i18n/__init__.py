@@ -161,6 +161,16 @@ def _fill(template: str, params: dict, render) -> str:
                               for k, v in params.items()})
 
 
+def localize_in(lang: str, message: object) -> str:
+    """``message`` in ``lang`` whatever the reader's language (an official document is
+    Chinese even when the person who caused the entry read English)."""
+    token = _current.set(normalize(lang))
+    try:
+        return localize(message)
+    finally:
+        _current.reset(token)
+
+
 def localize(message: object) -> str:
     """A ``Text`` (or an exception carrying one as ``.text``) in the current language; any
     other value as ``str()`` translated when the catalog holds it whole."""

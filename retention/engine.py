@@ -20,7 +20,6 @@ from datetime import date, datetime, timedelta, timezone
 from archive.catalog.base import Query, item_cases
 from archive.domain.errors import IdentityError, InputError, LockNotConfirmed, NotFound
 from archive.domain.model import Item, Lock, iso, parse_iso
-from archive.integrity.signing import Keyring, load_public_pem
 from archive.ledger.chain import Actor
 from archive.service import Archive, event
 from archive.worm.base import now_utc
@@ -66,11 +65,11 @@ def person_doc(catalog, person_id: str) -> dict:
 
 
 def verify_person_signature(catalog, person_id: str, statement: dict, signed: dict) -> bool:
-    """A signature counts only under a key registered to that very person."""
-    doc = catalog.get_record("people", person_id) or {}
-    ring = Keyring()
-    for k in doc.get("public_keys", []):
-        ring.add(load_public_pem(k["public_key"]))
+    """A signature counts only under a key registered to that very person (or, for a person
+    who signs at the console with a passkey, the console's: archive.people.signing_ring)."""
+    from archive.people import signing_ring
+
+    ring = signing_ring(catalog, person_id)
     return ring.verify(statement, signed.get("key_id", ""), signed.get("signature", ""))
 
 

@@ -25,7 +25,7 @@ from archive.access.lookup import codes_by_item, people_names
 from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound, ProblemFound
 from archive.domain.model import Item, iso
-from archive.domain.names import KIND_ZH, local_iso, local_time, zone_label
+from archive.domain.names import CHECK_PROBLEM_ZH, KIND_ZH, local_iso, local_time, zone_label
 from archive.domain.titles import title_of
 from archive.integrity.signing import Keyring, fingerprint, public_pem
 from archive.ledger.chain import Actor
@@ -51,22 +51,23 @@ PROPERTY_OF = {"digest-mismatch": "integrity", "object-unreadable": "integrity",
                "ingest-faulty-device": "authenticity", "ingest-no-source": "authenticity"}
 PROPERTY_ZH = {"authenticity": "真实性", "integrity": "完整性", "usability": "可用性",
                "security": "安全性"}
-REASON_ZH = {"pending-metadata": "元数据不全（待补录）", "digest-mismatch": "摘要不符",
-             "object-unreadable": "对象无法读取", "manifest-unreadable": "元数据版本无法读取",
-             "signature-invalid": "签名无效", "manifest-mismatch": "元数据与目录不一致",
-             "media-unreadable": "音视频无法解析", "duration-changed": "时长改变",
-             "lock-missing": "无保留锁", "lock-too-short": "保留期短于规定",
-             "legal-hold-missing": "缺少法律保全", "ingest-virus-check": "入库病毒检测无记录",
-             "ingest-truncated": "入库检测：文件截断", "ingest-empty": "入库检测：空文件",
-             "ingest-unreadable": "入库检测：文件损坏无法读取",
-             "ingest-format-not-allowed": "入库检测：格式不符合该类别",
-             "ingest-extension-mismatch": "入库检测：扩展名与内容不符",
-             "ingest-no-video-track": "入库检测：无视频轨",
-             "ingest-encrypted": "入库检测：文件加密",
-             "ingest-time-inconsistent": "入库检测：媒体时间与申报时间不一致",
-             "ingest-record-inconsistent": "入库检测：与笔录时间不一致",
-             "ingest-faulty-device": "入库检测：设备已标记故障",
-             "ingest-no-source": "入库检测：来源未记录"}
+# why a record is reported: a verification's problem by its one name (names.py), and what
+# only the handover reports
+REASON_ZH = CHECK_PROBLEM_ZH | {
+    "pending-metadata": "元数据不全（待补录）",
+    "ingest-virus-check": "入库病毒检测无记录",
+    "ingest-truncated": "入库检测：文件截断",
+    "ingest-empty": "入库检测：空文件",
+    "ingest-unreadable": "入库检测：文件损坏无法读取",
+    "ingest-format-not-allowed": "入库检测：格式不符合该类别",
+    "ingest-extension-mismatch": "入库检测：扩展名与内容不符",
+    "ingest-no-video-track": "入库检测：无视频轨",
+    "ingest-encrypted": "入库检测：文件加密",
+    "ingest-time-inconsistent": "入库检测：媒体时间与申报时间不一致",
+    "ingest-record-inconsistent": "入库检测：与笔录时间不一致",
+    "ingest-faulty-device": "入库检测：设备已标记故障",
+    "ingest-no-source": "入库检测：来源未记录",
+}
 # format problem codes (scanners.formats) as transfer findings; pdf_xref_offset is left out:
 # readers repair it, the file is usable
 _FORMAT_FINDING = {"truncated": "ingest-truncated", "empty": "ingest-empty",

@@ -50,10 +50,14 @@ def _flip(pdf: bytes, at: int) -> bytes:
 # --- the engine: issued once, kept, printed again, verified offline ------------------------
 def test_a_document_is_kept_and_printed_again_byte_for_byte(team):
     s = team
-    with pytest.raises(access.AccessRefused):  # a refused view: an access event
+    import i18n
+
+    i18n.use("en")  # the officer reads English; the bureau's document is still Chinese
+    with pytest.raises(access.AccessRefused) as refused:  # a refused view: an access event
         from archive.access import viewing
 
         viewing.open_view(s.archive, s.officer, s.items["a"], None, "player")
+    assert "has no approved request covering item" in i18n.localize(refused.value)
     # a refusal of something else (a flag) is the ledger's, not the 调阅登记's
     people.record_refusal(s.archive, s.officer, "flag confirm", IdentityError("不得确认"))
     doc = register_document(s.archive, s.archivist, s.settings, None, None, keys_dir=s.keys)
@@ -63,6 +67,7 @@ def test_a_document_is_kept_and_printed_again_byte_for_byte(team):
     rows = json.loads(s.store.read_bytes(
         doc["record_key"], s.store.versions(doc["record_key"])[0]))["data"]["rows"]
     assert [(r["how"], r["refusal"]) for r in rows] == [("view", True)]
+    assert "没有包括条目" in rows[0]["reason"] and "approved" not in rows[0]["reason"]
     again = issue.reprint(s.archive, s.archivist, s.settings, "access-register",
                           doc["subject"], keys_dir=s.keys)
     assert again["pdf"] == doc["pdf"] and not again["new"]

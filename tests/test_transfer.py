@@ -142,4 +142,4 @@ def test_damaged_object_is_withheld_until_restored(year):
     assert withheld[items[1].id] == ["digest-mismatch"]
     assert items[1].id not in rec["items"]
     text = (tmp / "out" / "transfer-2025-01" / "data" / "check-report-zh.txt").read_text()
-    assert "完整性-摘要不符" in text
+    assert "完整性-摘要值不符" in text

@@ -40,6 +40,11 @@ from i18n import N_, Text
 from working.db import WorkingState
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+# what each state is called where a person reads it (both faces): message ids of their own
+# ("done" alone is the register's 已办理)
+STATUS_NAMES = {"queued": N_("job queued"), "running": N_("job running"),
+                "done": N_("job finished"), "failed": N_("job failed"),
+                "cancelled": N_("job cancelled"), "interrupted": N_("job interrupted")}
 ACTIVE = ("queued", "running")
 HEARTBEAT_S = 5.0   # how often a runner says it is alive
 STALE_S = 60.0      # no heartbeat for this long: the runner is taken for dead

@@ -350,17 +350,9 @@ def _redeliver(archive: Archive, actor: Actor, req: dict, doc: dict, dest: Path,
 def _record_verifies(archive: Archive, record: dict, signatures: dict) -> bool:
     arch = signatures.get("archive") or {}
     ext = signatures.get("extractor") or {}
-    person = person_of(archive.catalog, record["extractor"]["id"])
-    ring = Keyring()
-    for k in person.public_keys if person else []:
-        ring.add(load_public_pem(k["public_key"]))
     # a package made at the web console carries the console's signature for the person (no
-    # personal key is on the server): the console key registered to the archive verifies it
-    from archive.passkeys.console_key import registration
-
-    console = registration(archive.catalog, ext.get("key_id", ""))
-    if console is not None:
-        ring.add(load_public_pem(console["public_key"]))
+    # personal key is on the server): signing_ring holds the console keys for passkey people
+    ring = people.signing_ring(archive.catalog, record["extractor"]["id"])
     return (archive.archive_keys.verify(record, arch.get("key_id", ""),
                                         arch.get("signature", ""))
             and ext.get("key_id") == record["extractor"]["key_id"]

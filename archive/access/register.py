@@ -8,7 +8,7 @@ from archive.catalog.base import Catalog
 from archive.domain.model import parse_iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
-from i18n import localize
+from i18n import localize, localize_in
 
 # --- the register ---------------------------------------------------------------------------
 REGISTER_COLUMNS = ("时间", "调阅人", "调阅事由", "审批人", "申请编号", "条目", "方式", "结果")
@@ -42,6 +42,7 @@ def register_rows(catalog: Catalog, start: datetime | None, end: datetime | None
             row = {"at": doc["at"], "person": person, "name": names.get(person, person),
                    "reason": doc["reason"],
                    "reason_text": doc.get("text") or localize(doc["reason"]),
+                   "reason_zh": doc.get("text_zh") or localize_in("zh_CN", doc["reason"]),
                    "approved_by": "-", "request":
                    doc["details"].get("request", "-"), "item": doc["subject"],
                    "how": doc["action"], "outcome": "拒绝"}

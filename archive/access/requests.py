@@ -30,7 +30,7 @@ from archive.domain.names import joined, role_choice
 from archive.ledger.chain import Actor
 from archive.people import person_of
 from archive.service import Archive
-from i18n import N_, Text, localize
+from i18n import N_, Text, localize, localize_in
 
 PURPOSES = ("view", "extract")
 DEFAULT_DAYS = 30  # an approval without --until is good for this many days
@@ -96,6 +96,7 @@ def _record_refusal(archive: Archive, actor: Actor, action: str, subject: str,
     rid = uuid7()
     doc = {"id": rid, "kind": "refusal", "at": iso(_now()), "person": actor.person_id,
            "action": action, "subject": subject, "reason": reason, "text": localize(why),
+           "text_zh": localize_in("zh_CN", why),
            "details": details or {}}
     entry = archive.ledger.append(actor, "access-refused", subject,
                                   {"attempted": action, "reason": reason} | (details or {}))

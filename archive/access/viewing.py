@@ -27,7 +27,6 @@ from archive.domain.ids import uuid7
 from archive.domain.model import Item, iso, parse_iso
 from archive.domain.names import joined
 from archive.integrity.fixity import StreamDigests
-from archive.integrity.signing import Keyring, load_public_pem
 from archive.ledger.chain import Actor
 from archive.people import person_of
 from archive.service import Archive
@@ -45,9 +44,7 @@ def _inspection_signed(catalog: Catalog, doc: dict) -> bool:
     person = person_of(catalog, doc.get("by", ""))
     if person is None:
         return False
-    ring = Keyring()
-    for k in person.public_keys:
-        ring.add(load_public_pem(k["public_key"]))
+    ring = people.signing_ring(catalog, person.id)
     body = {k: v for k, v in doc.items() if k != "signature"}
     return ring.verify(body, doc.get("signer_key_id", ""), doc.get("signature", ""))
 

@@ -140,3 +140,13 @@ class View:
 
     def zone(self, unit: str | None = None) -> str:
         return zone_label(self.zone_of(unit))
+
+
+# a verification's problems by their stable codes: the 检查台帐, the handover's 四性检测报告
+CHECK_PROBLEM_ZH = {"ingest-finding": "入库时已有问题", "object-unreadable": "对象无法读取",
+              "digest-mismatch": "摘要值不符", "manifest-unreadable": "元数据版本无法读取",
+              "signature-invalid": "签名核验未通过", "manifest-mismatch": "元数据版本不一致",
+              "lock-missing": "缺少锁定", "lock-too-short": "锁定期限不足",
+              "legal-hold-missing": "缺少法律保全", "media-unreadable": "录音录像无法解析",
+              "duration-changed": "时长已改变", "search-field-mismatch": "检索字段不一致",
+              "version-mismatch": "元数据版本不是最新", "index-missing": "不在检索索引中"}

@@ -34,9 +34,7 @@ from working.jobs import JobRefused, Jobs
 
 bp = Blueprint("jobs", __name__)
 
-STATUS_NAMES = {"queued": i18n.N_("queued"), "running": i18n.N_("running"),
-                "done": i18n.N_("done"), "failed": i18n.N_("failed"),
-                "cancelled": i18n.N_("cancelled"), "interrupted": i18n.N_("interrupted")}
+STATUS_NAMES = jobs_mod.STATUS_NAMES
 
 
 def _jobs() -> Jobs:
