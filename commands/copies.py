@@ -20,6 +20,7 @@ from commands.base import (
     item_label,
     joined,
     json_option,
+    local,
     named,
     progress,
     reason_text,
@@ -126,13 +127,32 @@ def _mb(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB"
 
 
+def _replica_coverage(ctx: Context, c: dict) -> str:
+    """One line: what the run went through, and when it last went through everything."""
+    last = (local(ctx, c["last_full_sweep"], None) if c.get("last_full_sweep")
+            else _("never"))
+    if c["mode"] == "full":
+        return _("coverage: the whole store ({versions} versions, {items} items) ({reason}); "
+                 "last full sweep {last}").format(versions=c["versions_read"],
+                                                  items=c["items_read"],
+                                                  reason=localize(c["reason"]), last=last)
+    return _("coverage: {items} items changed since the last run (change {since} to {to}) or "
+             "left behind by it, {versions} versions; {records} records listed; last full "
+             "sweep {last} (--all goes through the whole store)").format(
+        items=c["items_read"], since=c["since_seq"], to=c["to_seq"],
+        versions=c["versions_read"], records=c["records_listed"], last=last)
+
+
 @click.command()
 @click.option("--rate", type=click.FloatRange(min=0.1), help="Copy at most this many MB/s.")
+@click.option("--all", "full", is_flag=True,
+              help="Go through the whole store, not only what changed since the last run.")
 @json_option
 @command
-def replicate(ctx: Context, rate: float | None, as_json: bool) -> int:
+def replicate(ctx: Context, rate: float | None, full: bool, as_json: bool) -> int:
     """Bring the second copy up to date: objects, metadata versions, ledger checkpoints and
-    everything else in the primary store, with the same locks and holds; resumable."""
+    everything else in the primary store, with the same locks and holds; resumable. Reads
+    what changed since the last run (--all: everything)."""
     from archive.copies.replica import replicate_archive
 
     with progress(_("replicating"), as_json, unit="bytes") as bar:
@@ -140,11 +160,12 @@ def replicate(ctx: Context, rate: float | None, as_json: bool) -> int:
                                 functools.partial(bootstrap.require_replica, ctx.settings),
                                 rate=rate, progress=bar,
                                 total=bar.total if not as_json and sys.stderr.isatty()
-                                else None)
+                                else None, full=full)
     if as_json:
         emit_json(out)
     else:
         v = out["versions"]
+        click.echo(_replica_coverage(ctx, out["coverage"]))
         echo_fields([
             (_("Replica"), f"{out['replica']['backend']} {out['replica']['location']}"),
             (_("Versions"), _("{copied} copied ({size}), {present} already there, {skipped} "

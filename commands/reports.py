@@ -77,6 +77,11 @@ def _coverage(c: dict) -> str:
         return _("Coverage: the figures computed at {at}, unchanged since ({count} changed "
                  "items read to know it; --all computes anew)").format(
                      at=c["last_full_sweep"], count=c["items_read"])
+    if c["mode"] == "incremental":
+        return _("Coverage: brought up to date from {count} changed items ({reason}); every "
+                 "item of the year last read at {at} (--all reads them again)").format(
+                     count=c["items_read"], reason=localize(c["reason"]),
+                     at=c["last_full_sweep"])
     return _("Coverage: every item of the year read ({reason}); computed now").format(
         reason=localize(c["reason"]))
 

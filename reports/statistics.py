@@ -12,13 +12,15 @@ document date, else of its ingestion.
 
 from __future__ import annotations
 
+import uuid
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from archive.catalog import years
-from archive.catalog.base import Catalog, Query, item_cases
+from archive.catalog.base import Catalog, Query, item_cases, sort_time
 from archive.catalog.years import parse_when
 from archive.domain.errors import InputError
 from archive.domain.model import TIERS, Item
@@ -33,6 +35,7 @@ DEFAULT_REQUIRED: tuple[str, ...] = (
 AV_KINDS = ("video", "audio")  # kinds that have a duration worth counting in hours
 RECORDING_KINDS = ("video", "audio", "photo")  # 音像记录: what proves an activity was recorded
 WORK_RECORD = "工作记录"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 NONE_KEY = "-"  # the group of items that lack the grouped field (JSON keys must be strings)
 
 
@@ -93,12 +96,13 @@ class _Tally:
         self.by_type_items: dict[str, int] = defaultdict(int)
         self.by_type_seconds: dict[str, float] = defaultdict(float)
 
-    def add(self, item: Item, seconds: float) -> None:
-        t = item.description.activity_type or NONE_KEY
+    def add(self, row: dict, seconds: float) -> None:
+        """Count one item's row (``item_row``)."""
+        t = row["type"] or NONE_KEY
         self.items += 1
         self.seconds += seconds
-        self.late += _late(item)
-        self.by_kind[item.description.kind] += 1
+        self.late += row["late"]
+        self.by_kind[row["kind"]] += 1
         self.by_type_items[t] += 1
         self.by_type_seconds[t] += seconds
 
@@ -118,8 +122,8 @@ class _OfficerTally(_Tally):
         self.role_items = {"officer": 0, "assisting": 0}
         self.role_seconds = {"officer": 0.0, "assisting": 0.0}
 
-    def add_role(self, item: Item, seconds: float, role: str) -> None:
-        self.add(item, seconds)
+    def add_role(self, row: dict, seconds: float, role: str) -> None:
+        self.add(row, seconds)
         self.role_items[role] += 1
         self.role_seconds[role] += seconds
 
@@ -216,12 +220,66 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
       A catalog without the collection reads as "not available", not as an error.
     """
     zones = dict(unit_zones or {})
+    rows = [item_row(item, zones.get(item.description.unit or "", zone), clearances)
+            for item in years.year_items(catalog, year, zone, unit, zones)]
+    return figures(catalog, rows, year, zone, unit, required_activity_types,
+                   unit_zones=zones, unit_names=unit_names, unit_required=unit_required)
+
+
+def _us(dt: datetime | None) -> int | None:
+    """A time as whole microseconds since the epoch: exact, and ordered as the time."""
+    return None if dt is None else (dt - _EPOCH) // timedelta(microseconds=1)
+
+
+def item_row(item: Item, zone: ZoneInfo, clearances: frozenset[str] = frozenset()) -> dict:
+    """What one item gives the figures of its year (``zone``: its unit's), as JSON-safe data:
+    the figures are a function of these rows alone (and the registers), so rows kept from
+    an earlier run, with the changed items' rows replaced, give what a full read gives."""
+    d = item.description
+    row: dict = {
+        "id": item.id, "t": _us(sort_time(item)), "status": item.status, "unit": d.unit,
+        "kind": d.kind, "type": d.activity_type, "activity": d.activity_id,
+        "device": d.device_id, "officers": list(d.officers),
+        "assisting": [p for p in d.assisting if p not in d.officers],  # one count per item
+        "seconds": _duration_s(item), "late": _late(item), "tier": item.tier,
+        "important": bool(d.important), "confidential": d.confidential or None,
+        "flags": _flag_names(item), "problems": _problems(item),
+        "sequence": d.extra.get("sequence") if isinstance(d.extra.get("sequence"), int)
+        else None,
+        "work_record": d.kind == "document"
+        and WORK_RECORD in (d.extra.get("document_type") or ""),
+        "start": _us(d.recorded_start), "end": _us(d.recorded_end)}
+    if row["late"] or row["important"] or row["flags"] or row["problems"]:
+        row["brief"] = _brief(item, zone, clearances)
+    if row["late"]:
+        # the deadline check stores its due time in whatever offset it computed in
+        due = parse_when((item.checks.get("deadline") or {}).get("due"), zone)
+        row["due"] = due.astimezone(zone).isoformat() if due else None
+    return row
+
+
+def row_order(row: dict) -> tuple[int, str]:
+    """Search order (recorded start, else ingest time; then id): the order figures add rows
+    in, so float sums and listed items come out the same however the rows were gathered."""
+    return row["t"], row["id"]
+
+
+def figures(catalog: Catalog, rows: Sequence[dict], year: int, zone: ZoneInfo,
+            unit: str | None = None,
+            required_activity_types: Sequence[str] = DEFAULT_REQUIRED, *,
+            unit_zones: Mapping[str, ZoneInfo] | None = None,
+            unit_names: Mapping[str, str] | None = None,
+            unit_required: Mapping[str, Sequence[str]] | None = None,
+            work_records_of: Callable[[str], int] | None = None) -> dict:
+    """The yearly figures from the year's item rows (``item_row``, any order) and the
+    registers (``yearly_statistics`` says which). ``work_records_of`` counts an activity's
+    work records in any year (default: from the catalog)."""
+    zones = dict(unit_zones or {})
     required = list(required_activity_types)
+    count_work_records = work_records_of or (lambda a: _activity_work_records(catalog, a))
 
     def zone_of(u: str | None) -> ZoneInfo:
         return zones.get(u or "", zone)
-
-    items = years.year_items(catalog, year, zone, unit, zones)
 
     totals = _Tally()
     by_status: dict[str, int] = defaultdict(int)
@@ -230,8 +288,8 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
     devices: dict[str, _Tally] = defaultdict(_Tally)
     device_unit: dict[str, str] = {}
     late_items: list[dict] = []
-    segments: dict[tuple[str, str], list[Item]] = defaultdict(list)
-    activity_of: dict[str, Item] = {}
+    segments: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    activity_of: dict[str, dict] = {}
     work_records: dict[str, int] = defaultdict(int)
     work_records_total = 0
     recorded_activities: set[str] = set()
@@ -244,70 +302,62 @@ def yearly_statistics(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | N
     problem_items: list[dict] = []
     numbers: dict[str, set[int]] = defaultdict(set)  # file numbers of the year, by device
 
-    for item in items:
-        d = item.description
-        z = zone_of(d.unit)
-        seconds = _duration_s(item)
-        totals.add(item, seconds)
-        by_status[item.status] += 1
-        units[d.unit or NONE_KEY].add(item, seconds)
-        for p in d.officers:
-            officers[p].add_role(item, seconds, "officer")
-        for p in d.assisting:
-            if p not in d.officers:  # one person, one count per item
-                officers[p].add_role(item, seconds, "assisting")
-        if d.device_id:
-            devices[d.device_id].add(item, seconds)
-            if d.unit:
-                device_unit.setdefault(d.device_id, d.unit)
-            if isinstance(d.extra.get("sequence"), int):
-                numbers[d.device_id].add(d.extra["sequence"])
-        if _late(item):
-            # the deadline check stores its due time in whatever offset it computed in
-            due = parse_when((item.checks.get("deadline") or {}).get("due"), z)
-            late_items.append(_brief(item, z, clearances) | {
-                "due": due.astimezone(z).isoformat() if due else None})
-        if d.activity_id:
-            activity_of.setdefault(d.activity_id, item)
-            if d.kind in AV_KINDS:
-                segments[(d.activity_id, d.device_id or NONE_KEY)].append(item)
-            if d.kind in RECORDING_KINDS:
-                recorded_activities.add(d.activity_id)
-        if d.kind == "document" and WORK_RECORD in (d.extra.get("document_type") or ""):
+    for r in sorted(rows, key=row_order):
+        seconds = r["seconds"]
+        totals.add(r, seconds)
+        by_status[r["status"]] += 1
+        units[r["unit"] or NONE_KEY].add(r, seconds)
+        for p in r["officers"]:
+            officers[p].add_role(r, seconds, "officer")
+        for p in r["assisting"]:
+            officers[p].add_role(r, seconds, "assisting")
+        if r["device"]:
+            devices[r["device"]].add(r, seconds)
+            if r["unit"]:
+                device_unit.setdefault(r["device"], r["unit"])
+            if r["sequence"] is not None:
+                numbers[r["device"]].add(r["sequence"])
+        if r["late"]:
+            late_items.append(r["brief"] | {"due": r["due"]})
+        if r["activity"]:
+            activity_of.setdefault(r["activity"], r)
+            if r["kind"] in AV_KINDS:
+                segments[(r["activity"], r["device"] or NONE_KEY)].append(r)
+            if r["kind"] in RECORDING_KINDS:
+                recorded_activities.add(r["activity"])
+        if r["work_record"]:
             work_records_total += 1
-            work_records[d.activity_id or NONE_KEY] += 1
-        tiers[item.tier] = tiers.get(item.tier, 0) + 1
-        names = _flag_names(item)
-        important += d.important
-        if d.confidential:
-            confidential[d.confidential] += 1
-        for name in names:
+            work_records[r["activity"] or NONE_KEY] += 1
+        tiers[r["tier"]] = tiers.get(r["tier"], 0) + 1
+        important += r["important"]
+        if r["confidential"]:
+            confidential[r["confidential"]] += 1
+        for name in r["flags"]:
             flags[name] += 1
-        if d.important or names:
-            flagged_items.append(_brief(item, z, clearances) | {"important": d.important,
-                                                                 "flags": names})
-        found = _problems(item)
-        for name in found:
+        if r["important"] or r["flags"]:
+            flagged_items.append(r["brief"] | {"important": r["important"],
+                                               "flags": r["flags"]})
+        for name in r["problems"]:
             problems[name] += 1
-        if found:
-            problem_items.append(_brief(item, z, clearances) | {"problems": found})
+        if r["problems"]:
+            problem_items.append(r["brief"] | {"problems": r["problems"]})
 
     # interrupted recordings: one device, several segments of one activity
     interrupted: dict[str, dict] = {}
     for (activity, device), segs in sorted(segments.items()):
         if len(segs) < 2:
             continue
-        segs = sorted(segs, key=lambda i: (i.description.recorded_start or i.ingested_at, i.id))
+        segs = sorted(segs, key=row_order)
         pause = 0.0
         for a, b in zip(segs, segs[1:], strict=False):
-            if a.description.recorded_end and b.description.recorded_start:
-                pause += max(0.0, (b.description.recorded_start
-                                   - a.description.recorded_end).total_seconds())
-        first = activity_of[activity].description
+            if a["end"] is not None and b["start"] is not None:
+                # as timedelta.total_seconds() gives it: microseconds over a million
+                pause += max(0.0, (b["start"] - a["end"]) / 10**6)
+        first = activity_of[activity]
         entry = interrupted.setdefault(activity, {
-            "activity_id": activity, "activity_type": first.activity_type, "unit": first.unit,
+            "activity_id": activity, "activity_type": first["type"], "unit": first["unit"],
             "devices": {}, "segments": 0, "pause_seconds": 0.0,
-            "work_records": _activity_work_records(catalog, activity)})
+            "work_records": count_work_records(activity)})
         entry["devices"][device] = len(segs)
         entry["segments"] += len(segs)
         entry["pause_seconds"] += pause
@@ -525,31 +575,96 @@ REGISTERS = ("devices", "cases", "inspections")
 _REGISTER_CHANGED = {"devices": N_("the devices register changed"),
                      "cases": N_("the cases register changed"),
                      "inspections": N_("the inspections register changed")}
+# the form of the kept state (``item_row`` and the records below): a state of another form,
+# from an older or newer custody, is not read but computed anew
+STATE_FORMAT = 2
+# the kept rows of a year are spread over this many documents by a hash of the item id, so
+# that one stays far below a MongoDB document's 16 MB at a million items of a year and a
+# change rewrites only the documents holding changed items
+ROW_BUCKETS = 128
 
 
-def _stale(catalog: Catalog, cached: dict | None, config: str, year: int,
-           zone_of: Callable[[str | None], ZoneInfo]) -> tuple[str | None, int]:
-    """Why the stored figures of the year cannot be given again (None: they can), and how
-    many changed items were read to know it: the items changed since they were computed
-    (in the year, or re-described: it may have moved out of it) and the registers."""
-    if cached is None:
-        return N_("no earlier report"), 0
-    if cached.get("config") != config:
-        return N_("the configuration changed"), 0
-    since = max(0, int(cached["seq"]) - catalog.cursor_overlap)
-    for name in REGISTERS:
-        if catalog.changed_records(name, since):
-            return _REGISTER_CHANGED[name], 0
-    read = 0
-    for item in catalog.iter_changed_items(since):
-        read += 1
-        d = item.description
-        if item.version > 1 or years.item_year(item, zone_of(d.unit)) == year:
-            return N_("items of the year changed"), read
-        # read across years: the recordings of the year's cases, the activities' work records
-        if item_cases(item) or (d.kind == "document" and d.activity_id):
-            return N_("items of the year's cases or activities changed"), read
-    return None, read
+def _bucket(item_id: str) -> int:
+    return zlib.crc32(item_id.encode()) % ROW_BUCKETS
+
+
+def _bucket_key(key: str, n: int) -> str:
+    return f"{key}:rows:{n}"
+
+
+def _touches(item: Item, year: int, zone: ZoneInfo) -> str | None:
+    """Why a changed item may change the year's figures (None: it cannot): an item of the
+    year, one re-described (it may have left the year), and the items read across years:
+    the recordings of the year's cases, the activities' work records."""
+    d = item.description
+    if item.version > 1 or years.item_year(item, zone) == year:
+        return N_("items of the year changed")
+    if item_cases(item) or (d.kind == "document" and d.activity_id):
+        return N_("items of the year's cases or activities changed")
+    return None
+
+
+def _changes(catalog: Catalog, since: int, year: int,
+             zone_of: Callable[[str | None], ZoneInfo]) -> tuple[str | None, list[Item]]:
+    """(why the kept figures must be brought up to date, None if they stand; the items
+    changed since ``since``, every one of them: they are what an update reads)."""
+    why = next((_REGISTER_CHANGED[name] for name in REGISTERS
+                if catalog.changed_records(name, since)), None)
+    changed = list(catalog.iter_changed_items(since))
+    for item in changed:
+        if why is not None:
+            break
+        why = _touches(item, year, zone_of(item.description.unit))
+    return why, changed
+
+
+def _load_rows(catalog: Catalog, key: str, state: dict) -> dict[int, list[dict]] | None:
+    """The kept rows by bucket; None when one is missing or is not the one the state names
+    (a run cut off while writing them, or two reports of the year written at once): then
+    nothing kept can be trusted."""
+    marks = state.get("marks")
+    if not isinstance(marks, list) or len(marks) != ROW_BUCKETS:
+        return None
+    out = {}
+    for n in range(ROW_BUCKETS):
+        doc = catalog.get_working(_bucket_key(key, n))
+        if doc is None or doc.get("format") != STATE_FORMAT or doc.get("mark") != marks[n]:
+            return None
+        out[n] = doc["rows"]
+    return out
+
+
+def _store(catalog: Catalog, key: str, state: dict, buckets: dict[int, list[dict]],
+           touched: Collection[int]) -> None:
+    # Each bucket written carries this run's mark and the state lists the mark of every
+    # bucket, written last: a run cut off before the state, or a bucket another run wrote
+    # meanwhile, leaves a mark the state does not name, and the next report reads every
+    # item again rather than trust rows of two runs.
+    mark = uuid.uuid4().hex
+    marks = list(state.get("marks") or [None] * ROW_BUCKETS)
+    for n in sorted(touched):
+        catalog.put_working(_bucket_key(key, n),
+                            {"format": STATE_FORMAT, "mark": mark, "rows": buckets[n]})
+        marks[n] = mark
+    catalog.put_working(key, state | {"marks": marks})
+
+
+def report_parameters(settings: Settings, unit: str | None) -> dict:
+    """``yearly_statistics``' arguments as the configuration gives them for ``unit`` (None:
+    every unit): ``zone``, ``required_activity_types`` and the keyword arguments."""
+    if unit is not None and unit not in settings.units:
+        raise InputError(N_("no unit {unit!r} in the config (units: {units})"), subject=unit,
+                         unit=unit, units=", ".join(sorted(settings.units)) or "-")
+    zone = settings.unit_zone(unit) or ZoneInfo("UTC")  # none configured: UTC, not a guess
+    # a unit may name its own (units.<unit>.required_activity_types); else the [report] list
+    return {"zone": zone,
+            "required_activity_types": (settings.section("report").get(
+                "required_activity_types") or DEFAULT_REQUIRED),
+            "unit_zones": {u: settings.unit_zone(u) or zone for u in settings.units},
+            "unit_names": {u: r.get("name", u) for u, r in settings.units.items()},
+            "unit_required": {u: r["required_activity_types"]
+                              for u, r in settings.units.items()
+                              if r.get("required_activity_types")}}
 
 
 def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | None,
@@ -557,50 +672,113 @@ def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | Non
     """The yearly statistics as the configuration describes the units: each unit's zone and
     name, the activity types that must be recorded; masked for the viewer's clearances.
 
-    Proportional to what changed: the figures are kept (a ``meta`` record per year, unit
-    and clearances, with the change cursor they were computed at) and given again while
-    nothing they read has changed since; ``full`` (``--all``) computes them anew. The
-    ``coverage`` says which, and when they were computed."""
+    Proportional to what changed (issue 17): each item's part of the figures (its row) is
+    kept with the change cursor it was read at (working state per year, unit and
+    clearances), and the figures are given again while nothing they read has changed. After
+    changes, only the changed items are read again: each one's row is replaced (or dropped
+    when it left the year) and the figures are added up from the rows and the registers,
+    as a full read would (``tests/test_statistics_incremental.py`` holds them equal).
+    ``full`` (``--all``), a missing state, another configuration or a state of another
+    form read every item of the year. The ``coverage`` says which, and when every item was
+    last read."""
     import hashlib
     import json
-    from datetime import timezone
 
     from archive.domain.model import iso
 
-    if unit is not None and unit not in settings.units:
-        raise InputError(N_("no unit {unit!r} in the config (units: {units})"), subject=unit,
-                         unit=unit, units=", ".join(sorted(settings.units)) or "-")
-    zone = settings.unit_zone(unit) or ZoneInfo("UTC")  # none configured: UTC, not a guess
-    required = (settings.section("report").get("required_activity_types")
-                or DEFAULT_REQUIRED)
-    # a unit may name its own (units.<unit>.required_activity_types); else the [report] list
-    unit_required = {u: r["required_activity_types"] for u, r in settings.units.items()
-                     if r.get("required_activity_types")}
-    zones = {u: settings.unit_zone(u) or zone for u in settings.units}
-    names = {u: r.get("name", u) for u, r in settings.units.items()}
+    p = report_parameters(settings, unit)
+    zone, required, zones = p["zone"], p["required_activity_types"], p["unit_zones"]
+    names, unit_required = p["unit_names"], p["unit_required"]
+
+    def zone_of(u: str | None) -> ZoneInfo:
+        return zones.get(u or "", zone)
+
     config = hashlib.sha256(json.dumps(
         [str(zone), list(required), unit_required, {u: str(z) for u, z in zones.items()},
          names], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     key = f"statistics:{year}:{unit or '*'}:{','.join(sorted(clearances))}"
     seq = catalog.change_seq()
-    cached = None if full else catalog.get_record("meta", key)
-    why, read = ("--all", 0) if full else _stale(
-        catalog, cached, config, year, lambda u: zones.get(u or "", zone))
-    if why is None and cached is not None:
-        stats = json.loads(cached["stats"])
-        stats["coverage"] = {"mode": "cached", "since_seq": cached["seq"], "to_seq": seq,
-                             "items_read": read, "last_full_sweep": cached["computed_at"]}
-        if read:  # checked up to here: the next report reads from here
-            catalog.put_record("meta", key, cached | {"seq": seq})
-        return stats
-    stats = yearly_statistics(catalog, year, zone, unit, required, unit_zones=zones,
-                              unit_names=names, clearances=clearances,
-                              unit_required=unit_required)
+    state = None if full else catalog.get_working(key)
+    buckets = None
+    if full:
+        why: str | None = "--all"
+    elif state is None:
+        why = N_("no earlier report")
+    elif state.get("format") != STATE_FORMAT:
+        why = N_("the kept figures are of another form")
+    elif state.get("config") != config:
+        why = N_("the configuration changed")
+    else:
+        why = None
     now = iso(datetime.now(timezone.utc))
+
+    if state is not None and why is None:
+        since = max(0, int(state["seq"]) - catalog.cursor_overlap)
+        changed_why, changed = _changes(catalog, since, year, zone_of)
+        if changed_why is None:  # the figures kept stand: the rows are not even read
+            stats = json.loads(state["stats"])
+            stats["coverage"] = {"mode": "cached", "since_seq": state["seq"], "to_seq": seq,
+                                 "items_read": len(changed),
+                                 "last_full_sweep": state["computed_at"]}
+            if changed:  # checked up to here: the next report reads from here
+                catalog.put_working(key, state | {"seq": seq})
+            return stats
+        buckets = _load_rows(catalog, key, state)
+        if buckets is None:
+            why = N_("the kept figures are incomplete")
+
+    if state is not None and buckets is not None:
+        touched: set[int] = set()
+        counts = {a: n for a, n in state.get("work_records") or []}
+        for item in changed:
+            d = item.description
+            n = _bucket(item.id)
+            kept = [r for r in buckets[n] if r["id"] != item.id]
+            if years.in_year(item, year, zone_of(d.unit), unit):
+                kept.append(item_row(item, zone_of(d.unit), clearances))
+            if kept != buckets[n]:
+                buckets[n] = kept
+                touched.add(n)
+            # an activity's work records are counted anew when the item is a document of it,
+            # or an earlier description made it one (it may have been a work record there)
+            described = [d] + ([v.description for v in catalog.versions(item.id)]
+                               if item.version > 1 else [])
+            for x in described:
+                if x.kind == "document" and x.activity_id:
+                    counts.pop(x.activity_id, None)
+        rows = [r for n in range(ROW_BUCKETS) for r in buckets[n]]
+        mode = {"mode": "incremental", "reason": changed_why, "since_seq": state["seq"],
+                "items_read": len(changed)}
+        last_full = state["computed_at"]
+    else:
+        rows = [item_row(item, zone_of(item.description.unit), clearances)
+                for item in years.year_items(catalog, year, zone, unit, zones)]
+        buckets = {n: [] for n in range(ROW_BUCKETS)}
+        for r in rows:
+            buckets[_bucket(r["id"])].append(r)
+        touched = set(buckets)
+        counts = {}
+        mode = {"mode": "full", "reason": why, "items_read": len(rows)}
+        last_full = now
+
+    def work_records_of(activity: str) -> int:
+        if activity not in counts:
+            counts[activity] = _activity_work_records(catalog, activity)
+        return counts[activity]
+
+    stats = figures(catalog, rows, year, zone, unit, required, unit_zones=zones,
+                    unit_names=names, unit_required=unit_required,
+                    work_records_of=work_records_of)
     stats["generated_at"] = now
     # as JSON text: any key a figure has (a unit, a device) is safe in any backend
-    catalog.put_record("meta", key, {"seq": seq, "config": config, "computed_at": now,
-                                     "stats": json.dumps(stats, ensure_ascii=False)})
-    stats["coverage"] = {"mode": "full", "reason": why, "to_seq": seq,
-                         "items_read": stats["totals"].get("items"), "last_full_sweep": now}
+    kept_marks = state.get("marks") if state is not None and mode["mode"] != "full" else None
+    _store(catalog, key, {"format": STATE_FORMAT, "seq": seq, "config": config,
+                          "marks": kept_marks,
+                          "computed_at": last_full,
+                          # pairs, not a mapping: an activity id is any text, and MongoDB
+                          # refuses some as keys
+                          "work_records": sorted(counts.items()),
+                          "stats": json.dumps(stats, ensure_ascii=False)},
+           buckets, touched)
+    stats["coverage"] = mode | {"to_seq": seq, "last_full_sweep": last_full}
     return stats

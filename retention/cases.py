@@ -10,20 +10,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
-from datetime import date, datetime
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from archive import people
 from archive.catalog.base import Query
 from archive.domain.canonical import canonical
 from archive.domain.errors import InputError, NotFound
-from archive.domain.model import ACTIVITY_TYPES, iso
+from archive.domain.model import ACTIVITY_TYPES, Item, iso
 from archive.inputs import read_text_input
 from archive.ledger.chain import Actor
 from archive.people import require_role
 from i18n import N_, Text
-from retention.engine import RetentionEngine, RunReport, add_reference, sign_statement
+from retention.engine import (
+    RUN_CURSOR,
+    RetentionEngine,
+    RunReport,
+    add_reference,
+    sign_statement,
+)
 from retention.flags import flag_for_rule, raise_flag
 from retention.rules import CaseFacts, case_period_years
 from retention.wording import Joined, Stored
@@ -250,6 +256,26 @@ def evidence_flags(engine: RetentionEngine, actor: Actor, item_ids: Iterable[str
     return raised
 
 
+def _evidence_candidates(engine: RetentionEngine, full: bool) -> Iterator[Item]:
+    """The items the evidence step reads: every item of the units that keep evidence
+    permanently on a full sweep (``--all``, a first run, a change of the rules); otherwise
+    the run's own incremental set (``RetentionEngine.run_items``, from the same cursor): the
+    items changed since the last run, the items of cases and flags written since, those the
+    last run could not apply, and those whose retain-until fell due or came within the
+    expiring days since (the due-date index), so a case item is looked at again before it
+    can become a disposal candidate."""
+    cursor = engine.catalog.get_record("meta", RUN_CURSOR)
+    if full or not cursor or cursor.get("rules") != engine.rules_fingerprint():
+        for unit in engine.settings.units:
+            if _keeps_evidence(engine, unit):
+                yield from engine.catalog.iter_items(Query(unit=unit))
+        return
+    now = engine.clock()
+    items, _coverage = engine.run_items(cursor, now, now + timedelta(days=engine.expiring_days),
+                                        False)
+    yield from items
+
+
 @people.records_refusals("retention run")
 def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = None,
         full: bool = False) -> RunReport:
@@ -257,12 +283,16 @@ def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = N
     (in units whose evidence is permanent; ``case link`` raises them for linked items), then
     the engine's run (``RetentionEngine.run``). With ``as_of``: a what-if, nothing applied."""
     raised: list[dict] = []
+    read = 0
     if as_of is None and actor is not None:
-        ids = [i.id for unit in engine.settings.units if _keeps_evidence(engine, unit)
-               for i in engine.catalog.iter_items(Query(unit=unit))
-               if i.status != "disposed" and engine.case_ids(i)]
+        ids = []
+        for item in _evidence_candidates(engine, full):
+            read += 1
+            if item.status != "disposed" and engine.case_ids(item):
+                ids.append(item.id)
         raised = evidence_flags(engine, actor, ids)
     report = engine.run(actor if as_of is None else None, as_of, full=full)
+    report.coverage["evidence_items_read"] = read
     report.evidence_flags = [d["id"] for d in raised]
     report.changed[:0] = [c for d in raised for c in d["retention_changes"]]
     return report

@@ -10,6 +10,7 @@ from i18n import N_
 def item_by_code(archive: Archive, code: str) -> str:
     """The id of the item whose 档号 is ``code`` (a destroyed item keeps its code)."""
     wanted = code.strip()
-    for doc in archive.catalog.list_records("archive_codes", code=wanted):
+    doc = archive.catalog.get_record("archive_codes", wanted)  # the record's id is its code
+    if doc is not None:
         return doc["item"]
     raise NotFound(N_("no item has the archive code {code}"), subject=wanted, code=wanted)

@@ -53,7 +53,7 @@ def search_items(archive: Archive, clearances: frozenset[str], query: Query, lim
     page = archive.search(query, limit, cursor)
     items = [i for i in page.items if visible(i, query, clearances)]
     view = _with_people(archive.catalog, view or View(), items)
-    codes = codes_by_item(archive.catalog)
+    codes = archive.catalog.archive_codes_of(i.id for i in items)
     rows = [present_row(mask_summary(item_summary(i), i, clearances), i, codes.get(i.id), view)
             for i in items]
     return {"items": rows, "next_cursor": page.next_cursor,
@@ -139,8 +139,7 @@ def show_item(archive: Archive, clearances: frozenset[str], item_id: str,
     view = view.with_people(people_names(archive.catalog, {*d.get("officers", []),
                                                            *d.get("assisting", [])})
                             | dict(view.people))
-    code = next((c["code"] for c in archive.catalog.list_records("archive_codes",
-                                                                   item=item_id)), None)
+    code = archive.catalog.archive_codes_of([item_id]).get(item_id)
     unit = d.get("unit")
     title = title_of(d, view.zone_of(unit), view.people)
     out["title"], out["archive_code"] = title, code

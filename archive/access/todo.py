@@ -3,7 +3,7 @@ list and request page; the command line can show the same)."""
 
 from __future__ import annotations
 
-from archive.access.lookup import codes_by_item, present_row
+from archive.access.lookup import present_row
 from archive.access.masking import mask_summary
 from archive.access.requests import (
     AccessContext,
@@ -46,7 +46,7 @@ def request_page(archive: Archive, clearances: frozenset[str], request_id: str,
     decision = (req.get("decision") or {}).get("decision") or {}
     names = people_names(archive.catalog, {req["requester"], *(
         [decision["by"]] if decision.get("by") else [])})
-    codes = codes_by_item(archive.catalog)
+    codes = archive.catalog.archive_codes_of(req["items"][:SHOWN_ITEMS])
     found = []
     for item_id in req["items"][:SHOWN_ITEMS]:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -313,6 +313,24 @@ class Catalog(ABC):
     @abstractmethod
     def list_records(self, collection: str, **equal: object) -> list[dict]:
         """Records whose top-level fields equal the given values, by id."""
+
+    def archive_codes_of(self, item_ids: Iterable[str]) -> dict[str, str]:
+        """item id -> its 档号, for these items only (a destroyed item keeps its code): what a
+        page of search rows needs, without reading every code of the archive. The backends
+        answer it from an index on the code records' item."""
+        wanted = set(item_ids)
+        return {d["item"]: d["code"] for d in self.list_records("archive_codes")
+                if d["item"] in wanted}
+
+    # --- working state (issue 17): caches a run may lose; never journaled, no change seq ---
+    @abstractmethod
+    def put_working(self, key: str, doc: dict) -> None:
+        """Insert or replace one working-state document (a report's kept aggregates). Unlike
+        a record it is not noted for the WORM journal and takes no change number: it is
+        derived from the catalog, and a catalog rebuilt without it only computes it anew."""
+
+    @abstractmethod
+    def get_working(self, key: str) -> dict | None: ...
 
     # --- the audit ledger -----------------------------------------------------------------
     @abstractmethod

@@ -21,7 +21,7 @@ import functools
 import inspect
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
@@ -215,6 +215,7 @@ class MongoCatalog(Catalog):
                                  partialFilterExpression={"dedupe": {"$type": "string"}})
         self._records.create_index([("collection", ASCENDING), ("id", ASCENDING)])
         self._records.create_index([("collection", ASCENDING), ("seq", ASCENDING)])
+        self._records.create_index([("collection", ASCENDING), ("doc.item", ASCENDING)])
 
     def _raise_unavailable(self, exc: PyMongoError) -> None:
         if isinstance(exc, ConnectionFailure) or exc.timeout:
@@ -615,10 +616,34 @@ class MongoCatalog(Catalog):
         return [d for d in docs if all(d.get(k) == v for k, v in equal.items())]
 
     @_service_errors
+    def archive_codes_of(self, item_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(item_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            for r in self._records.find({"collection": "archive_codes",
+                                         "doc.item": {"$in": ids[i:i + 500]}}):
+                out[r["doc"]["item"]] = r["doc"]["code"]
+        return out
+
+    @_service_errors
     def iter_records(self, collection: str) -> Iterator[tuple[str, dict]]:
         check_collection(collection)
         for r in self._records.find({"collection": collection}).sort("id", ASCENDING):
             yield r["id"], r["doc"]
+
+    # --- working state (issue 17) --------------------------------------------------------
+    @_service_errors
+    def put_working(self, key: str, doc: dict) -> None:
+        # beside the records under a collection no record may name, and with no ``seq``:
+        # changed_records never sees it
+        self._records.replace_one({"_id": f"~working:{key}"},
+                                  {"collection": "~working", "id": key, "doc": doc},
+                                  upsert=True)
+
+    @_service_errors
+    def get_working(self, key: str) -> dict | None:
+        found = self._records.find_one({"_id": f"~working:{key}"})
+        return found["doc"] if found else None
 
     # --- ledger --------------------------------------------------------------------------
     @_service_errors

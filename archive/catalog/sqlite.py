@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,6 +36,7 @@ from i18n import N_, Text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
+WORKING = "~working"  # the records' collection of working state: not a record collection
 CURSOR_SCHEMA = 5  # the schema version that has the change cursor (archive.catalog.schema)
 COMMON_TERMS = 2000   # a substring matching more distinct names than this walks the time index
 
@@ -106,6 +107,9 @@ CREATE TABLE IF NOT EXISTS record_changes (
     collection TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (collection, id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS record_changes_seq ON record_changes(collection, seq);
+-- 档号 by item (a page of search rows asks for its items' codes; archive_codes_of)
+CREATE INDEX IF NOT EXISTS records_code_item ON records(json_extract(doc, '$.item'))
+WHERE collection = 'archive_codes';
 -- Items per tier and per status, kept by triggers: a report's unfiltered count is one read.
 CREATE TABLE IF NOT EXISTS counts (
     key TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
@@ -789,6 +793,31 @@ class SQLiteCatalog(Catalog):
         docs = [json.loads(r[0]) for r in self.db.execute(
             "SELECT doc FROM records WHERE collection=? ORDER BY id", (collection,))]
         return [d for d in docs if all(d.get(k) == v for k, v in equal.items())]
+
+    def archive_codes_of(self, item_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(dict.fromkeys(item_ids))
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            # the collection as a literal: the partial index records_code_item applies
+            sql = ("SELECT doc FROM records WHERE collection = 'archive_codes' AND "
+                   f"json_extract(doc, '$.item') IN ({','.join('?' * len(chunk))})")
+            for (doc,) in self.db.execute(sql, chunk):
+                d = json.loads(doc)
+                out[d["item"]] = d["code"]
+        return out
+
+    # --- working state (issue 17) --------------------------------------------------------
+    def put_working(self, key: str, doc: dict) -> None:
+        # kept beside the records, under a collection no record may name
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                       (WORKING, key, _dumps(doc)))
+
+    def get_working(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT doc FROM records WHERE collection=? AND id=?",
+                              (WORKING, key)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # --- ledger --------------------------------------------------------------------------
     def append_ledger(self, build: Callable[[LedgerEntry | None], LedgerEntry]) -> LedgerEntry:

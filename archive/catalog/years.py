@@ -40,6 +40,23 @@ def item_year(item: Item, zone: ZoneInfo) -> int:
     return when.astimezone(zone).year
 
 
+# the kinds and status that may lack a recording start and are still of a year
+UNTIMED_KINDS = ("document", "data")
+UNTIMED_STATUS = "pending-metadata"
+
+
+def in_year(item: Item, year: int, zone: ZoneInfo, unit: str | None = None) -> bool:
+    """Whether ``year_items`` gives this item (``zone``: its unit's): the one test a report
+    kept from changes applies to a changed item, so it ends where a full read would."""
+    d = item.description
+    if unit is not None and d.unit != unit:
+        return False
+    if d.recorded_start is None and item.status != UNTIMED_STATUS \
+            and d.kind not in UNTIMED_KINDS:
+        return False
+    return item_year(item, zone) == year
+
+
 def year_items(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | None = None,
                unit_zones: Mapping[str, ZoneInfo] | None = None) -> list[Item]:
     """Every item of ``year`` (of ``unit``), in search order, each once."""
@@ -55,9 +72,8 @@ def year_items(catalog: Catalog, year: int, zone: ZoneInfo, unit: str | None = N
         Query(unit=unit, start=start, end=end),
         # items without a recording start are outside every time range; these are the kinds
         # that may lack one (a timed document or a pending recording is caught above too)
-        Query(unit=unit, status="pending-metadata"),
-        Query(unit=unit, kind="document"),
-        Query(unit=unit, kind="data"),
+        Query(unit=unit, status=UNTIMED_STATUS),
+        *(Query(unit=unit, kind=k) for k in UNTIMED_KINDS),
     ]
     seen: set[str] = set()
     out: list[Item] = []

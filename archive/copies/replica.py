@@ -12,11 +12,21 @@ the primary's, resumable. It then records on each item where its copy lives::
 
 Version ids differ between stores, so this mapping is what verification and restore use to
 read the second copy. The run's summary is the catalog record ``meta/replication``.
+
+A run is proportional to what changed (issue 17): it keeps its own cursor (``meta/
+cursor:replicate``: the change number it started at, the ledger head, the replica, the date of
+the last full sweep) and next time reads the items written after that number, the items it
+left without a full copy or with a failed version (their ids are kept, all of them: the
+cursor moves on, the failures stay listed until they succeed), the records outside
+``objects/`` the replica has fewer versions of (a listing of their prefixes, no lock read) and
+the records whose lock ``retention run`` renewed since (its ledger entries). ``--all``, a first
+run and another replica go through the whole store. A run that was stopped leaves the
+cursor where it was, so the next reads again all that the stopped one had to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 
 from archive import people
@@ -146,13 +156,28 @@ def _where(replica: WormStore) -> dict:
 
 
 # --- a whole run ------------------------------------------------------------------------------
-def _known_and_failed(archive: Archive) -> tuple[dict, set]:
+CURSOR = "cursor:replicate"  # where the last complete run stopped: catalog "meta", this id
+CONTENT_PREFIX = "objects/"  # objects and their signed metadata versions: the items' own
+# where records (everything outside objects/) live when no full sweep has been seen yet; a full
+# sweep adds every top-level name it lists
+RECORD_PREFIXES = ("annual/", "discs/", "documents/", "inspections/", "journal/", "keys/",
+                   "ledger/", "migrations/", "registers/", "reports/", "transfers/")
+RENEWAL = "lock renewal"  # retention.renewal's ledger action: a record's lock was extended
+
+
+def _item_keys(item: Item) -> list[tuple[str, str]]:
+    obj = item.storage["object"]
+    return [(obj["key"], obj["version_id"])] + \
+        [(m["key"], m["version_id"]) for m in item.storage.get("manifests", [])]
+
+
+def _known_and_failed(items: Iterable[Item]) -> tuple[dict, set]:
     """What the catalog already knows of the replica (a restore on either side may have made
     a version other than the n-th the right one) and the damaged primary versions that stay
-    as evidence and are never copied."""
+    as evidence and are never copied, for these items."""
     known: dict[tuple[str, str], str] = {}
     failed: set[tuple[str, str]] = set()
-    for item in _live_items(archive):
+    for item in items:
         for f in item.storage.get("failed_versions", []):
             if f.get("copy") == "primary":
                 failed.add((f["key"], f["version_id"]))
@@ -167,26 +192,174 @@ def _known_and_failed(archive: Archive) -> tuple[dict, set]:
     return known, failed
 
 
+def _top(key: str) -> str:
+    return key.split("/", 1)[0] + "/" if "/" in key else key
+
+
 @people.records_refusals("replicate")
 def replicate_archive(archive: Archive, actor: Actor, open_replica: Callable[[], WormStore],
                       rate: float | None = None,
                       progress: Callable[[int], None] | None = None,
-                      total: Callable[[int], None] | None = None) -> dict:
+                      total: Callable[[int], None] | None = None, full: bool = False) -> dict:
     """custody replicate (archivists, administrators): the second copy brought up to date.
     ``open_replica`` (``bootstrap.require_replica``) is called once the run is allowed;
-    ``total``, when given, hears how many bytes the primary store holds (a progress bar's
-    end) before the run."""
+    ``total``, when given, hears how many bytes the run will go through (a progress bar's
+    end) before it copies."""
     people.require_role(archive.catalog, actor, OPERATORS, Text(N_("replicate the archive")))
     replica = open_replica()
-    if total is not None:
-        total(sum(n for _key, _vid, n in archive.store.list_keys()))
-    return replicate(archive, replica, actor, rate=rate, progress=progress)
+    return replicate(archive, replica, actor, rate=rate, progress=progress, total=total,
+                     full=full)
+
+
+class _Plan:
+    """What one run goes through: the store versions, the items to record (``items()``: read
+    again for each pass, so a full sweep holds one page of items at a time, not all of them),
+    its coverage; ``prefixes`` fills while a full sweep lists the store."""
+
+    def __init__(self) -> None:
+        self.listed: list[Item] = []
+        self.items: Callable[[], Iterable[Item]] = lambda: self.listed
+        self.versions: Iterable[tuple[str, str, int]] = []
+        self.prefixes: set[str] = set()
+        self.coverage: dict = {}
+        self.counts = {"items_read": 0, "versions_read": 0}
+
+
+def _full_plan(archive: Archive, seq: int, why: str, now: datetime) -> _Plan:
+    plan = _Plan()
+    plan.items = lambda: _live_items(archive)
+
+    def versions():
+        for key, vid, size in archive.store.list_keys():
+            if not key.startswith(CONTENT_PREFIX):
+                plan.prefixes.add(_top(key))
+            yield key, vid, size
+    plan.versions = versions()
+    plan.coverage = {"mode": "full", "reason": why, "to_seq": seq,
+                     "last_full_sweep": iso(now)}
+    return plan
+
+
+def _incremental_plan(archive: Archive, replica: WormStore, cursor: dict, seq: int) -> _Plan:
+    """What changed since the cursor: items written after it (new, re-described, their state
+    or their object's lock changed) and the items the last run left without a full copy or
+    with a failed version; records (outside objects/) the replica lacks, and those whose lock
+    was renewed since (ledger). Each version once."""
+    plan = _Plan()
+    since = max(0, int(cursor["seq"]) - archive.catalog.cursor_overlap)
+    seen: set[str] = set()
+
+    def take(item: Item | None) -> None:
+        if item is None or item.id in seen:
+            return
+        seen.add(item.id)
+        if item.status != "disposed" and item.storage.get("object"):
+            plan.listed.append(item)
+
+    for item in archive.catalog.iter_changed_items(since):
+        take(item)
+    for item_id in cursor.get("retry", []):
+        take(archive.catalog.get_item(item_id))
+    listed: set[tuple[str, str]] = set()
+    versions: list[tuple[str, str, int]] = []
+    plan.versions = versions
+    for item in plan.listed:
+        for n, (key, vid) in enumerate(_item_keys(item)):
+            if (key, vid) not in listed:
+                listed.add((key, vid))
+                size = int(item.storage["object"].get("size", 0)) if n == 0 else 0
+                versions.append((key, vid, size))
+    # records: a listing of their prefixes on both sides (no lock is read), plus the renewals
+    plan.prefixes = set(cursor.get("record_prefixes") or RECORD_PREFIXES)
+    records = 0
+    for prefix in sorted(plan.prefixes):
+        if not prefix.endswith("/"):
+            # a record at the top, in no folder: its own listing would walk the whole store,
+            # so its versions are counted directly
+            records += 1
+            here = archive.store.versions(prefix)
+            if len(replica.versions(prefix)) < len(here):
+                for vid in here:
+                    if (prefix, vid) not in listed:
+                        listed.add((prefix, vid))
+                        versions.append((prefix, vid, 0))
+            continue
+        theirs: dict[str, int] = {}
+        for key, _vid, _n in replica.list_keys(prefix):
+            theirs[key] = theirs.get(key, 0) + 1
+        mine: dict[str, list[tuple[str, str, int]]] = {}
+        for key, vid, size in archive.store.list_keys(prefix):
+            records += 1
+            if not key.startswith(CONTENT_PREFIX):
+                mine.setdefault(key, []).append((key, vid, size))
+        # version ids differ between stores: a key with as many versions there as here is
+        # copied already; one with fewer goes through sync_store, which matches the bytes
+        for key, got in mine.items():
+            if theirs.get(key, 0) < len(got):
+                for key_, vid, size in got:
+                    if (key_, vid) not in listed:
+                        listed.add((key_, vid))
+                        versions.append((key_, vid, size))
+    for key, vid in cursor.get("retry_records", []):
+        if (key, vid) not in listed:
+            listed.add((key, vid))
+            versions.append((key, vid, 0))
+    for entry in archive.catalog.ledger_entries(int(cursor.get("ledger_seq", 0)) + 1):
+        if entry.action == RENEWAL:
+            key, vid = entry.subject, entry.details.get("version_id")
+            if vid and (key, vid) not in listed:
+                listed.add((key, vid))
+                versions.append((key, vid, 0))
+    plan.coverage = {"mode": "incremental", "since_seq": int(cursor["seq"]), "to_seq": seq,
+                     "records_listed": records,
+                     "last_full_sweep": cursor.get("last_full_sweep")}
+    return plan
+
+
+def _record_item(archive: Archive, replica: WormStore, actor: Actor, item: Item,
+                 mapping: dict[tuple[str, str], str]) -> bool:
+    """Record on the item where the run put its versions; a replication event when its copy
+    became complete. Returns whether it did."""
+    before = item.storage.get("replica") or {}
+    rep = {k: v for k, v in before.items() if k in ("object", "manifests")}
+    obj = item.storage["object"]
+    there = mapping.get((obj["key"], obj["version_id"]))
+    if there and not rep.get("object"):
+        rep["object"] = {"key": obj["key"], "version_id": there}
+    manifests = list(rep.get("manifests", []))
+    have = {m["key"] for m in manifests}
+    for m in item.storage.get("manifests", []):
+        vid = mapping.get((m["key"], m["version_id"]))
+        if vid and m["key"] not in have:
+            manifests.append({"key": m["key"], "version_id": vid, "version": m["version"]})
+    rep["manifests"] = manifests
+    changed = rep.get("object") != before.get("object") or \
+        manifests != before.get("manifests", [])
+    newly = False
+    if changed and rep.get("object"):
+        item.storage["replica"] = rep | _where(replica)
+        if complete(item):
+            item.events.append(event("replication", actor.person_id, "success",
+                                     to=replica.describe(),
+                                     object=rep["object"]["version_id"],
+                                     manifests=len(manifests)))
+            newly = True
+        archive.catalog.save_state(item)
+    return newly
 
 
 def replicate(archive: Archive, replica: WormStore, actor: Actor, rate: float | None = None,
               progress: Callable[[int], None] | None = None,
-              stop_after: int | None = None) -> dict:
+              stop_after: int | None = None, total: Callable[[int], None] | None = None,
+              full: bool = False) -> dict:
     """Bring the replica up to the primary store and record each item's copy.
+
+    Proportional to what changed: a run reads the items written since the last complete
+    run's change number (and those it left behind: ``retry``), the records the replica lacks
+    and those whose lock was renewed. ``full`` (``--all``), a first run and another replica
+    go through the whole store. The cursor advances only over a run that was not stopped,
+    and keeps the id of every item not complete on the replica or with a failed version, so
+    nothing falls through. The summary's ``coverage`` says which it was.
 
     Resumable: a run that stops (or is stopped: ``stop_after`` versions) leaves what it copied
     in place, and the next run recognises it and copies nothing twice."""
@@ -194,56 +367,75 @@ def replicate(archive: Archive, replica: WormStore, actor: Actor, rate: float | 
         raise InputError(N_("the replica is the primary store itself"))
     started = _now()
     head = archive.catalog.ledger_head()
-    known, failed = _known_and_failed(archive)
+    seq = archive.catalog.change_seq()  # before anything is read: later writes are next run's
+    cursor = archive.catalog.get_record("meta", CURSOR)
+    why = "--all" if full else None
+    if why is None and cursor is None:
+        why = N_("no earlier run")
+    elif why is None and cursor is not None and cursor.get("replica") != replica.describe():
+        why = N_("another replica")
+    if why is not None:
+        plan = _full_plan(archive, seq, why, started)
+    else:
+        assert cursor is not None
+        plan = _incremental_plan(archive, replica, cursor, seq)
+    if total is not None:  # a full sweep lists the store once more for the bar's end
+        total(sum(n for _key, _vid, n in (plan.versions if isinstance(plan.versions, list)
+                                          else archive.store.list_keys())))
+
+    def counted(versions: Iterable[tuple[str, str, int]]):
+        for v in versions:
+            plan.counts["versions_read"] += 1
+            yield v
+    known, failed = _known_and_failed(plan.items())
     report = sync_store(archive.store, replica, rate_mb_s=rate, progress=progress,
-                        stop_after=stop_after, known=known, skip=failed)
+                        stop_after=stop_after, known=known, skip=failed,
+                        versions=counted(plan.versions))
     newly, pending = [], []
-    for item in _live_items(archive):
-        before = item.storage.get("replica") or {}
-        rep = {k: v for k, v in before.items() if k in ("object", "manifests")}
-        obj = item.storage["object"]
-        there = report.mapping.get((obj["key"], obj["version_id"]))
-        if there and not rep.get("object"):
-            rep["object"] = {"key": obj["key"], "version_id": there}
-        manifests = list(rep.get("manifests", []))
-        have = {m["key"] for m in manifests}
-        for m in item.storage.get("manifests", []):
-            vid = report.mapping.get((m["key"], m["version_id"]))
-            if vid and m["key"] not in have:
-                manifests.append({"key": m["key"], "version_id": vid, "version": m["version"]})
-        rep["manifests"] = manifests
-        changed = rep.get("object") != before.get("object") or \
-            manifests != before.get("manifests", [])
-        if changed and rep.get("object"):
-            item.storage["replica"] = rep | _where(replica)
-            if complete(item):
-                item.events.append(event("replication", actor.person_id, "success",
-                                         to=replica.describe(),
-                                         object=rep["object"]["version_id"],
-                                         manifests=len(manifests)))
-                newly.append(item.id)
-            archive.catalog.save_state(item)
+    failed_keys = {(f["key"], f["version_id"]) for f in report.failed}
+    retry: list[str] = []
+    matched: set[tuple[str, str]] = set()  # failed versions that are items' own
+    for item in plan.items():
+        plan.counts["items_read"] += 1
+        keys = _item_keys(item)
+        matched.update(failed_keys.intersection(keys))
+        if _record_item(archive, replica, actor, item, report.mapping):
+            newly.append(item.id)
         if not complete(item):
             pending.append(item.id)
+            retry.append(item.id)
+        elif failed_keys.intersection(keys):  # a lock it could not raise
+            retry.append(item.id)
+    coverage = plan.coverage | plan.counts
     summary = {"id": RUN_ID, "started_at": iso(started), "by": actor.person_id,
                "replica": replica.describe(), "rate_mb_s": rate,
                "ledger_seq_at_start": head.seq if head else 0,
                "versions": report.to_dict() | {"failed": len(report.failed)},
                "failed": report.failed, "items_copied": len(newly),
                "items_pending": len(pending), "pending_ids": pending[:PENDING_LISTED],
-               "interrupted": stop_after is not None}
+               "interrupted": stop_after is not None, "coverage": coverage}
     entry = archive.ledger.append(actor, "replication", replica.location,
                                   {"backend": replica.backend,
                                    "copied": len(report.copied), "present": report.present,
                                    "failed": len(report.failed), "bytes": report.bytes,
                                    "items_copied": len(newly),
-                                   "items_pending": len(pending)})
+                                   "items_pending": len(pending),
+                                   "mode": coverage["mode"]})
     summary["ledger_seq"] = entry.seq
     signed = archive.ledger.checkpoint()  # the head that includes this run's entry
     cp = signed["checkpoint"]
     summary["checkpoint"] = f"{CHECKPOINT_PREFIX}{cp['seq']:012d}-{cp['hash'][:16]}.json"
     summary["finished_at"] = iso(_now())
     archive.catalog.put_record("meta", RUN_ID, summary)
+    if stop_after is None:
+        # a stopped run leaves the cursor where it was: the next run reads it all again
+        archive.catalog.put_record("meta", CURSOR, {
+            "id": CURSOR, "seq": seq, "at": iso(started), "replica": replica.describe(),
+            "ledger_seq": head.seq if head else 0,
+            "last_full_sweep": coverage["last_full_sweep"],
+            "record_prefixes": sorted(plan.prefixes | set(RECORD_PREFIXES)),
+            "retry": retry,
+            "retry_records": [[k, v] for k, v in sorted(failed_keys - matched)]})
     # this run's own catalog changes as a journal segment now, not at the command's end, so
     # the replica is not one checkpoint and one segment behind its own run
     segment = flush_journal(archive.journal, archive.catalog, archive.store, archive.key,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -149,7 +149,8 @@ def sync_store(src: WormStore, dst: WormStore, *, prefix: str = "",
                rate_mb_s: float | None = None, progress: Callable[[int], None] | None = None,
                stop_after: int | None = None,
                known: dict[tuple[str, str], str] | None = None,
-               skip: set[tuple[str, str]] | None = None) -> SyncReport:
+               skip: set[tuple[str, str]] | None = None,
+               versions: Iterable[tuple[str, str, int]] | None = None) -> SyncReport:
     """Bring ``dst`` up to ``src``: every version under ``prefix`` copied with its lock (or,
     when there already, its lock raised to the source's). Resumable: what is there is
     recognised, nothing is copied twice. A version that cannot be copied is reported with
@@ -162,7 +163,8 @@ def sync_store(src: WormStore, dst: WormStore, *, prefix: str = "",
     throttle = Throttle(rate_mb_s)
     now = now_utc()
     done = 0
-    for key, vid, size in _versions(src, prefix):
+    # ``versions``: only these (key, version id, size) of ``src`` (an incremental replicate)
+    for key, vid, size in (_versions(src, prefix) if versions is None else versions):
         if stop_after is not None and done >= stop_after:
             break
         if skip and (key, vid) in skip:

@@ -267,6 +267,18 @@ def test_iter_records_gives_ids_with_documents(catalog):
         list(catalog.iter_records("nonsense"))
 
 
+def test_archive_codes_of_gives_the_codes_of_the_items_asked_for_only(catalog):
+    for n, item in enumerate(("i1", "i2", "i3"), 1):
+        code = f"J001-2025-Y30-{n:04d}"
+        catalog.put_record("archive_codes", code, {"code": code, "item": item, "year": 2025})
+    catalog.put_record("meta", "x", {"item": "i1", "code": "not a code record"})
+    assert catalog.archive_codes_of(["i3", "i1", "i1", "nobody"]) == {
+        "i1": "J001-2025-Y30-0001", "i3": "J001-2025-Y30-0003"}
+    assert catalog.archive_codes_of([]) == {}
+    many = [f"x{i}" for i in range(1200)] + ["i2"]  # more than one batch of ids
+    assert catalog.archive_codes_of(many) == {"i2": "J001-2025-Y30-0002"}
+
+
 def _link(catalog, item_id: str, *case_ids: str) -> None:
     """What ``case link`` records on an item (its state, not its description)."""
     item = catalog.get_item(item_id)
@@ -412,3 +424,18 @@ def test_items_after_walks_every_item_by_id_in_slices(catalog):
         last = part[-1].id
     assert seen == want
     assert [i.id for i in catalog.items_after(want[2], 10)] == want[3:]
+
+
+def test_working_state_is_kept_apart_from_records_and_changes(catalog):
+    """A report's kept aggregates (issue 17): replaced whole, read back as written, and not
+    a record: no change number, not listed or iterated with any collection."""
+    assert catalog.get_working("statistics:2026:*:") is None
+    before = catalog.change_seq()
+    catalog.put_working("statistics:2026:*:", {"rows": [{"id": "a", "n": 1}], "seq": 3})
+    catalog.put_working("statistics:2026:*:", {"rows": [], "seq": 4})
+    assert catalog.get_working("statistics:2026:*:") == {"rows": [], "seq": 4}
+    assert catalog.get_working("statistics:2025:*:") is None
+    assert catalog.change_seq() == before
+    assert catalog.changed_records("meta", 0) == []
+    assert catalog.get_record("meta", "statistics:2026:*:") is None
+    assert list(catalog.iter_records("meta")) == []
