@@ -162,6 +162,11 @@ def test_view_and_register_without_a_face(team, tmp_path):
     rows = register.read_register(s.archive, s.legal, None, None)
     assert [(r["kind"], r["how"], r["outcome"]) for r in rows] == [
         ("view", "player", "已调阅"), ("view", "link", "调阅中")]
+    # what a person reads for the ids: the approver by name, the item by its 题名
+    cells = register.row_cells(rows[0], None)
+    assert cells[3] == "名L1（L1）" and rows[0]["item_title"] and \
+        cells[5] == f"{rows[0]['item_title']}（{s.items['a']}）"
+    assert "王五" in rows[0]["item_title"]
     assert register.read_register(s.archive, s.legal, None,
                                   datetime(2020, 1, 1, tzinfo=timezone.utc)) == []
 

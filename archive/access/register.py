@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from archive.catalog.base import Catalog
+from archive.domain.errors import CustodyError
 from archive.domain.model import parse_iso
 from archive.ledger.chain import Actor
 from archive.service import Archive
@@ -65,8 +66,26 @@ def read_register(archive: Archive, actor: Actor, start: datetime | None,
                   end: datetime | None) -> list[dict]:
     """The access register from ``start`` up to ``end`` for an identified person: it names
     people and reasons, so registered people only (a face passes the ``Actor`` it identified;
-    nobody unidentified gets here)."""
-    return register_rows(archive.catalog, start, end)
+    nobody unidentified gets here). Each row also carries what a person reads for ids: the
+    approver's name and the item's 题名, masked as this person's clearances require."""
+    from archive.access.lookup import item_title
+    from archive.access.masking import clearances_of
+    from archive.people import people_names
+
+    rows = register_rows(archive.catalog, start, end)
+    names = people_names(archive.catalog, {r["approved_by"] for r in rows})
+    clearances = clearances_of(archive.catalog, actor.person_id)
+    titles: dict[str, str | None] = {}
+    for r in rows:
+        r["approver_name"] = names.get(r["approved_by"])
+        item = r["item"]
+        if item and item != "-" and item not in titles:
+            try:
+                titles[item] = item_title(archive, clearances, item)
+            except CustodyError:
+                titles[item] = None
+        r["item_title"] = titles.get(item)
+    return rows
 
 
 def row_cells(r: dict, zone) -> list[str]:
@@ -78,5 +97,9 @@ def row_cells(r: dict, zone) -> list[str]:
            "inspect": "回放检查记录"}.get(r["how"], r["how"])
     basis = r["request"] or (f"检查 {r['inspection']}" if r.get("inspection") else "-")
     reason = r.get("reason_text") or r["reason"]
-    return [when, f"{r['name']}（{r['person']}）", reason, r["approved_by"], basis,
-            r["item"], how, r["outcome"]]
+    approver = r["approved_by"]
+    if r.get("approver_name"):
+        approver = f"{r['approver_name']}（{approver}）"
+    item = f"{r['item_title']}（{r['item']}）" if r.get("item_title") else r["item"]
+    return [when, f"{r['name']}（{r['person']}）", reason, approver, basis, item, how,
+            r["outcome"]]
