@@ -10,20 +10,10 @@ import pytest
 
 from retention import cases
 from retention.engine import RUN_CURSOR
-from tests.support.retention import make_team, register
+from tests.support.retention import clock, make_team, register  # noqa: F401  (clock: a fixture)
 from tests.support.stores import local_store
 
 UNIT = "resources-001"  # keeps evidence permanently (the default config)
-
-
-@pytest.fixture
-def clock():
-    now = [datetime.now(timezone.utc)]
-
-    def read() -> datetime:
-        return now[0]
-    read.now = now  # type: ignore[attr-defined]
-    return read
 
 
 @pytest.fixture

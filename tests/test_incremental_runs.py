@@ -10,18 +10,8 @@ import pytest
 
 from retention import engine as engine_module
 from tests.support.office import office  # noqa: F401  (a fixture)
-from tests.support.retention import make_team
+from tests.support.retention import clock, make_team  # noqa: F401  (clock: a fixture)
 from tests.support.stores import local_store
-
-
-@pytest.fixture
-def clock():
-    now = [datetime.now(timezone.utc)]
-
-    def read() -> datetime:
-        return now[0]
-    read.now = now  # type: ignore[attr-defined]
-    return read
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from archive import people
 from archive.catalog.base import RECORD_COLLECTIONS, Query
 from archive.domain.model import Description
@@ -59,6 +61,17 @@ class Team:
         res = self.archive.archive_stream([data or os.urandom(3000)], d, self.setup.actor,
                                           until, legal_hold=d.case_id is not None)
         return res.item.id
+
+
+@pytest.fixture
+def clock():
+    """A clock a test moves by hand (``clock.now[0] += timedelta(...)``)."""
+    now = [datetime.now(timezone.utc)]
+
+    def read() -> datetime:
+        return now[0]
+    read.now = now  # type: ignore[attr-defined]
+    return read
 
 
 def make_team(tmp_path: Path, catalog, store, clock=None) -> Team:
