@@ -310,16 +310,22 @@ def _register_rows(driver, url: str) -> list[list[str]]:
             for tr in driver.find_elements(By.CSS_SELECTOR, "#register tbody tr")]
 
 
+def _item_id(cell: str) -> str:
+    """The item's id in a register cell that reads 题名（id）."""
+    return cell.rsplit("（", 1)[-1].rstrip("）") if cell.endswith("）") else cell
+
+
 def _register_shows_view_and_export(site, driver, request_id: str, shots: Path) -> None:
     """The requester's rows in the register: the view in the player and the export, both
     under the approved request."""
     rows = _register_rows(driver, site["base"] + "/register?person=O1")
     item = site["items"][PLAYED]
-    mine = sorted((r[6], r[7]) for r in rows if r[5] == item and r[4] == request_id)
+    mine = sorted((r[6], r[7]) for r in rows if _item_id(r[5]) == item and r[4] == request_id)
+    assert all(r[5].startswith("2026年3月2日") for r in rows if _item_id(r[5]) == item), rows
     assert [how for how, _ in mine] == ["提取拷贝", "浏览器播放"], rows  # names, not codes
     assert dict(mine)["提取拷贝"] == "已提取", rows
     assert all(r[1] == "王建国（O1）" for r in rows), rows
-    assert all(r[3] == "L1" for r in rows if r[4] == request_id), rows
+    assert all(r[3] == "李法制（L1）" for r in rows if r[4] == request_id), rows
     screenshot(driver, shots, "10f-register-mine", copies=SHOTS_TOO)
 
 
@@ -353,7 +359,7 @@ def _others_refused(site, driver, shots: Path) -> None:
     assert not driver.find_elements(By.ID, "player")
     rows = _register_rows(driver, base + "/register?person=L1&outcome=refused")
     refused = ("李法制（L1）", item, "查看", "拒绝")
-    assert [(r[1], r[5], r[6], r[7]) for r in rows] == [refused] * 2, rows
+    assert [(r[1], _item_id(r[5]), r[6], r[7]) for r in rows] == [refused] * 2, rows
     assert "O1" in rows[0][2]  # the other person's view, named in the reason
 
 

@@ -340,10 +340,11 @@ class MongoCatalog(Catalog):
     def _racing_duplicate(self, item: Item) -> Item | None:
         """The item that took this one's bytes and description first. The unique index may
         refuse us a moment before the winner's insert can be read (another station's write
-        still landing): look again briefly rather than call our own new id a duplicate."""
+        still landing): look again for a few seconds rather than call our own new id a
+        duplicate (1.5 s was seen to be too short for a loaded wire server)."""
         if not item.dedupe:
             return None
-        for wait in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8):
+        for wait in (0.0, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2):
             time.sleep(wait)
             existing = self.item_by_dedupe(item.dedupe)
             if existing is not None:
