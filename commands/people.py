@@ -168,6 +168,20 @@ def _invite_link(ctx: Context, token: str) -> str:
     return f"{origin}/invite/{token}"
 
 
+class _DashedIds(click.Command):
+    """A credential id is base64url and may begin with "-", which click would read as
+    options (and "-h…" as a request for help): everything but this command's own flags is
+    passed on as arguments."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        flags = {name for param in self.get_params(ctx) if isinstance(param, click.Option)
+                 for name in (*param.opts, *param.secondary_opts)}
+        if "--" in args:
+            return super().parse_args(ctx, args)
+        return super().parse_args(ctx, [a for a in args if a in flags] + ["--"]
+                                  + [a for a in args if a not in flags])
+
+
 @people_cmd.command("invite")
 @click.argument("person_id")
 @click.option("--hours", type=click.IntRange(1, 720), default=72, show_default=True,
@@ -216,7 +230,7 @@ def people_passkeys(ctx: Context, person_id: str | None, as_json: bool) -> int:
     return 0
 
 
-@people_cmd.command("confirm-passkey")
+@people_cmd.command("confirm-passkey", cls=_DashedIds)
 @click.argument("person_id")
 @click.argument("credential")
 @json_option
@@ -233,7 +247,7 @@ def people_confirm_passkey(ctx: Context, person_id: str, credential: str,
     return 0
 
 
-@people_cmd.command("revoke-passkey")
+@people_cmd.command("revoke-passkey", cls=_DashedIds)
 @click.argument("person_id")
 @click.argument("credential")
 @json_option

@@ -662,6 +662,12 @@ def test_cli_people_without_account_invite_confirm_revoke(tmp_path, monkeypatch)
         refused = run("people", "confirm-passkey", "B2", cid, code=2)
         assert "not pending" in refused.output
         run("people", "confirm-passkey", "B2", "no-such-passkey", code=2)
+        # base64url ids may begin with "-": taken as the id, not as an option
+        for command in ("confirm-passkey", "revoke-passkey"):
+            for dashed_id in ("-" + cid[1:], "-hQx9", "--json-like"):
+                dashed = run("people", command, "B2", dashed_id, "--json", code=2).output
+                assert "No such option" not in dashed and dashed_id in dashed
+                assert json.loads(dashed)["error"]
         verdict = run_json("audit", "verify")
         assert verdict["ok"], verdict["problems"]
     finally:
