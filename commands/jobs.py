@@ -16,7 +16,7 @@ import click
 from archive.domain.errors import IdentityError
 from commands.base import Context, command, emit_json, json_option, local
 from i18n import N_, Text, _, localize
-from working import exports
+from working import exports, kinds
 from working import jobs as jobs_mod
 from working.jobs import Jobs
 
@@ -213,6 +213,7 @@ def jobs_resume(ctx: Context, job_id: str, as_json: bool) -> int:
 @command
 def jobs_run(ctx: Context, job_id: str, as_json: bool) -> int:
     """The runner: execute one queued job in this process (started by submit or resume)."""
+    kinds.load()
     jobs = _jobs(ctx)
 
     def open_archive() -> Any:

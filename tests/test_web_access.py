@@ -355,7 +355,8 @@ def test_the_pages_read_in_chinese(chinese, office):
     for name, r in pages.items():
         html = _html(r)
         # nothing inline that the CSP would block, nothing loaded from elsewhere
-        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/webauthn.js">']
+        assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/webauthn.js">',
+                                                      '<script src="/static/sign.js">']
         assert " style=" not in html and "<style" not in html, name
         assert re.search(r"<[^>]+\son[a-z]+\s*=", html, re.I) is None, name  # no onclick=
         assert all(u.startswith(("/", "#")) for u in re.findall(r'(?:src|href|action)="([^"]*)"',

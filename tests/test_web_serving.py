@@ -89,7 +89,8 @@ def test_security_headers_on_pages_and_refusals(app):
 
 def test_no_inline_script_or_style_in_the_pages(app):
     html = app.test_client().get("/signin").get_data(as_text=True)
-    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/webauthn.js">']
+    assert re.findall(r"<script[^>]*>", html) == ['<script src="/static/webauthn.js">',
+                                                  '<script src="/static/sign.js">']
     assert "style=" not in html and "<style" not in html and "onclick" not in html.lower()
     for src in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert src.startswith("/"), f"{src} is not served by custody"

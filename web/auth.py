@@ -34,6 +34,7 @@ from flask import Flask, g, jsonify, redirect, render_template, request, session
 import i18n
 from archive.access.masking import clearances_of
 from archive.domain.errors import IdentityError
+from archive.domain.names import role_choice
 from archive.people import person_of
 from i18n import N_
 
@@ -123,6 +124,16 @@ def has_role(person: Any, roles: tuple[str, ...]) -> bool:
     return bool(set(person.roles) & set(roles))
 
 
+def refuse_role(roles: tuple[str, ...]) -> Any:
+    """The answer to a person without any of ``roles``: 403, as JSON or as a page."""
+    text = i18n.Text("this page is for people with the role {roles}",
+                     roles=role_choice(roles))
+    if _wants_json():
+        return jsonify({"error": "role", "message": str(text),
+                        "text": i18n.localize(text)}), 403
+    return render_template("refused.html", text=i18n.localize(text), code="role"), 403
+
+
 def role_required(*roles: str) -> Callable[[F], F]:
     """A view for holders of one of ``roles`` (the services check again, and record)."""
 
@@ -133,13 +144,7 @@ def role_required(*roles: str) -> Callable[[F], F]:
             if refused is not None:
                 return refused
             if not has_role(g.person, roles):
-                text = i18n.Text("this page is for people with the role {roles}",
-                                 roles=", ".join(roles))
-                if _wants_json():
-                    return jsonify({"error": "role", "message": str(text),
-                                    "text": i18n.localize(text)}), 403
-                return render_template("refused.html", text=i18n.localize(text),
-                                       code="role"), 403
+                return refuse_role(roles)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

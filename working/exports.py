@@ -74,7 +74,8 @@ def _run(archive: Any, actor: Any, job: dict, progress: Progress, services: dict
     return out
 
 
-EXPORT = register(Kind(KIND, run=_run, scope=_scope, cancel_safe=True, unit="bytes"))
+EXPORT = register(Kind(KIND, run=_run, scope=_scope, cancel_safe=True, unit="bytes",
+                       title=N_("Export")))
 
 
 def submit(jobs: Jobs, home: Path, catalog: Any, person_id: str, request_id: str, *,

@@ -104,6 +104,11 @@ class Kind:
     scope: Callable[[dict], str]
     cancel_safe: bool = True
     unit: str = "items"
+    # what a person calls it (a message id), and the roles that may follow a job of this
+    # kind besides the person who started it (an archivist's colleague, a transfer's
+    # receiver); an export is its requester's alone
+    title: str = ""
+    viewers: tuple[str, ...] = ()
 
 
 KINDS: dict[str, Kind] = {}

@@ -30,6 +30,10 @@
       set("job-until", s.until || "");
       document.getElementById("job-result").hidden = false;
     }
+    if (s.result_page) {
+      document.getElementById("job-result-link").setAttribute("href", s.result_page);
+      document.getElementById("job-result-page").hidden = false;
+    }
     if (s.ended) {
       box.setAttribute("data-ended", "1");
       var cancel = document.getElementById("cancel-form");

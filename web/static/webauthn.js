@@ -120,5 +120,6 @@
       });
     }
   });
-  window.custody = {b64urlToBuffer, bufferToB64url, postJSON};
+  window.custody = {b64urlToBuffer, bufferToB64url, postJSON, requestOptions, assertionJSON,
+                    options, say};
 })();

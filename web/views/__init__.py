@@ -12,4 +12,13 @@ BLUEPRINTS = [
     "web.views.people",
     "web.views.media",
     "web.views.jobs",
+    "web.signing",
+    "web.views.sampling",
+    "web.views.inspections",
+    "web.views.statistics",
+    "web.views.cycle",
+    "web.views.pending",
+    "web.views.cases",
+    "web.views.handover",
+    "web.views.disposal",
 ]

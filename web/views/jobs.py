@@ -9,6 +9,7 @@ command line, acting as the console for the signed-in person (their session's si
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import (
@@ -26,15 +27,19 @@ from flask import (
 import i18n
 from archive.access.export import export_uses
 from archive.access.requests import PURPOSE_ZH, get_request
-from web.auth import signed_in
+from web.auth import has_role, signed_in
 from web.common import settings, view_of
-from working import exports
+from working import exports, kinds
 from working import jobs as jobs_mod
 from working.jobs import JobRefused, Jobs
 
 bp = Blueprint("jobs", __name__)
+kinds.load()
 
 STATUS_NAMES = jobs_mod.STATUS_NAMES
+# where a finished job of a kind shows its result: the page module of that kind registers
+# ``RESULT_PAGES[kind] = lambda job: url_for(...)``, and the job page links to it
+RESULT_PAGES: dict[str, Callable[[dict], str]] = {}
 
 
 def _jobs() -> Jobs:
@@ -58,6 +63,26 @@ def _mine(job_id: str) -> dict:
     return job
 
 
+def _may_follow(job: dict) -> bool:
+    viewers = jobs_mod.KINDS[job["kind"]].viewers if job["kind"] in jobs_mod.KINDS else ()
+    return job["started_by"] == g.person.id or bool(viewers and has_role(g.person, viewers))
+
+
+def _followed(job_id: str) -> dict:
+    """The job, when the signed-in person started it or holds a role that follows its
+    kind; refused otherwise."""
+    job = _jobs().get(job_id)
+    if not _may_follow(job):
+        raise JobRefused(i18n.N_("job {job} was started by someone else"), subject=job_id,
+                         job=job_id)
+    return job
+
+
+def kind_title(kind: str) -> str:
+    k = jobs_mod.KINDS.get(kind)
+    return i18n._(k.title) if k is not None and k.title else kind
+
+
 def _start_runner(job: dict) -> None:
     s = settings()
     jobs_mod.spawn(jobs_mod.runner_argv(job["id"], s.home, s.files),
@@ -68,13 +93,17 @@ def _state(job: dict) -> dict:
     """What the progress page shows and its script reads."""
     why = jobs_mod.error_text(job)
     total = job["total"] or 0
-    out = {"id": job["id"], "kind": job["kind"], "status": job["status"],
+    out = {"id": job["id"], "kind": job["kind"], "title": kind_title(job["kind"]),
+           "unit": job.get("unit") or "items", "status": job["status"],
            "status_text": i18n._(STATUS_NAMES[job["status"]]), "done": job["done"],
            "total": total, "percent": int(100 * job["done"] / total) if total else None,
            "note": i18n._(job["note"]) if job["note"] else "",
            "error": i18n.localize(why) if why else "",
            "ended": job["status"] not in jobs_mod.ACTIVE,
-           "cancel_requested": job["cancel_requested"]}
+           "cancel_requested": job["cancel_requested"],
+           "started_by": job["started_by"], "mine": job["started_by"] == g.person.id,
+           "result_page": RESULT_PAGES[job["kind"]](job)
+           if job["status"] == "done" and job["kind"] in RESULT_PAGES else None}
     if job["status"] == "done" and job["kind"] == exports.KIND:
         r = job["result"] or {}
         until = exports.download_until(job, _hours())
@@ -93,7 +122,7 @@ def _state(job: dict) -> dict:
 @signed_in
 def mine():
     rows = [_state(j) | {"scope": j["scope"], "created": view_of().time(j["created"])}
-            for j in _jobs().list(started_by=g.person.id)]
+            for j in _jobs().list(limit=500) if _may_follow(j)]
     return render_template("jobs/list.html", jobs=rows)
 
 
@@ -127,7 +156,7 @@ def submit_export():
 @bp.get("/jobs/<job_id>")
 @signed_in
 def show(job_id: str):
-    job = _mine(job_id)
+    job = _followed(job_id)
     return render_template("jobs/show.html", job=_state(job), scope=job["scope"],
                            state_url=url_for("jobs.state", job_id=job_id))
 
@@ -135,7 +164,7 @@ def show(job_id: str):
 @bp.get("/jobs/<job_id>/state")
 @signed_in
 def state(job_id: str):
-    return jsonify(_state(_mine(job_id)))
+    return jsonify(_state(_followed(job_id)))
 
 
 @bp.post("/jobs/<job_id>/cancel")

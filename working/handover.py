@@ -1,0 +1,3 @@
+"""The transfer-preparation and disc-building jobs."""
+
+from __future__ import annotations

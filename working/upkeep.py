@@ -1,0 +1,3 @@
+"""The replication and statistics-report jobs."""
+
+from __future__ import annotations
