@@ -180,7 +180,7 @@ def test_a_request_is_approved_with_the_approvers_passkey(office):
     assert 'id="waiting-count">1<' in todo
     begun, done = decide(legal, office.keys["L1"], rid, approve=True, note="同意")
     assert done is not None and done.status_code == 200, (begun.get_json(), done.get_json())
-    assert done.get_json()["status"] == "approved"
+    assert done.status_code == 200 and done.get_json()["next"] == f"/access/{rid}"
     doc = access.get_request(office.archive.catalog, rid)
     assert doc["status"] == "approved" and doc["decision"]["decision"]["by"] == "L1"
     # the ledger entry carries the decision record and the passkey's evidence
@@ -226,7 +226,7 @@ def test_no_csrf_token_while_signed_in_changes_nothing(office):
     r = officer.post("/access/new", data={"items": office.s.items["a"], "purpose": "view",
                                           "reason": "x"})
     assert r.status_code == 400
-    r = post_json(officer, "/access/x/decide/begin", {"approve": True})
+    r = post_json(officer, "/sign/access-decide/begin", {"request": "x", "approve": "1"})
     assert r.status_code == 400 and r.get_json()["error"] == "csrf"
     assert len(office.archive.catalog.list_records("requests")) == before
 
@@ -236,17 +236,18 @@ def test_a_replayed_decision_assertion_is_refused(office):
     first = office.request(officer, items=office.s.items["a"])
     second = office.request(officer, items=office.s.items["b"])
     csrf = token_of(legal, f"/access/{first}")
-    begun = post_json(legal, f"/access/{first}/decide/begin", {"approve": True}, csrf)
+    begun = post_json(legal, "/sign/access-decide/begin", {"request": first, "approve": "1"},
+                      csrf)
     answer = office.keys["L1"].get(begun.get_json()["options"], ORIGIN)
-    assert post_json(legal, f"/access/{first}/decide/finish", {"credential": answer},
+    assert post_json(legal, "/sign/access-decide/finish", {"credential": answer},
                      csrf).status_code == 200
     # the same assertion for the next decision: another challenge, refused
-    post_json(legal, f"/access/{second}/decide/begin", {"approve": True}, csrf)
-    r = post_json(legal, f"/access/{second}/decide/finish", {"credential": answer}, csrf)
+    post_json(legal, "/sign/access-decide/begin", {"request": second, "approve": "1"}, csrf)
+    r = post_json(legal, "/sign/access-decide/finish", {"credential": answer}, csrf)
     assert r.status_code == 403
     assert access.get_request(office.archive.catalog, second)["status"] == "pending"
     # and the finish cannot be sent twice for the first one either
-    r = post_json(legal, f"/access/{first}/decide/finish", {"credential": answer}, csrf)
+    r = post_json(legal, "/sign/access-decide/finish", {"credential": answer}, csrf)
     assert r.status_code == 400
 
 
@@ -364,7 +365,7 @@ def test_the_pages_read_in_chinese(chinese, office):
         text = _visible_text(html)
         left = english_phrases(text, allowed=("LOCAL-WORM", "SHA-256", "KEY", "ID"))
         assert not left, (name, left)
-    refused = post_json(legal, f"/access/{rid}/decide/begin", {"approve": True})
+    refused = post_json(legal, "/sign/access-decide/begin", {"request": rid, "approve": "1"})
     assert refused.status_code == 400 and "表单" in refused.get_json()["text"]
 
 
@@ -389,7 +390,8 @@ def test_a_denial_is_signed_too_and_the_requester_sees_it(office):
     officer, legal = office.person("O1"), office.person("L1")
     rid = office.request(officer, items=office.s.items["b"])
     begun, done = decide(legal, office.keys["L1"], rid, approve=False, note="理由不充分")
-    assert done.status_code == 200 and done.get_json()["status"] == "denied"
+    assert done.status_code == 200 and done.get_json()["next"] == f"/access/{rid}"
+    assert access.get_request(office.archive.catalog, rid)["status"] == "denied"
     html = _html(officer.get(f"/access/{rid}"))
     assert 'data-status="denied"' in html and "理由不充分" in html
     # decided: no second decision, and the attempt is refused
@@ -469,3 +471,30 @@ def test_the_configured_idle_and_absolute_limits_end_a_session(office):
     conn.execute("UPDATE web_sessions SET created = created - ? WHERE person = 'L1'",
                  (cfg["session_hours"] * 3600 + 5,))
     assert legal.get("/search").status_code == 302
+
+
+def test_the_signing_mechanism_refuses_before_and_after_the_passkey(office):
+    """web/signing.py, through the access decision: unknown decisions, a body that is not a
+    form, a finish with nothing begun, and another person's passkey answering."""
+    officer, legal = office.person("O1"), office.person("L1")
+    office.person("B1")
+    rid = office.request(officer, items=office.s.items["a"])
+    csrf = token_of(legal, f"/access/{rid}")
+    assert post_json(legal, "/sign/no-such-decision/begin", {}, csrf).status_code == 404
+    r = legal.post("/sign/access-decide/begin", data="[1, 2]", headers={
+        "X-CSRFToken": csrf, "Content-Type": "application/json", "Accept": "application/json"})
+    assert r.status_code == 400 and r.get_json()["error"] == "bad-input"
+    r = post_json(legal, "/sign/access-decide/finish", {"credential": {"id": "x"}}, csrf)
+    assert r.status_code == 400 and r.get_json()["error"] == "bad-input"
+    # the requester may not decide their own request: refused before any passkey is asked
+    own = post_json(officer, "/sign/access-decide/begin", {"request": rid, "approve": "1"},
+                    token_of(officer, f"/access/{rid}"))
+    assert own.status_code == 403 and "options" not in own.get_json()
+    # the leader's passkey answering the legal officer's challenge: not theirs, refused
+    begun = post_json(legal, "/sign/access-decide/begin", {"request": rid, "approve": "1"},
+                      csrf)
+    assert begun.status_code == 200
+    stray = office.keys["B1"].get(begun.get_json()["options"], ORIGIN)
+    r = post_json(legal, "/sign/access-decide/finish", {"credential": stray}, csrf)
+    assert r.status_code == 403
+    assert access.get_request(office.archive.catalog, rid)["status"] == "pending"

@@ -34,8 +34,8 @@ CLOSED_GETS = ["/", "/search", "/search?party=王五", "/items/0190abc", "/acces
                "/access/todo", "/access/new", "/access/0190abc", "/register",
                "/documents/access-register/x", "/documents/access-register/x.pdf",
                "/no-such-page"]
-CLOSED_POSTS = ["/access/new", "/access/0190abc/decide/begin",
-                "/access/0190abc/decide/finish", "/register/print", "/signout"]
+CLOSED_POSTS = ["/access/new", "/sign/access-decide/begin", "/sign/access-decide/finish",
+                "/sign/no-such-decision/begin", "/register/print", "/signout"]
 
 
 @pytest.mark.parametrize("path", CLOSED_GETS)

@@ -83,11 +83,18 @@ def sign_in(client, authenticator, credential_id: str | None = None):
 def decide(client, authenticator, request_id: str, approve: bool, note: str = "",
            exports: int | None = None, page: str | None = None):
     """Approve or deny on the request's page, signed with the passkey: (begin, finish)."""
-    csrf = token_of(client, page or f"/access/{request_id}")
-    begun = post_json(client, f"/access/{request_id}/decide/begin",
-                      {"approve": approve, "note": note, "exports": exports}, csrf)
+    return sign(client, authenticator, "access-decide",
+                {"request": request_id, "approve": "1" if approve else "0", "note": note,
+                 "exports": exports}, page or f"/access/{request_id}")
+
+
+def sign(client, authenticator, decision: str, fields: dict, page: str):
+    """A decision made on ``page`` through web/signing.py: the form's ``fields`` sent to
+    /sign/DECISION/begin, the passkey's answer to /finish. (begin, finish); finish is None
+    when begin was refused."""
+    csrf = token_of(client, page)
+    begun = post_json(client, f"/sign/{decision}/begin", fields, csrf)
     if begun.status_code != 200:
         return begun, None
     answer = authenticator.get(begun.get_json()["options"], ORIGIN)
-    return begun, post_json(client, f"/access/{request_id}/decide/finish",
-                            {"credential": answer}, csrf)
+    return begun, post_json(client, f"/sign/{decision}/finish", {"credential": answer}, csrf)

@@ -86,18 +86,6 @@
     const done = await postJSON("/signin/finish", {credential: assertionJSON(cred), next: button.dataset.next || null});
     window.location.assign(done.next);
   }
-  async function decide(button) {
-    const id = button.dataset.request;
-    const note = document.getElementById("decision-note");
-    const exports = document.getElementById("decision-exports");
-    const base = "/access/" + encodeURIComponent(id) + "/decide";
-    const begun = await postJSON(base + "/begin", {
-      approve: button.dataset.approve === "1", note: note ? note.value : "",
-      exports: exports ? exports.value : null});
-    const cred = await navigator.credentials.get({publicKey: requestOptions(options(begun.options))});
-    const done = await postJSON(base + "/finish", {credential: assertionJSON(cred)});
-    window.location.assign(done.next);
-  }
   function bind(id, action) {
     const b = document.getElementById(id);
     if (!b) return;
@@ -109,16 +97,6 @@
   document.addEventListener("DOMContentLoaded", () => {
     bind("enroll-button", enroll);
     bind("signin-button", signIn);
-    for (const b of document.querySelectorAll("button.decide")) {
-      b.addEventListener("click", async () => {
-        for (const x of document.querySelectorAll("button.decide")) busy(x, true);
-        say("");
-        try { await decide(b); } catch (e) {
-          say(e.message || String(e));
-          for (const x of document.querySelectorAll("button.decide")) busy(x, false);
-        }
-      });
-    }
   });
   window.custody = {b64urlToBuffer, bufferToB64url, postJSON, requestOptions, assertionJSON,
                     options, say};

@@ -8,11 +8,9 @@ from flask import (
     Blueprint,
     abort,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
@@ -21,10 +19,10 @@ from archive.access import requests as access
 from archive.access import todo
 from archive.catalog.base import parse_query_text
 from archive.domain.errors import CustodyError, InputError
-from archive.passkeys import service as passkeys
 from archive.people import people_names
 from web.auth import approver, signed_in
 from web.common import access_context, local_input, settings, view_of
+from web.signing import Decision, Prepared, decision
 
 bp = Blueprint("access", __name__)
 STATUS_TEXT = {"pending": "待审批", "approved": "已批准", "denied": "已驳回"}
@@ -103,20 +101,13 @@ def show(request_id: str):
                            view=view_of(), max_exports=access.MAX_EXPORTS)
 
 
-def _decision_key(request_id: str) -> str:
-    return f"decision:{request_id}"
-
-
-@bp.post("/access/<request_id>/decide/begin")
-@signed_in
-def decide_begin(request_id: str):
-    """What the approver is about to sign, as a WebAuthn challenge for their passkey. What
-    they chose (approve or deny, note, exports) stays on the server with the challenge, so
-    the finish signs exactly this."""
-    body = request.get_json(silent=True) or {}
-    approve = body.get("approve") is True
-    note = str(body.get("note") or "")[:2000]
-    exports = body.get("exports")
+def _prepare_decision(fields: dict) -> Prepared:
+    """What the approver is about to sign: the request, approve or deny, the note and the
+    exports allowed; refused first by the rules ``requests.decide`` applies."""
+    request_id = str(fields.get("request") or "")
+    approve = fields.get("approve") in (True, "1")
+    note = str(fields.get("note") or "")[:2000]
+    exports = fields.get("exports")
     if exports in ("", None) or not approve:
         exports = None
     else:
@@ -127,29 +118,19 @@ def decide_begin(request_id: str):
     req = todo.check_decision(g.archive, g.actor, request_id, approve, access_context())
     if exports is not None and req["purpose"] != "extract":
         exports = None
-    action = "access-approved" if approve else "access-denied"
-    answer = passkeys.begin_decision(
-        g.archive, g.console.relying_party(), g.person.id, action, request_id,
-        {"request": request_id, "decision": "approved" if approve else "denied",
-         "note": note, "exports": exports, "purpose": req["purpose"],
-         "items": len(req["items"]), "requester": req["requester"]})
-    session[_decision_key(request_id)] = {"state": answer["state"], "approve": approve,
-                                          "note": note, "exports": exports}
-    return jsonify({"options": answer["options"], "decision": answer["decision"]})
+    return Prepared(
+        action="access-approved" if approve else "access-denied", subject=request_id,
+        details={"request": request_id, "decision": "approved" if approve else "denied",
+                 "note": note, "exports": exports, "purpose": req["purpose"],
+                 "items": len(req["items"]), "requester": req["requester"]},
+        kept={"request": request_id, "approve": approve, "note": note, "exports": exports})
 
 
-@bp.post("/access/<request_id>/decide/finish")
-@signed_in
-def decide_finish(request_id: str):
-    pending = session.pop(_decision_key(request_id), None)
-    credential = (request.get_json(silent=True) or {}).get("credential")
-    if not pending or not isinstance(credential, dict):
-        raise InputError(i18n.N_("start the decision again"))
-    actor = passkeys.finish_decision(g.archive, g.console.relying_party(), pending["state"],
-                                     credential)
-    if actor.person_id != g.person.id:  # the passkey of someone else than the session's
-        raise InputError(i18n.N_("the passkey is not the signed-in person's"))
-    req = access.decide(g.archive, actor, request_id, pending["approve"], pending["note"],
-                        access_context(), pending["exports"])
-    return jsonify({"status": req["status"],
-                    "next": url_for("access.show", request_id=request_id)})
+def _perform_decision(actor, kept: dict) -> str:
+    access.decide(g.archive, actor, kept["request"], kept["approve"], kept["note"],
+                  access_context(), kept["exports"])
+    return url_for("access.show", request_id=kept["request"])
+
+
+# approve or deny, signed with the approver's passkey (web/signing.py)
+decision(Decision("access-decide", _prepare_decision, _perform_decision))
