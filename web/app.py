@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None, *,
 
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
+    # the navigation names each page by endpoint; a link whose page this build lacks is left out
+    app.jinja_env.globals["has_page"] = lambda endpoint: endpoint in app.view_functions
 
     @app.context_processor
     def header() -> dict:
