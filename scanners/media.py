@@ -6,6 +6,7 @@ recording costs a fraction of a second. The pymediainfo wheel bundles libmediain
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -83,9 +84,11 @@ def read_media(path: str | os.PathLike | BinaryIO) -> MediaFacts:
 def _seconds(ms: object) -> float | None:
     # pymediainfo gives int for whole milliseconds and a string such as "998.125" otherwise.
     try:
-        return float(str(ms)) / 1000 if ms is not None else None
+        seconds = float(str(ms)) / 1000 if ms is not None else None
     except ValueError:
         return None
+    # "nan" or "inf" from a damaged header is no duration (and no JSON number either)
+    return seconds if seconds is None or math.isfinite(seconds) else None
 
 
 def _first_time(track: object) -> str | None:
