@@ -6,6 +6,7 @@ Plain Python, no I/O. Times are timezone-aware datetimes; the catalog stores the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -45,7 +46,11 @@ def utc(dt: datetime) -> datetime:
 
 
 def iso(dt: datetime | None) -> str | None:
-    return None if dt is None else utc(dt).isoformat().replace("+00:00", "Z")
+    if dt is None:
+        return None
+    if dt.tzinfo is not timezone.utc:  # most are UTC already: no conversion per field
+        dt = utc(dt)
+    return dt.isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(value: str | None) -> datetime | None:
@@ -53,6 +58,11 @@ def parse_iso(value: str | None) -> datetime | None:
         return None
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return utc(dt)
+
+
+@functools.cache
+def _description_fields() -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(Description))
 
 
 @dataclass(frozen=True)
@@ -230,7 +240,7 @@ class Description:
 
     def to_dict(self) -> dict:
         # shallow copies, not dataclasses.asdict: this runs for every row a search returns
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d = {name: getattr(self, name) for name in _description_fields()}
         for name in ("officers", "assisting"):
             d[name] = list(d[name])
         for name in ("source", "extra"):
