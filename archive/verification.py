@@ -20,9 +20,9 @@ from archive.catalog.base import Catalog, Query, parse_query_text
 from archive.catalog.consistency import SIGNATURE_INVALID, item_index_problems
 from archive.copies.sync import Throttle
 from archive.domain.canonical import canonical
-from archive.domain.errors import CustodyError, InputError
+from archive.domain.errors import CustodyError, IdentityError, InputError
 from archive.domain.ids import uuid7
-from archive.domain.model import Item, MetadataVersion, iso
+from archive.domain.model import Item, MetadataVersion, iso, parse_iso
 from archive.domain.names import CHECK_PROBLEM_ZH
 from archive.domain.sampling import acceptance, lot_verdict, sample_size
 from archive.domain.sampling import draw as draw_sample
@@ -247,6 +247,30 @@ def year_lot(archive: Archive, year: int, zone) -> list[str]:
     return list(ids)
 
 
+def plan_for(lot_size: int, level: str = "II", sample: int | None = None,
+             everything: bool = False, aql: float | None = None) -> dict:
+    """The sampling plan of a lot of ``lot_size``: GB/T 2828.1 code letter, sample size and
+    Ac/Re for ``aql`` (without one Ac = 0); a fixed sample size or a full sweep is Ac = 0."""
+    if everything:
+        return {"method": "full sweep (全检)", "sample_size": lot_size, "ac": 0, "re": 1}
+    letter, n = sample_size(lot_size, level)
+    if sample is not None:
+        return {"method": "fixed sample size", "sample_size": min(sample, lot_size), "ac": 0,
+                "re": 1}
+    if letter == "-":  # a lot of one: checked in full
+        return {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
+                "code_letter": letter, "sample_size": n, "ac": 0, "re": 1}
+    table = acceptance(letter, aql)
+    plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
+            "code_letter": letter, "sample_size": min(table["sample_size"], lot_size),
+            "aql": aql, "ac": table["ac"], "re": table["re"]}
+    if table["letter"] != letter:  # the table's arrow led to another plan
+        plan["plan_letter"] = table["letter"]
+    if table["equivalent_aql"] is not None:
+        plan["equivalent_aql"] = table["equivalent_aql"]
+    return plan
+
+
 def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description: dict, *,
                 level: str = "II", sample: int | None = None, everything: bool = False,
                 seed: int | None = None, rate: float | None = None,
@@ -254,9 +278,25 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
                 progress: Callable[[int], None] | None = None, copy: str = "primary",
                 replica: WormStore | None = None, aql: float | None = None) -> dict:
     """Draw the sample, verify it, mark failures, judge the lot, and file the signed
-    inspection record.
+    inspection record (:func:`draft_lot`, then :func:`_file`)."""
+    return _file(archive, actor, draft_lot(
+        archive, actor, lot, lot_description, level=level, sample=sample,
+        everything=everything, seed=seed, rate=rate, media_probe=media_probe,
+        progress=progress, copy=copy, replica=replica, aql=aql))
 
-    The lot verdict (批合格/批不合格) is part of the signed record: the items that failed
+
+def draft_lot(archive: Archive, actor: Actor, lot: list[str], lot_description: dict, *,
+              level: str = "II", sample: int | None = None, everything: bool = False,
+              seed: int | None = None, rate: float | None = None,
+              media_probe: MediaProbe | None = None,
+              progress: Callable[[int], None] | None = None, copy: str = "primary",
+              replica: WormStore | None = None, aql: float | None = None,
+              total: Callable[[int], None] | None = None) -> dict:
+    """Draw the sample, verify it, mark failures and judge the lot: the inspection record
+    as it will be filed, not yet signed nor filed (the draft). ``total`` hears the sample
+    size before the first item is read.
+
+    The lot verdict (批合格/批不合格) is part of the record: the items that failed
     are counted against the plan's acceptance number Ac (GB/T 2828.1 Table 2-A for ``aql``;
     without one Ac = 0, so one damaged record fails the lot; a full sweep or a fixed sample
     size also Ac = 0). Whatever the verdict, each failed item is listed with what restores it;
@@ -264,28 +304,10 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
     if not lot:
         raise InputError(N_("the lot is empty: nothing to inspect"))
     seed = secrets.randbits(63) if seed is None else seed
-    if everything:
-        plan = {"method": "full sweep (全检)", "sample_size": len(lot), "ac": 0, "re": 1}
-        chosen = sorted(lot)
-    else:
-        letter, n = sample_size(len(lot), level)
-        if sample is not None:
-            n = min(sample, len(lot))
-            plan = {"method": "fixed sample size", "sample_size": n, "ac": 0, "re": 1}
-        elif letter == "-":  # a lot of one: checked in full
-            plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
-                    "code_letter": letter, "sample_size": n, "ac": 0, "re": 1}
-        else:
-            table = acceptance(letter, aql)
-            n = min(table["sample_size"], len(lot))
-            plan = {"method": "GB/T 2828.1-2012 一般检验水平", "level": level,
-                    "code_letter": letter, "sample_size": n, "aql": aql,
-                    "ac": table["ac"], "re": table["re"]}
-            if table["letter"] != letter:  # the table's arrow led to another plan
-                plan["plan_letter"] = table["letter"]
-            if table["equivalent_aql"] is not None:
-                plan["equivalent_aql"] = table["equivalent_aql"]
-        chosen = draw_sample(lot, n, seed)
+    plan = plan_for(len(lot), level, sample, everything, aql)
+    chosen = sorted(lot) if everything else draw_sample(lot, plan["sample_size"], seed)
+    if total:
+        total(len(chosen))
     throttle = Throttle(rate)
     results = []
     for item_id in chosen:
@@ -306,7 +328,7 @@ def inspect_lot(archive: Archive, actor: Actor, lot: list[str], lot_description:
                           "passed": len(results) - len(failed) - len(missing),
                           "failed": failed, "not_replicated": missing}}
     record["verdict"] = _verdict(plan, results, lot_description, everything, copy)
-    return _file(archive, actor, record)
+    return record
 
 
 def _verdict(plan: dict, results: list[dict], lot: dict, everything: bool,
@@ -342,13 +364,15 @@ def _mark(archive: Archive, actor: Actor, item: Item, res: dict,
 
 
 def spot_check(archive: Archive, actor: Actor, item_id: str, finding: str,
-               note: str) -> dict:
-    """A conduct finding from watching a recording (回放检查), into the same ledger."""
+               note: str, record_id: str | None = None) -> dict:
+    """A conduct finding from watching a recording (回放检查), into the same ledger.
+    ``record_id``: the id a passkey decision signed as its subject before the record exists
+    (the console); else a new one."""
     if finding not in FINDINGS:
         raise InputError(N_("finding {finding!r} is not one of {choices}"), finding=finding,
                          choices=", ".join(FINDINGS))
     item = archive.item(item_id)
-    record = {"id": uuid7(), "type": "conduct-check", "by": actor.person_id,
+    record = {"id": record_id or uuid7(), "type": "conduct-check", "by": actor.person_id,
               "at": iso(datetime.now(timezone.utc)), "items": [item.id],
               "finding": finding, "finding_zh": FINDINGS[finding], "note": note,
               "officers": item.description.officers, "unit": item.description.unit}
@@ -413,7 +437,6 @@ def render_zh(record: dict) -> str:
 
 
 # --- services: what every face calls -----------------------------------------------------------
-@people.records_refusals("verify")
 def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
                      year: int | None = None, query: str | None = None, level: str = "II",
                      sample: int | None = None, everything: bool = False,
@@ -428,33 +451,126 @@ def run_verification(archive: Archive, actor: Actor, settings: Settings, *,
     zone), sampled, verified, judged (批合格/批不合格 against the plan's Ac/Re for ``aql``,
     else the settings' ``[verification] aql`` when configured, else Ac = 0) and filed as a
     signed inspection record. ``open_replica`` (``bootstrap.open_replica``) gives the second
-    copy for ``copy="replica"``."""
+    copy for ``copy="replica"``. The two steps the console takes apart (the checks in a
+    background job, the filing signed by the inspector's passkey afterwards), in one."""
+    draft = draft_verification(archive, actor, settings, year=year, query=query, level=level,
+                               sample=sample, everything=everything, seed=seed, rate=rate,
+                               copy=copy, open_replica=open_replica,
+                               media_probe=media_probe, progress=progress, aql=aql)
+    return file_verification(archive, actor, draft)
+
+
+def _lot(archive: Archive, settings: Settings, year: int | None,
+         query: str | None) -> tuple[list[str], dict]:
+    if year is not None:
+        return year_lot(archive, year, settings.unit_zone(None)), {"year": year}
+    return lot_ids(archive, parse_query_text(query or "", settings.unit_zone)), {"query": query}
+
+
+def _lot_arguments(year: int | None, query: str | None, sample: int | None,
+                   everything: bool) -> None:
     if (year is None) == (query is None):
         raise InputError(N_("give the lot as --year N or as --query FILTERS (one of them)"))
     if sample is not None and everything:
         raise InputError(N_("--sample and --all exclude each other"))
+
+
+def _aql(settings: Settings, aql: float | None) -> float | None:
+    return aql if aql is not None else (settings.section("verification").get("aql") or None)
+
+
+@people.records_refusals("verify")
+def preview_plan(archive: Archive, actor: Actor, settings: Settings, *,
+                 year: int | None = None, query: str | None = None, level: str = "II",
+                 aql: float | None = None) -> dict:
+    """The plan a run over this lot would follow, before it starts (the console shows it):
+    ``{"lot": description, "lot_size", "plan"}``; refused as :func:`draft_verification`
+    refuses (the role, an empty lot, a level or AQL the standard does not have)."""
+    _lot_arguments(year, query, None, False)
     people.require_role(archive.catalog, actor, INSPECTORS, N_("run a sampled verification"))
-    if year is not None:
-        lot = year_lot(archive, year, settings.unit_zone(None))
-        described: dict = {"year": year}
-    else:
-        lot = lot_ids(archive, parse_query_text(query, settings.unit_zone))
-        described = {"query": query}
+    lot, described = _lot(archive, settings, year, query)
+    if not lot:
+        raise InputError(N_("the lot is empty: nothing to inspect"))
+    return {"lot": described, "lot_size": len(lot),
+            "plan": plan_for(len(lot), level, aql=_aql(settings, aql))}
+
+
+@people.records_refusals("verify")
+def draft_verification(archive: Archive, actor: Actor, settings: Settings, *,
+                       year: int | None = None, query: str | None = None,
+                       level: str = "II", sample: int | None = None,
+                       everything: bool = False, seed: int | None = None,
+                       rate: float | None = None, copy: str = "primary",
+                       open_replica: Callable[[], WormStore | None] | None = None,
+                       media_probe: MediaProbe | None = None,
+                       progress: Callable[[int], None] | None = None,
+                       aql: float | None = None,
+                       total: Callable[[int], None] | None = None) -> dict:
+    """The checks of :func:`run_verification` without the filing: the inspection record
+    as it will be filed (unsigned), for :func:`file_verification`. Each item read is marked
+    in the catalog as it is checked (its fixity event), as in a run."""
+    _lot_arguments(year, query, sample, everything)
+    people.require_role(archive.catalog, actor, INSPECTORS, N_("run a sampled verification"))
+    lot, described = _lot(archive, settings, year, query)
     replica = open_replica() if copy == "replica" and open_replica is not None else None
-    if aql is None:
-        aql = settings.section("verification").get("aql") or None
-    return inspect_lot(archive, actor, lot, described, level=level, sample=sample,
-                       everything=everything, seed=seed, rate=rate, media_probe=media_probe,
-                       progress=progress, copy=copy, replica=replica, aql=aql)
+    return draft_lot(archive, actor, lot, described, level=level, sample=sample,
+                     everything=everything, seed=seed, rate=rate, media_probe=media_probe,
+                     progress=progress, copy=copy, replica=replica,
+                     aql=_aql(settings, aql), total=total)
+
+
+@people.records_refusals("verify")
+def check_filing(archive: Archive, actor: Actor, draft: dict) -> None:
+    """Whether ``actor`` may file ``draft`` now (the console asks before the passkey)."""
+    _check_filing(archive.catalog, actor, draft)
+
+
+def _check_filing(catalog: Catalog, actor: Actor, draft: dict) -> None:
+    """Refused unless ``actor`` may file ``draft`` now: only the inspector who ran the
+    checks signs them (IdentityError, recorded), and a draft is filed once."""
+    people.require_role(catalog, actor, INSPECTORS, N_("run a sampled verification"))
+    subject = str(draft.get("id", "-"))
+    if draft.get("type") != "sampled-verification" or "signature" in draft:
+        raise InputError(N_("{inspection} is not a draft of a sampled verification"),
+                         subject=subject, inspection=subject)
+    if draft.get("by") != actor.person_id:
+        raise IdentityError(N_("the checks of {inspection} were run by {owner}; only they "
+                               "sign its report, not {person}"), subject=subject,
+                            inspection=subject, owner=draft.get("by"),
+                            person=actor.person_id)
+    if catalog.get_record("inspections", subject) is not None:
+        raise InputError(N_("inspection {inspection} is in the 检查台帐 already"),
+                         subject=subject, inspection=subject)
+
+
+@people.records_refusals("verify")
+def file_verification(archive: Archive, actor: Actor, draft: dict) -> dict:
+    """File a drafted sampled verification: signed by ``actor`` (the inspector who ran
+    it), kept in the catalog and the WORM store, entered in the 检查台帐 (ledger action
+    ``inspection``). Refused for another person's draft and for one filed already."""
+    _check_filing(archive.catalog, actor, draft)
+    return _file(archive, actor, dict(draft))
 
 
 @people.records_refusals("inspect")
 def record_finding(archive: Archive, actor: Actor, item_id: str, finding: str,
-                   note: str = "") -> dict:
+                   note: str = "", record_id: str | None = None) -> dict:
     """custody inspect (auditors, archivists): a conduct finding from watching a recording,
     filed in the inspection ledger. Only on a recording the inspector could watch (an
     approved request, or an auditor's own sampled inspection that drew it: the rules of
     ``custody view``); otherwise refused, and the refusal recorded."""
+    _may_record_finding(archive, actor, item_id, finding)
+    return spot_check(archive, actor, item_id, finding, note, record_id)
+
+
+@people.records_refusals("inspect")
+def check_finding(archive: Archive, actor: Actor, item_id: str, finding: str) -> None:
+    """What ``record_finding`` refuses (and records), asked before anything is signed: the
+    console asks it before the passkey is touched."""
+    _may_record_finding(archive, actor, item_id, finding)
+
+
+def _may_record_finding(archive: Archive, actor: Actor, item_id: str, finding: str) -> None:
     # imported here: the access rules are this one service's concern in this module
     from archive.access.requests import _record_refusal
     from archive.access.viewing import watch_problem
@@ -468,7 +584,6 @@ def record_finding(archive: Archive, actor: Actor, item_id: str, finding: str,
         raise _record_refusal(archive, actor, "inspect", item_id, Text(
             "{person} could not watch item {item}, so cannot record what it shows: {reason}",
             person=actor.person_id, item=item_id, reason=why))
-    return spot_check(archive, actor, item_id, finding, note)
 
 
 def list_inspections(catalog: Catalog) -> list[dict]:
@@ -477,6 +592,62 @@ def list_inspections(catalog: Catalog) -> list[dict]:
              "items": len(d["items"]),
              "failed": len(d.get("summary", {}).get("failed", []))}
             for d in catalog.list_records("inspections")]
+
+
+def inspection_records(catalog: Catalog, *, start: datetime | None = None,
+                       end: datetime | None = None, unit: str | None = None,
+                       officer: str | None = None, finding: str | None = None,
+                       state: str | None = None) -> list[dict]:
+    """The inspection ledger's records in [start, end), newest first (the console's 检查台帐
+    page). ``unit``, ``officer``, ``finding`` (a code) and ``state`` ("open", "resolved")
+    keep only playback findings: a sampled run's lot belongs to no one unit or officer."""
+    if finding and finding not in FINDINGS:
+        raise InputError(N_("finding {finding!r} is not one of {choices}"), finding=finding,
+                         choices=", ".join(FINDINGS))
+    if state not in (None, "", "open", "resolved"):
+        raise InputError(N_("the state of a finding is open or resolved, not {state!r}"),
+                         state=state)
+    out = []
+    for d in catalog.list_records("inspections"):
+        at = parse_iso(d["at"])
+        if (start and at < start) or (end and at >= end):
+            continue
+        if (unit or officer or finding or state) and d["type"] != "conduct-check":
+            continue
+        if ((unit and d.get("unit") != unit)
+                or (officer and officer not in (d.get("officers") or []))
+                or (finding and d.get("finding") != finding)
+                or (state == "open" and d.get("resolution"))
+                or (state == "resolved" and not d.get("resolution"))):
+            continue
+        out.append(d)
+    return sorted(out, key=lambda d: d["at"], reverse=True)
+
+
+def findings_by_item(catalog: Catalog) -> dict[str, list[dict]]:
+    """item id -> the playback findings on it, oldest first, open or resolved."""
+    out: dict[str, list[dict]] = {}
+    for d in sorted(catalog.list_records("inspections", type="conduct-check"),
+                    key=lambda d: d["at"]):
+        out.setdefault(d["items"][0], []).append(d)
+    return out
+
+
+def playable_samples(catalog: Catalog, person_id: str,
+                     now: datetime | None = None) -> list[dict]:
+    """The person's sampled verifications whose drawn items they may still play without a
+    request (``archive.access.viewing.PLAYBACK_DAYS``), newest first."""
+    from archive.access.viewing import PLAYBACK_DAYS
+
+    since = (now or datetime.now(timezone.utc)) - timedelta(days=PLAYBACK_DAYS)
+    return sorted((d for d in catalog.list_records("inspections", by=person_id,
+                                                   type="sampled-verification")
+                   if parse_iso(d["at"]) > since), key=lambda d: d["at"], reverse=True)
+
+
+def filed_inspection(catalog: Catalog, inspection_id: str) -> dict | None:
+    """The filed inspection record, None while it is not (a draft not yet signed)."""
+    return catalog.get_record("inspections", inspection_id)
 
 
 def get_inspection(catalog: Catalog, inspection_id: str) -> dict:
@@ -503,6 +674,28 @@ def resolve_finding(archive: Archive, actor: Actor, inspection_id: str, note: st
     WORM store, so it is never edited: the resolution is a record of its own, signed by the
     person who settles it, stored beside it; only then does the finding stop holding its item
     from disposal."""
+    doc = _may_resolve(archive, actor, inspection_id, note)
+    resolution = {"inspection": inspection_id, "by": actor.person_id,
+                  "at": iso(datetime.now(timezone.utc)), "note": note,
+                  "signer_key_id": actor.key.key_id}
+    resolution["signature"] = actor.key.sign(resolution)
+    until = datetime.now(timezone.utc) + timedelta(days=366 * archive.ledger.checkpoint_years)
+    archive.store.put_blob(f"inspections/{inspection_id}.resolution.json",
+                           canonical(resolution), until)
+    archive.catalog.put_record("inspections", inspection_id, doc | {"resolution": resolution})
+    archive.ledger.append(actor, "inspection-resolved", inspection_id,
+                          {"items": doc["items"], "note": note})
+    return doc | {"resolution": resolution}
+
+
+@people.records_refusals("inspections resolve")
+def check_resolution(archive: Archive, actor: Actor, inspection_id: str, note: str) -> dict:
+    """What ``resolve_finding`` refuses (and records), asked before anything is signed (the
+    console, before the passkey): the finding to resolve."""
+    return _may_resolve(archive, actor, inspection_id, note)
+
+
+def _may_resolve(archive: Archive, actor: Actor, inspection_id: str, note: str) -> dict:
     people.require_role(archive.catalog, actor, INSPECTORS, N_("resolve inspection findings"))
     doc = get_inspection(archive.catalog, inspection_id)
     if doc["type"] != "conduct-check":
@@ -516,14 +709,4 @@ def resolve_finding(archive: Archive, actor: Actor, inspection_id: str, note: st
                          person=doc["resolution"]["by"], at=doc["resolution"]["at"])
     if not note.strip():
         raise InputError(N_("say how the finding was resolved (--note)"), subject=inspection_id)
-    resolution = {"inspection": inspection_id, "by": actor.person_id,
-                  "at": iso(datetime.now(timezone.utc)), "note": note,
-                  "signer_key_id": actor.key.key_id}
-    resolution["signature"] = actor.key.sign(resolution)
-    until = datetime.now(timezone.utc) + timedelta(days=366 * archive.ledger.checkpoint_years)
-    archive.store.put_blob(f"inspections/{inspection_id}.resolution.json",
-                           canonical(resolution), until)
-    archive.catalog.put_record("inspections", inspection_id, doc | {"resolution": resolution})
-    archive.ledger.append(actor, "inspection-resolved", inspection_id,
-                          {"items": doc["items"], "note": note})
-    return doc | {"resolution": resolution}
+    return doc

@@ -364,10 +364,8 @@ def dispose_group() -> None:
     witness, execute. Never automatic."""
 
 
-_DECISION_ZH = {"to-destroy": "拟销毁", "taken-out": "已撤出", "rejected": "不同意销毁",
-                "destroyed": "已销毁"}
-_LIST_STATE_ZH = {"proposed": "待鉴定", "approved": "已鉴定同意销毁",
-                  "rejected": "不同意销毁（无可销毁条目）", "executed": "已执行销毁"}
+_DECISION_ZH = disposal.DECISION_ZH
+_LIST_STATE_ZH = disposal.LIST_STATE_ZH
 
 
 def _state(state: str) -> str:

@@ -35,6 +35,12 @@ def build_report(src: Source, subject: str, params: dict) -> dict:
         raise InputError(N_("inspection {inspection} is a {type}, not a sampled verification: "
                             "print its inspection ledger (inspection-ledger) instead"),
                          inspection=subject, type=rec["type"], subject=subject)
+    return report_data(src, rec)
+
+
+def report_data(src: Source, rec: dict) -> dict:
+    """The report's data from a sampled-verification record (filed, or a draft not yet
+    signed: the console shows the draft before the inspector signs it)."""
     rows, failed = [], []
     for n, r in enumerate(rec["results"], 1):
         row = {"n": n, "item": src.item(r["item"]), "ok": r["ok"],
@@ -48,6 +54,21 @@ def build_report(src: Source, subject: str, params: dict) -> dict:
             "lot": rec["lot"], "plan": plan, "seed": str(rec["seed"]),
             "copy": rec.get("copy", "primary"), "summary": rec["summary"],
             "verdict": rec.get("verdict"), "rows": rows, "failed": failed}
+
+
+def draft_html(src: Source, draft: dict) -> str:
+    """A sampled verification not yet filed, as its 抽样检验报告 will read: the same
+    template, with no document number (none is given before it is filed and issued) and
+    nothing signed or kept."""
+    from documents import render
+
+    record = {"type": "draft", "id": "—", "kind": REPORT.code, "title": REPORT.title,
+              "subject": draft["id"], "number": "（草稿，签名后编号）",
+              "issued_at": iso(datetime.now(timezone.utc)),
+              "issued_by": src.person(src.actor.person_id), "zone": src.zone_name(None),
+              "unit_name": src.unit_name(None), "landscape": REPORT.landscape,
+              "template": REPORT.template, "data": report_data(src, draft)}
+    return render.render_html(record, REPORT.template)
 
 
 def build_ledger(src: Source, subject: str, params: dict) -> dict:

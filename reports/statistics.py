@@ -782,3 +782,56 @@ def year_report(catalog: Catalog, settings: Settings, year: int, unit: str | Non
            buckets, touched)
     stats["coverage"] = mode | {"to_seq": seq, "last_full_sweep": last_full}
     return stats
+
+
+# --- the items behind a figure (the console links each figure to them) -------------------------
+FIGURES = ("late", "problem", "faulty", "verification")
+
+
+def figure_items(stats: dict, figure: str, key: str = "") -> list[str]:
+    """The ids of the items behind one figure of ``stats`` (as ``figures`` gave them), in
+    the report's order:
+
+    - ``late``: late offloads; ``key`` "unit:U", "officer:P" or "device:D" narrows to one
+      bar (``late_offloads.by_unit`` …), "" is them all;
+    - ``problem``: the items with the check failure ``key`` (a ``PROBLEM_KEYS`` name);
+    - ``faulty``: the items whose device check failed, of device ``key`` ("" all devices);
+    - ``verification``: the items that failed a sampled read-verification of the year, with
+      problem ``key`` ("" any).
+
+    What the report lists by activity or by case (interrupted recordings, 应录未录) is given
+    with those ids in ``stats`` already, and a catalog search finds their items."""
+    if figure not in FIGURES:
+        raise InputError(N_("no figure {figure!r} (figures: {figures})"), figure=figure,
+                         figures=", ".join(FIGURES))
+    if figure == "late":
+        field, _, value = key.partition(":")
+        pick = {"unit": lambda r: (r["unit"] or NONE_KEY) == value,
+                "officer": lambda r: value in r["officers"],
+                "device": lambda r: (r["device_id"] or NONE_KEY) == value,
+                "": lambda r: True}.get(field)
+        if pick is None:
+            raise InputError(N_("{key!r} is not unit:, officer: or device: followed by a "
+                                "value"), key=key)
+        return _unique(r["id"] for r in stats["late_offloads"]["items"] if pick(r))
+    if figure == "verification":
+        return _unique(str(r["item_id"]) for r in stats["verification"]["failures"]
+                       if not key or key in r["problems"])
+    rows = stats["check_failures"]["items"]
+    if figure == "faulty":
+        return _unique(r["id"] for r in rows if "device_faulty" in r["problems"]
+                       and (not key or (r["device_id"] or NONE_KEY) == key))
+    return _unique(r["id"] for r in rows if key in r["problems"])
+
+
+def faulty_devices(stats: dict) -> dict[str, int]:
+    """device id -> its items of the year whose device check failed (a faulty device)."""
+    out: dict[str, int] = defaultdict(int)
+    for r in stats["check_failures"]["items"]:
+        if "device_faulty" in r["problems"]:
+            out[r["device_id"] or NONE_KEY] += 1
+    return dict(sorted(out.items()))
+
+
+def _unique(ids) -> list[str]:
+    return list(dict.fromkeys(ids))

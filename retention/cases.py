@@ -55,7 +55,14 @@ def read_register(path: Path) -> list[tuple[int, dict]]:
     """Rows of a case register: CSV with a header (activities separated by ';' or '、') or
     JSON (a list of objects). Returns (line, row) pairs."""
     text = read_text_input(path, "case register")  # a FIFO or a device is never read
-    if path.suffix.lower() == ".json":
+    return parse_register(text, str(path))
+
+
+def parse_register(text: str, name: str) -> list[tuple[int, dict]]:
+    """``read_register`` of a text already read (an upload at the console): ``name`` says
+    which it is (``.json``: JSON, anything else CSV) and names it in problems."""
+    path = name
+    if name.lower().endswith(".json"):
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -155,9 +162,41 @@ def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
     """All or nothing: every problem in the file is reported (line and reason) and nothing is
     imported while any remains."""
     require_role(engine.catalog, actor, REGISTER_ROLES, Text("import the case register"))
+    return _write_register(engine, actor, read_register(path), str(path))
+
+
+@people.records_refusals("case import")
+def check_rows(engine: RetentionEngine, actor: Actor,
+               parsed: list[tuple[int, dict]]) -> dict:
+    """What importing these rows would do, nothing written (the console's check page):
+    ``rows`` the cases as they would be written (``update``: already in the register,
+    ``unchanged``: nothing new), ``problems`` each bad row with its line and reason."""
+    require_role(engine.catalog, actor, REGISTER_ROLES, Text("import the case register"))
+    rows, problems = _checked(engine, parsed)
+    return {"rows": [row | {"update": old is not None,
+                            "unchanged": old is not None and _same(old, row)}
+                     for row, old in rows],
+            "problems": problems, "raises_flags": any(
+                _keeps_evidence(engine, row["unit"]) for row, _old in rows)}
+
+
+@people.records_refusals("case import")
+def import_rows(engine: RetentionEngine, actor: Actor, parsed: list[tuple[int, dict]],
+                source: str) -> dict:
+    """``import_register`` of rows already parsed (an upload the console checked first)."""
+    require_role(engine.catalog, actor, REGISTER_ROLES, Text("import the case register"))
+    return _write_register(engine, actor, parsed, source)
+
+
+def _same(old: dict, row: dict) -> bool:
+    return {k: old.get(k) for k in FIELDS} == {k: row.get(k) for k in FIELDS}
+
+
+def _checked(engine: RetentionEngine, parsed: list[tuple[int, dict]]
+             ) -> tuple[list[tuple[dict, dict | None]], list[dict]]:
     problems, rows = [], []
     seen: set[str] = set()
-    for line, raw in read_register(path):
+    for line, raw in parsed:
         try:
             row = _check_row(engine, raw)
         except (ValueError, InputError) as exc:
@@ -179,8 +218,14 @@ def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
                     case=row["id"]))
                 continue
         rows.append((row, old))
+    return rows, problems
+
+
+def _write_register(engine: RetentionEngine, actor: Actor, parsed: list[tuple[int, dict]],
+                    source: str) -> dict:
+    rows, problems = _checked(engine, parsed)
     if problems:
-        raise RegisterProblems(path, problems)
+        raise RegisterProblems(Path(source), problems)
     added = updated = 0
     changes: list[dict] = []
     flags: list[str] = []
@@ -190,7 +235,7 @@ def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
         doc.setdefault("items", [])
         doc["imported_at"] = iso(engine.clock())
         doc["imported_by"] = actor.person_id
-        if old is not None and {k: old.get(k) for k in FIELDS} == {k: doc.get(k) for k in FIELDS}:
+        if old is not None and _same(old, doc):
             continue
         engine.catalog.put_record("cases", row["id"], doc)
         engine.archive.ledger.append(actor, "case-register", row["id"],
@@ -203,7 +248,7 @@ def import_register(engine: RetentionEngine, actor: Actor, path: Path) -> dict:
         flags += [d["id"] for d in raised]
         changes += [c for d in raised for c in d["retention_changes"]]
         changes += engine.apply_all(of_case, actor, f"case register: {row['id']}")
-    return {"file": str(path), "cases": len(rows), "added": added, "updated": updated,
+    return {"file": source, "cases": len(rows), "added": added, "updated": updated,
             "retention_changes": changes, "evidence_flags": flags}
 
 
@@ -302,15 +347,7 @@ def run(engine: RetentionEngine, actor: Actor | None, as_of: datetime | None = N
 def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: str) -> dict:
     """Make items evidence of a case: held while it is open. In a unit whose evidence is
     permanent, each linked item also gets an evidence flag, which a second person confirms."""
-    require_role(engine.catalog, actor, LINK_ROLES, Text("link items to a case"))
-    case = engine.catalog.get_record("cases", case_id)
-    if case is None:
-        raise NotFound(N_("case {case} is not in the case register; import it first "
-                          "(custody case import)"), subject=case_id, case=case_id)
-    items = [engine.archive.item(i) for i in item_ids]
-    for item in items:
-        if item.status == "disposed":
-            raise InputError(N_("item {item} was disposed of"), subject=item.id, item=item.id)
+    case, items = _may_link(engine, actor, item_ids, case_id)
     linked = []
     for item in items:
         if add_reference(engine.catalog, item.id, "cases", case_id):
@@ -328,6 +365,31 @@ def link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: st
             "retention_changes": changes}
 
 
+@people.records_refusals("case link")
+def check_link(engine: RetentionEngine, actor: Actor, item_ids: list[str], case_id: str) -> dict:
+    """Whether ``actor`` may link these items to the case now (``link`` refuses the same),
+    nothing written: the case, and ``raises_flags`` when the link raises evidence flags."""
+    case, _items = _may_link(engine, actor, item_ids, case_id)
+    return case | {"raises_flags": _keeps_evidence(engine, case.get("unit"))}
+
+
+def _may_link(engine: RetentionEngine, actor: Actor, item_ids: list[str],
+              case_id: str) -> tuple[dict, list[Item]]:
+    require_role(engine.catalog, actor, LINK_ROLES, Text("link items to a case"))
+    case = engine.catalog.get_record("cases", case_id)
+    if case is None:
+        raise NotFound(N_("case {case} is not in the case register; import it first "
+                          "(custody case import)"), subject=case_id, case=case_id)
+    if not item_ids:
+        raise InputError(N_("choose the items to link to case {case}"), subject=case_id,
+                         case=case_id)
+    items = [engine.archive.item(i) for i in item_ids]
+    for item in items:
+        if item.status == "disposed":
+            raise InputError(N_("item {item} was disposed of"), subject=item.id, item=item.id)
+    return case, items
+
+
 def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str,
                        withdrawn: bool = False) -> bool:
     """A flag for this case is on the item (``withdrawn``: one withdrawn counts too)."""
@@ -342,27 +404,7 @@ def _has_evidence_flag(engine: RetentionEngine, item_id: str, case_id: str,
 @people.records_refusals("case close")
 def close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
     """Close a case on ``closed`` (not in the future, not before it opened, once)."""
-    require_role(engine.catalog, actor, CLOSE_ROLES, Text("close a case"))
-    case = engine.catalog.get_record("cases", case_id)
-    if case is None:
-        raise NotFound(N_("case {case} is not in the case register"), subject=case_id,
-                       case=case_id)
-    today = engine.clock().astimezone(engine.zone(case["unit"])).date()
-    if closed > today:
-        raise InputError(N_("case {case}: closing date {closed} is in the future (today is "
-                            "{today} in the unit's zone)"), subject=case_id, case=case_id,
-                         closed=str(closed), today=str(today))
-    if case.get("opened") and closed < date.fromisoformat(case["opened"]):
-        raise InputError(N_("case {case}: closing date {closed} is before it opened "
-                            "({opened})"), subject=case_id, case=case_id, closed=str(closed),
-                         opened=case["opened"])
-    if case.get("closed"):
-        by = case.get("closed_by")
-        if by:
-            raise InputError(N_("case {case} was already closed on {closed} by {person}"),
-                             subject=case_id, case=case_id, closed=case["closed"], person=by)
-        raise InputError(N_("case {case} was already closed on {closed} by the register"),
-                         subject=case_id, case=case_id, closed=case["closed"])
+    case = _may_close(engine, actor, case_id, closed)
     statement = {"action": "case-close", "case": case_id, "closed": closed.isoformat(),
                  "at": iso(engine.clock())}
     case.update(closed=closed.isoformat(), closed_by=actor.person_id,
@@ -387,11 +429,52 @@ def close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> 
             "flags": flags, "retention_changes": changes}
 
 
+@people.records_refusals("case close")
+def check_close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
+    """Whether ``actor`` may close the case on ``closed`` now (``close`` refuses the same),
+    nothing written: the case, and ``raises_flags`` when closing it raises flags (a case
+    file kept permanently: a flag on each of its items)."""
+    case = _may_close(engine, actor, case_id, closed)
+    years = case_period_years(engine.settings.units[case["unit"]],
+                              CaseFacts(case_id, case["type"]))
+    return case | {"raises_flags": years == 0 and bool(items_of_case(engine, case_id))}
+
+
+def _may_close(engine: RetentionEngine, actor: Actor, case_id: str, closed: date) -> dict:
+    require_role(engine.catalog, actor, CLOSE_ROLES, Text("close a case"))
+    case = engine.catalog.get_record("cases", case_id)
+    if case is None:
+        raise NotFound(N_("case {case} is not in the case register"), subject=case_id,
+                       case=case_id)
+    today = engine.clock().astimezone(engine.zone(case["unit"])).date()
+    if closed > today:
+        raise InputError(N_("case {case}: closing date {closed} is in the future (today is "
+                            "{today} in the unit's zone)"), subject=case_id, case=case_id,
+                         closed=str(closed), today=str(today))
+    if case.get("opened") and closed < date.fromisoformat(case["opened"]):
+        raise InputError(N_("case {case}: closing date {closed} is before it opened "
+                            "({opened})"), subject=case_id, case=case_id, closed=str(closed),
+                         opened=case["opened"])
+    if case.get("closed"):
+        by = case.get("closed_by")
+        if by:
+            raise InputError(N_("case {case} was already closed on {closed} by {person}"),
+                             subject=case_id, case=case_id, closed=case["closed"], person=by)
+        raise InputError(N_("case {case} was already closed on {closed} by the register"),
+                         subject=case_id, case=case_id, closed=case["closed"])
+    return case
+
+
 def parse_day(value: str) -> date:
     try:
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError as exc:
         raise InputError(N_("{value!r} is not a date (YYYY-MM-DD)"), value=value) from exc
+
+
+def get_case(engine: RetentionEngine, case_id: str) -> dict | None:
+    """One case of the register as imported, or None."""
+    return engine.catalog.get_record("cases", case_id)
 
 
 def list_cases(engine: RetentionEngine) -> list[dict]:

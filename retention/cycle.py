@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archive import people
 from archive.domain.canonical import canonical
@@ -26,6 +27,9 @@ from retention import codes as codes_mod
 from retention.policy import CyclePolicy, items_of_year
 from retention.transfer import ROLES, accepted_items, transfers_of
 from retention.wording import Named
+
+if TYPE_CHECKING:
+    from retention.engine import RetentionEngine
 
 # a transfer's status as the refusals name it (the codes stay in the records)
 TRANSFER_STATUS_ZH = {"prepared": "已准备（待接收）", "accepted": "已接收",
@@ -149,19 +153,31 @@ def _accepted_ids(transfers: list[dict]) -> list[str]:
 
 
 @people.records_refusals("archive finalize")
-def finalize(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, work_dir: Path,
-             now: datetime) -> dict:
-    """Codes for every item in an accepted transfer that has none, notes for promotions, and
-    a new signed yearly manifest when anything changed. Refused before any acceptance."""
+def check_finalize(archive: Archive, actor: Actor, year: int) -> None:
+    """Whether ``actor`` may finalize year N now (a page asks before the passkey); refused
+    and recorded otherwise, nothing written."""
+    _may_finalize(archive, actor, year)
+
+
+def _may_finalize(archive: Archive, actor: Actor, year: int) -> None:
     people.require_role(archive.catalog, actor, ROLES, Text("finalize a year"))
     codes_mod.check_year(year)
-    transfers = transfers_of(archive, year)
-    accepted = accepted_items(archive, year)
-    if not accepted:
+    if not accepted_items(archive, year):
+        transfers = transfers_of(archive, year)
         state = (Named(transfers[-1]["status"], TRANSFER_STATUS_ZH) if transfers
                  else Text("none prepared"))
         raise InputError(N_("year {year}: no accepted transfer (latest: {state}); custody "
                             "transfer accept comes first"), year=year, state=state)
+
+
+@people.records_refusals("archive finalize")
+def finalize(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, work_dir: Path,
+             now: datetime) -> dict:
+    """Codes for every item in an accepted transfer that has none, notes for promotions, and
+    a new signed yearly manifest when anything changed. Refused before any acceptance."""
+    _may_finalize(archive, actor, year)
+    transfers = transfers_of(archive, year)
+    accepted = accepted_items(archive, year)
     items = items_of_year(archive.catalog, policy, year)
     by_id = {i.id: i for i in items}
     wanted = [codes_mod.Wanted(i, codes_mod.item_period(i, policy.units))
@@ -249,3 +265,34 @@ DEADLINE_ZH = {"handover": "移交", "archiving": "归档"}
 def _named(zh: str, code: str) -> str:
     """A code's Chinese name for a Chinese reader, the code itself for a reader of English."""
     return code if language() == "en" else zh
+
+
+def glance(archive: Archive, engine: RetentionEngine, policy: CyclePolicy, year: int,
+           now: datetime) -> dict:
+    """The year's state (``status``) with what else holds up its archiving: open cases
+    (without a closing date, holding items of the year), unconfirmed flags over items of
+    the year, and permanent items not yet on a disc (what ``custody disc build --year N``
+    would write). Each blocker keeps its item ids."""
+    from retention import cases, discs, flags
+
+    st = status(archive, policy, year, now)
+    year_ids = {i.id for i in items_of_year(archive.catalog, policy, year)}
+    blockers = list(st["blockers"])
+    open_cases = [c for c in cases.list_cases(engine)
+                  if not c.get("closed") and year_ids.intersection(c["items"])]
+    if open_cases:
+        ids = sorted({i for c in open_cases for i in c["items"] if i in year_ids})
+        blockers.append({"code": "open-cases", "count": len(ids), "items": ids,
+                         "cases": [c["id"] for c in open_cases]})
+    waiting = [f for f in flags.list_flags(engine) if f.get("state") == "unconfirmed"
+               and year_ids.intersection(f.get("items") or [f["item"]])]
+    if waiting:
+        ids = sorted({i for f in waiting for i in (f.get("items") or [f["item"]])
+                      if i in year_ids})
+        blockers.append({"code": "unconfirmed-flags", "count": len(ids), "items": ids,
+                         "flags": [f["id"] for f in waiting]})
+    off_disc = discs.candidates(archive, policy, "permanent", year)
+    if off_disc:
+        blockers.append({"code": "not-on-disc", "count": len(off_disc),
+                         "items": [i.id for i in off_disc]})
+    return st | {"blockers": blockers}

@@ -26,7 +26,7 @@ from archive import people
 from archive.access.lookup import codes_by_item
 from archive.catalog.base import Query
 from archive.domain.canonical import canonical
-from archive.domain.errors import InputError, ProblemFound, WormViolation
+from archive.domain.errors import InputError, NotFound, ProblemFound, WormViolation
 from archive.domain.model import Item, MetadataVersion, iso
 from archive.domain.names import KIND_ZH, local_time, zone_label
 from archive.integrity.fixity import digest_file
@@ -342,6 +342,15 @@ def place(archive: Archive, actor: Actor, disc_id: str, location: str, now: date
     doc["placements"].append({"location": location, "at": iso(now), "by": actor.person_id})
     archive.catalog.put_record("discs", disc_id, doc)
     archive.ledger.append(actor, "disc-placed", disc_id, {"location": location})
+    return doc
+
+
+def disc_of(archive: Archive, disc_id: str) -> dict:
+    """The inventory record of one disc; refused for a disc nobody built."""
+    doc = archive.catalog.get_record("discs", disc_id)
+    if doc is None:
+        raise NotFound(N_("no disc {disc} (custody disc list)"), disc=disc_id,
+                       subject=disc_id)
     return doc
 
 

@@ -12,11 +12,17 @@ no other item, keeps a tombstone with the digests, and writes a signed destructi
 (销毁清册) with the appraisal opinion (鉴定意见) to the WORM store; each destroyed item records
 what the register says of it. Anything on the list that no longer qualifies is reported and
 left alone.
+
+Each decision has a ``check_*`` beside it (``check_propose``, ``check_approve``, ``check_reject``,
+``check_take_out``, ``check_witness``, ``check_execute``) that refuses, and records, exactly as
+the decision would, and changes nothing: the console asks it before a passkey signs. A witness
+whose presence is still valid does not sign again (a second signature is no second witness).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 
 from archive import people
@@ -45,6 +51,11 @@ EXECUTE_ROLES = ("archivist",)
 WITNESS_ROLES = ("archivist", "legal", "approver", "auditor", "administrator")
 REGISTER_PREFIX = "registers/destruction/"
 FINDING_TYPES = ("conduct-check", "spot-check")  # inspection records that carry a finding
+# what a person reads beside the stable codes (both faces show these)
+DECISION_ZH = {"to-destroy": "拟销毁", "taken-out": "已撤出", "rejected": "不同意销毁",
+               "destroyed": "已销毁"}
+LIST_STATE_ZH = {"proposed": "待鉴定", "approved": "已鉴定同意销毁",
+                 "rejected": "不同意销毁（无可销毁条目）", "executed": "已执行销毁"}
 
 
 def _appraiser_role(engine: RetentionEngine) -> str:
@@ -162,28 +173,55 @@ def _candidates(engine: RetentionEngine, when: datetime) -> tuple[list[Item], li
     return due_items, held
 
 
-@people.records_refusals("dispose propose")
-def propose(engine: RetentionEngine, actor: Actor, as_of: datetime | None = None) -> dict:
-    """Propose a list of every item due now, or (``as_of``) rehearse one: what would be proposed
-    at that date, as the appraisers would read it, with nothing recorded or changed."""
-    if as_of is not None:
-        require_role(engine.catalog, actor, _reader_roles(engine), N_("rehearse a disposal"))
-        items, held = _candidates(engine, as_of)
-        entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
-        return {"rehearsal": True, "as_of": iso(as_of), "items": entries, "held": held,
-                "rows": _rows(engine, actor, {"items": entries})}
+_LIST_ID = re.compile(r"^D[0-9a-f-]{36}$")
+
+
+def new_list_id() -> str:
+    return "D" + uuid7()
+
+
+def _due_now(engine: RetentionEngine, actor: Actor, now: datetime) -> tuple[list[Item],
+                                                                              list[dict]]:
     require_role(engine.catalog, actor, PROPOSE_ROLES, N_("propose a disposal list"))
-    now = now_utc()
     items, held = _candidates(engine, now)
-    entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
-    if not entries:
+    if not items:
         if held:
             raise InputError(N_("nothing is due for disposal: no item is expired and unheld; "
                                 "{n} expired items are held by inspection findings or failed "
                                 "verifications: {items}"), n=len(held),
                              items=", ".join(h["item"] for h in held))
         raise InputError(N_("nothing is due for disposal: no item is expired and unheld"))
-    list_id = "D" + uuid7()
+    return items, held
+
+
+@people.records_refusals("dispose propose")
+def check_propose(engine: RetentionEngine, actor: Actor) -> list[str]:
+    """Before a passkey signs a proposal: refused as ``propose`` would refuse (role, nothing
+    due); the ids of the items that are due now."""
+    return [i.id for i in _due_now(engine, actor, now_utc())[0]]
+
+
+@people.records_refusals("dispose propose")
+def propose(engine: RetentionEngine, actor: Actor, as_of: datetime | None = None,
+            list_id: str | None = None) -> dict:
+    """Propose a list of every item due now, or (``as_of``) rehearse one: what would be proposed
+    at that date, as the appraisers would read it, with nothing recorded or changed.
+    ``list_id`` (from :func:`new_list_id`) names the list beforehand: a passkey signs the
+    subject of its decision before the list exists."""
+    if as_of is not None:
+        require_role(engine.catalog, actor, _reader_roles(engine), N_("rehearse a disposal"))
+        items, held = _candidates(engine, as_of)
+        entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
+        return {"rehearsal": True, "as_of": iso(as_of), "items": entries, "held": held,
+                "rows": _rows(engine, actor, {"items": entries})}
+    now = now_utc()
+    items, held = _due_now(engine, actor, now)
+    entries = [_entry(i, engine.requirement_of(i).rule) for i in items]
+    if list_id is None:
+        list_id = new_list_id()
+    elif not _LIST_ID.match(list_id) or engine.catalog.get_record("disposals", list_id):
+        raise InputError(N_("{list} is not a new disposal list id"), list=list_id,
+                         subject=list_id)
     statement = {"action": "dispose-propose", "list": list_id, "items": _items_hash(entries),
                  "at": iso(now)}
     doc = {"id": list_id, "state": "proposed", "proposed_by": actor.person_id,
@@ -261,6 +299,11 @@ def _list(engine: RetentionEngine, list_id: str) -> dict:
     return doc
 
 
+def get_list(engine: RetentionEngine, list_id: str) -> dict:
+    """The disposal list as proposed and decided so far (refused when missing or altered)."""
+    return _list(engine, list_id)
+
+
 def _appraiser(engine: RetentionEngine, actor: Actor, doc: dict) -> None:
     list_id = doc["id"]
     if actor.person_id == doc["proposed_by"]:
@@ -318,6 +361,31 @@ def _settle(engine: RetentionEngine, doc: dict) -> None:
     doc["state"] = "approved" if len(_valid_approvals(engine, doc)) >= need else "proposed"
 
 
+def _rejections(doc: dict, rejected: list[tuple[str, str]] | None) -> list[dict]:
+    out: list[dict] = []
+    for item_id, why in rejected or []:
+        _on_list(doc, item_id)
+        if not (why or "").strip():
+            raise InputError(N_("rejecting item {item} needs a reason"), item=item_id,
+                             subject=item_id)
+        if any(r["item"] == item_id for r in out):
+            raise InputError(N_("item {item} is rejected twice"), item=item_id,
+                             subject=item_id)
+        out.append({"item": item_id, "reason": why.strip()})
+    return out
+
+
+@people.records_refusals("dispose approve")
+def check_approve(engine: RetentionEngine, actor: Actor, list_id: str,
+                  rejected: list[tuple[str, str]] | None = None) -> list[dict]:
+    """Before a passkey signs an appraisal: refused as ``approve`` would refuse (the proposer,
+    another role, a second appraisal of the same person, an executed list, an item not on the
+    list or rejected without a reason); the rejections as ``approve`` records them."""
+    doc = _list(engine, list_id)
+    _appraiser(engine, actor, doc)
+    return _rejections(doc, rejected)
+
+
 @people.records_refusals("dispose approve")
 def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | None,
             rejected: list[tuple[str, str]] | None = None) -> dict:
@@ -325,13 +393,7 @@ def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | Non
     reason), which are kept: signed, one appraisal per person."""
     doc = _list(engine, list_id)
     _appraiser(engine, actor, doc)
-    rejections = []
-    for item_id, reason in rejected or []:
-        _on_list(doc, item_id)
-        if not (reason or "").strip():
-            raise InputError(N_("rejecting item {item} needs a reason"), item=item_id,
-                             subject=item_id)
-        rejections.append({"item": item_id, "reason": reason.strip()})
+    rejections = _rejections(doc, rejected)
     statement = {"action": "dispose-approve", "list": list_id, "items": doc["items_hash"],
                  "note": note, "at": iso(now_utc())}
     if rejections:
@@ -349,14 +411,21 @@ def approve(engine: RetentionEngine, actor: Actor, list_id: str, note: str | Non
 
 
 @people.records_refusals("dispose reject")
-def reject(engine: RetentionEngine, actor: Actor, list_id: str, reason: str) -> dict:
-    """A member of the appraisal group rejects the whole list (不同意销毁), with a reason:
-    nothing on it is destroyed."""
+def check_reject(engine: RetentionEngine, actor: Actor, list_id: str, reason: str) -> dict:
+    """Before a passkey signs the rejection of a whole list: ``reject``'s refusals."""
     if not (reason or "").strip():
         raise InputError(N_("rejecting a disposal list needs a reason (--reason)"),
                          subject=list_id)
     doc = _list(engine, list_id)
     _appraiser(engine, actor, doc)
+    return doc
+
+
+@people.records_refusals("dispose reject")
+def reject(engine: RetentionEngine, actor: Actor, list_id: str, reason: str) -> dict:
+    """A member of the appraisal group rejects the whole list (不同意销毁), with a reason:
+    nothing on it is destroyed."""
+    doc = check_reject(engine, actor, list_id, reason)
     statement = {"action": "dispose-reject", "list": list_id, "items": doc["items_hash"],
                  "reason": reason.strip(), "at": iso(now_utc())}
     doc["approvals"].append(sign_statement(actor, statement) | {"statement": statement})
@@ -368,10 +437,10 @@ def reject(engine: RetentionEngine, actor: Actor, list_id: str, reason: str) -> 
 
 
 @people.records_refusals("dispose take-out")
-def take_out(engine: RetentionEngine, actor: Actor, list_id: str, item_ids: list[str],
-             reason: str) -> dict:
-    """The proposer takes items out of a list before it is executed, with a reason: they are
-    kept, and the appraisals of the rest stand (they approved more than is now destroyed)."""
+def check_take_out(engine: RetentionEngine, actor: Actor, list_id: str, item_ids: list[str],
+                   reason: str) -> dict:
+    """Before a passkey signs a take-out: ``take_out``'s refusals (only the proposer, before
+    the execution, items on the list, a reason)."""
     doc = _list(engine, list_id)
     require_role(engine.catalog, actor, PROPOSE_ROLES, N_("take items out of a disposal list"))
     if actor.person_id != doc["proposed_by"]:
@@ -386,6 +455,15 @@ def take_out(engine: RetentionEngine, actor: Actor, list_id: str, item_ids: list
         raise InputError(N_("taking items out needs a reason (--reason)"), subject=list_id)
     for item_id in item_ids:
         _on_list(doc, item_id)
+    return doc
+
+
+@people.records_refusals("dispose take-out")
+def take_out(engine: RetentionEngine, actor: Actor, list_id: str, item_ids: list[str],
+             reason: str) -> dict:
+    """The proposer takes items out of a list before it is executed, with a reason: they are
+    kept, and the appraisals of the rest stand (they approved more than is now destroyed)."""
+    doc = check_take_out(engine, actor, list_id, item_ids, reason)
     statement = {"action": "dispose-take-out", "list": list_id,
                  "items": list(dict.fromkeys(item_ids)), "reason": reason.strip(),
                  "at": iso(now_utc())}
@@ -425,12 +503,32 @@ def show(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
 
 
 @people.records_refusals("dispose witness")
-def witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
+def check_witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
+    """Before a passkey signs a presence: ``witness``'s refusals. A person whose presence for
+    this list is still valid does not sign again: a second signature would not make a second
+    witness."""
     doc = _list(engine, list_id)
     require_role(engine.catalog, actor, WITNESS_ROLES, N_("witness a destruction"))
     if actor.person_id == doc["proposed_by"]:
         raise IdentityError(N_("{person} proposed list {list} and cannot witness it"),
                             person=actor.person_id, list=list_id, subject=list_id)
+    if doc["state"] in ("executed", "rejected"):
+        raise InputError(N_("list {list} is {state}: nothing is left to witness"),
+                         list=list_id, state=doc["state"], subject=list_id)
+    hours = int(engine.settings.section("disposal").get("witness_valid_hours", 24))
+    now = now_utc()
+    if any(w["by"] == actor.person_id and w["statement"].get("items") == doc["items_hash"]
+           and now - parse_iso(w["statement"]["at"]) <= timedelta(hours=hours)
+           for w in doc["witnesses"]):
+        raise IdentityError(N_("{person} already signed their presence for list {list}"),
+                            person=actor.person_id, list=list_id, subject=list_id)
+    return doc
+
+
+@people.records_refusals("dispose witness")
+def witness(engine: RetentionEngine, actor: Actor, list_id: str) -> dict:
+    """A witness (监销) signs their presence at the destruction of a list."""
+    doc = check_witness(engine, actor, list_id)
     statement = {"action": "dispose-witness", "list": list_id, "items": doc["items_hash"],
                  "at": iso(now_utc())}
     doc["witnesses"].append(sign_statement(actor, statement) | {"statement": statement})
@@ -480,13 +578,13 @@ def _present_witnesses(engine: RetentionEngine, doc: dict, named: list[str],
     return named
 
 
-@people.records_refusals("dispose execute")
-def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list[str]) -> dict:
-    """Destroy what still qualifies by the real clock; report and keep everything else."""
+def _may_execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list[str],
+                 now: datetime) -> tuple[dict, list[str], list[str]]:
     doc = _list(engine, list_id)
     require_role(engine.catalog, actor, EXECUTE_ROLES, N_("execute a destruction"))
-    excluded = _excluded(doc)
-    if doc["state"] == "rejected" or len(excluded) >= len(doc["items"]):
+    # an executed list may be executed again: that run destroys nothing more and registers
+    # what a run that died before its register destroyed
+    if doc["state"] == "rejected" or len(_excluded(doc)) >= len(doc["items"]):
         raise InputError(N_("list {list} was rejected or every item on it was taken out: "
                             "nothing on it is destroyed (custody dispose show)"), list=list_id,
                          subject=list_id)
@@ -496,8 +594,35 @@ def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list
         raise IdentityError(N_("list {list} has {valid} valid appraisal approvals of {need} "
                                "needed"), list=list_id, valid=len(approvals), need=need,
                             subject=list_id)
+    return doc, approvals, _present_witnesses(engine, doc, witnesses, actor.person_id, now)
+
+
+@people.records_refusals("dispose execute")
+def check_execute(engine: RetentionEngine, actor: Actor, list_id: str,
+                  witnesses: list[str]) -> list[str]:
+    """Before a passkey signs a destruction: ``execute``'s refusals (role, a rejected list,
+    too few valid approvals, too few witnesses present); the witnesses as it records them."""
+    return _may_execute(engine, actor, list_id, witnesses, now_utc())[2]
+
+
+def witnesses_present(engine: RetentionEngine, list_id: str) -> list[str]:
+    """Who signed their presence for the list within the validity (what an execution may
+    name), in the order they signed."""
+    doc = _list(engine, list_id)
+    hours = int(engine.settings.section("disposal").get("witness_valid_hours", 24))
+    now = now_utc()
+    return list(dict.fromkeys(
+        w["by"] for w in doc["witnesses"] if w["statement"].get("items") == doc["items_hash"]
+        and now - parse_iso(w["statement"]["at"]) <= timedelta(hours=hours)
+        and verify_person_signature(engine.catalog, w["by"], w["statement"], w)))
+
+
+@people.records_refusals("dispose execute")
+def execute(engine: RetentionEngine, actor: Actor, list_id: str, witnesses: list[str]) -> dict:
+    """Destroy what still qualifies by the real clock; report and keep everything else."""
     now = now_utc()  # never a supplied date: the store judges by the same clock
-    present = _present_witnesses(engine, doc, witnesses, actor.person_id, now)
+    doc, approvals, present = _may_execute(engine, actor, list_id, witnesses, now)
+    excluded = _excluded(doc)
     engine.forget()
     findings = open_findings(engine)
     destroy: dict[str, Item] = {}

@@ -49,17 +49,26 @@ def scope(engine: RetentionEngine, item_id: str) -> tuple[str | None, list[str]]
 
 @people.records_refusals("flag")
 def raise_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
-               note: str | None = None, case_id: str | None = None) -> dict:
+               note: str | None = None, case_id: str | None = None,
+               flag_id: str | None = None) -> dict:
+    """``flag_id``: the new flag's id when it was chosen before (the console signs the
+    ledger entry's subject before the flag is written)."""
     require_role(engine.catalog, actor, FLAG_ROLES, Text("flag a record"))
-    return flag_for_rule(engine, actor, item_id, reason, note, case_id)
+    return flag_for_rule(engine, actor, item_id, reason, note, case_id, flag_id=flag_id)
 
 
-def flag_for_rule(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
-                  note: str | None = None, case_id: str | None = None,
-                  raised_by_rule: str | None = None) -> dict:
-    """Raise a flag without asking the actor's role: for a flag the rules themselves require
-    (``raised_by_rule`` says which), raised by whoever runs them and signed by them. It still
-    holds only until a second person with the confirming role confirms or withdraws it."""
+@people.records_refusals("flag")
+def check_flag(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
+               note: str | None = None) -> dict:
+    """Whether ``actor`` may raise this flag now (``raise_flag`` refuses the same), nothing
+    written: ``{"activity_id", "items"}``, what the flag would cover."""
+    require_role(engine.catalog, actor, FLAG_ROLES, Text("flag a record"))
+    _may_flag(engine, item_id, reason, note)
+    activity, items = scope(engine, item_id)
+    return {"activity_id": activity, "items": items}
+
+
+def _may_flag(engine: RetentionEngine, item_id: str, reason: str, note: str | None) -> None:
     if reason not in FLAG_REASONS:
         raise InputError(N_("unknown flag reason {reason!r}; choose one of {choices}"),
                          subject=item_id, reason=reason, choices=", ".join(FLAG_REASONS))
@@ -74,8 +83,20 @@ def flag_for_rule(engine: RetentionEngine, actor: Actor, item_id: str, reason: s
         raise InputError(N_("reason 'evidence' is for units whose evidence is kept "
                             "permanently; {unit} keeps evidence by rule {rule!r}"),
                          subject=item_id, unit=unit, rule=rules.get("evidence"))
+
+
+def flag_for_rule(engine: RetentionEngine, actor: Actor, item_id: str, reason: str,
+                  note: str | None = None, case_id: str | None = None,
+                  raised_by_rule: str | None = None, flag_id: str | None = None) -> dict:
+    """Raise a flag without asking the actor's role: for a flag the rules themselves require
+    (``raised_by_rule`` says which), raised by whoever runs them and signed by them. It still
+    holds only until a second person with the confirming role confirms or withdraws it."""
+    _may_flag(engine, item_id, reason, note)
+    item = engine.archive.item(item_id)
     activity, items = scope(engine, item_id)
-    flag_id = uuid7()
+    if flag_id is not None and engine.catalog.get_record("flags", flag_id) is not None:
+        raise InputError(N_("flag {flag} was already raised"), subject=flag_id, flag=flag_id)
+    flag_id = flag_id or uuid7()
     statement = {"action": "flag", "flag": flag_id, "item": item_id, "reason": reason,
                  "note": note, "activity_id": activity, "at": iso(engine.clock())}
     doc = {"id": flag_id, "item": item_id, "activity_id": activity, "items": items,
@@ -101,6 +122,26 @@ def flag_for_rule(engine: RetentionEngine, actor: Actor, item_id: str, reason: s
 def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | None) -> dict:
     """Remove an unconfirmed flag (the person who raised it, or one who may confirm it);
     the hold goes only where no other reason is left."""
+    doc = _may_withdraw(engine, actor, flag_id)
+    statement = {"action": "flag-withdraw", "flag": flag_id, "note": note,
+                 "at": iso(engine.clock())}
+    doc.update(state="withdrawn", withdrawn_by=actor.person_id,
+               withdrawn=sign_statement(actor, statement) | {"statement": statement})
+    engine.catalog.put_record("flags", flag_id, doc)
+    engine.archive.ledger.append(actor, "flag-withdraw", flag_id, {"note": note})
+    engine.forget()
+    items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
+    return doc | {"retention_changes": engine.apply_all(items, actor,
+                                                        f"flag {flag_id} withdrawn")}
+
+
+@people.records_refusals("flag withdraw")
+def check_withdraw(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
+    """Whether ``actor`` may withdraw the flag now (``withdraw`` refuses the same): the flag."""
+    return _may_withdraw(engine, actor, flag_id)
+
+
+def _may_withdraw(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
     doc = _flag(engine, flag_id)
     if doc["state"] == "confirmed":
         raise InputError(N_("flag {flag} was confirmed by {person}: the permanent tier "
@@ -116,21 +157,37 @@ def withdraw(engine: RetentionEngine, actor: Actor, flag_id: str, note: str | No
                      Text("withdraw a flag raised by {person} for a rule",
                           person=doc["raised_by"]) if doc.get("raised_by_rule")
                      else Text("withdraw a flag raised by {person}", person=doc["raised_by"]))
-    statement = {"action": "flag-withdraw", "flag": flag_id, "note": note,
-                 "at": iso(engine.clock())}
-    doc.update(state="withdrawn", withdrawn_by=actor.person_id,
-               withdrawn=sign_statement(actor, statement) | {"statement": statement})
-    engine.catalog.put_record("flags", flag_id, doc)
-    engine.archive.ledger.append(actor, "flag-withdraw", flag_id, {"note": note})
-    engine.forget()
-    items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
-    return doc | {"retention_changes": engine.apply_all(items, actor,
-                                                        f"flag {flag_id} withdrawn")}
+    return doc
 
 
 @people.records_refusals("flag confirm")
 def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
     """The second person: applies the permanent tier's lock, which can never be undone."""
+    doc = _may_confirm(engine, actor, flag_id)
+    statement = {"action": "flag-confirm", "flag": flag_id, "at": iso(engine.clock())}
+    doc.update(state="confirmed", confirmed_by=actor.person_id,
+               confirmed=sign_statement(actor, statement) | {"statement": statement})
+    engine.catalog.put_record("flags", flag_id, doc)
+    engine.archive.ledger.append(actor, "flag-confirm", flag_id, {"items": doc["items"]})
+    engine.forget()
+    items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
+    return doc | {"retention_changes": engine.apply_all(items, actor,
+                                                        f"flag {flag_id} confirmed")}
+
+
+@people.records_refusals("flag confirm")
+def check_confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
+    """Whether ``actor`` may confirm the flag now (``confirm`` refuses the same): the flag."""
+    return _may_confirm(engine, actor, flag_id)
+
+
+def confirm_roles(engine: RetentionEngine) -> tuple[str, ...]:
+    """Every role that confirms flags in some unit (who the confirming page is for)."""
+    return tuple(sorted({r.get("confirm_role", "approver")
+                         for r in engine.settings.units.values()}))
+
+
+def _may_confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
     doc = _flag(engine, flag_id)
     if doc["state"] != "unconfirmed":
         raise InputError(N_("flag {flag} is {state}"), subject=flag_id, flag=flag_id,
@@ -148,15 +205,12 @@ def confirm(engine: RetentionEngine, actor: Actor, flag_id: str) -> dict:
         raise IdentityError(N_("flag {flag}: the signature of {person} does not verify "
                                "against their registered key"), subject=flag_id,
                             flag=flag_id, person=doc["raised_by"])
-    statement = {"action": "flag-confirm", "flag": flag_id, "at": iso(engine.clock())}
-    doc.update(state="confirmed", confirmed_by=actor.person_id,
-               confirmed=sign_statement(actor, statement) | {"statement": statement})
-    engine.catalog.put_record("flags", flag_id, doc)
-    engine.archive.ledger.append(actor, "flag-confirm", flag_id, {"items": doc["items"]})
-    engine.forget()
-    items = [i for i in doc["items"] if engine.archive.item(i).status != "disposed"]
-    return doc | {"retention_changes": engine.apply_all(items, actor,
-                                                        f"flag {flag_id} confirmed")}
+    return doc
+
+
+def get_flag(engine: RetentionEngine, flag_id: str) -> dict | None:
+    """One flag with its state, or None."""
+    return engine.catalog.get_record("flags", flag_id)
 
 
 def list_flags(engine: RetentionEngine) -> list[dict]:

@@ -117,6 +117,15 @@ def ingest_findings(item: Item) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def transfer_of(archive: Archive, transfer_id: str) -> dict:
+    """One transfer's record; refused for a transfer that does not exist."""
+    doc = archive.catalog.get_record("transfers", transfer_id)
+    if doc is None:
+        raise NotFound(N_("no transfer {transfer} (custody transfer list)"),
+                       transfer=transfer_id, subject=transfer_id)
+    return doc
+
+
 def transfers_of(archive: Archive, year: int) -> list[dict]:
     docs = archive.catalog.list_records("transfers", year=year)
     return sorted(docs, key=lambda d: d["number"])
@@ -230,13 +239,27 @@ def _manifest_row(item: Item, findings: list[str] | None = None) -> dict:
     return row | ({"findings": findings} if findings else {})
 
 
-@people.records_refusals("transfer prepare")
 def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_dir: Path,
             now: datetime, media_probe: MediaProbe | None = None,
             progress: Callable[[int], None] | None = None,
             total: Callable[[int], None] | None = None) -> dict:
-    """Check every item of year N not yet in an accepted transfer; write the package.
+    """Check every item of year N not yet in an accepted transfer; write the package; file
+    it as prepared (the command line's one step: :func:`draft` then :func:`file_prepared`).
     ``total`` is told how many items will be checked, ``progress`` each one done."""
+    made = draft(archive, actor, policy, year, out_dir, now, media_probe, progress, total)
+    return file_prepared(archive, actor, made, now) | {"listing": made["listing"]}
+
+
+@people.records_refusals("transfer prepare")
+def draft(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_dir: Path,
+          now: datetime, media_probe: MediaProbe | None = None,
+          progress: Callable[[int], None] | None = None,
+          total: Callable[[int], None] | None = None) -> dict:
+    """The long part of a preparation: every item re-read and checked, the package written
+    and its manifest signed by the archive, nothing filed (no transfer record, nothing in the
+    store, no ledger entry): a console job makes this, and the person files it afterwards
+    with their passkey (:func:`file_prepared`). Returns the draft (JSON) naming the package
+    and the digest of its signed manifest."""
     from archive.packaging.bags import BagWriter
 
     people.require_role(archive.catalog, actor, ROLES, N_("prepare a transfer"))
@@ -299,18 +322,98 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     bag.add_bytes(handover.MANIFEST, _json(signed))
     bag.add_tag_file("custody/keys/archive.pem", public_pem(archive.key.public).encode())
     bag.finish()
+    return {"type": "custody.transfer-draft", "transfer": tid, "year": year,
+            "number": number, "prepared_by": actor.person_id, "prepared_at": iso(now),
+            "package": str(root), "manifest_sha256": _sha256(canonical(signed)),
+            "checked": len(items), "items": len(manifest["items"]),
+            "withheld": manifest["withheld"],
+            "with_findings": sum(1 for r in manifest["items"] if r.get("findings")),
+            "listing": listing}
+
+
+def _drafted_manifest(archive: Archive, made: dict) -> dict:
+    """The signed manifest of a draft's package, when it is still the one drafted."""
+    path = Path(made["package"]) / "data" / handover.MANIFEST
+    try:
+        signed = json.loads(path.read_bytes())
+        same = _sha256(canonical(signed)) == made["manifest_sha256"]
+    except (OSError, ValueError):
+        signed, same = {}, False
+    if not same or not archive.archive_keys.verify(signed.get("manifest", {}),
+                                                   signed.get("key_id", ""),
+                                                   signed.get("signature", "")):
+        raise ProblemFound(N_("transfer {transfer}: the package at {path} is not the one "
+                              "drafted; prepare again"), transfer=made["transfer"],
+                           path=made["package"], subject=made["transfer"])
+    return signed
+
+
+def drafted(archive: Archive, made: dict) -> dict:
+    """The archive-signed manifest of a draft's package (what it hands over and withholds),
+    refused when the package is no longer the one drafted."""
+    return _drafted_manifest(archive, made)["manifest"]
+
+
+@people.records_refusals("transfer prepare")
+def check_draft(archive: Archive, actor: Actor, made: dict) -> dict:
+    """Whether ``actor`` may file ``made`` now (see :func:`_check_draft`); the refusal is
+    recorded. The signed manifest."""
+    return _check_draft(archive, actor, made)
+
+
+def _check_draft(archive: Archive, actor: Actor, made: dict) -> dict:
+    """Whether ``actor`` may file ``made`` as the prepared transfer now (refused otherwise,
+    nothing written): an archivist, the person who drafted it (the manifest names them as
+    the preparer), no transfer of the year made since, none of its items accepted since and
+    each still at the metadata version the package holds. The signed manifest."""
+    people.require_role(archive.catalog, actor, ROLES, N_("prepare a transfer"))
+    if made.get("type") != "custody.transfer-draft":
+        raise InputError(N_("this is not a transfer draft"))
+    tid, year = made["transfer"], made["year"]
+    if made["prepared_by"] != actor.person_id:
+        raise IdentityError(N_("transfer {transfer} was drafted by {owner}; only they may "
+                               "sign it as prepared"), transfer=tid, owner=made["prepared_by"],
+                            subject=actor.person_id)
+    earlier = transfers_of(archive, year)
+    if (earlier[-1]["number"] + 1 if earlier else 1) != made["number"]:
+        raise InputError(N_("year {year}: transfer {other} was made after this draft "
+                            "({transfer}); prepare again"), year=year, transfer=tid,
+                         other=earlier[-1]["id"] if earlier else "-", subject=tid)
+    signed = _drafted_manifest(archive, made)
+    done = accepted_items(archive, year)
+    for row in signed["manifest"]["items"]:
+        if row["item_id"] in done:
+            raise InputError(N_("transfer {transfer}: item {item} was accepted in another "
+                                "transfer since this draft; prepare again"), transfer=tid,
+                             item=row["item_id"], subject=tid)
+        if archive.item(row["item_id"]).version != row["metadata"]["version"]:
+            raise InputError(N_("transfer {transfer}: item {item} has a new metadata version "
+                                "since this draft; prepare again"), transfer=tid,
+                             item=row["item_id"], subject=tid)
+    return signed
+
+
+@people.records_refusals("transfer prepare")
+def file_prepared(archive: Archive, actor: Actor, made: dict, now: datetime) -> dict:
+    """File a draft (:func:`draft`) as the year's prepared transfer: its manifest stored
+    write-once, an earlier prepared transfer superseded, the record signed by the preparer
+    and the ledger's ``transfer-prepared`` entry (a decision: at the console, signed with
+    the preparer's passkey). Everything :func:`check_draft` checks is checked again here."""
+    signed = _check_draft(archive, actor, made)
+    manifest = signed["manifest"]
+    tid, year, number = made["transfer"], made["year"], made["number"]
     until = now + timedelta(days=366 * archive.ledger.checkpoint_years)
     stored = archive.store.put_blob(f"transfers/{year}/{number:02d}/manifest.json",
                                     canonical(signed), until)
-    for t in earlier:
+    for t in transfers_of(archive, year):
         if t["status"] == "prepared":
             t["status"] = "superseded"
             t["superseded_by"] = tid
             archive.catalog.put_record("transfers", t["id"], t)
     record = {"id": tid, "year": year, "number": number, "status": "prepared",
-              "prepared_by": actor.person_id, "prepared_at": iso(now),
+              "prepared_by": actor.person_id, "prepared_at": made["prepared_at"],
               "items": [r["item_id"] for r in manifest["items"]],
-              "withheld": manifest["withheld"], "package": str(root),
+              "withheld": manifest["withheld"], "package": made["package"],
               "manifest": {"key": stored.key, "version_id": stored.version_id,
                            "sha256": _sha256(canonical(signed))}}
     record["preparer_signature"] = {"key_id": actor.key.key_id,
@@ -318,9 +421,9 @@ def prepare(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_
     archive.catalog.put_record("transfers", tid, record)
     archive.ledger.append(actor, "transfer-prepared", tid,
                           {"year": year, "items": len(record["items"]),
-                           "withheld": len(withheld), "manifest": stored.key,
+                           "withheld": len(manifest["withheld"]), "manifest": stored.key,
                            "manifest_sha256": record["manifest"]["sha256"]})
-    return record | {"listing": listing}
+    return record
 
 
 def verify_package(path: Path, key_file: Path | None = None, keys: Keyring | None = None,
@@ -344,12 +447,13 @@ def verify_package(path: Path, key_file: Path | None = None, keys: Keyring | Non
 
 
 @people.records_refusals("transfer accept")
-def accept(archive: Archive, actor: Actor, year: int, now: datetime,
-           package: Path | None = None, allowed_formats: dict | None = None) -> dict:
-    """The receipt of the accepting archivist (not the preparer), signed with their key,
-    recording the receiver's check of the package (``package``, else where it was written):
-    a package that is not the one prepared (authenticity or integrity failed) is refused;
-    what the check found of usability and security is recorded in the receipt."""
+def check_accept(archive: Archive, actor: Actor, year: int) -> dict:
+    """The prepared transfer of year N that ``actor`` may accept now (an archivist who did
+    not prepare it); refused (and recorded) otherwise, nothing written."""
+    return _may_accept(archive, actor, year)
+
+
+def _may_accept(archive: Archive, actor: Actor, year: int) -> dict:
     people.require_role(archive.catalog, actor, ROLES, N_("accept a transfer"))
     pending = [t for t in transfers_of(archive, year) if t["status"] == "prepared"]
     if not pending:
@@ -360,6 +464,17 @@ def accept(archive: Archive, actor: Actor, year: int, now: datetime,
         raise IdentityError(N_("transfer {transfer} was prepared by {person}; another "
                                "archivist must accept it"), transfer=t["id"],
                             person=actor.person_id, subject=actor.person_id)
+    return t
+
+
+@people.records_refusals("transfer accept")
+def accept(archive: Archive, actor: Actor, year: int, now: datetime,
+           package: Path | None = None, allowed_formats: dict | None = None) -> dict:
+    """The receipt of the accepting archivist (not the preparer), signed with their key,
+    recording the receiver's check of the package (``package``, else where it was written):
+    a package that is not the one prepared (authenticity or integrity failed) is refused;
+    what the check found of usability and security is recorded in the receipt."""
+    t = _may_accept(archive, actor, year)
     ref = t["manifest"]
     doc = json.loads(archive.store.read_bytes(ref["key"], ref["version_id"]))
     if (_sha256(canonical(doc)) != ref["sha256"]

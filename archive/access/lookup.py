@@ -12,6 +12,7 @@ from archive.access.masking import (
     MASK,
     SAFE_EXTRA,
     hidden,
+    mask_description,
     mask_record,
     mask_show,
     mask_summary,
@@ -58,6 +59,27 @@ def search_items(archive: Archive, clearances: frozenset[str], query: Query, lim
             for i in items]
     return {"items": rows, "next_cursor": page.next_cursor,
             "zone": view.zone(query.unit)}
+
+
+def item_rows(archive: Archive, clearances: frozenset[str], ids: list[str],
+              view: View | None = None) -> list[dict]:
+    """The items ``ids`` as search rows, in that order, masked as a search masks them, with
+    their 题名 and 档号 (an id the catalog does not hold is left out): the items behind a
+    figure or a blocker."""
+    items = [i for i in (archive.catalog.get_item(x) for x in ids) if i is not None]
+    view = _with_people(archive.catalog, view or View(), items)
+    codes = archive.catalog.archive_codes_of(i.id for i in items)
+    return [present_row(mask_summary(item_summary(i), i, clearances), i, codes.get(i.id), view)
+            for i in items]
+
+
+def masked_description(item: Item, clearances: frozenset[str]) -> dict:
+    """An item's description as ``clearances`` may read it (the form that completes a
+    pending item): masked as ``custody show`` masks it, and the offloaded file's original
+    name under ``original_name`` (``***`` where the item is hidden from this reader)."""
+    d = mask_description(item.description.to_dict(), clearances)
+    return d | {"original_name": MASK if hidden(item.description.confidential, clearances)
+                else item.description.source.get("original_name")}
 
 
 def codes_by_item(catalog: Catalog) -> dict[str, str]:

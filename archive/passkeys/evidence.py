@@ -277,17 +277,26 @@ class Attestations:
             return [("bad-passkey", Text(N_(
                 "entry {seq}: the decision was signed by {signer}, the entry names {person}"),
                 seq=entry.seq, signer=record.get("person"), person=entry.actor))]
+        signed = record.get("details") if isinstance(record.get("details"), dict) else {}
+        # One decision may cover several entries, each named in what the person signed:
+        # "entries" {subject: details} for several subjects of its action (every case of an
+        # imported register), "consequences" for other decision actions it brings about
+        # (the evidence flags a case link raises where evidence is kept permanently).
+        many = signed.get("entries") if isinstance(signed.get("entries"), dict) else None
+        subjects = many if many is not None else {record.get("subject"): signed}
+        consequence = (entry.action != record.get("action")
+                       and entry.action in (signed.get("consequences") or ()))
         # the decision itself (not a refusal of it, nor what the service writes as its
         # consequence, e.g. the deletions of an executed disposal) is the one signed, once
-        decides = entry.action not in REFUSALS and (
+        decides = entry.action not in REFUSALS and not consequence and (
             entry.action in DECISION_ACTIONS or entry.action == record.get("action"))
-        if decides and (record.get("subject") != entry.subject
-                        or record.get("action") != entry.action):
+        if decides and (entry.subject not in subjects or record.get("action") != entry.action):
             return [("decision-mismatch", Text(N_(
                 "entry {seq} ({action} {subject}) carries a decision for {decided} "
                 "{decided_subject}"), seq=entry.seq, action=entry.action, subject=entry.subject,
                 decided=record.get("action"), decided_subject=record.get("subject")))]
-        signed = record.get("details") if isinstance(record.get("details"), dict) else {}
+        if decides and many is not None:
+            signed = many[entry.subject] if isinstance(many[entry.subject], dict) else {}
         differ = sorted(k for k in set(signed) & set(entry.details or {})
                         if k != EVIDENCE and signed[k] != entry.details[k])
         if differ and decides:
@@ -304,7 +313,8 @@ class Attestations:
             return [("decision-stale", Text(N_(
                 "entry {seq}: written {age} after its decision was issued (at most {window})"),
                 seq=entry.seq, age=str(age), window=str(DECISION_WINDOW)))]
-        nonce = record.get("nonce", "")
+        # once per subject where one decision names several
+        nonce = record.get("nonce", "") + (f" {entry.subject}" if many is not None else "")
         first = self.nonces.get(nonce)
         if decides and first is not None:
             return [("decision-replayed", Text(N_(

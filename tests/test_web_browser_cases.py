@@ -1,0 +1,234 @@
+"""Cases and flags in a real browser (chromium headless, ``custody web`` under gunicorn,
+WebDriver's virtual authenticators): the archivist imports a small case register (uploaded,
+checked, signed), links an item found by its party, closes the case and flags the item; the
+approver, in another browser with their own passkey, ticks "我已知晓" and confirms the
+permanent lock; ``custody audit verify`` is clean. Screenshots of each page (copies in
+/tmp/briefs/D_shots)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.support.browser import (
+    add_passkey_authenticator,
+    browser_available,
+    chromium,
+    console_on_free_port,
+    screenshot,
+)
+from tests.support.cli import run, run_json
+from tests.support.worm import release_all_for_tests
+
+pytestmark = pytest.mark.skipif(not browser_available(),
+                                reason="chromium and chromedriver are not installed")
+
+SHOTS = (Path("/tmp/briefs/D_shots"),)
+PARTY = "王五"
+
+
+def _item(settings) -> str:
+    """One recording of market-001 (random bytes: nothing here plays it)."""
+    import bootstrap
+    from archive import people
+    from archive.domain.model import Description
+    from archive.passkeys.service import attach
+
+    archive = attach(bootstrap.open_archive(settings), settings.home)
+    start = datetime.now(timezone.utc) - timedelta(days=2)
+    d = Description(kind="video", unit="market-001", device_id="DSJ-0042", officers=["O1"],
+                    recorded_start=start, recorded_end=start + timedelta(minutes=8),
+                    party=PARTY, cause="无照经营", activity_type="调查取证")
+    try:
+        return archive.archive_stream([os.urandom(30_000)], d, people.identify(archive),
+                                      start + timedelta(days=60)).item.id
+    finally:
+        archive.finish_command()
+        archive.catalog.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A data home with an archivist (A1) and an approver (B1), one item, and the console."""
+    from config import settings as settings_mod
+
+    root = tmp_path_factory.mktemp("cases-console")
+    config = root / "custody.toml"
+    server_env: dict[str, str] = {}
+
+    def prepare(port: int) -> dict:
+        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n')
+        return server_env
+
+    prepare(8443)
+    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
+           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
+           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("CUSTODY_ACT_AS", raising=False)
+        run("init")
+        run("people", "add", "A1", "--name", "陈档案", "--role", "archivist")
+        run("people", "add", "B1", "--name", "刘审批", "--role", "approver")
+        item = _item(settings_mod.load(config, root / "data"))
+        server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
+        with console_on_free_port(prepare, root / "server.log") as served:
+            yield {"base": served.base, "server": served, "root": root, "item": item,
+                   "env": env}
+    release_all_for_tests(root)
+
+
+def _wait(driver, condition, seconds: float = 20):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def _by_id(driver, name):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, name)
+
+
+def _cli(site, *args: str):
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        return run_json(*args)
+
+
+def _no_csp_violations(driver) -> None:
+    problems = [e["message"] for e in driver.get_log("browser")
+                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
+                or "Uncaught" in e["message"]]
+    assert not problems, problems
+
+
+def _person(site, person: str):
+    """A browser of its own with its own virtual authenticator: enrolled by invite,
+    confirmed by the administrator, signed in."""
+    driver = chromium()
+    add_passkey_authenticator(driver)
+    invite = _cli(site, "people", "invite", person)
+    driver.get(invite["link"])
+    _by_id(driver, "enroll-button").click()
+    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    pending = _cli(site, "people", "passkeys", person)["passkeys"]
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        run("people", "confirm-passkey", person, pending[0]["credential_id"])
+    driver.get(site["base"] + "/signin")
+    _by_id(driver, "signin-button").click()
+    _wait(driver, lambda d: "/search" in d.current_url)
+    return driver
+
+
+def _sign(driver, button: str, done) -> None:
+    """Press a signed form's button and wait for the page the decision leads to (the
+    form's message says why if it was refused)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    _by_id(driver, button).click()
+
+    def finished(d):
+        try:  # the page may change under the look: look again
+            said = [m.text for m in d.find_elements(By.CSS_SELECTOR, "form.signed .message")
+                    if m.text.strip()]
+            assert not said, said
+            return done(d)
+        except StaleElementReferenceException:
+            return False
+    _wait(driver, finished, 30)
+
+
+def test_cases_and_flags_in_a_real_browser(site, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    shots, base, item = tmp_path / "shots", site["base"], site["item"]
+    archivist = _person(site, "A1")
+    approver = None
+    try:
+        # the register: uploaded, checked (nothing written yet), signed
+        register = tmp_path / "案件登记.csv"
+        register.write_text("id,type,unit,opened,closed,filing_year,activities\n"
+                            "市监罚〔2026〕12号,general,market-001,2026-01-05,,,调查取证\n",
+                            encoding="utf-8")
+        archivist.get(base + "/archivist/cases/import")
+        assert "1 MiB" in _by_id(archivist, "upload-limits").text
+        screenshot(archivist, shots, "cases-1-import", copies=SHOTS)
+        _by_id(archivist, "register-file").send_keys(str(register))
+        _by_id(archivist, "check-register").click()
+        _wait(archivist, lambda d: d.find_elements(By.ID, "register-rows"))
+        assert "市场监督管理局执法大队" in _by_id(archivist, "register-rows").text
+        assert _by_id(archivist, "register-ok").is_displayed()
+        screenshot(archivist, shots, "cases-2-checked", copies=SHOTS)
+        _sign(archivist, "sign-import", lambda d: d.find_elements(By.ID, "imported"))
+        assert "市监罚〔2026〕12号" in _by_id(archivist, "cases").text
+        screenshot(archivist, shots, "cases-3-register", copies=SHOTS)
+
+        # link the item found by its party, then close the case
+        archivist.find_element(By.LINK_TEXT, "市监罚〔2026〕12号").click()
+        _wait(archivist, lambda d: d.find_elements(By.ID, "find-items"))
+        _by_id(archivist, "find-items").send_keys(PARTY)
+        _by_id(archivist, "find-button").click()
+        _wait(archivist, lambda d: d.find_elements(By.ID, "found-items"))
+        assert PARTY in _by_id(archivist, "found-items").text
+        screenshot(archivist, shots, "cases-4-link", copies=SHOTS)
+        _sign(archivist, "sign-link", lambda d: d.find_elements(By.ID, "case-items"))
+        assert PARTY in _by_id(archivist, "case-items").text
+        _sign(archivist, "sign-close",
+              lambda d: _by_id(d, "case-state").get_attribute("data-closed"))
+        assert "结案" in _by_id(archivist, "case-state").text
+        screenshot(archivist, shots, "cases-5-closed", copies=SHOTS)
+        _no_csp_violations(archivist)
+
+        # a flag on the item, raised by the archivist
+        archivist.get(base + f"/archivist/flags/new?item={item}")
+        Select(_by_id(archivist, "flag-reason")).select_by_value("obstruction")
+        _by_id(archivist, "flag-note").send_keys("当事人阻挠现场取证")
+        screenshot(archivist, shots, "flags-1-raise", copies=SHOTS)
+        _sign(archivist, "sign-flag", lambda d: d.find_elements(By.ID, "flag-state"))
+        flag_url = archivist.current_url
+        assert _by_id(archivist, "flag-state").get_attribute("data-state") == "unconfirmed"
+        assert not archivist.find_elements(By.ID, "confirm-form")  # not the approver
+        _no_csp_violations(archivist)
+
+        # the approver, in their own browser: the plain warning, the tick box, the passkey
+        approver = _person(site, "B1")
+        approver.get(base + "/archivist/flags")
+        assert "阻碍执法" in _by_id(approver, "flags").text
+        screenshot(approver, shots, "flags-2-list", copies=SHOTS)
+        approver.get(flag_url)
+        warning = _by_id(approver, "permanent-warning").text
+        assert "永远不能撤销" in warning and "陈档案" in warning
+        assert PARTY in _by_id(approver, "flag-items").text
+        assert _by_id(approver, "understood").get_attribute("required") is not None
+        # not ticked: the browser itself keeps the form from being sent
+        _by_id(approver, "sign-confirm").click()
+        assert _by_id(approver, "flag-state").get_attribute("data-state") == "unconfirmed"
+        _by_id(approver, "understood").click()
+        screenshot(approver, shots, "flags-3-confirm", copies=SHOTS)
+        _sign(approver, "sign-confirm", lambda d: _by_id(d, "flag-state").get_attribute(
+            "data-state") == "confirmed")
+        assert "刘审批" in _by_id(approver, "flag-confirmed-by").text
+        assert "永远不能撤销" in _by_id(approver, "flag-permanent").text
+        screenshot(approver, shots, "flags-4-confirmed", copies=SHOTS)
+        _no_csp_violations(approver)
+    finally:
+        archivist.quit()
+        if approver is not None:
+            approver.quit()
+
+    assert site["server"].stop() == 0
+    verify = _cli(site, "audit", "verify")
+    assert verify["ok"] and not verify["problems"], verify
+    assert verify["attested"]["passkey_signed"] >= 5
+    shown = _cli(site, "show", item)
+    assert shown["tier"] == "permanent"

@@ -1,0 +1,211 @@
+"""The archivist's year in a real browser (Debian's chromium, headless, against ``custody
+web`` served by gunicorn): a day's offload ingested at the command line through the real
+clamd -- a recording whose camera names no officer (stored, pending metadata) and an
+EICAR-infected file (quarantined) -- then the archivist enrolls, opens the year's cycle (the
+pending item holds up the handover), follows the blocker to the pending queue, completes the
+item in its form and signs with the passkey, and sees the blocker gone; the quarantine page
+shows the infected file and its report. ``custody audit verify`` is clean after. Each page is
+saved as a screenshot, checked not blank, with copies in /tmp/briefs/C_shots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.support.browser import (
+    add_passkey_authenticator,
+    browser_available,
+    chromium,
+    console_on_free_port,
+    screenshot,
+)
+from tests.support.clamd import EICAR
+from tests.support.cli import run, run_json
+from tests.support.corpus import make_mp4
+from tests.support.worm import release_all_for_tests
+
+pytestmark = pytest.mark.skipif(not browser_available(),
+                                reason="chromium and chromedriver are not installed")
+
+SHOTS = (Path("/tmp/briefs/C_shots"),)
+YEAR = 2025
+CLIP = "DSJ-0500_20250315_090000_0001.MP4"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, clamd_scanner):
+    """A data home with archivist A1 and officer O1, a camera of market-001 registered
+    without its officer, one offload ingested, and ``custody web`` serving it."""
+    root = tmp_path_factory.mktemp("archivist")
+    config = root / "custody.toml"
+    server_env: dict[str, str] = {}
+
+    def prepare(port: int) -> dict:  # the invite links name the port: it is in the config
+        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n'
+                          f'[scanner]\nsocket = "{clamd_scanner.socket_path}"\n')
+        return server_env
+
+    prepare(8443)
+    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
+           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
+           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("CUSTODY_ACT_AS", raising=False)
+        run("init")
+        run("people", "add", "A1", "--name", "陈档案", "--role", "archivist")
+        run("people", "add", "O1", "--name", "王建国", "--role", "officer")
+        run("devices", "add", "DSJ-0500", "--model", "X9", "--clock", "local",
+            "--unit", "market-001")
+        offload = root / "offload"
+        offload.mkdir()
+        make_mp4(offload / CLIP, 1, creation_time="2025-03-15T09:00:00Z")
+        (offload / "bad.com").write_bytes(EICAR)
+        out = run_json("ingest", str(offload), "--station", "ST-01", code=1)
+        states = {f["file"]: f["state"] for f in out["files"]}
+        assert states == {CLIP: "archived-pending-metadata", "bad.com": "quarantined"}
+        pending = run_json("pending")["items"]
+        assert len(pending) == 1
+        server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
+        with console_on_free_port(prepare, root / "server.log") as served:
+            yield {"base": served.base, "env": env, "item": pending[0]["id"],
+                   "batch": out["batch_id"]}
+    release_all_for_tests(root)
+
+
+def _cli(site, *args: str, as_json: bool = False, code: int = 0):
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        return run_json(*args, code=code) if as_json else run(*args, code=code)
+
+
+def _wait(driver, condition, seconds: float = 20):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def _by_id(driver, name):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, name)
+
+
+def _count(driver, blocker: str) -> int | None:
+    """The count the cycle page shows for ``blocker``; None when it is not listed."""
+    from selenium.webdriver.common.by import By
+
+    rows = driver.find_elements(By.CSS_SELECTOR, f'tr[data-blocker="{blocker}"] td.count-cell')
+    return int(rows[0].get_attribute("data-count")) if rows else None
+
+
+def _show(driver, element_id: str) -> None:
+    """Scroll the page to an element (for the screenshot of that part)."""
+    driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", element_id)
+
+
+def _no_csp_violations(driver) -> None:
+    problems = [e["message"] for e in driver.get_log("browser")
+                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
+                or "Uncaught" in e["message"]]
+    assert not problems, problems
+
+
+def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    shots, base = tmp_path / "shots", site["base"]
+    driver = chromium()
+    try:
+        add_passkey_authenticator(driver)
+        invite = _cli(site, "people", "invite", "A1", as_json=True)
+        driver.get(invite["link"])
+        _by_id(driver, "enroll-button").click()
+        _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+        cred = _cli(site, "people", "passkeys", "A1", as_json=True)["passkeys"][0]
+        _cli(site, "people", "confirm-passkey", "A1", cred["credential_id"])
+        driver.get(base + "/signin")
+        _by_id(driver, "signin-button").click()
+        _wait(driver, lambda d: "/search" in d.current_url)
+
+        # the year at a glance: the pending item holds up the handover
+        driver.get(base + f"/archivist/cycle?year={YEAR}")
+        assert _by_id(driver, "phase").get_attribute("data-phase") == "handover-due"
+        assert _count(driver, "pending-metadata") == 1
+        assert driver.find_elements(By.CSS_SELECTOR, 'tr[data-deadline="handover"]')
+        screenshot(driver, shots, "C1-cycle", copies=SHOTS)
+        _show(driver, "blockers")
+        screenshot(driver, shots, "C1b-cycle-blockers", copies=SHOTS)
+        driver.find_element(By.CSS_SELECTOR, f'a[href="/archivist/cycle/{YEAR}/'
+                                             'pending-metadata"]').click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "blocker-items"))
+        assert site["item"] in driver.page_source
+        screenshot(driver, shots, "C2-blocker-items", copies=SHOTS)
+
+        # the action that clears it: the queue, the form, the check, the passkey
+        driver.find_element(By.CSS_SELECTOR, 'a.button[href="/archivist/pending"]').click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "pending-items"))
+        screenshot(driver, shots, "C3-pending-queue", copies=SHOTS)
+        driver.find_element(By.CSS_SELECTOR,
+                            f'a[href="/archivist/pending/{site["item"]}"]').click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "complete-form"))
+        assert "DSJ-0500" in driver.page_source
+        _by_id(driver, "f-officer_id").send_keys("O1")
+        _by_id(driver, "check-button").click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "changes"))
+        assert "王建国" in _by_id(driver, "changes").text
+        assert _by_id(driver, "new-status").get_attribute("data-status") == "archived"
+        _show(driver, "preview")
+        screenshot(driver, shots, "C4-pending-preview", copies=SHOTS)
+        _by_id(driver, "sign-button").click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "completed"), 30)
+        assert site["item"] in _by_id(driver, "completed").text
+        assert not driver.find_elements(By.CSS_SELECTOR, f'tr[data-item="{site["item"]}"]')
+        screenshot(driver, shots, "C5-pending-done", copies=SHOTS)
+        shown = _cli(site, "show", site["item"], as_json=True)
+        assert shown["version"] == 2 and shown["status"] == "archived"
+
+        # the blocker count dropped
+        driver.get(base + f"/archivist/cycle?year={YEAR}")
+        assert _count(driver, "pending-metadata") is None
+        screenshot(driver, shots, "C6-cycle-after", copies=SHOTS)
+
+        # the quarantine: the infected file with its report
+        driver.get(base + "/archivist/quarantine")
+        table = _by_id(driver, "quarantined").text
+        assert "bad.com" in table and "EICAR" in table
+        screenshot(driver, shots, "C7-quarantine", copies=SHOTS)
+        driver.find_element(By.CSS_SELECTOR, '#quarantined a').click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "entry-report"))
+        assert site["batch"] in driver.page_source and "ClamAV" in driver.page_source
+        screenshot(driver, shots, "C8-quarantine-entry", copies=SHOTS)
+        batch_link = f'a[href="/archivist/batches/{site["batch"]}"]'
+        driver.find_element(By.CSS_SELECTOR, batch_link).click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "batch-report"))
+        assert "bad.com" in _by_id(driver, "batch-files").text
+        screenshot(driver, shots, "C9-batch", copies=SHOTS)
+        _no_csp_violations(driver)
+    finally:
+        driver.quit()
+    audit = _cli(site, "audit", "verify", as_json=True)
+    assert audit["ok"], audit["problems"]
+    # the completion is the archivist's own, signed with the passkey (not console-attested)
+    entry = [e for e in _ledger(site) if e.action == "metadata-version"][-1]
+    assert entry.actor == "A1" and entry.subject == site["item"]
+    assert {"credential_id", "signature"} <= set(entry.details["console"]["webauthn"])
+
+
+def _ledger(site) -> list:
+    import bootstrap
+    from config import settings as settings_mod
+
+    settings = settings_mod.load(site["env"]["CUSTODY_CONFIG"], Path(site["env"]["CUSTODY_HOME"]))
+    catalog = bootstrap.open_catalog(settings)
+    try:
+        return list(catalog.ledger_entries(1))
+    finally:
+        catalog.close()

@@ -1,0 +1,253 @@
+"""The archivists' handover journey in a real browser (Debian's chromium, headless) against
+``custody web`` served by gunicorn, each archivist with their own passkey in WebDriver's
+virtual authenticator: the preparation of last year's transfer runs as a background job the
+page follows, the preparer signs it as prepared, a second archivist checks the package and
+accepts it with their passkey, the 登记表 is shown, the year is finalized with 档号, a disc of
+its permanent records is built (job), checked, placed and its 光盘标签 fetched as PDF; then
+``custody audit verify`` is clean. Screenshots of each page (copies in /tmp/briefs/E_shots).
+
+The console reads the real clock (it takes no date to act as of): the items are recorded last
+year, the year handed over now, as an archive does it in the spring after."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support.browser import (
+    add_passkey_authenticator,
+    browser_available,
+    chromium,
+    console_on_free_port,
+    downloaded,
+    screenshot,
+)
+from tests.support.cli import run, run_json
+from tests.support.media import FORMATS, make_playable_mp4
+from tests.support.worm import release_all_for_tests
+
+pytestmark = pytest.mark.skipif(not browser_available(),
+                                reason="chromium and chromedriver are not installed")
+
+SH = ZoneInfo("Asia/Shanghai")
+YEAR = datetime.now(SH).year - 1
+SHOTS = (Path("/tmp/briefs/E_shots"),)
+
+
+def _items(settings, root: Path) -> list[str]:
+    """Two real recordings of last year, the second kept permanently (for the disc)."""
+    import bootstrap
+    from archive import people
+    from archive.domain.model import Description
+    from archive.passkeys.service import attach
+
+    archive = attach(bootstrap.open_archive(settings), settings.home)
+    actor = people.identify(archive)
+    until = datetime.now(timezone.utc) + timedelta(days=30)
+    ids = []
+    try:
+        for n in range(2):
+            video = make_playable_mp4(root / f"r{n}.mp4", seconds=2 + n)
+            start = datetime(YEAR, 6, 1, 9, tzinfo=SH) + timedelta(hours=n)
+            d = Description(kind="video", unit="market-001", device_id="DSJ-0042",
+                            officers=["O1"], recorded_start=start,
+                            recorded_end=start + timedelta(seconds=2 + n), party="王五",
+                            cause="无照经营", activity_type="调查取证",
+                            source={"original_name": f"DSJ-0042/r{n}.mp4"})
+            item = archive.archive_stream([video.read_bytes()], d, actor, until,
+                                          checks={"format": dict(FORMATS[".mp4"][1])}).item
+            if n == 1:
+                item.tier = "permanent"
+                archive.catalog.save_state(item)
+            ids.append(item.id)
+    finally:
+        archive.finish_command()
+        archive.catalog.close()
+    return ids
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from config import settings as settings_mod
+
+    root = tmp_path_factory.mktemp("handover")
+    config = root / "custody.toml"
+    server_env: dict[str, str] = {}
+
+    def prepare(port: int) -> dict:
+        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n')
+        return server_env
+
+    prepare(8443)
+    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
+           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
+           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("CUSTODY_ACT_AS", raising=False)
+        run("init")
+        run("people", "add", "AR1", "--name", "张档案", "--role", "archivist")
+        run("people", "add", "AR2", "--name", "刘接收", "--role", "archivist")
+        items = _items(settings_mod.load(config, root / "data"), root)
+        server_env.update((k, v) for k, v in __import__("os").environ.items()
+                          if k != "CUSTODY_LANG")
+        with console_on_free_port(prepare, root / "server.log") as served:
+            yield {"base": served.base, "server": served, "env": env, "items": items}
+    release_all_for_tests(root)
+
+
+def _cli(site, *args: str):
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        return run_json(*args)
+
+
+def _wait(driver, condition, seconds: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def _by_id(driver, name):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, name)
+
+
+def _has(driver, selector: str) -> bool:
+    from selenium.webdriver.common.by import By
+
+    return bool(driver.find_elements(By.CSS_SELECTOR, selector))
+
+
+def _no_csp_violations(driver) -> None:
+    problems = [e["message"] for e in driver.get_log("browser")
+                if "Content Security Policy" in e["message"] or "Uncaught" in e["message"]]
+    assert not problems, problems
+
+
+def _person(site, person: str, downloads: Path | None = None):
+    """A browser with its own passkey, enrolled (confirmed at the command line), signed in."""
+    driver = chromium(downloads)
+    add_passkey_authenticator(driver)
+    invite = _cli(site, "people", "invite", person)
+    driver.get(invite["link"])
+    _by_id(driver, "enroll-button").click()
+    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    pending = _cli(site, "people", "passkeys", person)["passkeys"]
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        run("people", "confirm-passkey", person, pending[0]["credential_id"])
+    driver.get(site["base"] + "/signin")
+    _by_id(driver, "signin-button").click()
+    _wait(driver, lambda d: "/search" in d.current_url)
+    return driver
+
+
+def _show(driver, name: str) -> None:
+    """Scroll the element with id ``name`` into view (for the screenshot)."""
+    driver.execute_script("arguments[0].scrollIntoView()", _by_id(driver, name))
+
+
+def _job_done(driver) -> None:
+    """On a job's page: it ends (the page follows by itself), done; then its result page."""
+    _wait(driver, lambda d: "/jobs/" in d.current_url and _has(d, "#job-status"))
+    _wait(driver, lambda d: _by_id(d, "job-status").get_attribute("data-status")
+          in ("done", "failed", "cancelled", "interrupted"), 120)
+    assert _by_id(driver, "job-status").get_attribute("data-status") == "done", \
+        _by_id(driver, "job-error").text
+    _wait(driver, lambda d: _by_id(d, "job-result-link").is_displayed())
+
+
+def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
+    shots, base = tmp_path / "shots", site["base"]
+    page = f"{base}/archivist/transfer?year={YEAR}"
+    drivers = []
+    try:
+        ar1 = _person(site, "AR1", tmp_path / "downloads")
+        drivers.append(ar1)
+        ar1.get(page)
+        assert _by_id(ar1, "phase").get_attribute("data-phase") == "handover-due"
+        screenshot(ar1, shots, "E01-transfer-start", copies=SHOTS)
+        _by_id(ar1, "start-prepare").click()
+        _job_done(ar1)
+        screenshot(ar1, shots, "E02-prepare-job", copies=SHOTS)
+        _by_id(ar1, "job-result-link").click()
+        _wait(ar1, lambda d: _has(d, "#sign-prepared"))
+        assert _by_id(ar1, "draft-items").text.startswith("2")
+        assert "电子档案移交清单" in _by_id(ar1, "draft-listing").text
+        _show(ar1, "draft")
+        screenshot(ar1, shots, "E03-draft", copies=SHOTS)
+        _by_id(ar1, "sign-prepared").click()
+        _wait(ar1, lambda d: _has(d, "#draft-filed"))
+        assert _has(ar1, "#not-receiver") and not _has(ar1, "#sign-accept")
+        _no_csp_violations(ar1)
+
+        # the receiver, in their own browser: checks the package, accepts with their passkey
+        ar2 = _person(site, "AR2")
+        drivers.append(ar2)
+        ar2.get(page)
+        _by_id(ar2, "verify-package").click()
+        _wait(ar2, lambda d: _has(d, "#check-result"))
+        assert _by_id(ar2, "check-result").get_attribute("data-ok") == "1", \
+            _by_id(ar2, "check").text
+        _show(ar2, "receive")
+        screenshot(ar2, shots, "E04-receiver-check", copies=SHOTS)
+        _by_id(ar2, "sign-accept").click()
+        transfer = f"{YEAR}-01"
+        _wait(ar2, lambda d: _has(d, f'#transfer-{transfer}[data-status="accepted"]'))
+        _by_id(ar2, f"form-html-{transfer}").click()
+        _wait(ar2, lambda d: f"/documents/handover-form/{transfer}" in d.current_url)
+        assert "电子档案移交与接收登记表" in ar2.page_source and "刘接收" in ar2.page_source
+        screenshot(ar2, shots, "E05-handover-form", copies=SHOTS)
+        _no_csp_violations(ar2)
+
+        # finalize with 档号, signed; the codes by 题名
+        ar1.get(f"{base}/archivist/archiving?year={YEAR}")
+        screenshot(ar1, shots, "E06-archiving", copies=SHOTS)
+        _by_id(ar1, "sign-finalize").click()
+        _wait(ar1, lambda d: _has(d, '#phase[data-phase="finalized"]'))
+        assert _by_id(ar1, "code-count").text == "2"
+        assert "王五" in _by_id(ar1, "code-list").text
+        screenshot(ar1, shots, "E07-codes", copies=SHOTS)
+
+        # the disc: built by a job, checked, placed, its label fetched
+        ar1.get(f"{base}/archivist/discs")
+        _by_id(ar1, "start-build").click()
+        _job_done(ar1)
+        _by_id(ar1, "job-result-link").click()
+        _wait(ar1, lambda d: _has(d, "#disc-list"))
+        disc = _cli(site, "disc", "list")["discs"][0]["id"]
+        ar1.find_element("css selector", f"#disc-{disc} button.verify").click()
+        _wait(ar1, lambda d: _has(d, "#disc-check-result"))
+        assert _by_id(ar1, "disc-check-result").get_attribute("data-ok") == "1"
+        screenshot(ar1, shots, "E08-disc-check", copies=SHOTS)
+        ar1.find_element("css selector", f"#disc-{disc} input[name=location]").send_keys(
+            "档案室三号柜")
+        ar1.find_element("css selector", f"#disc-{disc} button.place").click()
+        _wait(ar1, lambda d: "档案室三号柜" in d.find_element(
+            "css selector", f"#disc-{disc} td.location").text)
+        _show(ar1, "inventory")
+        screenshot(ar1, shots, "E09-discs-placed", copies=SHOTS)
+        ar1.find_element("css selector", f"#disc-{disc} a.label-html").click()
+        _wait(ar1, lambda d: f"/documents/disc-label/{disc}" in d.current_url)
+        assert "光盘标签" in ar1.page_source and "档案室三号柜" in ar1.page_source
+        screenshot(ar1, shots, "E10-disc-label", copies=SHOTS)
+        ar1.get(f"{base}/archivist/documents/disc-label/{disc}.pdf")
+        assert downloaded(tmp_path / "downloads", ".pdf").read_bytes()[:5] == b"%PDF-"
+        _no_csp_violations(ar1)
+    finally:
+        for d in drivers:
+            d.quit()
+    assert site["server"].stop() == 0
+    verify = _cli(site, "audit", "verify")
+    assert verify["ok"] and not verify["problems"], verify
+    assert verify["attested"]["passkey_signed"] >= 3  # prepared, accepted, finalized
+    placed = _cli(site, "disc", "list")["discs"][0]
+    assert placed["location"] == "档案室三号柜" and placed["items"] == 1

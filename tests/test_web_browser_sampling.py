@@ -1,0 +1,228 @@
+"""An auditor's sampled verification with a failing item and its report, in headless
+chromium against ``custody web`` (gunicorn) and its detached job runner: a lot of two
+recordings of one unit, one of whose stored bytes were damaged → the GB/T 2828.1 plan shown
+before it starts → the background job → the result names the failure and what to do → the
+draft 抽样检验报告 → signed with the auditor's passkey (WebDriver's virtual authenticator) →
+the signed report shown and its PDF fetched → the run is in the 检查台帐 → ``custody audit
+verify`` clean. Screenshots of each page are checked not blank (copies in
+/tmp/briefs/A_shots)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.support.browser import (
+    add_passkey_authenticator,
+    browser_available,
+    chromium,
+    console_on_free_port,
+    downloaded,
+    screenshot,
+)
+from tests.support.cli import run, run_json
+from tests.support.worm import release_all_for_tests
+
+pytestmark = pytest.mark.skipif(not browser_available(),
+                                reason="chromium and chromedriver are not installed")
+
+T0 = datetime(2026, 3, 2, 1, 30, tzinfo=timezone.utc)
+SHOTS = (Path("/tmp/briefs/A_shots"),)
+
+
+def _items(settings) -> list[str]:
+    """Two recordings of market-001; the first one's stored bytes are then damaged (a bit
+    flipped in the WORM store's file, as rot or a hand would)."""
+    import bootstrap
+    from archive import people
+    from archive.domain.model import Description
+    from archive.worm.local import set_immutable
+
+    archive = bootstrap.open_archive(settings)
+    actor = people.identify(archive)
+    until = datetime.now(timezone.utc) + timedelta(days=30)
+    ids = []
+    try:
+        for n, party in enumerate(("王五", "赵六")):
+            d = Description(kind="video", unit="market-001", device_id="DSJ-0042",
+                            officers=["O1"], recorded_start=T0 + timedelta(hours=n),
+                            recorded_end=T0 + timedelta(hours=n, minutes=5), party=party,
+                            cause="无照经营", source={"original_name": f"{party}.mp4"})
+            ids.append(archive.archive_stream([os.urandom(40_000)], d, actor, until).item.id)
+        obj = archive.item(ids[0]).storage["object"]
+        path = archive.store._version_path(obj["key"], obj["version_id"])
+    finally:
+        archive.finish_command()
+        archive.catalog.close()
+    set_immutable(path, False)
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return ids
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from config import settings as settings_mod
+
+    root = tmp_path_factory.mktemp("sampling")
+    config = root / "custody.toml"
+    server_env: dict[str, str] = {}
+
+    def prepare(port: int) -> dict:
+        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n')
+        return server_env
+
+    prepare(8443)
+    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
+           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
+           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.delenv("CUSTODY_ACT_AS", raising=False)
+        run("init")
+        run("people", "add", "A1", "--name", "孙审计", "--role", "auditor")
+        items = _items(settings_mod.load(config, root / "data"))
+        server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
+        with console_on_free_port(prepare, root / "server.log") as served:
+            yield {"base": served.base, "root": root, "items": items, "env": env}
+    release_all_for_tests(root)
+
+
+def _cli(site, *args: str):
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        return run_json(*args)
+
+
+def _wait(driver, condition, seconds: float = 30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def _by_id(driver, name):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, name)
+
+
+def _no_csp_violations(driver) -> None:
+    problems = [e["message"] for e in driver.get_log("browser")
+                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
+                or "Uncaught" in e["message"]]
+    assert not problems, problems
+
+
+def _enroll_and_sign_in(site, driver, person: str) -> None:
+    invite = _cli(site, "people", "invite", person)
+    driver.get(invite["link"])
+    _by_id(driver, "enroll-button").click()
+    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    pending = _cli(site, "people", "passkeys", person)["passkeys"]
+    _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
+    driver.get(site["base"] + "/signin")
+    _by_id(driver, "signin-button").click()
+    _wait(driver, lambda d: "/search" in d.current_url)
+
+
+def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(site, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    shots, downloads = tmp_path / "shots", tmp_path / "downloads"
+    base = site["base"]
+    damaged, sound = site["items"]
+    driver = chromium(downloads)
+    try:
+        add_passkey_authenticator(driver)
+        _enroll_and_sign_in(site, driver, "A1")
+
+        # the lot and the plan, before anything runs
+        driver.get(base + "/audit/sampling")
+        Select(_by_id(driver, "f-unit")).select_by_value("market-001")
+        Select(_by_id(driver, "f-level")).select_by_value("II")
+        _by_id(driver, "preview-button").click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "plan"))
+        assert _by_id(driver, "plan-lot-size").text == "2"
+        assert _by_id(driver, "plan-letter").text == "A"
+        assert _by_id(driver, "plan-sample-size").text == "2"
+        assert _by_id(driver, "plan-ac-re").text == "0 / 1"
+        assert "抽样方案" in driver.page_source
+        screenshot(driver, shots, "A1-plan", copies=SHOTS)
+
+        # the job: run by a detached runner, followed by the job page
+        _by_id(driver, "start-sampling").click()
+        _wait(driver, lambda d: "/jobs/" in d.current_url and d.find_elements(By.ID,
+                                                                              "job-status"))
+        _wait(driver, lambda d: _by_id(d, "job-status").get_attribute("data-status")
+              in ("done", "failed", "cancelled", "interrupted"), 120)
+        status = _by_id(driver, "job-status").get_attribute("data-status")
+        assert status == "done", (status, _by_id(driver, "job-error").text)
+        assert _by_id(driver, "job-progress").get_attribute("value") == "100"
+        screenshot(driver, shots, "A2-job-done", copies=SHOTS)
+        _no_csp_violations(driver)
+        _by_id(driver, "job-result-link").click()
+
+        # the result: the lot rejected, the damaged item with what to do
+        _wait(driver, lambda d: d.find_elements(By.ID, "lot-verdict"))
+        result_url = driver.current_url
+        assert _by_id(driver, "lot-verdict").get_attribute("data-verdict") == "reject"
+        assert _by_id(driver, "lot-verdict").text == "批不合格"
+        failed = driver.find_element(By.CSS_SELECTOR, f'tr[data-item="{damaged}"]')
+        assert failed.get_attribute("data-ok") == "0"
+        assert driver.find_element(By.CSS_SELECTOR, f'tr[data-item="{sound}"]'
+                                   ).get_attribute("data-ok") == "1"
+        problem = driver.find_element(By.CSS_SELECTOR, 'tr[data-problem="digest-mismatch"]')
+        assert "摘要值不符" in problem.text and "从副本恢复" in problem.text, problem.text
+        assert "custody verify --query" in _by_id(driver, "full-check").text
+        screenshot(driver, shots, "A3-result", copies=SHOTS)
+        driver.execute_script("document.getElementById('sampled-items').scrollIntoView()")
+        screenshot(driver, shots, "A3b-result-items", copies=SHOTS)
+        _no_csp_violations(driver)
+
+        # the draft report, as it will read
+        _by_id(driver, "draft-report").click()
+        _wait(driver, lambda d: "抽样检验报告" in d.page_source)
+        assert "草稿" in driver.page_source and "批不合格" in driver.page_source
+        screenshot(driver, shots, "A4-draft-report", copies=SHOTS)
+        driver.get(result_url)
+
+        # signed with the passkey: into the 检查台帐, the signed report issued
+        _by_id(driver, "sign-report").click()
+        _wait(driver, lambda d: d.find_elements(By.ID, "filed")
+              or _by_id(d, "message").text.strip(), 60)
+        assert driver.find_elements(By.ID, "filed"), _by_id(driver, "message").text
+        driver.execute_script("document.getElementById('sampling-report').scrollIntoView()")
+        screenshot(driver, shots, "A5-signed", copies=SHOTS)
+        _by_id(driver, "report-html").click()
+        _wait(driver, lambda d: "/documents/sampling-report/" in d.current_url)
+        assert "抽样检验报告" in driver.page_source and "草稿" not in driver.page_source
+        inspection = driver.current_url.rsplit("/", 1)[1]
+        screenshot(driver, shots, "A6-report", copies=SHOTS)
+        driver.get(result_url)
+        _by_id(driver, "report-pdf").click()
+        pdf = downloaded(downloads, ".pdf")
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+        # in the 检查台帐
+        driver.get(base + "/audit/sampling")
+        row = driver.find_element(By.CSS_SELECTOR, f'tr[data-inspection="{inspection}"]')
+        assert "抽样机读检验" in row.text and "孙审计" in row.text
+        screenshot(driver, shots, "A7-ledger", copies=SHOTS)
+        _no_csp_violations(driver)
+    finally:
+        driver.quit()
+
+    shown = _cli(site, "inspections", "show", inspection)
+    assert shown["by"] == "A1" and shown["summary"]["failed"] == [damaged]
+    assert shown["verdict"]["result"] == "reject"
+    audit = _cli(site, "audit", "verify")
+    assert audit["ledger_ok"], audit["problems"]
+    assert audit["attested"]["passkey_signed"] >= 1
