@@ -19,12 +19,11 @@ from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
     chromium,
-    console_on_free_port,
+    console_site,
     screenshot,
 )
 from tests.support.cli import run, run_json
 from tests.support.media import FORMATS, make_playable_mp4
-from tests.support.worm import release_all_for_tests
 
 pytestmark = pytest.mark.skipif(not browser_available(),
                                 reason="chromium and chromedriver are not installed")
@@ -67,39 +66,21 @@ def _items(settings, video: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from config import settings as settings_mod
-
     root = tmp_path_factory.mktemp("audit-console")
-    config = root / "custody.toml"
-    server_env: dict[str, str] = {}
 
-    def prepare(port: int) -> dict:
-        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n')
-        return server_env
-
-    prepare(8443)
-    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
-           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
-           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.delenv("CUSTODY_ACT_AS", raising=False)
-        run("init")
+    def setup(mp, settings) -> dict:
         run("people", "add", "O1", "--name", "王建国", "--role", "officer")
         run("people", "add", "A1", "--name", "审计员甲", "--account", "a1", "--role", "auditor")
         run("people", "add", "AR1", "--name", "档案员戊", "--account", "ar1",
             "--role", "archivist")
-        video = make_playable_mp4(root / "recording.mp4")
-        items = _items(settings_mod.load(config, root / "data"), video)
+        items = _items(settings(), make_playable_mp4(root / "recording.mp4"))
         mp.setenv("CUSTODY_ACT_AS", "A1")  # the auditor's sampled verification draws both
         sample = run_json("verify", "--query", "unit=market-001", "--all")
         mp.delenv("CUSTODY_ACT_AS")
-        server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
-        with console_on_free_port(prepare, root / "server.log") as served:
-            yield {"base": served.base, "root": root, "items": items, "env": env,
-                   "sample": sample["id"]}
-    release_all_for_tests(root)
+        return {"items": items, "sample": sample["id"]}
+
+    with console_site(root, setup) as site:
+        yield site
 
 
 def _cli(site, *args: str, person: str | None = None):

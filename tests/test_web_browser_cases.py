@@ -17,11 +17,10 @@ from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
     chromium,
-    console_on_free_port,
+    console_site,
     screenshot,
 )
 from tests.support.cli import run, run_json
-from tests.support.worm import release_all_for_tests
 
 pytestmark = pytest.mark.skipif(not browser_available(),
                                 reason="chromium and chromedriver are not installed")
@@ -53,33 +52,14 @@ def _item(settings) -> str:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A data home with an archivist (A1) and an approver (B1), one item, and the console."""
-    from config import settings as settings_mod
 
-    root = tmp_path_factory.mktemp("cases-console")
-    config = root / "custody.toml"
-    server_env: dict[str, str] = {}
-
-    def prepare(port: int) -> dict:
-        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n')
-        return server_env
-
-    prepare(8443)
-    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
-           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
-           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.delenv("CUSTODY_ACT_AS", raising=False)
-        run("init")
+    def setup(mp, settings) -> dict:
         run("people", "add", "A1", "--name", "陈档案", "--role", "archivist")
         run("people", "add", "B1", "--name", "刘审批", "--role", "approver")
-        item = _item(settings_mod.load(config, root / "data"))
-        server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
-        with console_on_free_port(prepare, root / "server.log") as served:
-            yield {"base": served.base, "server": served, "root": root, "item": item,
-                   "env": env}
-    release_all_for_tests(root)
+        return {"item": _item(settings())}
+
+    with console_site(tmp_path_factory.mktemp("cases-console"), setup) as site:
+        yield site
 
 
 def _wait(driver, condition, seconds: float = 20):

@@ -9,7 +9,6 @@ saved as a screenshot, checked not blank, with copies in /tmp/briefs/C_shots."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,12 @@ from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
     chromium,
-    console_on_free_port,
+    console_site,
     screenshot,
 )
 from tests.support.clamd import EICAR
 from tests.support.cli import run, run_json
 from tests.support.corpus import make_mp4
-from tests.support.worm import release_all_for_tests
 
 pytestmark = pytest.mark.skipif(not browser_available(),
                                 reason="chromium and chromedriver are not installed")
@@ -39,23 +37,8 @@ def site(tmp_path_factory, clamd_scanner):
     """A data home with archivist A1 and officer O1, a camera of market-001 registered
     without its officer, one offload ingested, and ``custody web`` serving it."""
     root = tmp_path_factory.mktemp("archivist")
-    config = root / "custody.toml"
-    server_env: dict[str, str] = {}
 
-    def prepare(port: int) -> dict:  # the invite links name the port: it is in the config
-        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n'
-                          f'[scanner]\nsocket = "{clamd_scanner.socket_path}"\n')
-        return server_env
-
-    prepare(8443)
-    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
-           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
-           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
-            mp.setenv(k, v)
-        mp.delenv("CUSTODY_ACT_AS", raising=False)
-        run("init")
+    def setup(mp, settings) -> dict:
         run("people", "add", "A1", "--name", "陈档案", "--role", "archivist")
         run("people", "add", "O1", "--name", "王建国", "--role", "officer")
         run("devices", "add", "DSJ-0500", "--model", "X9", "--clock", "local",
@@ -69,11 +52,11 @@ def site(tmp_path_factory, clamd_scanner):
         assert states == {CLIP: "archived-pending-metadata", "bad.com": "quarantined"}
         pending = run_json("pending")["items"]
         assert len(pending) == 1
-        server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
-        with console_on_free_port(prepare, root / "server.log") as served:
-            yield {"base": served.base, "env": env, "item": pending[0]["id"],
-                   "batch": out["batch_id"]}
-    release_all_for_tests(root)
+        return {"item": pending[0]["id"], "batch": out["batch_id"]}
+
+    scanner = f'[scanner]\nsocket = "{clamd_scanner.socket_path}"\n'
+    with console_site(root, setup, scanner) as site:
+        yield site
 
 
 def _cli(site, *args: str, as_json: bool = False, code: int = 0):

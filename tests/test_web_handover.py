@@ -48,7 +48,7 @@ def no_runner(monkeypatch):
     from web.views import jobs as jobs_view
 
     started = []
-    monkeypatch.setattr(jobs_view, "_start_runner", started.append)
+    monkeypatch.setattr(jobs_view, "start_runner", started.append)
     return started
 
 

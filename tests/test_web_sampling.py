@@ -325,3 +325,21 @@ def test_an_unfinished_run_has_no_result_to_sign(office):
     begun, done = sign(auditor, office.keys["A1"], "sampling-file", {"job": job_id},
                        "/audit/sampling")
     assert begun.status_code == 400 and done is None
+
+
+def test_a_rejected_lot_offers_its_full_check_as_a_job(office):
+    """The full check a rejected lot calls for is a button, not a command to copy: a job of
+    every item of the same lot, whose result reads every item (the damaged one rejected)."""
+    auditor = office.person("A1")
+    job_id, damaged = _with_failure(office, auditor)
+    page = _html(auditor.get(f"/audit/sampling/{job_id}"))
+    assert 'id="full-check-start"' in page and 'name="everything" value="1"' in page
+    full_id = _start(auditor, query="unit=market-001", level="II", everything="1")
+    full = office.jobs().get(full_id)
+    assert full_id != job_id and full["params"]["everything"] is True
+    assert full["scope"].endswith(" all")
+    office.run_job(full_id)
+    page = _html(auditor.get(f"/audit/sampling/{full_id}"))
+    assert page.count("data-ok=") == len(office.s.items)  # every item, not a sample
+    assert f'data-item="{damaged}" data-ok="0"' in page
+    assert 'id="full-check-start"' not in page  # a full check calls for no further one

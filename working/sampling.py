@@ -82,7 +82,8 @@ def level_of(text: str | None) -> str:
 def _scope(params: dict) -> str:
     lot = params["lot"]
     return (f"year={lot['year']}" if "year" in lot else f"query={lot['query']}") + (
-        f" copy={params['copy']}" if params.get("copy", "primary") != "primary" else "")
+        f" copy={params['copy']}" if params.get("copy", "primary") != "primary" else "") + (
+        " all" if params.get("everything") else "")
 
 
 def _run(archive: Any, actor: Any, job: dict, progress: Progress, services: dict) -> dict:
@@ -95,6 +96,7 @@ def _run(archive: Any, actor: Any, job: dict, progress: Progress, services: dict
     draft = draft_verification(
         archive, actor, settings, year=p["lot"].get("year"), query=p["lot"].get("query"),
         level=p.get("level", "II"), seed=p["seed"], aql=p.get("aql"),
+        everything=bool(p.get("everything")),
         copy=p.get("copy", "primary"), media_probe=bootstrap.media_probe(),
         progress=progress, total=progress.total)
     return {"draft": draft}
@@ -106,11 +108,13 @@ SAMPLING = register(Kind(KIND, run=_run, scope=_scope, cancel_safe=True,
 
 def submit(jobs: Jobs, person_id: str, lot: dict, *, level: str = "II",
            aql: float | None = None, via: str = "console",
-           sign_in: dict | None = None) -> tuple[dict, bool]:
-    """Queue a sampled verification of ``lot`` for ``person_id``: (job, created). The
-    service checks who may run it again when the runner calls it."""
+           sign_in: dict | None = None, everything: bool = False) -> tuple[dict, bool]:
+    """Queue a sampled verification of ``lot`` for ``person_id``: (job, created); with
+    ``everything``, the full check of every item of the lot that a rejected lot calls for
+    (``custody verify --all``). The service checks who may run it again when the runner
+    calls it."""
     params: dict = {"lot": lot, "level": level, "aql": aql, "copy": "primary",
-                    "seed": secrets.randbits(63)}
+                    "seed": secrets.randbits(63), "everything": everything}
     if sign_in is not None:
         params["sign_in"] = sign_in
     return jobs.submit(KIND, params, person_id, via)

@@ -214,3 +214,43 @@ def screenshot(driver, folder: Path, name: str, min_colours: int = 8,
         except OSError:
             pass  # the copy is for a person to look at; the test's own file is what it checks
     return path
+
+
+@contextmanager
+def console_site(root: Path, setup, extra_config: str = "") -> Iterator[dict]:
+    """A data home under ``root`` made through the command line as a bureau makes it
+    (``custody init``, then ``setup(mp, settings)``: people, devices, items; ``settings()``
+    loads the home's settings, ``mp`` sets the environment for a step), and ``custody web``
+    serving it as its own process on a free port. Yields ``{"base", "server", "root",
+    "env"}`` with what ``setup`` returned; the local store's locks are released after."""
+    import pytest
+
+    from config import settings as settings_mod
+    from tests.support.cli import run
+    from tests.support.worm import release_all_for_tests
+
+    config = root / "custody.toml"
+    server_env: dict[str, str] = {}
+
+    def prepare(port: int) -> dict:  # the invite links name the port: it is in the config
+        config.write_text(f'[web]\nport = {port}\norigin = "http://localhost:{port}"\n'
+                          + extra_config)
+        return server_env
+
+    prepare(8443)
+    env = {"HOME": str(root / "user"), "CUSTODY_HOME": str(root / "data"),
+           "CUSTODY_CONFIG": str(config), "CUSTODY_TESTING": "1",
+           "CUSTODY_TEST_PEOPLE_DIR": str(root / "people")}
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in env.items():
+                mp.setenv(k, v)
+            mp.delenv("CUSTODY_ACT_AS", raising=False)
+            run("init")
+            made = setup(mp, lambda: settings_mod.load(config, root / "data")) or {}
+            server_env.update((k, v) for k, v in os.environ.items() if k != "CUSTODY_LANG")
+            with console_on_free_port(prepare, root / "server.log") as served:
+                yield {"base": served.base, "server": served, "root": root,
+                       "env": env} | made
+    finally:
+        release_all_for_tests(root)

@@ -216,16 +216,13 @@ def _last_run(job: dict | None) -> dict | None:
 def replicate():
     """Start the replication job (the same service as ``custody replicate``; the service
     checks the role again and records a refusal)."""
-    from working import jobs as jobs_mod
     from working import upkeep
 
     job, created = Jobs(g.console.state).submit(
         upkeep.REPLICATE, {"full": request.form.get("full") == "1",
                            "sign_in": (session.get("sign_in") or {}).get("assertion")},
         g.person.id, "console")
-    if created:  # as web/views/jobs.py starts an export's runner
-        s = settings()
-        jobs_mod.spawn(jobs_mod.runner_argv(job["id"], s.home, s.files),
-                       jobs_mod.job_dir(s.home, job["id"]) / "runner.log")
+    if created:
+        jobs_view.start_runner(job)
     return redirect(url_for("jobs.show", job_id=job["id"]), code=303)
 

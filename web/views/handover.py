@@ -204,7 +204,7 @@ def prepare():
         request.form.get("year")), no_media=request.form.get("no_media") == "1",
         sign_in=_sign_in())
     if created:
-        jobs_view._start_runner(job)
+        jobs_view.start_runner(job)
     return redirect(url_for("jobs.show", job_id=job["id"]), code=303)
 
 
@@ -359,7 +359,7 @@ def build():
         _jobs(), _home(), g.person.id, _year(year_text) if year_text else None,
         (request.form.get("capacity") or "").strip(), sign_in=_sign_in())
     if created:
-        jobs_view._start_runner(job)
+        jobs_view.start_runner(job)
     return redirect(url_for("jobs.show", job_id=job["id"]), code=303)
 
 

@@ -83,7 +83,9 @@ def kind_title(kind: str) -> str:
     return i18n._(k.title) if k is not None and k.title else kind
 
 
-def _start_runner(job: dict) -> None:
+def start_runner(job: dict) -> None:
+    """A detached runner for a job just queued (``custody jobs run``), with the same home
+    and policy file as this console."""
     s = settings()
     jobs_mod.spawn(jobs_mod.runner_argv(job["id"], s.home, s.files),
                    jobs_mod.job_dir(s.home, job["id"]) / "runner.log")
@@ -149,7 +151,7 @@ def submit_export():
         pdf=request.form.get("pdf") == "1",
         fonds=settings().section("archive").get("fonds", ""), via="console", sign_in=sign_in)
     if created:
-        _start_runner(job)
+        start_runner(job)
     return redirect(url_for("jobs.show", job_id=job["id"]), code=303)
 
 
@@ -178,7 +180,7 @@ def cancel(job_id: str):
 @signed_in
 def resume(job_id: str):
     job = _jobs().resume(job_id, g.person.id)
-    _start_runner(job)
+    start_runner(job)
     return redirect(url_for("jobs.show", job_id=job_id), code=303)
 
 

@@ -125,7 +125,8 @@ def start():
         lot, level, aql = _chosen(form)
         job, created = sampling_jobs.submit(
             _jobs(), g.person.id, lot, level=level, aql=aql, via="console",
-            sign_in=(session.get("sign_in") or {}).get("assertion"))
+            sign_in=(session.get("sign_in") or {}).get("assertion"),
+            everything=request.form.get("everything") == "1")
     except CustodyError as exc:
         units = {u: r.get("name") or u for u, r in settings().units.items()}
         return render_template("sampling/index.html", form=form, plan=None, error=exc,
@@ -133,9 +134,7 @@ def start():
                                runs=_runs(), ledger=_ledger_rows(),
                                method_zh=PLAN_METHOD_ZH), 400
     if created:
-        s = settings()
-        jobs_mod.spawn(jobs_mod.runner_argv(job["id"], s.home, s.files),
-                       jobs_mod.job_dir(s.home, job["id"]) / "runner.log")
+        jobs_view.start_runner(job)
     return redirect(url_for("jobs.show", job_id=job["id"]), code=303)
 
 
