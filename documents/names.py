@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from archive.domain.names import (
     ARCHIVED_WITH_CODE_ZH,
+    CHECK_PROBLEM_ZH,
     CONFIDENTIAL_ZH,
     KIND_ZH,
     ROLE_ZH,
@@ -36,14 +37,8 @@ RESULT = {"pass": "通过", "fail": "不通过", "not-applicable": "不适用",
           "not-checkable": "无法检测", "warn": "提示"}
 CONFIDENTIAL = CONFIDENTIAL_ZH
 # sampled verification: what each problem is, in the words of the 检查台帐
-PROBLEM = {
-    "ingest-finding": "入库时已发现的问题", "object-unreadable": "对象无法读取",
-    "digest-mismatch": "摘要值不符", "manifest-unreadable": "元数据版本无法读取",
-    "signature-invalid": "元数据签名无效", "manifest-mismatch": "元数据与目录不一致",
-    "lock-missing": "无保留锁", "lock-too-short": "保留期短于规定",
-    "legal-hold-missing": "缺少法律保全", "media-unreadable": "音视频无法解析",
-    "duration-changed": "时长改变", "search-field-mismatch": "检索字段与签名元数据不一致",
-    "version-mismatch": "元数据版本不是最新", "index-missing": "检索索引缺失",
+# the verification's problems by the one table every face uses, with the handover check's own
+PROBLEM = CHECK_PROBLEM_ZH | {
     "not-replicated": "尚未复制到第二副本",
     # the receiver's check of a handover package (retention/handover.py)
     "metadata-missing": "元数据版本文件缺失", "metadata-unreadable": "元数据版本文件无法读取",
