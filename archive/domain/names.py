@@ -148,5 +148,6 @@ CHECK_PROBLEM_ZH = {"ingest-finding": "入库时已有问题", "object-unreadabl
               "signature-invalid": "签名核验未通过", "manifest-mismatch": "元数据版本不一致",
               "lock-missing": "缺少锁定", "lock-too-short": "锁定期限不足",
               "legal-hold-missing": "缺少法律保全", "media-unreadable": "录音录像无法解析",
-              "duration-changed": "时长已改变", "search-field-mismatch": "检索字段不一致",
+              "duration-changed": "时长已改变",
+              "search-field-mismatch": "检索字段与签名元数据不一致",
               "version-mismatch": "元数据版本不是最新", "index-missing": "不在检索索引中"}
