@@ -18,9 +18,12 @@ import pytest
 from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
+    by_id,
     chromium,
     console_site,
+    no_csp_violations,
     screenshot,
+    wait,
 )
 from tests.support.cli import run, run_json
 from tests.support.media import FORMATS, make_playable_mp4
@@ -94,35 +97,16 @@ def _cli(site, *args: str, person: str | None = None):
         return run_json(*args)
 
 
-def _wait(driver, condition, seconds: float = 20):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
-
-
-def _by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
-def _no_csp_violations(driver) -> None:
-    problems = [e["message"] for e in driver.get_log("browser")
-                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
-                or "Uncaught" in e["message"]]
-    assert not problems, problems
-
-
 def _sign_in(site, driver, person: str) -> None:
     invite = _cli(site, "people", "invite", person)
     driver.get(invite["link"])
-    _by_id(driver, "enroll-button").click()
-    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    by_id(driver, "enroll-button").click()
+    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
     pending = _cli(site, "people", "passkeys", person)["passkeys"]
     _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
     driver.get(site["base"] + "/signin")
-    _by_id(driver, "signin-button").click()
-    _wait(driver, lambda d: "/search" in d.current_url)
+    by_id(driver, "signin-button").click()
+    wait(driver, lambda d: "/search" in d.current_url)
 
 
 def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
@@ -139,34 +123,34 @@ def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
 
         # the sample, each recording with its play link and finding form
         driver.get(site["base"] + "/audit/playback")
-        assert site["sample"] in _by_id(driver, "sample-note").text
+        assert site["sample"] in by_id(driver, "sample-note").text
         assert {r.get_attribute("id") for r in driver.find_elements(
             By.CSS_SELECTOR, "#recordings tbody tr")} == {
             f"rec-{i}" for i in site["items"].values()}
         screenshot(driver, shots, "B1-playback", copies=SHOTS)
 
         # play it in the one player, as the auditor's own registered view
-        _by_id(driver, f"play-{played}").click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "open-view"))
-        _by_id(driver, "open-view").click()
-        _wait(driver, lambda d: "/media/playback/" in d.current_url)
+        by_id(driver, f"play-{played}").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "open-view"))
+        by_id(driver, "open-view").click()
+        wait(driver, lambda d: "/media/playback/" in d.current_url)
         driver.execute_script("document.getElementById('player').play()")
-        _wait(driver, lambda d: d.execute_script(
+        wait(driver, lambda d: d.execute_script(
             "return document.getElementById('player').currentTime") > 1.0, 30)
-        assert "审计员甲" in _by_id(driver, "overlay-viewer").text
+        assert "审计员甲" in by_id(driver, "overlay-viewer").text
         screenshot(driver, shots, "B2-player", copies=SHOTS)
 
         # the finding, signed with the passkey
         driver.get(site["base"] + "/audit/playback")
-        form = _by_id(driver, f"finding-{played}")
+        form = by_id(driver, f"finding-{played}")
         Select(form.find_element(By.NAME, "finding")).select_by_value("no-notice")
         form.find_element(By.NAME, "note").send_keys("未告知当事人正在录像")
         form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        _wait(driver, staleness_of(form))  # signed, and the page shown again
-        findings = _by_id(driver, f"rec-{played}").find_element(By.CLASS_NAME, "findings")
+        wait(driver, staleness_of(form))  # signed, and the page shown again
+        findings = by_id(driver, f"rec-{played}").find_element(By.CLASS_NAME, "findings")
         assert findings.text == "未事先告知当事人（未处理）", findings.text
         screenshot(driver, shots, "B3-finding-recorded", copies=SHOTS)
-        _no_csp_violations(driver)
+        no_csp_violations(driver)
 
         # the inspection ledger shows it, open
         driver.get(site["base"] + "/audit/ledger")
@@ -188,13 +172,13 @@ def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
         driver.get(site["base"] + "/audit/statistics?year=2026")
         assert driver.find_elements(By.CSS_SELECTOR, "#chart-late-officer svg rect")
         assert driver.find_elements(By.CSS_SELECTOR, "#chart-findings svg rect")
-        assert _by_id(driver, "card-late").find_element(
+        assert by_id(driver, "card-late").find_element(
             By.CLASS_NAME, "card-value").text == "1"
         screenshot(driver, shots, "B5-statistics", copies=SHOTS)
         driver.execute_script("document.getElementById('charts').scrollIntoView()")
         screenshot(driver, shots, "B5b-statistics-charts", copies=SHOTS)
-        _by_id(driver, "card-late").click()
-        _wait(driver, lambda d: "/audit/statistics/items" in d.current_url)
+        by_id(driver, "card-late").click()
+        wait(driver, lambda d: "/audit/statistics/items" in d.current_url)
         links = [a.get_attribute("href") for a in driver.find_elements(
             By.CSS_SELECTOR, "#figure-items a")]
         assert [h.rsplit("/", 1)[1] for h in links] == [played]
@@ -202,11 +186,11 @@ def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
         # a bar of a chart is a link too: the officer's findings in the ledger
         driver.get(site["base"] + "/audit/statistics?year=2026")
         driver.find_element(By.CSS_SELECTOR, "#chart-findings a.bar-link").click()
-        _wait(driver, lambda d: "/audit/ledger" in d.current_url)
+        wait(driver, lambda d: "/audit/ledger" in d.current_url)
         assert "officer=O1" in driver.current_url
-        assert "未告知当事人正在录像" in _by_id(driver, "ledger").text
+        assert "未告知当事人正在录像" in by_id(driver, "ledger").text
         screenshot(driver, shots, "B7-figure-ledger", copies=SHOTS)
-        _no_csp_violations(driver)
+        no_csp_violations(driver)
     finally:
         driver.quit()
     assert _cli(site, "audit", "verify")["ok"] is True

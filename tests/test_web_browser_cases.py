@@ -16,9 +16,12 @@ import pytest
 from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
+    by_id,
     chromium,
     console_site,
+    no_csp_violations,
     screenshot,
+    wait,
 )
 from tests.support.cli import run, run_json
 
@@ -62,30 +65,11 @@ def site(tmp_path_factory):
         yield site
 
 
-def _wait(driver, condition, seconds: float = 20):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
-
-
-def _by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
 def _cli(site, *args: str):
     with pytest.MonkeyPatch.context() as mp:
         for k, v in site["env"].items():
             mp.setenv(k, v)
         return run_json(*args)
-
-
-def _no_csp_violations(driver) -> None:
-    problems = [e["message"] for e in driver.get_log("browser")
-                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
-                or "Uncaught" in e["message"]]
-    assert not problems, problems
 
 
 def _person(site, person: str):
@@ -95,16 +79,16 @@ def _person(site, person: str):
     add_passkey_authenticator(driver)
     invite = _cli(site, "people", "invite", person)
     driver.get(invite["link"])
-    _by_id(driver, "enroll-button").click()
-    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    by_id(driver, "enroll-button").click()
+    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
     pending = _cli(site, "people", "passkeys", person)["passkeys"]
     with pytest.MonkeyPatch.context() as mp:
         for k, v in site["env"].items():
             mp.setenv(k, v)
         run("people", "confirm-passkey", person, pending[0]["credential_id"])
     driver.get(site["base"] + "/signin")
-    _by_id(driver, "signin-button").click()
-    _wait(driver, lambda d: "/search" in d.current_url)
+    by_id(driver, "signin-button").click()
+    wait(driver, lambda d: "/search" in d.current_url)
     return driver
 
 
@@ -114,7 +98,7 @@ def _sign(driver, button: str, done) -> None:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    _by_id(driver, button).click()
+    by_id(driver, button).click()
 
     def finished(d):
         try:  # the page may change under the look: look again
@@ -124,7 +108,7 @@ def _sign(driver, button: str, done) -> None:
             return done(d)
         except StaleElementReferenceException:
             return False
-    _wait(driver, finished, 30)
+    wait(driver, finished, 30)
 
 
 def test_cases_and_flags_in_a_real_browser(site, tmp_path):
@@ -141,66 +125,66 @@ def test_cases_and_flags_in_a_real_browser(site, tmp_path):
                             "市监罚〔2026〕12号,general,market-001,2026-01-05,,,调查取证\n",
                             encoding="utf-8")
         archivist.get(base + "/archivist/cases/import")
-        assert "1 MiB" in _by_id(archivist, "upload-limits").text
+        assert "1 MiB" in by_id(archivist, "upload-limits").text
         screenshot(archivist, shots, "cases-1-import", copies=SHOTS)
-        _by_id(archivist, "register-file").send_keys(str(register))
-        _by_id(archivist, "check-register").click()
-        _wait(archivist, lambda d: d.find_elements(By.ID, "register-rows"))
-        assert "市场监督管理局执法大队" in _by_id(archivist, "register-rows").text
-        assert _by_id(archivist, "register-ok").is_displayed()
+        by_id(archivist, "register-file").send_keys(str(register))
+        by_id(archivist, "check-register").click()
+        wait(archivist, lambda d: d.find_elements(By.ID, "register-rows"))
+        assert "市场监督管理局执法大队" in by_id(archivist, "register-rows").text
+        assert by_id(archivist, "register-ok").is_displayed()
         screenshot(archivist, shots, "cases-2-checked", copies=SHOTS)
         _sign(archivist, "sign-import", lambda d: d.find_elements(By.ID, "imported"))
-        assert "市监罚〔2026〕12号" in _by_id(archivist, "cases").text
+        assert "市监罚〔2026〕12号" in by_id(archivist, "cases").text
         screenshot(archivist, shots, "cases-3-register", copies=SHOTS)
 
         # link the item found by its party, then close the case
         archivist.find_element(By.LINK_TEXT, "市监罚〔2026〕12号").click()
-        _wait(archivist, lambda d: d.find_elements(By.ID, "find-items"))
-        _by_id(archivist, "find-items").send_keys(PARTY)
-        _by_id(archivist, "find-button").click()
-        _wait(archivist, lambda d: d.find_elements(By.ID, "found-items"))
-        assert PARTY in _by_id(archivist, "found-items").text
+        wait(archivist, lambda d: d.find_elements(By.ID, "find-items"))
+        by_id(archivist, "find-items").send_keys(PARTY)
+        by_id(archivist, "find-button").click()
+        wait(archivist, lambda d: d.find_elements(By.ID, "found-items"))
+        assert PARTY in by_id(archivist, "found-items").text
         screenshot(archivist, shots, "cases-4-link", copies=SHOTS)
         _sign(archivist, "sign-link", lambda d: d.find_elements(By.ID, "case-items"))
-        assert PARTY in _by_id(archivist, "case-items").text
+        assert PARTY in by_id(archivist, "case-items").text
         _sign(archivist, "sign-close",
-              lambda d: _by_id(d, "case-state").get_attribute("data-closed"))
-        assert "结案" in _by_id(archivist, "case-state").text
+              lambda d: by_id(d, "case-state").get_attribute("data-closed"))
+        assert "结案" in by_id(archivist, "case-state").text
         screenshot(archivist, shots, "cases-5-closed", copies=SHOTS)
-        _no_csp_violations(archivist)
+        no_csp_violations(archivist)
 
         # a flag on the item, raised by the archivist
         archivist.get(base + f"/archivist/flags/new?item={item}")
-        Select(_by_id(archivist, "flag-reason")).select_by_value("obstruction")
-        _by_id(archivist, "flag-note").send_keys("当事人阻挠现场取证")
+        Select(by_id(archivist, "flag-reason")).select_by_value("obstruction")
+        by_id(archivist, "flag-note").send_keys("当事人阻挠现场取证")
         screenshot(archivist, shots, "flags-1-raise", copies=SHOTS)
         _sign(archivist, "sign-flag", lambda d: d.find_elements(By.ID, "flag-state"))
         flag_url = archivist.current_url
-        assert _by_id(archivist, "flag-state").get_attribute("data-state") == "unconfirmed"
+        assert by_id(archivist, "flag-state").get_attribute("data-state") == "unconfirmed"
         assert not archivist.find_elements(By.ID, "confirm-form")  # not the approver
-        _no_csp_violations(archivist)
+        no_csp_violations(archivist)
 
         # the approver, in their own browser: the plain warning, the tick box, the passkey
         approver = _person(site, "B1")
         approver.get(base + "/archivist/flags")
-        assert "阻碍执法" in _by_id(approver, "flags").text
+        assert "阻碍执法" in by_id(approver, "flags").text
         screenshot(approver, shots, "flags-2-list", copies=SHOTS)
         approver.get(flag_url)
-        warning = _by_id(approver, "permanent-warning").text
+        warning = by_id(approver, "permanent-warning").text
         assert "永远不能撤销" in warning and "陈档案" in warning
-        assert PARTY in _by_id(approver, "flag-items").text
-        assert _by_id(approver, "understood").get_attribute("required") is not None
+        assert PARTY in by_id(approver, "flag-items").text
+        assert by_id(approver, "understood").get_attribute("required") is not None
         # not ticked: the browser itself keeps the form from being sent
-        _by_id(approver, "sign-confirm").click()
-        assert _by_id(approver, "flag-state").get_attribute("data-state") == "unconfirmed"
-        _by_id(approver, "understood").click()
+        by_id(approver, "sign-confirm").click()
+        assert by_id(approver, "flag-state").get_attribute("data-state") == "unconfirmed"
+        by_id(approver, "understood").click()
         screenshot(approver, shots, "flags-3-confirm", copies=SHOTS)
-        _sign(approver, "sign-confirm", lambda d: _by_id(d, "flag-state").get_attribute(
+        _sign(approver, "sign-confirm", lambda d: by_id(d, "flag-state").get_attribute(
             "data-state") == "confirmed")
-        assert "刘审批" in _by_id(approver, "flag-confirmed-by").text
-        assert "永远不能撤销" in _by_id(approver, "flag-permanent").text
+        assert "刘审批" in by_id(approver, "flag-confirmed-by").text
+        assert "永远不能撤销" in by_id(approver, "flag-permanent").text
         screenshot(approver, shots, "flags-4-confirmed", copies=SHOTS)
-        _no_csp_violations(approver)
+        no_csp_violations(approver)
     finally:
         archivist.quit()
         if approver is not None:

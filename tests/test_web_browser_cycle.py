@@ -16,9 +16,12 @@ import pytest
 from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
+    by_id,
     chromium,
     console_site,
+    no_csp_violations,
     screenshot,
+    wait,
 )
 from tests.support.clamd import EICAR
 from tests.support.cli import run, run_json
@@ -66,18 +69,6 @@ def _cli(site, *args: str, as_json: bool = False, code: int = 0):
         return run_json(*args, code=code) if as_json else run(*args, code=code)
 
 
-def _wait(driver, condition, seconds: float = 20):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
-
-
-def _by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
 def _count(driver, blocker: str) -> int | None:
     """The count the cycle page shows for ``blocker``; None when it is not listed."""
     from selenium.webdriver.common.by import By
@@ -91,13 +82,6 @@ def _show(driver, element_id: str) -> None:
     driver.execute_script("document.getElementById(arguments[0]).scrollIntoView()", element_id)
 
 
-def _no_csp_violations(driver) -> None:
-    problems = [e["message"] for e in driver.get_log("browser")
-                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
-                or "Uncaught" in e["message"]]
-    assert not problems, problems
-
-
 def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -107,17 +91,17 @@ def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path
         add_passkey_authenticator(driver)
         invite = _cli(site, "people", "invite", "A1", as_json=True)
         driver.get(invite["link"])
-        _by_id(driver, "enroll-button").click()
-        _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+        by_id(driver, "enroll-button").click()
+        wait(driver, lambda d: d.current_url.endswith("/enrolled"))
         cred = _cli(site, "people", "passkeys", "A1", as_json=True)["passkeys"][0]
         _cli(site, "people", "confirm-passkey", "A1", cred["credential_id"])
         driver.get(base + "/signin")
-        _by_id(driver, "signin-button").click()
-        _wait(driver, lambda d: "/search" in d.current_url)
+        by_id(driver, "signin-button").click()
+        wait(driver, lambda d: "/search" in d.current_url)
 
         # the year at a glance: the pending item holds up the handover
         driver.get(base + f"/archivist/cycle?year={YEAR}")
-        assert _by_id(driver, "phase").get_attribute("data-phase") == "handover-due"
+        assert by_id(driver, "phase").get_attribute("data-phase") == "handover-due"
         assert _count(driver, "pending-metadata") == 1
         assert driver.find_elements(By.CSS_SELECTOR, 'tr[data-deadline="handover"]')
         screenshot(driver, shots, "C1-cycle", copies=SHOTS)
@@ -125,28 +109,28 @@ def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path
         screenshot(driver, shots, "C1b-cycle-blockers", copies=SHOTS)
         driver.find_element(By.CSS_SELECTOR, f'a[href="/archivist/cycle/{YEAR}/'
                                              'pending-metadata"]').click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "blocker-items"))
+        wait(driver, lambda d: d.find_elements(By.ID, "blocker-items"))
         assert site["item"] in driver.page_source
         screenshot(driver, shots, "C2-blocker-items", copies=SHOTS)
 
         # the action that clears it: the queue, the form, the check, the passkey
         driver.find_element(By.CSS_SELECTOR, 'a.button[href="/archivist/pending"]').click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "pending-items"))
+        wait(driver, lambda d: d.find_elements(By.ID, "pending-items"))
         screenshot(driver, shots, "C3-pending-queue", copies=SHOTS)
         driver.find_element(By.CSS_SELECTOR,
                             f'a[href="/archivist/pending/{site["item"]}"]').click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "complete-form"))
+        wait(driver, lambda d: d.find_elements(By.ID, "complete-form"))
         assert "DSJ-0500" in driver.page_source
-        _by_id(driver, "f-officer_id").send_keys("O1")
-        _by_id(driver, "check-button").click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "changes"))
-        assert "王建国" in _by_id(driver, "changes").text
-        assert _by_id(driver, "new-status").get_attribute("data-status") == "archived"
+        by_id(driver, "f-officer_id").send_keys("O1")
+        by_id(driver, "check-button").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "changes"))
+        assert "王建国" in by_id(driver, "changes").text
+        assert by_id(driver, "new-status").get_attribute("data-status") == "archived"
         _show(driver, "preview")
         screenshot(driver, shots, "C4-pending-preview", copies=SHOTS)
-        _by_id(driver, "sign-button").click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "completed"), 30)
-        assert site["item"] in _by_id(driver, "completed").text
+        by_id(driver, "sign-button").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "completed"), 30)
+        assert site["item"] in by_id(driver, "completed").text
         assert not driver.find_elements(By.CSS_SELECTOR, f'tr[data-item="{site["item"]}"]')
         screenshot(driver, shots, "C5-pending-done", copies=SHOTS)
         shown = _cli(site, "show", site["item"], as_json=True)
@@ -159,19 +143,19 @@ def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path
 
         # the quarantine: the infected file with its report
         driver.get(base + "/archivist/quarantine")
-        table = _by_id(driver, "quarantined").text
+        table = by_id(driver, "quarantined").text
         assert "bad.com" in table and "EICAR" in table
         screenshot(driver, shots, "C7-quarantine", copies=SHOTS)
         driver.find_element(By.CSS_SELECTOR, '#quarantined a').click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "entry-report"))
+        wait(driver, lambda d: d.find_elements(By.ID, "entry-report"))
         assert site["batch"] in driver.page_source and "ClamAV" in driver.page_source
         screenshot(driver, shots, "C8-quarantine-entry", copies=SHOTS)
         batch_link = f'a[href="/archivist/batches/{site["batch"]}"]'
         driver.find_element(By.CSS_SELECTOR, batch_link).click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "batch-report"))
-        assert "bad.com" in _by_id(driver, "batch-files").text
+        wait(driver, lambda d: d.find_elements(By.ID, "batch-report"))
+        assert "bad.com" in by_id(driver, "batch-files").text
         screenshot(driver, shots, "C9-batch", copies=SHOTS)
-        _no_csp_violations(driver)
+        no_csp_violations(driver)
     finally:
         driver.quit()
     audit = _cli(site, "audit", "verify", as_json=True)

@@ -21,10 +21,13 @@ import pytest
 from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
+    by_id,
     chromium,
     console_site,
     downloaded,
+    no_csp_violations,
     screenshot,
+    wait,
 )
 from tests.support.cli import run, run_json
 
@@ -90,45 +93,26 @@ def _cli(site, *args: str):
         return run_json(*args)
 
 
-def _wait(driver, condition, seconds: float = 30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
-
-
-def _by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
 def _person(site, person: str, downloads: Path | None = None):
     """A browser of its own with its own passkey: enrolled, confirmed, signed in."""
     driver = chromium(downloads)
     add_passkey_authenticator(driver)
     invite = _cli(site, "people", "invite", person)
     driver.get(invite["link"])
-    _by_id(driver, "enroll-button").click()
-    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    by_id(driver, "enroll-button").click()
+    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
     pending = _cli(site, "people", "passkeys", person)["passkeys"]
     _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
     driver.get(site["base"] + "/signin")
-    _by_id(driver, "signin-button").click()
-    _wait(driver, lambda d: "/search" in d.current_url)
+    by_id(driver, "signin-button").click()
+    wait(driver, lambda d: "/search" in d.current_url)
     return driver
-
-
-def _no_csp_violations(driver) -> None:
-    problems = [e["message"] for e in driver.get_log("browser")
-                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
-                or "Uncaught" in e["message"]]
-    assert not problems, problems
 
 
 def _signed(driver, button: str, page_after) -> None:
     """Press a signed form's button: the passkey signs, the page moves on."""
-    _by_id(driver, button).click()
-    _wait(driver, page_after)
+    by_id(driver, button).click()
+    wait(driver, page_after)
 
 
 def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path):
@@ -155,9 +139,9 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
         later = (datetime.now(timezone.utc) + timedelta(days=400)).date().isoformat()
         archivist.execute_script("document.getElementById('as-of').value = arguments[0]",
                                  later)
-        _by_id(archivist, "rehearse-button").click()
-        _wait(archivist, lambda d: d.find_elements(By.ID, "rehearsal-notice"))
-        assert "未提出、未记录" in _by_id(archivist, "rehearsal-notice").text
+        by_id(archivist, "rehearse-button").click()
+        wait(archivist, lambda d: d.find_elements(By.ID, "rehearsal-notice"))
+        assert "未提出、未记录" in by_id(archivist, "rehearsal-notice").text
         assert f'data-item="{items["孙八"]}"' in archivist.page_source
         assert _cli(site, "dispose", "list")["lists"] == []
         screenshot(archivist, shots, "F2-rehearsal", copies=SHOTS)
@@ -166,7 +150,7 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
                 lambda d: d.find_elements(By.ID, "list-state"))
         list_url = archivist.current_url
         list_id = list_url.rsplit("/", 1)[1]
-        assert _by_id(archivist, "list-state").get_attribute("data-state") == "proposed"
+        assert by_id(archivist, "list-state").get_attribute("data-state") == "proposed"
         screenshot(archivist, shots, "F3-proposed", copies=SHOTS)
 
         # two appraisers, each in their own browser; the first keeps one item with a reason
@@ -182,11 +166,11 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
                 row.find_element(By.CSS_SELECTOR, 'input[name="reject"]').click()
                 reason = row.find_element(By.CSS_SELECTOR, 'input[type="text"]')
                 reason.send_keys("当事人已申请复议")
-                _by_id(driver, "approve-note").send_keys("其余同意销毁")
+                by_id(driver, "approve-note").send_keys("其余同意销毁")
                 screenshot(driver, shots, "F4-appraisal", copies=SHOTS)
             _signed(driver, "approve-button",
                     lambda d: not d.find_elements(By.ID, "approve-form"))
-        assert _by_id(appraisers[1], "list-state").get_attribute("data-state") == "approved"
+        assert by_id(appraisers[1], "list-state").get_attribute("data-state") == "approved"
         assert "当事人已申请复议" in appraisers[1].page_source
 
         # both sign their presence as witnesses (监销)
@@ -198,34 +182,34 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
 
         # the execution: said plainly, every item listed, the tick box, the passkey
         archivist.get(list_url)
-        _by_id(archivist, "execute-link").click()
-        _wait(archivist, lambda d: d.find_elements(By.ID, "execute-form"))
-        assert "永久销毁" in _by_id(archivist, "forever").text
+        by_id(archivist, "execute-link").click()
+        wait(archivist, lambda d: d.find_elements(By.ID, "execute-form"))
+        assert "永久销毁" in by_id(archivist, "forever").text
         doomed = archivist.find_element(By.ID, "doomed-items").get_attribute("innerHTML")
         assert items["王五"] in doomed and items["钱七"] in doomed and kept not in doomed
-        _by_id(archivist, "confirm-forever").click()
+        by_id(archivist, "confirm-forever").click()
         screenshot(archivist, shots, "F6-execute", copies=SHOTS)
         _signed(archivist, "execute-button",
                 lambda d: d.find_elements(By.ID, "register-link"))
-        assert _by_id(archivist, "list-state").get_attribute("data-state") == "executed"
+        assert by_id(archivist, "list-state").get_attribute("data-state") == "executed"
         screenshot(archivist, shots, "F7-executed", copies=SHOTS)
-        _by_id(archivist, "register-link").click()
-        _wait(archivist, lambda d: "/documents/disposal-register/" in d.current_url)
+        by_id(archivist, "register-link").click()
+        wait(archivist, lambda d: "/documents/disposal-register/" in d.current_url)
         assert "销毁清册" in archivist.page_source and "当事人已申请复议" in archivist.page_source
         screenshot(archivist, shots, "F8-register", copies=SHOTS)
         archivist.get(list_url)
-        _by_id(archivist, "register-pdf").click()
+        by_id(archivist, "register-pdf").click()
         pdf = downloaded(tmp_path / "downloads", ".pdf")
         assert pdf.read_bytes().startswith(b"%PDF")
 
         # the 鉴定意见, issued by an appraiser from the list page
         appraisers[0].get(list_url)
-        _by_id(appraisers[0], "opinion-button").click()
-        _wait(appraisers[0], lambda d: "/documents/appraisal-opinion/" in d.current_url)
+        by_id(appraisers[0], "opinion-button").click()
+        wait(appraisers[0], lambda d: "/documents/appraisal-opinion/" in d.current_url)
         assert "鉴定意见" in appraisers[0].page_source
         screenshot(appraisers[0], shots, "F9-opinion", copies=SHOTS)
         for driver in drivers:
-            _no_csp_violations(driver)
+            no_csp_violations(driver)
     finally:
         for driver in drivers:
             driver.quit()

@@ -20,10 +20,13 @@ import pytest
 from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
+    by_id,
     chromium,
     console_site,
     downloaded,
+    no_csp_violations,
     screenshot,
+    wait,
 )
 from tests.support.cli import run, run_json
 from tests.support.media import FORMATS, make_playable_mp4
@@ -88,28 +91,10 @@ def _cli(site, *args: str):
         return run_json(*args)
 
 
-def _wait(driver, condition, seconds: float = 30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
-
-
-def _by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
 def _has(driver, selector: str) -> bool:
     from selenium.webdriver.common.by import By
 
     return bool(driver.find_elements(By.CSS_SELECTOR, selector))
-
-
-def _no_csp_violations(driver) -> None:
-    problems = [e["message"] for e in driver.get_log("browser")
-                if "Content Security Policy" in e["message"] or "Uncaught" in e["message"]]
-    assert not problems, problems
 
 
 def _person(site, person: str, downloads: Path | None = None):
@@ -118,32 +103,32 @@ def _person(site, person: str, downloads: Path | None = None):
     add_passkey_authenticator(driver)
     invite = _cli(site, "people", "invite", person)
     driver.get(invite["link"])
-    _by_id(driver, "enroll-button").click()
-    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    by_id(driver, "enroll-button").click()
+    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
     pending = _cli(site, "people", "passkeys", person)["passkeys"]
     with pytest.MonkeyPatch.context() as mp:
         for k, v in site["env"].items():
             mp.setenv(k, v)
         run("people", "confirm-passkey", person, pending[0]["credential_id"])
     driver.get(site["base"] + "/signin")
-    _by_id(driver, "signin-button").click()
-    _wait(driver, lambda d: "/search" in d.current_url)
+    by_id(driver, "signin-button").click()
+    wait(driver, lambda d: "/search" in d.current_url)
     return driver
 
 
 def _show(driver, name: str) -> None:
     """Scroll the element with id ``name`` into view (for the screenshot)."""
-    driver.execute_script("arguments[0].scrollIntoView()", _by_id(driver, name))
+    driver.execute_script("arguments[0].scrollIntoView()", by_id(driver, name))
 
 
 def _job_done(driver) -> None:
     """On a job's page: it ends (the page follows by itself), done; then its result page."""
-    _wait(driver, lambda d: "/jobs/" in d.current_url and _has(d, "#job-status"))
-    _wait(driver, lambda d: _by_id(d, "job-status").get_attribute("data-status")
+    wait(driver, lambda d: "/jobs/" in d.current_url and _has(d, "#job-status"))
+    wait(driver, lambda d: by_id(d, "job-status").get_attribute("data-status")
           in ("done", "failed", "cancelled", "interrupted"), 120)
-    assert _by_id(driver, "job-status").get_attribute("data-status") == "done", \
-        _by_id(driver, "job-error").text
-    _wait(driver, lambda d: _by_id(d, "job-result-link").is_displayed())
+    assert by_id(driver, "job-status").get_attribute("data-status") == "done", \
+        by_id(driver, "job-error").text
+    wait(driver, lambda d: by_id(d, "job-result-link").is_displayed())
 
 
 def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
@@ -154,75 +139,75 @@ def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
         ar1 = _person(site, "AR1", tmp_path / "downloads")
         drivers.append(ar1)
         ar1.get(page)
-        assert _by_id(ar1, "phase").get_attribute("data-phase") == "handover-due"
+        assert by_id(ar1, "phase").get_attribute("data-phase") == "handover-due"
         screenshot(ar1, shots, "E01-transfer-start", copies=SHOTS)
-        _by_id(ar1, "start-prepare").click()
+        by_id(ar1, "start-prepare").click()
         _job_done(ar1)
         screenshot(ar1, shots, "E02-prepare-job", copies=SHOTS)
-        _by_id(ar1, "job-result-link").click()
-        _wait(ar1, lambda d: _has(d, "#sign-prepared"))
-        assert _by_id(ar1, "draft-items").text.startswith("2")
-        assert "电子档案移交清单" in _by_id(ar1, "draft-listing").text
+        by_id(ar1, "job-result-link").click()
+        wait(ar1, lambda d: _has(d, "#sign-prepared"))
+        assert by_id(ar1, "draft-items").text.startswith("2")
+        assert "电子档案移交清单" in by_id(ar1, "draft-listing").text
         _show(ar1, "draft")
         screenshot(ar1, shots, "E03-draft", copies=SHOTS)
-        _by_id(ar1, "sign-prepared").click()
-        _wait(ar1, lambda d: _has(d, "#draft-filed"))
+        by_id(ar1, "sign-prepared").click()
+        wait(ar1, lambda d: _has(d, "#draft-filed"))
         assert _has(ar1, "#not-receiver") and not _has(ar1, "#sign-accept")
-        _no_csp_violations(ar1)
+        no_csp_violations(ar1)
 
         # the receiver, in their own browser: checks the package, accepts with their passkey
         ar2 = _person(site, "AR2")
         drivers.append(ar2)
         ar2.get(page)
-        _by_id(ar2, "verify-package").click()
-        _wait(ar2, lambda d: _has(d, "#check-result"))
-        assert _by_id(ar2, "check-result").get_attribute("data-ok") == "1", \
-            _by_id(ar2, "check").text
+        by_id(ar2, "verify-package").click()
+        wait(ar2, lambda d: _has(d, "#check-result"))
+        assert by_id(ar2, "check-result").get_attribute("data-ok") == "1", \
+            by_id(ar2, "check").text
         _show(ar2, "receive")
         screenshot(ar2, shots, "E04-receiver-check", copies=SHOTS)
-        _by_id(ar2, "sign-accept").click()
+        by_id(ar2, "sign-accept").click()
         transfer = f"{YEAR}-01"
-        _wait(ar2, lambda d: _has(d, f'#transfer-{transfer}[data-status="accepted"]'))
-        _by_id(ar2, f"form-html-{transfer}").click()
-        _wait(ar2, lambda d: f"/documents/handover-form/{transfer}" in d.current_url)
+        wait(ar2, lambda d: _has(d, f'#transfer-{transfer}[data-status="accepted"]'))
+        by_id(ar2, f"form-html-{transfer}").click()
+        wait(ar2, lambda d: f"/documents/handover-form/{transfer}" in d.current_url)
         assert "电子档案移交与接收登记表" in ar2.page_source and "刘接收" in ar2.page_source
         screenshot(ar2, shots, "E05-handover-form", copies=SHOTS)
-        _no_csp_violations(ar2)
+        no_csp_violations(ar2)
 
         # finalize with 档号, signed; the codes by 题名
         ar1.get(f"{base}/archivist/archiving?year={YEAR}")
         screenshot(ar1, shots, "E06-archiving", copies=SHOTS)
-        _by_id(ar1, "sign-finalize").click()
-        _wait(ar1, lambda d: _has(d, '#phase[data-phase="finalized"]'))
-        assert _by_id(ar1, "code-count").text == "2"
-        assert "王五" in _by_id(ar1, "code-list").text
+        by_id(ar1, "sign-finalize").click()
+        wait(ar1, lambda d: _has(d, '#phase[data-phase="finalized"]'))
+        assert by_id(ar1, "code-count").text == "2"
+        assert "王五" in by_id(ar1, "code-list").text
         screenshot(ar1, shots, "E07-codes", copies=SHOTS)
 
         # the disc: built by a job, checked, placed, its label fetched
         ar1.get(f"{base}/archivist/discs")
-        _by_id(ar1, "start-build").click()
+        by_id(ar1, "start-build").click()
         _job_done(ar1)
-        _by_id(ar1, "job-result-link").click()
-        _wait(ar1, lambda d: _has(d, "#disc-list"))
+        by_id(ar1, "job-result-link").click()
+        wait(ar1, lambda d: _has(d, "#disc-list"))
         disc = _cli(site, "disc", "list")["discs"][0]["id"]
         ar1.find_element("css selector", f"#disc-{disc} button.verify").click()
-        _wait(ar1, lambda d: _has(d, "#disc-check-result"))
-        assert _by_id(ar1, "disc-check-result").get_attribute("data-ok") == "1"
+        wait(ar1, lambda d: _has(d, "#disc-check-result"))
+        assert by_id(ar1, "disc-check-result").get_attribute("data-ok") == "1"
         screenshot(ar1, shots, "E08-disc-check", copies=SHOTS)
         ar1.find_element("css selector", f"#disc-{disc} input[name=location]").send_keys(
             "档案室三号柜")
         ar1.find_element("css selector", f"#disc-{disc} button.place").click()
-        _wait(ar1, lambda d: "档案室三号柜" in d.find_element(
+        wait(ar1, lambda d: "档案室三号柜" in d.find_element(
             "css selector", f"#disc-{disc} td.location").text)
         _show(ar1, "inventory")
         screenshot(ar1, shots, "E09-discs-placed", copies=SHOTS)
         ar1.find_element("css selector", f"#disc-{disc} a.label-html").click()
-        _wait(ar1, lambda d: f"/documents/disc-label/{disc}" in d.current_url)
+        wait(ar1, lambda d: f"/documents/disc-label/{disc}" in d.current_url)
         assert "光盘标签" in ar1.page_source and "档案室三号柜" in ar1.page_source
         screenshot(ar1, shots, "E10-disc-label", copies=SHOTS)
         ar1.get(f"{base}/archivist/documents/disc-label/{disc}.pdf")
         assert downloaded(tmp_path / "downloads", ".pdf").read_bytes()[:5] == b"%PDF-"
-        _no_csp_violations(ar1)
+        no_csp_violations(ar1)
     finally:
         for d in drivers:
             d.quit()

@@ -18,10 +18,13 @@ import pytest
 from tests.support.browser import (
     add_passkey_authenticator,
     browser_available,
+    by_id,
     chromium,
     console_site,
     downloaded,
+    no_csp_violations,
     screenshot,
+    wait,
 )
 from tests.support.cli import run, run_json
 
@@ -81,35 +84,16 @@ def _cli(site, *args: str):
         return run_json(*args)
 
 
-def _wait(driver, condition, seconds: float = 30):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, seconds).until(condition)
-
-
-def _by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
-def _no_csp_violations(driver) -> None:
-    problems = [e["message"] for e in driver.get_log("browser")
-                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
-                or "Uncaught" in e["message"]]
-    assert not problems, problems
-
-
 def _enroll_and_sign_in(site, driver, person: str) -> None:
     invite = _cli(site, "people", "invite", person)
     driver.get(invite["link"])
-    _by_id(driver, "enroll-button").click()
-    _wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    by_id(driver, "enroll-button").click()
+    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
     pending = _cli(site, "people", "passkeys", person)["passkeys"]
     _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
     driver.get(site["base"] + "/signin")
-    _by_id(driver, "signin-button").click()
-    _wait(driver, lambda d: "/search" in d.current_url)
+    by_id(driver, "signin-button").click()
+    wait(driver, lambda d: "/search" in d.current_url)
 
 
 def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(site, tmp_path):
@@ -126,68 +110,68 @@ def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(sit
 
         # the lot and the plan, before anything runs
         driver.get(base + "/audit/sampling")
-        Select(_by_id(driver, "f-unit")).select_by_value("market-001")
-        Select(_by_id(driver, "f-level")).select_by_value("II")
-        _by_id(driver, "preview-button").click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "plan"))
-        assert _by_id(driver, "plan-lot-size").text == "2"
-        assert _by_id(driver, "plan-letter").text == "A"
-        assert _by_id(driver, "plan-sample-size").text == "2"
-        assert _by_id(driver, "plan-ac-re").text == "0 / 1"
+        Select(by_id(driver, "f-unit")).select_by_value("market-001")
+        Select(by_id(driver, "f-level")).select_by_value("II")
+        by_id(driver, "preview-button").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "plan"))
+        assert by_id(driver, "plan-lot-size").text == "2"
+        assert by_id(driver, "plan-letter").text == "A"
+        assert by_id(driver, "plan-sample-size").text == "2"
+        assert by_id(driver, "plan-ac-re").text == "0 / 1"
         assert "抽样方案" in driver.page_source
         screenshot(driver, shots, "A1-plan", copies=SHOTS)
 
         # the job: run by a detached runner, followed by the job page
-        _by_id(driver, "start-sampling").click()
-        _wait(driver, lambda d: "/jobs/" in d.current_url and d.find_elements(By.ID,
+        by_id(driver, "start-sampling").click()
+        wait(driver, lambda d: "/jobs/" in d.current_url and d.find_elements(By.ID,
                                                                               "job-status"))
-        _wait(driver, lambda d: _by_id(d, "job-status").get_attribute("data-status")
+        wait(driver, lambda d: by_id(d, "job-status").get_attribute("data-status")
               in ("done", "failed", "cancelled", "interrupted"), 120)
-        status = _by_id(driver, "job-status").get_attribute("data-status")
-        assert status == "done", (status, _by_id(driver, "job-error").text)
-        assert _by_id(driver, "job-progress").get_attribute("value") == "100"
+        status = by_id(driver, "job-status").get_attribute("data-status")
+        assert status == "done", (status, by_id(driver, "job-error").text)
+        assert by_id(driver, "job-progress").get_attribute("value") == "100"
         screenshot(driver, shots, "A2-job-done", copies=SHOTS)
-        _no_csp_violations(driver)
-        _by_id(driver, "job-result-link").click()
+        no_csp_violations(driver)
+        by_id(driver, "job-result-link").click()
 
         # the result: the lot rejected, the damaged item with what to do
-        _wait(driver, lambda d: d.find_elements(By.ID, "lot-verdict"))
+        wait(driver, lambda d: d.find_elements(By.ID, "lot-verdict"))
         result_url = driver.current_url
-        assert _by_id(driver, "lot-verdict").get_attribute("data-verdict") == "reject"
-        assert _by_id(driver, "lot-verdict").text == "批不合格"
+        assert by_id(driver, "lot-verdict").get_attribute("data-verdict") == "reject"
+        assert by_id(driver, "lot-verdict").text == "批不合格"
         failed = driver.find_element(By.CSS_SELECTOR, f'tr[data-item="{damaged}"]')
         assert failed.get_attribute("data-ok") == "0"
         assert driver.find_element(By.CSS_SELECTOR, f'tr[data-item="{sound}"]'
                                    ).get_attribute("data-ok") == "1"
         problem = driver.find_element(By.CSS_SELECTOR, 'tr[data-problem="digest-mismatch"]')
         assert "摘要值不符" in problem.text and "从副本恢复" in problem.text, problem.text
-        assert "custody verify --query" in _by_id(driver, "full-check").text
+        assert "custody verify --query" in by_id(driver, "full-check").text
         screenshot(driver, shots, "A3-result", copies=SHOTS)
         driver.execute_script("document.getElementById('sampled-items').scrollIntoView()")
         screenshot(driver, shots, "A3b-result-items", copies=SHOTS)
-        _no_csp_violations(driver)
+        no_csp_violations(driver)
 
         # the draft report, as it will read
-        _by_id(driver, "draft-report").click()
-        _wait(driver, lambda d: "抽样检验报告" in d.page_source)
+        by_id(driver, "draft-report").click()
+        wait(driver, lambda d: "抽样检验报告" in d.page_source)
         assert "草稿" in driver.page_source and "批不合格" in driver.page_source
         screenshot(driver, shots, "A4-draft-report", copies=SHOTS)
         driver.get(result_url)
 
         # signed with the passkey: into the 检查台帐, the signed report issued
-        _by_id(driver, "sign-report").click()
-        _wait(driver, lambda d: d.find_elements(By.ID, "filed")
-              or _by_id(d, "message").text.strip(), 60)
-        assert driver.find_elements(By.ID, "filed"), _by_id(driver, "message").text
+        by_id(driver, "sign-report").click()
+        wait(driver, lambda d: d.find_elements(By.ID, "filed")
+              or by_id(d, "message").text.strip(), 60)
+        assert driver.find_elements(By.ID, "filed"), by_id(driver, "message").text
         driver.execute_script("document.getElementById('sampling-report').scrollIntoView()")
         screenshot(driver, shots, "A5-signed", copies=SHOTS)
-        _by_id(driver, "report-html").click()
-        _wait(driver, lambda d: "/documents/sampling-report/" in d.current_url)
+        by_id(driver, "report-html").click()
+        wait(driver, lambda d: "/documents/sampling-report/" in d.current_url)
         assert "抽样检验报告" in driver.page_source and "草稿" not in driver.page_source
         inspection = driver.current_url.rsplit("/", 1)[1]
         screenshot(driver, shots, "A6-report", copies=SHOTS)
         driver.get(result_url)
-        _by_id(driver, "report-pdf").click()
+        by_id(driver, "report-pdf").click()
         pdf = downloaded(downloads, ".pdf")
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
 
@@ -196,7 +180,7 @@ def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(sit
         row = driver.find_element(By.CSS_SELECTOR, f'tr[data-inspection="{inspection}"]')
         assert "抽样机读检验" in row.text and "孙审计" in row.text
         screenshot(driver, shots, "A7-ledger", copies=SHOTS)
-        _no_csp_violations(driver)
+        no_csp_violations(driver)
     finally:
         driver.quit()
 

@@ -136,7 +136,9 @@ def test_an_aborted_scan_leaves_nothing(impl: Impl) -> None:
     with pytest.raises(RuntimeError):
         scan.finish()
     assert _settles(_open_fds, fds) == fds  # no connection, no file left open
-    assert _settles(threading.active_count, threads) == threads
+    # at most as many threads as before: one that another test left behind (a runner's
+    # reaper) may end meanwhile, but the scan may add none
+    assert _settles(threading.active_count, threads) <= threads
     with s.begin() as again:  # the scanner serves on; leaving the block unfinished aborts
         again.feed(EICAR)
     assert _settles(_open_fds, fds) == fds

@@ -254,3 +254,24 @@ def console_site(root: Path, setup, extra_config: str = "") -> Iterator[dict]:
                        "env": env} | made
     finally:
         release_all_for_tests(root)
+
+
+def wait(driver, condition, seconds: float = 30):
+    """``condition(driver)`` true within ``seconds`` (WebDriverWait), or the test fails."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, seconds).until(condition)
+
+
+def by_id(driver, name: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, name)
+
+
+def no_csp_violations(driver) -> None:
+    """Nothing the page loaded or ran was refused by the CSP, and no script error."""
+    problems = [e["message"] for e in driver.get_log("browser")
+                if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
+                or "Uncaught" in e["message"]]
+    assert not problems, problems
