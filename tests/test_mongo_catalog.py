@@ -306,3 +306,32 @@ def test_a_dedupe_conflict_waits_for_the_racing_winner_to_be_readable(mongo, mon
     monkeypatch.setattr(mongo, "item_by_dedupe", lambda key: None)
     with pytest.raises(InputError, match=loser.id):
         mongo.add_item(loser)
+
+
+def test_an_adopted_manifest_catalogued_by_another_station_during_our_checks(mongo,
+                                                                             monkeypatch):
+    """Two stations adopt one signed first version (same id, same bytes and description);
+    the other's insert lands while ours is being checked. That is a duplicate whichever
+    moment it lands in, never 'item already exists' (the two-station run failed on it when
+    the check asked about the bytes and the id in two queries)."""
+    from archive.domain.errors import DuplicateItem
+    from archive.domain.model import dedupe_key
+
+    winner = make_item(seed="adopted", party="王五")
+    winner.dedupe = dedupe_key(winner.sha256, winner.description)
+    loser = make_item(seed="adopted", party="王五")
+    loser.id, loser.dedupe = winner.id, winner.dedupe
+    items, real = mongo._items, mongo._items.find_one
+    landed = []
+
+    def find_one(*args, **kwargs):
+        found = real(*args, **kwargs)
+        if not landed:  # the other station's insert lands right after our first look
+            landed.append(True)
+            items.insert_one({"_id": winner.id, **mongo._fields(winner), "seq": 0})
+        return found
+
+    monkeypatch.setattr(items, "find_one", find_one)
+    with pytest.raises(DuplicateItem) as exc:
+        mongo.add_item(loser)
+    assert exc.value.existing_id == winner.id and landed

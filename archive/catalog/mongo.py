@@ -300,10 +300,13 @@ class MongoCatalog(Catalog):
         keys = [i.dedupe for i in items if i.dedupe]
         if len(set(keys)) < len(keys):
             raise InputError(N_("the batch holds the same bytes and description twice"))
-        found = self._items.find_one({"dedupe": {"$in": keys}}, {"_id": 1}) if keys else None
-        if found:
+        # One query for both: two stations adopting one signed manifest race for the same id
+        # as well as the same bytes, and the other's item appearing between two queries
+        # would turn that duplicate into an error (seen in CI).
+        either = [{"_id": {"$in": ids}}] + ([{"dedupe": {"$in": keys}}] if keys else [])
+        found = self._items.find_one({"$or": either}, {"_id": 1, "dedupe": 1})
+        if found and found.get("dedupe") in keys:
             raise DuplicateItem(found["_id"])
-        found = self._items.find_one({"_id": {"$in": ids}}, {"_id": 1})
         if found:
             raise InputError(N_("item {item} already exists"), subject=found["_id"],
                              item=found["_id"])

@@ -61,6 +61,29 @@ def test_item_round_trip_and_duplicate_id(catalog):
     assert [i.id for i in catalog.items_of_object(it.sha256)] == [it.id]
 
 
+def test_an_adopted_manifest_added_twice_is_a_duplicate_not_an_error(catalog):
+    """Two stations that adopt one signed first version race with the same item id and the
+    same bytes and description: the loser is told whose item it is (DuplicateItem), on every
+    backend; the same id with other bytes stays an error."""
+    from archive.domain.errors import DuplicateItem
+    from archive.domain.model import dedupe_key
+
+    it = make_item(seed="adopted", party="王五")
+    it.dedupe = dedupe_key(it.sha256, it.description)
+    catalog.add_item(it)
+    again = make_item(seed="adopted", party="王五")
+    again.id, again.dedupe = it.id, it.dedupe
+    with pytest.raises(DuplicateItem) as exc:
+        catalog.add_item(again)
+    assert exc.value.existing_id == it.id
+    other = make_item(seed="other bytes", party="王五")
+    other.id = it.id
+    other.dedupe = dedupe_key(other.sha256, other.description)
+    with pytest.raises(InputError) as exc:
+        catalog.add_item(other)
+    assert not isinstance(exc.value, DuplicateItem) and it.id in str(exc.value.subject)
+
+
 def test_versions_kept_and_search_follows_current(catalog):
     it = make_item(party="李四", status="pending-metadata")
     catalog.add_item(it)
