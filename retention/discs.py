@@ -192,7 +192,8 @@ def build(archive: Archive, actor: Actor, policy: CyclePolicy, tier: str, year: 
                 "Source-Organization": policy.fonds, "External-Identifier": disc_id,
                 "External-Description": f"永久保存电子档案光盘 {disc_id}"}),
                 disc_id, tier, year, [i for i, _ in disc_items], now, progress,
-                codes_by_item(archive.catalog), policy.zone, inside_pdf)
+                codes_by_item(archive.catalog, (i.id for i, _ in disc_items)), policy.zone,
+                inside_pdf)
             write_iso(staging, image, disc_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

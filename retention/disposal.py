@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from archive import people
 from archive.access import masking
+from archive.access.lookup import codes_by_item
 from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
@@ -250,15 +251,11 @@ def _title(item: Item, zone, names: dict[str, str] | None = None,
                                                      and not d["extra"].get("title"))})
 
 
-def _codes_by_item(engine: RetentionEngine) -> dict[str, str]:
-    return {d["item"]: d["code"] for d in engine.catalog.list_records("archive_codes")}
-
-
 def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
     """Each item of a list as appraisers read it: 档号, 题名, unit, tier, retain-until, rule,
     party and cause (masked for a viewer without the item's clearance), and its decision."""
     clearances = masking.clearances_of(engine.catalog, actor.person_id)
-    codes = _codes_by_item(engine)
+    codes = codes_by_item(engine.catalog, (e["item"] for e in doc["items"]))
     out_of = _excluded(doc)
     names = {p["id"]: p.get("name") for p in engine.catalog.list_records("people")
              if p.get("name")}

@@ -277,7 +277,7 @@ def draft(archive: Archive, actor: Actor, policy: CyclePolicy, year: int, out_di
     number = (earlier[-1]["number"] + 1) if earlier else 1
     tid = f"{year}-{number:02d}"
     by_id = {i.id: i for i in items}
-    codes = codes_by_item(archive.catalog)
+    codes = codes_by_item(archive.catalog, by_id)
     names = people_names(archive.catalog, {actor.person_id} | {
         p for i in items for p in (*i.description.officers, *i.description.assisting)})
     head = {"fonds": policy.fonds, "year": year, "number": number, "transfer": tid,

@@ -8,6 +8,8 @@ render: the command line and the web console show the same thing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from archive.access.masking import (
     MASK,
     SAFE_EXTRA,
@@ -82,9 +84,10 @@ def masked_description(item: Item, clearances: frozenset[str]) -> dict:
                 else item.description.source.get("original_name")}
 
 
-def codes_by_item(catalog: Catalog) -> dict[str, str]:
-    """item id -> its 档号 (custody archive finalize); a destroyed item keeps its code."""
-    return {d["item"]: d["code"] for d in catalog.list_records("archive_codes")}
+def codes_by_item(catalog: Catalog, item_ids: Iterable[str]) -> dict[str, str]:
+    """item id -> its 档号 (custody archive finalize) for the items asked about, through the
+    catalog's index rather than every code of the archive; a destroyed item keeps its code."""
+    return catalog.archive_codes_of(item_ids)
 
 
 def _with_people(catalog: Catalog, view: View, items: list[Item]) -> View:

@@ -151,7 +151,7 @@ def _followed(job_id: str) -> dict:
 
 
 def _item_rows(draft: dict) -> list[dict]:
-    codes = codes_by_item(g.archive.catalog)
+    codes = codes_by_item(g.archive.catalog, (r["item"] for r in draft["results"]))
     view = view_of()
     rows = []
     for n, r in enumerate(draft["results"], 1):
@@ -224,7 +224,7 @@ def _prepare(fields: dict) -> Prepared:
     verification.check_filing(g.archive, g.actor, draft)
     v = draft["verdict"]
     plan = draft["plan"]
-    codes = codes_by_item(g.archive.catalog)
+    codes = codes_by_item(g.archive.catalog, (f["item"] for f in draft["verdict"]["failed"]))
     return Prepared(
         action="inspection", subject=draft["id"],
         details={"抽样检验报告": draft["id"], "检验时间": view_of().time(draft["at"]),
