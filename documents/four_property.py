@@ -169,7 +169,8 @@ def build_preservation(src: Source, subject: str, params: dict) -> dict:
                            "observed": "、".join(names.zh("problem", c) for c in hit) or None})
         items.append({"item": src.item(r["item"]), "checks": checks})
     scope = {"inspection": rec["id"], "at": rec["at"], "by": src.person(rec["by"]),
-             "lot": rec["lot"], "plan": rec["plan"], "copy": rec.get("copy", "primary")}
+             "lot": src.lot(rec["lot"]), "plan": rec["plan"],
+             "copy": rec.get("copy", "primary")}
     return report("preservation", scope, items)
 
 

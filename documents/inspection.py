@@ -51,7 +51,7 @@ def report_data(src: Source, rec: dict) -> dict:
             failed.append(row)
     plan = rec["plan"]
     return {"inspection": rec["id"], "at": rec["at"], "by": src.person(rec["by"]),
-            "lot": rec["lot"], "plan": plan, "seed": str(rec["seed"]),
+            "lot": src.lot(rec["lot"]), "plan": plan, "seed": str(rec["seed"]),
             "copy": rec.get("copy", "primary"), "summary": rec["summary"],
             "verdict": rec.get("verdict"), "rows": rows, "failed": failed}
 
@@ -91,7 +91,7 @@ def build_ledger(src: Source, subject: str, params: dict) -> dict:
                     "resolution": {"by": src.person(res["by"]), "at": res["at"],
                                    "note": res["note"]} if res else None}
         else:
-            row |= {"lot": d["lot"], "plan": d["plan"], "verdict": d.get("verdict"),
+            row |= {"lot": src.lot(d["lot"]), "plan": d["plan"], "verdict": d.get("verdict"),
                     "failed": len(d.get("summary", {}).get("failed", [])),
                     "copy": d.get("copy", "primary")}
         rows.append(row)

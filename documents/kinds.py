@@ -70,10 +70,22 @@ class Source:
         return f"全宗 {archive_cfg.get('fonds') or 'custody'}"
 
     @cached_property
-    def codes(self) -> dict[str, str]:
-        """item id -> its 档号 (a destroyed item keeps its code)."""
-        return {d["item"]: d["code"]
-                for d in self.archive.catalog.list_records("archive_codes")}
+    def _codes(self) -> dict[str, str | None]:
+        return {}
+
+    def code(self, item_id: str) -> str | None:
+        """The item's 档号 (a destroyed item keeps its code), through the catalog's index: a
+        document cites a few items of an archive that may hold millions of codes."""
+        if item_id not in self._codes:
+            self._codes[item_id] = self.archive.catalog.archive_codes_of([item_id]).get(item_id)
+        return self._codes[item_id]
+
+    def lot(self, lot: dict) -> dict:
+        """A verification lot with the words a person reads for it (names.lot_words)."""
+        from archive.domain.names import lot_words
+
+        units = {u: c.get("name") or u for u, c in self.settings.units.items()}
+        return dict(lot) | {"words": lot_words(lot, units, self.names)}
 
     def item(self, item_id: str, reveal: bool = False) -> dict:
         """An item as a document cites it: its 档号 and 题名 (composed now for an item stored
@@ -86,7 +98,7 @@ class Source:
         try:
             item = self.archive.item(item_id)
         except NotFound:
-            return {"id": item_id, "archive_code": self.codes.get(item_id), "title": None,
+            return {"id": item_id, "archive_code": self.code(item_id), "title": None,
                     "kind": None, "unit": None, "recorded_start": None,
                     "recorded_end": None, "destroyed": False}
         d = item.description.to_dict()
@@ -95,7 +107,7 @@ class Source:
             title = masked_title(d | {"title": title,
                                       "title_composed": d.get("title_composed", not d.get(
                                           "title"))})
-        return {"id": item.id, "archive_code": self.codes.get(item.id), "title": title,
+        return {"id": item.id, "archive_code": self.code(item.id), "title": title,
                 "kind": d["kind"], "unit": d.get("unit"),
                 "recorded_start": d.get("recorded_start"), "recorded_end": d.get("recorded_end"),
                 "destroyed": item.status == "disposed"}

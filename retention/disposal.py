@@ -28,10 +28,11 @@ from datetime import datetime, timedelta
 from archive import people
 from archive.access import masking
 from archive.access.lookup import codes_by_item
+from archive.catalog.base import sort_time
 from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
-from archive.domain.model import Item, iso, parse_iso
+from archive.domain.model import TIERS, Item, iso, parse_iso
 from archive.domain.names import joined
 from archive.domain.titles import masked_title, title_of
 from archive.ledger.chain import Actor
@@ -160,10 +161,13 @@ def in_chinese(text: Text | str) -> str:
 
 
 def _candidates(engine: RetentionEngine, when: datetime) -> tuple[list[Item], list[dict]]:
-    """(due, held): items due at ``when``, and those due but held by a finding or failure."""
+    """(due, held): items due at ``when``, and those due but held by a finding or failure.
+    Only an item whose lock has ended can be due (``due``), so the due-date index gives every
+    candidate without reading the rest of the archive; they are taken in search order."""
     findings = open_findings(engine)
     due_items, held = [], []
-    for item in engine.items():
+    expired = [i for tier in TIERS for i in engine.catalog.iter_due_items(tier, when)]
+    for item in sorted(expired, key=lambda i: (sort_time(i), i.id)):
         if due(engine, item, when) is not None:
             continue
         why = findings_hold(item, findings)

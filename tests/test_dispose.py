@@ -159,3 +159,27 @@ def test_an_execution_that_dies_midway_is_finished_and_registered_by_the_next(te
             item.storage["object"]["key"])
     assert not set(ids) & set(lot_ids(team.archive, Query()))  # verification skips them
     assert team.archive.verify_ledger().ok
+
+
+def test_what_is_due_comes_from_the_due_date_index_not_from_every_item(team, monkeypatch):
+    """The disposal page asks what is due on every load: the items whose locks have ended,
+    from the due-date index, never a walk of the whole archive."""
+    gone = old_item(team)
+    fresh = [team.put() for _ in range(3)]
+    time.sleep(LOCK_S + 1)
+
+    def everything(*_args, **_kwargs):
+        raise AssertionError("walked every item")
+
+    monkeypatch.setattr(team.engine, "items", everything)
+    monkeypatch.setattr(team.catalog, "iter_items", everything)
+    read = []
+    real = team.catalog.iter_due_items
+    monkeypatch.setattr(team.catalog, "iter_due_items",
+                        lambda *a, **k: [read.append(i.id) or i for i in real(*a, **k)])
+    doc = disposal.propose(team.engine, team["AR1"])
+    assert [e["item"] for e in doc["items"]] == [gone]
+    assert gone in read and not set(fresh) & set(read)
+    later = disposal.propose(team.engine, team["AR1"],
+                             datetime.now(timezone.utc) + timedelta(days=3650))
+    assert set(fresh) <= {e["item"] for e in later["items"]} | {h["item"] for h in later["held"]}

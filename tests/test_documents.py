@@ -273,6 +273,9 @@ def test_every_character_has_a_glyph_and_nothing_leaves_its_cell(rendered, kind)
     assert docs.UNIT_NAME in text.replace("\n", "").replace(" ", "")
     assert docs.missing_glyphs(pdf, text) == set()
     assert docs.layout_problems(pdf) == []
+    if kind in ("sampling_report", "four_property"):  # the lot in words, never KEY=VALUE
+        flat = "".join(text.split())
+        assert "当事人含“王五”；2025年度" in flat and "unit=" not in flat, kind
 
 
 def test_page_counts(rendered):

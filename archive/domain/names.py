@@ -86,6 +86,50 @@ def person_label(person_id: str, name: str | None) -> str:
     return f"{name}（{person_id}）" if name and name != person_id else person_id
 
 
+# the filters of a verification lot or an access request ("KEY=VALUE ...", as the command line
+# takes them) by what a person calls them
+QUERY_FIELD_ZH = {"unit": "单位", "device": "设备", "device_id": "设备", "officer": "执法人员",
+                  "party": "当事人", "cause": "案由", "case": "案件", "case_id": "案件",
+                  "tier": "保管类别", "kind": "类型", "activity_type": "执法活动类型",
+                  "activity": "执法活动", "activity_id": "执法活动", "status": "状态"}
+
+
+def lot_words(lot: Mapping, units: Mapping[str, str] | None = None,
+              people: Mapping[str, str] | None = None) -> str:
+    """A verification lot as a person reads it: "2025 年度", or each filter by its Chinese
+    name ("单位 市场监管一中队；2025 年度"; "当事人含“王”；2025-03-01 00:00 至 2025-04-01
+    00:00"), never the KEY=VALUE text the command line takes. A filter this does not know is
+    shown as it was given rather than dropped."""
+    query = str(lot.get("query") or "")
+    if not query:
+        return f"{lot['year']} 年度" if lot.get("year") is not None else "—"
+    given = dict(part.partition("=")[::2] for part in query.split())
+    start, end = given.pop("from", None), given.pop("to", None)
+    words = []
+    for key, value in given.items():
+        if key == "unit":
+            value = (units or {}).get(value) or value
+        elif key == "officer":
+            value = person_label(value, (people or {}).get(value))
+        elif key in ("party", "cause"):
+            words.append(f"{QUERY_FIELD_ZH[key]}含“{value}”")
+            continue
+        else:
+            value = zh({"tier": TIER_ZH, "kind": KIND_ZH, "status": STATUS_ZH}.get(key, {}),
+                       value)
+        words.append(f"{QUERY_FIELD_ZH[key]} {value}" if key in QUERY_FIELD_ZH
+                     else f"{key}={value}")
+    if start or end:
+        year = (start or "")[:4]
+        if (year.isdigit() and start == f"{year}-01-01T00:00"
+                and end == f"{int(year) + 1}-01-01T00:00"):
+            words.append(f"{year} 年度")
+        else:
+            words.append(f"{(start or '').replace('T', ' ') or '最早'} 至 "
+                         f"{(end or '').replace('T', ' ') or '最近'}")
+    return "；".join(words)
+
+
 def zone_label(zone: tzinfo | None) -> str:
     """The zone named once per table or document: 北京时间（Asia/Shanghai）."""
     if zone is None:

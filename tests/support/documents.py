@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from archive.domain.names import lot_words
+
 
 def _reader(pdf: bytes):
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -142,6 +144,12 @@ def record(kind: str, data: dict, landscape: bool, title: str) -> dict:
             "landscape": landscape, "template": f"{kind}.html", "data": data}
 
 
+# a lot of one unit's year and a party, in the words a document prints for it
+LOT = {"query": "unit=market-001 party=王五 from=2025-01-01T00:00 to=2026-01-01T00:00",
+       "size": 35000}
+LOT["words"] = lot_words(LOT, {"market-001": "市场监督管理局执法大队第一中队"})
+
+
 def realistic(kind: str, n: int = 500) -> dict:
     """The data of ``kind`` with ``n`` items: long names, rare characters, 4 assisting
     officers beside the officer, digests and ids that must wrap."""
@@ -179,7 +187,7 @@ def realistic(kind: str, n: int = 500) -> dict:
                 for i, it in enumerate(items, 1)]
         failed = [r for r in rows if not r["ok"]]
         return {"inspection": items[0]["id"], "at": T0, "by": PEOPLE[4],
-                "lot": {"year": 2025, "size": 35000},
+                "lot": LOT,
                 "plan": {"method": "GB/T 2828.1-2012 一般检验水平", "level": "II",
                          "code_letter": "N", "sample_size": n, "aql": None, "ac": 0, "re": 1,
                          "equivalent_aql": 0.025},
@@ -205,7 +213,7 @@ def realistic(kind: str, n: int = 500) -> dict:
                   for code, (prop, name, _) in four_property.REREAD_CHECKS.items()]
         data = four_property.report("preservation", {
             "inspection": items[0]["id"], "at": T0, "by": PEOPLE[0],
-            "lot": {"year": 2025, "size": 35000},
+            "lot": LOT,
             "plan": {"sample_size": n}, "copy": "primary"},
             [{"item": it, "checks": [c | {"result": "fail"} if i % 100 == 0 and
                                      c["code"] == "WZ-11" else c for c in checks]}

@@ -87,12 +87,17 @@ def _ledger_rows() -> list[dict]:
 
 def _runs() -> list[dict]:
     view = view_of()
+    source = Source(g.archive, settings(), g.actor)
     out = []
     for job in _jobs().list(kind=sampling_jobs.KIND, limit=50):
         if job["started_by"] != g.person.id and not has_role(g.person,
                                                              sampling_jobs.VIEWERS):
             continue
-        out.append({"id": job["id"], "scope": job["scope"], "status": job["status"],
+        p = job["params"]
+        scope = source.lot(p["lot"])["words"] + (
+            "（第二副本）" if p.get("copy", "primary") != "primary" else "") + (
+            "（全批检验）" if p.get("everything") else "")
+        out.append({"id": job["id"], "scope": scope, "status": job["status"],
                     "status_text": i18n._(jobs_mod.STATUS_NAMES[job["status"]]),
                     "created": view.time(job["created"]),
                     "started_by": view.person(job["started_by"])})
@@ -111,7 +116,8 @@ def index():
             error = exc
     units = {u: r.get("name") or u for u, r in settings().units.items()}
     return render_template("sampling/index.html", form=form, plan=plan, error=error,
-                           units=units, levels=LEVELS, aqls=AQLS,
+                           lot_words=_lot_words(plan["lot"] if plan else None), units=units,
+                           levels=LEVELS, aqls=AQLS,
                            may_run=has_role(g.person, INSPECTORS), runs=_runs(),
                            ledger=_ledger_rows(), method_zh=PLAN_METHOD_ZH)
 
@@ -172,6 +178,11 @@ def _item_rows(draft: dict) -> list[dict]:
     return rows
 
 
+def _lot_words(lot: dict | None) -> str:
+    """The lot as people read it (单位 …；2025 年度), as the documents print it."""
+    return Source(g.archive, settings(), g.actor).lot(lot)["words"] if lot else ""
+
+
 def _digest(draft: dict) -> str:
     return hashlib.sha256(canonical(draft)).hexdigest()
 
@@ -185,6 +196,7 @@ def result(job_id: str):
     view = view_of()
     return render_template(
         "sampling/result.html", job=job, d=draft, filed=filed, rows=_item_rows(draft),
+        lot_words=_lot_words(draft["lot"]),
         by=view.with_people(people_names(g.archive.catalog, {draft["by"]})).person(
             draft["by"]), at=view.time(draft["at"]), method_zh=PLAN_METHOD_ZH,
         inspector=has_role(g.person, INSPECTORS),
@@ -228,7 +240,7 @@ def _prepare(fields: dict) -> Prepared:
     return Prepared(
         action="inspection", subject=draft["id"],
         details={"抽样检验报告": draft["id"], "检验时间": view_of().time(draft["at"]),
-                 "批": draft["lot"], "抽样方案": {
+                 "批": _lot_words(draft["lot"]), "抽样方案": {
                      "方法": PLAN_METHOD_ZH.get(plan["method"], plan["method"]),
                      "检验水平": plan.get("level"), "样本量字码": plan.get("code_letter"),
                      "样本量": plan["sample_size"], "AQL": plan.get("aql"),
