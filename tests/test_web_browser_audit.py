@@ -23,6 +23,8 @@ from tests.support.browser import (
     console_site,
     no_csp_violations,
     screenshot,
+    sign_in,
+    site_cli,
     wait,
 )
 from tests.support.cli import run, run_json
@@ -86,29 +88,6 @@ def site(tmp_path_factory):
         yield site
 
 
-def _cli(site, *args: str, person: str | None = None):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        if person:
-            mp.setenv("CUSTODY_ACT_AS", person)
-        else:
-            mp.delenv("CUSTODY_ACT_AS", raising=False)
-        return run_json(*args)
-
-
-def _sign_in(site, driver, person: str) -> None:
-    invite = _cli(site, "people", "invite", person)
-    driver.get(invite["link"])
-    by_id(driver, "enroll-button").click()
-    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
-    pending = _cli(site, "people", "passkeys", person)["passkeys"]
-    _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
-    driver.get(site["base"] + "/signin")
-    by_id(driver, "signin-button").click()
-    wait(driver, lambda d: "/search" in d.current_url)
-
-
 def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.expected_conditions import staleness_of
@@ -119,7 +98,7 @@ def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
     driver = chromium()
     try:
         add_passkey_authenticator(driver)
-        _sign_in(site, driver, "A1")
+        sign_in(site, driver, "A1")
 
         # the sample, each recording with its play link and finding form
         driver.get(site["base"] + "/audit/playback")
@@ -161,7 +140,7 @@ def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
         screenshot(driver, shots, "B4-ledger", copies=SHOTS)
 
         # a disposal proposal two years on holds the item because of the open finding
-        rehearsal = _cli(site, "dispose", "propose", "--as-of", "2029-01-01", person="AR1")
+        rehearsal = site_cli(site, "dispose", "propose", "--as-of", "2029-01-01", person="AR1")
         held = {h["item"]: h for h in rehearsal["held"]}
         assert set(held) == {played}, rehearsal["held"]
         assert played not in {r["item"] for r in rehearsal["rows"]}
@@ -193,4 +172,4 @@ def test_playback_finding_ledger_disposal_hold_and_statistics(site, tmp_path):
         no_csp_violations(driver)
     finally:
         driver.quit()
-    assert _cli(site, "audit", "verify")["ok"] is True
+    assert site_cli(site, "audit", "verify")["ok"] is True

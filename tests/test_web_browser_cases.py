@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import (
-    add_passkey_authenticator,
     browser_available,
     by_id,
-    chromium,
     console_site,
     no_csp_violations,
+    person_browser,
     screenshot,
+    site_cli,
     wait,
 )
-from tests.support.cli import run, run_json
+from tests.support.cli import run
 
 pytestmark = pytest.mark.skipif(not browser_available(),
                                 reason="chromium and chromedriver are not installed")
@@ -65,33 +65,6 @@ def site(tmp_path_factory):
         yield site
 
 
-def _cli(site, *args: str):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        return run_json(*args)
-
-
-def _person(site, person: str):
-    """A browser of its own with its own virtual authenticator: enrolled by invite,
-    confirmed by the administrator, signed in."""
-    driver = chromium()
-    add_passkey_authenticator(driver)
-    invite = _cli(site, "people", "invite", person)
-    driver.get(invite["link"])
-    by_id(driver, "enroll-button").click()
-    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
-    pending = _cli(site, "people", "passkeys", person)["passkeys"]
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        run("people", "confirm-passkey", person, pending[0]["credential_id"])
-    driver.get(site["base"] + "/signin")
-    by_id(driver, "signin-button").click()
-    wait(driver, lambda d: "/search" in d.current_url)
-    return driver
-
-
 def _sign(driver, button: str, done) -> None:
     """Press a signed form's button and wait for the page the decision leads to (the
     form's message says why if it was refused)."""
@@ -116,7 +89,7 @@ def test_cases_and_flags_in_a_real_browser(site, tmp_path):
     from selenium.webdriver.support.ui import Select
 
     shots, base, item = tmp_path / "shots", site["base"], site["item"]
-    archivist = _person(site, "A1")
+    archivist = person_browser(site, "A1")
     approver = None
     try:
         # the register: uploaded, checked (nothing written yet), signed
@@ -165,7 +138,7 @@ def test_cases_and_flags_in_a_real_browser(site, tmp_path):
         no_csp_violations(archivist)
 
         # the approver, in their own browser: the plain warning, the tick box, the passkey
-        approver = _person(site, "B1")
+        approver = person_browser(site, "B1")
         approver.get(base + "/archivist/flags")
         assert "阻碍执法" in by_id(approver, "flags").text
         screenshot(approver, shots, "flags-2-list", copies=SHOTS)
@@ -191,8 +164,8 @@ def test_cases_and_flags_in_a_real_browser(site, tmp_path):
             approver.quit()
 
     assert site["server"].stop() == 0
-    verify = _cli(site, "audit", "verify")
+    verify = site_cli(site, "audit", "verify")
     assert verify["ok"] and not verify["problems"], verify
     assert verify["attested"]["passkey_signed"] >= 5
-    shown = _cli(site, "show", item)
+    shown = site_cli(site, "show", item)
     assert shown["tier"] == "permanent"

@@ -21,6 +21,8 @@ from tests.support.browser import (
     console_site,
     no_csp_violations,
     screenshot,
+    sign_in,
+    site_cli,
     wait,
 )
 from tests.support.clamd import EICAR
@@ -62,13 +64,6 @@ def site(tmp_path_factory, clamd_scanner):
         yield site
 
 
-def _cli(site, *args: str, as_json: bool = False, code: int = 0):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        return run_json(*args, code=code) if as_json else run(*args, code=code)
-
-
 def _count(driver, blocker: str) -> int | None:
     """The count the cycle page shows for ``blocker``; None when it is not listed."""
     from selenium.webdriver.common.by import By
@@ -89,15 +84,7 @@ def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path
     driver = chromium()
     try:
         add_passkey_authenticator(driver)
-        invite = _cli(site, "people", "invite", "A1", as_json=True)
-        driver.get(invite["link"])
-        by_id(driver, "enroll-button").click()
-        wait(driver, lambda d: d.current_url.endswith("/enrolled"))
-        cred = _cli(site, "people", "passkeys", "A1", as_json=True)["passkeys"][0]
-        _cli(site, "people", "confirm-passkey", "A1", cred["credential_id"])
-        driver.get(base + "/signin")
-        by_id(driver, "signin-button").click()
-        wait(driver, lambda d: "/search" in d.current_url)
+        sign_in(site, driver, "A1")
 
         # the year at a glance: the pending item holds up the handover
         driver.get(base + f"/archivist/cycle?year={YEAR}")
@@ -133,7 +120,7 @@ def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path
         assert site["item"] in by_id(driver, "completed").text
         assert not driver.find_elements(By.CSS_SELECTOR, f'tr[data-item="{site["item"]}"]')
         screenshot(driver, shots, "C5-pending-done", copies=SHOTS)
-        shown = _cli(site, "show", site["item"], as_json=True)
+        shown = site_cli(site, "show", site["item"])
         assert shown["version"] == 2 and shown["status"] == "archived"
 
         # the blocker count dropped
@@ -158,7 +145,7 @@ def test_pending_to_complete_and_the_quarantine_in_a_real_browser(site, tmp_path
         no_csp_violations(driver)
     finally:
         driver.quit()
-    audit = _cli(site, "audit", "verify", as_json=True)
+    audit = site_cli(site, "audit", "verify")
     assert audit["ok"], audit["problems"]
     # the completion is the archivist's own, signed with the passkey (not console-attested)
     entry = [e for e in _ledger(site) if e.action == "metadata-version"][-1]

@@ -19,17 +19,17 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import (
-    add_passkey_authenticator,
     browser_available,
     by_id,
-    chromium,
     console_site,
     downloaded,
     no_csp_violations,
+    person_browser,
     screenshot,
+    site_cli,
     wait,
 )
-from tests.support.cli import run, run_json
+from tests.support.cli import run
 
 pytestmark = pytest.mark.skipif(not browser_available(),
                                 reason="chromium and chromedriver are not installed")
@@ -86,29 +86,6 @@ def site(tmp_path_factory):
         yield site
 
 
-def _cli(site, *args: str):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        return run_json(*args)
-
-
-def _person(site, person: str, downloads: Path | None = None):
-    """A browser of its own with its own passkey: enrolled, confirmed, signed in."""
-    driver = chromium(downloads)
-    add_passkey_authenticator(driver)
-    invite = _cli(site, "people", "invite", person)
-    driver.get(invite["link"])
-    by_id(driver, "enroll-button").click()
-    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
-    pending = _cli(site, "people", "passkeys", person)["passkeys"]
-    _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
-    driver.get(site["base"] + "/signin")
-    by_id(driver, "signin-button").click()
-    wait(driver, lambda d: "/search" in d.current_url)
-    return driver
-
-
 def _signed(driver, button: str, page_after) -> None:
     """Press a signed form's button: the passkey signs, the page moves on."""
     by_id(driver, button).click()
@@ -121,7 +98,7 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
     shots, base, items = tmp_path / "shots", site["base"], site["items"]
     drivers = []
     try:
-        archivist = _person(site, "AR1", tmp_path / "downloads")
+        archivist = person_browser(site, "AR1", tmp_path / "downloads")
         drivers.append(archivist)
         archivist.get(base + "/archivist/disposal")
         # due by the real clock once their short locks end: on a loaded machine the page may
@@ -143,7 +120,7 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
         wait(archivist, lambda d: d.find_elements(By.ID, "rehearsal-notice"))
         assert "未提出、未记录" in by_id(archivist, "rehearsal-notice").text
         assert f'data-item="{items["孙八"]}"' in archivist.page_source
-        assert _cli(site, "dispose", "list")["lists"] == []
+        assert site_cli(site, "dispose", "list")["lists"] == []
         screenshot(archivist, shots, "F2-rehearsal", copies=SHOTS)
 
         _signed(archivist, "propose-button",
@@ -157,7 +134,7 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
         kept = items["赵六"]
         appraisers = []
         for pid in ("AP1", "AP2"):
-            driver = _person(site, pid)
+            driver = person_browser(site, pid)
             drivers.append(driver)
             appraisers.append(driver)
             driver.get(list_url)
@@ -214,11 +191,11 @@ def test_rehearsal_appraisal_witnesses_execution_and_the_register(site, tmp_path
         for driver in drivers:
             driver.quit()
 
-    shown = _cli(site, "dispose", "show", list_id)
+    shown = site_cli(site, "dispose", "show", list_id)
     decisions = {r["item"]: r["decision"] for r in shown["rows"]}
     assert decisions == {items["王五"]: "destroyed", kept: "rejected",
                          items["钱七"]: "destroyed"}
     assert site["server"].stop() == 0
-    verify = _cli(site, "audit", "verify")
+    verify = site_cli(site, "audit", "verify")
     assert verify["ok"] and not verify["problems"], verify
     assert verify["attested"]["passkey_signed"] >= 6  # propose, 2 appraisals, 2 witnesses, execute

@@ -18,17 +18,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.browser import (
-    add_passkey_authenticator,
     browser_available,
     by_id,
-    chromium,
     console_site,
     downloaded,
     no_csp_violations,
+    person_browser,
     screenshot,
+    site_cli,
     wait,
 )
-from tests.support.cli import run, run_json
+from tests.support.cli import run
 from tests.support.media import FORMATS, make_playable_mp4
 
 pytestmark = pytest.mark.skipif(not browser_available(),
@@ -84,36 +84,10 @@ def site(tmp_path_factory):
         yield site
 
 
-def _cli(site, *args: str):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        return run_json(*args)
-
-
 def _has(driver, selector: str) -> bool:
     from selenium.webdriver.common.by import By
 
     return bool(driver.find_elements(By.CSS_SELECTOR, selector))
-
-
-def _person(site, person: str, downloads: Path | None = None):
-    """A browser with its own passkey, enrolled (confirmed at the command line), signed in."""
-    driver = chromium(downloads)
-    add_passkey_authenticator(driver)
-    invite = _cli(site, "people", "invite", person)
-    driver.get(invite["link"])
-    by_id(driver, "enroll-button").click()
-    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
-    pending = _cli(site, "people", "passkeys", person)["passkeys"]
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        run("people", "confirm-passkey", person, pending[0]["credential_id"])
-    driver.get(site["base"] + "/signin")
-    by_id(driver, "signin-button").click()
-    wait(driver, lambda d: "/search" in d.current_url)
-    return driver
 
 
 def _show(driver, name: str) -> None:
@@ -136,7 +110,7 @@ def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
     page = f"{base}/archivist/transfer?year={YEAR}"
     drivers = []
     try:
-        ar1 = _person(site, "AR1", tmp_path / "downloads")
+        ar1 = person_browser(site, "AR1", tmp_path / "downloads")
         drivers.append(ar1)
         ar1.get(page)
         assert by_id(ar1, "phase").get_attribute("data-phase") == "handover-due"
@@ -156,7 +130,7 @@ def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
         no_csp_violations(ar1)
 
         # the receiver, in their own browser: checks the package, accepts with their passkey
-        ar2 = _person(site, "AR2")
+        ar2 = person_browser(site, "AR2")
         drivers.append(ar2)
         ar2.get(page)
         by_id(ar2, "verify-package").click()
@@ -189,7 +163,7 @@ def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
         _job_done(ar1)
         by_id(ar1, "job-result-link").click()
         wait(ar1, lambda d: _has(d, "#disc-list"))
-        disc = _cli(site, "disc", "list")["discs"][0]["id"]
+        disc = site_cli(site, "disc", "list")["discs"][0]["id"]
         ar1.find_element("css selector", f"#disc-{disc} button.verify").click()
         wait(ar1, lambda d: _has(d, "#disc-check-result"))
         assert by_id(ar1, "disc-check-result").get_attribute("data-ok") == "1"
@@ -212,8 +186,8 @@ def test_handover_archiving_and_discs_in_a_real_browser(site, tmp_path):
         for d in drivers:
             d.quit()
     assert site["server"].stop() == 0
-    verify = _cli(site, "audit", "verify")
+    verify = site_cli(site, "audit", "verify")
     assert verify["ok"] and not verify["problems"], verify
     assert verify["attested"]["passkey_signed"] >= 3  # prepared, accepted, finalized
-    placed = _cli(site, "disc", "list")["discs"][0]
+    placed = site_cli(site, "disc", "list")["discs"][0]
     assert placed["location"] == "档案室三号柜" and placed["items"] == 1

@@ -24,9 +24,11 @@ from tests.support.browser import (
     downloaded,
     no_csp_violations,
     screenshot,
+    sign_in,
+    site_cli,
     wait,
 )
-from tests.support.cli import run, run_json
+from tests.support.cli import run
 
 pytestmark = pytest.mark.skipif(not browser_available(),
                                 reason="chromium and chromedriver are not installed")
@@ -77,25 +79,6 @@ def site(tmp_path_factory):
         yield site
 
 
-def _cli(site, *args: str):
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in site["env"].items():
-            mp.setenv(k, v)
-        return run_json(*args)
-
-
-def _enroll_and_sign_in(site, driver, person: str) -> None:
-    invite = _cli(site, "people", "invite", person)
-    driver.get(invite["link"])
-    by_id(driver, "enroll-button").click()
-    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
-    pending = _cli(site, "people", "passkeys", person)["passkeys"]
-    _cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
-    driver.get(site["base"] + "/signin")
-    by_id(driver, "signin-button").click()
-    wait(driver, lambda d: "/search" in d.current_url)
-
-
 def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(site, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -106,7 +89,7 @@ def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(sit
     driver = chromium(downloads)
     try:
         add_passkey_authenticator(driver)
-        _enroll_and_sign_in(site, driver, "A1")
+        sign_in(site, driver, "A1")
 
         # the lot and the plan, before anything runs
         driver.get(base + "/audit/sampling")
@@ -184,9 +167,9 @@ def test_an_auditors_sampled_verification_with_a_failing_item_and_its_report(sit
     finally:
         driver.quit()
 
-    shown = _cli(site, "inspections", "show", inspection)
+    shown = site_cli(site, "inspections", "show", inspection)
     assert shown["by"] == "A1" and shown["summary"]["failed"] == [damaged]
     assert shown["verdict"]["result"] == "reject"
-    audit = _cli(site, "audit", "verify")
+    audit = site_cli(site, "audit", "verify")
     assert audit["ledger_ok"], audit["problems"]
     assert audit["attested"]["passkey_signed"] >= 1

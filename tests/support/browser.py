@@ -275,3 +275,43 @@ def no_csp_violations(driver) -> None:
                 if "Content Security Policy" in e["message"] or "Refused to" in e["message"]
                 or "Uncaught" in e["message"]]
     assert not problems, problems
+
+
+def site_cli(site: dict, *args: str, person: str | None = None, as_json: bool = True,
+             code: int = 0):
+    """A custody command against the console's archive, in its environment, as ``person``
+    (CUSTODY_ACT_AS) or as the account that made the home; its JSON (or the result)."""
+    import pytest
+
+    from tests.support.cli import run, run_json
+
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in site["env"].items():
+            mp.setenv(k, v)
+        if person:
+            mp.setenv("CUSTODY_ACT_AS", person)
+        else:
+            mp.delenv("CUSTODY_ACT_AS", raising=False)
+        return run_json(*args, code=code) if as_json else run(*args, code=code)
+
+
+def sign_in(site: dict, driver, person: str) -> None:
+    """Enroll ``person``'s passkey in ``driver`` by an invite link, have the administrator
+    confirm it at the command line, and sign in: the path every person takes."""
+    invite = site_cli(site, "people", "invite", person)
+    driver.get(invite["link"])
+    by_id(driver, "enroll-button").click()
+    wait(driver, lambda d: d.current_url.endswith("/enrolled"))
+    pending = site_cli(site, "people", "passkeys", person)["passkeys"]
+    site_cli(site, "people", "confirm-passkey", person, pending[0]["credential_id"])
+    driver.get(site["base"] + "/signin")
+    by_id(driver, "signin-button").click()
+    wait(driver, lambda d: "/search" in d.current_url)
+
+
+def person_browser(site: dict, person: str, downloads: Path | None = None):
+    """A browser of ``person``'s own, with its own virtual authenticator, signed in."""
+    driver = chromium(downloads)
+    add_passkey_authenticator(driver)
+    sign_in(site, driver, person)
+    return driver
