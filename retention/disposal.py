@@ -33,7 +33,7 @@ from archive.domain.canonical import canonical
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.ids import uuid7
 from archive.domain.model import TIERS, Item, iso, parse_iso
-from archive.domain.names import joined
+from archive.domain.names import joined, person_label
 from archive.domain.titles import masked_title, title_of
 from archive.ledger.chain import Actor
 from archive.people import require_role
@@ -260,9 +260,9 @@ def _rows(engine: RetentionEngine, actor: Actor, doc: dict) -> list[dict]:
     party and cause (masked for a viewer without the item's clearance), and its decision."""
     clearances = masking.clearances_of(engine.catalog, actor.person_id)
     codes = codes_by_item(engine.catalog, (e["item"] for e in doc["items"]))
-    out_of = _excluded(doc)
     names = {p["id"]: p.get("name") for p in engine.catalog.list_records("people")
              if p.get("name")}
+    out_of = _excluded(doc, names)
     rows = []
     for n, entry in enumerate(doc["items"], 1):
         item = engine.catalog.get_item(entry["item"])
@@ -325,25 +325,29 @@ def _on_list(doc: dict, item_id: str) -> None:
                          list=doc["id"], subject=item_id)
 
 
-def _excluded(doc: dict) -> dict[str, dict]:
+def _excluded(doc: dict, names: dict[str, str] | None = None) -> dict[str, dict]:
     """item id -> why it is not to be destroyed: taken out by the proposer, or rejected by an
-    appraiser (any appraisal record: a rejection is never overridden)."""
+    appraiser (any appraisal record: a rejection is never overridden). The people who
+    decided read by name with their id where ``names`` knows them."""
+    def who(person_id: str) -> str:
+        return person_label(person_id, (names or {}).get(person_id))
+
     out: dict[str, dict] = {}
     for t in doc.get("taken_out", []):
         for item_id in t["statement"]["items"]:
             out.setdefault(item_id, {"decision": "taken-out", "by": t["by"],
                                      "reason": Text("taken out by {person}: {reason}",
-                                                    person=t["by"],
+                                                    person=who(t["by"]),
                                                     reason=t["statement"]["reason"])})
     for a in doc.get("approvals", []):
         st = a["statement"]
         if st.get("action") == "dispose-reject":
             for e in doc["items"]:
                 out.setdefault(e["item"], {"decision": "rejected", "by": a["by"],
-                                           "reason": _rejected_by(a["by"], st["reason"])})
+                                           "reason": _rejected_by(who(a["by"]), st["reason"])})
         for r in st.get("rejected", []):
             out.setdefault(r["item"], {"decision": "rejected", "by": a["by"],
-                                       "reason": _rejected_by(a["by"], r["reason"])})
+                                       "reason": _rejected_by(who(a["by"]), r["reason"])})
     return out
 
 

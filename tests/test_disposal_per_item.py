@@ -59,7 +59,7 @@ def test_an_appraiser_rejects_single_items_with_reasons_and_they_are_kept(team):
     decisions = {r["item"]: r for r in out["rows"]}
     assert decisions[a]["decision"] == "to-destroy"
     assert decisions[b]["decision"] == "rejected"
-    assert decisions[b]["reason"] == "rejected by AP1: 仍有保存价值"  # trimmed, with who
+    assert decisions[b]["reason"] == "rejected by 人员AP1（AP1）: 仍有保存价值"  # trimmed, with who
     assert out["state"] == "proposed"  # one appraisal of the two needed
     entry = [e for e in team.catalog.ledger_entries() if e.action == "dispose-approve"][-1]
     assert entry.details["rejected"] == [{"item": b, "reason": "仍有保存价值"},
