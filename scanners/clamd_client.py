@@ -27,7 +27,7 @@ from clamav_client.clamd import (
     ResponseError,
 )
 
-from i18n import N_
+from i18n import N_, Text
 from scanners.base import (
     CLEAN,
     INFECTED,
@@ -55,6 +55,26 @@ MAX_WINDOW = 2 * GiB - 1
 PIECE = MiB
 _LENGTH = struct.Struct("!L")
 LIMITS_ALERT = "Heuristics.Limits.Exceeded"
+
+
+# what the operating system says when clamd cannot be reached, as people read it (the
+# socket library's English otherwise shows inside a Chinese sentence); anything else is
+# shown as it was said
+_OS_REASONS = (("connection refused", N_("the connection was refused")),
+               ("no such file or directory", N_("its socket does not exist")),
+               ("timed out", N_("it did not answer in time")),
+               ("permission denied", N_("permission was denied")),
+               ("connection reset", N_("the connection was reset")),
+               ("broken pipe", N_("the connection broke")))
+
+
+def os_reason(err: BaseException) -> Text | str:
+    """Why a connection to clamd failed, in the reader's language where it is a known one."""
+    said = str(err)
+    for english, text in _OS_REASONS:
+        if english in said.lower():
+            return Text(text)
+    return said
 
 
 def human_size(n: int) -> str:
@@ -195,7 +215,7 @@ class StreamScan(ScanSession):
             first.connect()
         except CommunicationError as err:
             raise ScannerUnavailable(N_("clamd not reachable at {where}: {error}"),
-                                     where=scanner.where, error=str(err)) from err
+                                     where=scanner.where, error=os_reason(err)) from err
         self._open.append(first)
         self._next_start = self._step
 
@@ -331,7 +351,7 @@ class ClamdScanner(Scanner):
             return self._client()._basic_command(name)
         except (ClamdError, OSError) as err:
             raise ScannerUnavailable(N_("clamd not reachable at {where}: {error}"),
-                                     where=self.where, error=str(err)) from err
+                                     where=self.where, error=os_reason(err)) from err
 
     def ping(self) -> None:
         reply = self._command("PING")

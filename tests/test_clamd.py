@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from i18n import localize_in
 from scanners.clamd import (
     CLEAN,
     INFECTED,
@@ -275,6 +276,22 @@ def test_unreachable_socket_and_port(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     with pytest.raises(ScannerUnavailable, match=f"127.0.0.1:{port}"):
         ClamdScanner(host="127.0.0.1", port=port).ping()
+
+
+def test_why_clamd_cannot_be_reached_reads_in_chinese(tmp_path: Path) -> None:
+    """The operating system's reason goes into the sentence in the reader's language: no
+    English 'No such file or directory' inside a Chinese message."""
+    with pytest.raises(ScannerUnavailable) as gone:
+        ClamdScanner(socket_path=tmp_path / "no.sock").begin()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ScannerUnavailable) as refused:
+        ClamdScanner(host="127.0.0.1", port=port).ping()
+    said = localize_in("zh_CN", gone.value.text)
+    assert "套接字不存在" in said and "No such file" not in said, said
+    assert "连接被拒绝" in localize_in("zh_CN", refused.value.text)
+    assert "its socket does not exist" in localize_in("en", gone.value.text)
 
 
 def test_clamd_dying_mid_stream_is_unavailable(tmp_path: Path) -> None:

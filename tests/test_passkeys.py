@@ -19,10 +19,11 @@ from archive.catalog.sqlite import SQLiteCatalog
 from archive.domain.errors import IdentityError, InputError, NotFound
 from archive.domain.model import LedgerEntry
 from archive.ledger.chain import Actor, entry_hash
-from archive.passkeys import evidence
+from archive.passkeys import evidence, records
 from archive.passkeys import service as passkeys
 from archive.passkeys.service import RelyingParty
-from tests.support.access import access_team
+from tests.support.access import access_team, add_person
+from tests.support.archives import ledger_knows_administrator
 from tests.support.authenticator import Authenticator, other_key, swap_credential_key
 from tests.support.language import chinese, english_phrases  # noqa: F401
 from tests.support.worm import release_all_for_tests
@@ -38,6 +39,7 @@ def team(tmp_path):
     catalog = SQLiteCatalog(tmp_path / "catalog.sqlite")
     s = access_team(tmp_path, catalog)
     passkeys.attach(s.archive, tmp_path / "home")
+    ledger_knows_administrator(s.archive, s.actor)  # who confirms passkeys, as init makes it
     # a leader of the console only: no OS account, no key on this machine
     people.add_person(s.archive, s.actor, "B2", "局长", None, ["approver"],
                       positions=["局领导"])
@@ -54,6 +56,7 @@ def enroll(s, person_id: str = "B2", device: Authenticator | None = None,
     done = passkeys.finish_enrollment(s.archive, RP, token,
                                       device.create(begun["options"], RP.origin))
     if confirm:
+        ledger_knows_administrator(s.archive, s.actor)
         passkeys.confirm_enrollment(s.archive, s.actor, person_id, done["credential_id"])
     return device, done["credential_id"]
 
@@ -418,6 +421,40 @@ def test_a_key_swapped_in_the_ledger_enrollment_is_caught(team):
     found = codes(audit(s))
     # the console's signature over the entry breaks, and the catalog's key no longer agrees
     assert {"bad-signature", "credential-key-swapped"} <= found
+
+
+def test_a_passkey_confirmed_by_someone_not_an_administrator_signs_nothing(team):
+    """A custody altered to skip the role check (or a hand-written ledger entry) lets an
+    officer confirm a leader's passkey: audit verify reads the roles from the ledger's own
+    person entries, names the confirmation, and the decisions that key signed fail too;
+    a disabled administrator is no confirmer either."""
+    s = team
+    device, cid = enroll(s, confirm=False)
+    rec = records.find(s.catalog, "B2", cid)
+    records.confirm(s.archive, s.officer, rec)  # no require_role: the tampered path
+    report = audit(s)
+    assert "confirmer-not-administrator" in codes(report)
+    assert any(cid in p["message"] and "O1" in p["message"] for p in report["problems"])
+    begun = approval(s, request(s))
+    actor = passkeys.finish_decision(s.archive, RP, begun["state"],
+                                     device.get(begun["options"], RP.origin))
+    access.decide(s.archive, actor, begun["decision"]["subject"], True, "同意", CTX)
+    assert "passkey-invalid" in codes(audit(s))  # never confirmed, as the ledger reads it
+
+
+def test_a_disabled_administrator_confirms_nothing(team):
+    s = team
+    second = add_person(s, "AD2", ["administrator"])  # with a key, as people add makes one
+    s.archive.ledger.append(s.actor, "person-registered", "AD2", {"roles": ["administrator"]})
+    _device, cid = enroll(s, confirm=False)
+    people.disable_person(s.archive, s.actor, "AD2")
+    records.confirm(s.archive, second, records.find(s.catalog, "B2", cid))
+    assert "confirmer-not-administrator" in codes(audit(s))
+    people.enable_person(s.archive, s.actor, "AD2")
+    _device, other = enroll(s, confirm=False)
+    records.confirm(s.archive, second, records.find(s.catalog, "B2", other))
+    found = [p for p in audit(s)["problems"] if p["code"] == "confirmer-not-administrator"]
+    assert len(found) == 1 and cid in found[0]["message"]  # enabled again: confirms
 
 
 @pytest.mark.parametrize("how", ["delete", "flip"])

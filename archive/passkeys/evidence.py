@@ -49,6 +49,10 @@ ARCHIVE_ACTOR = "custody"  # the archive's own entries (people.SYSTEM_ACTOR): it
 EVIDENCE = "console"  # the details key of the evidence
 CONSOLE_KEY_REGISTERED = "console-key-registered"
 ENROLLED, CONFIRMED, REVOKED = "passkey-enrolled", "passkey-confirmed", "passkey-revoked"
+# the people entries archive/people.py writes, and the role that confirms passkeys there
+PERSON_REGISTERED, PERSON_DISABLED, PERSON_ENABLED = ("person-registered", "person-disable",
+                                                      "person-enable")
+ADMINISTRATOR = "administrator"
 SIGN_IN = "console-sign-in"
 DECISION_TYPE = "custody.passkey-decision"
 # how long after its issue a decision may be written: the challenge's own life (5 minutes) and
@@ -159,6 +163,11 @@ class Attestations:
         # decision nonce -> (seq, subject) of the entry that made the decision
         self.nonces: dict[str, tuple[int, str]] = {}
         self.counts = {"passkey_signed": 0, "console_attested": 0}
+        # people's roles and who is disabled, as the ledger registered them: a confirmation
+        # counts only when an enabled administrator made it (not only when the catalog,
+        # which could be edited, says so)
+        self.roles: dict[str, set[str]] = {}
+        self.disabled: set[str] = set()
 
     # --- what the ledger registers ---------------------------------------------------------
     def signed_by_console(self, entry: Any) -> bool:
@@ -168,6 +177,13 @@ class Attestations:
         """Take a verified entry's registrations; the problems they show (a confirmation of
         another key than the one enrolled, a credential of somebody else)."""
         d = entry.details or {}
+        if entry.action == PERSON_REGISTERED:
+            self.roles[entry.subject] = set(d.get("roles") or [])
+            return []
+        if entry.action in (PERSON_DISABLED, PERSON_ENABLED):
+            (self.disabled.add if entry.action == PERSON_DISABLED
+             else self.disabled.discard)(entry.subject)
+            return []
         if entry.action == CONSOLE_KEY_REGISTERED and entry.actor == ARCHIVE_ACTOR:
             try:
                 key = serialization.load_pem_public_key(d["public_key"].encode())
@@ -202,6 +218,13 @@ class Attestations:
                     return [("credential-key-mismatch", Text(N_(
                         "entry {seq}: the confirmation of credential {credential} binds another "
                         "key than the one enrolled"), seq=entry.seq, credential=cid))]
+                if (ADMINISTRATOR not in self.roles.get(entry.actor, ())
+                        or entry.actor in self.disabled):
+                    return [("confirmer-not-administrator", Text(N_(
+                        "entry {seq}: credential {credential} of {person} was confirmed by "
+                        "{actor}, who was not an enabled administrator in the ledger then; "
+                        "the credential signs nothing"), seq=entry.seq, credential=cid,
+                        person=entry.subject, actor=entry.actor))]
                 if cred.confirmed_seq is None:
                     cred.confirmed_seq = entry.seq
             elif cred.revoked_seq is None:

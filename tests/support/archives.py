@@ -40,3 +40,13 @@ def make_archive(tmp_path: Path, catalog: Catalog, store: WormStore,
     people.register(catalog, person_id, "测试管理员", f"acct-{person_id}", ["administrator"],
                     pkey)
     return Setup(archive, Actor(person_id, pkey), key_dir)
+
+
+def ledger_knows_administrator(archive: Archive, actor: Actor) -> None:
+    """Make sure the ledger registers ``actor`` as an administrator, as ``custody init`` does
+    for the first one: make_archive registers its administrator in the catalog only, and
+    audit verify reads from the ledger who may confirm a passkey."""
+    if not any(e.action == "person-registered" and e.subject == actor.person_id
+               for e in archive.catalog.ledger_entries()):
+        archive.ledger.append(actor, "person-registered", actor.person_id,
+                              {"roles": ["administrator"], "key_id": actor.key.key_id})

@@ -55,6 +55,7 @@ def enroll(client, archive, admin, person_id: str, authenticator, confirm: bool 
     """Invite (as the command line does), open the link, make a passkey, confirm it: the
     credential id."""
     from archive.passkeys import service as passkeys
+    from tests.support.archives import ledger_knows_administrator
 
     token = passkeys.invite(archive, admin, person_id)["token"]
     page = client.get(f"/invite/{token}")
@@ -66,6 +67,7 @@ def enroll(client, archive, admin, person_id: str, authenticator, confirm: bool 
     done = post_json(client, f"/invite/{token}/finish", {"credential": response}, csrf)
     assert done.status_code == 200 and done.get_json()["status"] == "pending", done.get_json()
     if confirm:
+        ledger_knows_administrator(archive, admin)
         passkeys.confirm_enrollment(archive, admin, person_id, response["id"])
     return response["id"]
 
