@@ -335,3 +335,16 @@ def test_an_adopted_manifest_catalogued_by_another_station_during_our_checks(mon
     with pytest.raises(DuplicateItem) as exc:
         mongo.add_item(loser)
     assert exc.value.existing_id == winner.id and landed
+
+
+def test_a_batch_takes_one_change_number_per_item(mongo):
+    """Runs read again ``cursor_overlap`` numbers before their cursor (a write takes its
+    number a moment before it lands). A batch of 100 items under one number made every run
+    read the last 16 batches again: after a rebuild, the whole archive every time."""
+    mongo.add_items([make_item(seed=f"batch {n}") for n in range(100)])
+    mongo.add_items([make_item(seed=f"second batch {n}") for n in range(100)])
+    head = mongo.change_seq()
+    assert head >= 200
+    again = list(mongo.iter_changed_items(head - mongo.cursor_overlap))
+    assert len(again) == mongo.cursor_overlap
+    assert len(list(mongo.iter_changed_items(0))) == 200

@@ -324,10 +324,10 @@ class MongoCatalog(Catalog):
             return
         self._refuse_existing(items)
         self._raise_max_span(items)
-        seq = self._next_seq()
+        seq = self._next_seq(len(items))
         try:
-            self._items.insert_many([{"_id": i.id, **self._fields(i), "seq": seq}
-                                     for i in items], ordered=True)
+            self._items.insert_many([{"_id": i.id, **self._fields(i), "seq": seq + n}
+                                     for n, i in enumerate(items)], ordered=True)
         except BulkWriteError as exc:
             if not _is_duplicate(exc):
                 raise
@@ -424,14 +424,17 @@ class MongoCatalog(Catalog):
         return Item.from_record(found["doc"]) if found else None
 
     # --- what changed, and what falls due ---------------------------------------------------
-    def _next_seq(self) -> int:
-        """The next change sequence number. Taken before the write it marks, which lands a
-        moment later: a run that reads the cursor in between would miss it, so runs read
-        from ``cursor_overlap`` before their last cursor (a few items read twice)."""
-        found = self._stats.find_one_and_update({"_id": _CHANGE_SEQ}, {"$inc": {"value": 1}},
-                                                upsert=True,
+    def _next_seq(self, count: int = 1) -> int:
+        """The first of the next ``count`` change sequence numbers. Taken before the write
+        they mark, which lands a moment later: a run that reads the cursor in between would
+        miss it, so runs read from ``cursor_overlap`` before their last cursor (a few items
+        read twice). A batch takes one number per item, so that those few are items, not
+        whole batches: with one number for a batch of 10,000 every run read the last 16
+        batches again, the whole archive after a rebuild."""
+        found = self._stats.find_one_and_update({"_id": _CHANGE_SEQ},
+                                                {"$inc": {"value": count}}, upsert=True,
                                                 return_document=ReturnDocument.AFTER)
-        return int(found["value"])
+        return int(found["value"]) - count + 1
 
     @_service_errors
     def change_seq(self) -> int:
