@@ -280,3 +280,51 @@ def _cursor_mongo(catalog: Catalog) -> dict:
     items.create_index([("seq", 1), ("_id", 1)])
     catalog.db["records"].create_index([("collection", 1), ("seq", 1)])  # type: ignore[attr-defined]
     return {}
+
+
+# the statements as the current schema has them (archive.catalog.sqlite._SCHEMA)
+_KEYS_SQLITE = (
+    "DROP INDEX IF EXISTS items_dedupe",
+    "DROP INDEX IF EXISTS items_object",
+    "CREATE INDEX IF NOT EXISTS items_dedupe_key ON items(dedupe_key) "
+    "WHERE dedupe_key IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS items_object_key ON items(object_key)",
+)
+
+
+@step(6, N_("digests and dedupe keys indexed by an integer key"), backend="sqlite")
+def _keys_sqlite(catalog: Catalog) -> dict:
+    """Items are found by their bytes and by their dedupe key through 63 bits of each one's
+    hash (``archive.catalog.sqlite.text_key``), the full text compared in the row: the two
+    random text indexes were the largest, and each batch of inserts rewrote most of their
+    pages. Dedupe keys stay unique by the check every insert makes under the write lock."""
+    from archive.catalog.sqlite import text_key  # the backend's own function: one definition
+
+    db = catalog.db  # type: ignore[attr-defined]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(items)")}
+        added = [c for c in ("object_key", "dedupe_key") if c not in columns]
+        for column in added:
+            db.execute(f"ALTER TABLE items ADD COLUMN {column} INTEGER")
+        # only rows without their keys: a step run again (or after rows copied as they were
+        # written) fills what is missing and leaves the rest
+        rows = db.execute("SELECT rowid, sha256, dedupe FROM items WHERE object_key IS NULL "
+                          "OR (dedupe IS NOT NULL AND dedupe_key IS NULL)").fetchall()
+        db.executemany("UPDATE items SET object_key=?, dedupe_key=? WHERE rowid=?",
+                       [(text_key(sha), text_key(dedupe), rowid)
+                        for rowid, sha, dedupe in rows])
+        for sql in _KEYS_SQLITE:
+            db.execute(sql)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return {"columns_added": added, "items_keyed": len(rows)}
+
+
+@step(6, N_("digests and dedupe keys indexed by an integer key"), backend="mongodb")
+def _keys_mongo(catalog: Catalog) -> dict:
+    """Nothing: MongoDB keeps its unique index on the dedupe key and its index on the
+    digest; the integer keys are the SQLite catalog's answer to its page writes."""
+    return {}

@@ -1,0 +1,116 @@
+"""SQLite: items found by their bytes and by their dedupe key through an integer key (schema
+step 6), the full text compared in the row, dedupe keys unique by add_items's own check."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+
+import pytest
+
+from archive.catalog import schema
+from archive.catalog import sqlite as sqlite_catalog
+from archive.catalog.sqlite import SQLiteCatalog, text_key
+from archive.domain.errors import DuplicateItem
+from tests.support.builders import make_item
+
+
+def _deduped(seed: str, key: str):
+    item = make_item(seed=seed)
+    item.dedupe = f"{item.sha256}:{key}"
+    return item
+
+
+def _schema(db: sqlite3.Connection) -> set[tuple[str, str, str]]:
+    rows = db.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL "
+                      "AND name NOT LIKE 'sqlite_%'").fetchall()
+    return {(t, n, re.sub(r"\s+", "", sql)) for t, n, sql in rows}
+
+
+def test_the_key_is_63_bits_and_none_stays_none():
+    assert text_key(None) is None
+    keys = {text_key(f"{n:064x}") for n in range(1000)}
+    assert len(keys) == 1000 and all(0 <= k < 1 << 63 for k in keys)
+
+
+def test_texts_sharing_a_key_are_told_apart_by_their_full_text(tmp_path, monkeypatch):
+    # every text on one key: what a collision of 63 bits would do, a thousand times over
+    monkeypatch.setattr(sqlite_catalog, "text_key", lambda t: None if t is None else 7)
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    a, b = _deduped("a", "k1"), _deduped("b", "k2")
+    cat.add_items([a])
+    cat.add_items([b])  # another dedupe key on the same integer: not a duplicate
+    assert cat.item_by_dedupe(a.dedupe).id == a.id
+    assert cat.item_by_dedupe(b.dedupe).id == b.id
+    assert cat.item_by_dedupe(f"{a.sha256}:other") is None
+    assert [i.id for i in cat.items_of_object(a.sha256)] == [a.id]
+    assert [i.id for i in cat.items_of_object(b.sha256)] == [b.id]
+    again = _deduped("c", "k1")
+    again.dedupe = a.dedupe
+    with pytest.raises(DuplicateItem) as exc:
+        cat.add_items([make_item(), again])
+    assert exc.value.subject == a.id
+    assert cat.count_by("tier") == {"routine": 2}  # the refused batch left nothing
+    cat.close()
+
+
+def test_a_duplicate_in_a_large_batch_is_refused_and_nothing_is_written(tmp_path):
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    first = _deduped("x", "k")
+    cat.add_items([first])
+    batch = [_deduped(f"s{n}", "k") for n in range(1500)]  # written by the second thread
+    copy = _deduped("y", "k")
+    copy.dedupe = first.dedupe
+    with pytest.raises(DuplicateItem):
+        cat.add_items(batch + [copy])
+    assert cat.item_by_dedupe(batch[0].dedupe) is None
+    cat.add_items(batch)
+    assert cat.item_by_dedupe(batch[-1].dedupe).id == batch[-1].id
+    assert cat.index_state(batch[7].id) == cat.expected_index(batch[7])
+    cat.close()
+
+
+def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cat = SQLiteCatalog(path)
+    items = [_deduped(f"i{n}", "k") for n in range(5)] + [make_item()]
+    cat.add_items(items)
+    fresh = _schema(cat.db)
+    cat.close()
+    # the catalog as schema 5 left it: text indexes, no key columns
+    with sqlite3.connect(path) as db:
+        for statement in (
+                "DROP INDEX items_dedupe_key", "DROP INDEX items_object_key",
+                "ALTER TABLE items DROP COLUMN dedupe_key",
+                "ALTER TABLE items DROP COLUMN object_key",
+                "CREATE UNIQUE INDEX items_dedupe ON items(dedupe) WHERE dedupe IS NOT NULL",
+                "CREATE INDEX items_object ON items(sha256)", "PRAGMA user_version=5"):
+            db.execute(statement)
+    db.close()
+    old = SQLiteCatalog(path)
+    assert old.schema_version == 5
+    done = schema.STEPS[6].apply(old)
+    assert done == {"columns_added": ["object_key", "dedupe_key"], "items_keyed": 6}
+    assert schema.STEPS[6].apply(old) == {"columns_added": [], "items_keyed": 0}
+    old.set_schema_version(6)
+    assert _schema(old.db) == fresh
+    for item in items:
+        assert old.index_state(item.id) == old.expected_index(item)
+        if item.dedupe:
+            assert old.item_by_dedupe(item.dedupe).id == item.id
+        assert [i.id for i in old.items_of_object(item.sha256)] == [item.id]
+    with pytest.raises(DuplicateItem):
+        copy = make_item()
+        copy.dedupe = items[0].dedupe
+        old.add_items([copy])
+    old.close()
+
+
+def test_a_key_that_drifted_from_its_digest_is_an_index_problem(tmp_path):
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    item = make_item()
+    cat.add_items([item])
+    cat.db.execute("UPDATE items SET object_key=object_key+1 WHERE id=?", (item.id,))
+    state = cat.index_state(item.id)
+    assert state["sha256"] != item.sha256 and state != cat.expected_index(item)
+    cat.close()
