@@ -10,7 +10,8 @@ import pytest
 
 from archive.catalog import schema
 from archive.catalog import sqlite as sqlite_catalog
-from archive.catalog.sqlite import SQLiteCatalog, text_key
+from archive.catalog.keys import text_key
+from archive.catalog.sqlite import SQLiteCatalog
 from archive.domain.errors import DuplicateItem
 from tests.support.builders import make_item
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from archive.catalog import packing
 from archive.catalog.base import Catalog, item_cases
+from archive.catalog.keys import text_key
 from archive.domain.errors import CustodyError, InputError
 from archive.domain.model import Item
 from i18n import N_, Text
@@ -298,7 +299,6 @@ def _keys_sqlite(catalog: Catalog) -> dict:
     hash (``archive.catalog.sqlite.text_key``), the full text compared in the row: the two
     random text indexes were the largest, and each batch of inserts rewrote most of their
     pages. Dedupe keys stay unique by the check every insert makes under the write lock."""
-    from archive.catalog.sqlite import text_key  # the backend's own function: one definition
 
     db = catalog.db  # type: ignore[attr-defined]
     db.execute("BEGIN IMMEDIATE")

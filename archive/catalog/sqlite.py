@@ -9,7 +9,6 @@ by walking the time index instead (its first page fills at once).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ from archive.catalog.base import (
     item_cases,
     sort_time,
 )
+from archive.catalog.keys import text_key
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
 from i18n import N_, Text
@@ -144,14 +144,6 @@ def to_us(dt: datetime | None) -> int | None:
 
 def from_us(us: int | None) -> datetime | None:
     return None if us is None else _EPOCH + us * _US
-
-
-def text_key(text: str | None) -> int | None:
-    """63 bits of a text's BLAKE2b hash: the integer a digest or dedupe key is indexed by.
-    Two texts may share one (rarely): every lookup compares the full text as well."""
-    if text is None:
-        return None
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") >> 1
 
 
 def _dumps(doc: object) -> str:
