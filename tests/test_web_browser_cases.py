@@ -68,7 +68,7 @@ def site(tmp_path_factory):
 def _sign(driver, button: str, done) -> None:
     """Press a signed form's button and wait for the page the decision leads to (the
     form's message says why if it was refused)."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
 
     by_id(driver, button).click()
@@ -79,7 +79,9 @@ def _sign(driver, button: str, done) -> None:
                     if m.text.strip()]
             assert not said, said
             return done(d)
-        except StaleElementReferenceException:
+        except (StaleElementReferenceException, WebDriverException):
+            # chromium also says "Node with given id does not belong to the document"
+            # for an element of the page being left (seen once in CI): look again
             return False
     wait(driver, finished, 30)
 
