@@ -81,3 +81,37 @@ def test_a_forged_journal_segment_is_named_and_left_out(team, tmp_path, catalog)
         assert [p["code"] for p in report.problems] == ["bad-segment"]
         assert fresh.get_record("people", "EVIL") is None
         assert snapshot(fresh) == before
+
+
+def test_items_go_in_by_batches_and_a_refused_batch_goes_in_item_by_item(
+        team, tmp_path, catalog, monkeypatch):
+    """Items with one signed version are written a batch at a time, whole with their state;
+    when the catalog refuses a batch, each of its items is written alone: the one at fault is
+    named once, the others are rebuilt, and nothing is counted twice."""
+    from archive.copies import rebuild as rebuild_module
+    from archive.domain.errors import DuplicateItem
+
+    fill(team, tmp_path)
+    before = snapshot(team.catalog)
+    singles = [i["id"] for i in before["items"] if len(before["versions"][i["id"]]) == 1]
+    assert len(singles) == 3  # and one corrected item, written version by version
+    bad = singles[1]
+    monkeypatch.setattr(rebuild_module, "BATCH", 2)
+    kind = "sqlite" if "sqlite" in type(catalog).__name__.lower() else "mongomock"
+    with CATALOG_FACTORIES[kind](tmp_path / "rebuilt") as fresh:
+        real, calls = fresh.add_items, []
+
+        def add_items(items):
+            calls.append([i.id for i in items])
+            if bad in calls[-1]:
+                raise DuplicateItem("the other one")
+            real(items)
+
+        monkeypatch.setattr(fresh, "add_items", add_items)
+        report = rebuild(team.archive, fresh)
+        after = snapshot(fresh)
+    assert [c for c in calls if len(c) > 1] == [singles[:2]]  # the batch, refused
+    assert [(p["code"], p["key"]) for p in report.problems] == [("duplicate-item", bad)]
+    assert report.items == 3 and report.states_from_journal == 4
+    assert report.versions == sum(len(v) for v in before["versions"].values()) - 1
+    assert after["items"] == [i for i in before["items"] if i["id"] != bad]

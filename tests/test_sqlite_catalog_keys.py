@@ -1,5 +1,6 @@
-"""SQLite: items found by their bytes and by their dedupe key through an integer key (schema
-step 6), the full text compared in the row, dedupe keys unique by add_items's own check."""
+"""SQLite: items found by their bytes through an integer key (schema step 6), the full text
+compared in the row; by their dedupe key through the same key, since a dedupe key begins with
+its item's digest (step 7); dedupe keys unique by add_items's own check."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from archive.catalog import schema
 from archive.catalog import sqlite as sqlite_catalog
 from archive.catalog.keys import text_key
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.domain.errors import DuplicateItem
+from archive.domain.errors import DuplicateItem, InputError
 from tests.support.builders import make_item
 
 
@@ -46,8 +47,7 @@ def test_texts_sharing_a_key_are_told_apart_by_their_full_text(tmp_path, monkeyp
     assert cat.item_by_dedupe(f"{a.sha256}:other") is None
     assert [i.id for i in cat.items_of_object(a.sha256)] == [a.id]
     assert [i.id for i in cat.items_of_object(b.sha256)] == [b.id]
-    again = _deduped("c", "k1")
-    again.dedupe = a.dedupe
+    again = _deduped("a", "k1")  # the same bytes and description as a, another id
     with pytest.raises(DuplicateItem) as exc:
         cat.add_items([make_item(), again])
     assert exc.value.subject == a.id
@@ -60,8 +60,7 @@ def test_a_duplicate_in_a_large_batch_is_refused_and_nothing_is_written(tmp_path
     first = _deduped("x", "k")
     cat.add_items([first])
     batch = [_deduped(f"s{n}", "k") for n in range(1500)]  # written by the second thread
-    copy = _deduped("y", "k")
-    copy.dedupe = first.dedupe
+    copy = _deduped("x", "k")
     with pytest.raises(DuplicateItem):
         cat.add_items(batch + [copy])
     assert cat.item_by_dedupe(batch[0].dedupe) is None
@@ -81,7 +80,7 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
     # the catalog as schema 5 left it: text indexes, no key columns
     with sqlite3.connect(path) as db:
         for statement in (
-                "DROP INDEX items_dedupe_key", "DROP INDEX items_object_key",
+                "DROP INDEX items_object_key",
                 "ALTER TABLE items DROP COLUMN dedupe_key",
                 "ALTER TABLE items DROP COLUMN object_key",
                 "CREATE UNIQUE INDEX items_dedupe ON items(dedupe) WHERE dedupe IS NOT NULL",
@@ -93,7 +92,8 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
     done = schema.STEPS[6].apply(old)
     assert done == {"columns_added": ["object_key", "dedupe_key"], "items_keyed": 6}
     assert schema.STEPS[6].apply(old) == {"columns_added": [], "items_keyed": 0}
-    old.set_schema_version(6)
+    assert schema.STEPS[7].apply(old) == {"dedupe_index_dropped": True}
+    old.set_schema_version(7)
     assert _schema(old.db) == fresh
     for item in items:
         assert old.index_state(item.id) == old.expected_index(item)
@@ -101,9 +101,7 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
             assert old.item_by_dedupe(item.dedupe).id == item.id
         assert [i.id for i in old.items_of_object(item.sha256)] == [item.id]
     with pytest.raises(DuplicateItem):
-        copy = make_item()
-        copy.dedupe = items[0].dedupe
-        old.add_items([copy])
+        old.add_items([_deduped("i0", "k")])
     old.close()
 
 
@@ -114,4 +112,36 @@ def test_a_key_that_drifted_from_its_digest_is_an_index_problem(tmp_path):
     cat.db.execute("UPDATE items SET object_key=object_key+1 WHERE id=?", (item.id,))
     state = cat.index_state(item.id)
     assert state["sha256"] != item.sha256 and state != cat.expected_index(item)
+    cat.close()
+
+
+def test_a_dedupe_key_that_does_not_name_its_bytes_is_refused(tmp_path):
+    """The dedupe key is found through the index on the bytes, so it must begin with them
+    (``model.dedupe_key`` makes it so): another is refused, naming the item, and nothing is
+    written."""
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    good, bad = _deduped("g", "k"), make_item(seed="b")
+    bad.dedupe = f"{good.sha256}:other"
+    with pytest.raises(InputError, match="does not begin with its digest") as exc:
+        cat.add_items([good, bad])
+    assert exc.value.subject == bad.id
+    assert cat.get_item(good.id) is None
+    cat.close()
+
+
+def test_step_7_drops_the_dedupe_index_and_refuses_a_catalog_it_cannot_serve(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cat = SQLiteCatalog(path)
+    item = _deduped("i", "k")
+    cat.add_items([item])
+    fresh = _schema(cat.db)
+    cat.db.execute("CREATE INDEX items_dedupe_key ON items(dedupe_key) "
+                   "WHERE dedupe_key IS NOT NULL")  # as step 6 left a catalog
+    assert schema.STEPS[7].apply(cat) == {"dedupe_index_dropped": True}
+    assert schema.STEPS[7].apply(cat) == {"dedupe_index_dropped": True}  # run again: the same
+    assert _schema(cat.db) == fresh
+    assert cat.item_by_dedupe(item.dedupe).id == item.id
+    cat.db.execute("UPDATE items SET dedupe='elsewhere:k' WHERE id=?", (item.id,))
+    with pytest.raises(InputError, match="1 items have a dedupe key"):
+        schema.STEPS[7].apply(cat)
     cat.close()

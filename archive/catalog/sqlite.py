@@ -55,11 +55,11 @@ CREATE TABLE IF NOT EXISTS items (
     party_term INTEGER, cause_term INTEGER, dedupe TEXT,
     doc TEXT NOT NULL
 , seq INTEGER NOT NULL DEFAULT 0, object_key INTEGER, dedupe_key INTEGER);
--- the bytes and the dedupe key are found by 63 bits of their hash (``text_key``), the full
--- text compared in the row: random text keys made the two largest indexes, and each batch
--- rewrote most of their pages (schema step 6). A dedupe key is unique by add_items's check
--- under the write lock (``_refuse_existing``)
-CREATE INDEX IF NOT EXISTS items_dedupe_key ON items(dedupe_key) WHERE dedupe_key IS NOT NULL;
+-- the bytes are found by 63 bits of their hash (``text_key``), the full text compared in the
+-- row: a random text index was the largest, and each batch rewrote most of its pages (schema
+-- step 6). A dedupe key begins with its item's digest (``model.dedupe_key``), so the same
+-- index finds it (step 7); it is unique by add_items's check under the write lock
+-- (``_refuse_existing``). Column dedupe_key is no longer written.
 CREATE INDEX IF NOT EXISTS items_sort ON items(sort_us);
 CREATE INDEX IF NOT EXISTS items_unit ON items(unit, sort_us);
 CREATE INDEX IF NOT EXISTS items_device ON items(device_id, sort_us);
@@ -309,7 +309,7 @@ class SQLiteCatalog(Catalog):
                 "start_us": start, "end_us": end if end is not None else start,
                 "sort_us": to_us(sort_time(item)),
                 "retain_until_us": to_us(item.retain_until), "dedupe": item.dedupe,
-                "object_key": text_key(item.sha256), "dedupe_key": text_key(item.dedupe),
+                "object_key": text_key(item.sha256), "dedupe_key": None,
                 "doc": packing.pack(item.to_record())}
 
     def _refuse_existing(self, db: sqlite3.Connection, items: list[Item]) -> None:
@@ -319,15 +319,21 @@ class SQLiteCatalog(Catalog):
             raise InputError(N_("the batch holds an item id twice"))
         if len(set(keys)) < len(keys):
             raise InputError(N_("the batch holds the same bytes and description twice"))
+        for i in items:
+            if i.dedupe and not i.dedupe.startswith(f"{i.sha256}:"):
+                raise InputError(N_("item {item}: its dedupe key does not begin with its "
+                                    "digest"), subject=i.id, item=i.id)
         # the same bytes and description first: two writers adopting one signed manifest
         # race for the same id too, and that is a duplicate, not an error. No UNIQUE index
         # holds dedupe keys (see _SCHEMA): this check, under the write lock every writer
-        # takes first, is what keeps them unique; the integer key only narrows the rows
+        # takes first, is what keeps them unique. An item with the same dedupe key holds the
+        # same bytes: the index on the bytes finds the few rows to compare
         wanted = set(keys)
-        for n in range(0, len(keys), 500):
-            part = sorted({text_key(k) for k in keys[n:n + 500]})
+        shas = [i.sha256 for i in items if i.dedupe]
+        for n in range(0, len(shas), 500):
+            part = sorted({text_key(k) for k in shas[n:n + 500]})
             for item_id, dedupe in db.execute(
-                    "SELECT id, dedupe FROM items WHERE dedupe_key IN "
+                    "SELECT id, dedupe FROM items WHERE object_key IN "
                     f"({','.join('?' * len(part))})", part):
                 if dedupe in wanted:
                     raise DuplicateItem(item_id)
@@ -477,8 +483,9 @@ class SQLiteCatalog(Catalog):
         return [Item.from_record(packing.unpack(r[0])) for r in rows]
 
     def item_by_dedupe(self, dedupe: str) -> Item | None:
-        row = self.db.execute("SELECT doc FROM items WHERE dedupe_key=? AND dedupe=?",
-                              (text_key(dedupe), dedupe)).fetchone()
+        # the key begins with the digest of its bytes (model.dedupe_key)
+        row = self.db.execute("SELECT doc FROM items WHERE object_key=? AND dedupe=?",
+                              (text_key(dedupe.partition(":")[0]), dedupe)).fetchone()
         return Item.from_record(packing.unpack(row[0])) if row else None
 
     # --- what changed, and what falls due ---------------------------------------------------

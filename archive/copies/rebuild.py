@@ -42,6 +42,7 @@ from archive.worm.base import WormStore
 from i18n import N_, Text, localize
 
 REGISTER_PREFIX = "registers/destruction/"
+BATCH = 10_000  # items (and objects) per catalog write: catalog_bench.py measures this size
 
 
 @dataclass
@@ -183,29 +184,31 @@ def rebuild(archive: Archive, target: Catalog,
 
     saved_journal, target.journal = target.journal, None  # a rebuild is not a change
     try:
+        # the versions naming each object, gathered once: looked up per object, a million
+        # items made this loop quadratic
+        naming: dict[str, list[MetadataVersion]] = defaultdict(list)
+        for vs in by_item.values():
+            for v, _ in vs:
+                naming[v.digests.sha256].append(v)
+        found: list[ObjectRecord] = []
         for sha, (key, vid, size) in sorted(objects.items()):
-            versions = [v for vs in by_item.values() for v, _ in vs
-                        if v.digests.sha256 == sha]
+            versions = naming.get(sha)
             if not versions:
                 report.problem("orphan-object", key, Text(N_(
                     "no signed metadata version names these bytes; left for reconcile")))
                 continue
             stored = StoredVersion(store.backend, store.location, key, vid, size,
                                    store.lock(key, vid))
-            target.add_object(ObjectRecord(versions[0].digests, stored,
-                                           min(v.created_at for v in versions)))
-            report.objects += 1
+            found.append(ObjectRecord(versions[0].digests, stored,
+                                      min(v.created_at for v in versions)))
+            if len(found) == BATCH:
+                report.objects += target.add_objects(found)
+                found = []
+        report.objects += target.add_objects(found)
+        batch = _Batch(archive, target, states, objects, report, progress)
         for item_id in sorted(by_item):
-            try:
-                _rebuild_item(archive, target, item_id, sorted(by_item[item_id],
-                                                              key=lambda p: p[0].version),
-                              states.get(item_id), objects, report)
-            except DuplicateItem as dup:  # whatever the store holds, the rest is rebuilt
-                report.problem("duplicate-item", item_id, Text(N_("item {item}: {reason}; left "
-                                                                  "out"), item=item_id,
-                                                               reason=dup.text))
-            if progress:
-                progress(1)
+            batch.add(item_id, sorted(by_item[item_id], key=lambda p: p[0].version))
+        batch.flush()
         for (collection, record_id), doc in sorted(records.items()):
             if collection in RECORD_COLLECTIONS and (collection, record_id) != WATERMARK:
                 target.put_record(collection, record_id, doc)
@@ -240,30 +243,94 @@ def rebuild_catalog(archive: Archive, progress: Callable[[int], None] | None = N
     return report.to_dict() | {"catalog": target.endpoint, "store": archive.store.describe()}
 
 
-def _rebuild_item(archive: Archive, target: Catalog, item_id: str,
-                  versions: list[tuple[MetadataVersion, dict]], state: dict | None,
-                  objects: dict, report: RebuildReport) -> None:
+class _Batch:
+    """Items written a batch at a time, in item id order (ingest time: the catalog's indexes
+    grow at their ends). An item with one signed version, the most of an archive, goes in
+    whole with its state in one ``add_items``; an item with several versions is written
+    version by version, as it was signed. A batch the catalog refuses is written again item
+    by item, so the one at fault is named and the rest is rebuilt."""
+
+    def __init__(self, archive: Archive, target: Catalog, states: dict[str, dict],
+                 objects: dict, report: RebuildReport,
+                 progress: Callable[[int], None] | None) -> None:
+        self.archive, self.target, self.states = archive, target, states
+        self.objects, self.report, self.progress = objects, report, progress
+        self.pending: list[tuple[str, list[tuple[MetadataVersion, dict]], Item]] = []
+
+    def add(self, item_id: str, versions: list[tuple[MetadataVersion, dict]]) -> None:
+        if len(versions) > 1:
+            self._one(item_id, versions)
+            return
+        item = _item_state(self.archive, item_id, versions, self.states.get(item_id),
+                           self.objects, self.report)
+        self.pending.append((item_id, versions, item))
+        if len(self.pending) == BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        if not pending:
+            return
+        try:
+            self.target.add_items([item for _, _, item in pending])
+        except (DuplicateItem, InputError):
+            for item_id, versions, _item in pending:
+                self._one(item_id, versions, counted=True)
+            return
+        self.report.items += len(pending)
+        self.report.versions += len(pending)
+        if self.progress:
+            self.progress(len(pending))
+
+    def _one(self, item_id: str, versions: list[tuple[MetadataVersion, dict]],
+             counted: bool = False) -> None:
+        try:
+            _rebuild_item(self.archive, self.target, item_id, versions,
+                          self.states.get(item_id), self.objects, self.report,
+                          counted=counted)
+        except DuplicateItem as dup:  # whatever the store holds, the rest is rebuilt
+            self.report.problem("duplicate-item", item_id, Text(N_(
+                "item {item}: {reason}; left out"), item=item_id, reason=dup.text))
+        if self.progress:
+            self.progress(1)
+
+
+def _item_state(archive: Archive, item_id: str,
+                versions: list[tuple[MetadataVersion, dict]], state: dict | None,
+                objects: dict, report: RebuildReport, counted: bool = False) -> Item:
+    """The item as its journal state says, when that state carries the latest signed
+    version; else as the store alone says. Problems are reported once (``counted``: the
+    item was looked at already, in a batch the catalog refused)."""
     numbers = [v.version for v, _ in versions]
-    if numbers != list(range(1, len(numbers) + 1)):
+    first, _ = versions[0]
+    sha = first.digests.sha256
+    if not counted and numbers != list(range(1, len(numbers) + 1)):
         report.problem("version-gap", item_id, Text(N_(
             "metadata versions {numbers} of item {item} are not 1..n; the missing ones are not "
             "in the store"), numbers=numbers, item=item_id))
-    first, _ = versions[0]
-    sha = first.digests.sha256
-    if sha not in objects:
+    if not counted and sha not in objects:
         report.problem("object-missing", item_id, Text(N_(
             "the object {sha256} of item {item} is not in the store (destroyed or lost); the "
             "item is kept with its metadata"), sha256=sha, item=item_id))
     if state is not None and state["current"] == versions[-1][0].to_dict():
-        item = Item.from_record(state)
-        report.states_from_journal += 1
-    else:
-        if state is not None:
-            report.problem("stale-state", item_id, Text(N_(
-                "the journal's state of this item does not match its latest signed metadata "
-                "version; rebuilt from the store")))
-        item = _state_from_store(archive.store, item_id, versions, objects)
+        if not counted:
+            report.states_from_journal += 1
+        return Item.from_record(state)
+    if state is not None and not counted:
+        report.problem("stale-state", item_id, Text(N_(
+            "the journal's state of this item does not match its latest signed metadata "
+            "version; rebuilt from the store")))
+    if not counted:
         report.states_from_store += 1
+    return _state_from_store(archive.store, item_id, versions, objects)
+
+
+def _rebuild_item(archive: Archive, target: Catalog, item_id: str,
+                  versions: list[tuple[MetadataVersion, dict]], state: dict | None,
+                  objects: dict, report: RebuildReport, counted: bool = False) -> None:
+    """One item, version by version, each in its own write."""
+    first, _ = versions[0]
+    item = _item_state(archive, item_id, versions, state, objects, report, counted)
     current = item.current
     item.current = first
     target.add_items([item])
