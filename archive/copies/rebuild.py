@@ -247,8 +247,9 @@ class _Batch:
     """Items written a batch at a time, in item id order (ingest time: the catalog's indexes
     grow at their ends). An item with one signed version, the most of an archive, goes in
     whole with its state in one ``add_items``; an item with several versions is written
-    version by version, as it was signed. A batch the catalog refuses is written again item
-    by item, so the one at fault is named and the rest is rebuilt."""
+    version by version, as it was signed. Of a batch the catalog refuses, each item not
+    written already is written alone, so the one at fault is named and the rest is
+    rebuilt."""
 
     def __init__(self, archive: Archive, target: Catalog, states: dict[str, dict],
                  objects: dict, report: RebuildReport,
@@ -275,12 +276,20 @@ class _Batch:
             self.target.add_items([item for _, _, item in pending])
         except (DuplicateItem, InputError):
             for item_id, versions, _item in pending:
+                if self.target.get_item(item_id) is not None:
+                    # written whole before the refusal (MongoDB keeps a batch's items up to
+                    # the one it refuses)
+                    self._done(1)
+                    continue
                 self._one(item_id, versions, counted=True)
             return
-        self.report.items += len(pending)
-        self.report.versions += len(pending)
+        self._done(len(pending))
+
+    def _done(self, n: int) -> None:
+        self.report.items += n
+        self.report.versions += n
         if self.progress:
-            self.progress(len(pending))
+            self.progress(n)
 
     def _one(self, item_id: str, versions: list[tuple[MetadataVersion, dict]],
              counted: bool = False) -> None:
