@@ -171,28 +171,3 @@ def test_a_large_batch_has_a_larger_page_cache_given_back_after_it(tmp_path, mon
     assert cat.db.execute("PRAGMA cache_size").fetchone()[0] == usual
     assert cat.item_by_dedupe(batch[2].dedupe).id == batch[2].id
     cat.close()
-
-
-def test_a_stored_duplicate_in_a_middle_chunk_rolls_the_whole_batch_back(tmp_path):
-    """The checks against what is stored, and the party and cause terms, are made on the
-    writer thread chunk by chunk: a refusal in the second chunk of five leaves nothing of the
-    batch, not its first chunk, not its new names."""
-    from archive.catalog.base import Query
-
-    cat = SQLiteCatalog(tmp_path / "c.sqlite")
-    first = _deduped("x", "k")
-    cat.add_items([first])
-    batch = [_deduped(f"m{n}", "k") for n in range(2500)]
-    for n, item in enumerate(batch):
-        item.description.party = f"当事人{n}"
-    batch[700] = _deduped("x", "k")  # chunk 2 of 500 each: the same as the stored one
-    with pytest.raises(DuplicateItem) as exc:
-        cat.add_items(batch)
-    assert exc.value.subject == first.id
-    assert cat.count(Query()) == 1 and cat.count_by("tier") == {"routine": 1}
-    assert cat.db.execute("SELECT count(*) FROM terms").fetchone()[0] == 0
-    assert cat.get_item(batch[0].id) is None
-    del batch[700]
-    cat.add_items(batch)
-    assert cat.count(Query(party="当事人12")) == 111  # 当事人12, 120..129, 1200..1299
-    cat.close()

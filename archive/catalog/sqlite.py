@@ -312,9 +312,7 @@ class SQLiteCatalog(Catalog):
                 "object_key": text_key(item.sha256), "dedupe_key": None,
                 "doc": packing.pack(item.to_record())}
 
-    @staticmethod
-    def _refuse_batch(items: list[Item]) -> None:
-        """What is wrong within the batch itself, before anything is written."""
+    def _refuse_existing(self, db: sqlite3.Connection, items: list[Item]) -> None:
         ids = [i.id for i in items]
         keys = [i.dedupe for i in items if i.dedupe]
         if len(set(ids)) < len(ids):
@@ -325,11 +323,6 @@ class SQLiteCatalog(Catalog):
             if i.dedupe and not i.dedupe.startswith(f"{i.sha256}:"):
                 raise InputError(N_("item {item}: its dedupe key does not begin with its "
                                     "digest"), subject=i.id, item=i.id)
-
-    def _refuse_existing(self, db: sqlite3.Connection, items: list[Item]) -> None:
-        """Items of the batch the catalog holds already, asked under the write lock."""
-        ids = [i.id for i in items]
-        keys = [i.dedupe for i in items if i.dedupe]
         # the same bytes and description first: two writers adopting one signed manifest
         # race for the same id too, and that is a duplicate, not an error. No UNIQUE index
         # holds dedupe keys (see _SCHEMA): this check, under the write lock every writer
@@ -358,42 +351,35 @@ class SQLiteCatalog(Catalog):
         cache: dict = {}
         bumps: dict = {}
         # the cache given back after the commit: the batch's pages are written by then
-        self._refuse_batch(items)
-
-        def prepare(db: sqlite3.Connection, rows: list[tuple], chunk: list[Item]
-                    ) -> list[tuple]:
-            """On the writer thread, before the chunk goes in: the items the catalog holds
-            already are refused (the whole batch rolls back), and each party and cause
-            becomes its term id. The building thread meanwhile packs the next chunk."""
-            self._refuse_existing(db, chunk)
-            return [r[:_PARTY] + (self._term(db, "party", r[_PARTY], cache, bumps),
-                                  self._term(db, "cause", r[_PARTY + 1], cache, bumps))
-                    + r[_PARTY + 2:] for r in rows]
-
-        # the cache given back after the commit: the batch's pages are written by then
         with _bulk_cache(self.db, len(items)), self._write() as db:
+            # checked inside the write lock, so the batch can go in with one statement
+            self._refuse_existing(db, items)
             rowid = db.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0]
             seq = _next_seq(db)
             max_span = 0
             officer_rows, case_rows = [], []
-            with _Inserter(db, len(items), prepare) as insert:
+            terms = []
+            for item in items:  # every read of the connection before the rows go in
+                d = item.description
+                terms.append((self._term(db, "party", d.party, cache, bumps),
+                               self._term(db, "cause", d.cause, cache, bumps)))
+            with _Inserter(db, len(items)) as insert:
                 chunk: list[tuple] = []
-                start = 0
-                for n, item in enumerate(items):
+                for item, (party, cause) in zip(items, terms, strict=True):
                     rowid += 1
                     cols = self._columns(item)
-                    d = item.description
-                    cols.update(rowid=rowid, party_term=d.party, cause_term=d.cause, seq=seq)
+                    cols.update(rowid=rowid, party_term=party, cause_term=cause, seq=seq)
                     chunk.append(tuple(cols[c] for c in _ITEM_COLUMNS))
                     if cols["start_us"] is not None:
                         max_span = max(max_span, cols["end_us"] - cols["start_us"])
-                    people = dict.fromkeys(d.officers + d.assisting)
+                    people = dict.fromkeys(item.description.officers
+                                           + item.description.assisting)
                     officer_rows += [(o, cols["sort_us"], rowid) for o in people]
                     case_rows += [(c, cols["sort_us"], rowid) for c in item_cases(item)]
                     if len(chunk) == _CHUNK:
-                        insert(chunk, officer_rows, case_rows, items[start:n + 1])
-                        chunk, officer_rows, case_rows, start = [], [], [], n + 1
-                insert(chunk, officer_rows, case_rows, items[start:])
+                        insert(chunk, officer_rows, case_rows)
+                        chunk, officer_rows, case_rows = [], [], []
+                insert(chunk, officer_rows, case_rows)
             counted = Counter((i.tier, i.status) for i in items)
             db.executemany("INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT "
                            "DO UPDATE SET n=n+excluded.n",
@@ -936,8 +922,6 @@ _ITEM_COLUMNS = ("rowid", "id", "sha256", "version", "kind", "status", "tier", "
                  "device_id", "case_id", "activity_id", "activity_type", "start_us", "end_us",
                  "sort_us", "retain_until_us", "party_term", "cause_term", "dedupe", "doc",
                  "seq", "object_key", "dedupe_key")
-_PARTY = _ITEM_COLUMNS.index("party_term")  # the party's, then the cause's term id
-assert _ITEM_COLUMNS[_PARTY + 1] == "cause_term"
 _INSERT_ITEMS = (f"INSERT INTO items ({','.join(_ITEM_COLUMNS)}) VALUES "
                  f"({','.join('?' * len(_ITEM_COLUMNS))})")
 
@@ -947,49 +931,32 @@ class _Inserter:
     a second thread while the caller serialises and packs the next chunk. The caller packs:
     measured (py-spy, 200,000 items), the writer thread was the bottleneck with packing on
     it (SQLite and Zstandard, 1,128 samples, against 468 for the caller's records), so it
-    runs SQLite only, whose step releases the GIL: ``prepare`` (the checks against what is
-    stored, the term ids) and the inserts. Those reads had run on the caller's thread before
-    any row went in, 10 to 13 µs per item with nothing else running. Small batches (a single
-    ingest) are written inline. Only this thread touches the connection between
-    ``__enter__`` and ``__exit__``; the first error (in chunk order) is raised by
-    ``__exit__`` (or the next call), the chunks after it are skipped, and the caller's
-    transaction rolls back."""
+    now only runs SQLite, whose step releases the GIL. Small batches (a single ingest) are
+    written inline. Only this thread touches the connection between ``__enter__`` and
+    ``__exit__``; the first error is raised by ``__exit__`` (or the next call), and the
+    caller's transaction rolls back."""
 
-    def __init__(self, db: sqlite3.Connection, n: int,
-                 prepare: Callable[[sqlite3.Connection, list[tuple], list], list[tuple]]
-                 ) -> None:
+    def __init__(self, db: sqlite3.Connection, n: int) -> None:
         self.db = db
-        self.prepare = prepare
         self.pool = ThreadPoolExecutor(1, "catalog-insert") if n > 2 * _CHUNK else None
         self.pending: list[Future] = []
-        self.failed = False
 
-    def _write(self, rows: list[tuple], officers: list[tuple], cases: list[tuple],
-               items: list) -> None:
-        if self.failed:  # a chunk before this one was refused: the batch rolls back
-            return
-        try:
-            rows = self.prepare(self.db, rows, items)
-            self.db.executemany(_INSERT_ITEMS, rows)
-            self.db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)",
-                                officers)
-            self.db.executemany("INSERT OR IGNORE INTO item_cases VALUES (?, ?, ?)", cases)
-        except BaseException:
-            self.failed = True
-            raise
+    def _write(self, rows: list[tuple], officers: list[tuple], cases: list[tuple]) -> None:
+        self.db.executemany(_INSERT_ITEMS, rows)
+        self.db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)", officers)
+        self.db.executemany("INSERT OR IGNORE INTO item_cases VALUES (?, ?, ?)", cases)
 
-    def __call__(self, rows: list[tuple], officers: list[tuple], cases: list[tuple],
-                 items: list) -> None:
+    def __call__(self, rows: list[tuple], officers: list[tuple], cases: list[tuple]) -> None:
         if not rows:
             return
         if self.pool is None:
-            self._write(rows, officers, cases, items)
+            self._write(rows, officers, cases)
             return
         done = [f for f in self.pending if f.done()]
         for f in done:
             f.result()
             self.pending.remove(f)
-        self.pending.append(self.pool.submit(self._write, rows, officers, cases, items))
+        self.pending.append(self.pool.submit(self._write, rows, officers, cases))
 
     def __enter__(self) -> _Inserter:
         return self
