@@ -847,7 +847,8 @@ def render(r: dict) -> str:
             lines.append(f"  {title:<52} {v['s']:>8.1f} s {v['items']:>10,} items read")
         lines.append(f"  (changing the 1%: {u['changed']['s']:.1f} s, one save_state each, "
                      "not counted)")
-        lines.append("  replicate: not measured (it still walks the store; see README)")
+        lines.append("  replicate: not measured here (it needs a store and a replica: "
+                     "benchmarks/replica_runs_bench.py)")
     lines.append("")
     lines.append("slowest queries:")
     for key in titles:
