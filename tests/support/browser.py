@@ -257,10 +257,17 @@ def console_site(root: Path, setup, extra_config: str = "") -> Iterator[dict]:
 
 
 def wait(driver, condition, seconds: float = 30):
-    """``condition(driver)`` true within ``seconds`` (WebDriverWait), or the test fails."""
+    """``condition(driver)`` true within ``seconds`` (WebDriverWait), or the test fails. An
+    element gone stale while the condition reads it means the page is being redrawn (a
+    table after a change): look again, as for an element not there yet."""
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, seconds).until(condition)
+    return WebDriverWait(driver, seconds, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException)).until(condition)
 
 
 def by_id(driver, name: str):
