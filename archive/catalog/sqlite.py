@@ -918,6 +918,8 @@ def _bulk_cache(db: sqlite3.Connection, n: int) -> Iterator[None]:
         yield
     finally:
         db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+
+
 _ITEM_COLUMNS = ("rowid", "id", "sha256", "version", "kind", "status", "tier", "unit",
                  "device_id", "case_id", "activity_id", "activity_type", "start_us", "end_us",
                  "sort_us", "retain_until_us", "party_term", "cause_term", "dedupe", "doc",

@@ -250,23 +250,26 @@ class _Batch:
     grow at their ends). An item with one signed version, the most of an archive, goes in
     whole with its state in one ``add_items``; an item with several versions is written
     version by version, as it was signed. Of a batch the catalog refuses, each item not
-    written already is written alone, so the one at fault is named and the rest is
-    rebuilt."""
+    written already is written alone, as it was built (no second read of the store), so the
+    one at fault is named and the rest is rebuilt."""
 
     def __init__(self, archive: Archive, target: Catalog, states: dict[str, dict],
                  objects: dict, report: RebuildReport,
                  progress: Callable[[int], None] | None) -> None:
         self.archive, self.target, self.states = archive, target, states
         self.objects, self.report, self.progress = objects, report, progress
-        self.pending: list[tuple[str, list[tuple[MetadataVersion, dict]], Item]] = []
+        self.pending: list[Item] = []
 
     def add(self, item_id: str, versions: list[tuple[MetadataVersion, dict]]) -> None:
         if len(versions) > 1:
-            self._one(item_id, versions)
+            try:
+                _rebuild_item(self.archive, self.target, item_id, versions,
+                              self.states.get(item_id), self.objects, self.report)
+            except DuplicateItem as dup:
+                self._refused(item_id, dup)
             return
-        item = _item_state(self.archive, item_id, versions, self.states.get(item_id),
-                           self.objects, self.report)
-        self.pending.append((item_id, versions, item))
+        self.pending.append(_item_state(self.archive, item_id, versions,
+                                        self.states.get(item_id), self.objects, self.report))
         if len(self.pending) == BATCH:
             self.flush()
 
@@ -275,73 +278,70 @@ class _Batch:
         if not pending:
             return
         try:
-            self.target.add_items([item for _, _, item in pending])
+            self.target.add_items(pending)
         except (DuplicateItem, InputError):
-            for item_id, versions, _item in pending:
-                if self.target.get_item(item_id) is not None:
-                    # written whole before the refusal (MongoDB keeps a batch's items up to
-                    # the one it refuses)
+            # each alone, as built: MongoDB keeps a batch's items up to the one it refuses
+            for item in pending:
+                if self.target.get_item(item.id) is not None:
                     self._done(1)
                     continue
-                self._one(item_id, versions, counted=True)
+                try:
+                    self.target.add_items([item])
+                except DuplicateItem as dup:
+                    self._refused(item.id, dup)
+                    continue
+                self._done(1)
             return
         self._done(len(pending))
 
     def _done(self, n: int) -> None:
+        """``n`` one-version items written whole."""
         self.report.items += n
         self.report.versions += n
         if self.progress:
             self.progress(n)
 
-    def _one(self, item_id: str, versions: list[tuple[MetadataVersion, dict]],
-             counted: bool = False) -> None:
-        try:
-            _rebuild_item(self.archive, self.target, item_id, versions,
-                          self.states.get(item_id), self.objects, self.report,
-                          counted=counted)
-        except DuplicateItem as dup:  # whatever the store holds, the rest is rebuilt
-            self.report.problem("duplicate-item", item_id, Text(N_(
-                "item {item}: {reason}; left out"), item=item_id, reason=dup.text))
+    def _refused(self, item_id: str, dup: DuplicateItem) -> None:
+        # whatever the store holds, the rest is rebuilt
+        self.report.problem("duplicate-item", item_id, Text(N_(
+            "item {item}: {reason}; left out"), item=item_id, reason=dup.text))
         if self.progress:
             self.progress(1)
 
 
 def _item_state(archive: Archive, item_id: str,
                 versions: list[tuple[MetadataVersion, dict]], state: dict | None,
-                objects: dict, report: RebuildReport, counted: bool = False) -> Item:
+                objects: dict, report: RebuildReport) -> Item:
     """The item as its journal state says, when that state carries the latest signed
-    version; else as the store alone says. Problems are reported once (``counted``: the
-    item was looked at already, in a batch the catalog refused)."""
+    version; else as the store alone says."""
     numbers = [v.version for v, _ in versions]
     first, _ = versions[0]
     sha = first.digests.sha256
-    if not counted and numbers != list(range(1, len(numbers) + 1)):
+    if numbers != list(range(1, len(numbers) + 1)):
         report.problem("version-gap", item_id, Text(N_(
             "metadata versions {numbers} of item {item} are not 1..n; the missing ones are not "
             "in the store"), numbers=numbers, item=item_id))
-    if not counted and sha not in objects:
+    if sha not in objects:
         report.problem("object-missing", item_id, Text(N_(
             "the object {sha256} of item {item} is not in the store (destroyed or lost); the "
             "item is kept with its metadata"), sha256=sha, item=item_id))
     if state is not None and state["current"] == versions[-1][0].to_dict():
-        if not counted:
-            report.states_from_journal += 1
+        report.states_from_journal += 1
         return Item.from_record(state)
-    if state is not None and not counted:
+    if state is not None:
         report.problem("stale-state", item_id, Text(N_(
             "the journal's state of this item does not match its latest signed metadata "
             "version; rebuilt from the store")))
-    if not counted:
-        report.states_from_store += 1
+    report.states_from_store += 1
     return _state_from_store(archive.store, item_id, versions, objects)
 
 
 def _rebuild_item(archive: Archive, target: Catalog, item_id: str,
                   versions: list[tuple[MetadataVersion, dict]], state: dict | None,
-                  objects: dict, report: RebuildReport, counted: bool = False) -> None:
+                  objects: dict, report: RebuildReport) -> None:
     """One item, version by version, each in its own write."""
     first, _ = versions[0]
-    item = _item_state(archive, item_id, versions, state, objects, report, counted)
+    item = _item_state(archive, item_id, versions, state, objects, report)
     current = item.current
     item.current = first
     target.add_items([item])
