@@ -109,17 +109,30 @@ def test_step_4_packs_an_older_catalog_and_drops_the_version_copies(tmp_path):
 
 
 def test_a_batch_of_several_chunks_goes_in_whole(tmp_path):
-    """Batches above two chunks are packed and inserted on a second thread."""
+    """Batches above two chunks have their records compressed on a second thread while the
+    chunk before goes in: every record lands with its own row."""
     cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    cat.add_items([make_item(party="王3五")])  # a name already known when the batch comes
     items = [make_item(party=f"王{n % 7}五") for n in range(1_050)]
     cat.add_items(items)
-    assert cat.count(Query()) == 1_050 and cat.count(Query(party="王3")) == 150
-    assert cat.get_item(items[-1].id).to_record() == items[-1].to_record()
-    assert cat.db.execute("SELECT count(*) FROM item_officers").fetchone()[0] == 1_050
+    assert cat.count(Query()) == 1_051 and cat.count(Query(party="王3")) == 151
+    assert all(cat.get_item(i.id).to_record() == i.to_record() for i in items)
+    assert dict(cat.db.execute("SELECT text, n FROM terms WHERE field='party'")) == {
+        f"王{n}五": 150 + (n == 3) for n in range(7)}
+    assert cat.db.execute("SELECT count(*) FROM item_officers").fetchone()[0] == 1_051
     with pytest.raises(InputError):  # refused whole: nothing of the second batch stays
         cat.add_items([make_item() for _ in range(1_010)] + [items[5]])
-    assert cat.count(Query()) == 1_050
+    assert cat.count(Query()) == 1_051
     cat.close()
+
+
+def test_many_records_compressed_at_once_are_what_each_packs_to():
+    docs = [{"n": n, "text": "王五" * n, "nested": {"at": "2026-12-02T00:00:00Z"}}
+            for n in range(40)]
+    texts = [packing.dump(d) for d in docs]
+    assert packing.compress_many(texts) == [packing.pack(d) for d in docs]
+    assert packing.compress_many(texts[:1]) == [packing.pack(docs[0])]
+    assert packing.compress_many([]) == []
 
 
 def test_mongodb_stores_each_version_once_and_step_4_drops_the_copies():

@@ -4,6 +4,7 @@ its item's digest (step 7); dedupe keys unique by add_items's own check."""
 
 from __future__ import annotations
 
+import gc
 import re
 import sqlite3
 
@@ -148,15 +149,17 @@ def test_step_7_drops_the_dedupe_index_and_refuses_a_catalog_it_cannot_serve(tmp
 
 
 def test_a_large_batch_has_a_larger_page_cache_given_back_after_it(tmp_path, monkeypatch):
-    """A bulk load keeps its dirty pages in a larger cache until its commit; the connection
-    has its usual cache again afterwards, whether the batch went in or was refused."""
+    """A bulk load keeps its dirty pages in a larger cache until its commit, with no cyclic
+    garbage collection; the connection has its usual cache and the collector runs again
+    afterwards, whether the batch went in or was refused."""
     monkeypatch.setattr(sqlite_catalog, "_BULK_ITEMS", 3)
     cat = SQLiteCatalog(tmp_path / "c.sqlite")
-    seen = []
+    seen, collecting = [], []
     real = SQLiteCatalog._refuse_existing
 
     def refuse(self, db, items):
         seen.append(db.execute("PRAGMA cache_size").fetchone()[0])
+        collecting.append(gc.isenabled())
         real(self, db, items)
 
     monkeypatch.setattr(SQLiteCatalog, "_refuse_existing", refuse)
@@ -168,6 +171,7 @@ def test_a_large_batch_has_a_larger_page_cache_given_back_after_it(tmp_path, mon
     with pytest.raises(DuplicateItem):
         cat.add_items([_deduped("b0", "k"), make_item(), make_item()])
     assert seen == [usual, -sqlite_catalog._BULK_CACHE_KIB, -sqlite_catalog._BULK_CACHE_KIB]
+    assert collecting == [True, False, False] and gc.isenabled()
     assert cat.db.execute("PRAGMA cache_size").fetchone()[0] == usual
     assert cat.item_by_dedupe(batch[2].dedupe).id == batch[2].id
     cat.close()
