@@ -85,7 +85,10 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
                 "ALTER TABLE items DROP COLUMN dedupe_key",
                 "ALTER TABLE items DROP COLUMN object_key",
                 "CREATE UNIQUE INDEX items_dedupe ON items(dedupe) WHERE dedupe IS NOT NULL",
-                "CREATE INDEX items_object ON items(sha256)", "PRAGMA user_version=5"):
+                "CREATE INDEX items_object ON items(sha256)",
+                "DROP INDEX items_tier_held", "DROP INDEX items_status_open",
+                "CREATE INDEX items_tier ON items(tier, sort_us)",
+                "CREATE INDEX items_status ON items(status, sort_us)", "PRAGMA user_version=5"):
             db.execute(statement)
     db.close()
     old = SQLiteCatalog(path)
@@ -94,7 +97,8 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
     assert done == {"columns_added": ["object_key", "dedupe_key"], "items_keyed": 6}
     assert schema.STEPS[6].apply(old) == {"columns_added": [], "items_keyed": 0}
     assert schema.STEPS[7].apply(old) == {"dedupe_index_dropped": True}
-    old.set_schema_version(7)
+    schema.STEPS[8].apply(old)
+    old.set_schema_version(8)
     assert _schema(old.db) == fresh
     for item in items:
         assert old.index_state(item.id) == old.expected_index(item)

@@ -349,3 +349,43 @@ def _dedupe_by_bytes_mongo(catalog: Catalog) -> dict:
     """Nothing: MongoDB keeps its unique index on the dedupe key, which is what keeps two
     stations from cataloguing one file twice there."""
     return {}
+
+
+# the statements as the current schema has them (archive.catalog.sqlite._SCHEMA)
+_PARTIAL_SQLITE = (
+    "DROP INDEX IF EXISTS items_tier",
+    "DROP INDEX IF EXISTS items_status",
+    "CREATE INDEX IF NOT EXISTS items_tier_held ON items(tier, sort_us) "
+    "WHERE tier<>'routine'",
+    "CREATE INDEX IF NOT EXISTS items_status_open ON items(status, sort_us) "
+    "WHERE status<>'archived'",
+)
+
+
+@step(8, N_("tier and status indexed only for items that are not routine or not archived"),
+      backend="sqlite")
+def _partial_sqlite(catalog: Catalog) -> dict:
+    """Most items are routine and archived: a search for those walks the time index, where
+    nearly every row matches, and the indexes on tier and status hold only the rest. A
+    routine archived item no longer enters two indexes that every batch of inserts rewrote
+    (measured at 1,000,000 items in random order)."""
+    db = catalog.db  # type: ignore[attr-defined]
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for sql in _PARTIAL_SQLITE:
+            db.execute(sql)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return {"partial_indexes": ["items_tier_held", "items_status_open"]}
+
+
+@step(8, N_("tier and status indexed only for items that are not routine or not archived"),
+      backend="mongodb")
+def _partial_mongo(catalog: Catalog) -> dict:
+    """Nothing: MongoDB keeps its full indexes on tier and status. A partial index there
+    cannot say "not equal" (a partialFilterExpression takes no $ne); one listing the rarer
+    values would do, and is left until a real MongoDB server can measure it (DESIGN.md:
+    none runs here)."""
+    return {}
