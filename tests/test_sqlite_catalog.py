@@ -158,3 +158,16 @@ def test_a_snapshot_reads_one_state_while_others_write(tmp_path):
     assert cat.count(Query()) == 3
     other.close()
     cat.close()
+
+
+def test_a_batch_goes_in_in_the_order_its_items_were_ingested(tmp_path):
+    """Whatever order a batch comes in (a rebuild may bring any), its rows are written in
+    id order, which is ingest order: each index is then filled in one sweep."""
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    items = [make_item(start=T0 + timedelta(hours=n)) for n in range(30)]
+    shuffled = items[1::2] + items[::-1][1::2]
+    cat.add_items(shuffled)
+    written = [r[0] for r in cat.db.execute("SELECT id FROM items ORDER BY rowid")]
+    assert written == sorted(i.id for i in items)
+    assert [i.id for i in cat.search(Query(), limit=30).items] == [i.id for i in items]
+    cat.close()

@@ -358,6 +358,10 @@ class SQLiteCatalog(Catalog):
     def add_items(self, items: list[Item]) -> None:
         if not items:
             return
+        # In the order they were ingested (an id is a UUIDv7, its ingest time first), as
+        # ingest would have written them: a batch in any order, as a rebuild may bring it,
+        # then goes into each index in one sweep, not in jumps from page to page
+        items = sorted(items, key=lambda i: i.id)
         bumps: dict = {}
         # the cache given back after the commit: the batch's pages are written by then
         with _bulk(self.db, len(items)), self._write() as db:
