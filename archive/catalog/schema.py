@@ -24,7 +24,9 @@ upgrade test compares them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from archive.catalog import packing
@@ -283,6 +285,19 @@ def _cursor_mongo(catalog: Catalog) -> dict:
     return {}
 
 
+@contextlib.contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A step's changes in one write transaction: cut off midway, it leaves nothing half
+    done, and running it again starts from where it was."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 # the statements as the current schema has them (archive.catalog.sqlite._SCHEMA)
 _KEYS_SQLITE = (
     "DROP INDEX IF EXISTS items_dedupe",
@@ -298,9 +313,7 @@ def _keys_sqlite(catalog: Catalog) -> dict:
     random text indexes were the largest, and each batch of inserts rewrote most of their
     pages. Dedupe keys stay unique by the check every insert makes under the write lock."""
 
-    db = catalog.db  # type: ignore[attr-defined]
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(catalog.db) as db:  # type: ignore[attr-defined]
         columns = {r[1] for r in db.execute("PRAGMA table_info(items)")}
         added = [c for c in ("object_key", "dedupe_key") if c not in columns]
         for column in added:
@@ -314,10 +327,6 @@ def _keys_sqlite(catalog: Catalog) -> dict:
                        [(text_key(sha), rowid) for rowid, sha in rows])
         for sql in _KEYS_SQLITE:
             db.execute(sql)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return {"columns_added": added, "items_keyed": len(rows)}
 
 
@@ -369,15 +378,9 @@ def _partial_sqlite(catalog: Catalog) -> dict:
     nearly every row matches, and the indexes on tier and status hold only the rest. A
     routine archived item no longer enters two indexes that every batch of inserts rewrote
     (measured at 1,000,000 items in random order)."""
-    db = catalog.db  # type: ignore[attr-defined]
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(catalog.db) as db:  # type: ignore[attr-defined]
         for sql in _PARTIAL_SQLITE:
             db.execute(sql)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
     return {"partial_indexes": ["items_tier_held", "items_status_open"]}
 
 
