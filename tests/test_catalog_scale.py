@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import sqlite3
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -123,6 +124,29 @@ def test_a_batch_of_several_chunks_goes_in_whole(tmp_path):
     with pytest.raises(InputError):  # refused whole: nothing of the second batch stays
         cat.add_items([make_item() for _ in range(1_010)] + [items[5]])
     assert cat.count(Query()) == 1_051
+    cat.close()
+
+
+def test_names_new_to_a_batch_are_created_together_with_their_bigrams(tmp_path):
+    """A batch's new names go in with three statements for them all: each gets an id of its
+    own, its bigrams, and each bigram counts the names that hold it, as one at a time did."""
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    cat.add_items([make_item(party="张三")])  # known before: looked up, not created again
+    names = ["张三", "张三丰", "李四", "王", "张三丰", "陈李四"]
+    cat.add_items([make_item(party=p, cause=f"无照经营{n % 2}") for n, p in enumerate(names)])
+    terms = {(f, t): (tid, n) for tid, f, t, n in cat.db.execute(
+        "SELECT id, field, text, n FROM terms")}
+    assert {t: n for (f, t), (_, n) in terms.items() if f == "party"} == {
+        "张三": 2, "张三丰": 2, "李四": 1, "王": 1, "陈李四": 1}
+    assert len({tid for tid, _ in terms.values()}) == len(terms) == 7
+    grams = {(f, g, tid) for f, g, tid in cat.db.execute("SELECT * FROM term_grams")}
+    want = {(f, g, tid) for (f, t), (tid, _) in terms.items()
+            for g in ({t[k:k + 2] for k in range(len(t) - 1)} or {t})}
+    assert grams == want
+    assert dict(((f, g), n) for f, g, n in cat.db.execute("SELECT * FROM gram_counts")) == \
+        Counter((f, g) for f, g, _ in want)
+    assert cat.count(Query(party="李四")) == 2 and cat.count(Query(party="三丰")) == 2
+    assert cat.count(Query(cause="经营1")) == 3
     cat.close()
 
 
