@@ -127,6 +127,28 @@ def test_a_batch_of_several_chunks_goes_in_whole(tmp_path):
     cat.close()
 
 
+def test_a_new_catalog_has_large_pages_and_an_older_one_keeps_its_own(tmp_path,
+                                                                     monkeypatch):
+    """16 KiB pages for a new file (fewer pages for a batch to touch); a catalog made with
+    SQLite's 4 KiB pages opens, is written and read as before, and its pages stay 4 KiB."""
+    new = SQLiteCatalog(tmp_path / "new.sqlite")
+    assert new.db.execute("PRAGMA page_size").fetchone()[0] == 16_384
+    new.close()
+    old_path = tmp_path / "old.sqlite"
+    with monkeypatch.context() as m:  # made as custody made catalogs before: 4 KiB pages
+        m.setattr("archive.catalog.sqlite._PAGE_BYTES", 4_096)
+        made = SQLiteCatalog(old_path)
+        made.add_items([make_item()])
+        made.close()
+    old = SQLiteCatalog(old_path)
+    item = make_item(party="王五")
+    old.add_items([item])
+    assert old.db.execute("PRAGMA page_size").fetchone()[0] == 4_096
+    assert old.get_item(item.id).to_record() == item.to_record()
+    assert old.count(Query(party="王五")) == 1
+    old.close()
+
+
 def test_names_new_to_a_batch_are_created_together_with_their_bigrams(tmp_path):
     """A batch's new names go in with three statements for them all: each gets an id of its
     own, its bigrams, and each bigram counts the names that hold it, as one at a time did."""
