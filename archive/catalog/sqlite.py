@@ -985,8 +985,9 @@ _CACHE_KIB = 262_144  # each connection's page cache
 # nearly every leaf of every index ordered by time; with larger pages there are a quarter as
 # many to find, fetch, mark and write. A million items in random order, the same items into
 # fresh catalogs in one process: 7,281 items/s with 4 KiB, 7,632 with 8 KiB, 8,628 with
-# 16 KiB (benchmarks/README.md, "page size"). A catalog made before keeps its pages: the
-# size is fixed when the file is made, and changing it is a VACUUM outside WAL mode.
+# 16 KiB (benchmarks/README.md, "Issue 17, 2026-12-03 (second session)"). A catalog made
+# before keeps its pages: the size is fixed when the file is made, and changing it is a
+# VACUUM outside WAL mode, which custody leaves to the operator (the same section says how).
 _PAGE_BYTES = 16_384
 # A bulk load (a rebuild's batch) touches pages all over every index: a batch's dirty pages
 # kept in the cache until its commit, instead of spilt to the WAL midway and written again.
