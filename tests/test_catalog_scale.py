@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from archive.catalog import packing, schema
 from archive.catalog.base import Query
 from archive.catalog.sqlite import SQLiteCatalog
-from archive.domain.errors import InputError
+from archive.domain.errors import InputError, ServiceUnavailable
 from archive.domain.model import (
     Description,
     Digests,
@@ -147,6 +147,18 @@ def test_a_new_catalog_has_large_pages_and_an_older_one_keeps_its_own(tmp_path,
     assert old.get_item(item.id).to_record() == item.to_record()
     assert old.count(Query(party="王五")) == 1
     old.close()
+
+
+def test_a_file_that_is_not_a_catalog_is_refused_by_name_and_left_as_it_was(tmp_path):
+    """The page size is set on a file before anything reads it: a file that is no SQLite
+    database is refused with its path and the reason, not written to."""
+    path = tmp_path / "catalog.sqlite"
+    path.write_bytes(b"not a database, a text file\n" * 200)
+    before = path.read_bytes()
+    with pytest.raises(ServiceUnavailable) as refused:
+        SQLiteCatalog(path).count(Query())
+    assert str(path) in str(refused.value) and "not a database" in str(refused.value)
+    assert path.read_bytes() == before
 
 
 def test_names_new_to_a_batch_are_created_together_with_their_bigrams(tmp_path):
