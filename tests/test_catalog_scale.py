@@ -110,8 +110,8 @@ def test_step_4_packs_an_older_catalog_and_drops_the_version_copies(tmp_path):
 
 
 def test_a_batch_of_several_chunks_goes_in_whole(tmp_path):
-    """A batch of several chunks goes in chunk by chunk (a large one packed in a child:
-    tests/test_catalog_packer.py): every record lands with its own row."""
+    """Batches above two chunks have their records compressed on a second thread while the
+    chunk before goes in: every record lands with its own row."""
     cat = SQLiteCatalog(tmp_path / "c.sqlite")
     cat.add_items([make_item(party="王3五")])  # a name already known when the batch comes
     items = [make_item(party=f"王{n % 7}五") for n in range(1_050)]

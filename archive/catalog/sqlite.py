@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -31,7 +32,6 @@ from archive.catalog.base import (
     sort_time,
 )
 from archive.catalog.keys import text_key
-from archive.catalog.packer import Packer
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
 from i18n import N_, Text
@@ -377,31 +377,37 @@ class SQLiteCatalog(Catalog):
         # then goes into each index in one sweep, not in jumps from page to page
         items = sorted(items, key=lambda i: i.id)
         bumps: dict = {}
-        # the cache given back after the commit: the batch's pages are written by then. The
-        # records are packed from the start, on the other core for a large batch (packer)
-        with (_bulk(self.db, len(items)), Packer(items, _CHUNK, fork_items=_BULK_ITEMS)
-              as packer, self._write() as db):
+        # the cache given back after the commit: the batch's pages are written by then
+        with _bulk(self.db, len(items)), self._write() as db:
             # checked inside the write lock, so the batch can go in with one statement
             self._refuse_existing(db, items)
             rowid = db.execute("SELECT coalesce(max(rowid), 0) FROM items").fetchone()[0]
             seq = _next_seq(db)
             max_span = 0
             terms = self._terms(db, items, bumps)
-            for n in range(0, len(items), _CHUNK):
-                rows, officer_rows, case_rows = [], [], []
-                for item, (party, cause) in zip(items[n:n + _CHUNK], terms[n:n + _CHUNK],
-                                                strict=True):
-                    rowid += 1
-                    row = self._row(item, rowid, party, cause, seq)
-                    rows.append(row)
-                    start, end, sort_us = row[_START:_SORT + 1]
-                    if start is not None:
-                        max_span = max(max_span, end - start)
-                    people = dict.fromkeys(item.description.officers
-                                           + item.description.assisting)
-                    officer_rows += [(o, sort_us, rowid) for o in people]
-                    case_rows += [(c, sort_us, rowid) for c in item_cases(item)]
-                _insert(db, rows, packer.next(), officer_rows, case_rows)
+            with _Packer(len(items)) as packer:
+                written = None
+                for n in range(0, len(items), _CHUNK):
+                    rows, texts, officer_rows, case_rows = [], [], [], []
+                    for item, (party, cause) in zip(items[n:n + _CHUNK], terms[n:n + _CHUNK],
+                                                    strict=True):
+                        rowid += 1
+                        row = self._row(item, rowid, party, cause, seq)
+                        rows.append(row)
+                        texts.append(packing.dump(item.to_record()))
+                        start, end, sort_us = row[_START:_SORT + 1]
+                        if start is not None:
+                            max_span = max(max_span, end - start)
+                        people = dict.fromkeys(item.description.officers
+                                               + item.description.assisting)
+                        officer_rows += [(o, sort_us, rowid) for o in people]
+                        case_rows += [(c, sort_us, rowid) for c in item_cases(item)]
+                    chunk = (rows, packer(texts), officer_rows, case_rows)
+                    # this chunk's records are compressed while the one before goes in
+                    if written is not None:
+                        _insert(db, *written)
+                    written = chunk
+                _insert(db, *written)
             counted = Counter((i.tier, i.status) for i in items)
             db.executemany("INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT "
                            "DO UPDATE SET n=n+excluded.n",
@@ -987,32 +993,24 @@ _PAGE_BYTES = 16_384
 # kept in the cache until its commit, instead of spilt to the WAL midway and written again.
 # Measured at 1,000,000 items in random order: SQLite's insert work 52 -> 42 µs per item
 _BULK_CACHE_KIB = 1_048_576
-# ... and the file read through a memory map, not a read() per page the cache lacks (the
-# batch's first sweep reads most of every index). Writes go through the WAL as before. SQLite
-# maps at most what it was built for (2 GiB in Debian's). A million items in random order,
-# the same batches into fresh catalogs: 9,681 against 8,988 items/s. Only for a bulk load:
-# with a map, a failing disk stops the process (SIGBUS) instead of failing the statement.
-_BULK_MMAP_BYTES = 1 << 40
 _BULK_ITEMS = 5_000
 
 
 @contextlib.contextmanager
 def _bulk(db: sqlite3.Connection, n: int) -> Iterator[None]:
-    """For the length of a large batch: a larger page cache, the file mapped, and no cyclic
-    garbage collection. A batch's records are acyclic and freed as they are written; the
-    caller's batch is many millions of objects, which each full collection walked (150,000
-    items in random order: 7,934 items/s with it, 8,693 without)."""
+    """For the length of a large batch: a larger page cache, and no cyclic garbage
+    collection. A batch's records are acyclic and freed as they are written; the caller's
+    batch is many millions of objects, which each full collection walked (150,000 items in
+    random order: 7,934 items/s with it, 8,693 without)."""
     if n < _BULK_ITEMS:
         yield
         return
     collecting = gc.isenabled()
     gc.disable()
     db.execute(f"PRAGMA cache_size=-{_BULK_CACHE_KIB}")
-    db.execute(f"PRAGMA mmap_size={_BULK_MMAP_BYTES}")
     try:
         yield
     finally:
-        db.execute("PRAGMA mmap_size=0")
         db.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         if collecting:
             gc.enable()
@@ -1028,10 +1026,41 @@ _INSERT_ITEMS = (f"INSERT INTO items ({','.join(_ROW_COLUMNS)},doc) VALUES "
                  f"({','.join('?' * (len(_ROW_COLUMNS) + 1))})")
 
 
-def _insert(db: sqlite3.Connection, rows: list[tuple], packed: list[bytes],
+class _Packer:
+    """Compresses a batch's records on a second thread, a chunk at a time, while the caller
+    inserts the chunk before (``add_items``). Measured at 150,000 items in random order on
+    two cores: a second thread running the inserts made the batch slower than one thread
+    (6,300 against 7,900 items/s), since sqlite3 takes the GIL back at every row and waited
+    at every row on the thread building records. Compressing needs the GIL once a chunk
+    (``packing.compress_many``). Small batches (a single ingest) are packed inline."""
+
+    def __init__(self, n: int) -> None:
+        self.pool = ThreadPoolExecutor(1, "catalog-pack") if n > 2 * _CHUNK else None
+        self.pending: list[Future] = []
+
+    def __call__(self, texts: list[bytes]) -> Callable[[], list[bytes]]:
+        """The chunk's packed records, when asked for."""
+        if self.pool is None:
+            packed = packing.compress_many(texts)
+            return lambda: packed
+        future = self.pool.submit(packing.compress_many, texts)
+        self.pending.append(future)
+        return future.result
+
+    def __enter__(self) -> _Packer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.pool is not None:
+            for f in self.pending:
+                f.cancel()
+            self.pool.shutdown(wait=True)
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple], packed: Callable[[], list[bytes]],
             officers: list[tuple], cases: list[tuple]) -> None:
     db.executemany(_INSERT_ITEMS, [row + (doc,) for row, doc in
-                                   zip(rows, packed, strict=True)])
+                                   zip(rows, packed(), strict=True)])
     db.executemany("INSERT OR IGNORE INTO item_officers VALUES (?, ?, ?)", officers)
     db.executemany("INSERT OR IGNORE INTO item_cases VALUES (?, ?, ?)", cases)
 
