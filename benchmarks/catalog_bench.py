@@ -789,8 +789,7 @@ def render(r: dict) -> str:
              " (the run itself adds about 1)".format(*r["load_before"], *r["load_after"])]
     if r["stopped"]:
         lines.append(f"  NOTE: {r['stopped']}")
-    if "peak_rss_mib" in r:
-        lines.append(f"  peak memory (RSS) while inserting: {r['peak_rss_mib']:,.0f} MiB")
+    lines.append(f"  peak memory (RSS) while inserting: {r['peak_rss_mib']:,.0f} MiB")
     size = r.get("store_bytes")
     lines.append(f"  generated in {r['generate_s']:.1f} s (not counted), "
                  f"{r['distinct_parties']:,} distinct parties"
