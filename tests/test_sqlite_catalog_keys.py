@@ -81,6 +81,7 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
     # the catalog as schema 5 left it: text indexes, no key columns
     with sqlite3.connect(path) as db:
         for statement in (
+                "DROP INDEX items_activity_key", "ALTER TABLE items DROP COLUMN activity_key",
                 "DROP INDEX items_object_key",
                 "ALTER TABLE items DROP COLUMN dedupe_key",
                 "ALTER TABLE items DROP COLUMN object_key",
@@ -98,7 +99,8 @@ def test_a_schema_5_catalog_is_keyed_by_step_6_idempotently(tmp_path):
     assert schema.STEPS[6].apply(old) == {"columns_added": [], "items_keyed": 0}
     assert schema.STEPS[7].apply(old) == {"dedupe_index_dropped": True}
     schema.STEPS[8].apply(old)
-    old.set_schema_version(8)
+    schema.STEPS[9].apply(old)
+    old.set_schema_version(9)
     assert _schema(old.db) == fresh
     for item in items:
         assert old.index_state(item.id) == old.expected_index(item)

@@ -120,6 +120,19 @@ def sort_time(item: Item) -> datetime:
     return item.description.recorded_start or item.ingested_at
 
 
+# what a backend may keep counts of beside the rows (SQLite's table counts)
+COUNTED = ("tier", "status", "kind", "activity_type")
+
+
+def counted(item: Item) -> dict[str, str]:
+    """The item's values of ``COUNTED``: an item without an activity type is counted under
+    none."""
+    d = item.description
+    values = {"tier": item.tier, "status": item.status, "kind": d.kind,
+              "activity_type": d.activity_type}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def item_cases(item: Item) -> list[str]:
     """The cases an item belongs to: the one its description names, then those it was linked
     to (``case link`` records them in ``item.retention["cases"]``). The one notion of "the

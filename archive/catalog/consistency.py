@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 
-from archive.catalog.base import Catalog, Query
+from archive.catalog.base import COUNTED, Catalog, Query, counted
 from archive.domain.model import Item, MetadataVersion
 from archive.integrity.signing import Keyring
 from i18n import N_, Text, localize
@@ -94,7 +94,7 @@ class Totals:
 
     def __init__(self) -> None:
         self.span_us = 0
-        self.counts: dict[str, Counter] = {"tier": Counter(), "status": Counter()}
+        self.counts: dict[str, Counter] = {key: Counter() for key in COUNTED}
         self.terms: dict[str, Counter] = {"party": Counter(), "cause": Counter()}
         self.items = 0
 
@@ -103,8 +103,8 @@ class Totals:
         d = item.description
         if d.recorded_start and d.recorded_end:
             self.span_us = max(self.span_us, (d.recorded_end - d.recorded_start) // _US)
-        self.counts["tier"][item.tier] += 1
-        self.counts["status"][item.status] += 1
+        for key, value in counted(item).items():
+            self.counts[key][value] += 1
         for name in ("party", "cause"):
             if getattr(d, name):
                 self.terms[name][getattr(d, name)] += 1

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from archive.catalog import packing, schema
 from archive.catalog.base import (
+    COUNTED,
     Catalog,
     Page,
     Query,
@@ -28,10 +29,11 @@ from archive.catalog.base import (
     check_collection,
     check_group_key,
     check_next_version,
+    counted,
     item_cases,
     sort_time,
 )
-from archive.catalog.keys import text_key
+from archive.catalog.keys import ordered_key, text_key
 from archive.domain.errors import DuplicateItem, InputError, NotFound, ServiceUnavailable
 from archive.domain.model import Item, LedgerEntry, Lock, MetadataVersion, ObjectRecord, iso
 from i18n import N_, Text
@@ -55,7 +57,7 @@ CREATE TABLE IF NOT EXISTS items (
     retain_until_us INTEGER,
     party_term INTEGER, cause_term INTEGER, dedupe TEXT,
     doc TEXT NOT NULL
-, seq INTEGER NOT NULL DEFAULT 0, object_key INTEGER, dedupe_key INTEGER);
+, seq INTEGER NOT NULL DEFAULT 0, object_key INTEGER, dedupe_key INTEGER, activity_key INTEGER);
 -- the bytes are found by 63 bits of their hash (``text_key``), the full text compared in the
 -- row: a random text index was the largest, and each batch rewrote most of its pages (schema
 -- step 6). A dedupe key begins with its item's digest (``model.dedupe_key``), so the same
@@ -64,15 +66,21 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_sort ON items(sort_us);
 CREATE INDEX IF NOT EXISTS items_unit ON items(unit, sort_us);
 CREATE INDEX IF NOT EXISTS items_device ON items(device_id, sort_us);
-CREATE INDEX IF NOT EXISTS items_activity ON items(activity_id, sort_us);
-CREATE INDEX IF NOT EXISTS items_activity_type ON items(activity_type, sort_us);
 -- tier and status: most items are routine and archived, and a search for those walks the
 -- time index, where nearly every row matches; the rarer values (the items held for a case or
 -- for ever, the worklists) have their own index, which a routine archived item never enters
 -- (schema step 8). A search names the index's condition (_where, _COMMON) so SQLite uses it.
 CREATE INDEX IF NOT EXISTS items_tier_held ON items(tier, sort_us) WHERE tier<>'routine';
-CREATE INDEX IF NOT EXISTS items_kind ON items(kind, sort_us);
 CREATE INDEX IF NOT EXISTS items_status_open ON items(status, sort_us) WHERE status<>'archived';
+-- kind and activity type likewise (schema step 9): most items are video, and most
+-- activities routine patrols; the rest is indexed
+CREATE INDEX IF NOT EXISTS items_kind_rare ON items(kind, sort_us) WHERE kind<>'video';
+CREATE INDEX IF NOT EXISTS items_activity_type_rare ON items(activity_type, sort_us)
+WHERE activity_type<>'日常巡查';
+-- an activity by the integer its id begins with (``keys.ordered_key``), the full id compared
+-- in the row: the text was the largest index of items, rewritten by every batch in random
+-- order (step 9)
+CREATE INDEX IF NOT EXISTS items_activity_key ON items(activity_key, sort_us);
 -- the due dates: expiry and lock renewal, by tier (a permanent item's renewal is years ahead
 -- of a routine item's expiry; one range per tier reads only what falls due)
 CREATE INDEX IF NOT EXISTS items_due ON items(tier, retain_until_us);
@@ -120,29 +128,50 @@ CREATE INDEX IF NOT EXISTS record_changes_seq ON record_changes(collection, seq)
 -- 档号 by item (a page of search rows asks for its items' codes; archive_codes_of)
 CREATE INDEX IF NOT EXISTS records_code_item ON records(json_extract(doc, '$.item'))
 WHERE collection = 'archive_codes';
--- Items per tier and per status, kept by triggers: a report's unfiltered count is one read.
+-- Items per tier, status, kind and activity type (an item without one is not counted under
+-- it): a report's unfiltered count is one read, and the partial indexes need no full scan.
 CREATE TABLE IF NOT EXISTS counts (
     key TEXT NOT NULL, value TEXT NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (key, value)) WITHOUT ROWID;
 -- new items are counted by add_items, once per batch (a trigger cost two upserts a row)
 DROP TRIGGER IF EXISTS items_counted;
-CREATE TRIGGER IF NOT EXISTS items_recounted AFTER UPDATE OF tier, status ON items
-WHEN OLD.tier IS NOT NEW.tier OR OLD.status IS NOT NEW.status BEGIN
+DROP TRIGGER IF EXISTS items_recounted;
+CREATE TRIGGER IF NOT EXISTS items_recounted_tier AFTER UPDATE OF tier ON items
+WHEN OLD.tier IS NOT NEW.tier BEGIN
     UPDATE counts SET n=n-1 WHERE key='tier' AND value=OLD.tier;
-    INSERT INTO counts VALUES ('tier', NEW.tier, 1) ON CONFLICT DO UPDATE SET n=n+1;
+    INSERT INTO counts SELECT 'tier', NEW.tier, 1
+    WHERE NEW.tier IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
+END;
+CREATE TRIGGER IF NOT EXISTS items_recounted_status AFTER UPDATE OF status ON items
+WHEN OLD.status IS NOT NEW.status BEGIN
     UPDATE counts SET n=n-1 WHERE key='status' AND value=OLD.status;
-    INSERT INTO counts VALUES ('status', NEW.status, 1) ON CONFLICT DO UPDATE SET n=n+1;
+    INSERT INTO counts SELECT 'status', NEW.status, 1
+    WHERE NEW.status IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
+END;
+CREATE TRIGGER IF NOT EXISTS items_recounted_kind AFTER UPDATE OF kind ON items
+WHEN OLD.kind IS NOT NEW.kind BEGIN
+    UPDATE counts SET n=n-1 WHERE key='kind' AND value=OLD.kind;
+    INSERT INTO counts SELECT 'kind', NEW.kind, 1
+    WHERE NEW.kind IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
+END;
+CREATE TRIGGER IF NOT EXISTS items_recounted_activity_type AFTER UPDATE OF activity_type ON items
+WHEN OLD.activity_type IS NOT NEW.activity_type BEGIN
+    UPDATE counts SET n=n-1 WHERE key='activity_type' AND value=OLD.activity_type;
+    INSERT INTO counts SELECT 'activity_type', NEW.activity_type, 1
+    WHERE NEW.activity_type IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
 END;
 """
 
 # the equality filters that pick few items, most selective first, with the index each leads
-_SELECTIVE = {"activity_id": "items_activity", "device_id": "items_device"}
+_SELECTIVE = {"activity_id": "items_activity_key", "device_id": "items_device"}
 _EQUAL_COLUMNS = {"unit": "unit", "device_id": "device_id",
                   "tier": "tier", "kind": "kind", "activity_type": "activity_type",
                   "activity_id": "activity_id", "status": "status"}
 _GROUP_COLUMNS = _EQUAL_COLUMNS | {"case_id": "case_id"}
 # the value of most items, which the partial index on the column leaves out (_SCHEMA)
-_COMMON = {"tier": "routine", "status": "archived"}
+_COMMON = {"tier": "routine", "status": "archived", "kind": "video",
+           "activity_type": "日常巡查"}
+
 
 
 def to_us(dt: datetime | None) -> int | None:
@@ -334,6 +363,7 @@ class SQLiteCatalog(Catalog):
                 "sort_us": to_us(sort_time(item)),
                 "retain_until_us": to_us(item.retain_until), "dedupe": item.dedupe,
                 "object_key": text_key(item.sha256), "dedupe_key": None,
+                "activity_key": ordered_key(d.activity_id),
                 "doc": packing.pack(item.to_record())}
 
     def _refuse_existing(self, db: sqlite3.Connection, items: list[Item]) -> None:
@@ -408,11 +438,10 @@ class SQLiteCatalog(Catalog):
                         _insert(db, *written)
                     written = chunk
                 _insert(db, *written)
-            counted = Counter((i.tier, i.status) for i in items)
+            kept = Counter(pair for i in items for pair in counted(i).items())
             db.executemany("INSERT INTO counts VALUES (?, ?, ?) ON CONFLICT "
                            "DO UPDATE SET n=n+excluded.n",
-                           [(k, v, n) for (t, st), n in counted.items()
-                            for k, v in (("tier", t), ("status", st))])
+                           [(k, v, n) for (k, v), n in kept.items()])
             self._bump(db, bumps)
             db.execute("UPDATE stats SET value=max(value, ?) WHERE key='max_span_us'",
                        (max_span,))
@@ -453,7 +482,7 @@ class SQLiteCatalog(Catalog):
                 d.unit, d.device_id, d.case_id, d.activity_id, d.activity_type, start,
                 end if end is not None else start, to_us(sort_time(item)),
                 to_us(item.retain_until), party, cause, item.dedupe, seq,
-                text_key(item.sha256))
+                text_key(item.sha256), ordered_key(d.activity_id))
 
     def add_version(self, item_id: str, version: MetadataVersion, status: str) -> Item:
         with self._write() as db:
@@ -634,6 +663,9 @@ class SQLiteCatalog(Catalog):
             v = getattr(q, key)
             if v is None:
                 continue
+            if key == "activity_id":  # found by its key, the full id compared in the row
+                cond.append(f"{alias}.activity_key=?")
+                params.append(ordered_key(v))
             if key in _COMMON and v == _COMMON[key]:
                 # most items: walked in time order, not found by an index on the column
                 # ("+" keeps SQLite from items_due, which leads with the tier and would
@@ -740,7 +772,7 @@ class SQLiteCatalog(Catalog):
 
     def count(self, query: Query) -> int:
         given = query.given()
-        if len(given) == 1 and given.keys() <= _COMMON.keys():  # kept counts: one read
+        if len(given) == 1 and given.keys() <= set(COUNTED):  # kept counts: one read
             (key, value), = given.items()
             row = self.db.execute("SELECT n FROM counts WHERE key=? AND value=?",
                                   (key, value)).fetchone()
@@ -751,10 +783,15 @@ class SQLiteCatalog(Catalog):
     def count_by(self, key: str, query: Query | None = None) -> dict[str, int]:
         check_group_key(key)
         q = query or Query()
-        if key in ("tier", "status") and not q.given():
-            rows = self.db.execute("SELECT value, n FROM counts WHERE key=? AND n>0",
-                                   (key,)).fetchall()
-            return dict(rows)
+        if key in COUNTED and not q.given():
+            found = dict(self.db.execute("SELECT value, n FROM counts WHERE key=? AND n>0",
+                                         (key,)).fetchall())
+            # the items without a value (an activity type is optional) are the rest
+            total = self.db.execute("SELECT coalesce(sum(n), 0) FROM counts "
+                                    "WHERE key='tier'").fetchone()[0]
+            if total > sum(found.values()):
+                found[""] = total - sum(found.values())
+            return found
         if key == "officer":
             built = self._select(q, "i.rowid")
             if built is None:
@@ -823,13 +860,16 @@ class SQLiteCatalog(Catalog):
         row = self.db.execute(
             "SELECT rowid, version, sha256, kind, unit, device_id, case_id, activity_id, "
             "activity_type, start_us, end_us, sort_us, party_term, cause_term, tier, status, "
-            "retain_until_us, object_key FROM items WHERE id=?", (item_id,)).fetchone()
+            "retain_until_us, object_key, activity_key FROM items WHERE id=?", (item_id,)
+        ).fetchone()
         if row is None:
             return None
         (rowid, version, sha, kind, unit, device, case, act_id, act_type, start, end, sort,
-         party_term, cause_term, tier, status, until, object_key) = row
+         party_term, cause_term, tier, status, until, object_key, activity_key) = row
         if object_key != text_key(sha):  # the item is not found by its bytes: say so
             sha = f"{sha} (indexed as {object_key})"
+        if activity_key != ordered_key(act_id):  # nor by its activity
+            act_id = f"{act_id} (indexed as {activity_key})"
         officers = self.db.execute("SELECT officer, sort_us FROM item_officers "
                                    "WHERE item_rowid=?", (rowid,)).fetchall()
         cases = self.db.execute("SELECT case_id, sort_us FROM item_cases WHERE item_rowid=?",
@@ -862,7 +902,7 @@ class SQLiteCatalog(Catalog):
 
     def index_totals(self) -> dict:
         span = self.db.execute("SELECT value FROM stats WHERE key='max_span_us'").fetchone()
-        counts: dict[str, dict[str, int]] = {"tier": {}, "status": {}}
+        counts: dict[str, dict[str, int]] = {key: {} for key in COUNTED}
         for key, value, n in self.db.execute("SELECT key, value, n FROM counts WHERE n!=0"):
             counts.setdefault(key, {})[value] = n
         terms: dict[str, dict[str, int]] = {"party": {}, "cause": {}}
@@ -965,6 +1005,14 @@ def _next_seq(db: sqlite3.Connection) -> int:
                       "RETURNING value").fetchone()[0]
 
 
+def schema_statements(*names: str) -> list[str]:
+    """The statements of the current schema that make the named indexes and triggers, for
+    the upgrade step that brings them to an older catalog (``archive.catalog.schema``): an
+    upgraded catalog's schema is then the schema a new one gets."""
+    return [s for s in _statements(_SCHEMA) if s.startswith("CREATE")
+            and s.split()[5] in names]
+
+
 def _statements(script: str) -> list[str]:
     """The statements of a script, for running them inside one transaction (executescript
     would commit first)."""
@@ -1020,7 +1068,7 @@ def _bulk(db: sqlite3.Connection, n: int) -> Iterator[None]:
 _ROW_COLUMNS = ("rowid", "id", "sha256", "version", "kind", "status", "tier", "unit",
                 "device_id", "case_id", "activity_id", "activity_type", "start_us", "end_us",
                 "sort_us", "retain_until_us", "party_term", "cause_term", "dedupe", "seq",
-                "object_key")
+                "object_key", "activity_key")
 _START, _SORT = _ROW_COLUMNS.index("start_us"), _ROW_COLUMNS.index("sort_us")
 _INSERT_ITEMS = (f"INSERT INTO items ({','.join(_ROW_COLUMNS)},doc) VALUES "
                  f"({','.join('?' * (len(_ROW_COLUMNS) + 1))})")
