@@ -171,3 +171,34 @@ def test_a_batch_goes_in_in_the_order_its_items_were_ingested(tmp_path):
     assert written == sorted(i.id for i in items)
     assert [i.id for i in cat.search(Query(), limit=30).items] == [i.id for i in items]
     cat.close()
+
+
+def test_a_substring_page_is_sorted_from_the_index_and_reads_only_its_records(tmp_path):
+    """A substring matches many names, whose items are sorted by time together: the time
+    and rowid come from the index on (name, time), and only the page's records are read."""
+    import random
+
+    cat = SQLiteCatalog(tmp_path / "c.sqlite")
+    hours = list(range(60))
+    random.Random(7).shuffle(hours)
+    items = [make_item(start=T0 + timedelta(hours=h), party=f"超市{h % 9}号",
+                       cause=("占道经营" if h % 2 else "无照经营")) for h in hours]
+    cat.add_items(items + [make_item(party="别的当事人")])
+    plan = _plan(cat, Query(party="超市"))
+    assert "COVERING INDEX items_party" in plan, plan
+    by_time = sorted(items, key=lambda i: i.description.recorded_start)
+    for q, want in [(Query(party="超市"), by_time),
+                    (Query(party="超市", cause="占道"),
+                     [i for i in by_time if i.description.cause == "占道经营"]),
+                    (Query(party="超市", start=T0 + timedelta(hours=10),
+                           end=T0 + timedelta(hours=20)), by_time[10:20])]:
+        got, cursor = [], None
+        while True:
+            page = cat.search(q, limit=7, cursor=cursor)
+            got += [i.id for i in page.items]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert got == [i.id for i in want], q
+        assert cat.count(q) == len(want)
+    cat.close()

@@ -755,9 +755,21 @@ class SQLiteCatalog(Catalog):
                 raise InputError(N_("bad page cursor '{cursor}'"), cursor=cursor) from exc
         # with an officer, item_officers drives: its primary key gives the order directly
         sort, tie = ("o.sort_us", "o.item_rowid") if query.officer else ("i.sort_us", "i.rowid")
-        return self._select(query, f"i.doc, {sort}, {tie}",
-                            f" ORDER BY {sort}, {tie} LIMIT ?", (limit + 1,), cursor=pos,
-                            walk=True)
+        order = f" ORDER BY {sort}, {tie}"
+        if (query.party or query.cause) and not query.officer:
+            # A substring matches many names, whose rows are sorted by time together. Sorting
+            # the rows themselves read every candidate's record (thousands, all over the file,
+            # for a common substring); the index gives time and rowid, so only the records of
+            # the page are read
+            built = self._select(query, "i.rowid", order + " LIMIT ?", (limit + 1,),
+                                 cursor=pos, walk=True)
+            if built is None:
+                return None
+            sql, params = built
+            return (f"SELECT i.doc, i.sort_us, i.rowid FROM items i WHERE i.rowid IN ({sql})"
+                    + order, params)
+        return self._select(query, f"i.doc, {sort}, {tie}", order + " LIMIT ?", (limit + 1,),
+                            cursor=pos, walk=True)
 
     def search(self, query: Query, limit: int = 50, cursor: str | None = None) -> Page:
         built = self.search_sql(query, limit, cursor)
