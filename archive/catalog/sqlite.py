@@ -136,31 +136,16 @@ CREATE TABLE IF NOT EXISTS counts (
 -- new items are counted by add_items, once per batch (a trigger cost two upserts a row)
 DROP TRIGGER IF EXISTS items_counted;
 DROP TRIGGER IF EXISTS items_recounted;
-CREATE TRIGGER IF NOT EXISTS items_recounted_tier AFTER UPDATE OF tier ON items
-WHEN OLD.tier IS NOT NEW.tier BEGIN
-    UPDATE counts SET n=n-1 WHERE key='tier' AND value=OLD.tier;
-    INSERT INTO counts SELECT 'tier', NEW.tier, 1
-    WHERE NEW.tier IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
-END;
-CREATE TRIGGER IF NOT EXISTS items_recounted_status AFTER UPDATE OF status ON items
-WHEN OLD.status IS NOT NEW.status BEGIN
-    UPDATE counts SET n=n-1 WHERE key='status' AND value=OLD.status;
-    INSERT INTO counts SELECT 'status', NEW.status, 1
-    WHERE NEW.status IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
-END;
-CREATE TRIGGER IF NOT EXISTS items_recounted_kind AFTER UPDATE OF kind ON items
-WHEN OLD.kind IS NOT NEW.kind BEGIN
-    UPDATE counts SET n=n-1 WHERE key='kind' AND value=OLD.kind;
-    INSERT INTO counts SELECT 'kind', NEW.kind, 1
-    WHERE NEW.kind IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
-END;
-CREATE TRIGGER IF NOT EXISTS items_recounted_activity_type AFTER UPDATE OF activity_type ON items
-WHEN OLD.activity_type IS NOT NEW.activity_type BEGIN
-    UPDATE counts SET n=n-1 WHERE key='activity_type' AND value=OLD.activity_type;
-    INSERT INTO counts SELECT 'activity_type', NEW.activity_type, 1
-    WHERE NEW.activity_type IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
-END;
 """
+# one trigger per counted column: a new version, a state saved, moves the item's count
+_RECOUNT = """
+CREATE TRIGGER IF NOT EXISTS items_recounted_{c} AFTER UPDATE OF {c} ON items
+WHEN OLD.{c} IS NOT NEW.{c} BEGIN
+    UPDATE counts SET n=n-1 WHERE key='{c}' AND value=OLD.{c};
+    INSERT INTO counts SELECT '{c}', NEW.{c}, 1
+    WHERE NEW.{c} IS NOT NULL ON CONFLICT DO UPDATE SET n=n+1;
+END;"""
+_SCHEMA += "".join(_RECOUNT.format(c=c) for c in COUNTED)
 
 # the equality filters that pick few items, most selective first, with the index each leads
 _SELECTIVE = {"activity_id": "items_activity_key", "device_id": "items_device"}
@@ -171,7 +156,6 @@ _GROUP_COLUMNS = _EQUAL_COLUMNS | {"case_id": "case_id"}
 # the value of most items, which the partial index on the column leaves out (_SCHEMA)
 _COMMON = {"tier": "routine", "status": "archived", "kind": "video",
            "activity_type": "日常巡查"}
-
 
 
 def to_us(dt: datetime | None) -> int | None:
