@@ -202,3 +202,36 @@ def test_a_substring_page_is_sorted_from_the_index_and_reads_only_its_records(tm
         assert got == [i.id for i in want], q
         assert cat.count(q) == len(want)
     cat.close()
+
+
+def test_names_are_remembered_between_batches_only_once_committed(tmp_path, monkeypatch):
+    """A batch's party and cause ids are remembered for the next batch only after its
+    commit: a batch rolled back takes the ids it created with it, and a name another writer
+    created is looked up, not created twice."""
+    import pytest
+
+    from archive.catalog import sqlite as sqlite_catalog
+
+    path = tmp_path / "c.sqlite"
+    cat = SQLiteCatalog(path)
+    cat.add_items([make_item(party="甲商店", cause="无照经营")])
+    real_insert = sqlite_catalog._insert
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sqlite_catalog, "_insert", failing)
+    with pytest.raises(OSError):
+        cat.add_items([make_item(party="乙商店", cause="无照经营")])
+    monkeypatch.setattr(sqlite_catalog, "_insert", real_insert)
+    other = SQLiteCatalog(path)  # another writer, which creates a name of its own
+    other.add_items([make_item(party="丙商店")])
+    items = [make_item(party=p, cause="无照经营") for p in ("甲商店", "乙商店", "丙商店")]
+    cat.add_items(items)
+    for item in items:
+        assert cat.index_state(item.id) == cat.expected_index(item), item.description.party
+    assert cat.count(Query(party="商店")) == 5
+    assert cat.count(Query(party="乙商")) == 1 and cat.count(Query(party="丙商")) == 2
+    assert cat.db.execute("SELECT count(*) FROM terms WHERE field='party'").fetchone()[0] == 3
+    other.close()
+    cat.close()
