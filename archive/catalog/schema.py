@@ -408,8 +408,6 @@ def _rare_sqlite(catalog: Catalog) -> dict:
     the integer its id begins with (``keys.ordered_key``), the other kinds and activity
     types by partial indexes, and the counts of each kind and activity type are kept beside
     tier and status, so an unfiltered count needs no full index."""
-    from archive.catalog import sqlite as backend  # it imports this module
-
     with _immediate(catalog.db) as db:  # type: ignore[attr-defined]
         columns = {r[1] for r in db.execute("PRAGMA table_info(items)")}
         added = "activity_key" not in columns
@@ -423,8 +421,8 @@ def _rare_sqlite(catalog: Catalog) -> dict:
         for name in ("items_activity", "items_kind", "items_activity_type"):
             db.execute(f"DROP INDEX IF EXISTS {name}")
         db.execute("DROP TRIGGER IF EXISTS items_recounted")
-        for sql in backend.schema_statements("items_activity_key", *_RARE_INDEXES,
-                                             *_RECOUNTED):
+        for sql in catalog.schema_statements(  # type: ignore[attr-defined]
+                "items_activity_key", *_RARE_INDEXES, *_RECOUNTED):
             db.execute(sql)
         # counted afresh, not added to: the same whether run once or again
         db.execute("DELETE FROM counts WHERE key IN ('kind', 'activity_type')")

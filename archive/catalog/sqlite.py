@@ -214,6 +214,14 @@ class SQLiteCatalog(Catalog):
             raise
         return found
 
+    @staticmethod
+    def schema_statements(*names: str) -> list[str]:
+        """The statements of the current schema that make the named indexes and triggers,
+        for the upgrade step that brings them to an older catalog (``schema``): an upgraded
+        catalog's schema is then the schema a new one gets."""
+        return [s for s in _statements(_SCHEMA) if s.startswith("CREATE")
+                and s.split()[5] in names]
+
     def set_schema_version(self, version: int) -> None:
         self.db.execute(f"PRAGMA user_version={int(version)}")
         self.schema_version = version
@@ -1015,14 +1023,6 @@ def _next_seq(db: sqlite3.Connection) -> int:
     serialised, so a number is only ever seen once its transaction has committed."""
     return db.execute("UPDATE stats SET value=value+1 WHERE key='change_seq' "
                       "RETURNING value").fetchone()[0]
-
-
-def schema_statements(*names: str) -> list[str]:
-    """The statements of the current schema that make the named indexes and triggers, for
-    the upgrade step that brings them to an older catalog (``archive.catalog.schema``): an
-    upgraded catalog's schema is then the schema a new one gets."""
-    return [s for s in _statements(_SCHEMA) if s.startswith("CREATE")
-            and s.split()[5] in names]
 
 
 def _statements(script: str) -> list[str]:
