@@ -342,23 +342,6 @@ class SQLiteCatalog(Catalog):
         db.executemany("UPDATE terms SET n=n+? WHERE id=?",
                        [(n, tid) for tid, n in bumps.items()])
 
-    def _columns(self, item: Item) -> dict:
-        """The item's row: the search columns and its record, packed (``packing``). The
-        current metadata version is stored in the record only; ``item_versions`` holds the
-        earlier ones, so each signed version is stored once."""
-        d = item.description
-        start, end = to_us(d.recorded_start), to_us(d.recorded_end)
-        return {"id": item.id, "sha256": item.sha256, "version": item.version, "kind": d.kind,
-                "status": item.status, "tier": item.tier, "unit": d.unit,
-                "device_id": d.device_id, "case_id": d.case_id,
-                "activity_id": d.activity_id, "activity_type": d.activity_type,
-                "start_us": start, "end_us": end if end is not None else start,
-                "sort_us": to_us(sort_time(item)),
-                "retain_until_us": to_us(item.retain_until), "dedupe": item.dedupe,
-                "object_key": text_key(item.sha256), "dedupe_key": None,
-                "activity_key": ordered_key(d.activity_id),
-                "doc": packing.pack(item.to_record())}
-
     def _refuse_existing(self, db: sqlite3.Connection, items: list[Item]) -> None:
         ids = [i.id for i in items]
         keys = [i.dedupe for i in items if i.dedupe]
@@ -507,8 +490,12 @@ class SQLiteCatalog(Catalog):
             item.current = version
             item.status = status
             Item.__post_init__(item)
-            cols = self._columns(item)
-            cols["seq"] = _next_seq(db)
+            # the row as add_items writes it (its terms below); column dedupe_key emptied, as
+            # add_items leaves it. The current version is in the record only: item_versions
+            # holds the earlier ones, so each signed version is stored once
+            cols = dict(zip(_ROW_COLUMNS, self._row(item, rowid, None, None, _next_seq(db)),
+                            strict=True))
+            cols |= {"dedupe_key": None, "doc": packing.pack(item.to_record())}
             cache: dict = {}
             bumps: dict = {}
             for field, old in (("party", old_party), ("cause", old_cause)):
@@ -518,7 +505,7 @@ class SQLiteCatalog(Catalog):
                                                    getattr(item.description, field), cache,
                                                    bumps)
             self._bump(db, bumps)
-            cols.pop("id")
+            del cols["id"], cols["rowid"]
             db.execute(f"UPDATE items SET {','.join(c + '=:' + c for c in cols)} "
                        f"WHERE rowid=:rowid", {**cols, "rowid": rowid})
             db.execute("DELETE FROM item_officers WHERE item_rowid=?", (rowid,))
